@@ -1,0 +1,292 @@
+/*
+ * Connection pool: a fixed array of slots guarded by a mutex and a
+ * condition variable. A slot's connection is opened on first use and
+ * reset when libpq reports it broken.
+ */
+#include "expresso/db.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "expresso/log.h"
+
+typedef struct {
+	PGconn *connection;
+	int in_use;
+} pool_slot;
+
+struct ex_db_pool {
+	char *conninfo;
+	unsigned size;
+	pool_slot *slots;
+	pthread_mutex_t mutex;
+	pthread_cond_t released;
+};
+
+static void set_error(ex_db_error *error, const char *sqlstate, const char *message)
+{
+	if (error == NULL)
+		return;
+	snprintf(error->sqlstate, sizeof(error->sqlstate), "%s", sqlstate ? sqlstate : "");
+	snprintf(error->message, sizeof(error->message), "%s", message ? message : "unknown error");
+	/* libpq messages end with a newline; logs and JSON read better without it */
+	size_t length = strlen(error->message);
+	while (length > 0 && error->message[length - 1] == '\n')
+		error->message[--length] = '\0';
+}
+
+ex_db_pool *ex_db_pool_new(const char *conninfo, unsigned size)
+{
+	ex_db_pool *pool = calloc(1, sizeof(*pool));
+	if (pool == NULL)
+		return NULL;
+	pool->size = size ? size : EX_DB_DEFAULT_POOL_SIZE;
+	pool->conninfo = strdup(conninfo);
+	pool->slots = calloc(pool->size, sizeof(pool_slot));
+	if (pool->conninfo == NULL || pool->slots == NULL) {
+		free(pool->conninfo);
+		free(pool->slots);
+		free(pool);
+		return NULL;
+	}
+	pthread_mutex_init(&pool->mutex, NULL);
+	pthread_cond_init(&pool->released, NULL);
+	return pool;
+}
+
+void ex_db_pool_free(ex_db_pool *pool)
+{
+	if (pool == NULL)
+		return;
+	for (unsigned i = 0; i < pool->size; i++) {
+		if (pool->slots[i].connection != NULL)
+			PQfinish(pool->slots[i].connection);
+	}
+	pthread_cond_destroy(&pool->released);
+	pthread_mutex_destroy(&pool->mutex);
+	free(pool->slots);
+	free(pool->conninfo);
+	free(pool);
+}
+
+/* Opens or repairs the connection of SLOT; called without the pool lock. */
+static int connect_slot(ex_db_pool *pool, pool_slot *slot, ex_db_error *error)
+{
+	if (slot->connection != NULL && PQstatus(slot->connection) == CONNECTION_OK)
+		return 0;
+
+	if (slot->connection != NULL) {
+		PQreset(slot->connection);
+		if (PQstatus(slot->connection) == CONNECTION_OK) {
+			ex_log(EX_LOG_INFO, "database_reconnected", NULL);
+			return 0;
+		}
+		PQfinish(slot->connection);
+	}
+	slot->connection = PQconnectdb(pool->conninfo);
+	if (PQstatus(slot->connection) == CONNECTION_OK)
+		return 0;
+
+	set_error(error, "08006", PQerrorMessage(slot->connection));
+	ex_log(EX_LOG_WARN, "database_connect_failed", "{s:s}", "error", error ? error->message : "");
+	PQfinish(slot->connection);
+	slot->connection = NULL;
+	return -1;
+}
+
+static void deadline_after(struct timespec *deadline, unsigned timeout_ms)
+{
+	clock_gettime(CLOCK_REALTIME, deadline);
+	deadline->tv_sec += timeout_ms / 1000;
+	deadline->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (deadline->tv_nsec >= 1000000000L) {
+		deadline->tv_sec++;
+		deadline->tv_nsec -= 1000000000L;
+	}
+}
+
+PGconn *ex_db_acquire(ex_db_pool *pool, unsigned timeout_ms, ex_db_error *error)
+{
+	struct timespec deadline;
+	pool_slot *slot = NULL;
+
+	deadline_after(&deadline, timeout_ms);
+	pthread_mutex_lock(&pool->mutex);
+	while (slot == NULL) {
+		/* Prefer a slot that already has a connection. */
+		for (unsigned i = 0; i < pool->size && slot == NULL; i++) {
+			if (!pool->slots[i].in_use && pool->slots[i].connection != NULL)
+				slot = &pool->slots[i];
+		}
+		for (unsigned i = 0; i < pool->size && slot == NULL; i++) {
+			if (!pool->slots[i].in_use)
+				slot = &pool->slots[i];
+		}
+		if (slot != NULL)
+			break;
+		if (pthread_cond_timedwait(&pool->released, &pool->mutex, &deadline) == ETIMEDOUT) {
+			pthread_mutex_unlock(&pool->mutex);
+			set_error(error, "", "timed out waiting for a free database connection");
+			return NULL;
+		}
+	}
+	slot->in_use = 1;
+	pthread_mutex_unlock(&pool->mutex);
+
+	if (connect_slot(pool, slot, error) != 0) {
+		pthread_mutex_lock(&pool->mutex);
+		slot->in_use = 0;
+		pthread_cond_signal(&pool->released);
+		pthread_mutex_unlock(&pool->mutex);
+		return NULL;
+	}
+	return slot->connection;
+}
+
+void ex_db_release(ex_db_pool *pool, PGconn *connection)
+{
+	if (connection == NULL)
+		return;
+
+	/* A connection left inside a transaction would leak its tenant binding. */
+	if (PQtransactionStatus(connection) != PQTRANS_IDLE) {
+		PGresult *result = PQexec(connection, "ROLLBACK");
+		PQclear(result);
+	}
+
+	pthread_mutex_lock(&pool->mutex);
+	for (unsigned i = 0; i < pool->size; i++) {
+		if (pool->slots[i].connection == connection) {
+			pool->slots[i].in_use = 0;
+			break;
+		}
+	}
+	pthread_cond_signal(&pool->released);
+	pthread_mutex_unlock(&pool->mutex);
+}
+
+PGresult *ex_db_exec(PGconn *connection, const char *sql, int param_count,
+		     const char *const *params, ex_db_error *error)
+{
+	PGresult *result = PQexecParams(connection, sql, param_count, NULL, params, NULL, NULL, 0);
+	ExecStatusType status = PQresultStatus(result);
+	if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
+		return result;
+
+	const char *sqlstate = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : NULL;
+	const char *message = result ? PQresultErrorMessage(result) : NULL;
+	if (message == NULL || message[0] == '\0')
+		message = PQerrorMessage(connection);
+	set_error(error, sqlstate, message);
+	PQclear(result);
+	return NULL;
+}
+
+int ex_db_ping(ex_db_pool *pool, ex_db_error *error)
+{
+	PGconn *connection = ex_db_acquire(pool, 2000, error);
+	if (connection == NULL)
+		return -1;
+	PGresult *result = ex_db_exec(connection, "SELECT 1", 0, NULL, error);
+	ex_db_release(pool, connection);
+	if (result == NULL)
+		return -1;
+	PQclear(result);
+	return 0;
+}
+
+int ex_db_error_is_retryable(const ex_db_error *error)
+{
+	return strcmp(error->sqlstate, "40001") == 0 || strcmp(error->sqlstate, "40P01") == 0;
+}
+
+static int run_simple(PGconn *connection, const char *sql, ex_db_error *error)
+{
+	PGresult *result = ex_db_exec(connection, sql, 0, NULL, error);
+	if (result == NULL)
+		return -1;
+	PQclear(result);
+	return 0;
+}
+
+static const char *begin_statement(ex_db_isolation isolation)
+{
+	switch (isolation) {
+	case EX_DB_REPEATABLE_READ: return "BEGIN ISOLATION LEVEL REPEATABLE READ";
+	case EX_DB_SERIALIZABLE: return "BEGIN ISOLATION LEVEL SERIALIZABLE";
+	case EX_DB_READ_COMMITTED: break;
+	}
+	return "BEGIN ISOLATION LEVEL READ COMMITTED";
+}
+
+/* One attempt: returns 0 on commit, -1 on failure (the transaction is rolled back). */
+static int attempt_transaction(PGconn *connection, const char *tenant_id, ex_db_isolation isolation,
+			       ex_db_work work, void *context, ex_db_error *error)
+{
+	if (run_simple(connection, begin_statement(isolation), error) != 0)
+		return -1;
+
+	const char *params[] = { tenant_id };
+	PGresult *bound = ex_db_exec(connection, "SELECT set_config('app.tenant_id', $1, true)", 1, params, error);
+	if (bound == NULL)
+		goto rollback;
+	PQclear(bound);
+
+	if (work(connection, context, error) != 0)
+		goto rollback;
+	if (run_simple(connection, "COMMIT", error) != 0)
+		goto rollback;
+	return 0;
+
+rollback:
+	if (PQtransactionStatus(connection) != PQTRANS_IDLE) {
+		PGresult *result = PQexec(connection, "ROLLBACK");
+		PQclear(result);
+	}
+	return -1;
+}
+
+static void backoff_before_retry(int attempt)
+{
+	unsigned jitter = 0;
+	if (getrandom(&jitter, sizeof(jitter), 0) != (ssize_t)sizeof(jitter))
+		jitter = 0;
+	long milliseconds = (10L << attempt) + (long)(jitter % 10);
+	struct timespec pause = { milliseconds / 1000, (milliseconds % 1000) * 1000000L };
+	nanosleep(&pause, NULL);
+}
+
+int ex_db_tenant_transaction(ex_db_pool *pool, const char *tenant_id, ex_db_isolation isolation,
+			     ex_db_work work, void *context, ex_db_error *error)
+{
+	ex_db_error local;
+	if (error == NULL)
+		error = &local;
+	memset(error, 0, sizeof(*error));
+
+	if (tenant_id == NULL || tenant_id[0] == '\0') {
+		set_error(error, "", "no tenant bound to this unit of work");
+		return -1;
+	}
+
+	for (int attempt = 0; attempt < EX_DB_MAX_ATTEMPTS; attempt++) {
+		PGconn *connection = ex_db_acquire(pool, EX_DB_DEFAULT_ACQUIRE_TIMEOUT_MS, error);
+		if (connection == NULL)
+			return -1;
+		int rc = attempt_transaction(connection, tenant_id, isolation, work, context, error);
+		ex_db_release(pool, connection);
+		if (rc == 0)
+			return 0;
+		if (!ex_db_error_is_retryable(error))
+			return -1;
+		ex_log(EX_LOG_INFO, "database_transaction_retry", "{s:i, s:s}", "attempt", attempt + 1,
+		       "sqlstate", error->sqlstate);
+		backoff_before_retry(attempt);
+	}
+	return -1;
+}

@@ -1,0 +1,219 @@
+/*
+ * PostgreSQL pool and tenant transactions against the real server that
+ * scripts/test.sh starts (EXPRESSO_DATABASE_URL, the application role,
+ * with the migrations applied). Skipped when the variable is not set.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "expresso/audit.h"
+#include "expresso/db.h"
+#include "expresso/log.h"
+
+#define DEMO_TENANT "6f1c3a52-8d0e-4c57-9b7a-3e2d1f0a9b11"
+#define ACME_TENANT "b8e4d2c1-5a3f-4e6b-8c9d-0f1e2a3b4c22"
+
+static ex_db_pool *pool;
+
+static int open_pool(void **state)
+{
+	(void)state;
+	ex_log_init("test-db", EX_LOG_ERROR);
+	const char *url = getenv("EXPRESSO_DATABASE_URL");
+	if (url == NULL || url[0] == '\0')
+		return 0;
+	/* One connection, so that consecutive units of work share it. */
+	pool = ex_db_pool_new(url, 1);
+	return pool == NULL ? -1 : 0;
+}
+
+static int close_pool(void **state)
+{
+	(void)state;
+	ex_db_pool_free(pool);
+	return 0;
+}
+
+#define REQUIRE_DATABASE() \
+	do { if (pool == NULL) { print_message("EXPRESSO_DATABASE_URL not set\n"); skip(); } } while (0)
+
+typedef struct {
+	char tenant[64];
+	int attempts;
+	int fail_first_with_serialization;
+} probe;
+
+static int read_bound_tenant(PGconn *connection, void *context, ex_db_error *error)
+{
+	probe *p = context;
+	p->attempts++;
+	if (p->fail_first_with_serialization && p->attempts == 1) {
+		PGresult *failed = ex_db_exec(connection,
+			"DO $$ BEGIN RAISE EXCEPTION 'simulated conflict' USING ERRCODE = '40001'; END $$",
+			0, NULL, error);
+		assert_null(failed);
+		return -1;
+	}
+	PGresult *result = ex_db_exec(connection, "SELECT current_setting('app.tenant_id', true)", 0, NULL, error);
+	if (result == NULL)
+		return -1;
+	snprintf(p->tenant, sizeof(p->tenant), "%s", PQgetvalue(result, 0, 0));
+	PQclear(result);
+	return 0;
+}
+
+static void tenant_is_bound_inside_transaction(void **state)
+{
+	probe p = { 0 };
+	ex_db_error error;
+	(void)state;
+	REQUIRE_DATABASE();
+
+	assert_int_equal(ex_db_tenant_transaction(pool, DEMO_TENANT, EX_DB_READ_COMMITTED, read_bound_tenant, &p, &error), 0);
+	assert_string_equal(p.tenant, DEMO_TENANT);
+}
+
+static void tenant_binding_ends_with_transaction(void **state)
+{
+	ex_db_error error;
+	probe p = { 0 };
+	(void)state;
+	REQUIRE_DATABASE();
+
+	assert_int_equal(ex_db_tenant_transaction(pool, DEMO_TENANT, EX_DB_READ_COMMITTED, read_bound_tenant, &p, &error), 0);
+	PGconn *connection = ex_db_acquire(pool, 1000, &error);
+	assert_non_null(connection);
+	PGresult *result = ex_db_exec(connection, "SELECT coalesce(current_setting('app.tenant_id', true), '')", 0, NULL, &error);
+	assert_non_null(result);
+	assert_string_equal(PQgetvalue(result, 0, 0), "");
+	PQclear(result);
+	ex_db_release(pool, connection);
+}
+
+static void serialization_failure_is_retried(void **state)
+{
+	probe p = { .fail_first_with_serialization = 1 };
+	ex_db_error error;
+	(void)state;
+	REQUIRE_DATABASE();
+
+	assert_int_equal(ex_db_tenant_transaction(pool, ACME_TENANT, EX_DB_SERIALIZABLE, read_bound_tenant, &p, &error), 0);
+	assert_int_equal(p.attempts, 2);
+	assert_string_equal(p.tenant, ACME_TENANT);
+}
+
+static int fail_with_syntax_error(PGconn *connection, void *context, ex_db_error *error)
+{
+	int *attempts = context;
+	(*attempts)++;
+	PGresult *result = ex_db_exec(connection, "SELEC 1", 0, NULL, error);
+	assert_null(result);
+	return -1;
+}
+
+static void other_errors_are_not_retried(void **state)
+{
+	int attempts = 0;
+	ex_db_error error;
+	(void)state;
+	REQUIRE_DATABASE();
+
+	assert_int_equal(ex_db_tenant_transaction(pool, DEMO_TENANT, EX_DB_READ_COMMITTED, fail_with_syntax_error, &attempts, &error), -1);
+	assert_int_equal(attempts, 1);
+	assert_string_equal(error.sqlstate, "42601");
+}
+
+static void missing_tenant_is_refused(void **state)
+{
+	int attempts = 0;
+	ex_db_error error;
+	(void)state;
+	REQUIRE_DATABASE();
+
+	assert_int_equal(ex_db_tenant_transaction(pool, "", EX_DB_READ_COMMITTED, fail_with_syntax_error, &attempts, &error), -1);
+	assert_int_equal(attempts, 0);
+}
+
+typedef struct {
+	const char *request_id;
+	int rows;
+} audit_probe;
+
+static int count_audit_rows(PGconn *connection, void *context, ex_db_error *error)
+{
+	audit_probe *p = context;
+	const char *params[] = { p->request_id };
+	PGresult *result = ex_db_exec(connection, "SELECT count(*) FROM audit_log WHERE request_id = $1", 1, params, error);
+	if (result == NULL)
+		return -1;
+	p->rows = atoi(PQgetvalue(result, 0, 0));
+	PQclear(result);
+	return 0;
+}
+
+static void audit_rows_are_tenant_scoped(void **state)
+{
+	ex_db_error error;
+	char request_id[64];
+	(void)state;
+	REQUIRE_DATABASE();
+
+	snprintf(request_id, sizeof(request_id), "test-audit-%d", rand());
+	json_t *detail = json_pack("{s:s}", "method", "PLAIN");
+	ex_audit_entry entry = {
+		.tenant_id = DEMO_TENANT, .actor = "alice@demo.expresso.test", .action = "auth.login_failed",
+		.resource = "imap", .address = "127.0.0.1", .request_id = request_id, .detail = detail,
+	};
+	assert_int_equal(ex_audit_record(pool, &entry, &error), 0);
+	json_decref(detail);
+
+	audit_probe p = { .request_id = request_id };
+	assert_int_equal(ex_db_tenant_transaction(pool, DEMO_TENANT, EX_DB_READ_COMMITTED, count_audit_rows, &p, &error), 0);
+	assert_int_equal(p.rows, 1);
+	assert_int_equal(ex_db_tenant_transaction(pool, ACME_TENANT, EX_DB_READ_COMMITTED, count_audit_rows, &p, &error), 0);
+	assert_int_equal(p.rows, 0);
+}
+
+static void audit_detail_with_secret_is_refused(void **state)
+{
+	ex_db_error error;
+	(void)state;
+	REQUIRE_DATABASE();
+
+	json_t *detail = json_pack("{s:s}", "password", "hunter2");
+	ex_audit_entry entry = { .tenant_id = DEMO_TENANT, .action = "auth.login_failed", .detail = detail };
+	assert_int_equal(ex_audit_record(pool, &entry, &error), -1);
+	json_decref(detail);
+}
+
+static void unreachable_database_fails_cleanly(void **state)
+{
+	ex_db_error error;
+	(void)state;
+
+	ex_db_pool *dead = ex_db_pool_new("postgresql://nobody@127.0.0.1:1/none?connect_timeout=2", 1);
+	assert_int_equal(ex_db_ping(dead, &error), -1);
+	assert_true(strlen(error.message) > 0);
+	ex_db_pool_free(dead);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(tenant_is_bound_inside_transaction),
+		cmocka_unit_test(tenant_binding_ends_with_transaction),
+		cmocka_unit_test(serialization_failure_is_retried),
+		cmocka_unit_test(other_errors_are_not_retried),
+		cmocka_unit_test(missing_tenant_is_refused),
+		cmocka_unit_test(audit_rows_are_tenant_scoped),
+		cmocka_unit_test(audit_detail_with_secret_is_refused),
+		cmocka_unit_test(unreachable_database_fails_cleanly),
+	};
+	return cmocka_run_group_tests(tests, open_pool, close_pool);
+}
