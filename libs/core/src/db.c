@@ -110,32 +110,41 @@ static void deadline_after(struct timespec *deadline, unsigned timeout_ms)
 	}
 }
 
+/* Marks and returns a free slot, preferring one that is already connected; NULL if none. */
+static pool_slot *take_free_slot(ex_db_pool *pool)
+{
+	pool_slot *unconnected = NULL;
+
+	for (unsigned i = 0; i < pool->size; i++) {
+		pool_slot *slot = &pool->slots[i];
+		if (slot->in_use)
+			continue;
+		if (slot->connection != NULL) {
+			slot->in_use = 1;
+			return slot;
+		}
+		if (unconnected == NULL)
+			unconnected = slot;
+	}
+	if (unconnected != NULL)
+		unconnected->in_use = 1;
+	return unconnected;
+}
+
 PGconn *ex_db_acquire(ex_db_pool *pool, unsigned timeout_ms, ex_db_error *error)
 {
 	struct timespec deadline;
-	pool_slot *slot = NULL;
+	pool_slot *slot;
 
 	deadline_after(&deadline, timeout_ms);
 	pthread_mutex_lock(&pool->mutex);
-	while (slot == NULL) {
-		/* Prefer a slot that already has a connection. */
-		for (unsigned i = 0; i < pool->size && slot == NULL; i++) {
-			if (!pool->slots[i].in_use && pool->slots[i].connection != NULL)
-				slot = &pool->slots[i];
-		}
-		for (unsigned i = 0; i < pool->size && slot == NULL; i++) {
-			if (!pool->slots[i].in_use)
-				slot = &pool->slots[i];
-		}
-		if (slot != NULL)
-			break;
+	while ((slot = take_free_slot(pool)) == NULL) {
 		if (pthread_cond_timedwait(&pool->released, &pool->mutex, &deadline) == ETIMEDOUT) {
 			pthread_mutex_unlock(&pool->mutex);
 			set_error(error, "", "timed out waiting for a free database connection");
 			return NULL;
 		}
 	}
-	slot->in_use = 1;
 	pthread_mutex_unlock(&pool->mutex);
 
 	if (connect_slot(pool, slot, error) != 0) {

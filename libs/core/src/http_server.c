@@ -451,6 +451,8 @@ static size_t keep_url_encoded(void *context, struct MHD_Connection *connection,
 	return strlen(text);
 }
 
+/* libmicrohttpd passes its own printf format; clang cannot see it is a literal. */
+__attribute__((format(printf, 2, 0)))
 static void log_mhd_message(void *context, const char *format, va_list args)
 {
 	char message[512];

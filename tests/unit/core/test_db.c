@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "expresso/audit.h"
 #include "expresso/db.h"
@@ -152,7 +154,7 @@ static int count_audit_rows(PGconn *connection, void *context, ex_db_error *erro
 	PGresult *result = ex_db_exec(connection, "SELECT count(*) FROM audit_log WHERE request_id = $1", 1, params, error);
 	if (result == NULL)
 		return -1;
-	p->rows = atoi(PQgetvalue(result, 0, 0));
+	p->rows = (int)strtol(PQgetvalue(result, 0, 0), NULL, 10);
 	PQclear(result);
 	return 0;
 }
@@ -164,7 +166,7 @@ static void audit_rows_are_tenant_scoped(void **state)
 	(void)state;
 	REQUIRE_DATABASE();
 
-	snprintf(request_id, sizeof(request_id), "test-audit-%d", rand());
+	snprintf(request_id, sizeof(request_id), "test-audit-%ld-%ld", (long)getpid(), (long)time(NULL));
 	json_t *detail = json_pack("{s:s}", "method", "PLAIN");
 	ex_audit_entry entry = {
 		.tenant_id = DEMO_TENANT, .actor = "alice@demo.expresso.test", .action = "auth.login_failed",

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "expresso/bus.h"
 #include "expresso/log.h"
@@ -129,7 +130,7 @@ static void jetstream_publish_and_durable_consume(void **state)
 	assert_int_equal(ex_bus_ensure_stream(bus, err, sizeof(err)), 0);
 	assert_int_equal(ex_bus_ping(bus, err, sizeof(err)), 0);
 
-	snprintf(durable, sizeof(durable), "test-%ld-%d", (long)time(NULL), rand() % 100000);
+	snprintf(durable, sizeof(durable), "test-%ld-%ld", (long)time(NULL), (long)getpid());
 	ex_bus_consumer *consumer = ex_bus_consumer_new(bus, durable, "expresso.*.test.created", err, sizeof(err));
 	if (consumer == NULL)
 		fail_msg("%s", err);
@@ -162,7 +163,6 @@ static void jetstream_publish_and_durable_consume(void **state)
 int main(void)
 {
 	ex_log_init("test-redis-bus", EX_LOG_ERROR);
-	srand((unsigned)time(NULL));
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(redis_round_trip),
 		cmocka_unit_test(redis_invalid_urls_are_refused),
