@@ -1,3 +1,7 @@
+# Every process started here closes file descriptor 9, the lock that
+# run-local.sh holds while it starts the stack, so a running stack does not
+# keep the lock.
+#
 # Starting and stopping the local stack: PostgreSQL, Redis, NATS with
 # JetStream, the development OIDC provider and the daemons, each on
 # loopback with its state under $EXPRESSO_STATE_DIR. Sourced after
@@ -88,7 +92,7 @@ start_postgres() {
 		[ "$(id -u)" -eq 0 ] && chown postgres: "$data" "$STATE/run/pgpass"
 		chmod 700 "$data"
 		as_pg_owner "$PG_BIN/initdb" -D "$data" -U postgres --auth=scram-sha-256 \
-			--pwfile="$STATE/run/pgpass" -E UTF8 --locale=C.UTF-8 >/dev/null \
+			--pwfile="$STATE/run/pgpass" -E UTF8 --locale=C.UTF-8 >/dev/null 9>&- \
 			|| die "initdb failed"
 		rm -f "$STATE/run/pgpass"
 		cat >>"$data/postgresql.conf" <<EOT
@@ -105,7 +109,7 @@ EOT
 	say "starting PostgreSQL on 127.0.0.1:$PG_PORT"
 	touch "$STATE/logs/postgresql.log"
 	[ "$(id -u)" -eq 0 ] && chown postgres: "$STATE/logs/postgresql.log"
-	as_pg_owner "$PG_BIN/pg_ctl" -D "$data" -l "$STATE/logs/postgresql.log" -w -t 60 start >/dev/null \
+	as_pg_owner "$PG_BIN/pg_ctl" -D "$data" -l "$STATE/logs/postgresql.log" -w -t 60 start >/dev/null 9>&- \
 		|| die "PostgreSQL did not start; see $STATE/logs/postgresql.log"
 }
 
@@ -144,7 +148,7 @@ start_redis() {
 	mkdir -p "$STATE/redis"
 	redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$STATE/redis" --daemonize yes \
 		--pidfile "$STATE/run/redis.pid" --logfile "$STATE/logs/redis.log" --save "" \
-		--appendonly no --protected-mode yes >/dev/null || die "Redis did not start"
+		--appendonly no --protected-mode yes >/dev/null 9>&- || die "Redis did not start"
 	local i
 	for ((i = 0; i < 50; i++)); do
 		redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG && return 0
@@ -159,7 +163,7 @@ start_nats() {
 	mkdir -p "$STATE/nats"
 	local monitor_port=$(( NATS_PORT + 4000 ))
 	nats-server -a 127.0.0.1 -p "$NATS_PORT" -js -sd "$STATE/nats" -m "$monitor_port" \
-		--pid "$STATE/run/nats.pid" -l "$STATE/logs/nats.log" </dev/null >/dev/null 2>&1 &
+		--pid "$STATE/run/nats.pid" -l "$STATE/logs/nats.log" </dev/null >/dev/null 2>&1 9>&- &
 	wait_http_ok "http://127.0.0.1:$monitor_port/healthz?js-enabled-only=true" 30 \
 		|| die "NATS did not become healthy; see $STATE/logs/nats.log"
 }
@@ -174,7 +178,7 @@ start_oidc() {
 		EXPRESSO_OIDC_CLIENT_SECRET=$OIDC_CLIENT_SECRET \
 		DEV_OIDC_AUTH_REDIRECT_URI="http://127.0.0.1:$(port 8100)/auth/callback" \
 		DEV_OIDC_POST_LOGOUT_REDIRECT_URI="http://127.0.0.1:$(port 8100)/" \
-		nohup node "$EXPRESSO_ROOT/tools/dev-oidc/server.mjs" </dev/null >>"$STATE/logs/oidc.log" 2>&1 &
+		nohup node "$EXPRESSO_ROOT/tools/dev-oidc/server.mjs" </dev/null >>"$STATE/logs/oidc.log" 2>&1 9>&- &
 	echo $! >"$STATE/run/oidc.pid"
 	wait_http_ok "http://127.0.0.1:$OIDC_PORT/health" 30 \
 		|| die "the OIDC provider did not start; see $STATE/logs/oidc.log"
@@ -200,7 +204,7 @@ start_daemons() {
 			case ",$needs," in *,redis,*) export EXPRESSO_REDIS_URL ;; esac
 			case ",$needs," in *,nats,*) export EXPRESSO_NATS_URL ;; esac
 			exec nohup "$path" </dev/null >>"$STATE/logs/$name.log" 2>&1
-		) &
+		) 9>&- &
 		echo $! >"$STATE/run/$name.pid"
 	done
 }

@@ -557,6 +557,8 @@ int ex_http_server_start(ex_http_server *server, char *err, size_t errlen)
 
 	server->mhd = MHD_start_daemon(
 		flags, server->options.port, NULL, NULL, handle_access, server,
+		/* First, so that messages about the options below are logged as JSON too. */
+		MHD_OPTION_EXTERNAL_LOGGER, log_mhd_message, NULL,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&address,
 		MHD_OPTION_THREAD_POOL_SIZE, server->options.threads,
 		MHD_OPTION_CONNECTION_TIMEOUT, server->options.connection_timeout_s,
@@ -565,7 +567,6 @@ int ex_http_server_start(ex_http_server *server, char *err, size_t errlen)
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, server->options.max_header_bytes,
 		MHD_OPTION_NOTIFY_COMPLETED, complete_request, server,
 		MHD_OPTION_UNESCAPE_CALLBACK, keep_url_encoded, NULL,
-		MHD_OPTION_EXTERNAL_LOGGER, log_mhd_message, NULL,
 		MHD_OPTION_END);
 	if (server->mhd == NULL) {
 		snprintf(err, errlen, "cannot listen on %s port %u: the address is in use or not available",
