@@ -32,10 +32,12 @@ fi
 
 say "clang-tidy"
 mapfile -t sources < <(jq -r '.[].file' "$build/compile_commands.json" | grep -E "^$EXPRESSO_ROOT/(libs|services|tests)/" | sort -u)
-if ! printf '%s\n' "${sources[@]}" | xargs -P"$(nproc)" -n4 clang-tidy -p "$build" --quiet 2>/dev/null \
-	| grep -E 'warning:|error:' ; then
-	: # no findings
-else
+# clang-tidy exits non-zero on findings and on its own failures alike, so
+# the findings are read from its output.
+findings=$(printf '%s\n' "${sources[@]}" | xargs -P"$(nproc)" -n4 clang-tidy -p "$build" --quiet 2>/dev/null \
+	| grep -E 'warning:|error:' || true)
+if [ -n "$findings" ]; then
+	printf '%s\n' "$findings"
 	failed=1
 fi
 

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Builds Expresso and runs every test: unit tests (ctest, cmocka) in a
-# normal and in an AddressSanitizer+UndefinedBehaviorSanitizer build, a
+# Builds Expresso and runs every test: static analysis (cppcheck,
+# clang-tidy), unit tests (ctest, cmocka) in a normal and in an
+# AddressSanitizer+UndefinedBehaviorSanitizer build, a
 # short libFuzzer run of every fuzz target plus its kept regression inputs,
 # and the end-to-end suite (node --test) against a stack of its own
 # (state .local/test, ports shifted by 10000), which it stops at the end.
 #
 # Environment: EXPRESSO_FUZZ_SECONDS (default 20) per fuzz target;
-# EXPRESSO_TEST_SKIP_SANITIZE=1 / EXPRESSO_TEST_SKIP_FUZZ=1 to skip those.
+# EXPRESSO_TEST_SKIP_SANITIZE=1, EXPRESSO_TEST_SKIP_FUZZ=1 and
+# EXPRESSO_TEST_SKIP_STATIC=1 skip those groups.
 set -uo pipefail
 
 . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -41,6 +43,12 @@ set +a
 step "unit tests"
 ctest --test-dir "$EXPRESSO_BUILD_DIR" --output-on-failure --timeout 300
 record "unit tests" $?
+
+if [ "${EXPRESSO_TEST_SKIP_STATIC:-0}" != 1 ]; then
+	step "static analysis"
+	"$EXPRESSO_ROOT/scripts/quality-check.sh"
+	record "static analysis" $?
+fi
 
 if [ "${EXPRESSO_TEST_SKIP_SANITIZE:-0}" != 1 ]; then
 	step "unit tests under AddressSanitizer and UndefinedBehaviorSanitizer"

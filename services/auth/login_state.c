@@ -68,7 +68,7 @@ ex_rp_login_store *ex_rp_login_store_new(size_t capacity, uint64_t ttl_ms)
 	store->bucket_count = 16;
 	while (store->bucket_count < capacity)
 		store->bucket_count *= 2;
-	store->buckets = calloc(store->bucket_count, sizeof(*store->buckets));
+	store->buckets = calloc(store->bucket_count, sizeof(login_node *));
 	if (store->buckets == NULL) {
 		free(store);
 		return NULL;

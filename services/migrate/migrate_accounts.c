@@ -207,13 +207,21 @@ static int parse_user(json_t *json, const ex_seed_accounts *accounts, ex_seed_us
 }
 
 /* Rejects duplicate tenant ids, slugs and domains, and duplicate user ids and emails. */
+/* Compares two optional strings; a missing one equals nothing. */
+static int same_text(const char *x, const char *y, int ignore_case)
+{
+	if (x == NULL || y == NULL)
+		return 0;
+	return (ignore_case ? strcasecmp(x, y) : strcmp(x, y)) == 0;
+}
+
 static int check_unique(const ex_seed_accounts *accounts, char *error, size_t error_size)
 {
 	for (size_t i = 0; i < accounts->tenant_count; i++) {
 		const ex_seed_tenant *a = &accounts->tenants[i];
 		for (size_t j = i + 1; j < accounts->tenant_count; j++) {
 			const ex_seed_tenant *b = &accounts->tenants[j];
-			if (strcmp(a->id, b->id) == 0 || strcmp(a->slug, b->slug) == 0) {
+			if (same_text(a->id, b->id, 0) || same_text(a->slug, b->slug, 0)) {
 				snprintf(error, error_size, "accounts file: tenants[%zu] and tenants[%zu] share an id "
 					 "or slug", i, j);
 				return -1;
@@ -227,7 +235,7 @@ static int check_unique(const ex_seed_accounts *accounts, char *error, size_t er
 			for (size_t j = i; j < accounts->tenant_count; j++) {
 				json_t *others = accounts->tenants[j].domains;
 				for (size_t e = (j == i ? d + 1 : 0); e < json_array_size(others); e++) {
-					if (strcasecmp(name, json_string_value(json_array_get(others, e))) == 0) {
+					if (same_text(name, json_string_value(json_array_get(others, e)), 1)) {
 						snprintf(error, error_size, "accounts file: domain %s is listed twice",
 							 name);
 						return -1;
@@ -241,7 +249,7 @@ static int check_unique(const ex_seed_accounts *accounts, char *error, size_t er
 		const ex_seed_user *a = &accounts->users[i];
 		for (size_t j = i + 1; j < accounts->user_count; j++) {
 			const ex_seed_user *b = &accounts->users[j];
-			if (strcmp(a->id, b->id) == 0 || strcasecmp(a->email, b->email) == 0) {
+			if (same_text(a->id, b->id, 0) || same_text(a->email, b->email, 1)) {
 				snprintf(error, error_size, "accounts file: users[%zu] and users[%zu] share an id or "
 					 "email", i, j);
 				return -1;

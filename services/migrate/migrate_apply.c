@@ -289,7 +289,7 @@ static int apply_locked(PGconn *connection, const ex_migrate_options *options, c
 	if (count < 0)
 		goto done;
 	ex_migrate_log(EX_MIGRATE_LOG_INFO, "apply_finished", "{s:I, s:I}", "applied_now", (json_int_t)count,
-		       "applied_total", (json_int_t)(plan.applied + (size_t)count));
+		       "applied_total", (json_int_t)plan.applied + count);
 	status = EX_MIGRATE_EXIT_OK;
 
 done:

@@ -175,10 +175,12 @@ static void store_rejects_bad_limits(void **state)
 enum { WORKERS = 4, LOGINS_PER_WORKER = 2000 };
 
 static ex_rp_login_store *shared_store;
+static int worker_ids[WORKERS];
+static long worker_found[WORKERS];
 
 static void *put_and_take(void *argument)
 {
-	int worker = (int)(intptr_t)argument;
+	int worker = *(const int *)argument;
 	long found = 0;
 	char name[32];
 	ex_rp_login out;
@@ -191,7 +193,8 @@ static void *put_and_take(void *argument)
 		    strcmp(out.state, name) == 0)
 			found++;
 	}
-	return (void *)(intptr_t)found;
+	worker_found[worker] = found;
+	return NULL;
 }
 
 static void store_concurrent_use(void **state)
@@ -201,12 +204,13 @@ static void store_concurrent_use(void **state)
 
 	/* Capacity above WORKERS, so no worker's login is evicted before it takes it. */
 	shared_store = ex_rp_login_store_new(64, TTL_MS);
-	for (int i = 0; i < WORKERS; i++)
-		assert_int_equal(pthread_create(&threads[i], NULL, put_and_take, (void *)(intptr_t)i), 0);
 	for (int i = 0; i < WORKERS; i++) {
-		void *found;
-		pthread_join(threads[i], &found);
-		assert_int_equal((intptr_t)found, LOGINS_PER_WORKER);
+		worker_ids[i] = i;
+		assert_int_equal(pthread_create(&threads[i], NULL, put_and_take, &worker_ids[i]), 0);
+	}
+	for (int i = 0; i < WORKERS; i++) {
+		pthread_join(threads[i], NULL);
+		assert_int_equal(worker_found[i], LOGINS_PER_WORKER);
 	}
 	assert_int_equal(ex_rp_login_store_count(shared_store), 0);
 	ex_rp_login_store_free(shared_store);

@@ -11,6 +11,7 @@
 #include "migrate_files.h"
 
 #include <fcntl.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,12 +62,15 @@ static void test_name_rules(void **state)
 static void test_name_too_long(void **state)
 {
 	(void)state;
-	char name[EX_MIGRATE_NAME_MAX + 10];
+	/* A name of EX_MIGRATE_NAME_MAX + 9 characters: prefix, description and ".sql". */
+	enum { NAME_SIZE = EX_MIGRATE_NAME_MAX + 10, DESCRIPTION_SIZE = NAME_SIZE - 15 - 4 };
+	char name[NAME_SIZE];
+	char description[DESCRIPTION_SIZE];
 	char reason[200];
 
-	memset(name, 'a', sizeof(name));
-	memcpy(name, "20260417120000_", 15);
-	strcpy(name + sizeof(name) - 5, ".sql");
+	memset(description, 'a', DESCRIPTION_SIZE - 1);
+	description[DESCRIPTION_SIZE - 1] = '\0';
+	snprintf(name, sizeof(name), "20260417120000_%s.sql", description);
 	assert_int_equal(ex_migrate_name_valid(name, reason, sizeof(reason)), 0);
 	assert_non_null(strstr(reason, "maximum"));
 }
@@ -92,11 +96,17 @@ static void write_file(const char *dir, const char *name, const char *contents, 
 	assert_int_equal(fclose(file), 0);
 }
 
+static int remove_entry(const char *path, const struct stat *info, int type, struct FTW *walk)
+{
+	(void)info;
+	(void)type;
+	(void)walk;
+	return remove(path);
+}
+
 static void remove_tree(const char *dir)
 {
-	char command[600];
-	snprintf(command, sizeof(command), "rm -rf '%s'", dir);
-	assert_int_equal(system(command), 0);
+	assert_int_equal(nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
 }
 
 static void make_dir(char *dir, size_t size)
