@@ -32,6 +32,10 @@ fi
 # started only once its binary has been built.
 EXPRESSO_DAEMONS=(
 	"auth expresso-auth 8100 AUTH database"
+	"mail expresso-mail 8001 MAIL_API database,nats"
+	"contacts expresso-contacts 8003 CARDDAV database,nats"
+	"drive expresso-drive 8004 DRIVE database,nats"
+	"notifications expresso-notifications 8006 NOTIFICATIONS database,redis,nats"
 )
 
 pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }

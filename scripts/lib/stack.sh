@@ -84,7 +84,7 @@ ensure_tls() {
 
 start_postgres() {
 	local data=$STATE/pg
-	mkdir -p "$STATE/logs" "$STATE/run"
+	mkdir -p "$STATE/logs" "$STATE/run" "$STATE/storage"
 	if [ ! -f "$data/PG_VERSION" ]; then
 		say "initialising PostgreSQL in ${data#"$EXPRESSO_ROOT"/}"
 		mkdir -p "$data"
@@ -200,6 +200,10 @@ start_daemons() {
 			export EXPRESSO_OIDC_ISSUER EXPRESSO_OIDC_CLIENT_SECRET=$OIDC_CLIENT_SECRET
 			export EXPRESSO_PUBLIC_URL="http://127.0.0.1:$http_port" EXPRESSO_COOKIE_SECURE=false
 			export EXPRESSO_TLS_CERT=$STATE/tls/server.pem EXPRESSO_TLS_KEY=$STATE/tls/server.key
+			export EXPRESSO_STORAGE_DIR=$STATE/storage
+			export EXPRESSO_SMTP_PORT=$SMTP_PORT EXPRESSO_SUBMISSION_PORT=$SUBMISSION_PORT
+			export EXPRESSO_SUBMISSIONS_PORT=$SUBMISSIONS_PORT EXPRESSO_IMAP_PORT=$IMAP_PORT
+			export EXPRESSO_IMAPS_PORT=$IMAPS_PORT
 			case ",$needs," in *,database,*) export EXPRESSO_DATABASE_URL ;; esac
 			case ",$needs," in *,redis,*) export EXPRESSO_REDIS_URL ;; esac
 			case ",$needs," in *,nats,*) export EXPRESSO_NATS_URL ;; esac
