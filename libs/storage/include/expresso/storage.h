@@ -1,0 +1,112 @@
+/*
+ * Object storage for message bodies and drive files. Objects are named by
+ * a tenant id and a key; the tenant becomes the first path component (or
+ * key prefix), so one tenant's objects never share a name with another's.
+ * Callers reach an object only through a database row that row-level
+ * security has let through, and pass that row's tenant and key here.
+ *
+ * Backends: local disk now (the default). The S3 backend for MinIO will
+ * implement the same operations.
+ *
+ * Durability contract: an object is visible under its key only after
+ * ex_storage_writer_commit() (or ex_storage_put / ex_storage_import_file)
+ * returned 0, and then it has been fsynced together with its directory
+ * entry. A crash before that leaves no object under the key; temporary
+ * files of interrupted writes are removed by ex_storage_sweep_temporary().
+ */
+#ifndef EXPRESSO_STORAGE_H
+#define EXPRESSO_STORAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+typedef struct ex_storage ex_storage;
+typedef struct ex_storage_writer ex_storage_writer;
+typedef struct ex_storage_reader ex_storage_reader;
+
+enum {
+	EX_STORAGE_MAX_KEY = 512, /* bytes */
+	EX_STORAGE_ERROR_MAX = 256,
+};
+
+typedef enum {
+	EX_STORAGE_OK = 0,
+	EX_STORAGE_NOT_FOUND,
+	EX_STORAGE_INVALID_NAME, /* tenant is not a UUID, or the key is not a valid key */
+	EX_STORAGE_TOO_LARGE,    /* ex_storage_read_all: object exceeds the caller's maximum */
+	EX_STORAGE_IO_ERROR,     /* the message says which call failed and why */
+} ex_storage_status;
+
+/*
+ * Opens the local-disk backend rooted at ROOT (created if missing).
+ * Returns NULL with a message in err.
+ */
+ex_storage *ex_storage_open_local(const char *root, char *err, size_t errlen);
+void ex_storage_free(ex_storage *storage);
+
+/*
+ * Returns 1 when KEY is valid: 1..EX_STORAGE_MAX_KEY bytes of segments
+ * separated by '/', each segment 1..255 bytes of [A-Za-z0-9._-], not "."
+ * or "..", not starting with '.' (reserved for temporary files).
+ */
+int ex_storage_key_is_valid(const char *key);
+
+/* Returns 1 when TENANT_ID is a lowercase or uppercase UUID in text form. */
+int ex_storage_tenant_is_valid(const char *tenant_id);
+
+/* Streaming write: begin, write any number of times, then commit or abort. */
+ex_storage_status ex_storage_writer_begin(ex_storage *storage, const char *tenant_id, const char *key,
+					  ex_storage_writer **out, char *err, size_t errlen);
+ex_storage_status ex_storage_writer_write(ex_storage_writer *writer, const void *data, size_t length,
+					  char *err, size_t errlen);
+/* Returns the bytes written so far. */
+uint64_t ex_storage_writer_size(const ex_storage_writer *writer);
+/* Makes the object durable and visible, replacing any object of that key; frees the writer. */
+ex_storage_status ex_storage_writer_commit(ex_storage_writer *writer, char *err, size_t errlen);
+/* Discards everything written; frees the writer. Safe on NULL. */
+void ex_storage_writer_abort(ex_storage_writer *writer);
+
+/* Writes a whole object from memory (begin, write, commit). */
+ex_storage_status ex_storage_put(ex_storage *storage, const char *tenant_id, const char *key,
+				 const void *data, size_t length, char *err, size_t errlen);
+
+/*
+ * Moves the file at PATH (which the caller wrote and no longer uses) into
+ * the store as KEY, durably. The local backend renames it when PATH is on
+ * the same filesystem as the store and copies it otherwise; PATH is gone
+ * on success.
+ */
+ex_storage_status ex_storage_import_file(ex_storage *storage, const char *tenant_id, const char *key,
+					 const char *path, char *err, size_t errlen);
+
+/* Streaming read. */
+ex_storage_status ex_storage_open_read(ex_storage *storage, const char *tenant_id, const char *key,
+				       ex_storage_reader **out, uint64_t *size, char *err, size_t errlen);
+/* Reads up to LENGTH bytes; returns the count, 0 at the end, -1 on error. */
+ssize_t ex_storage_read(ex_storage_reader *reader, void *buffer, size_t length);
+void ex_storage_reader_close(ex_storage_reader *reader);
+
+/*
+ * Reads a whole object of at most MAX_SIZE bytes into a new buffer (NUL
+ * terminated, not counted in *length) that the caller frees.
+ */
+ex_storage_status ex_storage_read_all(ex_storage *storage, const char *tenant_id, const char *key,
+				      size_t max_size, char **data, size_t *length, char *err, size_t errlen);
+
+/* Removes an object; removing a missing object returns EX_STORAGE_NOT_FOUND. */
+ex_storage_status ex_storage_delete(ex_storage *storage, const char *tenant_id, const char *key,
+				    char *err, size_t errlen);
+
+/* Fills *size and returns EX_STORAGE_OK when the object exists. */
+ex_storage_status ex_storage_stat(ex_storage *storage, const char *tenant_id, const char *key,
+				  uint64_t *size, char *err, size_t errlen);
+
+/*
+ * Removes temporary files older than max_age_seconds left by interrupted
+ * writes (a crash between begin and commit). Daemons call it at start.
+ * Returns the number removed, or -1 on error.
+ */
+int ex_storage_sweep_temporary(ex_storage *storage, unsigned max_age_seconds);
+
+#endif
