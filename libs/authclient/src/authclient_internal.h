@@ -144,6 +144,31 @@ typedef struct ex_auth_issuer_state {
     int64_t last_attempt_ms; /* monotonic time of the last fetch attempt */
 } ex_auth_issuer_state;
 
+/* Parsed header and payload JSON of recently seen tokens (parse_cache.c). */
+#define EX_AUTH_PARSE_CACHE_SLOTS 256
+/* Longer encoded segments are parsed every time and never cached. */
+#define EX_AUTH_PARSE_CACHE_MAX_SEGMENT 4096
+
+typedef struct ex_auth_parse_slot {
+    uint64_t hash;
+    size_t len;
+    char *text;   /* the encoded segment, len bytes */
+    json_t *json; /* its parsed object; never modified */
+} ex_auth_parse_slot;
+
+typedef struct ex_auth_parse_cache {
+    pthread_mutex_t lock;
+    ex_auth_parse_slot slots[EX_AUTH_PARSE_CACHE_SLOTS];
+} ex_auth_parse_cache;
+
+void ex_auth_parse_cache_init(ex_auth_parse_cache *cache);
+void ex_auth_parse_cache_destroy(ex_auth_parse_cache *cache);
+/* Returns a new reference to the cached object for text[0..len), or NULL. */
+json_t *ex_auth_parse_cache_get(ex_auth_parse_cache *cache, const char *text, size_t len);
+/* Stores a reference to json as the parse of text[0..len). */
+void ex_auth_parse_cache_put(ex_auth_parse_cache *cache, const char *text, size_t len,
+                             json_t *json);
+
 struct ex_auth_verifier {
     ex_auth_issuer_state *issuers;
     size_t issuer_count;
@@ -160,6 +185,7 @@ struct ex_auth_verifier {
     void *log_ctx;
 
     pthread_rwlock_t lock; /* guards every issuer's keys */
+    ex_auth_parse_cache parse_cache;
 
     atomic_uint_fast64_t jwks_fetches;
     atomic_uint_fast64_t jwks_fetch_failures;

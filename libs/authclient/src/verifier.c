@@ -219,6 +219,7 @@ ex_auth_verifier *ex_auth_verifier_new(const ex_auth_config *config, char *err,
         return NULL;
     }
     pthread_rwlock_init(&v->lock, NULL);
+    ex_auth_parse_cache_init(&v->parse_cache);
     atomic_init(&v->jwks_fetches, 0);
     atomic_init(&v->jwks_fetch_failures, 0);
     atomic_init(&v->discovery_fetches, 0);
@@ -250,6 +251,7 @@ void ex_auth_verifier_free(ex_auth_verifier *v)
     free(v->session_cookie);
     free((char *)v->http.ca_file);
     pthread_rwlock_destroy(&v->lock);
+    ex_auth_parse_cache_destroy(&v->parse_cache);
     free(v);
 }
 

@@ -75,6 +75,21 @@ static json_t *decode_json_segment(const char *text, size_t len, unsigned char *
     return obj;
 }
 
+/* Like decode_json_segment, through the verifier's cache of parsed
+ * segments: only successful parses are cached, and the cached object is
+ * never modified. */
+static json_t *cached_json_segment(ex_auth_verifier *v, const char *text, size_t len,
+                                   unsigned char *buf, size_t cap)
+{
+    json_t *obj = ex_auth_parse_cache_get(&v->parse_cache, text, len);
+    if (obj)
+        return obj;
+    obj = decode_json_segment(text, len, buf, cap);
+    if (obj)
+        ex_auth_parse_cache_put(&v->parse_cache, text, len, obj);
+    return obj;
+}
+
 /* Media types for `typ`, compared case-insensitively (RFC 7515 section
  * 4.1.9): plain JWTs and RFC 9068 access tokens. */
 static bool typ_accepted(const char *typ)
@@ -202,7 +217,7 @@ static ex_auth_status verify_token(ex_auth_verifier *v, const char *token, size_
     ex_auth_key key = {0};
     jws_header hdr;
 
-    header = decode_json_segment(seg.header, seg.header_len, buf, header_cap);
+    header = cached_json_segment(v, seg.header, seg.header_len, buf, header_cap);
     if (!header) {
         *desc = "token header is not base64url of a JSON object without duplicate keys";
         status = EX_AUTH_ERR_MALFORMED;
@@ -216,7 +231,7 @@ static ex_auth_status verify_token(ex_auth_verifier *v, const char *token, size_
         goto done;
     }
 
-    payload = decode_json_segment(seg.payload, seg.payload_len, buf + header_cap,
+    payload = cached_json_segment(v, seg.payload, seg.payload_len, buf + header_cap,
                                   payload_cap);
     if (!payload) {
         *desc = "token payload is not base64url of a JSON object without duplicate keys";

@@ -658,6 +658,60 @@ static void test_padded_segment(void **state)
     json_decref(payload);
 }
 
+/* A second verification of the same token reads its parsed JSON from the
+ * verifier's cache and returns the same claims. */
+static void test_repeated_token_same_claims(void **state)
+{
+    (void)state;
+    json_t *payload = test_payload();
+    char *token = test_sign(rsa, "RS256", NULL, payload);
+    ex_auth_claims first, second;
+    assert_int_equal(ex_auth_verify(verifier, token, strlen(token), &first), EX_AUTH_OK);
+    assert_int_equal(ex_auth_verify(verifier, token, strlen(token), &second), EX_AUTH_OK);
+    assert_string_equal(first.subject, second.subject);
+    assert_string_equal(first.tenant_id, second.tenant_id);
+    assert_int_equal(first.role_count, second.role_count);
+    ex_auth_claims_clear(&first);
+    ex_auth_claims_clear(&second);
+    free(token);
+    json_decref(payload);
+}
+
+/* The cache holds parsed JSON only: a token whose header and payload were
+ * seen before is still rejected when its signature does not verify. */
+static void test_cached_segments_still_need_signature(void **state)
+{
+    (void)state;
+    json_t *payload = test_payload();
+    char *token = test_sign(rsa, "RS256", NULL, payload);
+    ex_auth_claims claims;
+    assert_int_equal(ex_auth_verify(verifier, token, strlen(token), &claims), EX_AUTH_OK);
+    ex_auth_claims_clear(&claims);
+
+    /* Change one character in the middle of the signature segment. */
+    char *dot = strrchr(token, '.');
+    size_t middle = (size_t)(dot - token) + (strlen(dot) / 2);
+    token[middle] = token[middle] == 'A' ? 'B' : 'A';
+    assert_int_equal(ex_auth_verify(verifier, token, strlen(token), &claims), EX_AUTH_ERR_SIGNATURE);
+    assert_null(claims.subject);
+    ex_auth_claims_clear(&claims);
+
+    /* The same header and payload signed by a key of another issuer. */
+    char *other = test_sign(rsa_other, "RS256", NULL, payload);
+    char *forged = malloc(strlen(token) + strlen(other) + 1);
+    assert_non_null(forged);
+    size_t signed_part = (size_t)(strrchr(token, '.') - token);
+    memcpy(forged, token, signed_part);
+    strcpy(forged + signed_part, strrchr(other, '.'));
+    assert_int_not_equal(ex_auth_verify(verifier, forged, strlen(forged), &claims), EX_AUTH_OK);
+    ex_auth_claims_clear(&claims);
+
+    free(forged);
+    free(other);
+    free(token);
+    json_decref(payload);
+}
+
 /* The token is given with an explicit length: bytes after it are never
  * read, and a NUL inside it is an invalid character. */
 static void test_length_is_respected(void **state)
@@ -943,6 +997,8 @@ int main(void)
         cmocka_unit_test(test_non_base64url_characters),
         cmocka_unit_test(test_padded_segment),
         cmocka_unit_test(test_length_is_respected),
+        cmocka_unit_test(test_repeated_token_same_claims),
+        cmocka_unit_test(test_cached_segments_still_need_signature),
         cmocka_unit_test(test_duplicate_header_key),
         cmocka_unit_test(test_duplicate_payload_key),
         cmocka_unit_test(test_header_not_object),
