@@ -1,8 +1,8 @@
 /*
  * Cache of parsed token segments. A client sends the same access token
- * with every request for the token's lifetime, and jansson needs about as
- * long to parse a 400-byte payload as OpenSSL needs for half an RSA-2048
- * verification, so the header and payload JSON of recently seen tokens are
+ * with every request for the token's lifetime. jansson needs about as long
+ * to parse a 400-byte payload as OpenSSL needs for half an RSA-2048
+ * verification. So the header and payload JSON of recently seen tokens are
  * kept, keyed by their exact encoded bytes. Only parsing is cached: the
  * signature and every claim are still checked on each call.
  *
