@@ -238,7 +238,8 @@ write_stack_env() {
 			pid_alive "$STATE/run/$name.pid" || continue
 			echo "EXPRESSO_${variable}_URL='http://127.0.0.1:$(port "$default_port")'"
 		done
-		[ "$(id -u)" -eq 0 ] || echo "# not root: the mail ports are the high ports below"
+		echo "# Mail ports, used by expresso-mail once it is built."
+		[ "$(id -u)" -eq 0 ] || echo "# Not root, so these are high ports instead of 25, 587, 465, 143, 993."
 		echo "EXPRESSO_SMTP_PORT=$SMTP_PORT"
 		echo "EXPRESSO_SUBMISSION_PORT=$SUBMISSION_PORT"
 		echo "EXPRESSO_SUBMISSIONS_PORT=$SUBMISSIONS_PORT"
@@ -272,7 +273,8 @@ print_endpoints() {
 
 Expresso local stack is up.
   OIDC issuer     $EXPRESSO_OIDC_ISSUER
-$(grep -E '^EXPRESSO_[A-Z_]+_URL=.http' "$STATE/stack.env" | sed -E "s/^EXPRESSO_([A-Z_]+)_URL='(.*)'/  \1\t\t\2/")
+$(grep -E '^EXPRESSO_[A-Z_]+_URL=.http' "$STATE/stack.env" | sed -E "s/^EXPRESSO_([A-Z_]+)_URL='(.*)'/\1 \2/" \
+	| while read -r daemon url; do printf '  %-15s %s\n' "$daemon" "$url"; done)
   PostgreSQL      127.0.0.1:$PG_PORT (database expresso)
   Redis           127.0.0.1:$REDIS_PORT
   NATS            127.0.0.1:$NATS_PORT (JetStream)
