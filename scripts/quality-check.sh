@@ -47,7 +47,7 @@ if [ $full -eq 1 ]; then
 	cmake -S "$EXPRESSO_ROOT" -B "$sanitize" -DCMAKE_BUILD_TYPE=Debug -DEXPRESSO_SANITIZE=ON >/dev/null &&
 		cmake --build "$sanitize" -j"$(nproc)" >/dev/null || die "sanitizer build failed"
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-		ctest --test-dir "$sanitize" --output-on-failure || failed=1
+		LSAN_OPTIONS=suppressions=$EXPRESSO_ROOT/tests/lsan.supp ctest --test-dir "$sanitize" --output-on-failure || failed=1
 fi
 
 if [ $failed -ne 0 ]; then

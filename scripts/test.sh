@@ -18,6 +18,8 @@ export EXPRESSO_STATE_DIR=${EXPRESSO_TEST_STATE_DIR:-$EXPRESSO_ROOT/.local/test}
 export EXPRESSO_PORT_OFFSET=${EXPRESSO_TEST_PORT_OFFSET:-10000}
 export EXPRESSO_BUILD_DIR
 fuzz_seconds=${EXPRESSO_FUZZ_SECONDS:-20}
+# Leaks inside third-party libraries we cannot fix; ours still fail.
+export LSAN_OPTIONS=suppressions=$EXPRESSO_ROOT/tests/lsan.supp
 failures=()
 started=$(date +%s)
 
@@ -56,6 +58,7 @@ if [ "${EXPRESSO_TEST_SKIP_SANITIZE:-0}" != 1 ]; then
 	if cmake -S "$EXPRESSO_ROOT" -B "$sanitize_dir" -DCMAKE_BUILD_TYPE=Debug -DEXPRESSO_SANITIZE=ON >/dev/null &&
 	   cmake --build "$sanitize_dir" -j"$(nproc)" >/dev/null; then
 		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+			LSAN_OPTIONS=suppressions=$EXPRESSO_ROOT/tests/lsan.supp \
 			ctest --test-dir "$sanitize_dir" --output-on-failure --timeout 300
 		record "sanitizer unit tests" $?
 	else

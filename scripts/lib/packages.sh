@@ -6,7 +6,8 @@ EXPRESSO_DEBIAN_PACKAGES=(
 	build-essential cmake pkg-config clang libclang-rt-14-dev cppcheck clang-tidy
 	# libraries
 	libmicrohttpd-dev libjansson-dev libcyaml-dev libpq-dev libhiredis-dev libnats-dev
-	libcurl4-openssl-dev libssl-dev libargon2-dev libcmocka-dev
+	libcurl4-openssl-dev libssl-dev libargon2-dev libcmocka-dev libsieve2-dev libgmime-3.0-dev
+	libxml2-dev libical-dev
 	# services of the local stack
 	postgresql redis-server nats-server
 	# scripts and tests
