@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import path from 'node:path';
 
-export const repoRoot = path.resolve(import.meta.dirname, '../..');
+export const repoRoot = path.resolve(import.meta.dirname, '../../..');
 export const buildDir = process.env.EXPRESSO_BUILD_DIR || path.join(repoRoot, 'build');
 
 export function requireEnv(name) {

@@ -1,0 +1,42 @@
+/*
+ * expresso-drive: people's files and folders, with resumable uploads
+ * through tus 1.0.0 and downloads with Range. Metadata lives in
+ * PostgreSQL, contents in object storage. See docs/drive.md.
+ */
+#include "drive_service.h"
+#include "upload_store.h"
+
+static int setup(ex_daemon *daemon, void *context)
+{
+	ex_drive_service *service = context;
+	ex_http_server *http = ex_daemon_http(daemon);
+
+	if (ex_drive_service_open(service, daemon) != 0)
+		return -1;
+	if (ex_drive_add_tus_routes(service, http) != 0 || ex_drive_add_file_routes(service, http) != 0)
+		return -1;
+	return ex_drive_purge_start(service);
+}
+
+static void teardown(ex_daemon *daemon, void *context)
+{
+	(void)daemon;
+	ex_drive_purge_stop(context);
+	ex_drive_service_close(context);
+}
+
+int main(int argc, char **argv)
+{
+	static ex_drive_service service;
+	const ex_daemon_spec spec = {
+		.name = "expresso-drive",
+		.metrics_name = "drive",
+		.default_port = "8004",
+		.needs = EX_NEEDS_DATABASE | EX_NEEDS_NATS,
+		.settings = ex_drive_settings,
+		.setup = setup,
+		.teardown = teardown,
+		.context = &service,
+	};
+	return ex_daemon_main(&spec, argc, argv);
+}

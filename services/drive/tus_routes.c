@@ -1,0 +1,684 @@
+/*
+ * tus 1.0.0 under /api/v1/drive/uploads: OPTIONS, creation (POST, with
+ * creation-with-upload and creation-defer-length), HEAD, PATCH,
+ * termination (DELETE), checksum (sha1, sha256, md5) and expiration.
+ * X-HTTP-Method-Override on POST to an upload URL is honoured.
+ *
+ * Each command first runs its checks in a fixed order. A failed check
+ * sends one precise response and changes nothing. Only then does the
+ * command do its work. An upload's state lives in upload_store.c, and this
+ * file is the protocol. One PATCH at a time may work on an upload. A
+ * second one gets 423 while the first holds the upload's lock (in this
+ * process, then on the upload file). One that comes after it gets 409
+ * from the offset check.
+ *
+ * Every response carries Tus-Resumable, including the 412 for a wrong
+ * version. NOTE: the 413 that the HTTP server sends by itself, when
+ * Content-Length is over the route limit, carries no Tus-Resumable.
+ */
+#include <inttypes.h>
+#include <microhttpd.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "drive_parse.h"
+#include "drive_service.h"
+#include "expresso/log.h"
+#include "upload_store.h"
+
+#define TUS_VERSION "1.0.0"
+#define TUS_EXTENSIONS "creation,creation-with-upload,creation-defer-length,termination,checksum,expiration"
+#define TUS_CHUNK_CONTENT_TYPE "application/offset+octet-stream"
+#define UPLOADS_PATH "/api/v1/drive/uploads"
+#define DEFAULT_FILETYPE "application/octet-stream"
+
+enum {
+	HTTP_LOCKED = 423,
+	HTTP_CHECKSUM_MISMATCH = 460, /* tus checksum extension */
+};
+
+static void add_tus_resumable(ex_http_request *request)
+{
+	ex_http_add_header(request, "Tus-Resumable", TUS_VERSION);
+}
+
+static void add_expires(ex_http_request *request, int64_t expires_at)
+{
+	char date[64];
+	ex_drive_http_date(date, sizeof(date), expires_at);
+	ex_http_add_header(request, "Upload-Expires", date);
+}
+
+static void add_offset(ex_http_request *request, int64_t offset)
+{
+	char text[24];
+	snprintf(text, sizeof(text), "%" PRId64, offset);
+	ex_http_add_header(request, "Upload-Offset", text);
+}
+
+static void respond_empty(ex_http_request *request, unsigned status)
+{
+	ex_http_respond_bytes(request, status, NULL, "", 0);
+}
+
+/*
+ * Parses a non-negative decimal header value of digits only. Returns 0,
+ * -1 when malformed, 1 when it exceeds INT64_MAX (too large for anything).
+ */
+static int parse_length(const char *text, int64_t *out)
+{
+	uint64_t value = 0;
+
+	if (text == NULL || text[0] == '\0')
+		return -1;
+	for (const char *p = text; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return -1;
+		unsigned digit = (unsigned)(*p - '0');
+		if (value > ((uint64_t)INT64_MAX - digit) / 10)
+			return 1;
+		value = value * 10 + digit;
+	}
+	*out = (int64_t)value;
+	return 0;
+}
+
+/* Check: the client speaks tus 1.0.0. */
+static bool check_version(ex_http_request *request)
+{
+	const char *version = ex_http_header(request, "Tus-Resumable");
+
+	if (version != NULL && strcmp(version, TUS_VERSION) == 0)
+		return true;
+	ex_http_respond_error(request, 412, "unsupported_tus_version",
+			      "Tus-Resumable must be %s; this server supports tus version %s only", TUS_VERSION,
+			      TUS_VERSION);
+	ex_http_add_header(request, "Tus-Version", TUS_VERSION);
+	return false;
+}
+
+static bool check_chunk_content_type(ex_http_request *request)
+{
+	const char *type = ex_http_header(request, MHD_HTTP_HEADER_CONTENT_TYPE);
+
+	if (type != NULL && strcasecmp(type, TUS_CHUNK_CONTENT_TYPE) == 0)
+		return true;
+	ex_http_respond_error(request, 415, "unsupported_media_type",
+			      "a chunk must be sent with Content-Type: " TUS_CHUNK_CONTENT_TYPE);
+	return false;
+}
+
+/* Check: Upload-Checksum, when present, is well formed. Sets *present when the header was sent. */
+static bool check_checksum_header(ex_http_request *request, ex_tus_checksum *checksum, bool *present)
+{
+	const char *header = ex_http_header(request, "Upload-Checksum");
+
+	*present = header != NULL;
+	if (header == NULL)
+		return true;
+	switch (ex_tus_checksum_parse(header, checksum)) {
+	case EX_TUS_CHECKSUM_OK:
+		return true;
+	case EX_TUS_CHECKSUM_UNSUPPORTED_ALGORITHM:
+		ex_http_respond_error(request, 400, "unsupported_checksum_algorithm",
+				      "Upload-Checksum names an algorithm this server does not support; use one of "
+				      EX_TUS_CHECKSUM_ALGORITHMS);
+		return false;
+	case EX_TUS_CHECKSUM_INVALID_DIGEST:
+		ex_http_respond_error(request, 400, "invalid_checksum",
+				      "the Upload-Checksum digest is not base64 of the algorithm's digest size");
+		return false;
+	case EX_TUS_CHECKSUM_MALFORMED:
+		break;
+	}
+	ex_http_respond_error(request, 400, "invalid_checksum",
+			      "Upload-Checksum must be \"<algorithm> <base64 digest>\", e.g. \"sha256 47DEQpj8...\"");
+	return false;
+}
+
+/* Check: DATA matches the digest the client sent. */
+static bool check_checksum_matches(ex_drive_service *service, ex_http_request *request,
+				   const ex_tus_checksum *checksum, const void *data, size_t length, const char *upload_id)
+{
+	unsigned char digest[EVP_MAX_MD_SIZE];
+	unsigned int digest_length = 0;
+	const EVP_MD *md = checksum->algorithm == EX_TUS_CHECKSUM_SHA1     ? EVP_sha1()
+			   : checksum->algorithm == EX_TUS_CHECKSUM_SHA256 ? EVP_sha256()
+									   : EVP_md5();
+
+	if (EVP_Digest(data, length, digest, &digest_length, md, NULL) != 1) {
+		ex_http_respond_error(request, 500, "internal_error", "the chunk's checksum could not be computed");
+		return false;
+	}
+	if (digest_length == checksum->digest_length &&
+	    CRYPTO_memcmp(digest, checksum->digest, digest_length) == 0)
+		return true;
+	ex_counter_add(service->checksum_mismatches, 1);
+	ex_log(EX_LOG_INFO, "chunk_checksum_mismatch", "{s:s, s:I}", "upload", upload_id ? upload_id : "new", "bytes",
+	       (json_int_t)length);
+	ex_http_respond_error(request, HTTP_CHECKSUM_MISMATCH, "checksum_mismatch",
+			      "the chunk does not match Upload-Checksum and was discarded; send it again");
+	return false;
+}
+
+/* Check: a length is within Tus-Max-Size. */
+static bool check_max_size(ex_drive_service *service, ex_http_request *request, int parsed, int64_t length)
+{
+	if (parsed < 0) {
+		ex_http_respond_error(request, 400, "invalid_upload_length",
+				      "Upload-Length must be a non-negative decimal number of bytes");
+		return false;
+	}
+	if (parsed > 0 || (uint64_t)length > service->max_upload_size) {
+		ex_http_respond_error(request, 413, "upload_too_large",
+				      "Upload-Length exceeds the maximum upload size of %" PRIu64 " bytes",
+				      service->max_upload_size);
+		return false;
+	}
+	return true;
+}
+
+/* Check: the user's quota has room for LENGTH more bytes, else sends 413 naming the quota. */
+static bool check_quota(ex_drive_service *service, ex_http_request *request, const ex_drive_caller *caller,
+			uint64_t length)
+{
+	ex_drive_usage usage;
+	ex_db_error error;
+
+	if (ex_drive_usage_read(service, caller->tenant_id, caller->user_id, &usage, &error) != 0) {
+		ex_drive_respond_database_error(request, "read the quota", &error);
+		return false;
+	}
+	uint64_t committed = usage.used_bytes + usage.reserved_bytes;
+	if (usage.quota_bytes == 0 || (committed <= usage.quota_bytes && length <= usage.quota_bytes - committed))
+		return true;
+
+	char message[256];
+	snprintf(message, sizeof(message),
+		 "the upload of %" PRIu64 " bytes exceeds the drive quota of %" PRIu64 " bytes (%" PRIu64
+		 " bytes used, %" PRIu64 " reserved by unfinished uploads); delete files or ask for a larger quota",
+		 length, usage.quota_bytes, usage.used_bytes, usage.reserved_bytes);
+	json_t *detail = json_pack("{s:I, s:I, s:I, s:I}", "quota_bytes", (json_int_t)usage.quota_bytes, "used_bytes",
+				   (json_int_t)usage.used_bytes, "reserved_bytes", (json_int_t)usage.reserved_bytes,
+				   "upload_length", (json_int_t)length);
+	ex_http_respond_error_detail(request, 413, "quota_exceeded", message, detail);
+	return false;
+}
+
+/* Check: Upload-Metadata names a valid file and, optionally, a media type and a folder of the user. */
+static bool check_metadata(ex_drive_service *service, ex_http_request *request, const ex_drive_caller *caller,
+			   ex_drive_upload *upload)
+{
+	static ex_tus_metadata empty;
+	const char *header = ex_http_header(request, "Upload-Metadata");
+	ex_tus_metadata *metadata = malloc(sizeof(*metadata));
+	size_t length = 0;
+	bool valid = false;
+
+	if (metadata == NULL) {
+		ex_http_respond_error(request, 500, "internal_error", "out of memory");
+		return false;
+	}
+	*metadata = empty;
+	ex_tus_metadata_status status = ex_tus_metadata_parse(header, metadata);
+	if (status != EX_TUS_METADATA_OK) {
+		ex_http_respond_error(request, 400, "invalid_metadata", "%s", ex_tus_metadata_status_message(status));
+		goto done;
+	}
+	snprintf(upload->metadata, sizeof(upload->metadata), "%s", header ? header : "");
+
+	const char *filename = ex_tus_metadata_get(metadata, "filename", &length);
+	if (filename == NULL) {
+		ex_http_respond_error(request, 400, "missing_filename",
+				      "Upload-Metadata must have a filename (base64 of the UTF-8 file name)");
+		goto done;
+	}
+	ex_drive_name_status name_status = ex_drive_name_check(filename, length);
+	if (name_status != EX_DRIVE_NAME_OK) {
+		ex_http_respond_error(request, 400, "invalid_filename", "invalid filename in Upload-Metadata: %s",
+				      ex_drive_name_status_message(name_status));
+		goto done;
+	}
+	memcpy(upload->filename, filename, length + 1);
+
+	const char *filetype = ex_tus_metadata_get(metadata, "filetype", &length);
+	if (filetype != NULL && !ex_drive_media_type_is_valid(filetype, length)) {
+		ex_http_respond_error(request, 400, "invalid_filetype",
+				      "filetype in Upload-Metadata must be a media type such as text/plain, "
+				      "at most 255 bytes");
+		goto done;
+	}
+	snprintf(upload->filetype, sizeof(upload->filetype), "%s", filetype ? filetype : DEFAULT_FILETYPE);
+
+	const char *folder = ex_tus_metadata_get(metadata, "folder", &length);
+	upload->folder_id[0] = '\0';
+	if (folder != NULL) {
+		if (length != EX_DRIVE_UUID_TEXT || !ex_drive_is_uuid(folder)) {
+			ex_http_respond_error(request, 400, "invalid_folder",
+					      "folder in Upload-Metadata must be a folder id (a UUID)");
+			goto done;
+		}
+		ex_db_error error;
+		int exists = ex_drive_folder_exists(service, caller->tenant_id, caller->user_id, folder, &error);
+		if (exists < 0) {
+			ex_drive_respond_database_error(request, "look up the folder", &error);
+			goto done;
+		}
+		if (exists == 0) {
+			ex_http_respond_error(request, 404, "folder_not_found", "folder %s does not exist", folder);
+			goto done;
+		}
+		snprintf(upload->folder_id, sizeof(upload->folder_id), "%s", folder);
+	}
+	valid = true;
+done:
+	free(metadata);
+	return valid;
+}
+
+/*
+ * Finishes an upload whose last byte has arrived. On failure it sends 500
+ * and returns false, and a later HEAD retries the completion.
+ */
+static bool finish_if_complete(ex_drive_service *service, ex_http_request *request, const ex_drive_caller *caller,
+			       ex_drive_upload *upload)
+{
+	if (upload->completed || upload->length < 0 || upload->offset != upload->length)
+		return true;
+	if (ex_drive_upload_complete(service, caller->tenant_id, caller->user_id, upload) == EX_UPLOAD_OK)
+		return true;
+	ex_http_respond_error(request, 500, "completion_failed",
+			      "every byte was stored but the file could not be created yet; send HEAD to retry");
+	return false;
+}
+
+/*
+ * Appends the request body to UPLOAD after the chunk checks: offset, end
+ * within Upload-Length, checksum. Sends the error response and returns
+ * false when a check or the write fails.
+ */
+static bool apply_chunk(ex_drive_service *service, ex_http_request *request, const ex_drive_caller *caller,
+			ex_drive_upload *upload, int64_t client_offset, int64_t new_length,
+			const ex_tus_checksum *checksum)
+{
+	size_t body_length = 0;
+	const void *body = ex_http_body(request, &body_length);
+	int64_t length = upload->length >= 0 ? upload->length : new_length;
+
+	if (client_offset != upload->offset) {
+		ex_http_respond_error(request, 409, "offset_mismatch",
+				      "Upload-Offset %" PRId64 " does not match the upload's offset %" PRId64
+				      "; send HEAD and resume from its Upload-Offset",
+				      client_offset, upload->offset);
+		return false;
+	}
+	if (length >= 0 && (uint64_t)body_length > (uint64_t)(length - upload->offset)) {
+		ex_http_respond_error(request, 413, "chunk_past_upload_length",
+				      "the chunk of %zu bytes at offset %" PRId64 " ends past Upload-Length %" PRId64,
+				      body_length, upload->offset, length);
+		return false;
+	}
+	if (checksum != NULL && !check_checksum_matches(service, request, checksum, body, body_length, upload->id))
+		return false;
+
+	switch (ex_drive_upload_append(service, caller->tenant_id, upload, body, body_length, new_length)) {
+	case EX_UPLOAD_OK:
+		return finish_if_complete(service, request, caller, upload);
+	case EX_UPLOAD_CONFLICT:
+		ex_http_respond_error(request, 409, "offset_mismatch",
+				      "the upload changed while this chunk was written; send HEAD and resume");
+		return false;
+	case EX_UPLOAD_LOCKED:
+		ex_http_respond_error(request, HTTP_LOCKED, "upload_locked",
+				      "another request is writing to this upload; wait for it, then send HEAD");
+		return false;
+	default:
+		ex_http_respond_error(request, 500, "storage_error", "the chunk could not be stored; send it again");
+		return false;
+	}
+}
+
+/* Loads the caller's upload named in the path, or sends 404 or 410 when it cannot be used. */
+static bool load_upload(ex_drive_service *service, ex_http_request *request, const ex_drive_caller *caller,
+			ex_drive_upload *upload)
+{
+	const char *id = ex_http_param(request, "id");
+
+	switch (ex_drive_upload_load(service, caller->tenant_id, caller->user_id, id, upload)) {
+	case EX_UPLOAD_OK:
+		break;
+	case EX_UPLOAD_NOT_FOUND:
+	case EX_UPLOAD_CONFLICT:
+		ex_http_respond_error(request, 404, "upload_not_found", "no upload with this URL exists");
+		return false;
+	default:
+		ex_http_respond_error(request, 500, "database_error", "the upload could not be read; try again");
+		return false;
+	}
+	if (upload->expired) {
+		ex_http_respond_error(request, 410, "upload_expired",
+				      "the upload expired and its bytes are being removed; start a new upload");
+		return false;
+	}
+	return true;
+}
+
+/* ---- commands ---- */
+
+static void tus_options(ex_drive_service *service, ex_http_request *request)
+{
+	char max_size[24];
+
+	snprintf(max_size, sizeof(max_size), "%" PRIu64, service->max_upload_size);
+	respond_empty(request, 204);
+	ex_http_add_header(request, "Tus-Version", TUS_VERSION);
+	ex_http_add_header(request, "Tus-Extension", TUS_EXTENSIONS);
+	ex_http_add_header(request, "Tus-Max-Size", max_size);
+	ex_http_add_header(request, "Tus-Checksum-Algorithm", EX_TUS_CHECKSUM_ALGORITHMS);
+}
+
+/* Reads Upload-Length or Upload-Defer-Length of a creation request into upload->length (-1: deferred). */
+static bool check_creation_length(ex_drive_service *service, ex_http_request *request, ex_drive_upload *upload)
+{
+	const char *length_header = ex_http_header(request, "Upload-Length");
+	const char *defer_header = ex_http_header(request, "Upload-Defer-Length");
+
+	if (length_header != NULL && defer_header != NULL) {
+		ex_http_respond_error(request, 400, "invalid_upload_length",
+				      "send either Upload-Length or Upload-Defer-Length, not both");
+		return false;
+	}
+	if (defer_header != NULL) {
+		if (strcmp(defer_header, "1") != 0) {
+			ex_http_respond_error(request, 400, "invalid_upload_length", "Upload-Defer-Length must be 1");
+			return false;
+		}
+		upload->length = -1;
+		return true;
+	}
+	if (length_header == NULL) {
+		ex_http_respond_error(request, 400, "missing_upload_length",
+				      "a creation request needs Upload-Length, or Upload-Defer-Length: 1");
+		return false;
+	}
+	int64_t length = 0;
+	int parsed = parse_length(length_header, &length);
+	if (!check_max_size(service, request, parsed, length))
+		return false;
+	upload->length = length;
+	return true;
+}
+
+static void tus_create(ex_drive_service *service, ex_http_request *request, const ex_drive_caller *caller)
+{
+	ex_drive_upload *upload = calloc(1, sizeof(*upload));
+	ex_tus_checksum checksum;
+	bool has_checksum = false;
+	size_t body_length = 0;
+	char location[128];
+
+	if (upload == NULL) {
+		ex_http_respond_error(request, 500, "internal_error", "out of memory");
+		return;
+	}
+	ex_http_body(request, &body_length);
+	if (!check_creation_length(service, request, upload) || !check_metadata(service, request, caller, upload))
+		goto done;
+	if (body_length > 0 && (!check_chunk_content_type(request) ||
+				!check_checksum_header(request, &checksum, &has_checksum)))
+		goto done;
+	if (upload->length >= 0 && (uint64_t)body_length > (uint64_t)upload->length) {
+		ex_http_respond_error(request, 413, "chunk_past_upload_length",
+				      "the body of %zu bytes is longer than Upload-Length %" PRId64, body_length,
+				      upload->length);
+		goto done;
+	}
+	if (has_checksum && !check_checksum_matches(service, request, &checksum, ex_http_body(request, &body_length),
+						    body_length, NULL))
+		goto done;
+	if (!check_quota(service, request, caller, upload->length >= 0 ? (uint64_t)upload->length : body_length))
+		goto done;
+
+	if (ex_drive_upload_create(service, caller->tenant_id, caller->user_id, upload) != EX_UPLOAD_OK) {
+		ex_http_respond_error(request, 500, "storage_error", "the upload could not be created; try again");
+		goto done;
+	}
+	/* creation-with-upload: the body is the first chunk; an empty upload completes at once. */
+	if ((body_length > 0 || upload->length == 0) &&
+	    !apply_chunk(service, request, caller, upload, 0, -1, NULL))
+		goto done;
+
+	snprintf(location, sizeof(location), UPLOADS_PATH "/%s", upload->id);
+	respond_empty(request, 201);
+	ex_http_add_header(request, MHD_HTTP_HEADER_LOCATION, location);
+	add_expires(request, upload->expires_at);
+	if (body_length > 0)
+		add_offset(request, upload->offset);
+done:
+	free(upload);
+}
+
+static void tus_head(ex_drive_service *service, ex_http_request *request, const ex_drive_caller *caller)
+{
+	ex_drive_upload *upload = calloc(1, sizeof(*upload));
+	char length[24];
+
+	if (upload == NULL) {
+		ex_http_respond_error(request, 500, "internal_error", "out of memory");
+		return;
+	}
+	if (!load_upload(service, request, caller, upload))
+		goto done;
+	/* Completes an upload whose last PATCH stored every byte but crashed before the file was created. */
+	if (!upload->completed && upload->length >= 0 && upload->offset == upload->length &&
+	    ex_drive_upload_lock(&service->locks, upload->id)) {
+		bool finished = finish_if_complete(service, request, caller, upload);
+		ex_drive_upload_unlock(&service->locks, upload->id);
+		if (!finished)
+			goto done;
+	}
+
+	respond_empty(request, 200);
+	add_offset(request, upload->offset);
+	if (upload->length >= 0) {
+		snprintf(length, sizeof(length), "%" PRId64, upload->length);
+		ex_http_add_header(request, "Upload-Length", length);
+	} else {
+		ex_http_add_header(request, "Upload-Defer-Length", "1");
+	}
+	if (upload->metadata[0] != '\0')
+		ex_http_add_header(request, "Upload-Metadata", upload->metadata);
+	if (!upload->completed)
+		add_expires(request, upload->expires_at);
+	ex_http_add_header(request, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+done:
+	free(upload);
+}
+
+/* Reads Upload-Length sent on a PATCH: required to match, or sets a deferred length (-1: not sent). */
+static bool check_patch_length(ex_drive_service *service, ex_http_request *request, const ex_drive_caller *caller,
+			       const ex_drive_upload *upload, int64_t *new_length)
+{
+	const char *header = ex_http_header(request, "Upload-Length");
+	int64_t length = 0;
+
+	*new_length = -1;
+	if (header == NULL)
+		return true;
+	int parsed = parse_length(header, &length);
+	if (!check_max_size(service, request, parsed, length))
+		return false;
+	if (upload->length >= 0) {
+		if (length == upload->length)
+			return true;
+		ex_http_respond_error(request, 400, "invalid_upload_length",
+				      "Upload-Length %" PRId64 " differs from the upload's length %" PRId64, length,
+				      upload->length);
+		return false;
+	}
+	if (length < upload->offset) {
+		ex_http_respond_error(request, 400, "invalid_upload_length",
+				      "Upload-Length %" PRId64 " is below the bytes already received (%" PRId64 ")",
+				      length, upload->offset);
+		return false;
+	}
+	if (!check_quota(service, request, caller, (uint64_t)(length - upload->offset)))
+		return false;
+	*new_length = length;
+	return true;
+}
+
+static void tus_patch(ex_drive_service *service, ex_http_request *request, const ex_drive_caller *caller)
+{
+	ex_drive_upload *upload = NULL;
+	ex_tus_checksum checksum;
+	bool has_checksum = false;
+	int64_t client_offset = 0;
+	int64_t new_length = -1;
+	bool loaded = false;
+	const char *id = ex_http_param(request, "id");
+
+	if (!check_chunk_content_type(request))
+		return;
+	if (parse_length(ex_http_header(request, "Upload-Offset"), &client_offset) != 0) {
+		ex_http_respond_error(request, 400, "invalid_upload_offset",
+				      "PATCH needs Upload-Offset: the decimal offset the chunk starts at");
+		return;
+	}
+	if (!check_checksum_header(request, &checksum, &has_checksum))
+		return;
+	if (!ex_drive_is_uuid(id)) {
+		ex_http_respond_error(request, 404, "upload_not_found", "no upload with this URL exists");
+		return;
+	}
+	if (!ex_drive_upload_lock(&service->locks, id)) {
+		ex_http_respond_error(request, HTTP_LOCKED, "upload_locked",
+				      "another request is writing to this upload; wait for it, then send HEAD");
+		return;
+	}
+	upload = calloc(1, sizeof(*upload));
+	if (upload == NULL) {
+		ex_http_respond_error(request, 500, "internal_error", "out of memory");
+		goto done;
+	}
+	if (!load_upload(service, request, caller, upload))
+		goto done;
+	loaded = true;
+	if (!check_patch_length(service, request, caller, upload, &new_length) ||
+	    !apply_chunk(service, request, caller, upload, client_offset, new_length,
+			 has_checksum ? &checksum : NULL))
+		goto done;
+
+	respond_empty(request, 204);
+	add_offset(request, upload->offset);
+done:
+	/* Every PATCH response about an unfinished upload carries Upload-Expires, errors included. */
+	if (loaded && !upload->completed)
+		add_expires(request, upload->expires_at);
+	ex_drive_upload_unlock(&service->locks, id);
+	free(upload);
+}
+
+static void tus_delete(ex_drive_service *service, ex_http_request *request, const ex_drive_caller *caller)
+{
+	ex_drive_upload *upload = NULL;
+	const char *id = ex_http_param(request, "id");
+
+	if (!ex_drive_is_uuid(id)) {
+		ex_http_respond_error(request, 404, "upload_not_found", "no upload with this URL exists");
+		return;
+	}
+	if (!ex_drive_upload_lock(&service->locks, id)) {
+		ex_http_respond_error(request, HTTP_LOCKED, "upload_locked",
+				      "another request is writing to this upload; try again when it ends");
+		return;
+	}
+	upload = calloc(1, sizeof(*upload));
+	if (upload == NULL) {
+		ex_http_respond_error(request, 500, "internal_error", "out of memory");
+		goto done;
+	}
+	if (!load_upload(service, request, caller, upload))
+		goto done;
+	switch (ex_drive_upload_terminate(service, caller->tenant_id, caller->user_id, upload)) {
+	case EX_UPLOAD_OK:
+		respond_empty(request, 204);
+		break;
+	case EX_UPLOAD_NOT_FOUND:
+		ex_http_respond_error(request, 404, "upload_not_found", "no upload with this URL exists");
+		break;
+	default:
+		ex_http_respond_error(request, 500, "database_error", "the upload could not be terminated; try again");
+		break;
+	}
+done:
+	ex_drive_upload_unlock(&service->locks, id);
+	free(upload);
+}
+
+/* ---- route handlers ---- */
+
+typedef void (*tus_command)(ex_drive_service *service, ex_http_request *request, const ex_drive_caller *caller);
+
+/* Runs the checks every command shares (version, token), then COMMAND, and adds Tus-Resumable. */
+static void run_command(ex_http_request *request, void *context, tus_command command)
+{
+	ex_drive_service *service = context;
+	ex_drive_caller caller;
+
+	if (check_version(request) && ex_drive_authenticate(service, request, &caller)) {
+		command(service, request, &caller);
+		ex_drive_caller_clear(&caller);
+	}
+	add_tus_resumable(request);
+}
+
+static void handle_options(ex_http_request *request, void *context)
+{
+	tus_options(context, request);
+	add_tus_resumable(request);
+}
+
+static void handle_create(ex_http_request *request, void *context) { run_command(request, context, tus_create); }
+static void handle_head(ex_http_request *request, void *context) { run_command(request, context, tus_head); }
+static void handle_patch(ex_http_request *request, void *context) { run_command(request, context, tus_patch); }
+static void handle_delete(ex_http_request *request, void *context) { run_command(request, context, tus_delete); }
+
+/* POST to an upload URL: X-HTTP-Method-Override names the method meant (PATCH, DELETE or HEAD). */
+static void handle_override(ex_http_request *request, void *context)
+{
+	const char *method = ex_http_header(request, "X-HTTP-Method-Override");
+
+	if (method != NULL && strcasecmp(method, "PATCH") == 0)
+		run_command(request, context, tus_patch);
+	else if (method != NULL && strcasecmp(method, "DELETE") == 0)
+		run_command(request, context, tus_delete);
+	else if (method != NULL && strcasecmp(method, "HEAD") == 0)
+		run_command(request, context, tus_head);
+	else {
+		ex_http_respond_error(request, 405, "method_not_allowed",
+				      "POST to an upload URL needs X-HTTP-Method-Override: PATCH, DELETE or HEAD");
+		ex_http_add_header(request, "Allow", "OPTIONS, HEAD, PATCH, DELETE, POST");
+		add_tus_resumable(request);
+	}
+}
+
+int ex_drive_add_tus_routes(ex_drive_service *service, ex_http_server *http)
+{
+	size_t chunk = (size_t)service->max_chunk_size;
+
+	if (ex_http_route(http, "OPTIONS", UPLOADS_PATH, handle_options, service) != 0 ||
+	    ex_http_route(http, "OPTIONS", UPLOADS_PATH "/{id}", handle_options, service) != 0 ||
+	    ex_http_route_limited(http, "POST", UPLOADS_PATH, handle_create, service, chunk) != 0 ||
+	    /* The router serves HEAD through the GET route; a GET gets the same headers. */
+	    ex_http_route(http, "GET", UPLOADS_PATH "/{id}", handle_head, service) != 0 ||
+	    ex_http_route_limited(http, "PATCH", UPLOADS_PATH "/{id}", handle_patch, service, chunk) != 0 ||
+	    ex_http_route(http, "DELETE", UPLOADS_PATH "/{id}", handle_delete, service) != 0 ||
+	    ex_http_route_limited(http, "POST", UPLOADS_PATH "/{id}", handle_override, service, chunk) != 0)
+		return -1;
+	return 0;
+}

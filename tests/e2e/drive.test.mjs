@@ -1,0 +1,757 @@
+// expresso-drive end to end. tus-js-client uploads in several chunks, pauses
+// and resumes. Every header rule and limit is tried at the limit and one past
+// it, and other users and tenants try an upload URL. The files API (listing,
+// folders, Range, ETag, Content-Disposition), the quota and the
+// drive.uploaded event are checked. Last, the daemon is killed with SIGKILL
+// between two chunks of tus-js-client and in the middle of a PATCH, restarted,
+// and the upload resumed.
+//
+// Needs the local stack (EXPRESSO_DRIVE_URL and the rest of stack.env).
+// The quota and kill tests start their own expresso-drive on a free port
+// with the stack's database, NATS, issuer and storage directory.
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import { execFile } from 'node:child_process';
+import http from 'node:http';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { connect as connectNats } from 'nats';
+import * as tus from 'tus-js-client';
+
+import { freePort, requireEnv, startDaemon, waitForHttp } from './lib/stack.mjs';
+
+const repoRoot = path.resolve(import.meta.dirname, '../..');
+const buildDir = process.env.EXPRESSO_BUILD_DIR || path.join(repoRoot, 'build');
+
+const MiB = 1024 * 1024;
+const CHUNK = 16 * MiB; // EXPRESSO_DRIVE_MAX_CHUNK_SIZE default
+const MAX_UPLOAD = 53687091200; // Tus-Max-Size default
+const TEST_TIMEOUT_MS = 180_000;
+const UPLOADS = '/api/v1/drive/uploads';
+
+const driveUrl = requireEnv('EXPRESSO_DRIVE_URL');
+const driveBinary = path.join(buildDir, 'services', 'drive', 'expresso-drive');
+const aliceEmail = process.env.EXPRESSO_ALICE_EMAIL ?? 'alice@demo.expresso.test';
+const bobEmail = process.env.EXPRESSO_BOB_EMAIL ?? 'bob@demo.expresso.test';
+const carolEmail = process.env.EXPRESSO_CAROL_EMAIL ?? 'carol@acme.expresso.test';
+
+let alice;
+let bob;
+let carol;
+// A per-run suffix keeps file names of this run apart from earlier runs.
+const run = crypto.randomBytes(4).toString('hex');
+
+async function devToken(email) {
+  const script = path.join(repoRoot, 'scripts', 'dev-token.sh');
+  const { stdout } = await promisify(execFile)(script, [email], { timeout: 30_000 });
+  return stdout.trim();
+}
+
+const b64 = (text) => Buffer.from(text, 'utf8').toString('base64');
+const sha256 = (buffer) => crypto.createHash('sha256').update(buffer).digest('hex');
+
+function metadata(fields) {
+  return Object.entries(fields)
+    .map(([key, value]) => (value === undefined ? key : `${key} ${b64(value)}`))
+    .join(',');
+}
+
+// Sends a tus request. Tus-Resumable and the token are added unless given as null.
+async function tusRequest(method, url, { token = alice, headers = {}, body } = {}) {
+  const all = { 'Tus-Resumable': '1.0.0', Authorization: `Bearer ${token}`, ...headers };
+  for (const [key, value] of Object.entries(all)) if (value === null) delete all[key];
+  const response = await fetch(url.startsWith('http') ? url : driveUrl + url, { method, headers: all, body });
+  await response.arrayBuffer();
+  return response;
+}
+
+async function createUpload(length, fields = { filename: `file-${run}-${crypto.randomUUID()}.bin` }, options = {}) {
+  const headers = { 'Upload-Length': String(length), 'Upload-Metadata': metadata(fields), ...options.headers };
+  const response = await tusRequest('POST', options.base ? options.base + UPLOADS : UPLOADS, { ...options, headers });
+  assert.equal(response.status, 201, `POST ${UPLOADS} answered ${response.status}`);
+  return response.headers.get('location');
+}
+
+function patch(location, offset, body, { headers = {}, ...options } = {}) {
+  return tusRequest('PATCH', location, {
+    ...options,
+    body,
+    headers: { 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': String(offset), ...headers },
+  });
+}
+
+// Sends a PATCH with "Expect: 100-continue" and returns the final status: the
+// body goes out only after 100 Continue, so a 413 decided from Content-Length
+// alone arrives before any body byte is sent.
+function rawPatch(location, offset, body) {
+  return new Promise((resolve, reject) => {
+    const request = http.request(driveUrl + location, {
+      method: 'PATCH',
+      headers: {
+        'Tus-Resumable': '1.0.0',
+        Authorization: `Bearer ${alice}`,
+        'Content-Type': 'application/offset+octet-stream',
+        'Upload-Offset': String(offset),
+        'Content-Length': String(body.length),
+        Expect: '100-continue',
+      },
+    });
+    request.on('continue', () => request.end(body));
+    request.on('response', (response) => {
+      response.resume();
+      resolve(response.statusCode);
+    });
+    request.on('error', reject);
+    request.flushHeaders();
+  });
+}
+
+async function headOffset(location, options = {}) {
+  const response = await tusRequest('HEAD', location, options);
+  assert.equal(response.status, 200);
+  return Number(response.headers.get('upload-offset'));
+}
+
+async function api(pathname, { token = alice, method = 'GET', body, headers = {}, base = driveUrl } = {}) {
+  const response = await fetch(base + pathname, {
+    method,
+    headers: { Authorization: `Bearer ${token}`, ...(body ? { 'Content-Type': 'application/json' } : {}), ...headers },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const buffer = Buffer.from(await response.arrayBuffer());
+  return { response, buffer, json: () => JSON.parse(buffer.toString('utf8')) };
+}
+
+// Reads one counter of the daemon's /metrics.
+async function counter(name, base = driveUrl) {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`expresso_${name}{`));
+  assert.ok(line, `/metrics has no expresso_${name}`);
+  return Number(line.split(' ').pop());
+}
+
+async function listRoot(token = alice) {
+  const { response, json } = await api('/api/v1/drive/folders/root?limit=1000', { token });
+  assert.equal(response.status, 200);
+  return json().entries;
+}
+
+async function findFile(name, token = alice) {
+  const entry = (await listRoot(token)).find((e) => e.type === 'file' && e.name === name);
+  assert.ok(entry, `file ${name} is not listed in the root folder`);
+  return entry;
+}
+
+// Uploads BUFFER with tus-js-client and resolves with the upload URL.
+function tusUpload(buffer, name, { chunkSize = CHUNK, onChunk, uploadUrl, endpoint = driveUrl + UPLOADS } = {}) {
+  return new Promise((resolve, reject) => {
+    const upload = new tus.Upload(buffer, {
+      endpoint,
+      uploadUrl,
+      chunkSize,
+      retryDelays: [],
+      headers: { Authorization: `Bearer ${alice}` },
+      metadata: { filename: name, filetype: 'application/octet-stream' },
+      storeFingerprintForResuming: false,
+      onError: reject,
+      onChunkComplete: (chunk, accepted, total) => onChunk?.(upload, accepted, total, resolve),
+      onSuccess: () => resolve(upload.url),
+    });
+    upload.start();
+  });
+}
+
+before(async () => {
+  [alice, bob, carol] = await Promise.all([devToken(aliceEmail), devToken(bobEmail), devToken(carolEmail)]);
+});
+
+test('OPTIONS advertises tus 1.0.0 and its extensions', async () => {
+  const response = await fetch(driveUrl + UPLOADS, { method: 'OPTIONS' });
+  assert.equal(response.status, 204);
+  assert.equal(response.headers.get('tus-version'), '1.0.0');
+  const extensions = response.headers.get('tus-extension').split(',');
+  for (const name of ['creation', 'creation-with-upload', 'creation-defer-length', 'termination', 'checksum', 'expiration']) {
+    assert.ok(extensions.includes(name), `Tus-Extension lacks ${name}`);
+  }
+  assert.equal(response.headers.get('tus-max-size'), String(MAX_UPLOAD));
+  assert.deepEqual(response.headers.get('tus-checksum-algorithm').split(',').sort(), ['md5', 'sha1', 'sha256']);
+});
+
+test('tus-js-client uploads 40 MiB in 16 MiB chunks', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const content = crypto.randomBytes(40 * MiB);
+  const name = `big-${run}.bin`;
+  const chunks = [];
+  const url = await tusUpload(content, name, { onChunk: (upload, accepted) => chunks.push(accepted) });
+  assert.deepEqual(chunks, [16 * MiB, 32 * MiB, 40 * MiB]);
+
+  const head = await tusRequest('HEAD', url);
+  assert.equal(head.headers.get('upload-offset'), String(40 * MiB));
+  assert.equal(head.headers.get('cache-control'), 'no-store');
+  assert.match(head.headers.get('upload-metadata'), /filename /);
+
+  const file = await findFile(name);
+  assert.equal(file.size, 40 * MiB);
+  assert.equal(file.version, 1);
+  const download = await api(`/api/v1/drive/files/${file.id}/content`);
+  assert.equal(download.response.status, 200);
+  assert.equal(download.buffer.length, content.length);
+  assert.equal(sha256(download.buffer), sha256(content));
+});
+
+test('paused upload resumes from HEAD offset', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const content = crypto.randomBytes(20 * MiB);
+  const name = `paused-${run}.bin`;
+  // Pause after the first chunk: abort the upload and keep its URL.
+  const url = await tusUpload(content, name, {
+    chunkSize: 8 * MiB,
+    onChunk: (upload, accepted, total, resolve) => {
+      if (accepted === 8 * MiB) upload.abort().then(() => resolve(upload.url));
+    },
+  });
+  assert.equal(await headOffset(url), 8 * MiB);
+
+  const resumed = await tusUpload(content, name, { chunkSize: 8 * MiB, uploadUrl: driveUrl + new URL(url, driveUrl).pathname });
+  assert.equal(new URL(resumed, driveUrl).pathname, new URL(url, driveUrl).pathname);
+  const file = await findFile(name);
+  const download = await api(`/api/v1/drive/files/${file.id}/content`);
+  assert.equal(sha256(download.buffer), sha256(content));
+});
+
+test('same name in a folder becomes a new version', async () => {
+  const name = `versioned-${run}.txt`;
+  const first = await createUpload(5, { filename: name, filetype: 'text/plain' });
+  assert.equal((await patch(first, 0, 'one!!')).status, 204);
+  const before = await findFile(name);
+  const second = await createUpload(6, { filename: name, filetype: 'text/plain' });
+  assert.equal((await patch(second, 0, 'two!!!')).status, 204);
+  const after = await findFile(name);
+  assert.equal(after.id, before.id);
+  assert.equal(after.version, 2);
+  assert.equal(after.size, 6);
+  const download = await api(`/api/v1/drive/files/${after.id}/content`);
+  assert.equal(download.buffer.toString(), 'two!!!');
+});
+
+test('download honours Range, ETag and Content-Disposition', async () => {
+  const name = `Relatório "final" ${run}.txt`;
+  const location = await createUpload(10, { filename: name, filetype: 'text/plain; charset=utf-8' });
+  assert.equal((await patch(location, 0, '0123456789')).status, 204);
+  const file = await findFile(name);
+  const url = `/api/v1/drive/files/${file.id}/content`;
+
+  const whole = await api(url);
+  assert.equal(whole.response.status, 200);
+  assert.equal(whole.response.headers.get('content-type'), 'text/plain; charset=utf-8');
+  assert.equal(whole.response.headers.get('accept-ranges'), 'bytes');
+  const etag = whole.response.headers.get('etag');
+  assert.match(etag, /^"[0-9a-f-]{36}"$/);
+  const disposition = whole.response.headers.get('content-disposition');
+  assert.ok(disposition.includes(`filename*=UTF-8''${encodeURIComponent(name).replace(/'/g, '%27')}`), disposition);
+  assert.ok(disposition.startsWith('attachment; filename="Relat__rio _final_'), disposition);
+
+  const middle = await api(url, { headers: { Range: 'bytes=2-4' } });
+  assert.equal(middle.response.status, 206);
+  assert.equal(middle.response.headers.get('content-range'), 'bytes 2-4/10');
+  assert.equal(middle.buffer.toString(), '234');
+  const suffix = await api(url, { headers: { Range: 'bytes=-3' } });
+  assert.equal(suffix.response.status, 206);
+  assert.equal(suffix.buffer.toString(), '789');
+  const past = await api(url, { headers: { Range: 'bytes=10-' } });
+  assert.equal(past.response.status, 416);
+  assert.equal(past.response.headers.get('content-range'), 'bytes */10');
+  const several = await api(url, { headers: { Range: 'bytes=0-1, 4-5, 8-' } });
+  assert.equal(several.response.status, 206);
+  const boundary = several.response.headers.get('content-type').match(/^multipart\/byteranges; boundary=(\w+)$/)?.[1];
+  assert.ok(boundary, `multipart Content-Type, got ${several.response.headers.get('content-type')}`);
+  const parts = several.buffer.toString().split(`--${boundary}`).slice(1, -1);
+  assert.deepEqual(
+    parts.map((part) => part.match(/Content-Range: (bytes [^\r]+)\r\n\r\n(.*)\r\n$/s)?.slice(1)),
+    [['bytes 0-1/10', '01'], ['bytes 4-5/10', '45'], ['bytes 8-9/10', '89']],
+  );
+  assert.ok(several.buffer.toString().endsWith(`--${boundary}--\r\n`));
+  const unordered = await api(url, { headers: { Range: 'bytes=4-5, 0-1' } });
+  assert.equal(unordered.response.status, 200);
+  assert.equal(unordered.buffer.toString(), '0123456789');
+  const malformed = await api(url, { headers: { Range: 'bytes=5-1' } });
+  assert.equal(malformed.response.status, 200);
+  assert.equal(malformed.buffer.toString(), '0123456789');
+
+  const cached = await api(url, { headers: { 'If-None-Match': etag } });
+  assert.equal(cached.response.status, 304);
+  const stale = await api(url, { headers: { 'If-None-Match': '"another"' } });
+  assert.equal(stale.response.status, 200);
+  const metadataResponse = await api(`/api/v1/drive/files/${file.id}`);
+  assert.equal(metadataResponse.response.headers.get('etag'), etag);
+  assert.equal(metadataResponse.json().name, name);
+});
+
+test('Tus-Resumable missing or wrong answers 412', async () => {
+  for (const version of [null, '0.2.2', '1.0']) {
+    const response = await tusRequest('POST', UPLOADS, {
+      headers: { 'Tus-Resumable': version, 'Upload-Length': '1', 'Upload-Metadata': metadata({ filename: 'x' }) },
+    });
+    assert.equal(response.status, 412, `Tus-Resumable ${version}`);
+    assert.equal(response.headers.get('tus-version'), '1.0.0');
+    assert.equal(response.headers.get('tus-resumable'), '1.0.0');
+  }
+});
+
+test('request without a token answers 401 with Tus-Resumable', async () => {
+  const response = await tusRequest('POST', UPLOADS, { headers: { Authorization: null, 'Upload-Length': '1' } });
+  assert.equal(response.status, 401);
+  assert.equal(response.headers.get('tus-resumable'), '1.0.0');
+});
+
+test('Upload-Length at the maximum and one past', async () => {
+  const atLimit = await createUpload(MAX_UPLOAD);
+  assert.equal((await tusRequest('DELETE', atLimit)).status, 204);
+  const past = await tusRequest('POST', UPLOADS, {
+    headers: { 'Upload-Length': String(MAX_UPLOAD + 1), 'Upload-Metadata': metadata({ filename: 'x' }) },
+  });
+  assert.equal(past.status, 413);
+  for (const bad of ['-1', '1e3', '+5', '0x10', '']) {
+    const response = await tusRequest('POST', UPLOADS, {
+      headers: { 'Upload-Length': bad, 'Upload-Metadata': metadata({ filename: 'x' }) },
+    });
+    assert.equal(response.status, 400, `Upload-Length "${bad}"`);
+  }
+  const both = await tusRequest('POST', UPLOADS, {
+    headers: { 'Upload-Length': '1', 'Upload-Defer-Length': '1', 'Upload-Metadata': metadata({ filename: 'x' }) },
+  });
+  assert.equal(both.status, 400);
+  const neither = await tusRequest('POST', UPLOADS, { headers: { 'Upload-Metadata': metadata({ filename: 'x' }) } });
+  assert.equal(neither.status, 400);
+});
+
+test('filename rules at the limit and one past', async () => {
+  const ok255 = 'n'.repeat(251) + run.slice(0, 4);
+  const created = await createUpload(1, { filename: ok255 });
+  assert.equal((await tusRequest('DELETE', created)).status, 204);
+  // 127 two-byte characters plus one byte make 255 bytes, and 128 of them make 256.
+  await tusRequest('DELETE', await createUpload(1, { filename: 'ç'.repeat(127) + 'x' }));
+
+  const rejected = {
+    ['n'.repeat(256)]: '256 bytes',
+    ['ç'.repeat(128)]: '256 bytes of UTF-8',
+    '../escape.txt': 'parent path',
+    'dir/file.txt': 'slash',
+    'a\u0000b': 'NUL',
+    'line\nbreak': 'control character',
+    '..': 'dot-dot',
+  };
+  for (const [filename, why] of Object.entries(rejected)) {
+    const response = await tusRequest('POST', UPLOADS, {
+      headers: { 'Upload-Length': '1', 'Upload-Metadata': metadata({ filename }) },
+    });
+    assert.equal(response.status, 400, `filename with ${why}`);
+  }
+  const invalidUtf8 = `filename ${Buffer.from([0x66, 0xff, 0x66]).toString('base64')}`;
+  const response = await tusRequest('POST', UPLOADS, { headers: { 'Upload-Length': '1', 'Upload-Metadata': invalidUtf8 } });
+  assert.equal(response.status, 400);
+  const missing = await tusRequest('POST', UPLOADS, { headers: { 'Upload-Length': '1', 'Upload-Metadata': metadata({ filetype: 'text/plain' }) } });
+  assert.equal(missing.status, 400);
+});
+
+test('Upload-Metadata and filetype rules', async () => {
+  const type255 = 'application/' + 'x'.repeat(255 - 'application/'.length);
+  await tusRequest('DELETE', await createUpload(1, { filename: `t-${run}`, filetype: type255 }));
+  const cases = {
+    [`filename ${b64('a')},filetype ${b64(type255 + 'x')}`]: 'filetype of 256 bytes',
+    [`filename ${b64('a')},filetype ${b64('not a type')}`]: 'malformed filetype',
+    [`filename ${b64('a')},filetype ${b64('text/plain\r\nX: 1')}`]: 'filetype with CRLF',
+    'filename YQ': 'base64 without padding',
+    'filename !!!!': 'not base64',
+    [`filename ${b64('a')},filename ${b64('b')}`]: 'duplicate key',
+    [`filename ${b64('a')},folder ${b64('not-a-uuid')}`]: 'folder that is not an id',
+    [`k ${'A'.repeat(4100)}`]: 'header over 4096 bytes',
+  };
+  for (const [header, why] of Object.entries(cases)) {
+    const response = await tusRequest('POST', UPLOADS, { headers: { 'Upload-Length': '1', 'Upload-Metadata': header } });
+    assert.equal(response.status, 400, why);
+  }
+  const unknownFolder = await tusRequest('POST', UPLOADS, {
+    headers: { 'Upload-Length': '1', 'Upload-Metadata': metadata({ filename: 'a', folder: crypto.randomUUID() }) },
+  });
+  assert.equal(unknownFolder.status, 404);
+});
+
+test('PATCH rules: type, offset, size, checksum', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const location = await createUpload(CHUNK + 100);
+
+  const wrongType = await tusRequest('PATCH', location, {
+    body: 'x',
+    headers: { 'Content-Type': 'application/octet-stream', 'Upload-Offset': '0' },
+  });
+  assert.equal(wrongType.status, 415);
+  assert.equal(wrongType.headers.get('tus-resumable'), '1.0.0');
+
+  const wrongOffset = await patch(location, 5, 'abc');
+  assert.equal(wrongOffset.status, 409);
+  assert.ok(Date.parse(wrongOffset.headers.get('upload-expires')) > Date.now(), 'a 409 also carries Upload-Expires');
+  const noOffset = await tusRequest('PATCH', location, { body: 'x', headers: { 'Content-Type': 'application/offset+octet-stream' } });
+  assert.equal(noOffset.status, 400);
+
+  const tooBig = await rawPatch(location, 0, Buffer.alloc(CHUNK + 1, 1));
+  assert.equal(tooBig, 413);
+  assert.equal(await headOffset(location), 0);
+
+  const chunk = Buffer.alloc(CHUNK, 7);
+  const mismatchesBefore = await counter('drive_checksum_mismatches_total');
+  const badChecksum = await patch(location, 0, chunk, {
+    headers: { 'Upload-Checksum': `sha256 ${crypto.createHash('sha256').update('other').digest('base64')}` },
+  });
+  assert.equal(badChecksum.status, 460);
+  assert.equal(await headOffset(location), 0);
+  assert.equal(await counter('drive_checksum_mismatches_total'), mismatchesBefore + 1);
+  const unknownAlgorithm = await patch(location, 0, chunk, { headers: { 'Upload-Checksum': 'crc32 AAAAAA==' } });
+  assert.equal(unknownAlgorithm.status, 400);
+
+  const exact = await patch(location, 0, chunk, {
+    headers: { 'Upload-Checksum': `sha256 ${crypto.createHash('sha256').update(chunk).digest('base64')}` },
+  });
+  assert.equal(exact.status, 204);
+  assert.equal(exact.headers.get('upload-offset'), String(CHUNK));
+  assert.ok(Date.parse(exact.headers.get('upload-expires')) > Date.now(), 'Upload-Expires is in the future');
+
+  const pastLength = await patch(location, CHUNK, Buffer.alloc(101, 2));
+  assert.equal(pastLength.status, 413);
+  for (const [algorithm, hash] of [['sha1', 'sha1'], ['md5', 'md5']]) {
+    const piece = Buffer.from(`${algorithm}-chunk`);
+    const offset = await headOffset(location);
+    const response = await patch(location, offset, piece, {
+      headers: { 'Upload-Checksum': `${algorithm} ${crypto.createHash(hash).update(piece).digest('base64')}` },
+    });
+    assert.equal(response.status, 204, `${algorithm} checksum`);
+  }
+  assert.equal((await tusRequest('DELETE', location)).status, 204);
+});
+
+test('PATCH after termination answers 404', async () => {
+  const location = await createUpload(10);
+  assert.equal((await patch(location, 0, 'abc')).status, 204);
+  assert.equal((await tusRequest('DELETE', location)).status, 204);
+  assert.equal((await patch(location, 3, 'def')).status, 404);
+  assert.equal((await tusRequest('HEAD', location)).status, 404);
+  assert.equal((await tusRequest('DELETE', location)).status, 404);
+});
+
+test('concurrent PATCHes on one upload never both succeed', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const location = await createUpload(2 * 4 * MiB);
+  const first = Buffer.alloc(4 * MiB, 1);
+  const second = Buffer.alloc(4 * MiB, 2);
+  const statuses = (await Promise.all([patch(location, 0, first), patch(location, 0, second)])).map((r) => r.status);
+  assert.equal(statuses.filter((s) => s === 204).length, 1, `statuses ${statuses}`);
+  assert.ok(statuses.every((s) => s === 204 || s === 409 || s === 423), `statuses ${statuses}`);
+  assert.equal(await headOffset(location), 4 * MiB);
+  assert.equal((await tusRequest('DELETE', location)).status, 204);
+});
+
+test('X-HTTP-Method-Override, defer-length and creation-with-upload', async () => {
+  const name = `override-${run}.txt`;
+  const created = await tusRequest('POST', UPLOADS, {
+    body: 'hello ',
+    headers: {
+      'Upload-Defer-Length': '1',
+      'Upload-Metadata': metadata({ filename: name }),
+      'Content-Type': 'application/offset+octet-stream',
+    },
+  });
+  assert.equal(created.status, 201);
+  assert.equal(created.headers.get('upload-offset'), '6');
+  const location = created.headers.get('location');
+  const head = await tusRequest('HEAD', location);
+  assert.equal(head.headers.get('upload-defer-length'), '1');
+
+  const overridden = await tusRequest('POST', location, {
+    body: 'world',
+    headers: {
+      'X-HTTP-Method-Override': 'PATCH',
+      'Content-Type': 'application/offset+octet-stream',
+      'Upload-Offset': '6',
+      'Upload-Length': '11',
+    },
+  });
+  assert.equal(overridden.status, 204);
+  assert.equal(overridden.headers.get('upload-offset'), '11');
+  const file = await findFile(name);
+  const download = await api(`/api/v1/drive/files/${file.id}/content`);
+  assert.equal(download.buffer.toString(), 'hello world');
+});
+
+test('other users and tenants get 404 for an upload and a file', async () => {
+  const name = `private-${run}.txt`;
+  const location = await createUpload(4, { filename: name });
+  assert.equal((await patch(location, 0, 'ab')).status, 204);
+  for (const [token, who] of [[carol, 'carol (another tenant)'], [bob, 'bob (same tenant)']]) {
+    assert.equal((await tusRequest('HEAD', location, { token })).status, 404, `HEAD by ${who}`);
+    assert.equal((await patch(location, 2, 'cd', { token })).status, 404, `PATCH by ${who}`);
+    assert.equal((await tusRequest('DELETE', location, { token })).status, 404, `DELETE by ${who}`);
+  }
+  assert.equal(await headOffset(location), 2);
+  assert.equal((await patch(location, 2, 'cd')).status, 204);
+
+  const file = await findFile(name);
+  for (const token of [carol, bob]) {
+    assert.equal((await api(`/api/v1/drive/files/${file.id}/content`, { token })).response.status, 404);
+    assert.equal((await api(`/api/v1/drive/files/${file.id}`, { token })).response.status, 404);
+    assert.ok(!(await listRoot(token)).some((entry) => entry.id === file.id));
+  }
+});
+
+test('folders: create, upload into, list', async () => {
+  const name = `folder-${run}`;
+  const created = await api('/api/v1/drive/folders', { method: 'POST', body: { name } });
+  assert.equal(created.response.status, 201);
+  const folder = created.json();
+  assert.equal(folder.name, name);
+  const again = await api('/api/v1/drive/folders', { method: 'POST', body: { name } });
+  assert.equal(again.response.status, 409);
+  for (const bad of ['..', 'a/b', '', 'x'.repeat(256)]) {
+    const response = await api('/api/v1/drive/folders', { method: 'POST', body: { name: bad } });
+    assert.equal(response.response.status, 400, `folder name "${bad.slice(0, 20)}"`);
+  }
+
+  const location = await createUpload(3, { filename: 'inside.txt', folder: folder.id });
+  assert.equal((await patch(location, 0, 'abc')).status, 204);
+  const listing = await api(`/api/v1/drive/folders/${folder.id}`);
+  assert.equal(listing.response.status, 200);
+  assert.deepEqual(listing.json().entries.map((e) => e.name), ['inside.txt']);
+  assert.equal((await api(`/api/v1/drive/folders/${folder.id}`, { token: carol })).response.status, 404);
+  assert.equal((await api(`/api/v1/drive/folders/${crypto.randomUUID()}`)).response.status, 404);
+});
+
+test('completed upload publishes drive.uploaded', async () => {
+  const nats = await connectNats({ servers: requireEnv('EXPRESSO_NATS_URL').replace(/^nats:\/\//, '') });
+  try {
+    const name = `event-${run}.txt`;
+    const location = await createUpload(2, { filename: name });
+    assert.equal((await patch(location, 0, 'ev')).status, 204);
+    const file = await findFile(name);
+    const tenant = JSON.parse(Buffer.from(alice.split('.')[1], 'base64url')).tenant_id;
+    const manager = await nats.jetstreamManager();
+    const message = await manager.streams.getMessage('EXPRESSO', { last_by_subj: `expresso.${tenant}.drive.uploaded` });
+    const event = JSON.parse(new TextDecoder().decode(message.data));
+    assert.equal(event.file_id, file.id);
+    assert.equal(event.name, name);
+    assert.equal(event.size, 2);
+  } finally {
+    await nats.close();
+  }
+});
+
+// Starts a private expresso-drive on a free port with the stack's dependencies.
+async function startOwnDrive(extraEnv = {}, port = undefined) {
+  port ??= await freePort();
+  const daemon = startDaemon(driveBinary, {
+    EXPRESSO_HTTP_ADDRESS: '127.0.0.1',
+    EXPRESSO_HTTP_PORT: String(port),
+    EXPRESSO_STORAGE_DIR: path.join(requireEnv('EXPRESSO_STATE_DIR'), 'storage'),
+    ...extraEnv,
+  });
+  const base = `http://127.0.0.1:${port}`;
+  await waitForHttp(`${base}/ready`, { timeoutMs: 30_000 });
+  return { ...daemon, base, port };
+}
+
+async function stopOwnDrive(daemon) {
+  if (daemon.child.exitCode === null && daemon.child.signalCode === null) daemon.child.kill('SIGTERM');
+  await daemon.exited;
+}
+
+// Runs the quota requests against DAEMON, whose quota leaves exactly 1000 bytes free.
+async function tryQuota(daemon) {
+  const postUpload = (length) =>
+    fetch(`${daemon.base}${UPLOADS}`, {
+      method: 'POST',
+      headers: {
+        'Tus-Resumable': '1.0.0',
+        Authorization: `Bearer ${alice}`,
+        'Upload-Length': String(length),
+        'Upload-Metadata': metadata({ filename: `quota-${run}.bin` }),
+      },
+    });
+  const fits = await postUpload(1000);
+  await fits.arrayBuffer();
+  const over = await postUpload(1);
+  await over.arrayBuffer();
+  const seen = (await api('/api/v1/drive/quota', { base: daemon.base })).json();
+  if (fits.status === 201) await tusRequest('DELETE', daemon.base + fits.headers.get('location'));
+  const overAlone = await postUpload(1001);
+  return { fits: fits.status, over: over.status, seen, overAlone: overAlone.status, error: (await overAlone.json()).error };
+}
+
+test('quota is checked up front with 413 naming it', { timeout: TEST_TIMEOUT_MS }, async () => {
+  // Other test files may add or remove rows of this user meanwhile, so an
+  // attempt during which the usage moved is repeated, at most three times.
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    const usage = (await api('/api/v1/drive/quota')).json();
+    assert.equal(typeof usage.used_bytes, 'number');
+    const quota = usage.used_bytes + usage.reserved_bytes + 1000;
+    const daemon = await startOwnDrive({ EXPRESSO_DRIVE_QUOTA: String(quota) });
+    let outcome;
+    try {
+      outcome = await tryQuota(daemon);
+    } finally {
+      await stopOwnDrive(daemon);
+    }
+    const later = (await api('/api/v1/drive/quota')).json();
+    const stable = later.used_bytes === usage.used_bytes && later.reserved_bytes === usage.reserved_bytes;
+    if (!stable && attempt < 3) continue;
+
+    assert.equal(outcome.fits, 201, 'an upload that fills the quota exactly is accepted');
+    assert.equal(outcome.over, 413, 'one byte more is rejected');
+    assert.equal(outcome.seen.quota_bytes, quota);
+    assert.equal(outcome.overAlone, 413);
+    assert.equal(outcome.error.code, 'quota_exceeded');
+    assert.equal(outcome.error.detail.quota_bytes, quota);
+    assert.equal(outcome.error.detail.upload_length, 1001);
+    assert.match(outcome.error.message, new RegExp(`quota of ${quota} bytes`));
+    return;
+  }
+});
+
+test('concurrent PATCHes through two daemons', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const daemon = await startOwnDrive();
+  try {
+    for (let round = 0; round < 3; round++) {
+      const location = await createUpload(2 * 4 * MiB);
+      const first = Buffer.alloc(4 * MiB, 1);
+      const second = Buffer.alloc(4 * MiB, 2);
+      const responses = await Promise.all([patch(location, 0, first), patch(daemon.base + location, 0, second)]);
+      const statuses = responses.map((r) => r.status);
+      assert.equal(statuses.filter((s) => s === 204).length, 1, `round ${round}: statuses ${statuses}`);
+      assert.ok(statuses.every((s) => s === 204 || s === 409 || s === 423), `round ${round}: statuses ${statuses}`);
+      assert.equal(await headOffset(location), 4 * MiB);
+
+      // The stored bytes are those of the request that got 204, never a mix.
+      const winner = statuses[0] === 204 ? first : second;
+      assert.equal((await patch(location, 4 * MiB, winner)).status, 204);
+      const head = await tusRequest('HEAD', location);
+      const name = Buffer.from(head.headers.get('upload-metadata').split(' ')[1], 'base64').toString();
+      const file = await findFile(name);
+      const download = await api(`/api/v1/drive/files/${file.id}/content`);
+      assert.equal(sha256(download.buffer), sha256(Buffer.concat([winner, winner])));
+    }
+  } finally {
+    await stopOwnDrive(daemon);
+  }
+});
+
+test('tus-js-client survives a daemon restart', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const port = await freePort();
+  let daemon = await startOwnDrive({}, port);
+  const content = crypto.randomBytes(24 * MiB);
+  const name = `restarted-${run}.bin`;
+  let restarted = null;
+  try {
+    await new Promise((resolve, reject) => {
+      const upload = new tus.Upload(content, {
+        endpoint: daemon.base + UPLOADS,
+        chunkSize: 8 * MiB,
+        // About 15 s in all, enough for the daemon to start again.
+        retryDelays: [200, 500, 1000, 2000, 4000, 8000],
+        headers: { Authorization: `Bearer ${alice}` },
+        metadata: { filename: name },
+        storeFingerprintForResuming: false,
+        onError: reject,
+        onSuccess: resolve,
+        onChunkComplete: (chunk, accepted) => {
+          if (accepted !== 8 * MiB || restarted) return;
+          daemon.child.kill('SIGKILL');
+          restarted = daemon.exited.then(() => startOwnDrive({}, port)).then((next) => {
+            daemon = next;
+          });
+        },
+      });
+      upload.start();
+    });
+    assert.ok(restarted, 'the daemon was restarted during the upload');
+    await restarted;
+    const file = await findFile(name);
+    const download = await api(`/api/v1/drive/files/${file.id}/content`, { base: daemon.base });
+    assert.equal(sha256(download.buffer), sha256(content));
+  } finally {
+    await restarted?.catch(() => {});
+    await stopOwnDrive(daemon);
+  }
+});
+
+test('expired upload is gone after the purge', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const daemon = await startOwnDrive({ EXPRESSO_DRIVE_UPLOAD_EXPIRY: '2s', EXPRESSO_DRIVE_PURGE_INTERVAL: '1s' });
+  try {
+    const location = await createUpload(10, undefined, { base: daemon.base });
+    const response = await patch(daemon.base + location, 0, 'abc');
+    assert.equal(response.status, 204);
+    const expires = Date.parse(response.headers.get('upload-expires'));
+    assert.ok(expires > Date.now() - 1000, 'Upload-Expires is not in the past');
+    assert.ok(expires <= Date.now() + 3000, 'Upload-Expires is at most 3 s ahead');
+
+    const tenant = JSON.parse(Buffer.from(alice.split('.')[1], 'base64url')).tenant_id;
+    const uploadFile = path.join(requireEnv('EXPRESSO_STATE_DIR'), 'storage', '.uploads', tenant, location.split('/').pop());
+    assert.ok(fs.existsSync(uploadFile), `${uploadFile} exists while the upload is open`);
+    // Bounded wait: expiry (2 s) plus two purge intervals (1 s each) plus slack.
+    const deadline = Date.now() + 10_000;
+    while (fs.existsSync(uploadFile) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    assert.ok(!fs.existsSync(uploadFile), 'the purge removed the upload file');
+    assert.equal((await tusRequest('HEAD', daemon.base + location)).status, 404);
+    assert.equal((await patch(daemon.base + location, 3, 'def')).status, 404);
+  } finally {
+    await stopOwnDrive(daemon);
+  }
+});
+
+// Sends the headers and HALF of BODY as a PATCH, then resolves once the bytes are on the socket.
+function startPartialPatch(base, location, offset, body) {
+  return new Promise((resolve) => {
+    const request = http.request(base + location, {
+      method: 'PATCH',
+      headers: {
+        'Tus-Resumable': '1.0.0',
+        Authorization: `Bearer ${alice}`,
+        'Content-Type': 'application/offset+octet-stream',
+        'Upload-Offset': String(offset),
+        'Content-Length': String(body.length),
+      },
+    });
+    request.on('error', () => {}); // the daemon is killed under it
+    request.write(body.subarray(0, body.length / 2), () => resolve(request));
+  });
+}
+
+test('SIGKILL during PATCH, restart, HEAD, resume', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const content = crypto.randomBytes(24 * MiB);
+  const part = 8 * MiB;
+  const name = `killed-${run}.bin`;
+  let daemon = await startOwnDrive();
+  try {
+    const location = await createUpload(content.length, { filename: name }, { base: daemon.base });
+    assert.equal((await patch(daemon.base + location, 0, content.subarray(0, part))).status, 204);
+
+    // Kill while the second chunk is half sent; the acknowledged first chunk must survive.
+    const request = await startPartialPatch(daemon.base, location, part, content.subarray(part, 2 * part));
+    daemon.child.kill('SIGKILL');
+    assert.equal((await daemon.exited).signal, 'SIGKILL');
+    request.destroy();
+
+    daemon = await startOwnDrive({});
+    const offset = await headOffset(daemon.base + location);
+    assert.equal(offset, part);
+
+    // Kill right after an acknowledged chunk: its bytes must be there after the restart.
+    assert.equal((await patch(daemon.base + location, part, content.subarray(part, 2 * part))).status, 204);
+    daemon.child.kill('SIGKILL');
+    await daemon.exited;
+    daemon = await startOwnDrive({});
+    assert.equal(await headOffset(daemon.base + location), 2 * part);
+    assert.equal((await patch(daemon.base + location, 2 * part, content.subarray(2 * part))).status, 204);
+
+    const file = await findFile(name);
+    const download = await api(`/api/v1/drive/files/${file.id}/content`, { base: daemon.base });
+    assert.equal(download.buffer.length, content.length);
+    assert.equal(sha256(download.buffer), sha256(content));
+  } finally {
+    await stopOwnDrive(daemon);
+  }
+});
