@@ -1,0 +1,390 @@
+/*
+ * Local delivery. For each recipient the message, with its Return-Path
+ * and Received fields in front, is written to object storage under
+ * mail/<user id>/<uuid> and made durable. Then one transaction per tenant
+ * takes the next UID and modseq of each recipient's INBOX under its row
+ * lock and inserts the messages rows. Only after the commit does the
+ * session reply 250. A crash between the two leaves objects that no row
+ * names, and readers reach objects only through rows.
+ *
+ * Recipient lookups map the domain to a tenant with the SECURITY DEFINER
+ * function ex_tenant_for_domain(), then read the user inside that tenant.
+ */
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "expresso/log.h"
+#include "mail_envelope.h"
+#include "mail_service.h"
+#include "smtp_trace.h"
+
+enum { ACQUIRE_TIMEOUT_MS = 5000, KEY_SIZE = 128, NUMBER_TEXT = 24 };
+
+/* Used bytes of a user (sum over their mailboxes) and the quota; NULL quota means none. */
+static const char usage_query[] =
+	"SELECT u.id, u.quota_bytes IS NOT NULL AND "
+	"  COALESCE((SELECT sum(s.bytes) FROM mailbox_stats AS s JOIN mailboxes AS m ON m.id = s.mailbox_id "
+	"            WHERE m.user_id = u.id), 0) + $2::bigint > u.quota_bytes "
+	"FROM users AS u WHERE u.email = lower($1) AND NOT u.disabled";
+
+typedef struct {
+	const char *address;
+	ex_smtp_recipient *recipient;
+	bool found;
+	bool over_quota;
+} recipient_lookup;
+
+/* Generates a random (version 4) UUID in text form. */
+static int random_uuid(char out[EX_SMTP_UUID_TEXT])
+{
+	unsigned char bytes[16];
+	if (RAND_bytes(bytes, sizeof(bytes)) != 1)
+		return -1;
+	bytes[6] = (unsigned char)((bytes[6] & 0x0f) | 0x40);
+	bytes[8] = (unsigned char)((bytes[8] & 0x3f) | 0x80);
+	snprintf(out, EX_SMTP_UUID_TEXT, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		 bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7], bytes[8], bytes[9],
+		 bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]);
+	return 0;
+}
+
+/* Returns the tenant id of DOMAIN in OUT: 1 found, 0 not ours, -1 error. */
+static int tenant_for_domain(ex_db_pool *pool, const char *domain, char out[EX_SMTP_UUID_TEXT])
+{
+	ex_db_error error = { 0 };
+	PGconn *connection = ex_db_acquire(pool, ACQUIRE_TIMEOUT_MS, &error);
+	if (connection == NULL) {
+		ex_log(EX_LOG_ERROR, "smtp_domain_lookup_failed", "{s:s}", "error", error.message);
+		return -1;
+	}
+	const char *params[] = { domain };
+	PGresult *result = ex_db_exec(connection, "SELECT ex_tenant_for_domain($1)", 1, params, &error);
+	ex_db_release(pool, connection);
+	if (result == NULL) {
+		ex_log(EX_LOG_ERROR, "smtp_domain_lookup_failed", "{s:s}", "error", error.message);
+		return -1;
+	}
+	int found = PQntuples(result) == 1 && !PQgetisnull(result, 0, 0);
+	if (found)
+		snprintf(out, EX_SMTP_UUID_TEXT, "%s", PQgetvalue(result, 0, 0));
+	PQclear(result);
+	return found;
+}
+
+static int lookup_user(PGconn *connection, void *context, ex_db_error *error)
+{
+	recipient_lookup *lookup = context;
+	const char *params[] = { lookup->address, "0" };
+
+	PGresult *result = ex_db_exec(connection, usage_query, 2, params, error);
+	if (result == NULL)
+		return -1;
+	lookup->found = PQntuples(result) == 1;
+	if (lookup->found) {
+		snprintf(lookup->recipient->user_id, sizeof(lookup->recipient->user_id), "%s", PQgetvalue(result, 0, 0));
+		/* Over when the bytes stored already exceed the quota; a message that would cross it is refused after DATA. */
+		lookup->over_quota = strcmp(PQgetvalue(result, 0, 1), "t") == 0;
+	}
+	PQclear(result);
+	return 0;
+}
+
+ex_smtp_lookup_status ex_mail_lookup_recipient(void *context, const ex_smtp_path *path, ex_smtp_recipient *recipient)
+{
+	ex_mail_service *service = context;
+	ex_db_error error = { 0 };
+
+	int found = tenant_for_domain(service->database, ex_smtp_path_domain(path), recipient->tenant_id);
+	if (found < 0)
+		return EX_SMTP_LOOKUP_TEMPORARY_FAILURE;
+	if (found == 0)
+		return EX_SMTP_LOOKUP_NOT_LOCAL;
+
+	recipient_lookup lookup = { .address = path->mailbox, .recipient = recipient };
+	if (ex_db_tenant_transaction(service->database, recipient->tenant_id, EX_DB_READ_COMMITTED, lookup_user,
+				     &lookup, &error) != 0) {
+		ex_log(EX_LOG_ERROR, "smtp_recipient_lookup_failed", "{s:s, s:s}", "tenant", recipient->tenant_id, "error",
+		       error.message);
+		return EX_SMTP_LOOKUP_TEMPORARY_FAILURE;
+	}
+	if (!lookup.found)
+		return EX_SMTP_LOOKUP_NO_MAILBOX;
+	if (lookup.over_quota)
+		return EX_SMTP_LOOKUP_OVER_QUOTA;
+	return EX_SMTP_LOOKUP_LOCAL;
+}
+
+/* One stored copy: the object of one recipient and, after the commit, its row. */
+typedef struct {
+	const ex_smtp_recipient *recipient;
+	char storage_key[KEY_SIZE];
+	uint64_t size;
+	bool stored;
+	char mailbox_id[EX_SMTP_UUID_TEXT];
+	char uid[NUMBER_TEXT];
+} delivery_copy;
+
+typedef struct {
+	const char *tenant_id;
+	delivery_copy *copies;
+	size_t count;
+	const ex_mail_envelope *fields;
+	bool over_quota;
+} tenant_insert;
+
+/* Creates the user's standard mailboxes (RFC 6154 special-use) that do not exist yet. */
+static int create_standard_mailboxes(PGconn *connection, const char *tenant_id, const char *user_id,
+				     ex_db_error *error)
+{
+	const char *params[] = { tenant_id, user_id };
+	PGresult *result = ex_db_exec(connection,
+				      "INSERT INTO mailboxes (tenant_id, user_id, name, special_use) "
+				      "SELECT $1, $2, standard.name, standard.special_use FROM (VALUES "
+				      "('INBOX', NULL), ('Sent', '\\Sent'), ('Drafts', '\\Drafts'), ('Trash', '\\Trash'), "
+				      "('Junk', '\\Junk'), ('Archive', '\\Archive')) AS standard (name, special_use) "
+				      "ON CONFLICT DO NOTHING",
+				      2, params, error);
+	if (result == NULL)
+		return -1;
+	PQclear(result);
+	return 0;
+}
+
+/* Takes the next UID and modseq of the user's INBOX, creating the standard mailboxes on first use. */
+static PGresult *claim_uid(PGconn *connection, const char *tenant_id, const char *user_id, ex_db_error *error)
+{
+	static const char claim[] =
+		"UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1 "
+		"WHERE user_id = $1 AND name = 'INBOX' RETURNING id, uidnext - 1, highestmodseq";
+	const char *params[] = { user_id };
+
+	PGresult *result = ex_db_exec(connection, claim, 1, params, error);
+	if (result == NULL || PQntuples(result) == 1)
+		return result;
+	PQclear(result);
+
+	if (create_standard_mailboxes(connection, tenant_id, user_id, error) != 0)
+		return NULL;
+	return ex_db_exec(connection, claim, 1, params, error);
+}
+
+static int insert_copy(PGconn *connection, const tenant_insert *insert, delivery_copy *copy, ex_db_error *error)
+{
+	char size_text[NUMBER_TEXT];
+	snprintf(size_text, sizeof(size_text), "%llu", (unsigned long long)copy->size);
+
+	const char *quota_params[] = { copy->recipient->address, size_text };
+	PGresult *result = ex_db_exec(connection, usage_query, 2, quota_params, error);
+	if (result == NULL)
+		return -1;
+	bool over = PQntuples(result) == 1 && strcmp(PQgetvalue(result, 0, 1), "t") == 0;
+	PQclear(result);
+	if (over) {
+		snprintf(error->message, sizeof(error->message), "over quota");
+		return -1;
+	}
+
+	result = claim_uid(connection, insert->tenant_id, copy->recipient->user_id, error);
+	if (result == NULL)
+		return -1;
+	if (PQntuples(result) != 1) {
+		PQclear(result);
+		snprintf(error->message, sizeof(error->message), "INBOX of user %s could not be found or created",
+			 copy->recipient->user_id);
+		return -1;
+	}
+	snprintf(copy->mailbox_id, sizeof(copy->mailbox_id), "%s", PQgetvalue(result, 0, 0));
+	snprintf(copy->uid, sizeof(copy->uid), "%s", PQgetvalue(result, 0, 1));
+	char modseq[NUMBER_TEXT];
+	snprintf(modseq, sizeof(modseq), "%s", PQgetvalue(result, 0, 2));
+	PQclear(result);
+
+	const char *const *fields = (const char *const *)insert->fields->values;
+	const char *params[] = {
+		insert->tenant_id, copy->mailbox_id, copy->uid, modseq, size_text, copy->storage_key,
+		fields[EX_MAIL_ENVELOPE_DATE], fields[EX_MAIL_ENVELOPE_SUBJECT], fields[EX_MAIL_ENVELOPE_FROM],
+		fields[EX_MAIL_ENVELOPE_SENDER], fields[EX_MAIL_ENVELOPE_REPLY_TO], fields[EX_MAIL_ENVELOPE_TO],
+		fields[EX_MAIL_ENVELOPE_CC], fields[EX_MAIL_ENVELOPE_BCC], fields[EX_MAIL_ENVELOPE_IN_REPLY_TO],
+		fields[EX_MAIL_ENVELOPE_MESSAGE_ID], fields[EX_MAIL_ENVELOPE_REFERENCES],
+	};
+	result = ex_db_exec(connection,
+			    "INSERT INTO messages (tenant_id, mailbox_id, uid, modseq, size, storage_key, date, subject, "
+			    "\"from\", sender, reply_to, \"to\", cc, bcc, in_reply_to, message_id, \"references\") "
+			    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+			    17, params, error);
+	if (result == NULL)
+		return -1;
+	PQclear(result);
+	return 0;
+}
+
+static int insert_rows(PGconn *connection, void *context, ex_db_error *error)
+{
+	tenant_insert *insert = context;
+
+	insert->over_quota = false;
+	for (size_t i = 0; i < insert->count; i++) {
+		if (strcmp(insert->copies[i].recipient->tenant_id, insert->tenant_id) != 0)
+			continue;
+		if (insert_copy(connection, insert, &insert->copies[i], error) != 0) {
+			insert->over_quota = strcmp(error->message, "over quota") == 0;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Writes one recipient's copy to storage and makes it durable. */
+static int store_copy(ex_mail_service *service, const ex_smtp_envelope *envelope, const char *queue_id,
+		      delivery_copy *copy)
+{
+	char trace[EX_SMTP_TRACE_MAX];
+	char err[EX_STORAGE_ERROR_MAX] = "";
+	char object_id[EX_SMTP_UUID_TEXT];
+	ex_storage_writer *writer = NULL;
+
+	const char *for_recipient = envelope->recipient_count == 1 ? copy->recipient->address : NULL;
+	int trace_length = ex_smtp_trace_headers(trace, sizeof(trace), envelope, service->hostname, queue_id,
+						 for_recipient, time(NULL));
+	if (trace_length < 0 || random_uuid(object_id) != 0)
+		return -1;
+	snprintf(copy->storage_key, sizeof(copy->storage_key), "mail/%s/%s", copy->recipient->user_id, object_id);
+
+	ex_storage_status status = ex_storage_writer_begin(service->storage, copy->recipient->tenant_id,
+							   copy->storage_key, &writer, err, sizeof(err));
+	if (status == EX_STORAGE_OK)
+		status = ex_storage_writer_write(writer, trace, (size_t)trace_length, err, sizeof(err));
+	if (status == EX_STORAGE_OK)
+		status = ex_storage_writer_write(writer, envelope->content, envelope->length, err, sizeof(err));
+	if (status != EX_STORAGE_OK) {
+		ex_storage_writer_abort(writer);
+		ex_log(EX_LOG_ERROR, "smtp_store_failed", "{s:s, s:s, s:s}", "session", envelope->session_id, "key",
+		       copy->storage_key, "error", err);
+		return -1;
+	}
+	status = ex_storage_writer_commit(writer, err, sizeof(err));
+	if (status != EX_STORAGE_OK) {
+		ex_log(EX_LOG_ERROR, "smtp_store_failed", "{s:s, s:s, s:s}", "session", envelope->session_id, "key",
+		       copy->storage_key, "error", err);
+		return -1;
+	}
+	copy->size = (uint64_t)trace_length + envelope->length;
+	copy->stored = true;
+	return 0;
+}
+
+/* Removes the objects of a delivery that was not committed, so they do not wait for a sweep. */
+static void remove_copies(ex_mail_service *service, delivery_copy *copies, size_t count, const char *tenant_id)
+{
+	char err[EX_STORAGE_ERROR_MAX];
+	for (size_t i = 0; i < count; i++) {
+		if (!copies[i].stored || (tenant_id != NULL && strcmp(copies[i].recipient->tenant_id, tenant_id) != 0))
+			continue;
+		if (ex_storage_delete(service->storage, copies[i].recipient->tenant_id, copies[i].storage_key, err,
+				      sizeof(err)) != EX_STORAGE_OK)
+			ex_log(EX_LOG_WARN, "smtp_orphan_left", "{s:s, s:s}", "key", copies[i].storage_key, "error", err);
+		copies[i].stored = false;
+	}
+}
+
+static void publish_delivered(ex_mail_service *service, const ex_smtp_envelope *envelope, const delivery_copy *copy)
+{
+	char err[256] = "";
+
+	ex_log(EX_LOG_INFO, "smtp_delivered", "{s:s, s:s, s:s, s:s, s:s, s:I}", "session", envelope->session_id,
+	       "tenant", copy->recipient->tenant_id, "user", copy->recipient->user_id, "mailbox", copy->mailbox_id,
+	       "uid", copy->uid, "size", (json_int_t)copy->size);
+	ex_counter_add(service->delivered, 1);
+	if (service->bus == NULL)
+		return;
+	json_t *event = json_pack("{s:s, s:s, s:I, s:I}", "user_id", copy->recipient->user_id, "mailbox_id",
+				  copy->mailbox_id, "uid", (json_int_t)strtoll(copy->uid, NULL, 10), "size",
+				  (json_int_t)copy->size);
+	if (event == NULL)
+		return;
+	if (ex_bus_publish(service->bus, copy->recipient->tenant_id, "mail", "delivered", event, err, sizeof(err)) != 0)
+		ex_log(EX_LOG_WARN, "event_publish_failed", "{s:s, s:s, s:s}", "event", "mail.delivered", "tenant",
+		       copy->recipient->tenant_id, "error", err);
+	json_decref(event);
+}
+
+/* Commits the rows of every tenant in turn. Returns the delivery status. */
+static ex_smtp_delivery_status commit_rows(ex_mail_service *service, const ex_smtp_envelope *envelope,
+					   delivery_copy *copies, const ex_mail_envelope *fields)
+{
+	for (size_t i = 0; i < envelope->recipient_count; i++) {
+		const char *tenant_id = copies[i].recipient->tenant_id;
+		bool seen = false;
+		for (size_t j = 0; j < i && !seen; j++)
+			seen = strcmp(copies[j].recipient->tenant_id, tenant_id) == 0;
+		if (seen)
+			continue;
+
+		/* NOTE: recipients in two tenants commit in two transactions. If the second fails, the
+		 * first tenant's copies stay delivered although the client receives 451 and sends again. */
+		tenant_insert insert = { .tenant_id = tenant_id, .copies = copies, .count = envelope->recipient_count,
+					 .fields = fields };
+		ex_db_error error = { 0 };
+		if (ex_db_tenant_transaction(service->database, tenant_id, EX_DB_READ_COMMITTED, insert_rows, &insert,
+					     &error) != 0) {
+			remove_copies(service, copies, envelope->recipient_count, tenant_id);
+			if (insert.over_quota)
+				return EX_SMTP_DELIVERY_OVER_QUOTA;
+			ex_log(EX_LOG_ERROR, "smtp_delivery_failed", "{s:s, s:s, s:s}", "session", envelope->session_id,
+			       "tenant", tenant_id, "error", error.message);
+			return EX_SMTP_DELIVERY_TEMPORARY_FAILURE;
+		}
+		for (size_t j = 0; j < envelope->recipient_count; j++) {
+			if (strcmp(copies[j].recipient->tenant_id, tenant_id) == 0) {
+				copies[j].stored = false; /* committed: no longer ours to remove */
+				publish_delivered(service, envelope, &copies[j]);
+			}
+		}
+	}
+	return EX_SMTP_DELIVERY_STORED;
+}
+
+ex_smtp_delivery_status ex_mail_deliver(void *context, const ex_smtp_envelope *envelope, char *queue_id,
+					size_t queue_id_size)
+{
+	ex_mail_service *service = context;
+	char id[EX_SMTP_UUID_TEXT];
+	ex_mail_envelope fields;
+
+	if (random_uuid(id) != 0)
+		return EX_SMTP_DELIVERY_TEMPORARY_FAILURE;
+	/* The queue id is the first 12 hex digits of a random UUID: unique enough to find log lines. */
+	snprintf(queue_id, queue_id_size, "%.8s%.4s", id, id + 9);
+	const char *expected_from = envelope->identity == NULL ? NULL : envelope->identity->email;
+	if (ex_mail_envelope_parse(envelope->content, envelope->length, expected_from, &fields) != 0)
+		return EX_SMTP_DELIVERY_TEMPORARY_FAILURE;
+	/* NOTE: aliases are not modelled yet, so a submission's From may name only the login address. */
+	if (expected_from != NULL && !fields.from_matches) {
+		ex_log(EX_LOG_WARN, "smtp_from_rejected", "{s:s, s:s}", "session", envelope->session_id, "user",
+		       envelope->identity->user_id);
+		ex_mail_envelope_clear(&fields);
+		return EX_SMTP_DELIVERY_FROM_REJECTED;
+	}
+
+	delivery_copy *copies = calloc(envelope->recipient_count, sizeof(*copies));
+	if (copies == NULL) {
+		ex_mail_envelope_clear(&fields);
+		return EX_SMTP_DELIVERY_TEMPORARY_FAILURE;
+	}
+	ex_smtp_delivery_status status = EX_SMTP_DELIVERY_STORED;
+	for (size_t i = 0; i < envelope->recipient_count && status == EX_SMTP_DELIVERY_STORED; i++) {
+		copies[i].recipient = &envelope->recipients[i];
+		if (store_copy(service, envelope, queue_id, &copies[i]) != 0)
+			status = EX_SMTP_DELIVERY_TEMPORARY_FAILURE;
+	}
+	if (status == EX_SMTP_DELIVERY_STORED)
+		status = commit_rows(service, envelope, copies, &fields);
+	remove_copies(service, copies, envelope->recipient_count, NULL);
+
+	free(copies);
+	ex_mail_envelope_clear(&fields);
+	return status;
+}

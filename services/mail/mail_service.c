@@ -1,0 +1,290 @@
+/*
+ * expresso-mail's settings and resources: reads the settings, loads the
+ * TLS certificate, opens the object storage and starts the SMTP
+ * listeners. Everything here runs before the HTTP server starts or after
+ * it has stopped.
+ */
+#include "mail_service.h"
+
+#include <openssl/err.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "expresso/log.h"
+#include "mail_envelope.h"
+#include "smtp_server.h"
+
+enum {
+	TEMPORARY_FILE_MAX_AGE_SECONDS = 3600,
+	MAX_PORT = 65535,
+	/* Addresses and accounts with recent AUTH failures that are remembered at once. */
+	AUTH_LIMITER_SLOTS = 4096,
+};
+
+const ex_setting ex_mail_settings[] = {
+	{ "smtp_address", "EXPRESSO_SMTP_ADDRESS", EX_SETTING_STRING, "127.0.0.1", NULL,
+	  "Address the SMTP listeners bind to (IPv4 or IPv6 literal; 0.0.0.0 or :: for all).", false },
+	{ "smtp_port", "EXPRESSO_SMTP_PORT", EX_SETTING_INT, "25", "port",
+	  "Port for mail from other servers (MX); AUTH is never offered here. 0 disables it.", false },
+	{ "submission_port", "EXPRESSO_SUBMISSION_PORT", EX_SETTING_INT, "587", "port",
+	  "Port for mail from users' clients: STARTTLS, then AUTH with an app password. 0 disables it.", false },
+	{ "submissions_port", "EXPRESSO_SUBMISSIONS_PORT", EX_SETTING_INT, "465", "port",
+	  "Port for mail from users' clients over implicit TLS (RFC 8314), then AUTH. 0 disables it; it is "
+	  "also off without a certificate.", false },
+	{ "smtp_hostname", "EXPRESSO_SMTP_HOSTNAME", EX_SETTING_STRING, NULL, NULL,
+	  "Name in the banner, the EHLO reply and Received fields; unset: the machine's host name.", false },
+	{ "tls_cert", "EXPRESSO_TLS_CERT", EX_SETTING_STRING, NULL, NULL,
+	  "PEM certificate chain for STARTTLS; unset: STARTTLS is not offered and submission cannot work.", false },
+	{ "tls_key", "EXPRESSO_TLS_KEY", EX_SETTING_STRING, NULL, NULL, "PEM private key of tls_cert.", false },
+	{ "storage_dir", "EXPRESSO_STORAGE_DIR", EX_SETTING_STRING, NULL, NULL,
+	  "Directory of the local-disk object storage that holds message bodies.", false },
+	{ "smtp_max_message_size", "EXPRESSO_SMTP_MAX_MESSAGE_SIZE", EX_SETTING_SIZE, "25M", "bytes",
+	  "Largest message accepted (announced in EHLO SIZE); the whole message is held in memory during DATA.",
+	  false },
+	{ "smtp_max_recipients", "EXPRESSO_SMTP_MAX_RECIPIENTS", EX_SETTING_INT, "100", "recipients",
+	  "Recipients accepted per message; further RCPT commands get 452 4.5.3.", false },
+	{ "smtp_max_errors", "EXPRESSO_SMTP_MAX_ERRORS", EX_SETTING_INT, "10", "errors",
+	  "Rejected commands after which a session is closed with 421.", false },
+	{ "smtp_max_connections", "EXPRESSO_SMTP_MAX_CONNECTIONS", EX_SETTING_INT, "500", "connections",
+	  "SMTP connections open at once over all ports; one thread each.", false },
+	{ "smtp_max_connections_per_address", "EXPRESSO_SMTP_MAX_CONNECTIONS_PER_ADDRESS", EX_SETTING_INT, "20",
+	  "connections", "SMTP connections open at once from one client address.", false },
+	{ "smtp_idle_timeout", "EXPRESSO_SMTP_IDLE_TIMEOUT", EX_SETTING_DURATION, "5m", "duration",
+	  "Time a client may stay silent before the session is closed with 421 (RFC 5321 4.5.3.2.7).", false },
+	{ "smtp_auth_max_failures", "EXPRESSO_SMTP_AUTH_MAX_FAILURES", EX_SETTING_INT, "10", "failures",
+	  "Failed AUTH attempts allowed per client address and per account in one window; more get 454 4.7.0.",
+	  false },
+	{ "smtp_auth_failure_window", "EXPRESSO_SMTP_AUTH_FAILURE_WINDOW", EX_SETTING_DURATION, "15m", "duration",
+	  "Length of the window in which failed AUTH attempts are counted.", false },
+	{ "oidc_issuer", "EXPRESSO_OIDC_ISSUER", EX_SETTING_STRING, NULL, NULL,
+	  "Issuer of the access tokens that AUTH OAUTHBEARER and XOAUTH2 accept (the Keycloak realm URL); "
+	  "unset: those mechanisms are not offered.", false },
+	{ "oidc_audience", "EXPRESSO_OIDC_AUDIENCE", EX_SETTING_STRING, "expresso", NULL,
+	  "Audience that access tokens must carry in aud or azp.", false },
+	{ "oidc_ca_file", "EXPRESSO_OIDC_CA_FILE", EX_SETTING_STRING, NULL, NULL,
+	  "PEM file of CA certificates for an https issuer; unset: the system's CA certificates.", false },
+	{ "smtp_greeting_delay", "EXPRESSO_SMTP_GREETING_DELAY", EX_SETTING_DURATION, "500ms", "duration",
+	  "Port 25 only: wait before the banner; a client that sends anything in that time is disconnected. "
+	  "0 turns the check off.", false },
+	{ 0 },
+};
+
+static int invalid_setting(const char *variable, const char *problem)
+{
+	ex_log(EX_LOG_ERROR, "setting_invalid", "{s:s, s:s}", "setting", variable, "error", problem);
+	return -1;
+}
+
+static SSL_CTX *load_tls(const char *certificate, const char *key)
+{
+	SSL_CTX *context = SSL_CTX_new(TLS_server_method());
+	if (context == NULL)
+		return NULL;
+	SSL_CTX_set_min_proto_version(context, TLS1_2_VERSION);
+	if (SSL_CTX_use_certificate_chain_file(context, certificate) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(context, key, SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(context) != 1) {
+		char reason[256];
+		ERR_error_string_n(ERR_get_error(), reason, sizeof(reason));
+		ex_log(EX_LOG_ERROR, "tls_setup_failed", "{s:s, s:s, s:s}", "certificate", certificate, "key", key, "error",
+		       reason);
+		SSL_CTX_free(context);
+		return NULL;
+	}
+	return context;
+}
+
+static int check_positive(const ex_config *config, const char *key, const char *variable, int64_t maximum)
+{
+	int64_t value = ex_config_int(config, key);
+	if (value < 1 || value > maximum) {
+		char problem[128];
+		snprintf(problem, sizeof(problem), "must be between 1 and %lld, got %lld", (long long)maximum,
+			 (long long)value);
+		return invalid_setting(variable, problem);
+	}
+	return 0;
+}
+
+static int read_ports(const ex_config *config, int *mx_port, int *submission_port, int *submissions_port)
+{
+	int64_t mx = ex_config_int(config, "smtp_port");
+	int64_t submission = ex_config_int(config, "submission_port");
+	int64_t submissions = ex_config_int(config, "submissions_port");
+	if (mx < 0 || mx > MAX_PORT)
+		return invalid_setting("EXPRESSO_SMTP_PORT", "must be a port between 0 and 65535");
+	if (submission < 0 || submission > MAX_PORT)
+		return invalid_setting("EXPRESSO_SUBMISSION_PORT", "must be a port between 0 and 65535");
+	if (submissions < 0 || submissions > MAX_PORT)
+		return invalid_setting("EXPRESSO_SUBMISSIONS_PORT", "must be a port between 0 and 65535");
+	*submissions_port = (int)submissions;
+	*mx_port = (int)mx;
+	*submission_port = (int)submission;
+	return 0;
+}
+
+static void log_authclient_event(void *context, ex_auth_log_level level, const char *event, const char *message)
+{
+	static const ex_log_level levels[] = {
+		[EX_AUTH_LOG_DEBUG] = EX_LOG_DEBUG,
+		[EX_AUTH_LOG_INFO] = EX_LOG_INFO,
+		[EX_AUTH_LOG_WARNING] = EX_LOG_WARN,
+		[EX_AUTH_LOG_ERROR] = EX_LOG_ERROR,
+	};
+	(void)context;
+	ex_log(levels[level], event, "{s:s}", "message", message);
+}
+
+/* Creates the access token verifier when an issuer is configured. Returns 0 or -1. */
+static int open_verifier(ex_mail_service *service, const ex_config *config)
+{
+	const char *issuer_url = ex_config_string(config, "oidc_issuer");
+	if (issuer_url == NULL) {
+		ex_log(EX_LOG_INFO, "oauth_disabled", "{s:s}", "reason", "EXPRESSO_OIDC_ISSUER is not set");
+		return 0;
+	}
+	ex_auth_config auth;
+	ex_auth_issuer issuer = { .issuer = issuer_url };
+	const char *audiences[] = { ex_config_string(config, "oidc_audience") };
+	char err[512] = "";
+
+	ex_auth_config_init(&auth);
+	auth.issuers = &issuer;
+	auth.issuer_count = 1;
+	auth.audiences = audiences;
+	auth.audience_count = 1;
+	auth.ca_file = ex_config_string(config, "oidc_ca_file");
+	auth.log = log_authclient_event;
+	service->verifier = ex_auth_verifier_new(&auth, err, sizeof(err));
+	if (service->verifier == NULL) {
+		ex_log(EX_LOG_ERROR, "verifier_invalid", "{s:s, s:s}", "issuer", issuer_url, "error", err);
+		return -1;
+	}
+	return 0;
+}
+
+static int open_storage(ex_mail_service *service, const ex_config *config)
+{
+	char err[EX_STORAGE_ERROR_MAX] = "";
+	const char *directory = ex_config_string(config, "storage_dir");
+	if (directory == NULL)
+		return invalid_setting("EXPRESSO_STORAGE_DIR", "is required: the directory that holds message bodies");
+	service->storage = ex_storage_open_local(directory, err, sizeof(err));
+	if (service->storage == NULL) {
+		ex_log(EX_LOG_ERROR, "storage_open_failed", "{s:s, s:s}", "directory", directory, "error", err);
+		return -1;
+	}
+	int removed = ex_storage_sweep_temporary(service->storage, TEMPORARY_FILE_MAX_AGE_SECONDS);
+	if (removed > 0)
+		ex_log(EX_LOG_INFO, "storage_temporary_removed", "{s:i}", "files", removed);
+	return 0;
+}
+
+int ex_mail_service_open(ex_mail_service *service, ex_daemon *daemon)
+{
+	const ex_config *config = ex_daemon_config(daemon);
+	int mx_port = 0;
+	int submission_port = 0;
+	int submissions_port = 0;
+	char err[256] = "";
+
+	if (read_ports(config, &mx_port, &submission_port, &submissions_port) != 0 ||
+	    check_positive(config, "smtp_max_recipients", "EXPRESSO_SMTP_MAX_RECIPIENTS", 100000) != 0 ||
+	    check_positive(config, "smtp_max_errors", "EXPRESSO_SMTP_MAX_ERRORS", 1000) != 0 ||
+	    check_positive(config, "smtp_auth_max_failures", "EXPRESSO_SMTP_AUTH_MAX_FAILURES", 100000) != 0 ||
+	    check_positive(config, "smtp_max_connections", "EXPRESSO_SMTP_MAX_CONNECTIONS", 100000) != 0 ||
+	    check_positive(config, "smtp_max_connections_per_address", "EXPRESSO_SMTP_MAX_CONNECTIONS_PER_ADDRESS",
+			   100000) != 0)
+		return -1;
+	uint64_t max_message = ex_config_size(config, "smtp_max_message_size");
+	if (max_message < 1024 || max_message > (uint64_t)1 << 31)
+		return invalid_setting("EXPRESSO_SMTP_MAX_MESSAGE_SIZE", "must be between 1K and 2G");
+	if (ex_config_duration_ms(config, "smtp_idle_timeout") < 1000)
+		return invalid_setting("EXPRESSO_SMTP_IDLE_TIMEOUT", "must be at least 1s");
+	if (ex_config_duration_ms(config, "smtp_greeting_delay") > 60000)
+		return invalid_setting("EXPRESSO_SMTP_GREETING_DELAY", "must be at most 60s");
+
+	const char *hostname = ex_config_string(config, "smtp_hostname");
+	if (hostname != NULL)
+		snprintf(service->hostname, sizeof(service->hostname), "%s", hostname);
+	else if (gethostname(service->hostname, sizeof(service->hostname) - 1) != 0)
+		snprintf(service->hostname, sizeof(service->hostname), "localhost");
+
+	const char *certificate = ex_config_string(config, "tls_cert");
+	const char *key = ex_config_string(config, "tls_key");
+	if ((certificate == NULL) != (key == NULL))
+		return invalid_setting("EXPRESSO_TLS_CERT", "EXPRESSO_TLS_CERT and EXPRESSO_TLS_KEY must be set together");
+	if (certificate != NULL) {
+		service->tls = load_tls(certificate, key);
+		if (service->tls == NULL)
+			return -1;
+	} else {
+		ex_log(EX_LOG_WARN, "tls_disabled", "{s:s}", "reason", "EXPRESSO_TLS_CERT is not set; submission cannot be used");
+	}
+
+	if (open_storage(service, config) != 0)
+		return -1;
+	service->auth_limiter = ex_auth_limiter_new(AUTH_LIMITER_SLOTS, (unsigned)ex_config_int(config, "smtp_auth_max_failures"),
+						    ex_config_duration_ms(config, "smtp_auth_failure_window"));
+	if (service->auth_limiter == NULL || open_verifier(service, config) != 0)
+		return -1;
+	ex_mail_envelope_library_init();
+	service->database = ex_daemon_database(daemon);
+	service->bus = ex_daemon_bus(daemon);
+	service->metrics = ex_daemon_metrics(daemon);
+	service->delivered = ex_metrics_counter(service->metrics, "smtp_messages_delivered_total",
+						"Messages stored in a mailbox, one per recipient.");
+	service->auth_failures = ex_metrics_counter(service->metrics, "smtp_auth_failures_total",
+						    "SMTP AUTH attempts rejected.");
+	service->backend = (ex_smtp_backend){
+		.lookup_recipient = ex_mail_lookup_recipient,
+		.authenticate = ex_mail_authenticate,
+		.authenticate_token = service->verifier != NULL ? ex_mail_authenticate_token : NULL,
+		.deliver = ex_mail_deliver,
+		.context = service,
+	};
+
+	const ex_smtp_server_options options = {
+		.bind_address = ex_config_string(config, "smtp_address"),
+		.mx_port = mx_port,
+		.submission_port = submission_port,
+		.submissions_port = submissions_port,
+		.hostname = service->hostname,
+		.tls = service->tls,
+		.limits = {
+			.max_message_bytes = max_message,
+			.max_recipients = (unsigned)ex_config_int(config, "smtp_max_recipients"),
+			.max_errors = (unsigned)ex_config_int(config, "smtp_max_errors"),
+		},
+		.max_connections = (unsigned)ex_config_int(config, "smtp_max_connections"),
+		.max_connections_per_address = (unsigned)ex_config_int(config, "smtp_max_connections_per_address"),
+		.idle_timeout_ms = ex_config_duration_ms(config, "smtp_idle_timeout"),
+		.greeting_delay_ms = ex_config_duration_ms(config, "smtp_greeting_delay"),
+		.backend = &service->backend,
+	};
+	service->server = ex_smtp_server_start(&options, err, sizeof(err));
+	if (service->server == NULL) {
+		ex_log(EX_LOG_ERROR, "smtp_start_failed", "{s:s}", "error", err);
+		return -1;
+	}
+	ex_metrics_gauge(service->metrics, "smtp_connections", "SMTP connections open now.", ex_smtp_server_connections,
+			 service->server);
+	return 0;
+}
+
+void ex_mail_service_close(ex_mail_service *service)
+{
+	ex_smtp_server_stop(service->server);
+	service->server = NULL;
+	ex_storage_free(service->storage);
+	service->storage = NULL;
+	ex_auth_limiter_free(service->auth_limiter);
+	service->auth_limiter = NULL;
+	if (service->verifier != NULL)
+		ex_auth_verifier_free(service->verifier);
+	service->verifier = NULL;
+	if (service->tls != NULL)
+		SSL_CTX_free(service->tls);
+	service->tls = NULL;
+	ex_mail_envelope_library_shutdown();
+}

@@ -1,0 +1,51 @@
+/*
+ * expresso-mail's settings and shared resources: the database pool, the
+ * object storage, the event bus, the TLS context and the SMTP listeners.
+ */
+#ifndef EXPRESSO_MAIL_SERVICE_H
+#define EXPRESSO_MAIL_SERVICE_H
+
+#include <openssl/ssl.h>
+#include <stdint.h>
+
+#include "expresso/daemon.h"
+#include "auth_limiter.h"
+#include "expresso/authclient.h"
+#include "expresso/storage.h"
+#include "smtp_session.h"
+
+typedef struct ex_smtp_server ex_smtp_server;
+
+typedef struct {
+	ex_db_pool *database;
+	ex_storage *storage;
+	ex_bus *bus;                 /* may be NULL: events are then only logged */
+	ex_metrics *metrics;
+	ex_counter *delivered;
+	ex_counter *auth_failures;
+	ex_auth_limiter *auth_limiter;
+	ex_auth_verifier *verifier;  /* NULL without EXPRESSO_OIDC_ISSUER: no OAUTHBEARER, XOAUTH2 */
+	char hostname[256];
+	ex_smtp_backend backend;
+	SSL_CTX *tls;                /* NULL without a certificate */
+	ex_smtp_server *server;
+} ex_mail_service;
+
+extern const ex_setting ex_mail_settings[];
+
+/* Opens everything from the daemon's configuration and starts the listeners. Returns 0 or -1 (logged). */
+int ex_mail_service_open(ex_mail_service *service, ex_daemon *daemon);
+/* Stops the listeners, lets sessions in progress finish, frees everything. */
+void ex_mail_service_close(ex_mail_service *service);
+
+/* The backend operations (mail_delivery.c and mail_auth.c). */
+ex_smtp_lookup_status ex_mail_lookup_recipient(void *context, const ex_smtp_path *path,
+					       ex_smtp_recipient *recipient);
+ex_smtp_delivery_status ex_mail_deliver(void *context, const ex_smtp_envelope *envelope, char *queue_id,
+					size_t queue_id_size);
+ex_smtp_auth_status ex_mail_authenticate(void *context, const char *login, const char *password,
+					 const char *client_address, ex_smtp_identity *identity);
+ex_smtp_auth_status ex_mail_authenticate_token(void *context, const char *authzid, const char *token,
+					       const char *client_address, ex_smtp_identity *identity);
+
+#endif

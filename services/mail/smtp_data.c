@@ -1,0 +1,130 @@
+/*
+ * Decoder of DATA content: a byte-at-a-time state machine over line
+ * starts, CR and dots, so that any split of the input between reads gives
+ * the same result.
+ */
+#include "smtp_data.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+	AT_LINE_START, /* after CRLF, or at the very beginning */
+	IN_LINE,
+	AFTER_CR,      /* a CR whose LF may follow */
+	AFTER_DOT,     /* a dot at the start of a line */
+	AFTER_DOT_CR,  /* ".\r" at the start of a line */
+	INITIAL_CAPACITY = 64 * 1024,
+};
+
+void ex_smtp_data_init(ex_smtp_data_decoder *decoder, uint64_t max_length)
+{
+	*decoder = (ex_smtp_data_decoder){ .max_length = max_length, .state = AT_LINE_START };
+}
+
+void ex_smtp_data_reset(ex_smtp_data_decoder *decoder)
+{
+	decoder->length = 0;
+	decoder->total_length = 0;
+	decoder->too_large = false;
+	decoder->saw_nul = false;
+	decoder->allocation_failed = false;
+	decoder->state = AT_LINE_START;
+}
+
+void ex_smtp_data_free(ex_smtp_data_decoder *decoder)
+{
+	free(decoder->content);
+	decoder->content = NULL;
+	decoder->capacity = 0;
+	ex_smtp_data_reset(decoder);
+}
+
+static void emit(ex_smtp_data_decoder *decoder, char byte)
+{
+	decoder->total_length++;
+	if (byte == '\0')
+		decoder->saw_nul = true;
+	if (decoder->total_length > decoder->max_length) {
+		decoder->too_large = true;
+		return;
+	}
+	if (decoder->length == decoder->capacity) {
+		size_t capacity = decoder->capacity == 0 ? INITIAL_CAPACITY : decoder->capacity * 2;
+		if (capacity > decoder->max_length)
+			capacity = (size_t)decoder->max_length;
+		char *grown = realloc(decoder->content, capacity);
+		if (grown == NULL) {
+			decoder->allocation_failed = true;
+			return;
+		}
+		decoder->content = grown;
+		decoder->capacity = capacity;
+	}
+	decoder->content[decoder->length++] = byte;
+}
+
+void ex_smtp_data_append(ex_smtp_data_decoder *decoder, const char *data, size_t length)
+{
+	for (size_t i = 0; i < length; i++)
+		emit(decoder, data[i]);
+}
+
+/* Handles a byte in the middle of a line. */
+static void in_line(ex_smtp_data_decoder *decoder, char byte)
+{
+	if (byte == '\r') {
+		decoder->state = AFTER_CR;
+		return;
+	}
+	emit(decoder, byte);
+	decoder->state = IN_LINE;
+}
+
+ex_smtp_data_status ex_smtp_data_feed(ex_smtp_data_decoder *decoder, const char *data, size_t length,
+				      size_t *consumed)
+{
+	for (size_t i = 0; i < length; i++) {
+		char byte = data[i];
+
+		switch (decoder->state) {
+		case AT_LINE_START:
+			if (byte == '.')
+				decoder->state = AFTER_DOT;
+			else
+				in_line(decoder, byte);
+			break;
+		case AFTER_CR:
+			if (byte == '\n') {
+				emit(decoder, '\r');
+				emit(decoder, '\n');
+				decoder->state = AT_LINE_START;
+			} else {
+				emit(decoder, '\r');
+				in_line(decoder, byte);
+			}
+			break;
+		case AFTER_DOT:
+			/* The leading dot is transparency (RFC 5321 4.5.2) and is dropped. */
+			if (byte == '\r')
+				decoder->state = AFTER_DOT_CR;
+			else
+				in_line(decoder, byte);
+			break;
+		case AFTER_DOT_CR:
+			if (byte == '\n') {
+				*consumed = i + 1;
+				decoder->state = AT_LINE_START;
+				return EX_SMTP_DATA_DONE;
+			}
+			emit(decoder, '\r');
+			in_line(decoder, byte);
+			break;
+		default:
+			in_line(decoder, byte);
+			break;
+		}
+	}
+	*consumed = length;
+	return EX_SMTP_DATA_NEED_MORE;
+}
