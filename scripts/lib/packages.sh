@@ -12,6 +12,8 @@ EXPRESSO_DEBIAN_PACKAGES=(
 	postgresql redis-server nats-server
 	# scripts and tests
 	curl jq openssl ca-certificates nodejs npm docker-compose chromium
+	# real clients the end-to-end tests drive
+	python3 vdirsyncer
 )
 
 ensure_debian_packages() {

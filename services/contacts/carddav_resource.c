@@ -1,0 +1,414 @@
+/*
+ * GET, PUT and DELETE of vCards (RFC 6352 section 6.3.2) and DELETE of
+ * address books. A PUT stores the body byte for byte after checking it.
+ * Every change takes the next sync_seq of its address book, and the row
+ * lock on the book orders concurrent changes. A deletion leaves a
+ * tombstone for sync-collection.
+ */
+#include "contacts_service.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "expresso/dav_http.h"
+#include "vcard.h"
+
+typedef struct {
+	contacts_context *context;
+	char etag[80];
+	const char *uid;
+} put_state;
+
+/* Applies If-Match and If-None-Match to a resource whose ETag is CURRENT (NULL: absent). Returns true when it may go on. */
+static bool conditions_pass(contacts_context *context, const char *current, bool read_only)
+{
+	ex_dav_condition condition = ex_dav_evaluate_conditions(ex_http_header(context->request, "If-Match"),
+								 ex_http_header(context->request, "If-None-Match"),
+								 current, read_only);
+	if (condition == EX_DAV_CONDITION_NOT_MODIFIED) {
+		context->reply.status = 304;
+		if (current != NULL)
+			snprintf(context->reply.etag, sizeof(context->reply.etag), "%s", current);
+		return false;
+	}
+	if (condition == EX_DAV_CONDITION_FAILED) {
+		contacts_reply_error(&context->reply, 412, NULL, NULL,
+				     current ? "the vCard has changed (its ETag is %s); fetch it again before writing"
+					     : "the vCard does not exist%s",
+				     current ? current : "");
+		return false;
+	}
+	return true;
+}
+
+static int get_work(PGconn *connection, void *opaque, ex_db_error *error)
+{
+	contacts_context *context = opaque;
+	bool failed;
+
+	contacts_reply_reset(&context->reply);
+	if (contacts_ensure_default_book(connection, context, error) != 0)
+		return -1;
+	PGresult *book = contacts_find_book(connection, context, context->target.book, false, error, &failed);
+	if (book == NULL) {
+		if (!failed)
+			contacts_reply_error(&context->reply, 404, NULL, NULL, "the address book %s does not exist",
+					     context->target.book);
+		return failed ? -1 : 0;
+	}
+	PGresult *card = contacts_select_cards(connection, PQgetvalue(book, 0, 0), context->target.card, error);
+	PQclear(book);
+	if (card == NULL)
+		return -1;
+	if (PQntuples(card) == 0) {
+		contacts_reply_error(&context->reply, 404, NULL, NULL, "the vCard %s does not exist", context->target.card);
+	} else if (conditions_pass(context, PQgetvalue(card, 0, 1), true)) {
+		size_t length = (size_t)PQgetlength(card, 0, 4);
+		context->reply.body = malloc(length + 1);
+		if (context->reply.body == NULL) {
+			PQclear(card);
+			return -1;
+		}
+		memcpy(context->reply.body, PQgetvalue(card, 0, 4), length);
+		context->reply.length = length;
+		context->reply.status = 200;
+		context->reply.content_type = "text/vcard; charset=utf-8";
+		snprintf(context->reply.etag, sizeof(context->reply.etag), "%s", PQgetvalue(card, 0, 1));
+	}
+	PQclear(card);
+	return 0;
+}
+
+void contacts_handle_get(contacts_context *context)
+{
+	if (context->target.kind != TARGET_CARD) {
+		contacts_reply_error(&context->reply, 405, NULL, NULL,
+				     "GET is served on vCards only; use PROPFIND or REPORT on collections");
+		snprintf(context->reply.allow, sizeof(context->reply.allow), "OPTIONS, PROPFIND, PROPPATCH, REPORT, MKCOL, DELETE");
+		return;
+	}
+	contacts_run(context, EX_DB_REPEATABLE_READ, get_work, context);
+}
+
+/* Returns true when TEXT is valid UTF-8 without overlong forms or surrogates. */
+static bool is_utf8(const unsigned char *text, size_t length)
+{
+	for (size_t i = 0; i < length;) {
+		unsigned char c = text[i];
+		size_t extra;
+		if (c < 0x80)
+			extra = 0;
+		else if (c >= 0xC2 && c <= 0xDF)
+			extra = 1;
+		else if (c >= 0xE0 && c <= 0xEF)
+			extra = 2;
+		else if (c >= 0xF0 && c <= 0xF4)
+			extra = 3;
+		else
+			return false;
+		if (extra > 0 && i + extra >= length)
+			return false;
+		for (size_t k = 1; k <= extra; k++) {
+			if ((text[i + k] & 0xC0) != 0x80)
+				return false;
+		}
+		if ((c == 0xE0 && text[i + 1] < 0xA0) || (c == 0xED && text[i + 1] >= 0xA0) ||
+		    (c == 0xF0 && text[i + 1] < 0x90) || (c == 0xF4 && text[i + 1] >= 0x90))
+			return false;
+		i += extra + 1;
+	}
+	return true;
+}
+
+/* Checks the body of a PUT; sets the error reply and returns false when it cannot be stored. */
+static bool check_put_body(contacts_context *context, put_state *state, ex_vcard_list **parsed)
+{
+	contacts_reply *reply = &context->reply;
+	const char *content_type = ex_http_header(context->request, "Content-Type");
+	char err[300];
+
+	if (context->body_length > context->service->max_resource_size) {
+		contacts_reply_error(reply, 413, EX_CARDDAV_NS, "max-resource-size",
+				     "the vCard has %zu bytes, more than the limit of %zu bytes", context->body_length,
+				     context->service->max_resource_size);
+		return false;
+	}
+	if (content_type != NULL && strncasecmp(content_type, "text/vcard", 10) != 0 &&
+	    strncasecmp(content_type, "text/x-vcard", 12) != 0) {
+		contacts_reply_error(reply, 415, EX_CARDDAV_NS, "supported-address-data",
+				     "the body must be text/vcard, not %.100s", content_type);
+		return false;
+	}
+	if (!is_utf8((const unsigned char *)context->body, context->body_length)) {
+		contacts_reply_error(reply, 403, EX_CARDDAV_NS, "valid-address-data",
+				     "the vCard is not valid UTF-8; convert it to UTF-8 before uploading");
+		return false;
+	}
+	*parsed = ex_vcard_parse(context->body ? context->body : "", context->body_length, err, sizeof(err));
+	if (*parsed == NULL) {
+		contacts_reply_error(reply, 403, EX_CARDDAV_NS, "valid-address-data", "the vCard is invalid: %s", err);
+		return false;
+	}
+	const ex_vcard *card = ex_vcard_at(*parsed, 0);
+	if (ex_vcard_count(*parsed) != 1) {
+		contacts_reply_error(reply, 403, EX_CARDDAV_NS, "valid-address-data",
+				     "a vCard resource holds exactly one vCard; this body has %zu", ex_vcard_count(*parsed));
+		return false;
+	}
+	if (card->version == NULL) {
+		contacts_reply_error(reply, 403, EX_CARDDAV_NS, "valid-address-data", "the vCard has no VERSION property");
+		return false;
+	}
+	/* NOTE: vCards without UID (vCard 2.1 exports) are keyed by their resource name for no-uid-conflict. */
+	state->uid = card->uid != NULL && card->uid[0] != '\0' ? card->uid : context->target.card;
+	if (strlen(state->uid) > 1024) {
+		contacts_reply_error(reply, 403, EX_CARDDAV_NS, "valid-address-data", "the UID is longer than 1024 bytes");
+		return false;
+	}
+	contacts_compute_etag(context->body, context->body_length, state->etag);
+	return true;
+}
+
+/* Takes the next sync_seq of BOOK_ID into SEQUENCE. */
+static int next_sequence(PGconn *connection, const char *book_id, char *sequence, size_t size, ex_db_error *error)
+{
+	PGresult *result = contacts_sql(connection, error,
+					"UPDATE addressbooks SET sync_seq = sync_seq + 1 WHERE id = $1 RETURNING sync_seq::text",
+					1, book_id);
+	if (result == NULL)
+		return -1;
+	snprintf(sequence, size, "%s", PQgetvalue(result, 0, 0));
+	PQclear(result);
+	return 0;
+}
+
+/* Checks no-uid-conflict; returns 1 when another vCard of the book has the UID, 0 when not, -1 on error. */
+static int uid_conflict(contacts_context *context, PGconn *connection, const char *book_id, const char *uid,
+			ex_db_error *error)
+{
+	PGresult *other = contacts_sql(connection, error,
+				       "SELECT name FROM contact_cards WHERE addressbook_id = $1 AND uid = $2 AND name <> $3",
+				       3, book_id, uid, context->target.card);
+	if (other == NULL)
+		return -1;
+	int conflict = PQntuples(other) > 0;
+	if (conflict) {
+		char href[CONTACTS_MAX_HREF] = "";
+		contacts_href_card(href, context->principal.user_id, context->target.book, PQgetvalue(other, 0, 0));
+		contacts_reply_error(&context->reply, 403, EX_CARDDAV_NS, "no-uid-conflict",
+				     "another vCard of this address book has the same UID: %s", href);
+	}
+	PQclear(other);
+	return conflict;
+}
+
+/* Checks the user's quota for the new body; returns 1 when it would be exceeded, 0 when not, -1 on error. */
+static int quota_exceeded(contacts_context *context, PGconn *connection, const char *book_id, PGresult *existing,
+			  ex_db_error *error)
+{
+	long long used = contacts_quota_used(connection, context, error);
+	if (used < 0)
+		return -1;
+	long long replaced = 0;
+	if (PQntuples(existing) == 1) {
+		PGresult *size = contacts_sql(connection, error,
+					      "SELECT octet_length(vcard)::text FROM contact_cards WHERE addressbook_id = $1 AND name = $2",
+					      2, book_id, context->target.card);
+		if (size == NULL)
+			return -1;
+		replaced = strtoll(PQgetvalue(size, 0, 0), NULL, 10);
+		PQclear(size);
+	}
+	long long after = used - replaced + (long long)context->body_length;
+	if (after <= context->service->quota_bytes)
+		return 0;
+	contacts_reply_error(&context->reply, 507, EX_DAV_NS, "quota-not-exceeded",
+			     "storing this vCard would use %lld bytes, more than your contacts quota of %lld bytes; "
+			     "delete some vCards first", after, context->service->quota_bytes);
+	return 1;
+}
+
+static int put_work(PGconn *connection, void *opaque, ex_db_error *error)
+{
+	put_state *state = opaque;
+	contacts_context *context = state->context;
+	char sequence[32];
+	bool failed;
+
+	contacts_reply_reset(&context->reply);
+	if (contacts_ensure_default_book(connection, context, error) != 0)
+		return -1;
+	PGresult *book = contacts_find_book(connection, context, context->target.book, true, error, &failed);
+	if (book == NULL) {
+		if (!failed)
+			contacts_reply_error(&context->reply, 409, NULL, NULL,
+					     "the address book %s does not exist; create it with MKCOL first", context->target.book);
+		return failed ? -1 : 0;
+	}
+	const char *book_id = PQgetvalue(book, 0, 0);
+	PGresult *existing = contacts_sql(connection, error,
+					  "SELECT etag FROM contact_cards WHERE addressbook_id = $1 AND name = $2 FOR UPDATE", 2,
+					  book_id, context->target.card);
+	int status = existing == NULL ? -1 : 0;
+	const char *current = existing && PQntuples(existing) == 1 ? PQgetvalue(existing, 0, 0) : NULL;
+
+	if (status == 0 && conditions_pass(context, current, false) &&
+	    (status = uid_conflict(context, connection, book_id, state->uid, error)) == 0 &&
+	    (status = quota_exceeded(context, connection, book_id, existing, error)) == 0) {
+		snprintf(context->reply.etag, sizeof(context->reply.etag), "%s", state->etag);
+		context->reply.status = current ? 204 : 201;
+		/* Storing the same bytes again changes nothing, so neither the ETag nor the sync-token moves. */
+		if (current == NULL || strcmp(current, state->etag) != 0) {
+			PGresult *stored = NULL;
+			status = next_sequence(connection, book_id, sequence, sizeof(sequence), error);
+			if (status == 0)
+				stored = contacts_sql(
+					connection, error,
+					"INSERT INTO contact_cards (tenant_id, addressbook_id, name, uid, etag, vcard, modseq) "
+					"VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (addressbook_id, name) DO UPDATE SET "
+					"uid = excluded.uid, etag = excluded.etag, vcard = excluded.vcard, "
+					"modseq = excluded.modseq, modified_at = now()",
+					7, context->principal.tenant_id, book_id, context->target.card, state->uid, state->etag,
+					context->body ? context->body : "", sequence);
+			PGresult *cleared = stored ? contacts_sql(connection, error,
+								  "DELETE FROM contact_tombstones WHERE addressbook_id = $1 AND name = $2",
+								  2, book_id, context->target.card)
+						   : NULL;
+			status = cleared != NULL ? 0 : -1;
+			PQclear(stored);
+			PQclear(cleared);
+			context->reply.changed = true;
+			context->reply.change_kind = current ? "updated" : "created";
+		}
+	}
+	if (status > 0)
+		status = 0;
+	PQclear(existing);
+	PQclear(book);
+	return status;
+}
+
+void contacts_handle_put(contacts_context *context)
+{
+	put_state state = { .context = context };
+	ex_vcard_list *parsed = NULL;
+
+	if (context->target.kind != TARGET_CARD) {
+		contacts_reply_error(&context->reply, 405, NULL, NULL, "PUT is served on vCard resources inside an address book");
+		snprintf(context->reply.allow, sizeof(context->reply.allow), "OPTIONS, PROPFIND, PROPPATCH, REPORT, MKCOL, DELETE");
+		return;
+	}
+	if (!contacts_reject_gal_write(context) && check_put_body(context, &state, &parsed)) {
+		/* The UID points into the parsed vCard, which lives until the transaction ends. */
+		contacts_run(context, EX_DB_READ_COMMITTED, put_work, &state);
+		snprintf(context->reply.changed_book, sizeof(context->reply.changed_book), "%s", context->target.book);
+		snprintf(context->reply.changed_card, sizeof(context->reply.changed_card), "%s", context->target.card);
+	}
+	ex_vcard_list_free(parsed);
+}
+
+static int delete_card_work(PGconn *connection, void *opaque, ex_db_error *error)
+{
+	contacts_context *context = opaque;
+	char sequence[32];
+	bool failed;
+
+	contacts_reply_reset(&context->reply);
+	PGresult *book = contacts_find_book(connection, context, context->target.book, true, error, &failed);
+	if (book == NULL) {
+		if (!failed)
+			contacts_reply_error(&context->reply, 404, NULL, NULL, "the address book %s does not exist",
+					     context->target.book);
+		return failed ? -1 : 0;
+	}
+	const char *book_id = PQgetvalue(book, 0, 0);
+	PGresult *existing = contacts_sql(connection, error,
+					  "SELECT etag FROM contact_cards WHERE addressbook_id = $1 AND name = $2 FOR UPDATE", 2,
+					  book_id, context->target.card);
+	int status = existing == NULL ? -1 : 0;
+	if (status == 0 && PQntuples(existing) == 0) {
+		contacts_reply_error(&context->reply, 404, NULL, NULL, "the vCard %s does not exist", context->target.card);
+	} else if (status == 0 && conditions_pass(context, PQgetvalue(existing, 0, 0), false)) {
+		PGresult *deleted = NULL;
+		PGresult *tombstone = NULL;
+		status = next_sequence(connection, book_id, sequence, sizeof(sequence), error);
+		if (status == 0)
+			deleted = contacts_sql(connection, error,
+					       "DELETE FROM contact_cards WHERE addressbook_id = $1 AND name = $2", 2, book_id,
+					       context->target.card);
+		if (deleted != NULL)
+			tombstone = contacts_sql(connection, error,
+						 "INSERT INTO contact_tombstones (tenant_id, addressbook_id, name, modseq) "
+						 "VALUES ($1, $2, $3, $4) ON CONFLICT (addressbook_id, name) DO UPDATE SET "
+						 "modseq = excluded.modseq, deleted_at = now()",
+						 4, context->principal.tenant_id, book_id, context->target.card, sequence);
+		char path[CONTACTS_MAX_HREF] = "";
+		contacts_property_path(path, sizeof(path), context->principal.user_id, &context->target);
+		PGresult *properties = tombstone ? contacts_sql(connection, error,
+								"DELETE FROM dav_properties WHERE user_id = $1 AND path = $2",
+								2, context->principal.user_id, path)
+						 : NULL;
+		status = tombstone != NULL && properties != NULL ? 0 : -1;
+		PQclear(deleted);
+		PQclear(tombstone);
+		PQclear(properties);
+		context->reply.status = 204;
+		context->reply.changed = true;
+		context->reply.change_kind = "deleted";
+	}
+	PQclear(existing);
+	PQclear(book);
+	return status;
+}
+
+static int delete_book_work(PGconn *connection, void *opaque, ex_db_error *error)
+{
+	contacts_context *context = opaque;
+	char prefix[CONTACTS_MAX_HREF];
+
+	contacts_reply_reset(&context->reply);
+	PGresult *deleted = contacts_sql(connection, error,
+					 "DELETE FROM addressbooks WHERE user_id = $1 AND name = $2 RETURNING id", 2,
+					 context->principal.user_id, context->target.book);
+	if (deleted == NULL)
+		return -1;
+	int found = PQntuples(deleted) > 0;
+	PQclear(deleted);
+	if (!found) {
+		contacts_reply_error(&context->reply, 404, NULL, NULL, "the address book %s does not exist", context->target.book);
+		return 0;
+	}
+	snprintf(prefix, sizeof(prefix), "addressbooks/%s/%s/", context->principal.user_id, context->target.book);
+	PGresult *properties = contacts_sql(connection, error,
+					    "DELETE FROM dav_properties WHERE user_id = $1 AND left(path, length($2)) = $2", 2,
+					    context->principal.user_id, prefix);
+	if (properties == NULL)
+		return -1;
+	PQclear(properties);
+	context->reply.status = 204;
+	context->reply.changed = true;
+	context->reply.change_kind = "deleted";
+	return 0;
+}
+
+void contacts_handle_delete(contacts_context *context)
+{
+	if (contacts_reject_gal_write(context))
+		return;
+	if (context->target.kind == TARGET_CARD) {
+		contacts_run(context, EX_DB_READ_COMMITTED, delete_card_work, context);
+	} else if (context->target.kind == TARGET_BOOK) {
+		if (ex_http_header(context->request, "If-Match") != NULL) {
+			contacts_reply_error(&context->reply, 412, NULL, NULL, "address books have no ETag; send DELETE without If-Match");
+			return;
+		}
+		contacts_run(context, EX_DB_READ_COMMITTED, delete_book_work, context);
+	} else {
+		contacts_reply_error(&context->reply, 403, NULL, NULL, "only address books and vCards can be deleted");
+		return;
+	}
+	snprintf(context->reply.changed_book, sizeof(context->reply.changed_book), "%s", context->target.book);
+	snprintf(context->reply.changed_card, sizeof(context->reply.changed_card), "%s", context->target.card);
+}
