@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds Expresso and runs every test: static analysis (cppcheck,
+# Builds Expresso and runs every test: the compose file check
+# (docker-compose config), static analysis (cppcheck,
 # clang-tidy), unit tests (ctest, cmocka) in a normal and in an
 # AddressSanitizer+UndefinedBehaviorSanitizer build, a
 # short libFuzzer run of every fuzz target plus its kept regression inputs,
@@ -94,6 +95,10 @@ if [ "${EXPRESSO_TEST_SKIP_FUZZ:-0}" != 1 ]; then
 		record "fuzz build" 1
 	fi
 fi
+
+step "deployment files"
+docker-compose -f "$EXPRESSO_ROOT/deploy/compose.yaml" --env-file "$EXPRESSO_ROOT/deploy/env.example" config -q
+record "compose file check" $?
 
 step "end-to-end tests"
 (cd "$EXPRESSO_ROOT/tests/e2e" && node --test --test-concurrency=1 --test-reporter=spec ./*.test.mjs)
