@@ -4,7 +4,7 @@
 # provider and every daemon on loopback, with state under .local/.
 #
 #   scripts/run-local.sh            start and stay in the foreground (Ctrl-C stops)
-#   scripts/run-local.sh --detach   start, wait until every /ready answers, return
+#   scripts/run-local.sh --detach   start, wait until every /ready returns 200, then return
 #   scripts/run-local.sh --stop     stop a detached stack
 #
 # Endpoints, demo accounts and passwords are written to .local/stack.env.

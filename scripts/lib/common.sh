@@ -40,7 +40,7 @@ EXPRESSO_DAEMONS=(
 
 pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
-# Waits up to $2 seconds for URL $1 to answer 200.
+# Waits up to $2 seconds for URL $1 to return 200.
 wait_http_ok() {
 	local url=$1 seconds=${2:-30} i
 	for ((i = 0; i < seconds * 5; i++)); do

@@ -154,7 +154,7 @@ start_redis() {
 		redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG && return 0
 		sleep 0.1
 	done
-	die "Redis did not answer; see $STATE/logs/redis.log"
+	die "Redis did not reply to PING within 5 s; see $STATE/logs/redis.log"
 }
 
 start_nats() {
@@ -213,7 +213,7 @@ start_daemons() {
 	done
 }
 
-# Waits until every started daemon's /ready answers 200.
+# Waits until every started daemon's /ready returns 200.
 wait_daemons_ready() {
 	local entry name binary default_port variable needs
 	for entry in "${EXPRESSO_DAEMONS[@]}"; do

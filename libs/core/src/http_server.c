@@ -91,7 +91,8 @@ static void generate_request_id(char *out, size_t size)
 	static const char hex[] = "0123456789abcdef";
 
 	if (getrandom(random_bytes, sizeof(random_bytes), 0) != (ssize_t)sizeof(random_bytes)) {
-		/* getrandom never fails for 12 bytes after boot; keep ids unique anyway */
+		/* getrandom(2) returns requests of up to 256 bytes whole once the entropy pool
+		 * is ready; the clock fallback keeps ids distinct if it ever does not. */
 		struct timespec now;
 		clock_gettime(CLOCK_REALTIME, &now);
 		memcpy(random_bytes, &now, sizeof(random_bytes) < sizeof(now) ? sizeof(random_bytes) : sizeof(now));
@@ -178,7 +179,7 @@ static void set_response(ex_http_request *request, unsigned status, struct MHD_R
 		return;
 	}
 	if (request->response != NULL) {
-		/* A handler answered twice: keep the first answer, it may already be logged. */
+		/* A handler responded twice. Keep the first response, because it may already be logged. */
 		ex_log(EX_LOG_ERROR, "http_response_duplicate", "{s:s}", "route", ex_http_route_pattern(request));
 		MHD_destroy_response(response);
 		return;
@@ -282,7 +283,7 @@ static ex_http_request *begin_request(ex_http_server *server, struct MHD_Connect
 	return request;
 }
 
-/* Returns 1 and answers 413 when Content-Length is over the route's limit. */
+/* Queues a 413 and returns 1 when Content-Length is over the route's limit. */
 static int declared_body_too_large(ex_http_request *request)
 {
 	const char *length_text = MHD_lookup_connection_value(request->connection, MHD_HEADER_KIND,
@@ -300,7 +301,7 @@ static int declared_body_too_large(ex_http_request *request)
 	return 1;
 }
 
-/* Answers what the router decided by itself; returns 1 if it answered. */
+/* Queues the response for a request the router rejected (400, 404, 405); returns 1 if it did. */
 static int answer_unrouted(ex_http_request *request)
 {
 	switch (request->match.status) {

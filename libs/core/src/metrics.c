@@ -1,6 +1,6 @@
 /*
- * Metric registry. Request series live in a small open-addressing table
- * guarded by one mutex; their number is bounded by routes x methods x
+ * Metric registry. Request series live in a fixed array, scanned
+ * linearly and guarded by one mutex. Their number is bounded by routes x methods x
  * statuses, because unmatched paths are recorded under the route
  * "unmatched" rather than their raw path.
  */

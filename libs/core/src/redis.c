@@ -1,7 +1,6 @@
 /*
- * Synchronous hiredis wrapper with reconnect and backoff. Commands are
- * serialised through one connection; a daemon that needs more throughput
- * holds several ex_redis handles.
+ * Synchronous hiredis wrapper with reconnect and backoff. Commands are serialised through one connection, so a daemon that needs
+ * more throughput opens several ex_redis handles.
  */
 #include "expresso/redis.h"
 

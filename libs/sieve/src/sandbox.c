@@ -7,8 +7,8 @@
  * parent waits for the reply with a deadline and kills a child that
  * overstays it. glibc's fork() takes the malloc locks around the fork, so
  * the child may allocate even when other threads of the daemon were
- * allocating at that moment; the header callback must not take locks of
- * its own.
+ * allocating at that moment. The header callback must not take locks of
+ * its own, because another thread may have held them at the fork.
  */
 #include <errno.h>
 #include <fcntl.h>

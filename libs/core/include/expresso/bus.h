@@ -4,8 +4,8 @@
  * stream when it is missing and sets Nats-Msg-Id for deduplication, and a
  * durable pull consumer with explicit acknowledgements.
  *
- * The connection reconnects by itself (nats.c retries forever with a 2 s
- * wait and jitter); a publish during an outage fails and the caller
+ * The connection reconnects by itself: nats.c retries forever with a 2 s
+ * wait and jitter. A publish during an outage fails, and the caller
  * decides whether to retry.
  */
 #ifndef EXPRESSO_BUS_H
@@ -32,7 +32,7 @@ void ex_bus_free(ex_bus *bus);
 /* Creates the EXPRESSO stream if it does not exist; 0 on success. */
 int ex_bus_ensure_stream(ex_bus *bus, char *err, size_t errlen);
 
-/* Returns 0 when the connection is up and JetStream answers. */
+/* Returns 0 when the connection is up and JetStream replies. */
 int ex_bus_ping(ex_bus *bus, char *err, size_t errlen);
 
 /*

@@ -3,7 +3,7 @@
  *
  * Every unit of work a request does runs inside ex_db_tenant_transaction():
  * BEGIN, set_config('app.tenant_id', $1, true), the work, COMMIT, all on
- * one pooled connection; any failure rolls back the whole unit.
+ * one pooled connection. Any failure rolls back the whole unit.
  * Serialization failures and deadlocks (SQLSTATE 40001, 40P01) are retried
  * with a short randomised backoff. SQL is only ever sent with bound
  * parameters (PQexecParams); there is no helper that formats SQL text.
@@ -45,7 +45,7 @@ void ex_db_pool_free(ex_db_pool *pool);
 PGconn *ex_db_acquire(ex_db_pool *pool, unsigned timeout_ms, ex_db_error *error);
 void ex_db_release(ex_db_pool *pool, PGconn *connection);
 
-/* Runs SELECT 1; returns 0 when the database answers. */
+/* Runs SELECT 1 and returns 0 when it succeeds. */
 int ex_db_ping(ex_db_pool *pool, ex_db_error *error);
 
 /*

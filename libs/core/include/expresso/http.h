@@ -1,8 +1,8 @@
 /*
  * HTTP server on libmicrohttpd (internal thread pool, epoll).
  *
- * A daemon registers routes with a handler each. The server answers by
- * itself: 400 for an undecodable path, 404, 405 with Allow, and 413 when
+ * A daemon registers routes with a handler each. The server itself responds
+ * with 400 for an undecodable path, 404, 405 with Allow, and 413 when
  * Content-Length exceeds the route's body limit (before any body is read)
  * or when a chunked body grows past it. Every response carries
  * X-Request-Id (the client's, when it is well formed, else a new one);
@@ -25,7 +25,7 @@ struct MHD_Response;
 typedef struct ex_http_server ex_http_server;
 typedef struct ex_http_request ex_http_request;
 
-/* Handlers must answer with one of the ex_http_respond_* calls. */
+/* Handlers must respond with one of the ex_http_respond_* calls. */
 typedef void (*ex_http_handler)(ex_http_request *request, void *context);
 
 enum {

@@ -18,11 +18,11 @@ void ex_redis_free(ex_redis *redis);
 /*
  * Runs one command (hiredis format string). Returns the reply, which the
  * caller frees with freeReplyObject(), or NULL when Redis is unreachable or
- * answered with an error (message in err).
+ * returned an error (message in err).
  */
 redisReply *ex_redis_command(ex_redis *redis, char *err, size_t errlen, const char *format, ...);
 
-/* Sends PING; returns 0 when Redis answers PONG. */
+/* Sends PING and returns 0 when the reply is PONG. */
 int ex_redis_ping(ex_redis *redis, char *err, size_t errlen);
 
 #endif

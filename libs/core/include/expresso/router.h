@@ -1,8 +1,8 @@
 /*
  * Path router: patterns such as "/api/v1/mail/folders/{id}" match raw
  * request paths segment by segment. Parameters are percent-decoded after
- * matching, so an encoded "/" stays inside its segment. The router knows
- * nothing of HTTP I/O; http.h builds on it.
+ * matching, so an encoded "/" stays inside its segment. The router does
+ * no HTTP I/O; http.h builds on it.
  */
 #ifndef EXPRESSO_ROUTER_H
 #define EXPRESSO_ROUTER_H

@@ -1,6 +1,6 @@
 /*
  * Sieve filtering (RFC 5228) on libsieve, with the limits and fallbacks a
- * mail store needs: the script size is capped before libsieve sees it,
+ * mail store needs: the script size is capped before libsieve parses it,
  * syntax errors are counted and reported with their line (libsieve's
  * validate call returns success even for a script with errors), and a
  * script that fails while running yields a single keep, so a delivery
@@ -110,7 +110,7 @@ ex_sieve_status ex_sieve_validate(const char *script, size_t length, size_t max_
 /*
  * Runs SCRIPT against MESSAGE and fills RESULT with the actions to take,
  * including the implicit keep. On EX_SIEVE_INVALID or
- * EX_SIEVE_RUNTIME_ERROR the result holds exactly one implicit keep and
+ * EX_SIEVE_RUNTIME_ERROR the result contains exactly one implicit keep and
  * the errors, so the caller can always act on the result. Call
  * ex_sieve_result_clear afterwards whatever the status.
  */

@@ -1,6 +1,6 @@
 /*
  * Object storage for message bodies and drive files. Objects are named by
- * a tenant id and a key; the tenant becomes the first path component (or
+ * a tenant id and a key. The tenant becomes the first path component (or
  * key prefix), so one tenant's objects never share a name with another's.
  * Callers reach an object only through a database row that row-level
  * security has let through, and pass that row's tenant and key here.
@@ -35,7 +35,7 @@ typedef enum {
 	EX_STORAGE_NOT_FOUND,
 	EX_STORAGE_INVALID_NAME, /* tenant is not a UUID, or the key is not a valid key */
 	EX_STORAGE_TOO_LARGE,    /* ex_storage_read_all: object exceeds the caller's maximum */
-	EX_STORAGE_IO_ERROR,     /* the message says which call failed and why */
+	EX_STORAGE_IO_ERROR,     /* the message names the call that failed and the reason */
 } ex_storage_status;
 
 /*
