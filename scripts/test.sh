@@ -7,7 +7,8 @@
 # and the end-to-end suite (node --test) against a stack of its own
 # (state .local/test, ports shifted by 10000), which it stops at the end.
 #
-# Environment: EXPRESSO_FUZZ_SECONDS (default 20) per fuzz target;
+# Environment: EXPRESSO_FUZZ_SECONDS (default 20) per fuzz target, one
+# target per core at a time;
 # EXPRESSO_TEST_SKIP_SANITIZE=1, EXPRESSO_TEST_SKIP_FUZZ=1 and
 # EXPRESSO_TEST_SKIP_STATIC=1 skip those groups.
 set -uo pipefail
@@ -72,25 +73,23 @@ if [ "${EXPRESSO_TEST_SKIP_FUZZ:-0}" != 1 ]; then
 	fuzz_dir=$EXPRESSO_ROOT/build-fuzz
 	if CC=clang cmake -S "$EXPRESSO_ROOT" -B "$fuzz_dir" -DCMAKE_BUILD_TYPE=Debug -DEXPRESSO_FUZZ=ON \
 		-DEXPRESSO_TESTS=OFF >/dev/null && cmake --build "$fuzz_dir" -j"$(nproc)" >/dev/null; then
-		while IFS= read -r target; do
+		mapfile -t targets < <(find "$fuzz_dir/tests/fuzz" -type f -name 'fuzz_*' -perm -u+x | sort)
+		# One target per core at a time; each writes its logs and status under its work directory.
+		printf '%s\n' "${targets[@]}" |
+			xargs -P "$(nproc)" -I{} "$EXPRESSO_ROOT/scripts/lib/fuzz-target.sh" {} "$fuzz_seconds"
+		for target in "${targets[@]}"; do
 			name=$(basename "$target")
-			seeds=$EXPRESSO_ROOT/tests/fuzz/corpus/$name
-			regressions=$EXPRESSO_ROOT/tests/fuzz/regressions/$name
 			work=$EXPRESSO_STATE_DIR/fuzz/$name
-			mkdir -p "$work/corpus" "$work/artifacts" "$seeds"
-			if [ -d "$regressions" ] && [ -n "$(ls -A "$regressions")" ]; then
-				"$target" "$regressions"/* >"$work/regressions.log" 2>&1
-				status=$?
-				[ $status -eq 0 ] || tail -30 "$work/regressions.log"
-				record "$name regression inputs" $status
+			if [ -f "$work/regressions.status" ]; then
+				status=$(cat "$work/regressions.status")
+				[ "$status" -eq 0 ] || tail -30 "$work/regressions.log"
+				record "$name regression inputs" "$status"
 			fi
-			"$target" -max_total_time="$fuzz_seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-				-artifact_prefix="$work/artifacts/" "$work/corpus" "$seeds" >"$work/fuzz.log" 2>&1
-			status=$?
+			status=$(cat "$work/fuzz.status" 2>/dev/null || echo 1)
 			grep -E '^stat::number_of_executed_units' "$work/fuzz.log" | sed "s/^/$name /"
-			[ $status -eq 0 ] || tail -40 "$work/fuzz.log"
-			record "$name fuzzing" $status
-		done < <(find "$fuzz_dir/tests/fuzz" -type f -name 'fuzz_*' -perm -u+x | sort)
+			[ "$status" -eq 0 ] || tail -40 "$work/fuzz.log"
+			record "$name fuzzing" "$status"
+		done
 	else
 		record "fuzz build" 1
 	fi
