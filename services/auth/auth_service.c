@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "expresso/log.h"
+#include "expresso/oidc_settings.h"
 
 enum {
 	LOGIN_STATE_TTL_MIN_MS = 1000,
@@ -132,18 +133,6 @@ static int read_settings(ex_rp_service *service, const ex_config *config)
 	return 0;
 }
 
-static void log_authclient_event(void *context, ex_auth_log_level level, const char *event, const char *message)
-{
-	static const ex_log_level levels[] = {
-		[EX_AUTH_LOG_DEBUG] = EX_LOG_DEBUG,
-		[EX_AUTH_LOG_INFO] = EX_LOG_INFO,
-		[EX_AUTH_LOG_WARNING] = EX_LOG_WARN,
-		[EX_AUTH_LOG_ERROR] = EX_LOG_ERROR,
-	};
-	(void)context;
-	ex_log(levels[level], event, "{s:s}", "message", message);
-}
-
 /* Creates a verifier for SERVICE's issuer accepting AUDIENCE. */
 static ex_auth_verifier *create_verifier(const ex_rp_service *service, const ex_config *config, const char *audience,
 					 const char *session_cookie)
@@ -161,7 +150,7 @@ static ex_auth_verifier *create_verifier(const ex_rp_service *service, const ex_
 	auth.session_cookie = session_cookie;
 	auth.http_timeout_ms = (long)ex_config_duration_ms(config, "oidc_timeout");
 	auth.ca_file = ex_config_string(config, "oidc_ca_file");
-	auth.log = log_authclient_event;
+	auth.log = ex_oidc_log_authclient_event;
 
 	ex_auth_verifier *verifier = ex_auth_verifier_new(&auth, err, sizeof(err));
 	if (verifier == NULL)
