@@ -74,9 +74,22 @@ function sleep(ms) {
 // ---- replicas ----
 
 const replicas = [];
+// Extra replicas listen on 8016 to 8025 plus the stack's port offset, each
+// on its own port, so they stay inside the ports of this stack.
+// tests/bench/notifications uses 8026 and 8027.
+const REPLICA_BASE_PORT = 8016;
+const REPLICA_PORTS = 10;
+
+let replicaPortsUsed = 0;
+
+async function replicaPort() {
+  const offset = env.EXPRESSO_PORT_OFFSET;
+  if (offset === undefined || replicaPortsUsed >= REPLICA_PORTS) return freePort();
+  return REPLICA_BASE_PORT + Number(offset) + replicaPortsUsed++;
+}
 
 async function startReplica(extraEnv = {}) {
-  const port = await freePort();
+  const port = await replicaPort();
   const daemon = startDaemon(BINARY, {
     EXPRESSO_HTTP_ADDRESS: '127.0.0.1',
     EXPRESSO_HTTP_PORT: String(port),
@@ -320,6 +333,7 @@ describe('notification stream', () => {
       assert.equal(seen.json.tenant, undefined);
     }
     assert.equal(seenA.id, seenB.id, 'both replicas send the same event id');
+    assert.notEqual(replicaA.port, replicaB.port);
     onA.close();
     onB.close();
   });
@@ -529,6 +543,38 @@ describe('stream limits', () => {
     first.close();
     const stopped = await stopReplica(small);
     assert.equal(stopped.code, 0, 'the replica stops cleanly with a stream open');
+  });
+
+  test('large Cookie header answered 431', async () => {
+    // The 14K connection pool of a replica takes a Cookie header of about
+    // 6 KiB beside the headers a browser sends, so expresso-auth's session
+    // cookie (at most 4 KiB) fits with room for other cookies.
+    const browserHeaders = {
+      'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36',
+      accept: 'text/event-stream',
+      'accept-language': 'pt-BR,pt;q=0.9,en-US;q=0.8,en;q=0.7',
+      'cache-control': 'no-cache',
+      referer: 'https://mail.example.com.br/expresso/mail/inbox?folder=INBOX',
+      'sec-fetch-dest': 'empty',
+      'sec-fetch-mode': 'cors',
+      'sec-fetch-site': 'same-origin',
+    };
+    const cookieOf = (bytes) => {
+      const session = `expresso_session=${tokens.alice}`;
+      return `${session}; other=${'x'.repeat(bytes - session.length - '; other='.length)}`;
+    };
+    const fits = new SseClient(`${replicaA.url}${STREAM_PATH}`, {
+      headers: { ...browserHeaders, cookie: cookieOf(5 * 1024) },
+    });
+    openClients.push(fits);
+    assert.equal((await fits.open()).status, 200, 'a 5 KiB Cookie header fits');
+    fits.close();
+
+    const tooLarge = await fetch(`${replicaA.url}${STREAM_PATH}`, {
+      headers: { ...browserHeaders, cookie: cookieOf(7 * 1024) },
+    });
+    assert.equal(tooLarge.status, 431, 'a 7 KiB Cookie header is rejected');
+    await tooLarge.arrayBuffer();
   });
 
   test('slow client dropped, others keep receiving', async () => {
@@ -746,6 +792,19 @@ async function startNats() {
   await waitForHttp(`http://127.0.0.1:${monitorPort}/healthz?js-enabled-only=true`, { timeoutMs: 30_000 });
 }
 
+// Publishes EVENT, retrying for RECOVERY_MS while a restarted JetStream is not ready yet.
+async function publishWithRetry(event) {
+  const deadline = Date.now() + RECOVERY_MS;
+  for (;;) {
+    try {
+      return await publish(event);
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await sleep(250);
+    }
+  }
+}
+
 function processAlive(pid) {
   try {
     process.kill(pid, 0);
@@ -818,16 +877,7 @@ describe('restarts', () => {
     await startNats();
 
     const afterRestart = mailEvent(users.bob);
-    const publishDeadline = Date.now() + RECOVERY_MS;
-    for (;;) {
-      try {
-        await publish(afterRestart);
-        break;
-      } catch (error) {
-        if (Date.now() > publishDeadline) throw error;
-        await sleep(250);
-      }
-    }
+    await publishWithRetry(afterRestart);
     for (const event of [...events, afterRestart]) await client.waitForEvent(event.id, RECOVERY_MS);
 
     // The durable consumer survived the restart and has nothing left to deliver.
@@ -836,5 +886,43 @@ describe('restarts', () => {
     assert.equal(consumer.config.durable_name, 'expresso-notifications');
     assert.equal(consumer.num_pending, 0);
     client.close();
+  });
+
+  test('NATS restart: unacknowledged events redelivered', async () => {
+    const client = await openStream(replicaB, { token: tokens.alice });
+    // With Redis down no replica can store a notification, so every
+    // consumer NAKs and the events stay unacknowledged in JetStream
+    // while NATS restarts.
+    await run('redis-cli', ['-h', '127.0.0.1', '-p', REDIS_PORT, 'shutdown', 'nosave']).catch(() => {});
+    const events = Array.from({ length: 20 }, () => mailEvent(users.alice));
+    try {
+      await Promise.all(events.map((event) => publish(event)));
+      const pid = Number(readFileSync(`${STATE}/run/nats.pid`, 'utf8').trim());
+      process.kill(pid, 'SIGTERM');
+      const deadline = Date.now() + 15_000;
+      while (processAlive(pid) && Date.now() < deadline) await sleep(100);
+      assert.equal(processAlive(pid), false, 'nats-server stopped');
+      await startNats();
+      await sleep(1000);
+      // A replica acknowledges an event only after storing it in Redis, so none can have arrived yet.
+      assert.equal(client.events.filter((seen) => events.some((event) => event.id === seen.json.event_id)).length, 0,
+        'an event arrived while Redis was down');
+    } finally {
+      await startRedis();
+    }
+
+    for (const event of events) await client.waitForEvent(event.id, RECOVERY_MS);
+    const delivered = client.events.filter((seen) => events.some((event) => event.id === seen.json.event_id));
+    assert.equal(delivered.length, events.length, 'each event arrives once');
+
+    // A client that reconnects after both restarts resumes from its last id.
+    const lastSeen = client.events.at(-1);
+    client.close();
+    const missed = mailEvent(users.alice);
+    await publishWithRetry(missed);
+    const resumed = await openStream(replicaA, { token: tokens.alice, lastEventId: lastSeen.id });
+    await resumed.waitForEvent(missed.id, RECOVERY_MS);
+    assert.deepEqual(resumed.events.map((event) => event.json.event_id), [missed.id]);
+    resumed.close();
   });
 });
