@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { createPrivateKey, randomUUID, sign } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect as connectTcp } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -188,7 +188,10 @@ class SseClient {
     while (!predicate()) {
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} on ${this.url}`);
-      if (this.closed && !predicate()) throw new Error(`stream closed while waiting for ${what}`);
+      if (this.closed && !predicate()) {
+        const how = this.error ? `with ${this.error.message}` : 'by the server';
+        throw new Error(`stream closed ${how} while waiting for ${what} on ${this.url}`);
+      }
       await Promise.race([new Promise((done) => this.waiters.push(done)), sleep(Math.min(left, 100))]);
     }
   }
@@ -304,6 +307,10 @@ after(async () => {
   for (const client of openClients) client.close();
   const results = await Promise.all(replicas.map(stopReplica));
   await nats?.close();
+  // Kept beside the stack's own daemon logs, to read after a failure.
+  for (const replica of replicas) {
+    writeFileSync(`${env.EXPRESSO_STATE_DIR}/logs/notifications-e2e-${replica.port}.log`, `${replica.lines.join('\n')}\n`);
+  }
   // A sanitizer build (EXPRESSO_SANITIZE) reports memory errors on stderr.
   const reports = replicas.flatMap((replica) => replica.lines)
     .filter((line) => /Sanitizer|runtime error:/.test(line));
@@ -354,14 +361,17 @@ describe('notification stream', () => {
 
     const missed = [mailEvent(users.alice), mailEvent(users.alice), mailEvent(users.alice)];
     for (const event of missed) await publish(event);
-    // Wait until the last missed event is stored, seen by a stream that starts after it.
+    // Wait until the missed events are stored, seen by a stream that starts after them.
     const probe = await openStream(replicaB, { token: tokens.alice, lastEventId: lastSeen.id });
-    await probe.waitForEvent(missed[2].id, 5000);
+    for (const event of missed) await probe.waitForEvent(event.id, 5000);
     probe.close();
 
     const resumed = await openStream(replicaB, { token: tokens.alice, lastEventId: lastSeen.id });
     await resumed.waitFor(() => resumed.events.length >= missed.length, 2000, 'the replay');
-    assert.deepEqual(resumed.events.map((event) => event.json.event_id), missed.map((event) => event.id));
+    // Replicas consume in parallel, so the stored order may differ from the publish order.
+    assert.deepEqual(resumed.events.map((event) => event.json.event_id).sort(), missed.map((event) => event.id).sort());
+    assert.deepEqual(resumed.events.map((event) => event.id), probe.events.map((event) => event.id),
+      'the replay sends the stored ids in order');
     const live = mailEvent(users.alice);
     await publish(live);
     await resumed.waitForEvent(live.id);
