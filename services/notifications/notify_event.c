@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,15 +18,26 @@ enum { MAX_TIME_TEXT = 64 };
 /* Summary keys that could carry content rather than a summary. */
 static const char *const forbidden_summary_keys[] = { "body", "text", "html", "content", "password", "token", NULL };
 
-/* Top-level fields copied beside every "*_id" field. */
+/*
+ * Top-level fields copied beside every "*_id" field. "from", "sender" and
+ * "subject" are the short summary of a mail event, cut like summary text.
+ */
 static const char *const reference_fields[] = { "uid",	    "uidvalidity", "modseq", "mailbox", "path",	  "name",
 						"addressbook", "calendar", "resource", "change", "version", "size",
-						NULL };
+						"from",	    "sender",	   "subject", NULL };
+
+/*
+ * Top-level lists copied when they are short: the messages and flags of a
+ * mail.flags_changed or mail.expunged event. A longer list is replaced by
+ * "<field>_count", and the client reloads what it shows.
+ */
+static const char *const list_fields[] = { "uids", "flags", "flags_added", "flags_removed", NULL };
 
 /*
  * Fields naming recipients: "user", "users" and "user_id" in every event,
  * plus the fields a type adds. A drive upload reaches its owner, a share
- * reaches the users it was shared with.
+ * reaches its owner and the users it was shared with, and a calendar
+ * change reaches the calendar's owner.
  */
 static const char *const common_recipient_fields[] = { "user", "users", "user_id", NULL };
 
@@ -34,7 +46,9 @@ static const struct {
 	const char *field;
 } type_recipient_fields[] = {
 	{ "drive.uploaded", "owner_id" },
+	{ "drive.shared", "owner_id" },
 	{ "drive.shared", "shared_with" },
+	{ "calendar.changed", "owner_id" },
 };
 
 static int fail(char *err, size_t errlen, const char *format, ...) __attribute__((format(printf, 3, 4)));
@@ -195,6 +209,45 @@ static json_t *copy_scalar(json_t *value)
 	return NULL;
 }
 
+/*
+ * Returns a copy of LIST when it has at most EX_NOTIFY_MAX_LIST_ITEMS
+ * items, each an integer or a string of at most EX_NOTIFY_MAX_LIST_TEXT
+ * bytes. Returns NULL otherwise.
+ */
+static json_t *copy_short_list(json_t *list)
+{
+	size_t index;
+	json_t *item;
+
+	if (json_array_size(list) > EX_NOTIFY_MAX_LIST_ITEMS)
+		return NULL;
+	json_array_foreach(list, index, item) {
+		bool short_text = json_is_string(item) && json_string_length(item) <= EX_NOTIFY_MAX_LIST_TEXT;
+		if (!json_is_integer(item) && !short_text)
+			return NULL;
+	}
+	return json_deep_copy(list);
+}
+
+/* Copies each list field of BODY into DATA, or its item count when the list is too long to copy. */
+static void copy_lists(json_t *data, json_t *body)
+{
+	char count_key[EX_NOTIFY_MAX_TYPE + 8];
+
+	for (size_t i = 0; list_fields[i] != NULL; i++) {
+		json_t *list = json_object_get(body, list_fields[i]);
+		if (!json_is_array(list))
+			continue;
+		json_t *copy = copy_short_list(list);
+		if (copy != NULL) {
+			json_object_set_new(data, list_fields[i], copy);
+			continue;
+		}
+		snprintf(count_key, sizeof(count_key), "%s_count", list_fields[i]);
+		json_object_set_new(data, count_key, json_integer((json_int_t)json_array_size(list)));
+	}
+}
+
 static json_t *copy_summary(json_t *summary)
 {
 	if (json_is_string(summary))
@@ -238,16 +291,29 @@ static char *build_data(const ex_notify_event *event, json_t *body)
 		if (scalar != NULL)
 			json_object_set_new(data, key, scalar);
 	}
+	copy_lists(data, body);
 
 	json_t *summary = copy_summary(json_object_get(body, "summary"));
 	if (summary != NULL)
 		json_object_set_new(data, "summary", summary);
 	char *text = json_dumps(data, JSON_COMPACT);
 	if (text != NULL && strlen(text) > EX_NOTIFY_MAX_DATA) {
-		/* The summary is what can grow; the ids alone always fit. */
+		/* The summary is what usually grows, so it goes first. */
 		free(text);
 		json_object_del(data, "summary");
 		text = json_dumps(data, JSON_COMPACT);
+	}
+	if (text != NULL && strlen(text) > EX_NOTIFY_MAX_DATA) {
+		/*
+		 * Many long reference fields still do not fit. The client gets the
+		 * event id and type with "truncated" and reloads what it shows.
+		 */
+		free(text);
+		json_t *minimal = json_pack("{s:O, s:O, s:O*, s:b}", "event_id", json_object_get(data, "event_id"),
+					    "type", json_object_get(data, "type"), "time",
+					    json_object_get(data, "time"), "truncated", 1);
+		text = minimal != NULL ? json_dumps(minimal, JSON_COMPACT) : NULL;
+		json_decref(minimal);
 	}
 	json_decref(data);
 	return text;

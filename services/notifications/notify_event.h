@@ -3,10 +3,10 @@
  * it, under which SSE event name, and the JSON it carries. The JSON keeps
  * only ids, the time and a short summary, never a message body.
  *
- * Recipients are the event's "user", "users" and "user_id" fields; a
- * drive.uploaded event also reaches its "owner_id" and a drive.shared
- * event the users in "shared_with". An event that names no user goes to
- * nobody.
+ * Recipients are the event's "user", "users" and "user_id" fields. A
+ * drive.uploaded event also reaches its "owner_id", a drive.shared event
+ * its "owner_id" and the users in "shared_with", and a calendar.changed
+ * event its "owner_id". An event that names no user goes to nobody.
  */
 #ifndef EX_NOTIFY_EVENT_H
 #define EX_NOTIFY_EVENT_H
@@ -21,6 +21,8 @@ enum {
 	EX_NOTIFY_MAX_SUMMARY_FIELDS = 16,
 	EX_NOTIFY_MAX_SUMMARY_TEXT = 256, /* bytes of one summary string, cut at a character boundary */
 	EX_NOTIFY_MAX_DATA = 4096,        /* bytes of the JSON sent to the client */
+	EX_NOTIFY_MAX_LIST_ITEMS = 32,    /* items of a copied list such as "uids" or "flags" */
+	EX_NOTIFY_MAX_LIST_TEXT = 32,     /* bytes of one string in a copied list */
 };
 
 typedef struct {

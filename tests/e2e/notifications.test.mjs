@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { createPrivateKey, randomUUID, sign } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect as connectTcp } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -74,9 +74,22 @@ function sleep(ms) {
 // ---- replicas ----
 
 const replicas = [];
+// Extra replicas listen on 8016 to 8025 plus the stack's port offset, each
+// on its own port, so they stay inside the ports of this stack.
+// tests/bench/notifications uses 8026 and 8027.
+const REPLICA_BASE_PORT = 8016;
+const REPLICA_PORTS = 10;
+
+let replicaPortsUsed = 0;
+
+async function replicaPort() {
+  const offset = env.EXPRESSO_PORT_OFFSET;
+  if (offset === undefined || replicaPortsUsed >= REPLICA_PORTS) return freePort();
+  return REPLICA_BASE_PORT + Number(offset) + replicaPortsUsed++;
+}
 
 async function startReplica(extraEnv = {}) {
-  const port = await freePort();
+  const port = await replicaPort();
   const daemon = startDaemon(BINARY, {
     EXPRESSO_HTTP_ADDRESS: '127.0.0.1',
     EXPRESSO_HTTP_PORT: String(port),
@@ -175,7 +188,10 @@ class SseClient {
     while (!predicate()) {
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} on ${this.url}`);
-      if (this.closed && !predicate()) throw new Error(`stream closed while waiting for ${what}`);
+      if (this.closed && !predicate()) {
+        const how = this.error ? `with ${this.error.message}` : 'by the server';
+        throw new Error(`stream closed ${how} while waiting for ${what} on ${this.url}`);
+      }
       await Promise.race([new Promise((done) => this.waiters.push(done)), sleep(Math.min(left, 100))]);
     }
   }
@@ -291,6 +307,10 @@ after(async () => {
   for (const client of openClients) client.close();
   const results = await Promise.all(replicas.map(stopReplica));
   await nats?.close();
+  // Kept beside the stack's own daemon logs, to read after a failure.
+  for (const replica of replicas) {
+    writeFileSync(`${env.EXPRESSO_STATE_DIR}/logs/notifications-e2e-${replica.port}.log`, `${replica.lines.join('\n')}\n`);
+  }
   // A sanitizer build (EXPRESSO_SANITIZE) reports memory errors on stderr.
   const reports = replicas.flatMap((replica) => replica.lines)
     .filter((line) => /Sanitizer|runtime error:/.test(line));
@@ -320,6 +340,7 @@ describe('notification stream', () => {
       assert.equal(seen.json.tenant, undefined);
     }
     assert.equal(seenA.id, seenB.id, 'both replicas send the same event id');
+    assert.notEqual(replicaA.port, replicaB.port);
     onA.close();
     onB.close();
   });
@@ -340,14 +361,17 @@ describe('notification stream', () => {
 
     const missed = [mailEvent(users.alice), mailEvent(users.alice), mailEvent(users.alice)];
     for (const event of missed) await publish(event);
-    // Wait until the last missed event is stored, seen by a stream that starts after it.
+    // Wait until the missed events are stored, seen by a stream that starts after them.
     const probe = await openStream(replicaB, { token: tokens.alice, lastEventId: lastSeen.id });
-    await probe.waitForEvent(missed[2].id, 5000);
+    for (const event of missed) await probe.waitForEvent(event.id, 5000);
     probe.close();
 
     const resumed = await openStream(replicaB, { token: tokens.alice, lastEventId: lastSeen.id });
     await resumed.waitFor(() => resumed.events.length >= missed.length, 2000, 'the replay');
-    assert.deepEqual(resumed.events.map((event) => event.json.event_id), missed.map((event) => event.id));
+    // Replicas consume in parallel, so the stored order may differ from the publish order.
+    assert.deepEqual(resumed.events.map((event) => event.json.event_id).sort(), missed.map((event) => event.id).sort());
+    assert.deepEqual(resumed.events.map((event) => event.id), probe.events.map((event) => event.id),
+      'the replay sends the stored ids in order');
     const live = mailEvent(users.alice);
     await publish(live);
     await resumed.waitForEvent(live.id);
@@ -412,6 +436,83 @@ describe('notification stream', () => {
     await carol.waitForEvent(marker.id);
     assert.equal(carol.eventById(forged.id), undefined);
     carol.close();
+  });
+});
+
+describe('event types', () => {
+  // Published here in the form the daemons use; each type keeps its name as the SSE event.
+  function typedEvent(type, fields) {
+    return { id: randomUUID(), tenant: users.alice.tenantId, type, time: new Date().toISOString(), ...fields };
+  }
+
+  test('calendar change reaches user and owner', async () => {
+    const alice = await openStream(replicaA, { token: tokens.alice });
+    const bob = await openStream(replicaB, { token: tokens.bob });
+    const changed = typedEvent('calendar.changed', {
+      user: users.alice.id, owner_id: users.bob.id, calendar_id: randomUUID(), resource: 'standup.ics',
+      change: 'updated',
+    });
+    await publish(changed);
+    for (const client of [alice, bob]) {
+      const seen = await client.waitForEvent(changed.id);
+      assert.equal(seen.event, 'calendar.changed');
+      assert.equal(seen.json.calendar_id, changed.calendar_id);
+      assert.equal(seen.json.resource, 'standup.ics');
+      assert.equal(seen.json.change, 'updated');
+    }
+    alice.close();
+    bob.close();
+  });
+
+  test('drive share reaches owner and grantees only', async () => {
+    const alice = await openStream(replicaA, { token: tokens.alice });
+    const bob = await openStream(replicaB, { token: tokens.bob });
+    const carol = await openStream(replicaA, { token: tokens.carol });
+    const shared = typedEvent('drive.shared', {
+      owner_id: users.alice.id, shared_with: [users.bob.id], file_id: randomUUID(), name: 'budget.ods',
+    });
+    await publish(shared);
+    for (const client of [alice, bob]) {
+      const seen = await client.waitForEvent(shared.id);
+      assert.equal(seen.event, 'drive.shared');
+      assert.equal(seen.json.file_id, shared.file_id);
+      assert.equal(seen.json.name, 'budget.ods');
+    }
+    const marker = mailEvent(users.carol);
+    await publish(marker);
+    await carol.waitForEvent(marker.id);
+    assert.equal(carol.eventById(shared.id), undefined, 'another tenant never sees the share');
+    alice.close();
+    bob.close();
+    carol.close();
+  });
+
+  test('mail flag and expunge events carry uids', async () => {
+    const alice = await openStream(replicaB, { token: tokens.alice });
+    const mailboxId = randomUUID();
+    const flagged = typedEvent('mail.flags_changed', {
+      user_id: users.alice.id, mailbox_id: mailboxId, uids: [3, 5], flags: ['\\Seen', '$Important'], modseq: 41,
+    });
+    const expunged = typedEvent('mail.expunged', {
+      user_id: users.alice.id, mailbox_id: mailboxId, uids: Array.from({ length: 40 }, (_, i) => i + 1), modseq: 42,
+    });
+    await publish(flagged);
+    await publish(expunged);
+
+    const seenFlags = await alice.waitForEvent(flagged.id);
+    assert.equal(seenFlags.event, 'mail.flags_changed');
+    assert.equal(seenFlags.json.mailbox_id, mailboxId);
+    assert.deepEqual(seenFlags.json.uids, [3, 5]);
+    assert.deepEqual(seenFlags.json.flags, ['\\Seen', '$Important']);
+    assert.equal(seenFlags.json.modseq, 41);
+
+    // 40 uids are more than a notification carries: the client gets the count and reloads the mailbox.
+    const seenExpunge = await alice.waitForEvent(expunged.id);
+    assert.equal(seenExpunge.event, 'mail.expunged');
+    assert.equal(seenExpunge.json.uids, undefined);
+    assert.equal(seenExpunge.json.uids_count, 40);
+    assert.equal(seenExpunge.json.modseq, 42);
+    alice.close();
   });
 });
 
@@ -531,6 +632,38 @@ describe('stream limits', () => {
     assert.equal(stopped.code, 0, 'the replica stops cleanly with a stream open');
   });
 
+  test('large Cookie header answered 431', async () => {
+    // The 14K connection pool of a replica takes a Cookie header of about
+    // 6 KiB beside the headers a browser sends, so expresso-auth's session
+    // cookie (at most 4 KiB) fits with room for other cookies.
+    const browserHeaders = {
+      'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36',
+      accept: 'text/event-stream',
+      'accept-language': 'pt-BR,pt;q=0.9,en-US;q=0.8,en;q=0.7',
+      'cache-control': 'no-cache',
+      referer: 'https://mail.example.com.br/expresso/mail/inbox?folder=INBOX',
+      'sec-fetch-dest': 'empty',
+      'sec-fetch-mode': 'cors',
+      'sec-fetch-site': 'same-origin',
+    };
+    const cookieOf = (bytes) => {
+      const session = `expresso_session=${tokens.alice}`;
+      return `${session}; other=${'x'.repeat(bytes - session.length - '; other='.length)}`;
+    };
+    const fits = new SseClient(`${replicaA.url}${STREAM_PATH}`, {
+      headers: { ...browserHeaders, cookie: cookieOf(5 * 1024) },
+    });
+    openClients.push(fits);
+    assert.equal((await fits.open()).status, 200, 'a 5 KiB Cookie header fits');
+    fits.close();
+
+    const tooLarge = await fetch(`${replicaA.url}${STREAM_PATH}`, {
+      headers: { ...browserHeaders, cookie: cookieOf(7 * 1024) },
+    });
+    assert.equal(tooLarge.status, 431, 'a 7 KiB Cookie header is rejected');
+    await tooLarge.arrayBuffer();
+  });
+
   test('slow client dropped, others keep receiving', async () => {
     const small = await startReplica({
       EXPRESSO_NOTIFICATIONS_SEND_BUFFER: '64K',
@@ -643,7 +776,8 @@ describe('mail over SMTP', () => {
     const onB = await openStream(replicaB, { token: tokens.alice });
     const before = Math.max(onA.events.length, onB.events.length);
     const sent = Date.now();
-    await deliverOverSmtp(env.EXPRESSO_SMTP_PORT, users.alice.email, `Notification check ${randomUUID()}`);
+    const subject = `Notification check ${randomUUID()}`;
+    await deliverOverSmtp(env.EXPRESSO_SMTP_PORT, users.alice.email, subject);
     const accepted = Date.now();
     for (const client of [onA, onB]) {
       await client.waitFor(() => client.events.slice(before).some((event) => event.event === 'mail.delivered'),
@@ -654,6 +788,9 @@ describe('mail over SMTP', () => {
       assert.ok(delivered.json.mailbox_id, 'the event names the mailbox');
       assert.ok(delivered.receivedAt >= sent);
       assert.ok(!JSON.stringify(delivered.json).includes('stays in the mailbox'), 'the body is never relayed');
+      // NOTE: expresso-mail may not publish the subject yet; once it does, it must be this one.
+      const subjectSeen = delivered.json.subject ?? delivered.json.summary?.subject;
+      if (subjectSeen !== undefined) assert.equal(subjectSeen, subject);
     }
     onA.close();
     onB.close();
@@ -746,6 +883,19 @@ async function startNats() {
   await waitForHttp(`http://127.0.0.1:${monitorPort}/healthz?js-enabled-only=true`, { timeoutMs: 30_000 });
 }
 
+// Publishes EVENT, retrying for RECOVERY_MS while a restarted JetStream is not ready yet.
+async function publishWithRetry(event) {
+  const deadline = Date.now() + RECOVERY_MS;
+  for (;;) {
+    try {
+      return await publish(event);
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await sleep(250);
+    }
+  }
+}
+
 function processAlive(pid) {
   try {
     process.kill(pid, 0);
@@ -818,16 +968,7 @@ describe('restarts', () => {
     await startNats();
 
     const afterRestart = mailEvent(users.bob);
-    const publishDeadline = Date.now() + RECOVERY_MS;
-    for (;;) {
-      try {
-        await publish(afterRestart);
-        break;
-      } catch (error) {
-        if (Date.now() > publishDeadline) throw error;
-        await sleep(250);
-      }
-    }
+    await publishWithRetry(afterRestart);
     for (const event of [...events, afterRestart]) await client.waitForEvent(event.id, RECOVERY_MS);
 
     // The durable consumer survived the restart and has nothing left to deliver.
@@ -836,5 +977,43 @@ describe('restarts', () => {
     assert.equal(consumer.config.durable_name, 'expresso-notifications');
     assert.equal(consumer.num_pending, 0);
     client.close();
+  });
+
+  test('NATS restart: unacknowledged events redelivered', async () => {
+    const client = await openStream(replicaB, { token: tokens.alice });
+    // With Redis down no replica can store a notification, so every
+    // consumer NAKs and the events stay unacknowledged in JetStream
+    // while NATS restarts.
+    await run('redis-cli', ['-h', '127.0.0.1', '-p', REDIS_PORT, 'shutdown', 'nosave']).catch(() => {});
+    const events = Array.from({ length: 20 }, () => mailEvent(users.alice));
+    try {
+      await Promise.all(events.map((event) => publish(event)));
+      const pid = Number(readFileSync(`${STATE}/run/nats.pid`, 'utf8').trim());
+      process.kill(pid, 'SIGTERM');
+      const deadline = Date.now() + 15_000;
+      while (processAlive(pid) && Date.now() < deadline) await sleep(100);
+      assert.equal(processAlive(pid), false, 'nats-server stopped');
+      await startNats();
+      await sleep(1000);
+      // A replica acknowledges an event only after storing it in Redis, so none can have arrived yet.
+      assert.equal(client.events.filter((seen) => events.some((event) => event.id === seen.json.event_id)).length, 0,
+        'an event arrived while Redis was down');
+    } finally {
+      await startRedis();
+    }
+
+    for (const event of events) await client.waitForEvent(event.id, RECOVERY_MS);
+    const delivered = client.events.filter((seen) => events.some((event) => event.id === seen.json.event_id));
+    assert.equal(delivered.length, events.length, 'each event arrives once');
+
+    // A client that reconnects after both restarts resumes from its last id.
+    const lastSeen = client.events.at(-1);
+    client.close();
+    const missed = mailEvent(users.alice);
+    await publishWithRetry(missed);
+    const resumed = await openStream(replicaA, { token: tokens.alice, lastEventId: lastSeen.id });
+    await resumed.waitForEvent(missed.id, RECOVERY_MS);
+    assert.deepEqual(resumed.events.map((event) => event.json.event_id), [missed.id]);
+    resumed.close();
   });
 });

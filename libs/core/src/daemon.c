@@ -45,6 +45,8 @@ const ex_setting ex_daemon_common_settings[] = {
 	  "Maximum simultaneous HTTP connections.", false },
 	{ "http_max_connections_per_address", "EXPRESSO_HTTP_MAX_CONNECTIONS_PER_ADDRESS", EX_SETTING_INT, "0",
 	  "connections", "Maximum simultaneous connections from one client address (0: no limit).", false },
+	{ "http_max_header_size", "EXPRESSO_HTTP_MAX_HEADER_SIZE", EX_SETTING_SIZE, "64K", "bytes",
+	  "Memory of one connection for its request line and headers; a larger request head is rejected.", false },
 	{ "http_connection_timeout", "EXPRESSO_HTTP_CONNECTION_TIMEOUT", EX_SETTING_DURATION, "60s", "duration",
 	  "Idle time after which a connection is closed.", false },
 	{ "shutdown_timeout", "EXPRESSO_SHUTDOWN_TIMEOUT", EX_SETTING_DURATION, "30s", "duration",
@@ -210,6 +212,7 @@ static int start_http(ex_daemon *daemon)
 		.max_connections = (unsigned)ex_config_int(config, "http_max_connections"),
 		.max_connections_per_ip = (unsigned)ex_config_int(config, "http_max_connections_per_address"),
 		.max_body = (size_t)ex_config_size(config, "http_max_body"),
+		.max_header_bytes = (size_t)ex_config_size(config, "http_max_header_size"),
 		.metrics = daemon->metrics,
 	};
 	daemon->http = ex_http_server_new(&options);
@@ -254,12 +257,14 @@ int ex_daemon_main(const ex_daemon_spec *spec, int argc, char **argv)
 	ex_daemon daemon = { .spec = spec };
 	char err[512];
 
-	/* The port default differs per daemon, so the common table is copied and adjusted. */
+	/* The port and header size defaults differ per daemon, so the common table is copied and adjusted. */
 	ex_setting common[sizeof(ex_daemon_common_settings) / sizeof(ex_daemon_common_settings[0])];
 	memcpy(common, ex_daemon_common_settings, sizeof(common));
 	for (ex_setting *s = common; s->key != NULL; s++) {
 		if (strcmp(s->key, "http_port") == 0)
 			s->default_value = spec->default_port;
+		if (strcmp(s->key, "http_max_header_size") == 0 && spec->default_http_max_header_size != NULL)
+			s->default_value = spec->default_http_max_header_size;
 	}
 	static const ex_setting no_settings[] = { { 0 } };
 	const ex_setting *tables[] = { common, spec->settings ? spec->settings : no_settings, NULL };

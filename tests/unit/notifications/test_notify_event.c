@@ -128,6 +128,131 @@ static void drive_share_reaches_shared_with(void **state)
 	ex_notify_event_clear(&event);
 }
 
+static void share_and_calendar_reach_owner(void **state)
+{
+	ex_notify_event event;
+	(void)state;
+	assert_int_equal(parse("expresso." TENANT ".drive.shared",
+			       "{\"id\":\"e8\",\"owner_id\":\"" ALICE "\",\"shared_with\":[\"" BOB "\"],\"file_id\":\"f1\"}",
+			       &event),
+			 0);
+	assert_int_equal(event.recipient_count, 2);
+	assert_string_equal(event.recipients[0], ALICE);
+	assert_string_equal(event.recipients[1], BOB);
+	ex_notify_event_clear(&event);
+
+	assert_int_equal(parse("expresso." TENANT ".calendar.changed",
+			       "{\"id\":\"e9\",\"owner_id\":\"" BOB "\",\"calendar_id\":\"c1\",\"resource\":\"x.ics\","
+			       "\"change\":\"updated\"}",
+			       &event),
+			 0);
+	assert_int_equal(event.recipient_count, 1);
+	assert_string_equal(event.recipients[0], BOB);
+	json_t *data = data_of(&event);
+	assert_string_equal(json_string_value(json_object_get(data, "calendar_id")), "c1");
+	assert_string_equal(json_string_value(json_object_get(data, "resource")), "x.ics");
+	assert_string_equal(json_string_value(json_object_get(data, "change")), "updated");
+	json_decref(data);
+	ex_notify_event_clear(&event);
+
+	/* owner_id of other types names no recipient. */
+	assert_int_equal(parse("expresso." TENANT ".contacts.changed", "{\"id\":\"e10\",\"owner_id\":\"" BOB "\"}", &event),
+			 0);
+	assert_int_equal(event.recipient_count, 0);
+	ex_notify_event_clear(&event);
+}
+
+static void mail_flag_lists_copied(void **state)
+{
+	ex_notify_event event;
+	(void)state;
+	assert_int_equal(parse("expresso." TENANT ".mail.flags_changed",
+			       "{\"id\":\"e11\",\"user_id\":\"" ALICE "\",\"mailbox_id\":\"m\",\"uids\":[4,9],"
+			       "\"flags\":[\"\\\\Seen\",\"$Junk\"],\"flags_removed\":[\"\\\\Flagged\"],\"modseq\":12,"
+			       "\"from\":\"Bob <bob@demo>\",\"subject\":\"Hi\"}",
+			       &event),
+			 0);
+	assert_string_equal(event.type, "mail.flags_changed");
+	assert_int_equal(event.recipient_count, 1);
+
+	json_t *data = data_of(&event);
+	json_t *uids = json_object_get(data, "uids");
+	assert_int_equal(json_array_size(uids), 2);
+	assert_int_equal(json_integer_value(json_array_get(uids, 1)), 9);
+	json_t *flags = json_object_get(data, "flags");
+	assert_int_equal(json_array_size(flags), 2);
+	assert_string_equal(json_string_value(json_array_get(flags, 0)), "\\Seen");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(data, "flags_removed"), 0)), "\\Flagged");
+	assert_int_equal(json_integer_value(json_object_get(data, "modseq")), 12);
+	assert_string_equal(json_string_value(json_object_get(data, "from")), "Bob <bob@demo>");
+	assert_string_equal(json_string_value(json_object_get(data, "subject")), "Hi");
+	json_decref(data);
+	ex_notify_event_clear(&event);
+}
+
+static void long_lists_replaced_by_count(void **state)
+{
+	char json[4096];
+	size_t used = (size_t)snprintf(json, sizeof(json), "{\"id\":\"e12\",\"user_id\":\"" ALICE "\",\"uids\":[");
+	ex_notify_event event;
+	(void)state;
+	/* One item past the limit. */
+	for (int i = 0; i <= EX_NOTIFY_MAX_LIST_ITEMS; i++)
+		used += (size_t)snprintf(json + used, sizeof(json) - used, "%s%d", i ? "," : "", i + 1);
+	snprintf(json + used, sizeof(json) - used,
+		 "],\"flags\":[\"%0*d\"],\"flags_added\":[{\"x\":1}]}", EX_NOTIFY_MAX_LIST_TEXT + 1, 0);
+	assert_int_equal(parse("expresso." TENANT ".mail.expunged", json, &event), 0);
+
+	json_t *data = data_of(&event);
+	assert_null(json_object_get(data, "uids"));
+	assert_int_equal(json_integer_value(json_object_get(data, "uids_count")), EX_NOTIFY_MAX_LIST_ITEMS + 1);
+	assert_null(json_object_get(data, "flags"));
+	assert_int_equal(json_integer_value(json_object_get(data, "flags_count")), 1);
+	assert_null(json_object_get(data, "flags_added"));
+	assert_int_equal(json_integer_value(json_object_get(data, "flags_added_count")), 1);
+	json_decref(data);
+	ex_notify_event_clear(&event);
+
+	/* At the limit the list is copied. */
+	used = (size_t)snprintf(json, sizeof(json), "{\"id\":\"e13\",\"user_id\":\"" ALICE "\",\"uids\":[");
+	for (int i = 0; i < EX_NOTIFY_MAX_LIST_ITEMS; i++)
+		used += (size_t)snprintf(json + used, sizeof(json) - used, "%s%d", i ? "," : "", i + 1);
+	snprintf(json + used, sizeof(json) - used, "],\"flags\":[\"%0*d\"]}", EX_NOTIFY_MAX_LIST_TEXT, 0);
+	assert_int_equal(parse("expresso." TENANT ".mail.expunged", json, &event), 0);
+	data = data_of(&event);
+	assert_int_equal(json_array_size(json_object_get(data, "uids")), EX_NOTIFY_MAX_LIST_ITEMS);
+	assert_int_equal(json_array_size(json_object_get(data, "flags")), 1);
+	json_decref(data);
+	ex_notify_event_clear(&event);
+}
+
+static void oversized_references_truncated(void **state)
+{
+	char json[16384];
+	size_t used = (size_t)snprintf(json, sizeof(json), "{\"id\":\"e14\",\"user\":\"" ALICE "\",\"time\":\"t\"");
+	ex_notify_event event;
+	(void)state;
+	/* Twenty ids of 250 bytes: too much for the data even without a summary. */
+	for (int i = 0; i < 20; i++) {
+		used += (size_t)snprintf(json + used, sizeof(json) - used, ",\"r%d_id\":\"", i);
+		memset(json + used, 'x', 250);
+		used += 250;
+		used += (size_t)snprintf(json + used, sizeof(json) - used, "\"");
+	}
+	snprintf(json + used, sizeof(json) - used, "}");
+	assert_int_equal(parse(SUBJECT, json, &event), 0);
+	assert_true(strlen(event.data) <= EX_NOTIFY_MAX_DATA);
+
+	json_t *data = data_of(&event);
+	assert_string_equal(json_string_value(json_object_get(data, "event_id")), "e14");
+	assert_string_equal(json_string_value(json_object_get(data, "type")), "mail.delivered");
+	assert_string_equal(json_string_value(json_object_get(data, "time")), "t");
+	assert_true(json_is_true(json_object_get(data, "truncated")));
+	assert_null(json_object_get(data, "r0_id"));
+	json_decref(data);
+	ex_notify_event_clear(&event);
+}
+
 static void invalid_events_rejected(void **state)
 {
 	static const struct {
@@ -241,6 +366,10 @@ int main(void)
 		cmocka_unit_test(mail_delivery_user_id_is_recipient),
 		cmocka_unit_test(event_without_user_reaches_nobody),
 		cmocka_unit_test(drive_share_reaches_shared_with),
+		cmocka_unit_test(share_and_calendar_reach_owner),
+		cmocka_unit_test(mail_flag_lists_copied),
+		cmocka_unit_test(long_lists_replaced_by_count),
+		cmocka_unit_test(oversized_references_truncated),
 		cmocka_unit_test(invalid_events_rejected),
 		cmocka_unit_test(too_many_recipients_rejected),
 		cmocka_unit_test(summary_text_cut_at_character_boundary),

@@ -32,6 +32,8 @@ typedef struct {
 	const char *name;            /* "expresso-auth": logs, --help, NATS client name */
 	const char *metrics_name;    /* "auth": the daemon label in metrics */
 	const char *default_port;    /* default of EXPRESSO_HTTP_PORT */
+	/* Default of EXPRESSO_HTTP_MAX_HEADER_SIZE; NULL keeps 64K. */
+	const char *default_http_max_header_size;
 	unsigned needs;              /* EX_NEEDS_* */
 	const ex_setting *settings;  /* the daemon's own settings, ended by {0}; may be NULL */
 	/* Opens the daemon's resources and adds routes; returns 0 or -1 (logged, exit 1). */
