@@ -23,7 +23,8 @@
 
 #include "expresso/log.h"
 
-static int upload_path(const ex_drive_service *service, const char *tenant_id, const char *id, char *out, size_t size)
+int ex_drive_upload_path(const ex_drive_service *service, const char *tenant_id, const char *id, char *out,
+			 size_t size)
 {
 	int written = id ? snprintf(out, size, "%s/%s/%s", service->upload_dir, tenant_id, id)
 			 : snprintf(out, size, "%s/%s", service->upload_dir, tenant_id);
@@ -99,8 +100,8 @@ static int create_upload_file(const ex_drive_service *service, const char *tenan
 	char directory[EX_DRIVE_PATH_MAX];
 	char path[EX_DRIVE_PATH_MAX];
 
-	if (upload_path(service, tenant_id, NULL, directory, sizeof(directory)) != 0 ||
-	    upload_path(service, tenant_id, id, path, sizeof(path)) != 0)
+	if (ex_drive_upload_path(service, tenant_id, NULL, directory, sizeof(directory)) != 0 ||
+	    ex_drive_upload_path(service, tenant_id, id, path, sizeof(path)) != 0)
 		return -1;
 	if (mkdir(directory, 0700) != 0 && errno != EEXIST) {
 		log_file_error("mkdir", directory, errno);
@@ -125,9 +126,9 @@ ex_upload_result ex_drive_upload_create(ex_drive_service *service, const char *t
 {
 	static const char sql[] =
 		"INSERT INTO drive_uploads (id, tenant_id, owner_id, folder_id, filename, filetype, metadata, "
-		"                           upload_length, expires_at) "
-		"VALUES ($1, $2, $3, NULLIF($4, '')::uuid, $5, $6, $7, NULLIF($8, '')::bigint, "
-		"        now() + make_interval(secs => $9::double precision)) "
+		"                           upload_length, expires_at, concat, concat_header) "
+		"VALUES ($1, $2, $3, NULLIF($4, '')::uuid, NULLIF($5, ''), $6, $7, NULLIF($8, '')::bigint, "
+		"        now() + make_interval(secs => $9::double precision), NULLIF($10, ''), $11) "
 		"RETURNING extract(epoch FROM expires_at)::bigint";
 	char length[24] = "";
 	char expiry[24];
@@ -142,12 +143,15 @@ ex_upload_result ex_drive_upload_create(ex_drive_service *service, const char *t
 	if (create_upload_file(service, tenant_id, upload->id) != 0)
 		return EX_UPLOAD_FAILED;
 
+	const char *concat = upload->concat == EX_TUS_CONCAT_PARTIAL ? "partial"
+			     : upload->concat == EX_TUS_CONCAT_FINAL ? "final"
+								      : "";
 	const char *params[] = { upload->id, tenant_id, user_id, upload->folder_id, upload->filename,
-				 upload->filetype, upload->metadata, length, expiry };
-	PGresult *result = ex_drive_query(service, tenant_id, sql, 9, params, &error);
+				 upload->filetype, upload->metadata, length, expiry, concat, upload->concat_header };
+	PGresult *result = ex_drive_query(service, tenant_id, sql, 11, params, &error);
 	if (result == NULL) {
 		log_database_error("create upload", &error);
-		if (upload_path(service, tenant_id, upload->id, path, sizeof(path)) == 0)
+		if (ex_drive_upload_path(service, tenant_id, upload->id, path, sizeof(path)) == 0)
 			unlink(path);
 		return EX_UPLOAD_FAILED;
 	}
@@ -172,9 +176,10 @@ ex_upload_result ex_drive_upload_load(ex_drive_service *service, const char *ten
 				      const char *id, ex_drive_upload *out)
 {
 	static const char sql[] =
-		"SELECT id::text, COALESCE(folder_id::text, ''), filename, filetype, metadata, "
+		"SELECT id::text, COALESCE(folder_id::text, ''), COALESCE(filename, ''), filetype, metadata, "
 		"       COALESCE(upload_length, -1), upload_offset, state = 'completed', expires_at <= now(), "
-		"       extract(epoch FROM expires_at)::bigint, COALESCE(file_id::text, ''), COALESCE(version, 0) "
+		"       extract(epoch FROM expires_at)::bigint, COALESCE(file_id::text, ''), COALESCE(version, 0), "
+		"       COALESCE(concat, ''), concat_header "
 		"  FROM drive_uploads WHERE id = $1 AND owner_id = $2";
 	const char *params[] = { id, user_id };
 	ex_db_error error;
@@ -202,6 +207,11 @@ ex_upload_result ex_drive_upload_load(ex_drive_service *service, const char *ten
 	out->expires_at = strtoll(PQgetvalue(result, 0, 9), NULL, 10);
 	copy_column(out->file_id, sizeof(out->file_id), result, 10);
 	out->version = (int)strtol(PQgetvalue(result, 0, 11), NULL, 10);
+	const char *concat = PQgetvalue(result, 0, 12);
+	out->concat = strcmp(concat, "partial") == 0 ? EX_TUS_CONCAT_PARTIAL
+		      : strcmp(concat, "final") == 0 ? EX_TUS_CONCAT_FINAL
+						      : EX_TUS_CONCAT_NONE;
+	copy_column(out->concat_header, sizeof(out->concat_header), result, 13);
 	PQclear(result);
 	return EX_UPLOAD_OK;
 }
@@ -247,8 +257,7 @@ static ex_upload_result check_offset_unchanged(ex_drive_service *service, const 
 	return unchanged ? EX_UPLOAD_OK : EX_UPLOAD_CONFLICT;
 }
 
-/* Moves the row's offset from upload->offset to NEXT, only if no other request moved it first. */
-static ex_upload_result advance_offset(ex_drive_service *service, const char *tenant_id, ex_drive_upload *upload,
+ex_upload_result ex_drive_upload_advance_offset(ex_drive_service *service, const char *tenant_id, ex_drive_upload *upload,
 				       int64_t next, int64_t new_length)
 {
 	static const char sql[] =
@@ -296,7 +305,7 @@ ex_upload_result ex_drive_upload_append(ex_drive_service *service, const char *t
 {
 	char path[EX_DRIVE_PATH_MAX];
 
-	if (upload_path(service, tenant_id, upload->id, path, sizeof(path)) != 0)
+	if (ex_drive_upload_path(service, tenant_id, upload->id, path, sizeof(path)) != 0)
 		return EX_UPLOAD_FAILED;
 	int fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0) {
@@ -319,7 +328,7 @@ ex_upload_result ex_drive_upload_append(ex_drive_service *service, const char *t
 	if (result == EX_UPLOAD_OK && length > 0 && write_chunk(fd, path, upload->offset, data, length) != 0)
 		result = EX_UPLOAD_FAILED;
 	if (result == EX_UPLOAD_OK)
-		result = advance_offset(service, tenant_id, upload, upload->offset + (int64_t)length, new_length);
+		result = ex_drive_upload_advance_offset(service, tenant_id, upload, upload->offset + (int64_t)length, new_length);
 	if (result == EX_UPLOAD_OK)
 		ex_counter_add(service->upload_bytes, length);
 	close(fd);
@@ -436,7 +445,7 @@ static int store_upload_bytes(ex_drive_service *service, const char *tenant_id, 
 	struct stat info;
 	uint64_t stored_size = 0;
 
-	if (upload_path(service, tenant_id, upload->id, path, sizeof(path)) != 0)
+	if (ex_drive_upload_path(service, tenant_id, upload->id, path, sizeof(path)) != 0)
 		return -1;
 	if (stat(path, &info) != 0) {
 		if (errno == ENOENT &&
@@ -526,7 +535,7 @@ ex_upload_result ex_drive_upload_terminate(ex_drive_service *service, const char
 	PQclear(result);
 	if (deleted == 0)
 		return EX_UPLOAD_NOT_FOUND;
-	if (!upload->completed && upload_path(service, tenant_id, upload->id, path, sizeof(path)) == 0 &&
+	if (!upload->completed && ex_drive_upload_path(service, tenant_id, upload->id, path, sizeof(path)) == 0 &&
 	    unlink(path) != 0 && errno != ENOENT)
 		log_file_error("unlink", path, errno);
 	ex_counter_add(service->uploads_terminated, 1);
@@ -546,7 +555,7 @@ static int purge_tenant(ex_drive_service *service, const char *tenant_id)
 	ex_db_error error;
 	int purged = 0;
 
-	if (upload_path(service, tenant_id, NULL, directory, sizeof(directory)) != 0)
+	if (ex_drive_upload_path(service, tenant_id, NULL, directory, sizeof(directory)) != 0)
 		return 0;
 	PGresult *result = ex_drive_query(service, tenant_id,
 					  "DELETE FROM drive_uploads WHERE state = 'uploading' AND expires_at <= now() "
@@ -557,7 +566,7 @@ static int purge_tenant(ex_drive_service *service, const char *tenant_id)
 		return 0;
 	}
 	for (int i = 0; i < PQntuples(result); i++) {
-		if (upload_path(service, tenant_id, PQgetvalue(result, i, 0), path, sizeof(path)) == 0 &&
+		if (ex_drive_upload_path(service, tenant_id, PQgetvalue(result, i, 0), path, sizeof(path)) == 0 &&
 		    unlink(path) != 0 && errno != ENOENT)
 			log_file_error("unlink", path, errno);
 		purged++;
@@ -572,7 +581,7 @@ static int purge_tenant(ex_drive_service *service, const char *tenant_id)
 	while ((entry = readdir(dir)) != NULL) {
 		struct stat info;
 		if (!ex_drive_is_uuid(entry->d_name) ||
-		    upload_path(service, tenant_id, entry->d_name, path, sizeof(path)) != 0 || stat(path, &info) != 0 ||
+		    ex_drive_upload_path(service, tenant_id, entry->d_name, path, sizeof(path)) != 0 || stat(path, &info) != 0 ||
 		    (uint64_t)(now - info.st_mtime) < service->upload_expiry_s)
 			continue;
 		const char *params[] = { entry->d_name };

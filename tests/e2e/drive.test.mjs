@@ -145,12 +145,13 @@ async function findFile(name, token = alice) {
 }
 
 // Uploads BUFFER with tus-js-client and resolves with the upload URL.
-function tusUpload(buffer, name, { chunkSize = CHUNK, onChunk, uploadUrl, endpoint = driveUrl + UPLOADS } = {}) {
+function tusUpload(buffer, name, { chunkSize = CHUNK, onChunk, uploadUrl, endpoint = driveUrl + UPLOADS, parallelUploads = 1 } = {}) {
   return new Promise((resolve, reject) => {
     const upload = new tus.Upload(buffer, {
       endpoint,
       uploadUrl,
       chunkSize,
+      parallelUploads,
       retryDelays: [],
       headers: { Authorization: `Bearer ${alice}` },
       metadata: { filename: name, filetype: 'application/octet-stream' },
@@ -172,7 +173,7 @@ test('OPTIONS advertises tus 1.0.0 and its extensions', async () => {
   assert.equal(response.status, 204);
   assert.equal(response.headers.get('tus-version'), '1.0.0');
   const extensions = response.headers.get('tus-extension').split(',');
-  for (const name of ['creation', 'creation-with-upload', 'creation-defer-length', 'termination', 'checksum', 'expiration']) {
+  for (const name of ['creation', 'creation-with-upload', 'creation-defer-length', 'termination', 'checksum', 'expiration', 'concatenation']) {
     assert.ok(extensions.includes(name), `Tus-Extension lacks ${name}`);
   }
   assert.equal(response.headers.get('tus-max-size'), String(MAX_UPLOAD));
@@ -198,6 +199,87 @@ test('tus-js-client uploads 40 MiB in 16 MiB chunks', { timeout: TEST_TIMEOUT_MS
   assert.equal(download.response.status, 200);
   assert.equal(download.buffer.length, content.length);
   assert.equal(sha256(download.buffer), sha256(content));
+});
+
+test('tus-js-client parallelUploads joins partial uploads', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const content = crypto.randomBytes(40 * MiB + 7);
+  const name = `parallel-${run}.bin`;
+  const url = await tusUpload(content, name, { parallelUploads: 3 });
+
+  const head = await tusRequest('HEAD', url);
+  assert.equal(head.status, 200);
+  assert.equal(head.headers.get('upload-offset'), String(content.length));
+  assert.match(head.headers.get('upload-concat'), /^final;/);
+  // The partial uploads are deleted once joined, and none became a file.
+  const parts = head.headers.get('upload-concat').slice('final;'.length).split(' ');
+  assert.equal(parts.length, 3);
+  for (const part of parts) assert.equal((await tusRequest('HEAD', part)).status, 404, `HEAD ${part}`);
+
+  const file = await findFile(name);
+  assert.equal(file.size, content.length);
+  const download = await api(`/api/v1/drive/files/${file.id}/content`);
+  assert.equal(sha256(download.buffer), sha256(content));
+});
+
+// Creates a partial upload of LENGTH bytes and sends BODY to it.
+async function partialUpload(length, body, options = {}) {
+  const headers = { 'Upload-Length': String(length), 'Upload-Concat': 'partial' };
+  const response = await tusRequest('POST', UPLOADS, { ...options, headers });
+  assert.equal(response.status, 201);
+  const location = response.headers.get('location');
+  if (body) assert.equal((await patch(location, 0, body, options)).status, 204);
+  return location;
+}
+
+function finalUpload(parts, fields, { token = alice, headers = {} } = {}) {
+  return tusRequest('POST', UPLOADS, {
+    token,
+    headers: { 'Upload-Concat': `final;${parts.join(' ')}`, 'Upload-Metadata': metadata(fields), ...headers },
+  });
+}
+
+test('concatenation rules for partial and final uploads', async () => {
+  const first = await partialUpload(3, 'abc');
+  const second = await partialUpload(2, 'de');
+  const head = await tusRequest('HEAD', first);
+  assert.equal(head.headers.get('upload-concat'), 'partial');
+  assert.equal(head.headers.get('upload-offset'), '3');
+  // A finished partial upload is not a file.
+  assert.ok(!(await listRoot()).some((entry) => entry.name === ''));
+
+  const unfinished = await partialUpload(4, 'ab');
+  const notReady = await finalUpload([first, unfinished], { filename: `concat-bad-${run}.txt` });
+  assert.equal(notReady.status, 400);
+  assert.equal(notReady.headers.get('tus-resumable'), '1.0.0');
+
+  const withLength = await finalUpload([first, second], { filename: `concat-len-${run}.txt` }, { headers: { 'Upload-Length': '5' } });
+  assert.equal(withLength.status, 400);
+  const noName = await finalUpload([first, second], {});
+  assert.equal(noName.status, 400);
+  assert.equal((await finalUpload([first, first], { filename: `dup-${run}.txt` })).status, 400);
+  assert.equal((await finalUpload(['/api/v1/drive/files/x'], { filename: `url-${run}.txt` })).status, 400);
+  const missing = `${UPLOADS}/${crypto.randomUUID()}`;
+  assert.equal((await finalUpload([first, missing], { filename: `missing-${run}.txt` })).status, 404);
+  // Bob and Carol cannot join Alice's partial uploads.
+  assert.equal((await finalUpload([first, second], { filename: `theft-${run}.txt` }, { token: bob })).status, 404);
+  assert.equal((await finalUpload([first, second], { filename: `theft-${run}.txt` }, { token: carol })).status, 404);
+
+  // 64 URLs are parsed; 65 are rejected before any lookup.
+  const many = (count) => Array.from({ length: count }, () => `${UPLOADS}/${crypto.randomUUID()}`);
+  assert.equal((await finalUpload(many(64), { filename: `many-${run}.txt` })).status, 404);
+  assert.equal((await finalUpload(many(65), { filename: `many-${run}.txt` })).status, 400);
+
+  const name = `concat-${run}.txt`;
+  const created = await finalUpload([first, `${driveUrl}${second}`], { filename: name });
+  assert.equal(created.status, 201);
+  const location = created.headers.get('location');
+  assert.equal((await patch(location, 5, 'x')).status, 403);
+  assert.equal(await headOffset(location), 5);
+  const file = await findFile(name);
+  const download = await api(`/api/v1/drive/files/${file.id}/content`);
+  assert.equal(download.buffer.toString(), 'abcde');
+  assert.equal((await tusRequest('HEAD', first)).status, 404);
+  assert.equal((await tusRequest('DELETE', unfinished)).status, 204);
 });
 
 test('paused upload resumes from HEAD offset', { timeout: TEST_TIMEOUT_MS }, async () => {
