@@ -59,6 +59,9 @@ typedef struct {
 extern const ex_setting ex_drive_settings[];
 
 int ex_drive_service_open(ex_drive_service *service, ex_daemon *daemon);
+
+/* Opens the local or S3 object store that the settings name, or logs why it cannot and returns NULL. */
+ex_storage *ex_drive_open_storage(const ex_config *config);
 void ex_drive_service_close(ex_drive_service *service);
 
 /* Verifies the request's token, or sends 401 (or 503) and returns false when it fails. */
