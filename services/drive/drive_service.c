@@ -59,6 +59,10 @@ const ex_setting ex_drive_settings[] = {
 	  "Time an unfinished upload is kept after its creation or its last chunk.", false },
 	{ "drive_quota", "EXPRESSO_DRIVE_QUOTA", EX_SETTING_SIZE, "0", "bytes",
 	  "Drive quota of users whose users.quota_bytes is NULL; 0 means no quota.", false },
+	{ "drive_max_versions", "EXPRESSO_DRIVE_MAX_VERSIONS", EX_SETTING_INT, "10", NULL,
+	  "Versions kept per file, the current one included (1 to 1000); older ones are deleted.", false },
+	{ "drive_trash_retention", "EXPRESSO_DRIVE_TRASH_RETENTION", EX_SETTING_DURATION, "720h", "duration",
+	  "Time a file or folder stays in the trash before the purge deletes it.", false },
 	{ "drive_purge_interval", "EXPRESSO_DRIVE_PURGE_INTERVAL", EX_SETTING_DURATION, "10m", "duration",
 	  "Time between two purges of expired uploads.", false },
 	{ 0 },
@@ -91,6 +95,11 @@ static int read_settings(ex_drive_service *service, const ex_config *config)
 	service->max_chunk_size = ex_config_size(config, "drive_max_chunk_size");
 	service->upload_expiry_s = ex_config_duration_ms(config, "drive_upload_expiry") / 1000;
 	service->default_quota = ex_config_size(config, "drive_quota");
+	int64_t max_versions = ex_config_int(config, "drive_max_versions");
+	if (max_versions < 1 || max_versions > 1000)
+		return invalid_setting("EXPRESSO_DRIVE_MAX_VERSIONS", "expected 1 to 1000");
+	service->max_versions = (unsigned)max_versions;
+	service->trash_retention_s = ex_config_duration_ms(config, "drive_trash_retention") / 1000;
 	service->purge_interval_ms = ex_config_duration_ms(config, "drive_purge_interval");
 	if (service->max_upload_size == 0 || service->max_upload_size > (uint64_t)INT64_MAX)
 		return invalid_setting("EXPRESSO_DRIVE_MAX_UPLOAD_SIZE", "expected 1 byte to 8 EiB");

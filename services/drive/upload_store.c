@@ -86,7 +86,7 @@ int ex_drive_folder_exists(ex_drive_service *service, const char *tenant_id, con
 {
 	const char *params[] = { folder_id, user_id };
 	PGresult *result = ex_drive_query(service, tenant_id,
-					  "SELECT 1 FROM drive_folders WHERE id = $1 AND owner_id = $2", 2, params, error);
+					  "SELECT 1 FROM drive_folders WHERE id = $1 AND owner_id = $2 AND trashed_at IS NULL", 2, params, error);
 	if (result == NULL)
 		return -1;
 	int found = PQntuples(result) > 0;
@@ -343,6 +343,8 @@ typedef struct {
 	char file_id[EX_DRIVE_UUID_TEXT + 1];
 	int version;
 	bool completed_now; /* false when an earlier attempt had completed it */
+	unsigned max_versions;
+	PGresult *pruned;   /* storage_key of the old versions this completion removed */
 } complete_work;
 
 static PGresult *exec_one(PGconn *connection, const char *sql, int count, const char *const *params,
@@ -384,7 +386,8 @@ static int complete_in_transaction(PGconn *connection, void *context, ex_db_erro
 	const char *find_params[] = { work->user_id, upload->folder_id, upload->filename };
 	result = exec_one(connection,
 			  "SELECT id::text FROM drive_files WHERE owner_id = $1 "
-			  "AND folder_id IS NOT DISTINCT FROM NULLIF($2, '')::uuid AND name = $3 FOR UPDATE",
+			  "AND folder_id IS NOT DISTINCT FROM NULLIF($2, '')::uuid AND name = $3 AND trashed_at IS NULL "
+			  "FOR UPDATE",
 			  3, find_params, error);
 	if (result == NULL)
 		return -1;
@@ -393,7 +396,8 @@ static int complete_in_transaction(PGconn *connection, void *context, ex_db_erro
 		PQclear(result);
 		const char *update_params[] = { work->file_id, size, upload->filetype };
 		result = exec_one(connection,
-				  "UPDATE drive_files SET current_version = current_version + 1, size = $2::bigint, "
+				  "UPDATE drive_files SET current_version = (SELECT max(version) + 1 FROM drive_file_versions "
+				  "WHERE file_id = $1), size = $2::bigint, "
 				  "content_type = $3, updated_at = now() WHERE id = $1 RETURNING current_version",
 				  3, update_params, error);
 	} else {
@@ -432,6 +436,19 @@ static int complete_in_transaction(PGconn *connection, void *context, ex_db_erro
 	if (result == NULL)
 		return -1;
 	PQclear(result);
+	/* Keeps the max_versions newest versions and the current one. */
+	char keep[16];
+	snprintf(keep, sizeof(keep), "%u", work->max_versions);
+	const char *prune_params[] = { work->file_id, keep };
+	work->pruned = exec_one(connection,
+				"DELETE FROM drive_file_versions WHERE file_id = $1 AND version NOT IN ("
+				"  SELECT version FROM drive_file_versions WHERE file_id = $1 "
+				"   ORDER BY version DESC LIMIT $2::integer) "
+				"  AND version <> (SELECT current_version FROM drive_files WHERE id = $1) "
+				"RETURNING storage_key",
+				2, prune_params, error);
+	if (work->pruned == NULL)
+		return -1;
 	work->completed_now = true;
 	return 0;
 }
@@ -499,12 +516,16 @@ ex_upload_result ex_drive_upload_complete(ex_drive_service *service, const char 
 	if (store_upload_bytes(service, tenant_id, upload, key) != 0)
 		return EX_UPLOAD_FAILED;
 
-	complete_work work = { .tenant_id = tenant_id, .user_id = user_id, .upload = upload, .storage_key = key };
+	complete_work work = { .tenant_id = tenant_id, .user_id = user_id, .upload = upload, .storage_key = key,
+			       .max_versions = service->max_versions };
 	if (ex_db_tenant_transaction(service->database, tenant_id, EX_DB_READ_COMMITTED, complete_in_transaction,
 				     &work, &error) != 0) {
+		PQclear(work.pruned);
 		log_database_error("complete upload", &error);
 		return EX_UPLOAD_FAILED;
 	}
+	ex_drive_delete_objects(service, tenant_id, work.pruned, 0);
+	PQclear(work.pruned);
 	upload->completed = true;
 	snprintf(upload->file_id, sizeof(upload->file_id), "%s", work.file_id);
 	upload->version = work.version;

@@ -604,6 +604,165 @@ test('folders: create, upload into, list', async () => {
   assert.equal((await api(`/api/v1/drive/folders/${crypto.randomUUID()}`)).response.status, 404);
 });
 
+// Uploads CONTENT (a string or Buffer) as NAME in one PATCH; returns the file's metadata.
+async function uploadSmall(name, content, { folder, base = driveUrl, token = alice } = {}) {
+  const body = Buffer.from(content);
+  const fields = folder ? { filename: name, folder } : { filename: name };
+  const location = await createUpload(body.length, fields, { base, token });
+  assert.equal((await patch(base + location, 0, body, { token })).status, 204);
+  const head = await tusRequest('HEAD', base + location, { token });
+  assert.equal(head.status, 200);
+  const listing = await api(`/api/v1/drive/folders/${folder ?? 'root'}?limit=1000`, { base, token });
+  return listing.json().entries.find((entry) => entry.type === 'file' && entry.name === name);
+}
+
+async function makeFolder(name, parentId = null) {
+  const created = await api('/api/v1/drive/folders', { method: 'POST', body: { name, parent_id: parentId } });
+  assert.equal(created.response.status, 201);
+  return created.json();
+}
+
+async function usedBytes() {
+  const { response, json } = await api('/api/v1/drive/quota');
+  assert.equal(response.status, 200);
+  return json().used_bytes;
+}
+
+test('rename and move a file', async () => {
+  const target = await makeFolder(`move-target-${run}`);
+  const file = await uploadSmall(`rename-me-${run}.txt`, 'abc');
+  const renamed = await api(`/api/v1/drive/files/${file.id}`, { method: 'PATCH', body: { name: `renamed-${run}.txt` } });
+  assert.equal(renamed.response.status, 200);
+  assert.equal(renamed.json().name, `renamed-${run}.txt`);
+  await findFile(`renamed-${run}.txt`);
+
+  const moved = await api(`/api/v1/drive/files/${file.id}`, { method: 'PATCH', body: { folder_id: target.id } });
+  assert.equal(moved.response.status, 200);
+  assert.equal(moved.json().folder_id, target.id);
+  const inside = await api(`/api/v1/drive/folders/${target.id}`);
+  assert.deepEqual(inside.json().entries.map((e) => e.name), [`renamed-${run}.txt`]);
+
+  // A name taken in the target folder, a missing folder, bad names, another user.
+  await uploadSmall(`taken-${run}.txt`, 'x', { folder: target.id });
+  const taken = await api(`/api/v1/drive/files/${file.id}`, { method: 'PATCH', body: { name: `taken-${run}.txt` } });
+  assert.equal(taken.response.status, 409);
+  const missing = await api(`/api/v1/drive/files/${file.id}`, { method: 'PATCH', body: { folder_id: crypto.randomUUID() } });
+  assert.equal(missing.response.status, 404);
+  for (const bad of ['..', 'a/b', 'x'.repeat(256)]) {
+    const response = await api(`/api/v1/drive/files/${file.id}`, { method: 'PATCH', body: { name: bad } });
+    assert.equal(response.response.status, 400, `name "${bad.slice(0, 20)}"`);
+  }
+  const at255 = await api(`/api/v1/drive/files/${file.id}`, { method: 'PATCH', body: { name: run + 'y'.repeat(255 - run.length) } });
+  assert.equal(at255.response.status, 200);
+  assert.equal((await api(`/api/v1/drive/files/${file.id}`, { method: 'PATCH', body: {} })).response.status, 400);
+  const bobs = await api(`/api/v1/drive/files/${file.id}`, { method: 'PATCH', body: { name: 'bob.txt' }, token: bob });
+  assert.equal(bobs.response.status, 404);
+  const back = await api(`/api/v1/drive/files/${file.id}`, { method: 'PATCH', body: { folder_id: null } });
+  assert.equal(back.response.status, 200);
+  assert.equal(back.json().folder_id, null);
+});
+
+test('folder move rejects cycles', async () => {
+  const top = await makeFolder(`cycle-a-${run}`);
+  const middle = await makeFolder('b', top.id);
+  const bottom = await makeFolder('c', middle.id);
+  for (const target of [top, middle, bottom]) {
+    const response = await api(`/api/v1/drive/folders/${top.id}`, { method: 'PATCH', body: { parent_id: target.id } });
+    assert.equal(response.response.status, 409, `move into ${target.name}`);
+    assert.equal(response.json().error.code, 'move_cycle');
+  }
+  const up = await api(`/api/v1/drive/folders/${bottom.id}`, { method: 'PATCH', body: { parent_id: null, name: `cycle-c-${run}` } });
+  assert.equal(up.response.status, 200);
+  const down = await api(`/api/v1/drive/folders/${top.id}`, { method: 'PATCH', body: { parent_id: bottom.id } });
+  assert.equal(down.response.status, 200);
+
+  const tree = await api('/api/v1/drive/tree');
+  assert.equal(tree.response.status, 200);
+  const c = tree.json().folders.find((f) => f.id === bottom.id);
+  assert.ok(c, 'the moved folder is at the top of the tree');
+  assert.equal(c.folders[0].id, top.id);
+  assert.equal(c.folders[0].folders[0].id, middle.id);
+});
+
+test('trash, restore, purge and empty', async () => {
+  const before = await usedBytes();
+  const file = await uploadSmall(`trash-${run}.txt`, '12345');
+  assert.equal(await usedBytes(), before + 5);
+
+  assert.equal((await api(`/api/v1/drive/files/${file.id}`, { method: 'DELETE' })).response.status, 204);
+  assert.equal((await api(`/api/v1/drive/files/${file.id}`)).response.status, 404);
+  assert.ok(!(await listRoot()).some((e) => e.id === file.id));
+  const trash = await api('/api/v1/drive/trash');
+  assert.ok(trash.json().entries.some((e) => e.id === file.id && e.type === 'file'));
+  // Trashed files still count, and their name is free again.
+  assert.equal(await usedBytes(), before + 5);
+  const twin = await uploadSmall(`trash-${run}.txt`, '1');
+  assert.equal((await api(`/api/v1/drive/trash/files/${file.id}/restore`, { method: 'POST' })).response.status, 409);
+  assert.equal((await api(`/api/v1/drive/files/${twin.id}`, { method: 'DELETE' })).response.status, 204);
+  assert.equal((await api(`/api/v1/drive/trash/files/${file.id}/restore`, { method: 'POST' })).response.status, 204);
+  const restored = await api(`/api/v1/drive/files/${file.id}/content`);
+  assert.equal(restored.buffer.toString(), '12345');
+  assert.equal((await api(`/api/v1/drive/trash/files/${file.id}/restore`, { method: 'POST' })).response.status, 404);
+
+  // Purge one item: its bytes leave the quota.
+  assert.equal((await api(`/api/v1/drive/files/${file.id}`, { method: 'DELETE' })).response.status, 204);
+  assert.equal((await api(`/api/v1/drive/trash/${file.id}`, { method: 'DELETE', token: bob })).response.status, 404);
+  assert.equal((await api(`/api/v1/drive/trash/${file.id}`, { method: 'DELETE' })).response.status, 204);
+  assert.equal(await usedBytes(), before + 1);
+
+  // A trashed folder hides what is in it; emptying the trash removes all of it.
+  const folder = await makeFolder(`trash-folder-${run}`);
+  await uploadSmall('inner.txt', 'abcdefgh', { folder: folder.id });
+  assert.equal((await api(`/api/v1/drive/folders/${folder.id}`, { method: 'DELETE' })).response.status, 204);
+  assert.equal((await api(`/api/v1/drive/folders/${folder.id}`)).response.status, 404);
+  assert.equal(await usedBytes(), before + 1 + 8);
+  const emptied = await api('/api/v1/drive/trash', { method: 'DELETE' });
+  assert.equal(emptied.response.status, 200);
+  assert.ok(emptied.json().purged >= 2);
+  assert.equal(await usedBytes(), before);
+  assert.deepEqual((await api('/api/v1/drive/trash')).json().entries, []);
+});
+
+test('versions: list, download, restore', async () => {
+  const name = `versions-${run}.txt`;
+  for (const content of ['one', 'two!', 'three']) await uploadSmall(name, content);
+  const file = await findFile(name);
+  assert.equal(file.version, 3);
+  const listed = await api(`/api/v1/drive/files/${file.id}/versions`);
+  assert.equal(listed.response.status, 200);
+  assert.deepEqual(listed.json().versions.map((v) => [v.version, v.size, v.current]), [[3, 5, true], [2, 4, false], [1, 3, false]]);
+
+  const first = await api(`/api/v1/drive/files/${file.id}/versions/1/content`);
+  assert.equal(first.response.status, 200);
+  assert.equal(first.buffer.toString(), 'one');
+  assert.equal(first.response.headers.get('etag'), listed.json().versions[2].etag);
+  assert.equal((await api(`/api/v1/drive/files/${file.id}/versions/9/content`)).response.status, 404);
+  assert.equal((await api(`/api/v1/drive/files/${file.id}/versions/1/content`, { token: carol })).response.status, 404);
+
+  const restore = await api(`/api/v1/drive/files/${file.id}/versions/1/restore`, { method: 'POST' });
+  assert.equal(restore.response.status, 200);
+  assert.equal((await api(`/api/v1/drive/files/${file.id}/content`)).buffer.toString(), 'one');
+  assert.equal((await api(`/api/v1/drive/files/${file.id}/versions/7/restore`, { method: 'POST' })).response.status, 404);
+  // The next upload numbers past every stored version.
+  await uploadSmall(name, 'four');
+  assert.equal((await findFile(name)).version, 4);
+});
+
+test('versions beyond the maximum are deleted', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const daemon = await startOwnDrive({ EXPRESSO_DRIVE_MAX_VERSIONS: '2' });
+  try {
+    const name = `kept-${run}.txt`;
+    const before = await usedBytes();
+    for (const content of ['a', 'bb', 'ccc']) await uploadSmall(name, content, { base: daemon.base });
+    const file = await findFile(name);
+    const listed = await api(`/api/v1/drive/files/${file.id}/versions`);
+    assert.deepEqual(listed.json().versions.map((v) => v.version), [3, 2]);
+    assert.equal(await usedBytes(), before + 2 + 3);
+  } finally {
+    await stopOwnDrive(daemon);
+  }
+});
+
 test('completed upload publishes drive.uploaded', async () => {
   const nats = await connectNats({ servers: requireEnv('EXPRESSO_NATS_URL').replace(/^nats:\/\//, '') });
   try {
