@@ -101,6 +101,7 @@ void ex_drive_delete_objects(ex_drive_service *service, const char *tenant_id, c
 int ex_drive_add_tus_routes(ex_drive_service *service, ex_http_server *http);
 int ex_drive_add_file_routes(ex_drive_service *service, ex_http_server *http);
 int ex_drive_add_manage_routes(ex_drive_service *service, ex_http_server *http);
+int ex_drive_add_share_routes(ex_drive_service *service, ex_http_server *http);
 
 /* Purges the trashed items of every tenant with an upload directory that are past the retention. */
 int ex_drive_trash_purge_expired(ex_drive_service *service);

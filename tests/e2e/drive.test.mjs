@@ -685,6 +685,8 @@ test('folder move rejects cycles', async () => {
 });
 
 test('trash, restore, purge and empty', async () => {
+  // Items trashed by earlier runs would leave the quota when the trash is emptied below.
+  assert.equal((await api('/api/v1/drive/trash', { method: 'DELETE' })).response.status, 200);
   const before = await usedBytes();
   const file = await uploadSmall(`trash-${run}.txt`, '12345');
   assert.equal(await usedBytes(), before + 5);
@@ -760,6 +762,137 @@ test('versions beyond the maximum are deleted', { timeout: TEST_TIMEOUT_MS }, as
     assert.equal(await usedBytes(), before + 2 + 3);
   } finally {
     await stopOwnDrive(daemon);
+  }
+});
+
+// Reads the public link URL without a token; Basic credentials when PASSWORD is given.
+async function openShare(url, { password, headers = {} } = {}) {
+  const auth = password === undefined ? {} : { Authorization: `Basic ${Buffer.from(`anyone:${password}`).toString('base64')}` };
+  const response = await fetch(driveUrl + url, { headers: { ...auth, ...headers } });
+  const buffer = Buffer.from(await response.arrayBuffer());
+  return { response, buffer };
+}
+
+test('share a file by public link', async () => {
+  const file = await uploadSmall(`shared-${run}.txt`, 'shared bytes');
+  const created = await api('/api/v1/drive/shares', { method: 'POST', body: { file_id: file.id } });
+  assert.equal(created.response.status, 201);
+  const share = created.json();
+  assert.match(share.token, /^[A-Za-z0-9_-]{43}$/);
+  assert.equal(share.url, `/api/v1/drive/share/${share.token}`);
+
+  const opened = await openShare(share.url);
+  assert.equal(opened.response.status, 200);
+  assert.equal(opened.buffer.toString(), 'shared bytes');
+  assert.match(opened.response.headers.get('content-disposition'), /filename\*=UTF-8''shared-/);
+
+  // Bob and Carol cannot share Alice's file; a bad token is not found.
+  assert.equal((await api('/api/v1/drive/shares', { method: 'POST', body: { file_id: file.id }, token: carol })).response.status, 404);
+  const wrong = `${share.token.slice(0, -1)}${share.token.endsWith('A') ? 'B' : 'A'}`;
+  assert.equal((await openShare(`/api/v1/drive/share/${wrong}`)).response.status, 404);
+  assert.equal((await openShare('/api/v1/drive/share/short')).response.status, 404);
+
+  // Revocation is immediate; only the owner can revoke.
+  assert.equal((await api(`/api/v1/drive/shares/${share.id}`, { method: 'DELETE', token: bob })).response.status, 404);
+  assert.equal((await api(`/api/v1/drive/shares/${share.id}`, { method: 'DELETE' })).response.status, 204);
+  assert.equal((await openShare(share.url)).response.status, 404);
+  const listed = await api('/api/v1/drive/shares');
+  assert.equal(listed.json().shares.find((s) => s.id === share.id).revoked, true);
+
+  // Carol's own share works, and gives rls.test.mjs a drive_shares row in her tenant.
+  const carolsFile = await uploadSmall(`carol-${run}.txt`, 'acme', { token: carol });
+  const carols = await api('/api/v1/drive/shares', { method: 'POST', body: { file_id: carolsFile.id }, token: carol });
+  assert.equal(carols.response.status, 201);
+  assert.equal((await openShare(carols.json().url)).buffer.toString(), 'acme');
+});
+
+test('share with password and expiry', { timeout: 30_000 }, async () => {
+  const file = await uploadSmall(`protected-${run}.txt`, 'secret');
+  const created = await api('/api/v1/drive/shares', { method: 'POST', body: { file_id: file.id, password: 'correct horse', expires_in: 2 } });
+  assert.equal(created.response.status, 201);
+  const share = created.json();
+  assert.equal(share.has_password, true);
+
+  const missing = await openShare(share.url);
+  assert.equal(missing.response.status, 401);
+  assert.match(missing.response.headers.get('www-authenticate'), /^Basic /);
+  assert.equal((await openShare(share.url, { password: 'wrong' })).response.status, 401);
+  const right = await openShare(share.url, { password: 'correct horse' });
+  assert.equal(right.response.status, 200);
+  assert.equal(right.buffer.toString(), 'secret');
+
+  await new Promise((resolve) => setTimeout(resolve, 2500));
+  assert.equal((await openShare(share.url, { password: 'correct horse' })).response.status, 410);
+
+  // Limits: expiry 1 s to 366 days, password 1 to 256 bytes.
+  const post = (body) => api('/api/v1/drive/shares', { method: 'POST', body: { file_id: file.id, ...body } });
+  assert.equal((await post({ expires_in: 0 })).response.status, 400);
+  assert.equal((await post({ expires_in: 366 * 86400 })).response.status, 201);
+  assert.equal((await post({ expires_in: 366 * 86400 + 1 })).response.status, 400);
+  assert.equal((await post({ password: 'p'.repeat(256) })).response.status, 201);
+  assert.equal((await post({ password: 'p'.repeat(257) })).response.status, 400);
+  assert.equal((await post({ password: '' })).response.status, 400);
+});
+
+test('shared folder lists its files in pt-BR or English', async () => {
+  const folder = await makeFolder(`shared-folder-${run}`);
+  const inner = await uploadSmall(`<b>report&"it's".txt`, 'inside', { folder: folder.id });
+  const outside = await uploadSmall(`outside-${run}.txt`, 'not shared');
+  const created = await api('/api/v1/drive/shares', { method: 'POST', body: { folder_id: folder.id } });
+  assert.equal(created.response.status, 201);
+  const share = created.json();
+
+  const json = await openShare(share.url);
+  assert.equal(json.response.status, 200);
+  assert.deepEqual(JSON.parse(json.buffer).entries.map((e) => e.name), [`<b>report&"it's".txt`]);
+  const portuguese = await openShare(share.url, { headers: { Accept: 'text/html' } });
+  assert.equal(portuguese.response.headers.get('content-language'), 'pt-BR');
+  assert.match(portuguese.buffer.toString(), /Pasta compartilhada/);
+  assert.ok(portuguese.buffer.toString().includes('&lt;b&gt;report&amp;&quot;it&#39;s&quot;.txt'));
+  assert.doesNotMatch(portuguese.buffer.toString(), /<b>report/);
+  const english = await openShare(share.url, { headers: { Accept: 'text/html', 'Accept-Language': 'en-US,en;q=0.9,pt;q=0.5' } });
+  assert.equal(english.response.headers.get('content-language'), 'en');
+  assert.match(english.buffer.toString(), /Shared folder/);
+
+  const download = await openShare(`${share.url}?file=${inner.id}`);
+  assert.equal(download.buffer.toString(), 'inside');
+  assert.equal((await openShare(`${share.url}?file=${outside.id}`)).response.status, 404);
+
+  // Trashing the folder ends the link.
+  assert.equal((await api(`/api/v1/drive/folders/${folder.id}`, { method: 'DELETE' })).response.status, 204);
+  assert.equal((await openShare(share.url)).response.status, 404);
+});
+
+test('share accesses are audited and announced', async () => {
+  const file = await uploadSmall(`audited-${run}.txt`, 'a');
+  const tenant = JSON.parse(Buffer.from(alice.split('.')[1], 'base64url')).tenant_id;
+  const nats = await connectNats({ servers: requireEnv('EXPRESSO_NATS_URL').replace(/^nats:\/\//, '') });
+  try {
+    const subscription = nats.subscribe(`expresso.${tenant}.drive.shared`, { max: 1, timeout: 10_000 });
+    const created = await api('/api/v1/drive/shares', { method: 'POST', body: { file_id: file.id } });
+    const share = created.json();
+    for await (const message of subscription) {
+      const event = JSON.parse(new TextDecoder().decode(message.data));
+      assert.equal(JSON.stringify(event).includes(share.id), true);
+      assert.equal(JSON.stringify(event).includes(share.token), false);
+      break;
+    }
+    await openShare(share.url);
+    await openShare(share.url);
+    const { default: pg } = await import('pg');
+    const client = new pg.Client({ connectionString: requireEnv('EXPRESSO_DATABASE_OWNER_URL') });
+    await client.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query("SELECT set_config('app.tenant_id', $1, true)", [tenant]);
+      const rows = await client.query("SELECT action FROM audit_log WHERE resource = $1 ORDER BY 1", [share.id]);
+      await client.query('COMMIT');
+      assert.deepEqual(rows.rows.map((r) => r.action), ['drive.share_accessed', 'drive.share_accessed', 'drive.share_created']);
+    } finally {
+      await client.end();
+    }
+  } finally {
+    await nats.close();
   }
 });
 
