@@ -1052,6 +1052,55 @@ test('tus-js-client survives a daemon restart', { timeout: TEST_TIMEOUT_MS }, as
   }
 });
 
+test('tus-js-client 100 MiB: pause, resume, restart', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const port = await freePort();
+  let daemon = await startOwnDrive({}, port);
+  const content = crypto.randomBytes(100 * MiB);
+  const name = `hundred-${run}.bin`;
+  let restarted = null;
+  const start = (uploadUrl, onChunk) =>
+    new Promise((resolve, reject) => {
+      const upload = new tus.Upload(content, {
+        endpoint: daemon.base + UPLOADS,
+        uploadUrl,
+        chunkSize: CHUNK,
+        retryDelays: [200, 500, 1000, 2000, 4000, 8000],
+        headers: { Authorization: `Bearer ${alice}` },
+        metadata: { filename: name },
+        storeFingerprintForResuming: false,
+        onError: reject,
+        onSuccess: () => resolve(upload.url),
+        onChunkComplete: (chunk, accepted) => onChunk(upload, accepted, resolve),
+      });
+      upload.start();
+    });
+  try {
+    // Pause after the first 16 MiB chunk.
+    const url = await start(undefined, (upload, accepted, resolve) => {
+      if (accepted === CHUNK) upload.abort().then(() => resolve(upload.url));
+    });
+    assert.equal(await headOffset(url), CHUNK);
+
+    // Resume, and kill the daemon with SIGKILL after the next chunk; the client retries until it is back.
+    await start(url, (upload, accepted) => {
+      if (accepted !== 2 * CHUNK || restarted) return;
+      daemon.child.kill('SIGKILL');
+      restarted = daemon.exited.then(() => startOwnDrive({}, port)).then((next) => {
+        daemon = next;
+      });
+    });
+    assert.ok(restarted, 'the daemon was restarted during the upload');
+    await restarted;
+    const file = await findFile(name);
+    assert.equal(file.size, 100 * MiB);
+    const download = await api(`/api/v1/drive/files/${file.id}/content`, { base: daemon.base });
+    assert.equal(sha256(download.buffer), sha256(content));
+  } finally {
+    await restarted?.catch(() => {});
+    await stopOwnDrive(daemon);
+  }
+});
+
 test('expired upload is gone after the purge', { timeout: TEST_TIMEOUT_MS }, async () => {
   const daemon = await startOwnDrive({ EXPRESSO_DRIVE_UPLOAD_EXPIRY: '2s', EXPRESSO_DRIVE_PURGE_INTERVAL: '1s' });
   try {
