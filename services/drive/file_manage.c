@@ -1,9 +1,9 @@
 /*
- * Changes to files and folders under /api/v1/drive: rename and move
- * (a folder never into itself or a folder below it), the trash (delete to
- * the trash, list, restore, purge one item, empty it), the folder tree,
- * and versions (list, restore one as current). Downloads of a version are
- * in file_routes.c.
+ * Changes to files and folders under /api/v1/drive: rename and move, the
+ * trash, the folder tree, and versions. A folder is never moved into
+ * itself or a folder below it. The trash takes items, lists them, and
+ * restores, purges or empties them. Versions are listed and restored as
+ * current; downloads of a version are in file_routes.c.
  *
  * A trashed item keeps its row and versions, so it still counts against
  * the quota, until it is purged: then its rows go in one statement and
@@ -49,7 +49,7 @@ static bool check_id(ex_http_request *request, const char *id, const char *code,
 
 /*
  * Reads {"name": ..., "<parent field>": id or null} of a rename or move.
- * Either may be absent; *parent_given says whether the parent field was
+ * Either may be absent. *parent_given is true when the parent field was
  * sent, and *parent is "" for null (the root folder).
  */
 static json_t *read_patch_body(ex_http_request *request, const char *parent_field, const char **name,
@@ -269,9 +269,10 @@ static void list_trash(ex_drive_service *service, ex_http_request *request, cons
 /*
  * Deletes trashed items and everything below them: the rows in one
  * statement (versions and subfolders go by ON DELETE CASCADE), then the
- * objects of every version removed. FILTER is "f.id = $2" or "true", and
- * AGE_SQL limits to items trashed before a time ("" for any). Returns the
- * number of trashed items deleted, or -1 with ERROR filled in.
+ * objects of every version removed. OWNER_FILTER is an SQL condition on
+ * the trashed rows that uses PARAMS (fixed text from this file, never
+ * request input). Returns the number of trashed items deleted, or -1 with
+ * ERROR filled in.
  */
 static int purge_trashed(ex_drive_service *service, const char *tenant_id, const char *owner_filter,
 			 const char *const *params, int param_count, ex_db_error *error)

@@ -5,9 +5,9 @@
  * folder's listing and its direct files, at /api/v1/drive/share/{token}
  * without an account; nothing can be changed through a link.
  *
- * The token is 32 random bytes in base64url; the database keeps only its
- * SHA-256, and a SECURITY DEFINER lookup on that hash names the tenant,
- * to which the request is then bound like any other. A password is sent
+ * The token is 32 random bytes in base64url. The database keeps only its
+ * SHA-256. A SECURITY DEFINER lookup on that hash returns the tenant, and
+ * the request is then bound to that tenant like any other. A password is sent
  * with HTTP Basic authentication (any user name), so a browser asks for
  * it, and checked against an argon2id hash. Revocation takes effect at
  * the next request, because every request reads the share row. Every
@@ -566,7 +566,11 @@ static void public_share_access(ex_http_request *request, void *context)
 	}
 
 	int has_file = ex_http_query(request, "file", file_param, sizeof(file_param));
-	const char *file_id = share.file_id[0] ? share.file_id : has_file == 0 ? file_param : NULL;
+	const char *file_id = NULL;
+	if (share.file_id[0] != '\0')
+		file_id = share.file_id;
+	else if (has_file == 0)
+		file_id = file_param;
 	audit(service, request, share.tenant_id, NULL, "drive.share_accessed", share.id,
 	      json_pack("{s:s?, s:s?}", "file_id", file_id, "folder_id", share.folder_id[0] ? share.folder_id : NULL));
 	if (file_id != NULL && !ex_drive_is_uuid(file_id)) {

@@ -29,7 +29,7 @@ typedef struct {
 	char request[4096];
 } capture;
 
-/* Accepts one connection, keeps the request head, and answers 200 with no body. */
+/* Accepts one connection, keeps the request head, and replies 200 with no body. */
 static void *capture_one(void *context)
 {
 	capture *cap = context;
