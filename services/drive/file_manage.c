@@ -483,7 +483,8 @@ static void restore_version(ex_drive_service *service, ex_http_request *request,
 		return;
 	}
 	ex_log(EX_LOG_INFO, "version_restored", "{s:s, s:s}", "file", id, "version", version);
-	ex_http_respond_json(request, 200, json_pack("{s:s, s:i}", "file_id", id, "version", atoi(version)));
+	ex_http_respond_json(request, 200,
+			     json_pack("{s:s, s:i}", "file_id", id, "version", (int)strtol(version, NULL, 10)));
 }
 
 /* ---- routes ---- */

@@ -140,7 +140,7 @@ static ex_storage_status fail_status(const s3_response *response, const char *op
 static ex_storage_status create_multipart(const s3_storage *storage, const char *tenant_id, const char *key,
 					  char upload_id[UPLOAD_ID_MAX], char *err, size_t errlen)
 {
-	s3_response response;
+	s3_response response = { 0 };
 	char *url = s3_object_url(storage, tenant_id, key, "uploads=");
 	ex_storage_status status = url ? s3_perform(storage, "POST", url, NULL, NULL, &response, err, errlen)
 				       : ex_storage_fail(err, errlen, "out of memory");
@@ -186,7 +186,7 @@ static ex_storage_status upload_part(const s3_storage *storage, const char *tena
 				     const char *upload_id, unsigned part_number, s3_body *body, char **etag,
 				     char *err, size_t errlen)
 {
-	s3_response response;
+	s3_response response = { 0 };
 	char *query = part_query(upload_id, part_number);
 	char *url = query ? s3_object_url(storage, tenant_id, key, query) : NULL;
 	ex_storage_status status = url ? s3_perform(storage, "PUT", url, body, NULL, &response, err, errlen)
@@ -212,7 +212,7 @@ static ex_storage_status complete_multipart(const s3_storage *storage, const cha
 {
 	size_t size = 64 + (size_t)part_count * 200;
 	char *xml = malloc(size);
-	s3_response response;
+	s3_response response = { 0 };
 	ex_storage_status status;
 
 	if (xml == NULL)
@@ -244,7 +244,7 @@ static ex_storage_status complete_multipart(const s3_storage *storage, const cha
 static void abort_multipart(const s3_storage *storage, const char *tenant_id, const char *key, const char *upload_id)
 {
 	char err[EX_STORAGE_ERROR_MAX];
-	s3_response response;
+	s3_response response = { 0 };
 	char *query = part_query(upload_id, 0);
 	char *url = query ? s3_object_url(storage, tenant_id, key, query) : NULL;
 
@@ -257,7 +257,7 @@ static void abort_multipart(const s3_storage *storage, const char *tenant_id, co
 static ex_storage_status put_object(const s3_storage *storage, const char *tenant_id, const char *key, s3_body *body,
 				    char *err, size_t errlen)
 {
-	s3_response response;
+	s3_response response = { 0 };
 	char *url = s3_object_url(storage, tenant_id, key, NULL);
 	ex_storage_status status = url ? s3_perform(storage, "PUT", url, body, NULL, &response, err, errlen)
 				       : ex_storage_fail(err, errlen, "out of memory");
@@ -593,8 +593,8 @@ static ex_storage_status s3_open_read(ex_storage *base, const char *tenant_id, c
 		nanosleep(&delay, NULL);
 	}
 	free(url);
-	if (status != EX_STORAGE_OK)
-		return status;
+	if (status != EX_STORAGE_OK || reader == NULL)
+		return status != EX_STORAGE_OK ? status : ex_storage_fail(err, errlen, "GET of %s was not attempted", key);
 	curl_off_t length = 0;
 	curl_easy_getinfo(reader->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length);
 	if (size != NULL)
@@ -624,7 +624,7 @@ static ex_storage_status s3_stat(ex_storage *base, const char *tenant_id, const 
 				 char *err, size_t errlen)
 {
 	const s3_storage *storage = (const s3_storage *)base;
-	s3_response response;
+	s3_response response = { 0 };
 	char *url = s3_object_url(storage, tenant_id, key, NULL);
 	ex_storage_status status = url ? s3_perform(storage, "HEAD", url, NULL, NULL, &response, err, errlen)
 				       : ex_storage_fail(err, errlen, "out of memory");
@@ -645,7 +645,7 @@ static ex_storage_status s3_delete(ex_storage *base, const char *tenant_id, cons
 {
 	const s3_storage *storage = (const s3_storage *)base;
 	uint64_t size = 0;
-	s3_response response;
+	s3_response response = { 0 };
 
 	/* DeleteObject returns 204 for a missing key too, so a HEAD tells the two apart. */
 	ex_storage_status status = s3_stat(base, tenant_id, key, &size, err, errlen);
