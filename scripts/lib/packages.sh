@@ -14,6 +14,8 @@ EXPRESSO_DEBIAN_PACKAGES=(
 	curl jq openssl ca-certificates nodejs npm docker-compose chromium
 	# real clients the end-to-end tests drive
 	python3 vdirsyncer
+	# the S3 test server's signature check (botocore is AWS's own SigV4 code)
+	python3-botocore
 )
 
 ensure_debian_packages() {

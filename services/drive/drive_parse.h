@@ -21,6 +21,9 @@ enum {
 	EX_TUS_DIGEST_MAX = 32,            /* bytes of the largest digest (SHA-256) */
 	EX_HTTP_RANGE_MAX = 16,            /* ranges kept from one Range header */
 	EX_HTTP_RANGE_MAX_HEADER = 1024,   /* bytes of a Range value that is parsed */
+	EX_TUS_CONCAT_MAX_HEADER = 8192,   /* bytes of an Upload-Concat value */
+	EX_TUS_CONCAT_MAX_PARTS = 64,      /* partial uploads joined by one final upload */
+	EX_TUS_CONCAT_ID_TEXT = 36,        /* an upload id (UUID) in text form */
 };
 
 /* ---- Upload-Metadata (tus 1.0.0): "key base64,key2,key3 base64" ---- */
@@ -85,6 +88,33 @@ ex_tus_checksum_status ex_tus_checksum_parse(const char *header, ex_tus_checksum
 
 /* Digest size in bytes of ALGORITHM. */
 size_t ex_tus_checksum_digest_size(ex_tus_checksum_algorithm algorithm);
+
+/* ---- Upload-Concat (tus concatenation): "partial" or "final;<url> <url> ..." ---- */
+
+typedef enum {
+	EX_TUS_CONCAT_NONE = 0, /* no Upload-Concat: an ordinary upload */
+	EX_TUS_CONCAT_PARTIAL,
+	EX_TUS_CONCAT_FINAL,
+} ex_tus_concat_kind;
+
+typedef enum {
+	EX_TUS_CONCAT_OK = 0,
+	EX_TUS_CONCAT_MALFORMED,      /* neither "partial" nor "final;" with at least one URL */
+	EX_TUS_CONCAT_TOO_LONG,       /* over EX_TUS_CONCAT_MAX_HEADER bytes */
+	EX_TUS_CONCAT_TOO_MANY_PARTS, /* more than EX_TUS_CONCAT_MAX_PARTS URLs */
+	EX_TUS_CONCAT_INVALID_URL,    /* not [scheme://authority]/api/v1/drive/uploads/<uuid> */
+	EX_TUS_CONCAT_DUPLICATE_PART, /* one partial upload named twice */
+} ex_tus_concat_status;
+
+typedef struct {
+	ex_tus_concat_kind kind;
+	size_t count; /* partial uploads of a final upload, in order */
+	char part_ids[EX_TUS_CONCAT_MAX_PARTS][EX_TUS_CONCAT_ID_TEXT + 1];
+} ex_tus_concat;
+
+/* Parses HEADER (NULL: no concatenation) into *out. */
+ex_tus_concat_status ex_tus_concat_parse(const char *header, ex_tus_concat *out);
+const char *ex_tus_concat_status_message(ex_tus_concat_status status);
 
 /* ---- Range (RFC 9110 section 14.2), byte ranges only ---- */
 

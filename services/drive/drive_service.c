@@ -30,6 +30,26 @@ const ex_setting ex_drive_settings[] = {
 	{ "storage_dir", "EXPRESSO_STORAGE_DIR", EX_SETTING_STRING, NULL, NULL,
 	  "Directory of the local-disk object store; unfinished uploads are kept in its .uploads subdirectory.",
 	  false },
+	{ "storage_backend", "EXPRESSO_STORAGE_BACKEND", EX_SETTING_STRING, "local", NULL,
+	  "Object store of file contents: local (files under EXPRESSO_STORAGE_DIR) or s3.", false },
+	{ "s3_endpoint", "EXPRESSO_S3_ENDPOINT", EX_SETTING_STRING, NULL, NULL,
+	  "URL of the S3 server (MinIO), e.g. http://127.0.0.1:9000; objects use path-style URLs.", false },
+	{ "s3_bucket", "EXPRESSO_S3_BUCKET", EX_SETTING_STRING, "expresso", NULL,
+	  "Existing bucket that holds the objects, under one <tenant id>/ prefix per tenant.", false },
+	{ "s3_region", "EXPRESSO_S3_REGION", EX_SETTING_STRING, "us-east-1", NULL,
+	  "Region used in AWS Signature Version 4.", false },
+	{ "s3_access_key", "EXPRESSO_S3_ACCESS_KEY", EX_SETTING_STRING, NULL, NULL, "S3 access key id.", true },
+	{ "s3_secret_key", "EXPRESSO_S3_SECRET_KEY", EX_SETTING_STRING, NULL, NULL, "S3 secret access key.", true },
+	{ "s3_ca_file", "EXPRESSO_S3_CA_FILE", EX_SETTING_STRING, NULL, NULL,
+	  "PEM file of CA certificates for an https endpoint; unset: the system's CA certificates.", false },
+	{ "s3_part_size", "EXPRESSO_S3_PART_SIZE", EX_SETTING_SIZE, "16M", "bytes",
+	  "Size of each multipart upload part (at least 5M); larger objects are uploaded in parts.", false },
+	{ "s3_max_attempts", "EXPRESSO_S3_MAX_ATTEMPTS", EX_SETTING_INT, "4", NULL,
+	  "Tries of one S3 request on connection errors and HTTP 500, 502, 503, 504 (1 to 20).", false },
+	{ "s3_retry_delay", "EXPRESSO_S3_RETRY_DELAY", EX_SETTING_DURATION, "100ms", "duration",
+	  "Delay before the first retry of an S3 request, doubled for each next one up to 5s.", false },
+	{ "s3_timeout", "EXPRESSO_S3_TIMEOUT", EX_SETTING_DURATION, "30s", "duration",
+	  "Connect timeout of S3 requests, and the time a transfer may stall before it fails.", false },
 	{ "drive_max_upload_size", "EXPRESSO_DRIVE_MAX_UPLOAD_SIZE", EX_SETTING_SIZE, "53687091200", "bytes",
 	  "Largest Upload-Length accepted (Tus-Max-Size).", false },
 	{ "drive_max_chunk_size", "EXPRESSO_DRIVE_MAX_CHUNK_SIZE", EX_SETTING_SIZE, "16M", "bytes",
@@ -39,6 +59,10 @@ const ex_setting ex_drive_settings[] = {
 	  "Time an unfinished upload is kept after its creation or its last chunk.", false },
 	{ "drive_quota", "EXPRESSO_DRIVE_QUOTA", EX_SETTING_SIZE, "0", "bytes",
 	  "Drive quota of users whose users.quota_bytes is NULL; 0 means no quota.", false },
+	{ "drive_max_versions", "EXPRESSO_DRIVE_MAX_VERSIONS", EX_SETTING_INT, "10", NULL,
+	  "Versions kept per file, the current one included (1 to 1000); older ones are deleted.", false },
+	{ "drive_trash_retention", "EXPRESSO_DRIVE_TRASH_RETENTION", EX_SETTING_DURATION, "720h", "duration",
+	  "Time a file or folder stays in the trash before the purge deletes it.", false },
 	{ "drive_purge_interval", "EXPRESSO_DRIVE_PURGE_INTERVAL", EX_SETTING_DURATION, "10m", "duration",
 	  "Time between two purges of expired uploads.", false },
 	{ 0 },
@@ -71,6 +95,11 @@ static int read_settings(ex_drive_service *service, const ex_config *config)
 	service->max_chunk_size = ex_config_size(config, "drive_max_chunk_size");
 	service->upload_expiry_s = ex_config_duration_ms(config, "drive_upload_expiry") / 1000;
 	service->default_quota = ex_config_size(config, "drive_quota");
+	int64_t max_versions = ex_config_int(config, "drive_max_versions");
+	if (max_versions < 1 || max_versions > 1000)
+		return invalid_setting("EXPRESSO_DRIVE_MAX_VERSIONS", "expected 1 to 1000");
+	service->max_versions = (unsigned)max_versions;
+	service->trash_retention_s = ex_config_duration_ms(config, "drive_trash_retention") / 1000;
 	service->purge_interval_ms = ex_config_duration_ms(config, "drive_purge_interval");
 	if (service->max_upload_size == 0 || service->max_upload_size > (uint64_t)INT64_MAX)
 		return invalid_setting("EXPRESSO_DRIVE_MAX_UPLOAD_SIZE", "expected 1 byte to 8 EiB");
@@ -169,11 +198,9 @@ int ex_drive_service_open(ex_drive_service *service, ex_daemon *daemon)
 	service->database = ex_daemon_database(daemon);
 	service->bus = ex_daemon_bus(daemon);
 
-	service->storage = ex_storage_open_local(ex_config_string(config, "storage_dir"), err, sizeof(err));
-	if (service->storage == NULL) {
-		ex_log(EX_LOG_ERROR, "storage_open_failed", "{s:s}", "error", err);
+	service->storage = ex_drive_open_storage(config);
+	if (service->storage == NULL)
 		return -1;
-	}
 	/* Other daemons may be writing to the same store, so only old temporary files go. */
 	int swept = ex_storage_sweep_temporary(service->storage, STORAGE_SWEEP_MIN_AGE_S);
 	if (swept != 0)

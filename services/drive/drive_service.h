@@ -33,6 +33,8 @@ typedef struct {
 	uint64_t max_chunk_size;  /* body limit of PATCH and POST, bytes */
 	uint64_t upload_expiry_s; /* an upload expires this long after its last chunk */
 	uint64_t default_quota;   /* bytes for users without quota_bytes; 0: no quota */
+	unsigned max_versions;    /* versions kept per file, the current one included */
+	uint64_t trash_retention_s; /* a trashed item is purged this long after it was trashed */
 	uint64_t purge_interval_ms;
 	ex_drive_upload_locks locks;
 	pthread_t purge_thread;
@@ -59,6 +61,9 @@ typedef struct {
 extern const ex_setting ex_drive_settings[];
 
 int ex_drive_service_open(ex_drive_service *service, ex_daemon *daemon);
+
+/* Opens the local or S3 object store that the settings name, or logs why it cannot and returns NULL. */
+ex_storage *ex_drive_open_storage(const ex_config *config);
 void ex_drive_service_close(ex_drive_service *service);
 
 /* Verifies the request's token, or sends 401 (or 503) and returns false when it fails. */
@@ -85,9 +90,21 @@ int ex_drive_new_uuid(char out[EX_DRIVE_UUID_TEXT + 1]);
 /* Formats SECONDS since the epoch as an HTTP-date (RFC 9110 IMF-fixdate). */
 void ex_drive_http_date(char *out, size_t size, int64_t seconds);
 
+/*
+ * Deletes from object storage the key in COLUMN of every row of RESULT
+ * (rows whose database records are already gone). A failure is logged and
+ * leaves an object without a row, which costs space but loses nothing.
+ */
+void ex_drive_delete_objects(ex_drive_service *service, const char *tenant_id, const PGresult *result, int column);
+
 /* Route registration, one file each. */
 int ex_drive_add_tus_routes(ex_drive_service *service, ex_http_server *http);
 int ex_drive_add_file_routes(ex_drive_service *service, ex_http_server *http);
+int ex_drive_add_manage_routes(ex_drive_service *service, ex_http_server *http);
+int ex_drive_add_share_routes(ex_drive_service *service, ex_http_server *http);
+
+/* Purges the trashed items of every tenant with an upload directory that are past the retention. */
+int ex_drive_trash_purge_expired(ex_drive_service *service);
 
 /* Starts and stops the thread that purges expired uploads. */
 int ex_drive_purge_start(ex_drive_service *service);

@@ -76,9 +76,11 @@ static void list_folder(ex_drive_service *service, ex_http_request *request, con
 		"  SELECT 0 AS kind, id, name, parent_id AS parent, created_at, 0::bigint AS size, "
 		"         ''::text AS content_type, 0 AS version, created_at AS updated_at "
 		"    FROM drive_folders WHERE owner_id = $1 AND parent_id IS NOT DISTINCT FROM NULLIF($2, '')::uuid "
+		"     AND trashed_at IS NULL "
 		"  UNION ALL "
 		"  SELECT 1, id, name, folder_id, created_at, size, content_type, current_version, updated_at "
-		"    FROM drive_files WHERE owner_id = $1 AND folder_id IS NOT DISTINCT FROM NULLIF($2, '')::uuid"
+		"    FROM drive_files WHERE owner_id = $1 AND folder_id IS NOT DISTINCT FROM NULLIF($2, '')::uuid "
+		"     AND trashed_at IS NULL"
 		") entries ORDER BY kind, name COLLATE \"C\" LIMIT $3::integer OFFSET $4::integer";
 	const char *id = ex_http_param(request, "id");
 	const char *folder = strcmp(id, ROOT_ID) == 0 ? "" : id;
@@ -197,27 +199,38 @@ done:
 	json_decref(json);
 }
 
-/* Columns of a file with its current version, as file_json reads them, plus the storage key and version id. */
+/*
+ * Columns of a file with its current version (or version $3 when not
+ * empty), as file_json reads them, plus the storage key and version id.
+ * A file in the trash is not found.
+ */
 static const char file_sql[] =
 	"SELECT f.id::text, f.name, f.folder_id::text, "
 	"       to_char(f.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), v.size, v.content_type, "
 	"       v.version, to_char(f.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
 	"       v.storage_key, v.id::text "
-	"  FROM drive_files f JOIN drive_file_versions v ON v.file_id = f.id AND v.version = f.current_version "
-	" WHERE f.id = $1 AND f.owner_id = $2";
+	"  FROM drive_files f JOIN drive_file_versions v ON v.file_id = f.id "
+	"   AND v.version = COALESCE(NULLIF($3, '')::integer, f.current_version) "
+	" WHERE f.id = $1 AND f.owner_id = $2 AND f.trashed_at IS NULL";
 
 /* Loads the caller's file named by the path, or sends 404 and returns NULL when there is none. */
 static PGresult *load_file(ex_drive_service *service, ex_http_request *request, const ex_drive_caller *caller)
 {
 	const char *id = ex_http_param(request, "id");
+	const char *version = ex_http_param(request, "version");
 	ex_db_error error;
 
 	if (!ex_drive_is_uuid(id)) {
 		ex_http_respond_error(request, 404, "file_not_found", "no file with this id exists");
 		return NULL;
 	}
-	const char *params[] = { id, caller->user_id };
-	PGresult *result = ex_drive_query(service, caller->tenant_id, file_sql, 2, params, &error);
+	if (version != NULL && (version[0] == '\0' || strspn(version, "0123456789") != strlen(version) ||
+				strlen(version) > 9)) {
+		ex_http_respond_error(request, 404, "version_not_found", "no version %s of this file exists", version);
+		return NULL;
+	}
+	const char *params[] = { id, caller->user_id, version ? version : "" };
+	PGresult *result = ex_drive_query(service, caller->tenant_id, file_sql, 3, params, &error);
 	if (result == NULL) {
 		ex_drive_respond_database_error(request, "read the file", &error);
 		return NULL;
@@ -385,6 +398,8 @@ int ex_drive_add_file_routes(ex_drive_service *service, ex_http_server *http)
 	    ex_http_route_limited(http, "POST", "/api/v1/drive/folders", handle_mkdir, service, MKDIR_MAX_BODY) != 0 ||
 	    ex_http_route(http, "GET", "/api/v1/drive/files/{id}", handle_metadata, service) != 0 ||
 	    ex_http_route(http, "GET", "/api/v1/drive/files/{id}/content", handle_download, service) != 0 ||
+	    ex_http_route(http, "GET", "/api/v1/drive/files/{id}/versions/{version}/content", handle_download,
+			  service) != 0 ||
 	    ex_http_route(http, "GET", "/api/v1/drive/quota", handle_quota, service) != 0)
 		return -1;
 	return 0;

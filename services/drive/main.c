@@ -13,7 +13,8 @@ static int setup(ex_daemon *daemon, void *context)
 
 	if (ex_drive_service_open(service, daemon) != 0)
 		return -1;
-	if (ex_drive_add_tus_routes(service, http) != 0 || ex_drive_add_file_routes(service, http) != 0)
+	if (ex_drive_add_tus_routes(service, http) != 0 || ex_drive_add_file_routes(service, http) != 0 ||
+	    ex_drive_add_manage_routes(service, http) != 0 || ex_drive_add_share_routes(service, http) != 0)
 		return -1;
 	return ex_drive_purge_start(service);
 }

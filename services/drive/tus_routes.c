@@ -1,7 +1,8 @@
 /*
  * tus 1.0.0 under /api/v1/drive/uploads: OPTIONS, creation (POST, with
  * creation-with-upload and creation-defer-length), HEAD, PATCH,
- * termination (DELETE), checksum (sha1, sha256, md5) and expiration.
+ * termination (DELETE), checksum (sha1, sha256, md5), expiration and
+ * concatenation (partial uploads joined by a final upload).
  * X-HTTP-Method-Override on POST to an upload URL is honoured.
  *
  * Each command first runs its checks in a fixed order. A failed check
@@ -31,13 +32,15 @@
 #include "upload_store.h"
 
 #define TUS_VERSION "1.0.0"
-#define TUS_EXTENSIONS "creation,creation-with-upload,creation-defer-length,termination,checksum,expiration"
+#define TUS_EXTENSIONS \
+	"creation,creation-with-upload,creation-defer-length,termination,checksum,expiration,concatenation"
 #define TUS_CHUNK_CONTENT_TYPE "application/offset+octet-stream"
 #define UPLOADS_PATH "/api/v1/drive/uploads"
 #define DEFAULT_FILETYPE "application/octet-stream"
 
 enum {
 	HTTP_LOCKED = 423,
+	HTTP_FORBIDDEN = 403,
 	HTTP_CHECKSUM_MISMATCH = 460, /* tus checksum extension */
 };
 
@@ -209,7 +212,11 @@ static bool check_quota(ex_drive_service *service, ex_http_request *request, con
 	return false;
 }
 
-/* Check: Upload-Metadata names a valid file and, optionally, a media type and a folder of the user. */
+/*
+ * Check: Upload-Metadata names a valid file and, optionally, a media type
+ * and a folder of the user. A partial upload (upload->concat) needs no
+ * filename, because only the final upload becomes a file.
+ */
 static bool check_metadata(ex_drive_service *service, ex_http_request *request, const ex_drive_caller *caller,
 			   ex_drive_upload *upload)
 {
@@ -232,18 +239,22 @@ static bool check_metadata(ex_drive_service *service, ex_http_request *request, 
 	snprintf(upload->metadata, sizeof(upload->metadata), "%s", header ? header : "");
 
 	const char *filename = ex_tus_metadata_get(metadata, "filename", &length);
-	if (filename == NULL) {
+	if (filename == NULL && upload->concat == EX_TUS_CONCAT_PARTIAL) {
+		upload->filename[0] = '\0';
+	} else if (filename == NULL) {
 		ex_http_respond_error(request, 400, "missing_filename",
 				      "Upload-Metadata must have a filename (base64 of the UTF-8 file name)");
 		goto done;
+	} else {
+		ex_drive_name_status name_status = ex_drive_name_check(filename, length);
+		if (name_status != EX_DRIVE_NAME_OK) {
+			ex_http_respond_error(request, 400, "invalid_filename",
+					      "invalid filename in Upload-Metadata: %s",
+					      ex_drive_name_status_message(name_status));
+			goto done;
+		}
+		memcpy(upload->filename, filename, length + 1);
 	}
-	ex_drive_name_status name_status = ex_drive_name_check(filename, length);
-	if (name_status != EX_DRIVE_NAME_OK) {
-		ex_http_respond_error(request, 400, "invalid_filename", "invalid filename in Upload-Metadata: %s",
-				      ex_drive_name_status_message(name_status));
-		goto done;
-	}
-	memcpy(upload->filename, filename, length + 1);
 
 	const char *filetype = ex_tus_metadata_get(metadata, "filetype", &length);
 	if (filetype != NULL && !ex_drive_media_type_is_valid(filetype, length)) {
@@ -287,7 +298,8 @@ done:
 static bool finish_if_complete(ex_drive_service *service, ex_http_request *request, const ex_drive_caller *caller,
 			       ex_drive_upload *upload)
 {
-	if (upload->completed || upload->length < 0 || upload->offset != upload->length)
+	if (upload->completed || upload->concat == EX_TUS_CONCAT_PARTIAL || upload->length < 0 ||
+	    upload->offset != upload->length)
 		return true;
 	if (ex_drive_upload_complete(service, caller->tenant_id, caller->user_id, upload) == EX_UPLOAD_OK)
 		return true;
@@ -413,17 +425,106 @@ static bool check_creation_length(ex_drive_service *service, ex_http_request *re
 	return true;
 }
 
+static void respond_created(ex_http_request *request, const ex_drive_upload *upload)
+{
+	char location[128];
+
+	snprintf(location, sizeof(location), UPLOADS_PATH "/%s", upload->id);
+	respond_empty(request, 201);
+	ex_http_add_header(request, MHD_HTTP_HEADER_LOCATION, location);
+	if (!upload->completed)
+		add_expires(request, upload->expires_at);
+}
+
+/* Check: Upload-Concat, when present, is "partial" or "final;<upload URLs>". */
+static bool check_concat_header(ex_http_request *request, ex_tus_concat *concat)
+{
+	ex_tus_concat_status status = ex_tus_concat_parse(ex_http_header(request, "Upload-Concat"), concat);
+
+	if (status == EX_TUS_CONCAT_OK)
+		return true;
+	ex_http_respond_error(request, 400, "invalid_concat", "%s", ex_tus_concat_status_message(status));
+	return false;
+}
+
+/*
+ * Creates a final upload from the partial uploads that CONCAT names. It
+ * has no Upload-Length and no body: its length is the sum of the parts,
+ * all of which must be finished. The file is created at once.
+ */
+static void tus_create_final(ex_drive_service *service, ex_http_request *request, const ex_drive_caller *caller,
+			     ex_drive_upload *upload, const ex_tus_concat *concat)
+{
+	size_t body_length = 0;
+	size_t bad_part = 0;
+
+	ex_http_body(request, &body_length);
+	if (ex_http_header(request, "Upload-Length") != NULL || ex_http_header(request, "Upload-Defer-Length") != NULL) {
+		ex_http_respond_error(request, 400, "invalid_upload_length",
+				      "a final upload must not send Upload-Length: its length is the sum of its parts");
+		return;
+	}
+	if (body_length > 0) {
+		ex_http_respond_error(request, 400, "invalid_concat",
+				      "a final upload takes no body; send the bytes to the partial uploads");
+		return;
+	}
+	if (!check_metadata(service, request, caller, upload))
+		return;
+	snprintf(upload->concat_header, sizeof(upload->concat_header), "%s", ex_http_header(request, "Upload-Concat"));
+
+	switch (ex_drive_upload_concatenate(service, caller->tenant_id, caller->user_id, upload, concat, &bad_part)) {
+	case EX_UPLOAD_OK:
+		break;
+	case EX_UPLOAD_NOT_FOUND:
+		ex_http_respond_error(request, 404, "upload_not_found", "partial upload %s does not exist",
+				      concat->part_ids[bad_part]);
+		return;
+	case EX_UPLOAD_CONFLICT:
+		ex_http_respond_error(request, 400, "partial_upload_not_ready",
+				      "upload %s is not a finished, unexpired partial upload; finish it with PATCH "
+				      "(created with Upload-Concat: partial) before the final upload",
+				      concat->part_ids[bad_part]);
+		return;
+	case EX_UPLOAD_LOCKED:
+		ex_http_respond_error(request, HTTP_LOCKED, "upload_locked",
+				      "another request is using partial upload %s; wait for it and try again",
+				      concat->part_ids[bad_part]);
+		return;
+	case EX_UPLOAD_TOO_LARGE:
+		ex_http_respond_error(request, 413, "upload_too_large",
+				      "the partial uploads together exceed the maximum upload size of %" PRIu64 " bytes",
+				      service->max_upload_size);
+		return;
+	default:
+		ex_http_respond_error(request, 500, "storage_error",
+				      "the partial uploads could not be joined; try the final upload again");
+		return;
+	}
+	if (!finish_if_complete(service, request, caller, upload))
+		return;
+	respond_created(request, upload);
+	add_offset(request, upload->offset);
+}
+
 static void tus_create(ex_drive_service *service, ex_http_request *request, const ex_drive_caller *caller)
 {
 	ex_drive_upload *upload = calloc(1, sizeof(*upload));
+	ex_tus_concat *concat = malloc(sizeof(*concat));
 	ex_tus_checksum checksum;
 	bool has_checksum = false;
 	size_t body_length = 0;
-	char location[128];
 
-	if (upload == NULL) {
+	if (upload == NULL || concat == NULL) {
 		ex_http_respond_error(request, 500, "internal_error", "out of memory");
-		return;
+		goto done;
+	}
+	if (!check_concat_header(request, concat))
+		goto done;
+	upload->concat = concat->kind;
+	if (concat->kind == EX_TUS_CONCAT_FINAL) {
+		tus_create_final(service, request, caller, upload, concat);
+		goto done;
 	}
 	ex_http_body(request, &body_length);
 	if (!check_creation_length(service, request, upload) || !check_metadata(service, request, caller, upload))
@@ -452,13 +553,11 @@ static void tus_create(ex_drive_service *service, ex_http_request *request, cons
 	    !apply_chunk(service, request, caller, upload, 0, -1, NULL))
 		goto done;
 
-	snprintf(location, sizeof(location), UPLOADS_PATH "/%s", upload->id);
-	respond_empty(request, 201);
-	ex_http_add_header(request, MHD_HTTP_HEADER_LOCATION, location);
-	add_expires(request, upload->expires_at);
+	respond_created(request, upload);
 	if (body_length > 0)
 		add_offset(request, upload->offset);
 done:
+	free(concat);
 	free(upload);
 }
 
@@ -492,6 +591,10 @@ static void tus_head(ex_drive_service *service, ex_http_request *request, const 
 	}
 	if (upload->metadata[0] != '\0')
 		ex_http_add_header(request, "Upload-Metadata", upload->metadata);
+	if (upload->concat == EX_TUS_CONCAT_PARTIAL)
+		ex_http_add_header(request, "Upload-Concat", "partial");
+	else if (upload->concat == EX_TUS_CONCAT_FINAL)
+		ex_http_add_header(request, "Upload-Concat", upload->concat_header);
 	if (!upload->completed)
 		add_expires(request, upload->expires_at);
 	ex_http_add_header(request, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
@@ -568,6 +671,11 @@ static void tus_patch(ex_drive_service *service, ex_http_request *request, const
 	if (!load_upload(service, request, caller, upload))
 		goto done;
 	loaded = true;
+	if (upload->concat == EX_TUS_CONCAT_FINAL) {
+		ex_http_respond_error(request, HTTP_FORBIDDEN, "final_upload_not_patchable",
+				      "a final upload gets its bytes from its partial uploads and takes no PATCH");
+		goto done;
+	}
 	if (!check_patch_length(service, request, caller, upload, &new_length) ||
 	    !apply_chunk(service, request, caller, upload, client_offset, new_length,
 			 has_checksum ? &checksum : NULL))

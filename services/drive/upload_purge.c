@@ -1,6 +1,7 @@
 /*
- * The background thread that removes expired uploads: once at start, then
- * every EXPRESSO_DRIVE_PURGE_INTERVAL until the daemon stops.
+ * The background thread that removes expired uploads and the trashed items
+ * past EXPRESSO_DRIVE_TRASH_RETENTION: once at start, then every
+ * EXPRESSO_DRIVE_PURGE_INTERVAL until the daemon stops.
  */
 #include <errno.h>
 #include <time.h>
@@ -16,6 +17,7 @@ static void *purge_loop(void *context)
 	while (!service->stopping) {
 		pthread_mutex_unlock(&service->purge_mutex);
 		ex_drive_upload_purge_expired(service);
+		ex_drive_trash_purge_expired(service);
 		pthread_mutex_lock(&service->purge_mutex);
 
 		struct timespec deadline;

@@ -23,7 +23,8 @@
 
 #include "expresso/log.h"
 
-static int upload_path(const ex_drive_service *service, const char *tenant_id, const char *id, char *out, size_t size)
+int ex_drive_upload_path(const ex_drive_service *service, const char *tenant_id, const char *id, char *out,
+			 size_t size)
 {
 	int written = id ? snprintf(out, size, "%s/%s/%s", service->upload_dir, tenant_id, id)
 			 : snprintf(out, size, "%s/%s", service->upload_dir, tenant_id);
@@ -85,7 +86,7 @@ int ex_drive_folder_exists(ex_drive_service *service, const char *tenant_id, con
 {
 	const char *params[] = { folder_id, user_id };
 	PGresult *result = ex_drive_query(service, tenant_id,
-					  "SELECT 1 FROM drive_folders WHERE id = $1 AND owner_id = $2", 2, params, error);
+					  "SELECT 1 FROM drive_folders WHERE id = $1 AND owner_id = $2 AND trashed_at IS NULL", 2, params, error);
 	if (result == NULL)
 		return -1;
 	int found = PQntuples(result) > 0;
@@ -99,8 +100,8 @@ static int create_upload_file(const ex_drive_service *service, const char *tenan
 	char directory[EX_DRIVE_PATH_MAX];
 	char path[EX_DRIVE_PATH_MAX];
 
-	if (upload_path(service, tenant_id, NULL, directory, sizeof(directory)) != 0 ||
-	    upload_path(service, tenant_id, id, path, sizeof(path)) != 0)
+	if (ex_drive_upload_path(service, tenant_id, NULL, directory, sizeof(directory)) != 0 ||
+	    ex_drive_upload_path(service, tenant_id, id, path, sizeof(path)) != 0)
 		return -1;
 	if (mkdir(directory, 0700) != 0 && errno != EEXIST) {
 		log_file_error("mkdir", directory, errno);
@@ -125,9 +126,9 @@ ex_upload_result ex_drive_upload_create(ex_drive_service *service, const char *t
 {
 	static const char sql[] =
 		"INSERT INTO drive_uploads (id, tenant_id, owner_id, folder_id, filename, filetype, metadata, "
-		"                           upload_length, expires_at) "
-		"VALUES ($1, $2, $3, NULLIF($4, '')::uuid, $5, $6, $7, NULLIF($8, '')::bigint, "
-		"        now() + make_interval(secs => $9::double precision)) "
+		"                           upload_length, expires_at, concat, concat_header) "
+		"VALUES ($1, $2, $3, NULLIF($4, '')::uuid, NULLIF($5, ''), $6, $7, NULLIF($8, '')::bigint, "
+		"        now() + make_interval(secs => $9::double precision), NULLIF($10, ''), $11) "
 		"RETURNING extract(epoch FROM expires_at)::bigint";
 	char length[24] = "";
 	char expiry[24];
@@ -142,12 +143,15 @@ ex_upload_result ex_drive_upload_create(ex_drive_service *service, const char *t
 	if (create_upload_file(service, tenant_id, upload->id) != 0)
 		return EX_UPLOAD_FAILED;
 
+	const char *concat = upload->concat == EX_TUS_CONCAT_PARTIAL ? "partial"
+			     : upload->concat == EX_TUS_CONCAT_FINAL ? "final"
+								      : "";
 	const char *params[] = { upload->id, tenant_id, user_id, upload->folder_id, upload->filename,
-				 upload->filetype, upload->metadata, length, expiry };
-	PGresult *result = ex_drive_query(service, tenant_id, sql, 9, params, &error);
+				 upload->filetype, upload->metadata, length, expiry, concat, upload->concat_header };
+	PGresult *result = ex_drive_query(service, tenant_id, sql, 11, params, &error);
 	if (result == NULL) {
 		log_database_error("create upload", &error);
-		if (upload_path(service, tenant_id, upload->id, path, sizeof(path)) == 0)
+		if (ex_drive_upload_path(service, tenant_id, upload->id, path, sizeof(path)) == 0)
 			unlink(path);
 		return EX_UPLOAD_FAILED;
 	}
@@ -172,9 +176,10 @@ ex_upload_result ex_drive_upload_load(ex_drive_service *service, const char *ten
 				      const char *id, ex_drive_upload *out)
 {
 	static const char sql[] =
-		"SELECT id::text, COALESCE(folder_id::text, ''), filename, filetype, metadata, "
+		"SELECT id::text, COALESCE(folder_id::text, ''), COALESCE(filename, ''), filetype, metadata, "
 		"       COALESCE(upload_length, -1), upload_offset, state = 'completed', expires_at <= now(), "
-		"       extract(epoch FROM expires_at)::bigint, COALESCE(file_id::text, ''), COALESCE(version, 0) "
+		"       extract(epoch FROM expires_at)::bigint, COALESCE(file_id::text, ''), COALESCE(version, 0), "
+		"       COALESCE(concat, ''), concat_header "
 		"  FROM drive_uploads WHERE id = $1 AND owner_id = $2";
 	const char *params[] = { id, user_id };
 	ex_db_error error;
@@ -202,6 +207,11 @@ ex_upload_result ex_drive_upload_load(ex_drive_service *service, const char *ten
 	out->expires_at = strtoll(PQgetvalue(result, 0, 9), NULL, 10);
 	copy_column(out->file_id, sizeof(out->file_id), result, 10);
 	out->version = (int)strtol(PQgetvalue(result, 0, 11), NULL, 10);
+	const char *concat = PQgetvalue(result, 0, 12);
+	out->concat = strcmp(concat, "partial") == 0 ? EX_TUS_CONCAT_PARTIAL
+		      : strcmp(concat, "final") == 0 ? EX_TUS_CONCAT_FINAL
+						      : EX_TUS_CONCAT_NONE;
+	copy_column(out->concat_header, sizeof(out->concat_header), result, 13);
 	PQclear(result);
 	return EX_UPLOAD_OK;
 }
@@ -247,8 +257,7 @@ static ex_upload_result check_offset_unchanged(ex_drive_service *service, const 
 	return unchanged ? EX_UPLOAD_OK : EX_UPLOAD_CONFLICT;
 }
 
-/* Moves the row's offset from upload->offset to NEXT, only if no other request moved it first. */
-static ex_upload_result advance_offset(ex_drive_service *service, const char *tenant_id, ex_drive_upload *upload,
+ex_upload_result ex_drive_upload_advance_offset(ex_drive_service *service, const char *tenant_id, ex_drive_upload *upload,
 				       int64_t next, int64_t new_length)
 {
 	static const char sql[] =
@@ -296,7 +305,7 @@ ex_upload_result ex_drive_upload_append(ex_drive_service *service, const char *t
 {
 	char path[EX_DRIVE_PATH_MAX];
 
-	if (upload_path(service, tenant_id, upload->id, path, sizeof(path)) != 0)
+	if (ex_drive_upload_path(service, tenant_id, upload->id, path, sizeof(path)) != 0)
 		return EX_UPLOAD_FAILED;
 	int fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0) {
@@ -319,7 +328,7 @@ ex_upload_result ex_drive_upload_append(ex_drive_service *service, const char *t
 	if (result == EX_UPLOAD_OK && length > 0 && write_chunk(fd, path, upload->offset, data, length) != 0)
 		result = EX_UPLOAD_FAILED;
 	if (result == EX_UPLOAD_OK)
-		result = advance_offset(service, tenant_id, upload, upload->offset + (int64_t)length, new_length);
+		result = ex_drive_upload_advance_offset(service, tenant_id, upload, upload->offset + (int64_t)length, new_length);
 	if (result == EX_UPLOAD_OK)
 		ex_counter_add(service->upload_bytes, length);
 	close(fd);
@@ -334,6 +343,8 @@ typedef struct {
 	char file_id[EX_DRIVE_UUID_TEXT + 1];
 	int version;
 	bool completed_now; /* false when an earlier attempt had completed it */
+	unsigned max_versions;
+	PGresult *pruned;   /* storage_key of the old versions this completion removed */
 } complete_work;
 
 static PGresult *exec_one(PGconn *connection, const char *sql, int count, const char *const *params,
@@ -375,7 +386,8 @@ static int complete_in_transaction(PGconn *connection, void *context, ex_db_erro
 	const char *find_params[] = { work->user_id, upload->folder_id, upload->filename };
 	result = exec_one(connection,
 			  "SELECT id::text FROM drive_files WHERE owner_id = $1 "
-			  "AND folder_id IS NOT DISTINCT FROM NULLIF($2, '')::uuid AND name = $3 FOR UPDATE",
+			  "AND folder_id IS NOT DISTINCT FROM NULLIF($2, '')::uuid AND name = $3 AND trashed_at IS NULL "
+			  "FOR UPDATE",
 			  3, find_params, error);
 	if (result == NULL)
 		return -1;
@@ -384,7 +396,8 @@ static int complete_in_transaction(PGconn *connection, void *context, ex_db_erro
 		PQclear(result);
 		const char *update_params[] = { work->file_id, size, upload->filetype };
 		result = exec_one(connection,
-				  "UPDATE drive_files SET current_version = current_version + 1, size = $2::bigint, "
+				  "UPDATE drive_files SET current_version = (SELECT max(version) + 1 FROM drive_file_versions "
+				  "WHERE file_id = $1), size = $2::bigint, "
 				  "content_type = $3, updated_at = now() WHERE id = $1 RETURNING current_version",
 				  3, update_params, error);
 	} else {
@@ -423,6 +436,19 @@ static int complete_in_transaction(PGconn *connection, void *context, ex_db_erro
 	if (result == NULL)
 		return -1;
 	PQclear(result);
+	/* Keeps the max_versions newest versions and the current one. */
+	char keep[16];
+	snprintf(keep, sizeof(keep), "%u", work->max_versions);
+	const char *prune_params[] = { work->file_id, keep };
+	work->pruned = exec_one(connection,
+				"DELETE FROM drive_file_versions WHERE file_id = $1 AND version NOT IN ("
+				"  SELECT version FROM drive_file_versions WHERE file_id = $1 "
+				"   ORDER BY version DESC LIMIT $2::integer) "
+				"  AND version <> (SELECT current_version FROM drive_files WHERE id = $1) "
+				"RETURNING storage_key",
+				2, prune_params, error);
+	if (work->pruned == NULL)
+		return -1;
 	work->completed_now = true;
 	return 0;
 }
@@ -436,7 +462,7 @@ static int store_upload_bytes(ex_drive_service *service, const char *tenant_id, 
 	struct stat info;
 	uint64_t stored_size = 0;
 
-	if (upload_path(service, tenant_id, upload->id, path, sizeof(path)) != 0)
+	if (ex_drive_upload_path(service, tenant_id, upload->id, path, sizeof(path)) != 0)
 		return -1;
 	if (stat(path, &info) != 0) {
 		if (errno == ENOENT &&
@@ -490,12 +516,16 @@ ex_upload_result ex_drive_upload_complete(ex_drive_service *service, const char 
 	if (store_upload_bytes(service, tenant_id, upload, key) != 0)
 		return EX_UPLOAD_FAILED;
 
-	complete_work work = { .tenant_id = tenant_id, .user_id = user_id, .upload = upload, .storage_key = key };
+	complete_work work = { .tenant_id = tenant_id, .user_id = user_id, .upload = upload, .storage_key = key,
+			       .max_versions = service->max_versions };
 	if (ex_db_tenant_transaction(service->database, tenant_id, EX_DB_READ_COMMITTED, complete_in_transaction,
 				     &work, &error) != 0) {
+		PQclear(work.pruned);
 		log_database_error("complete upload", &error);
 		return EX_UPLOAD_FAILED;
 	}
+	ex_drive_delete_objects(service, tenant_id, work.pruned, 0);
+	PQclear(work.pruned);
 	upload->completed = true;
 	snprintf(upload->file_id, sizeof(upload->file_id), "%s", work.file_id);
 	upload->version = work.version;
@@ -526,7 +556,7 @@ ex_upload_result ex_drive_upload_terminate(ex_drive_service *service, const char
 	PQclear(result);
 	if (deleted == 0)
 		return EX_UPLOAD_NOT_FOUND;
-	if (!upload->completed && upload_path(service, tenant_id, upload->id, path, sizeof(path)) == 0 &&
+	if (!upload->completed && ex_drive_upload_path(service, tenant_id, upload->id, path, sizeof(path)) == 0 &&
 	    unlink(path) != 0 && errno != ENOENT)
 		log_file_error("unlink", path, errno);
 	ex_counter_add(service->uploads_terminated, 1);
@@ -546,7 +576,7 @@ static int purge_tenant(ex_drive_service *service, const char *tenant_id)
 	ex_db_error error;
 	int purged = 0;
 
-	if (upload_path(service, tenant_id, NULL, directory, sizeof(directory)) != 0)
+	if (ex_drive_upload_path(service, tenant_id, NULL, directory, sizeof(directory)) != 0)
 		return 0;
 	PGresult *result = ex_drive_query(service, tenant_id,
 					  "DELETE FROM drive_uploads WHERE state = 'uploading' AND expires_at <= now() "
@@ -557,7 +587,7 @@ static int purge_tenant(ex_drive_service *service, const char *tenant_id)
 		return 0;
 	}
 	for (int i = 0; i < PQntuples(result); i++) {
-		if (upload_path(service, tenant_id, PQgetvalue(result, i, 0), path, sizeof(path)) == 0 &&
+		if (ex_drive_upload_path(service, tenant_id, PQgetvalue(result, i, 0), path, sizeof(path)) == 0 &&
 		    unlink(path) != 0 && errno != ENOENT)
 			log_file_error("unlink", path, errno);
 		purged++;
@@ -572,7 +602,7 @@ static int purge_tenant(ex_drive_service *service, const char *tenant_id)
 	while ((entry = readdir(dir)) != NULL) {
 		struct stat info;
 		if (!ex_drive_is_uuid(entry->d_name) ||
-		    upload_path(service, tenant_id, entry->d_name, path, sizeof(path)) != 0 || stat(path, &info) != 0 ||
+		    ex_drive_upload_path(service, tenant_id, entry->d_name, path, sizeof(path)) != 0 || stat(path, &info) != 0 ||
 		    (uint64_t)(now - info.st_mtime) < service->upload_expiry_s)
 			continue;
 		const char *params[] = { entry->d_name };

@@ -15,7 +15,7 @@
 typedef struct {
 	char id[EX_DRIVE_UUID_TEXT + 1];
 	char folder_id[EX_DRIVE_UUID_TEXT + 1]; /* empty: the root folder */
-	char filename[EX_DRIVE_NAME_MAX + 1];
+	char filename[EX_DRIVE_NAME_MAX + 1]; /* empty only for a partial upload */
 	char filetype[EX_DRIVE_MEDIA_TYPE_MAX + 1];
 	char metadata[EX_TUS_METADATA_MAX_HEADER + 1];
 	int64_t length; /* -1 while deferred */
@@ -25,6 +25,8 @@ typedef struct {
 	int64_t expires_at; /* seconds since the epoch */
 	char file_id[EX_DRIVE_UUID_TEXT + 1]; /* set once completed */
 	int version;
+	ex_tus_concat_kind concat;
+	char concat_header[EX_TUS_CONCAT_MAX_HEADER + 1]; /* Upload-Concat of a final upload, echoed by HEAD */
 } ex_drive_upload;
 
 typedef enum {
@@ -32,6 +34,7 @@ typedef enum {
 	EX_UPLOAD_NOT_FOUND,
 	EX_UPLOAD_CONFLICT, /* the offset moved, or the upload was completed or terminated meanwhile */
 	EX_UPLOAD_LOCKED,   /* another request is writing to the upload file */
+	EX_UPLOAD_TOO_LARGE, /* concatenated partial uploads exceed the maximum upload size */
 	EX_UPLOAD_FAILED,   /* database or file error, logged */
 } ex_upload_result;
 
@@ -48,6 +51,21 @@ int ex_drive_usage_read(ex_drive_service *service, const char *tenant_id, const 
 /* Returns 1 when FOLDER_ID is a folder of the user, 0 when not, -1 on error. */
 int ex_drive_folder_exists(ex_drive_service *service, const char *tenant_id, const char *user_id,
 			   const char *folder_id, ex_db_error *error);
+
+/*
+ * Writes the path of upload ID's file (or, with ID NULL, of the tenant's
+ * upload directory) into OUT. Returns 0, or -1 when OUT is too small.
+ */
+int ex_drive_upload_path(const ex_drive_service *service, const char *tenant_id, const char *id, char *out,
+			 size_t size);
+
+/*
+ * Moves the row's offset from upload->offset to NEXT (and sets a deferred
+ * length when NEW_LENGTH >= 0), only if no other request moved it first,
+ * and extends the expiry. The bytes up to NEXT must already be fsynced.
+ */
+ex_upload_result ex_drive_upload_advance_offset(ex_drive_service *service, const char *tenant_id,
+						ex_drive_upload *upload, int64_t next, int64_t new_length);
 
 /* Creates the upload file and the row of UPLOAD (id, folder, names, metadata, length) and sets expires_at. */
 ex_upload_result ex_drive_upload_create(ex_drive_service *service, const char *tenant_id, const char *user_id,
@@ -74,6 +92,20 @@ ex_upload_result ex_drive_upload_append(ex_drive_service *service, const char *t
  */
 ex_upload_result ex_drive_upload_complete(ex_drive_service *service, const char *tenant_id, const char *user_id,
 					  ex_drive_upload *upload);
+
+/*
+ * Fills the final upload FINAL (names, metadata, concat_header set by the
+ * caller) with the bytes of the caller's partial uploads PARTS, in order:
+ * checks that each is a finished partial upload of the user, creates the
+ * final upload of their total length, copies their bytes into its upload
+ * file and fsyncs it, moves its offset to the end, then deletes the
+ * partial uploads. The caller completes the final upload. Returns
+ * EX_UPLOAD_NOT_FOUND when a part is missing, EX_UPLOAD_CONFLICT when a
+ * part is not a finished partial upload (*bad_part names it) and
+ * EX_UPLOAD_TOO_LARGE when the total exceeds the maximum upload size.
+ */
+ex_upload_result ex_drive_upload_concatenate(ex_drive_service *service, const char *tenant_id, const char *user_id,
+					     ex_drive_upload *final, const ex_tus_concat *parts, size_t *bad_part);
 
 /* Removes an unfinished upload's row and file, or a completed upload's row. */
 ex_upload_result ex_drive_upload_terminate(ex_drive_service *service, const char *tenant_id, const char *user_id,

@@ -145,12 +145,13 @@ async function findFile(name, token = alice) {
 }
 
 // Uploads BUFFER with tus-js-client and resolves with the upload URL.
-function tusUpload(buffer, name, { chunkSize = CHUNK, onChunk, uploadUrl, endpoint = driveUrl + UPLOADS } = {}) {
+function tusUpload(buffer, name, { chunkSize = CHUNK, onChunk, uploadUrl, endpoint = driveUrl + UPLOADS, parallelUploads = 1 } = {}) {
   return new Promise((resolve, reject) => {
     const upload = new tus.Upload(buffer, {
       endpoint,
       uploadUrl,
       chunkSize,
+      parallelUploads,
       retryDelays: [],
       headers: { Authorization: `Bearer ${alice}` },
       metadata: { filename: name, filetype: 'application/octet-stream' },
@@ -172,7 +173,7 @@ test('OPTIONS advertises tus 1.0.0 and its extensions', async () => {
   assert.equal(response.status, 204);
   assert.equal(response.headers.get('tus-version'), '1.0.0');
   const extensions = response.headers.get('tus-extension').split(',');
-  for (const name of ['creation', 'creation-with-upload', 'creation-defer-length', 'termination', 'checksum', 'expiration']) {
+  for (const name of ['creation', 'creation-with-upload', 'creation-defer-length', 'termination', 'checksum', 'expiration', 'concatenation']) {
     assert.ok(extensions.includes(name), `Tus-Extension lacks ${name}`);
   }
   assert.equal(response.headers.get('tus-max-size'), String(MAX_UPLOAD));
@@ -198,6 +199,87 @@ test('tus-js-client uploads 40 MiB in 16 MiB chunks', { timeout: TEST_TIMEOUT_MS
   assert.equal(download.response.status, 200);
   assert.equal(download.buffer.length, content.length);
   assert.equal(sha256(download.buffer), sha256(content));
+});
+
+test('tus-js-client parallelUploads joins partial uploads', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const content = crypto.randomBytes(40 * MiB + 7);
+  const name = `parallel-${run}.bin`;
+  const url = await tusUpload(content, name, { parallelUploads: 3 });
+
+  const head = await tusRequest('HEAD', url);
+  assert.equal(head.status, 200);
+  assert.equal(head.headers.get('upload-offset'), String(content.length));
+  assert.match(head.headers.get('upload-concat'), /^final;/);
+  // The partial uploads are deleted once joined, and none became a file.
+  const parts = head.headers.get('upload-concat').slice('final;'.length).split(' ');
+  assert.equal(parts.length, 3);
+  for (const part of parts) assert.equal((await tusRequest('HEAD', part)).status, 404, `HEAD ${part}`);
+
+  const file = await findFile(name);
+  assert.equal(file.size, content.length);
+  const download = await api(`/api/v1/drive/files/${file.id}/content`);
+  assert.equal(sha256(download.buffer), sha256(content));
+});
+
+// Creates a partial upload of LENGTH bytes and sends BODY to it.
+async function partialUpload(length, body, options = {}) {
+  const headers = { 'Upload-Length': String(length), 'Upload-Concat': 'partial' };
+  const response = await tusRequest('POST', UPLOADS, { ...options, headers });
+  assert.equal(response.status, 201);
+  const location = response.headers.get('location');
+  if (body) assert.equal((await patch(location, 0, body, options)).status, 204);
+  return location;
+}
+
+function finalUpload(parts, fields, { token = alice, headers = {} } = {}) {
+  return tusRequest('POST', UPLOADS, {
+    token,
+    headers: { 'Upload-Concat': `final;${parts.join(' ')}`, 'Upload-Metadata': metadata(fields), ...headers },
+  });
+}
+
+test('concatenation rules for partial and final uploads', async () => {
+  const first = await partialUpload(3, 'abc');
+  const second = await partialUpload(2, 'de');
+  const head = await tusRequest('HEAD', first);
+  assert.equal(head.headers.get('upload-concat'), 'partial');
+  assert.equal(head.headers.get('upload-offset'), '3');
+  // A finished partial upload is not a file.
+  assert.ok(!(await listRoot()).some((entry) => entry.name === ''));
+
+  const unfinished = await partialUpload(4, 'ab');
+  const notReady = await finalUpload([first, unfinished], { filename: `concat-bad-${run}.txt` });
+  assert.equal(notReady.status, 400);
+  assert.equal(notReady.headers.get('tus-resumable'), '1.0.0');
+
+  const withLength = await finalUpload([first, second], { filename: `concat-len-${run}.txt` }, { headers: { 'Upload-Length': '5' } });
+  assert.equal(withLength.status, 400);
+  const noName = await finalUpload([first, second], {});
+  assert.equal(noName.status, 400);
+  assert.equal((await finalUpload([first, first], { filename: `dup-${run}.txt` })).status, 400);
+  assert.equal((await finalUpload(['/api/v1/drive/files/x'], { filename: `url-${run}.txt` })).status, 400);
+  const missing = `${UPLOADS}/${crypto.randomUUID()}`;
+  assert.equal((await finalUpload([first, missing], { filename: `missing-${run}.txt` })).status, 404);
+  // Bob and Carol cannot join Alice's partial uploads.
+  assert.equal((await finalUpload([first, second], { filename: `theft-${run}.txt` }, { token: bob })).status, 404);
+  assert.equal((await finalUpload([first, second], { filename: `theft-${run}.txt` }, { token: carol })).status, 404);
+
+  // 64 URLs are parsed; 65 are rejected before any lookup.
+  const many = (count) => Array.from({ length: count }, () => `${UPLOADS}/${crypto.randomUUID()}`);
+  assert.equal((await finalUpload(many(64), { filename: `many-${run}.txt` })).status, 404);
+  assert.equal((await finalUpload(many(65), { filename: `many-${run}.txt` })).status, 400);
+
+  const name = `concat-${run}.txt`;
+  const created = await finalUpload([first, `${driveUrl}${second}`], { filename: name });
+  assert.equal(created.status, 201);
+  const location = created.headers.get('location');
+  assert.equal((await patch(location, 5, 'x')).status, 403);
+  assert.equal(await headOffset(location), 5);
+  const file = await findFile(name);
+  const download = await api(`/api/v1/drive/files/${file.id}/content`);
+  assert.equal(download.buffer.toString(), 'abcde');
+  assert.equal((await tusRequest('HEAD', first)).status, 404);
+  assert.equal((await tusRequest('DELETE', unfinished)).status, 204);
 });
 
 test('paused upload resumes from HEAD offset', { timeout: TEST_TIMEOUT_MS }, async () => {
@@ -522,6 +604,298 @@ test('folders: create, upload into, list', async () => {
   assert.equal((await api(`/api/v1/drive/folders/${crypto.randomUUID()}`)).response.status, 404);
 });
 
+// Uploads CONTENT (a string or Buffer) as NAME in one PATCH; returns the file's metadata.
+async function uploadSmall(name, content, { folder, base = driveUrl, token = alice } = {}) {
+  const body = Buffer.from(content);
+  const fields = folder ? { filename: name, folder } : { filename: name };
+  const location = await createUpload(body.length, fields, { base, token });
+  assert.equal((await patch(base + location, 0, body, { token })).status, 204);
+  const head = await tusRequest('HEAD', base + location, { token });
+  assert.equal(head.status, 200);
+  const listing = await api(`/api/v1/drive/folders/${folder ?? 'root'}?limit=1000`, { base, token });
+  return listing.json().entries.find((entry) => entry.type === 'file' && entry.name === name);
+}
+
+async function makeFolder(name, parentId = null) {
+  const created = await api('/api/v1/drive/folders', { method: 'POST', body: { name, parent_id: parentId } });
+  assert.equal(created.response.status, 201);
+  return created.json();
+}
+
+async function usedBytes() {
+  const { response, json } = await api('/api/v1/drive/quota');
+  assert.equal(response.status, 200);
+  return json().used_bytes;
+}
+
+test('rename and move a file', async () => {
+  const target = await makeFolder(`move-target-${run}`);
+  const file = await uploadSmall(`rename-me-${run}.txt`, 'abc');
+  const renamed = await api(`/api/v1/drive/files/${file.id}`, { method: 'PATCH', body: { name: `renamed-${run}.txt` } });
+  assert.equal(renamed.response.status, 200);
+  assert.equal(renamed.json().name, `renamed-${run}.txt`);
+  await findFile(`renamed-${run}.txt`);
+
+  const moved = await api(`/api/v1/drive/files/${file.id}`, { method: 'PATCH', body: { folder_id: target.id } });
+  assert.equal(moved.response.status, 200);
+  assert.equal(moved.json().folder_id, target.id);
+  const inside = await api(`/api/v1/drive/folders/${target.id}`);
+  assert.deepEqual(inside.json().entries.map((e) => e.name), [`renamed-${run}.txt`]);
+
+  // A name taken in the target folder, a missing folder, bad names, another user.
+  await uploadSmall(`taken-${run}.txt`, 'x', { folder: target.id });
+  const taken = await api(`/api/v1/drive/files/${file.id}`, { method: 'PATCH', body: { name: `taken-${run}.txt` } });
+  assert.equal(taken.response.status, 409);
+  const missing = await api(`/api/v1/drive/files/${file.id}`, { method: 'PATCH', body: { folder_id: crypto.randomUUID() } });
+  assert.equal(missing.response.status, 404);
+  for (const bad of ['..', 'a/b', 'x'.repeat(256)]) {
+    const response = await api(`/api/v1/drive/files/${file.id}`, { method: 'PATCH', body: { name: bad } });
+    assert.equal(response.response.status, 400, `name "${bad.slice(0, 20)}"`);
+  }
+  const at255 = await api(`/api/v1/drive/files/${file.id}`, { method: 'PATCH', body: { name: run + 'y'.repeat(255 - run.length) } });
+  assert.equal(at255.response.status, 200);
+  assert.equal((await api(`/api/v1/drive/files/${file.id}`, { method: 'PATCH', body: {} })).response.status, 400);
+  const bobs = await api(`/api/v1/drive/files/${file.id}`, { method: 'PATCH', body: { name: 'bob.txt' }, token: bob });
+  assert.equal(bobs.response.status, 404);
+  const back = await api(`/api/v1/drive/files/${file.id}`, { method: 'PATCH', body: { folder_id: null } });
+  assert.equal(back.response.status, 200);
+  assert.equal(back.json().folder_id, null);
+});
+
+test('folder move rejects cycles', async () => {
+  const top = await makeFolder(`cycle-a-${run}`);
+  const middle = await makeFolder('b', top.id);
+  const bottom = await makeFolder('c', middle.id);
+  for (const target of [top, middle, bottom]) {
+    const response = await api(`/api/v1/drive/folders/${top.id}`, { method: 'PATCH', body: { parent_id: target.id } });
+    assert.equal(response.response.status, 409, `move into ${target.name}`);
+    assert.equal(response.json().error.code, 'move_cycle');
+  }
+  const up = await api(`/api/v1/drive/folders/${bottom.id}`, { method: 'PATCH', body: { parent_id: null, name: `cycle-c-${run}` } });
+  assert.equal(up.response.status, 200);
+  const down = await api(`/api/v1/drive/folders/${top.id}`, { method: 'PATCH', body: { parent_id: bottom.id } });
+  assert.equal(down.response.status, 200);
+
+  const tree = await api('/api/v1/drive/tree');
+  assert.equal(tree.response.status, 200);
+  const c = tree.json().folders.find((f) => f.id === bottom.id);
+  assert.ok(c, 'the moved folder is at the top of the tree');
+  assert.equal(c.folders[0].id, top.id);
+  assert.equal(c.folders[0].folders[0].id, middle.id);
+});
+
+test('trash, restore, purge and empty', async () => {
+  // Items trashed by earlier runs would leave the quota when the trash is emptied below.
+  assert.equal((await api('/api/v1/drive/trash', { method: 'DELETE' })).response.status, 200);
+  const before = await usedBytes();
+  const file = await uploadSmall(`trash-${run}.txt`, '12345');
+  assert.equal(await usedBytes(), before + 5);
+
+  assert.equal((await api(`/api/v1/drive/files/${file.id}`, { method: 'DELETE' })).response.status, 204);
+  assert.equal((await api(`/api/v1/drive/files/${file.id}`)).response.status, 404);
+  assert.ok(!(await listRoot()).some((e) => e.id === file.id));
+  const trash = await api('/api/v1/drive/trash');
+  assert.ok(trash.json().entries.some((e) => e.id === file.id && e.type === 'file'));
+  // Trashed files still count, and their name is free again.
+  assert.equal(await usedBytes(), before + 5);
+  const twin = await uploadSmall(`trash-${run}.txt`, '1');
+  assert.equal((await api(`/api/v1/drive/trash/files/${file.id}/restore`, { method: 'POST' })).response.status, 409);
+  assert.equal((await api(`/api/v1/drive/files/${twin.id}`, { method: 'DELETE' })).response.status, 204);
+  assert.equal((await api(`/api/v1/drive/trash/files/${file.id}/restore`, { method: 'POST' })).response.status, 204);
+  const restored = await api(`/api/v1/drive/files/${file.id}/content`);
+  assert.equal(restored.buffer.toString(), '12345');
+  assert.equal((await api(`/api/v1/drive/trash/files/${file.id}/restore`, { method: 'POST' })).response.status, 404);
+
+  // Purge one item: its bytes leave the quota.
+  assert.equal((await api(`/api/v1/drive/files/${file.id}`, { method: 'DELETE' })).response.status, 204);
+  assert.equal((await api(`/api/v1/drive/trash/${file.id}`, { method: 'DELETE', token: bob })).response.status, 404);
+  assert.equal((await api(`/api/v1/drive/trash/${file.id}`, { method: 'DELETE' })).response.status, 204);
+  assert.equal(await usedBytes(), before + 1);
+
+  // A trashed folder hides what is in it; emptying the trash removes all of it.
+  const folder = await makeFolder(`trash-folder-${run}`);
+  await uploadSmall('inner.txt', 'abcdefgh', { folder: folder.id });
+  assert.equal((await api(`/api/v1/drive/folders/${folder.id}`, { method: 'DELETE' })).response.status, 204);
+  assert.equal((await api(`/api/v1/drive/folders/${folder.id}`)).response.status, 404);
+  assert.equal(await usedBytes(), before + 1 + 8);
+  const emptied = await api('/api/v1/drive/trash', { method: 'DELETE' });
+  assert.equal(emptied.response.status, 200);
+  assert.ok(emptied.json().purged >= 2);
+  assert.equal(await usedBytes(), before);
+  assert.deepEqual((await api('/api/v1/drive/trash')).json().entries, []);
+});
+
+test('versions: list, download, restore', async () => {
+  const name = `versions-${run}.txt`;
+  for (const content of ['one', 'two!', 'three']) await uploadSmall(name, content);
+  const file = await findFile(name);
+  assert.equal(file.version, 3);
+  const listed = await api(`/api/v1/drive/files/${file.id}/versions`);
+  assert.equal(listed.response.status, 200);
+  assert.deepEqual(listed.json().versions.map((v) => [v.version, v.size, v.current]), [[3, 5, true], [2, 4, false], [1, 3, false]]);
+
+  const first = await api(`/api/v1/drive/files/${file.id}/versions/1/content`);
+  assert.equal(first.response.status, 200);
+  assert.equal(first.buffer.toString(), 'one');
+  assert.equal(first.response.headers.get('etag'), listed.json().versions[2].etag);
+  assert.equal((await api(`/api/v1/drive/files/${file.id}/versions/9/content`)).response.status, 404);
+  assert.equal((await api(`/api/v1/drive/files/${file.id}/versions/1/content`, { token: carol })).response.status, 404);
+
+  const restore = await api(`/api/v1/drive/files/${file.id}/versions/1/restore`, { method: 'POST' });
+  assert.equal(restore.response.status, 200);
+  assert.equal((await api(`/api/v1/drive/files/${file.id}/content`)).buffer.toString(), 'one');
+  assert.equal((await api(`/api/v1/drive/files/${file.id}/versions/7/restore`, { method: 'POST' })).response.status, 404);
+  // The next upload numbers past every stored version.
+  await uploadSmall(name, 'four');
+  assert.equal((await findFile(name)).version, 4);
+});
+
+test('versions beyond the maximum are deleted', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const daemon = await startOwnDrive({ EXPRESSO_DRIVE_MAX_VERSIONS: '2' });
+  try {
+    const name = `kept-${run}.txt`;
+    const before = await usedBytes();
+    for (const content of ['a', 'bb', 'ccc']) await uploadSmall(name, content, { base: daemon.base });
+    const file = await findFile(name);
+    const listed = await api(`/api/v1/drive/files/${file.id}/versions`);
+    assert.deepEqual(listed.json().versions.map((v) => v.version), [3, 2]);
+    assert.equal(await usedBytes(), before + 2 + 3);
+  } finally {
+    await stopOwnDrive(daemon);
+  }
+});
+
+// Reads the public link URL without a token; Basic credentials when PASSWORD is given.
+async function openShare(url, { password, headers = {} } = {}) {
+  const auth = password === undefined ? {} : { Authorization: `Basic ${Buffer.from(`anyone:${password}`).toString('base64')}` };
+  const response = await fetch(driveUrl + url, { headers: { ...auth, ...headers } });
+  const buffer = Buffer.from(await response.arrayBuffer());
+  return { response, buffer };
+}
+
+test('share a file by public link', async () => {
+  const file = await uploadSmall(`shared-${run}.txt`, 'shared bytes');
+  const created = await api('/api/v1/drive/shares', { method: 'POST', body: { file_id: file.id } });
+  assert.equal(created.response.status, 201);
+  const share = created.json();
+  assert.match(share.token, /^[A-Za-z0-9_-]{43}$/);
+  assert.equal(share.url, `/api/v1/drive/share/${share.token}`);
+
+  const opened = await openShare(share.url);
+  assert.equal(opened.response.status, 200);
+  assert.equal(opened.buffer.toString(), 'shared bytes');
+  assert.match(opened.response.headers.get('content-disposition'), /filename\*=UTF-8''shared-/);
+
+  // Bob and Carol cannot share Alice's file; a bad token is not found.
+  assert.equal((await api('/api/v1/drive/shares', { method: 'POST', body: { file_id: file.id }, token: carol })).response.status, 404);
+  const wrong = `${share.token.slice(0, -1)}${share.token.endsWith('A') ? 'B' : 'A'}`;
+  assert.equal((await openShare(`/api/v1/drive/share/${wrong}`)).response.status, 404);
+  assert.equal((await openShare('/api/v1/drive/share/short')).response.status, 404);
+
+  // Revocation is immediate; only the owner can revoke.
+  assert.equal((await api(`/api/v1/drive/shares/${share.id}`, { method: 'DELETE', token: bob })).response.status, 404);
+  assert.equal((await api(`/api/v1/drive/shares/${share.id}`, { method: 'DELETE' })).response.status, 204);
+  assert.equal((await openShare(share.url)).response.status, 404);
+  const listed = await api('/api/v1/drive/shares');
+  assert.equal(listed.json().shares.find((s) => s.id === share.id).revoked, true);
+
+  // Carol's own share works, and gives rls.test.mjs a drive_shares row in her tenant.
+  const carolsFile = await uploadSmall(`carol-${run}.txt`, 'acme', { token: carol });
+  const carols = await api('/api/v1/drive/shares', { method: 'POST', body: { file_id: carolsFile.id }, token: carol });
+  assert.equal(carols.response.status, 201);
+  assert.equal((await openShare(carols.json().url)).buffer.toString(), 'acme');
+});
+
+test('share with password and expiry', { timeout: 30_000 }, async () => {
+  const file = await uploadSmall(`protected-${run}.txt`, 'secret');
+  const created = await api('/api/v1/drive/shares', { method: 'POST', body: { file_id: file.id, password: 'correct horse', expires_in: 2 } });
+  assert.equal(created.response.status, 201);
+  const share = created.json();
+  assert.equal(share.has_password, true);
+
+  const missing = await openShare(share.url);
+  assert.equal(missing.response.status, 401);
+  assert.match(missing.response.headers.get('www-authenticate'), /^Basic /);
+  assert.equal((await openShare(share.url, { password: 'wrong' })).response.status, 401);
+  const right = await openShare(share.url, { password: 'correct horse' });
+  assert.equal(right.response.status, 200);
+  assert.equal(right.buffer.toString(), 'secret');
+
+  await new Promise((resolve) => setTimeout(resolve, 2500));
+  assert.equal((await openShare(share.url, { password: 'correct horse' })).response.status, 410);
+
+  // Limits: expiry 1 s to 366 days, password 1 to 256 bytes.
+  const post = (body) => api('/api/v1/drive/shares', { method: 'POST', body: { file_id: file.id, ...body } });
+  assert.equal((await post({ expires_in: 0 })).response.status, 400);
+  assert.equal((await post({ expires_in: 366 * 86400 })).response.status, 201);
+  assert.equal((await post({ expires_in: 366 * 86400 + 1 })).response.status, 400);
+  assert.equal((await post({ password: 'p'.repeat(256) })).response.status, 201);
+  assert.equal((await post({ password: 'p'.repeat(257) })).response.status, 400);
+  assert.equal((await post({ password: '' })).response.status, 400);
+});
+
+test('shared folder lists its files in pt-BR or English', async () => {
+  const folder = await makeFolder(`shared-folder-${run}`);
+  const inner = await uploadSmall(`<b>report&"it's".txt`, 'inside', { folder: folder.id });
+  const outside = await uploadSmall(`outside-${run}.txt`, 'not shared');
+  const created = await api('/api/v1/drive/shares', { method: 'POST', body: { folder_id: folder.id } });
+  assert.equal(created.response.status, 201);
+  const share = created.json();
+
+  const json = await openShare(share.url);
+  assert.equal(json.response.status, 200);
+  assert.deepEqual(JSON.parse(json.buffer).entries.map((e) => e.name), [`<b>report&"it's".txt`]);
+  const portuguese = await openShare(share.url, { headers: { Accept: 'text/html' } });
+  assert.equal(portuguese.response.headers.get('content-language'), 'pt-BR');
+  assert.match(portuguese.buffer.toString(), /Pasta compartilhada/);
+  assert.ok(portuguese.buffer.toString().includes('&lt;b&gt;report&amp;&quot;it&#39;s&quot;.txt'));
+  assert.doesNotMatch(portuguese.buffer.toString(), /<b>report/);
+  const english = await openShare(share.url, { headers: { Accept: 'text/html', 'Accept-Language': 'en-US,en;q=0.9,pt;q=0.5' } });
+  assert.equal(english.response.headers.get('content-language'), 'en');
+  assert.match(english.buffer.toString(), /Shared folder/);
+
+  const download = await openShare(`${share.url}?file=${inner.id}`);
+  assert.equal(download.buffer.toString(), 'inside');
+  assert.equal((await openShare(`${share.url}?file=${outside.id}`)).response.status, 404);
+
+  // Trashing the folder ends the link.
+  assert.equal((await api(`/api/v1/drive/folders/${folder.id}`, { method: 'DELETE' })).response.status, 204);
+  assert.equal((await openShare(share.url)).response.status, 404);
+});
+
+test('share accesses are audited and announced', async () => {
+  const file = await uploadSmall(`audited-${run}.txt`, 'a');
+  const tenant = JSON.parse(Buffer.from(alice.split('.')[1], 'base64url')).tenant_id;
+  const nats = await connectNats({ servers: requireEnv('EXPRESSO_NATS_URL').replace(/^nats:\/\//, '') });
+  try {
+    const subscription = nats.subscribe(`expresso.${tenant}.drive.shared`, { max: 1, timeout: 10_000 });
+    const created = await api('/api/v1/drive/shares', { method: 'POST', body: { file_id: file.id } });
+    const share = created.json();
+    for await (const message of subscription) {
+      const event = JSON.parse(new TextDecoder().decode(message.data));
+      assert.equal(JSON.stringify(event).includes(share.id), true);
+      assert.equal(JSON.stringify(event).includes(share.token), false);
+      break;
+    }
+    await openShare(share.url);
+    await openShare(share.url);
+    const { default: pg } = await import('pg');
+    const client = new pg.Client({ connectionString: requireEnv('EXPRESSO_DATABASE_OWNER_URL') });
+    await client.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query("SELECT set_config('app.tenant_id', $1, true)", [tenant]);
+      const rows = await client.query("SELECT action FROM audit_log WHERE resource = $1 ORDER BY 1", [share.id]);
+      await client.query('COMMIT');
+      assert.deepEqual(rows.rows.map((r) => r.action), ['drive.share_accessed', 'drive.share_accessed', 'drive.share_created']);
+    } finally {
+      await client.end();
+    }
+  } finally {
+    await nats.close();
+  }
+});
+
 test('completed upload publishes drive.uploaded', async () => {
   const nats = await connectNats({ servers: requireEnv('EXPRESSO_NATS_URL').replace(/^nats:\/\//, '') });
   try {
@@ -670,6 +1044,55 @@ test('tus-js-client survives a daemon restart', { timeout: TEST_TIMEOUT_MS }, as
     assert.ok(restarted, 'the daemon was restarted during the upload');
     await restarted;
     const file = await findFile(name);
+    const download = await api(`/api/v1/drive/files/${file.id}/content`, { base: daemon.base });
+    assert.equal(sha256(download.buffer), sha256(content));
+  } finally {
+    await restarted?.catch(() => {});
+    await stopOwnDrive(daemon);
+  }
+});
+
+test('tus-js-client 100 MiB: pause, resume, restart', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const port = await freePort();
+  let daemon = await startOwnDrive({}, port);
+  const content = crypto.randomBytes(100 * MiB);
+  const name = `hundred-${run}.bin`;
+  let restarted = null;
+  const start = (uploadUrl, onChunk) =>
+    new Promise((resolve, reject) => {
+      const upload = new tus.Upload(content, {
+        endpoint: daemon.base + UPLOADS,
+        uploadUrl,
+        chunkSize: CHUNK,
+        retryDelays: [200, 500, 1000, 2000, 4000, 8000],
+        headers: { Authorization: `Bearer ${alice}` },
+        metadata: { filename: name },
+        storeFingerprintForResuming: false,
+        onError: reject,
+        onSuccess: () => resolve(upload.url),
+        onChunkComplete: (chunk, accepted) => onChunk(upload, accepted, resolve),
+      });
+      upload.start();
+    });
+  try {
+    // Pause after the first 16 MiB chunk.
+    const url = await start(undefined, (upload, accepted, resolve) => {
+      if (accepted === CHUNK) upload.abort().then(() => resolve(upload.url));
+    });
+    assert.equal(await headOffset(url), CHUNK);
+
+    // Resume, and kill the daemon with SIGKILL after the next chunk; the client retries until it is back.
+    await start(url, (upload, accepted) => {
+      if (accepted !== 2 * CHUNK || restarted) return;
+      daemon.child.kill('SIGKILL');
+      restarted = daemon.exited.then(() => startOwnDrive({}, port)).then((next) => {
+        daemon = next;
+      });
+    });
+    assert.ok(restarted, 'the daemon was restarted during the upload');
+    await restarted;
+    const file = await findFile(name);
+    assert.equal(file.size, 100 * MiB);
     const download = await api(`/api/v1/drive/files/${file.id}/content`, { base: daemon.base });
     assert.equal(sha256(download.buffer), sha256(content));
   } finally {

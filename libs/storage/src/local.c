@@ -5,7 +5,7 @@
  * directory this write created), so a committed object survives a crash
  * and an uncommitted one never appears under its key.
  */
-#include "expresso/storage.h"
+#include "backend.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -20,81 +20,29 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { COPY_BUFFER = 256 * 1024, MAX_SEGMENT = 255 };
+enum { COPY_BUFFER = 256 * 1024 };
 
-struct ex_storage {
+typedef struct {
+	ex_storage base;
 	char root[PATH_MAX];
-};
+} local_storage;
 
-struct ex_storage_writer {
-	ex_storage *storage;
+typedef struct {
+	ex_storage_writer base;
+	local_storage *storage;
 	int fd;
-	uint64_t size;
 	char temporary_path[PATH_MAX];
 	char final_path[PATH_MAX];
-};
+} local_writer;
 
-struct ex_storage_reader {
+typedef struct {
+	ex_storage_reader base;
 	int fd;
-};
+} local_reader;
 
-__attribute__((format(printf, 3, 4)))
-static ex_storage_status fail(char *err, size_t errlen, const char *format, ...)
-{
-	va_list args;
+static const ex_storage_backend local_backend;
 
-	va_start(args, format);
-	vsnprintf(err, errlen, format, args);
-	va_end(args);
-	return EX_STORAGE_IO_ERROR;
-}
-
-int ex_storage_tenant_is_valid(const char *tenant_id)
-{
-	static const char pattern[] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
-
-	if (tenant_id == NULL || strlen(tenant_id) != sizeof(pattern) - 1)
-		return 0;
-	for (size_t i = 0; pattern[i] != '\0'; i++) {
-		char c = tenant_id[i];
-		if (pattern[i] == '-') {
-			if (c != '-')
-				return 0;
-		} else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) {
-			return 0;
-		}
-	}
-	return 1;
-}
-
-int ex_storage_key_is_valid(const char *key)
-{
-	if (key == NULL)
-		return 0;
-	size_t length = strnlen(key, EX_STORAGE_MAX_KEY + 1);
-	if (length == 0 || length > EX_STORAGE_MAX_KEY)
-		return 0;
-
-	size_t segment_length = 0;
-	for (size_t i = 0; i <= length; i++) {
-		char c = key[i];
-		if (c == '/' || c == '\0') {
-			if (segment_length == 0 || segment_length > MAX_SEGMENT)
-				return 0;
-			segment_length = 0;
-			continue;
-		}
-		int allowed = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-			      c == '.' || c == '_' || c == '-';
-		if (!allowed)
-			return 0;
-		/* A segment may not start with '.', which also excludes "." and "..". */
-		if (segment_length == 0 && c == '.')
-			return 0;
-		segment_length++;
-	}
-	return 1;
-}
+#define fail ex_storage_fail
 
 ex_storage *ex_storage_open_local(const char *root, char *err, size_t errlen)
 {
@@ -106,25 +54,26 @@ ex_storage *ex_storage_open_local(const char *root, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot create storage root %s: %s", root, strerror(errno));
 		return NULL;
 	}
-	ex_storage *storage = calloc(1, sizeof(*storage));
+	local_storage *storage = calloc(1, sizeof(*storage));
 	if (storage == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
+	storage->base.backend = &local_backend;
 	if (snprintf(storage->root, sizeof(storage->root), "%s", root) >= (int)sizeof(storage->root)) {
 		snprintf(err, errlen, "storage root path is too long");
 		free(storage);
 		return NULL;
 	}
-	return storage;
+	return &storage->base;
 }
 
-void ex_storage_free(ex_storage *storage)
+static void local_free(ex_storage *storage)
 {
 	free(storage);
 }
 
-static ex_storage_status object_path(const ex_storage *storage, const char *tenant_id, const char *key,
+static ex_storage_status object_path(const local_storage *storage, const char *tenant_id, const char *key,
 				     char *out, size_t size, char *err, size_t errlen)
 {
 	if (!ex_storage_tenant_is_valid(tenant_id) || !ex_storage_key_is_valid(key)) {
@@ -200,13 +149,15 @@ static void random_name(char *out, size_t size)
 	out[used] = '\0';
 }
 
-ex_storage_status ex_storage_writer_begin(ex_storage *storage, const char *tenant_id, const char *key,
-					  ex_storage_writer **out, char *err, size_t errlen)
+static ex_storage_status local_writer_begin(ex_storage *base, const char *tenant_id, const char *key,
+					    ex_storage_writer **out, char *err, size_t errlen)
 {
+	local_storage *storage = (local_storage *)base;
 	*out = NULL;
-	ex_storage_writer *writer = calloc(1, sizeof(*writer));
+	local_writer *writer = calloc(1, sizeof(*writer));
 	if (writer == NULL)
 		return fail(err, errlen, "out of memory");
+	writer->base.backend = &local_backend;
 	writer->storage = storage;
 	writer->fd = -1;
 
@@ -236,13 +187,14 @@ ex_storage_status ex_storage_writer_begin(ex_storage *storage, const char *tenan
 		free(writer);
 		return status;
 	}
-	*out = writer;
+	*out = &writer->base;
 	return EX_STORAGE_OK;
 }
 
-ex_storage_status ex_storage_writer_write(ex_storage_writer *writer, const void *data, size_t length,
-					  char *err, size_t errlen)
+static ex_storage_status local_writer_write(ex_storage_writer *base, const void *data, size_t length, char *err,
+					    size_t errlen)
 {
+	local_writer *writer = (local_writer *)base;
 	const char *cursor = data;
 
 	while (length > 0) {
@@ -254,20 +206,15 @@ ex_storage_status ex_storage_writer_write(ex_storage_writer *writer, const void 
 		}
 		cursor += written;
 		length -= (size_t)written;
-		writer->size += (uint64_t)written;
+		writer->base.size += (uint64_t)written;
 	}
 	return EX_STORAGE_OK;
 }
 
-uint64_t ex_storage_writer_size(const ex_storage_writer *writer)
+static void local_writer_abort(ex_storage_writer *base)
 {
-	return writer->size;
-}
+	local_writer *writer = (local_writer *)base;
 
-void ex_storage_writer_abort(ex_storage_writer *writer)
-{
-	if (writer == NULL)
-		return;
 	if (writer->fd >= 0)
 		close(writer->fd);
 	unlink(writer->temporary_path);
@@ -292,8 +239,9 @@ static ex_storage_status publish_file(const char *from, const char *to, char *er
 	return EX_STORAGE_OK;
 }
 
-ex_storage_status ex_storage_writer_commit(ex_storage_writer *writer, char *err, size_t errlen)
+static ex_storage_status local_writer_commit(ex_storage_writer *base, char *err, size_t errlen)
 {
+	local_writer *writer = (local_writer *)base;
 	ex_storage_status status = EX_STORAGE_OK;
 
 	if (fsync(writer->fd) != 0)
@@ -310,21 +258,6 @@ ex_storage_status ex_storage_writer_commit(ex_storage_writer *writer, char *err,
 	return status;
 }
 
-ex_storage_status ex_storage_put(ex_storage *storage, const char *tenant_id, const char *key,
-				 const void *data, size_t length, char *err, size_t errlen)
-{
-	ex_storage_writer *writer = NULL;
-	ex_storage_status status = ex_storage_writer_begin(storage, tenant_id, key, &writer, err, errlen);
-	if (status != EX_STORAGE_OK || writer == NULL)
-		return status;
-	status = ex_storage_writer_write(writer, data, length, err, errlen);
-	if (status != EX_STORAGE_OK) {
-		ex_storage_writer_abort(writer);
-		return status;
-	}
-	return ex_storage_writer_commit(writer, err, errlen);
-}
-
 /* Copies PATH into a writer when it cannot be renamed (another filesystem). */
 static ex_storage_status copy_into_store(ex_storage *storage, const char *tenant_id, const char *key,
 					 const char *path, char *err, size_t errlen)
@@ -334,7 +267,7 @@ static ex_storage_status copy_into_store(ex_storage *storage, const char *tenant
 		return fail(err, errlen, "cannot open %s: %s", path, strerror(errno));
 
 	ex_storage_writer *writer = NULL;
-	ex_storage_status status = ex_storage_writer_begin(storage, tenant_id, key, &writer, err, errlen);
+	ex_storage_status status = local_writer_begin(storage, tenant_id, key, &writer, err, errlen);
 	if (status != EX_STORAGE_OK || writer == NULL) {
 		close(fd);
 		return status;
@@ -353,26 +286,26 @@ static ex_storage_status copy_into_store(ex_storage *storage, const char *tenant
 			status = fail(err, errlen, "read of %s failed: %s", path, strerror(errno));
 			break;
 		}
-		status = ex_storage_writer_write(writer, buffer, (size_t)got, err, errlen);
+		status = local_writer_write(writer, buffer, (size_t)got, err, errlen);
 	}
 	close(fd);
 	free(buffer);
 
 	if (status != EX_STORAGE_OK) {
-		ex_storage_writer_abort(writer);
+		local_writer_abort(writer);
 		return status;
 	}
-	status = ex_storage_writer_commit(writer, err, errlen);
+	status = local_writer_commit(writer, err, errlen);
 	if (status == EX_STORAGE_OK)
 		unlink(path);
 	return status;
 }
 
-ex_storage_status ex_storage_import_file(ex_storage *storage, const char *tenant_id, const char *key,
-					 const char *path, char *err, size_t errlen)
+static ex_storage_status local_import_file(ex_storage *storage, const char *tenant_id, const char *key,
+					   const char *path, char *err, size_t errlen)
 {
 	char final_path[PATH_MAX];
-	ex_storage_status status = object_path(storage, tenant_id, key, final_path, sizeof(final_path), err, errlen);
+	ex_storage_status status = object_path((local_storage *)storage, tenant_id, key, final_path, sizeof(final_path), err, errlen);
 	if (status != EX_STORAGE_OK)
 		return status;
 
@@ -399,12 +332,12 @@ ex_storage_status ex_storage_import_file(ex_storage *storage, const char *tenant
 	return EX_STORAGE_OK;
 }
 
-ex_storage_status ex_storage_open_read(ex_storage *storage, const char *tenant_id, const char *key,
-				       ex_storage_reader **out, uint64_t *size, char *err, size_t errlen)
+static ex_storage_status local_open_read(ex_storage *storage, const char *tenant_id, const char *key,
+					 ex_storage_reader **out, uint64_t *size, char *err, size_t errlen)
 {
 	char path[PATH_MAX];
 	*out = NULL;
-	ex_storage_status status = object_path(storage, tenant_id, key, path, sizeof(path), err, errlen);
+	ex_storage_status status = object_path((local_storage *)storage, tenant_id, key, path, sizeof(path), err, errlen);
 	if (status != EX_STORAGE_OK)
 		return status;
 
@@ -421,20 +354,23 @@ ex_storage_status ex_storage_open_read(ex_storage *storage, const char *tenant_i
 		close(fd);
 		return fail(err, errlen, "stat of %s failed: %s", path, strerror(errno));
 	}
-	ex_storage_reader *reader = malloc(sizeof(*reader));
+	local_reader *reader = malloc(sizeof(*reader));
 	if (reader == NULL) {
 		close(fd);
 		return fail(err, errlen, "out of memory");
 	}
+	reader->base.backend = &local_backend;
 	reader->fd = fd;
 	if (size != NULL)
 		*size = (uint64_t)info.st_size;
-	*out = reader;
+	*out = &reader->base;
 	return EX_STORAGE_OK;
 }
 
-ssize_t ex_storage_read(ex_storage_reader *reader, void *buffer, size_t length)
+static ssize_t local_read(ex_storage_reader *base, void *buffer, size_t length)
 {
+	const local_reader *reader = (const local_reader *)base;
+
 	for (;;) {
 		ssize_t got = read(reader->fd, buffer, length);
 		if (got >= 0 || errno != EINTR)
@@ -442,59 +378,19 @@ ssize_t ex_storage_read(ex_storage_reader *reader, void *buffer, size_t length)
 	}
 }
 
-void ex_storage_reader_close(ex_storage_reader *reader)
+static void local_reader_close(ex_storage_reader *base)
 {
-	if (reader == NULL)
-		return;
+	local_reader *reader = (local_reader *)base;
+
 	close(reader->fd);
 	free(reader);
 }
 
-ex_storage_status ex_storage_read_all(ex_storage *storage, const char *tenant_id, const char *key,
-				      size_t max_size, char **data, size_t *length, char *err, size_t errlen)
-{
-	ex_storage_reader *reader;
-	uint64_t size = 0;
-	*data = NULL;
-	*length = 0;
-
-	ex_storage_status status = ex_storage_open_read(storage, tenant_id, key, &reader, &size, err, errlen);
-	if (status != EX_STORAGE_OK)
-		return status;
-	if (size > max_size) {
-		ex_storage_reader_close(reader);
-		snprintf(err, errlen, "object %s has %llu bytes, more than the maximum of %zu",
-			 key, (unsigned long long)size, max_size);
-		return EX_STORAGE_TOO_LARGE;
-	}
-
-	char *buffer = malloc((size_t)size + 1);
-	if (buffer == NULL) {
-		ex_storage_reader_close(reader);
-		return fail(err, errlen, "out of memory");
-	}
-	size_t filled = 0;
-	while (filled < size) {
-		ssize_t got = ex_storage_read(reader, buffer + filled, (size_t)size - filled);
-		if (got <= 0) {
-			free(buffer);
-			ex_storage_reader_close(reader);
-			return fail(err, errlen, "object %s was shorter than its size", key);
-		}
-		filled += (size_t)got;
-	}
-	ex_storage_reader_close(reader);
-	buffer[filled] = '\0';
-	*data = buffer;
-	*length = filled;
-	return EX_STORAGE_OK;
-}
-
-ex_storage_status ex_storage_delete(ex_storage *storage, const char *tenant_id, const char *key,
-				    char *err, size_t errlen)
+static ex_storage_status local_delete(ex_storage *storage, const char *tenant_id, const char *key, char *err,
+				      size_t errlen)
 {
 	char path[PATH_MAX];
-	ex_storage_status status = object_path(storage, tenant_id, key, path, sizeof(path), err, errlen);
+	ex_storage_status status = object_path((local_storage *)storage, tenant_id, key, path, sizeof(path), err, errlen);
 	if (status != EX_STORAGE_OK)
 		return status;
 	if (unlink(path) != 0) {
@@ -512,11 +408,11 @@ ex_storage_status ex_storage_delete(ex_storage *storage, const char *tenant_id, 
 	return EX_STORAGE_OK;
 }
 
-ex_storage_status ex_storage_stat(ex_storage *storage, const char *tenant_id, const char *key,
-				  uint64_t *size, char *err, size_t errlen)
+static ex_storage_status local_stat(ex_storage *storage, const char *tenant_id, const char *key, uint64_t *size,
+				    char *err, size_t errlen)
 {
 	char path[PATH_MAX];
-	ex_storage_status status = object_path(storage, tenant_id, key, path, sizeof(path), err, errlen);
+	ex_storage_status status = object_path((local_storage *)storage, tenant_id, key, path, sizeof(path), err, errlen);
 	if (status != EX_STORAGE_OK)
 		return status;
 	struct stat info;
@@ -528,8 +424,10 @@ ex_storage_status ex_storage_stat(ex_storage *storage, const char *tenant_id, co
 	return EX_STORAGE_OK;
 }
 
-int ex_storage_sweep_temporary(ex_storage *storage, unsigned max_age_seconds)
+static int local_sweep_temporary(ex_storage *base, unsigned max_age_seconds)
 {
+	const local_storage *storage = (const local_storage *)base;
+
 	DIR *tenants = opendir(storage->root);
 	if (tenants == NULL)
 		return -1;
@@ -564,3 +462,18 @@ int ex_storage_sweep_temporary(ex_storage *storage, unsigned max_age_seconds)
 	closedir(tenants);
 	return removed;
 }
+
+static const ex_storage_backend local_backend = {
+	.free = local_free,
+	.writer_begin = local_writer_begin,
+	.writer_write = local_writer_write,
+	.writer_commit = local_writer_commit,
+	.writer_abort = local_writer_abort,
+	.import_file = local_import_file,
+	.open_read = local_open_read,
+	.read = local_read,
+	.reader_close = local_reader_close,
+	.delete_object = local_delete,
+	.stat = local_stat,
+	.sweep_temporary = local_sweep_temporary,
+};

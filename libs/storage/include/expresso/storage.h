@@ -5,14 +5,15 @@
  * Callers reach an object only through a database row that row-level
  * security has let through, and pass that row's tenant and key here.
  *
- * Backends: local disk now (the default). The S3 backend for MinIO will
- * implement the same operations.
+ * Backends: local disk (the default) and S3 (MinIO or another
+ * S3-compatible server, path-style, signed with AWS Signature Version 4).
  *
  * Durability contract: an object is visible under its key only after
  * ex_storage_writer_commit() (or ex_storage_put / ex_storage_import_file)
- * returned 0, and then it has been fsynced together with its directory
- * entry. A crash before that leaves no object under the key; temporary
- * files of interrupted writes are removed by ex_storage_sweep_temporary().
+ * returned 0. Then the local backend has fsynced it together with its
+ * directory entry, and the S3 server has acknowledged it. A crash before
+ * that leaves no object under the key. ex_storage_sweep_temporary()
+ * removes the local backend's temporary files of interrupted writes.
  */
 #ifndef EXPRESSO_STORAGE_H
 #define EXPRESSO_STORAGE_H
@@ -43,6 +44,26 @@ typedef enum {
  * Returns NULL with a message in err.
  */
 ex_storage *ex_storage_open_local(const char *root, char *err, size_t errlen);
+
+/* Settings of the S3 backend. Objects are <bucket>/<tenant id>/<key>. */
+typedef struct {
+	const char *endpoint;   /* http:// or https:// URL of the server, e.g. http://127.0.0.1:9000 */
+	const char *bucket;     /* an existing bucket */
+	const char *region;     /* signing region; NULL or empty: us-east-1 */
+	const char *access_key;
+	const char *secret_key;
+	const char *ca_file;    /* PEM CA bundle for https; NULL: the system's */
+	uint64_t part_size;     /* bytes per multipart part and the largest single PutObject; at least 5 MiB */
+	unsigned max_attempts;  /* tries of one request on transport errors and HTTP 500/502/503/504; 0: 1 */
+	unsigned retry_delay_ms; /* delay before the first retry, doubled for each next one; 0: 100 */
+	unsigned timeout_ms;    /* connect timeout, and the time a transfer may stall; 0: 30000 */
+} ex_storage_s3_config;
+
+/*
+ * Opens the S3 backend. The bucket is not contacted here. Returns NULL
+ * with a message in err when a setting is invalid.
+ */
+ex_storage *ex_storage_open_s3(const ex_storage_s3_config *config, char *err, size_t errlen);
 void ex_storage_free(ex_storage *storage);
 
 /*

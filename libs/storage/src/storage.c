@@ -1,0 +1,227 @@
+/*
+ * The public storage calls: checks of tenant ids and keys, dispatch to
+ * the backend the storage was opened with (local.c, s3.c), and whole-object
+ * helpers built on the streaming calls.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+
+enum { MAX_SEGMENT = 255 };
+
+ex_storage_status ex_storage_fail(char *err, size_t errlen, const char *format, ...)
+{
+	va_list args;
+
+	va_start(args, format);
+	vsnprintf(err, errlen, format, args);
+	va_end(args);
+	return EX_STORAGE_IO_ERROR;
+}
+
+int ex_storage_tenant_is_valid(const char *tenant_id)
+{
+	static const char pattern[] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
+
+	if (tenant_id == NULL || strlen(tenant_id) != sizeof(pattern) - 1)
+		return 0;
+	for (size_t i = 0; pattern[i] != '\0'; i++) {
+		char c = tenant_id[i];
+		if (pattern[i] == '-') {
+			if (c != '-')
+				return 0;
+		} else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+int ex_storage_key_is_valid(const char *key)
+{
+	if (key == NULL)
+		return 0;
+	size_t length = strnlen(key, EX_STORAGE_MAX_KEY + 1);
+	if (length == 0 || length > EX_STORAGE_MAX_KEY)
+		return 0;
+
+	size_t segment_length = 0;
+	for (size_t i = 0; i <= length; i++) {
+		char c = key[i];
+		if (c == '/' || c == '\0') {
+			if (segment_length == 0 || segment_length > MAX_SEGMENT)
+				return 0;
+			segment_length = 0;
+			continue;
+		}
+		int allowed = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+			      c == '.' || c == '_' || c == '-';
+		if (!allowed)
+			return 0;
+		/* A segment may not start with '.', which also excludes "." and "..". */
+		if (segment_length == 0 && c == '.')
+			return 0;
+		segment_length++;
+	}
+	return 1;
+}
+
+
+/* Checks the tenant and key of a call, filling ERR when either is invalid. */
+static ex_storage_status check_name(const char *tenant_id, const char *key, char *err, size_t errlen)
+{
+	if (ex_storage_tenant_is_valid(tenant_id) && ex_storage_key_is_valid(key))
+		return EX_STORAGE_OK;
+	snprintf(err, errlen, "invalid object name: tenant must be a UUID and the key segments "
+		 "of letters, digits, '.', '_' or '-'");
+	return EX_STORAGE_INVALID_NAME;
+}
+
+void ex_storage_free(ex_storage *storage)
+{
+	if (storage != NULL)
+		storage->backend->free(storage);
+}
+
+ex_storage_status ex_storage_writer_begin(ex_storage *storage, const char *tenant_id, const char *key,
+					  ex_storage_writer **out, char *err, size_t errlen)
+{
+	*out = NULL;
+	ex_storage_status status = check_name(tenant_id, key, err, errlen);
+	if (status != EX_STORAGE_OK)
+		return status;
+	return storage->backend->writer_begin(storage, tenant_id, key, out, err, errlen);
+}
+
+ex_storage_status ex_storage_writer_write(ex_storage_writer *writer, const void *data, size_t length,
+					  char *err, size_t errlen)
+{
+	return writer->backend->writer_write(writer, data, length, err, errlen);
+}
+
+uint64_t ex_storage_writer_size(const ex_storage_writer *writer)
+{
+	return writer->size;
+}
+
+ex_storage_status ex_storage_writer_commit(ex_storage_writer *writer, char *err, size_t errlen)
+{
+	return writer->backend->writer_commit(writer, err, errlen);
+}
+
+void ex_storage_writer_abort(ex_storage_writer *writer)
+{
+	if (writer != NULL)
+		writer->backend->writer_abort(writer);
+}
+
+ex_storage_status ex_storage_put(ex_storage *storage, const char *tenant_id, const char *key,
+				 const void *data, size_t length, char *err, size_t errlen)
+{
+	ex_storage_writer *writer = NULL;
+	ex_storage_status status = ex_storage_writer_begin(storage, tenant_id, key, &writer, err, errlen);
+	if (status != EX_STORAGE_OK || writer == NULL)
+		return status;
+	status = ex_storage_writer_write(writer, data, length, err, errlen);
+	if (status != EX_STORAGE_OK) {
+		ex_storage_writer_abort(writer);
+		return status;
+	}
+	return ex_storage_writer_commit(writer, err, errlen);
+}
+
+ex_storage_status ex_storage_import_file(ex_storage *storage, const char *tenant_id, const char *key,
+					 const char *path, char *err, size_t errlen)
+{
+	ex_storage_status status = check_name(tenant_id, key, err, errlen);
+	if (status != EX_STORAGE_OK)
+		return status;
+	return storage->backend->import_file(storage, tenant_id, key, path, err, errlen);
+}
+
+ex_storage_status ex_storage_open_read(ex_storage *storage, const char *tenant_id, const char *key,
+				       ex_storage_reader **out, uint64_t *size, char *err, size_t errlen)
+{
+	*out = NULL;
+	ex_storage_status status = check_name(tenant_id, key, err, errlen);
+	if (status != EX_STORAGE_OK)
+		return status;
+	return storage->backend->open_read(storage, tenant_id, key, out, size, err, errlen);
+}
+
+ssize_t ex_storage_read(ex_storage_reader *reader, void *buffer, size_t length)
+{
+	return reader->backend->read(reader, buffer, length);
+}
+
+void ex_storage_reader_close(ex_storage_reader *reader)
+{
+	if (reader != NULL)
+		reader->backend->reader_close(reader);
+}
+
+ex_storage_status ex_storage_read_all(ex_storage *storage, const char *tenant_id, const char *key,
+				      size_t max_size, char **data, size_t *length, char *err, size_t errlen)
+{
+	ex_storage_reader *reader;
+	uint64_t size = 0;
+	*data = NULL;
+	*length = 0;
+
+	ex_storage_status status = ex_storage_open_read(storage, tenant_id, key, &reader, &size, err, errlen);
+	if (status != EX_STORAGE_OK)
+		return status;
+	if (size > max_size) {
+		ex_storage_reader_close(reader);
+		snprintf(err, errlen, "object %s has %llu bytes, more than the maximum of %zu",
+			 key, (unsigned long long)size, max_size);
+		return EX_STORAGE_TOO_LARGE;
+	}
+
+	char *buffer = malloc((size_t)size + 1);
+	if (buffer == NULL) {
+		ex_storage_reader_close(reader);
+		return ex_storage_fail(err, errlen, "out of memory");
+	}
+	size_t filled = 0;
+	while (filled < size) {
+		ssize_t got = ex_storage_read(reader, buffer + filled, (size_t)size - filled);
+		if (got <= 0) {
+			free(buffer);
+			ex_storage_reader_close(reader);
+			return ex_storage_fail(err, errlen, "object %s was shorter than its size", key);
+		}
+		filled += (size_t)got;
+	}
+	ex_storage_reader_close(reader);
+	buffer[filled] = '\0';
+	*data = buffer;
+	*length = filled;
+	return EX_STORAGE_OK;
+}
+
+ex_storage_status ex_storage_delete(ex_storage *storage, const char *tenant_id, const char *key,
+				    char *err, size_t errlen)
+{
+	ex_storage_status status = check_name(tenant_id, key, err, errlen);
+	if (status != EX_STORAGE_OK)
+		return status;
+	return storage->backend->delete_object(storage, tenant_id, key, err, errlen);
+}
+
+ex_storage_status ex_storage_stat(ex_storage *storage, const char *tenant_id, const char *key,
+				  uint64_t *size, char *err, size_t errlen)
+{
+	ex_storage_status status = check_name(tenant_id, key, err, errlen);
+	if (status != EX_STORAGE_OK)
+		return status;
+	return storage->backend->stat(storage, tenant_id, key, size, err, errlen);
+}
+
+int ex_storage_sweep_temporary(ex_storage *storage, unsigned max_age_seconds)
+{
+	return storage->backend->sweep_temporary(storage, max_age_seconds);
+}

@@ -1,0 +1,185 @@
+// expresso-drive on the S3 backend. An S3 test server (npm s3rver) runs on
+// loopback behind lib/s3_sigv4_proxy.py, which recomputes every request's
+// AWS Signature Version 4 with botocore and returns 403 on a mismatch, as
+// MinIO would. The whole drive.test.mjs suite then runs once more against
+// an expresso-drive started with EXPRESSO_STORAGE_BACKEND=s3 (and the
+// daemons that suite starts itself inherit the same settings). Separate
+// tests check that the front rejects a wrong signature, that the daemon
+// retries after 503 SlowDown, and that a daemon with a wrong secret key
+// fails to store a file instead of acknowledging it.
+//
+// Needs the local stack (stack.env) and Debian's python3-botocore.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawn, execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import S3rver from 's3rver';
+
+import { freePort, requireEnv, startDaemon, waitForHttp } from './lib/stack.mjs';
+
+const repoRoot = path.resolve(import.meta.dirname, '../..');
+const buildDir = process.env.EXPRESSO_BUILD_DIR || path.join(repoRoot, 'build');
+const driveBinary = path.join(buildDir, 'services', 'drive', 'expresso-drive');
+const BUCKET = 'expresso';
+// s3rver accepts only its built-in account, S3RVER with secret S3RVER.
+const ACCESS_KEY = 'S3RVER';
+const SECRET_KEY = 'S3RVER';
+const REGION = 'sa-east-1';
+const SUITE_TIMEOUT_MS = 900_000;
+const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
+
+let s3Directory;
+let s3Server;
+let proxy;
+let proxyLog = '';
+let endpoint;
+
+function s3Env(overrides = {}) {
+  return {
+    EXPRESSO_STORAGE_BACKEND: 's3',
+    EXPRESSO_S3_ENDPOINT: endpoint,
+    EXPRESSO_S3_BUCKET: BUCKET,
+    EXPRESSO_S3_REGION: REGION,
+    EXPRESSO_S3_ACCESS_KEY: ACCESS_KEY,
+    EXPRESSO_S3_SECRET_KEY: SECRET_KEY,
+    EXPRESSO_S3_RETRY_DELAY: '50ms',
+    ...overrides,
+  };
+}
+
+async function startS3Drive(overrides = {}) {
+  const port = await freePort();
+  const daemon = startDaemon(driveBinary, {
+    EXPRESSO_HTTP_ADDRESS: '127.0.0.1',
+    EXPRESSO_HTTP_PORT: String(port),
+    EXPRESSO_STORAGE_DIR: path.join(requireEnv('EXPRESSO_STATE_DIR'), 'storage'),
+    ...s3Env(overrides),
+  });
+  const base = `http://127.0.0.1:${port}`;
+  await waitForHttp(`${base}/ready`, { timeoutMs: 30_000 });
+  return { ...daemon, base };
+}
+
+async function stopDaemon(daemon) {
+  daemon.child.kill('SIGTERM');
+  await daemon.exited;
+}
+
+// Uploads CONTENT in one PATCH through the tus API of BASE; returns the PATCH status.
+async function uploadOnce(base, token, name, content) {
+  const headers = { 'Tus-Resumable': '1.0.0', Authorization: `Bearer ${token}` };
+  const created = await fetch(`${base}/api/v1/drive/uploads`, {
+    method: 'POST',
+    headers: { ...headers, 'Upload-Length': String(content.length), 'Upload-Metadata': `filename ${Buffer.from(name).toString('base64')}` },
+  });
+  assert.equal(created.status, 201);
+  const response = await fetch(base + created.headers.get('location'), {
+    method: 'PATCH',
+    headers: { ...headers, 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': '0' },
+    body: content,
+  });
+  await response.arrayBuffer();
+  return response.status;
+}
+
+async function devToken(email) {
+  const { stdout } = await promisify(execFile)(path.join(repoRoot, 'scripts', 'dev-token.sh'), [email], { timeout: 30_000 });
+  return stdout.trim();
+}
+
+// Runs curl's own SigV4 signer against the front with SECRET.
+async function curlStatus(secret, url) {
+  const { stdout } = await promisify(execFile)('curl', [
+    '-s', '-o', '/dev/null', '-w', '%{http_code}', '--aws-sigv4', `aws:amz:${REGION}:s3`, '--user', `${ACCESS_KEY}:${secret}`,
+    '-H', `x-amz-content-sha256: ${EMPTY_SHA256}`, url,
+  ]);
+  return Number(stdout);
+}
+
+before(async () => {
+  s3Directory = fs.mkdtempSync(path.join(os.tmpdir(), 'expresso-s3rver-'));
+  const s3Port = await freePort();
+  s3Server = new S3rver({ port: s3Port, address: '127.0.0.1', directory: s3Directory, silent: true, configureBuckets: [{ name: BUCKET }] });
+  await s3Server.run();
+
+  const proxyPort = await freePort();
+  const script = path.join(import.meta.dirname, 'lib', 's3_sigv4_proxy.py');
+  proxy = spawn('/usr/bin/python3', [script, String(proxyPort), String(s3Port), ACCESS_KEY, SECRET_KEY, REGION], { stdio: ['ignore', 'pipe', 'pipe'] });
+  proxy.stderr.on('data', (chunk) => { proxyLog += chunk.toString(); });
+  await new Promise((resolve, reject) => {
+    proxy.stdout.once('data', resolve);
+    proxy.once('exit', (code) => reject(new Error(`the S3 signature front exited with ${code}: ${proxyLog}`)));
+  });
+  endpoint = `http://127.0.0.1:${proxyPort}`;
+});
+
+after(async () => {
+  proxy?.kill('SIGTERM');
+  await s3Server?.close();
+  if (s3Directory) fs.rmSync(s3Directory, { recursive: true, force: true });
+});
+
+test('S3 front checks signatures', async () => {
+  const url = `${endpoint}/${BUCKET}/missing-object`;
+  assert.equal(await curlStatus(SECRET_KEY, url), 404);
+  assert.equal(await curlStatus(`${SECRET_KEY}x`, url), 403);
+  const unsigned = await fetch(url);
+  assert.equal(unsigned.status, 403);
+});
+
+test('drive suite passes on the S3 backend', { timeout: SUITE_TIMEOUT_MS }, async () => {
+  const logStart = proxyLog.length;
+  const drive = await startS3Drive();
+  try {
+    // Without NODE_TEST_CONTEXT the child runs as a test runner of its own, not as a nested one that skips files.
+    const env = { ...process.env, ...s3Env(), EXPRESSO_DRIVE_URL: drive.base };
+    delete env.NODE_TEST_CONTEXT;
+    const child = spawn(process.execPath, ['--test', '--test-concurrency=1', 'drive.test.mjs'], {
+      cwd: import.meta.dirname,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk) => { output += chunk.toString(); });
+    child.stderr.on('data', (chunk) => { output += chunk.toString(); });
+    const code = await new Promise((resolve) => child.on('exit', resolve));
+    const failures = output.split('\n').filter((line) => line.startsWith('not ok'));
+    assert.equal(code, 0, `drive.test.mjs on S3 failed:\n${failures.join('\n')}\n${output.slice(-4000)}`);
+    assert.match(output, /^# pass [1-9]/m);
+  } finally {
+    await stopDaemon(drive);
+  }
+  // The files went to the bucket under the tenant's prefix, and no request was rejected.
+  const tenants = fs.readdirSync(path.join(s3Directory, BUCKET));
+  assert.ok(tenants.length > 0, 'the bucket is empty');
+  assert.doesNotMatch(proxyLog.slice(logStart), /rejected/);
+});
+
+test('S3 requests retry after 503 SlowDown', { timeout: 60_000 }, async () => {
+  const drive = await startS3Drive();
+  try {
+    const token = await devToken(process.env.EXPRESSO_ALICE_EMAIL ?? 'alice@demo.expresso.test');
+    const armed = await fetch(`${endpoint}/__control/fail?count=2`, { method: 'POST' });
+    assert.equal(armed.status, 200);
+    assert.equal(await uploadOnce(drive.base, token, `retried-${crypto.randomUUID()}.txt`, Buffer.from('retry me')), 204);
+    const retries = drive.lines.filter((line) => line.includes('"s3_request_retry"'));
+    assert.equal(retries.length, 2);
+  } finally {
+    await stopDaemon(drive);
+  }
+});
+
+test('wrong S3 secret is never acknowledged', { timeout: 60_000 }, async () => {
+  const drive = await startS3Drive({ EXPRESSO_S3_SECRET_KEY: `${SECRET_KEY}-wrong` });
+  try {
+    const token = await devToken(process.env.EXPRESSO_ALICE_EMAIL ?? 'alice@demo.expresso.test');
+    assert.equal(await uploadOnce(drive.base, token, `unsigned-${crypto.randomUUID()}.txt`, Buffer.from('nope')), 500);
+    assert.match(proxyLog, /rejected PUT/);
+  } finally {
+    await stopDaemon(drive);
+  }
+});
