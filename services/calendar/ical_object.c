@@ -354,16 +354,34 @@ static void compute_bounds(ex_ical_object *object)
 		object->last_end = EX_ICAL_TIME_MAX;
 }
 
+/* Returns true when the fields of T form a real date and time; libical keeps "20261340T250000" as read. */
+static bool time_is_real(struct icaltimetype t)
+{
+	if (t.year < 1 || t.year > 9999 || t.month < 1 || t.month > 12 || t.day < 1 ||
+	    t.day > icaltime_days_in_month(t.month, t.year))
+		return false;
+	return t.is_date || (t.hour >= 0 && t.hour <= 23 && t.minute >= 0 && t.minute <= 59 && t.second >= 0 && t.second <= 60);
+}
+
 /* Returns the name of a time property that libical could not read in COMPONENT, or NULL. */
 static const char *unreadable_time_property(icalcomponent *component)
 {
+	static const icalproperty_kind dated[] = { ICAL_DTSTART_PROPERTY, ICAL_DTEND_PROPERTY, ICAL_DUE_PROPERTY,
+						   ICAL_RECURRENCEID_PROPERTY };
+	for (size_t i = 0; i < sizeof(dated) / sizeof(dated[0]); i++) {
+		icalproperty *property = icalcomponent_get_first_property(component, dated[i]);
+		icalvalue *value = property ? icalproperty_get_value(property) : NULL;
+		if (value != NULL && (icalvalue_isa(value) == ICAL_DATETIME_VALUE || icalvalue_isa(value) == ICAL_DATE_VALUE) &&
+		    !time_is_real(icalvalue_get_datetime(value)))
+			return icalproperty_kind_to_string(dated[i]);
+	}
 	static const char *const names[] = { "DTSTART", "DTEND", "DUE", "DURATION", "RRULE", "RECURRENCE-ID", "EXDATE", "RDATE" };
 	for (icalproperty *error = icalcomponent_get_first_property(component, ICAL_XLICERROR_PROPERTY); error != NULL;
 	     error = icalcomponent_get_next_property(component, ICAL_XLICERROR_PROPERTY)) {
 		const char *text = icalproperty_get_xlicerror(error);
 		for (size_t i = 0; text != NULL && i < sizeof(names) / sizeof(names[0]); i++) {
 			char needle[32];
-			snprintf(needle, sizeof(needle), "for %s property", names[i]);
+			snprintf(needle, sizeof(needle), " %s property", names[i]);
 			if (strstr(text, needle) != NULL)
 				return names[i];
 		}
