@@ -11,9 +11,15 @@
 
 #include "ical_object.h"
 
-/* The live properties that allprop and propname list, besides dead properties. */
+/*
+ * The live properties that allprop and propname list, besides dead
+ * properties. current-user-principal is among them because clients that
+ * follow the /.well-known/caldav redirect with Python's requests lose the
+ * PROPFIND body on a 301 and send an allprop PROPFIND instead.
+ */
 static const ex_dav_property_name allprop_names[] = {
 	{ EX_DAV_NS, "resourcetype" },
+	{ EX_DAV_NS, "current-user-principal" },
 	{ EX_DAV_NS, "displayname" },
 	{ EX_DAV_NS, "getetag" },
 	{ EX_DAV_NS, "getcontenttype" },

@@ -168,6 +168,8 @@ typedef struct {
 	ex_ical_instance_visitor visit;
 	void *context;
 	bool stopped;
+	bool skip_infinite_rules; /* computing bounds: an endless rule makes the end unbounded anyway */
+	bool truncated;           /* a rule had more than EX_ICAL_MAX_INSTANCES instances */
 } expansion;
 
 /* Visits one instance starting at START when it is not excluded and may overlap the range. */
@@ -211,10 +213,17 @@ static void expand_rule(expansion *run, icalcomponent *master, icalproperty *rul
 			int64_t first)
 {
 	struct icalrecurrencetype rule = icalproperty_get_rrule(rule_property);
+	if (run->skip_infinite_rules && rule_is_infinite(rule_property))
+		return;
 	icalrecur_iterator *iterator = icalrecur_iterator_new(rule, span->start);
 	if (iterator == NULL)
 		return;
-	for (int visited = 0; visited < EX_ICAL_MAX_INSTANCES && !run->stopped; visited++) {
+	/* NOTE: every instance from DTSTART on is visited, so a query far past DTSTART of a dense endless rule costs up to EX_ICAL_MAX_INSTANCES steps. */
+	for (int visited = 0; !run->stopped; visited++) {
+		if (visited == EX_ICAL_MAX_INSTANCES) {
+			run->truncated = true;
+			break;
+		}
 		struct icaltimetype next = icalrecur_iterator_next(iterator);
 		if (icaltime_is_null_time(next))
 			break;
@@ -268,15 +277,17 @@ static void expand_master(icalcomponent *calendar, icalcomponent *master, expans
 	expand_rdates(calendar, run, master, &span, first);
 }
 
-void ex_ical_foreach_instance(icalcomponent *calendar, unsigned kind, int64_t start, int64_t end,
-			      ex_ical_instance_visitor visit, void *context)
+/* Expands the components of KIND; with BOUNDS, endless rules are skipped. Returns true when a rule was truncated. */
+static bool expand_all(icalcomponent *calendar, unsigned kind, int64_t start, int64_t end,
+		       ex_ical_instance_visitor visit, void *context, bool bounds)
 {
+	bool truncated = false;
 	icalcomponent_kind wanted = component_kind(kind);
 	/* Nested iteration over the same kind would reset libical's internal iterator, so the components are listed first. */
 	int count = icalcomponent_count_components(calendar, wanted);
 	icalcomponent **components = calloc((size_t)count + 1, sizeof(*components));
 	if (components == NULL)
-		return;
+		return false;
 	int listed = 0;
 	for (icalcomponent *c = icalcomponent_get_first_component(calendar, wanted); c != NULL && listed < count;
 	     c = icalcomponent_get_next_component(calendar, wanted))
@@ -284,7 +295,8 @@ void ex_ical_foreach_instance(icalcomponent *calendar, unsigned kind, int64_t st
 
 	bool stopped = false;
 	for (int i = 0; i < listed && !stopped; i++) {
-		expansion run = { .range_start = start, .range_end = end, .visit = visit, .context = context };
+		expansion run = { .range_start = start, .range_end = end, .visit = visit, .context = context,
+				  .skip_infinite_rules = bounds };
 		struct icaltimetype recurrence_id;
 		const icaltimezone *zone = NULL;
 		if (read_time(calendar, components[i], ICAL_RECURRENCEID_PROPERTY, &recurrence_id, &zone)) {
@@ -299,8 +311,16 @@ void ex_ical_foreach_instance(icalcomponent *calendar, unsigned kind, int64_t st
 		}
 		free(run.excluded);
 		stopped = run.stopped;
+		truncated |= run.truncated;
 	}
 	free(components);
+	return truncated;
+}
+
+void ex_ical_foreach_instance(icalcomponent *calendar, unsigned kind, int64_t start, int64_t end,
+			      ex_ical_instance_visitor visit, void *context)
+{
+	expand_all(calendar, kind, start, end, visit, context, false);
 }
 
 static bool note_overlap(void *context, icalcomponent *component, int64_t start, int64_t end)
@@ -338,8 +358,10 @@ static void compute_bounds(ex_ical_object *object)
 
 	object->first_start = EX_ICAL_TIME_MAX;
 	object->last_end = EX_ICAL_TIME_MIN;
-	ex_ical_foreach_instance(object->calendar, object->component, EX_ICAL_TIME_MIN, EX_ICAL_TIME_MAX, note_bounds,
-				 object);
+	bool truncated = expand_all(object->calendar, object->component, EX_ICAL_TIME_MIN, EX_ICAL_TIME_MAX,
+				    note_bounds, object, true);
+	if (truncated)
+		object->last_end = EX_ICAL_TIME_MAX;
 	for (icalcomponent *c = icalcomponent_get_first_component(object->calendar, kind); c != NULL;
 	     c = icalcomponent_get_next_component(object->calendar, kind)) {
 		for (icalproperty *rule = icalcomponent_get_first_property(c, ICAL_RRULE_PROPERTY); rule != NULL;

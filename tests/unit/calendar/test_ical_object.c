@@ -110,6 +110,8 @@ static void test_bounds(void **state)
 		     "20260105T100000Z", "20260107T110000Z");
 	check_bounds(CAL(EVENT("DTSTART:20260105T100000Z\r\nRRULE:FREQ=WEEKLY\r\n")), "20260105T100000Z", NULL);
 	check_bounds(CAL("BEGIN:VTODO\r\nUID:t\r\nEND:VTODO\r\n"), NULL, NULL);
+	/* Past EX_ICAL_MAX_INSTANCES instances the series counts as endless for the index. */
+	check_bounds(CAL(EVENT("DTSTART:20260105T100000Z\r\nRRULE:FREQ=SECONDLY;COUNT=200000\r\n")), "20260105T100000Z", NULL);
 	/* America/Sao_Paulo has had no daylight saving time since 2019: 09:00 is 12:00 UTC in January. */
 	check_bounds(CAL(EVENT("DTSTART;TZID=America/Sao_Paulo:20270104T090000\r\nDTEND;TZID=America/Sao_Paulo:20270104T100000\r\n")),
 		     "20270104T120000Z", "20270104T130000Z");
