@@ -44,8 +44,8 @@ CREATE TABLE calendar_objects (
 		CONSTRAINT calendar_objects_name_length CHECK (length(name) BETWEEN 1 AND 255),
 	uid text NOT NULL
 		CONSTRAINT calendar_objects_uid_length CHECK (length(uid) BETWEEN 1 AND 1024),
-	-- VEVENT, VTODO or VJOURNAL.
-	component text NOT NULL
+	-- VEVENT, VTODO or VJOURNAL; expresso-calendar always sets it.
+	component text NOT NULL DEFAULT 'VEVENT'
 		CONSTRAINT calendar_objects_component_kind CHECK (component IN ('VEVENT', 'VTODO', 'VJOURNAL')),
 	etag text NOT NULL,
 	ical text NOT NULL,
