@@ -29,6 +29,8 @@ const ex_setting calendar_settings[] = {
 	  "Largest calendar object a PUT may store (CALDAV:max-resource-size); larger ones are answered 413.", false },
 	{ "calendar_quota", "EXPRESSO_CALENDAR_QUOTA", EX_SETTING_SIZE, "100M", "bytes",
 	  "Total size of the calendar objects one user may store; a PUT past it is answered 507 with DAV:quota-not-exceeded.", false },
+	{ "calendar_max_import_size", "EXPRESSO_CALENDAR_MAX_IMPORT_SIZE", EX_SETTING_SIZE, "10M", "bytes",
+	  "Largest .ics file POST /api/v1/calendars/{calendar}/import takes; larger ones are answered 413.", false },
 	{ "dav_max_xml_bytes", "EXPRESSO_DAV_MAX_XML_BYTES", EX_SETTING_SIZE, "1M", "bytes",
 	  "Largest XML body of PROPFIND, PROPPATCH, REPORT and MKCOL; larger ones are answered 413.", false },
 	{ "dav_max_xml_depth", "EXPRESSO_DAV_MAX_XML_DEPTH", EX_SETTING_INT, "32", "levels",
@@ -64,6 +66,9 @@ static int read_settings(calendar_service *service, const ex_config *config)
 								 "e.g. http://127.0.0.1:8080/realms/expresso");
 	service->max_resource_size = (size_t)ex_config_size(config, "caldav_max_resource_size");
 	service->quota_bytes = (long long)ex_config_size(config, "calendar_quota");
+	service->max_import_size = (size_t)ex_config_size(config, "calendar_max_import_size");
+	if (service->max_import_size < MIN_RESOURCE_SIZE)
+		return invalid_setting("EXPRESSO_CALENDAR_MAX_IMPORT_SIZE", "expected at least 1K");
 	service->xml_limits.max_bytes = (size_t)ex_config_size(config, "dav_max_xml_bytes");
 	if (service->max_resource_size < MIN_RESOURCE_SIZE)
 		return invalid_setting("EXPRESSO_CALDAV_MAX_RESOURCE_SIZE", "expected at least 1K");

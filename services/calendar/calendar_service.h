@@ -56,6 +56,7 @@ typedef struct {
 	ex_dav_authenticator *authenticator;
 	size_t max_resource_size; /* bytes of one calendar object (CALDAV:max-resource-size) */
 	long long quota_bytes;    /* bytes of calendar objects one user may store (RFC 4331) */
+	size_t max_import_size;   /* bytes of one .ics file sent to the import API */
 	ex_dav_xml_limits xml_limits;
 	char *issuer;
 	ex_counter *changes;        /* calendar objects and calendars created, updated or deleted */
@@ -66,6 +67,9 @@ typedef struct {
 int calendar_service_open(calendar_service *service, ex_daemon *daemon);
 void calendar_service_close(calendar_service *service);
 int calendar_add_routes(calendar_service *service, ex_http_server *http);
+
+/* Adds the JSON API routes under /api/v1/calendars (calendar_api.c). */
+int calendar_add_api_routes(calendar_service *service, ex_http_server *http);
 
 
 typedef enum {

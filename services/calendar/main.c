@@ -12,7 +12,9 @@ static int setup(ex_daemon *daemon, void *context)
 
 	if (calendar_service_open(service, daemon) != 0)
 		return -1;
-	return calendar_add_routes(service, ex_daemon_http(daemon));
+	if (calendar_add_routes(service, ex_daemon_http(daemon)) != 0)
+		return -1;
+	return calendar_add_api_routes(service, ex_daemon_http(daemon));
 }
 
 static void teardown(ex_daemon *daemon, void *context)

@@ -4,8 +4,9 @@
 // their preconditions, calendar-query with time ranges over recurring
 // events, calendar-multiget, sync-collection rounds, free-busy-query,
 // PROPPATCH, limits at and one past, hostile XML, tenant isolation on
-// every URL form, calendar.changed events, and the .ics corpus in
-// tests/corpus/ics round-tripped property by property.
+// every URL form, calendar.changed events, the .ics corpus in
+// tests/corpus/ics round-tripped property by property, and the JSON API
+// under /api/v1/calendars.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -612,4 +613,119 @@ test('metrics count changes, failed logins and rejected bodies', async () => {
   assert.ok(value('calendar_changes_total') > 0);
   assert.ok(value('calendar_auth_failures_total') > 0);
   assert.ok(value('calendar_rejected_bodies_total') > 0);
+});
+
+// ---- JSON API ----
+
+const API = `${BASE}/api/v1/calendars`;
+const MAX_IMPORT_SIZE = 10 * 1024 * 1024; // EXPRESSO_CALENDAR_MAX_IMPORT_SIZE default
+
+async function api(method, pathname, { body, contentType = 'application/json', user = 'alice', authorization } = {}) {
+  const response = await fetch(`${API}${pathname}`, {
+    method,
+    headers: { Authorization: authorization ?? basic(user), ...(body === undefined ? {} : { 'Content-Type': contentType }) },
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await response.text();
+  let json = null;
+  try { json = JSON.parse(text); } catch { /* not JSON */ }
+  return { status: response.status, headers: response.headers, text, json };
+}
+
+test('JSON API: calendars listed, created, changed and deleted', async () => {
+  assert.equal((await api('GET', '', { authorization: 'Bearer not-a-token' })).status, 401);
+  await api('DELETE', '/api-calendar');
+  const created = await api('POST', '', { body: { name: 'api-calendar', displayname: 'Projetos', components: ['VEVENT', 'VTODO'], color: '#336699' } });
+  assert.equal(created.status, 201, created.text);
+  assert.equal((await api('POST', '', { body: { name: 'api-calendar' } })).json.error.code, 'calendar_exists');
+  assert.equal((await api('POST', '', { body: { name: '../x' } })).json.error.code, 'invalid_name');
+  assert.equal((await api('POST', '', { body: { name: 'x1', components: ['VCARD'] } })).json.error.code, 'invalid_components');
+  assert.equal((await api('POST', '', { body: 'not json' })).status, 400);
+  assert.equal((await api('PATCH', '/api-calendar', { body: { displayname: 'Projetos 2026' } })).status, 204);
+  const listed = (await api('GET', '')).json.calendars.find((item) => item.name === 'api-calendar');
+  assert.equal(listed.displayname, 'Projetos 2026');
+  assert.deepEqual(listed.components, ['VEVENT', 'VTODO']);
+  assert.equal(listed.color, '#336699');
+  assert.match(listed.ctag, /^urn:x-expresso:sync:/);
+  // The DAV side sees the same calendar.
+  assert.match((await propfind(`${alice.home}api-calendar/`, '<d:displayname/>')).text, /Projetos 2026/);
+  assert.equal((await api('PATCH', '/missing-calendar', { body: { displayname: 'x' } })).status, 404);
+  assert.equal((await api('DELETE', '/api-calendar')).status, 204);
+  assert.equal((await api('GET', '/api-calendar/events')).status, 404);
+  // Another tenant's user cannot reach alice's calendars by name.
+  assert.equal((await api('GET', '/default/events', { user: 'carol' })).json.events.length, 0);
+});
+
+test('JSON API: events in iCalendar, time ranges, free/busy, export and import', async () => {
+  await api('DELETE', '/api-events');
+  await api('DELETE', '/api-copy');
+  assert.equal((await api('POST', '', { body: { name: 'api-events', components: ['VEVENT'] } })).status, 201);
+  const body = event('api-weekly', '20260105T130000Z', '20260105T140000Z', 'RRULE:FREQ=WEEKLY;COUNT=4\r\n');
+  const put = await api('PUT', '/api-events/events/weekly.ics', { body, contentType: 'text/calendar' });
+  assert.equal(put.status, 201, put.text);
+  const etag = put.headers.get('etag');
+  const read = await api('GET', '/api-events/events/weekly.ics');
+  assert.equal(read.text, body);
+  assert.equal(read.headers.get('etag'), etag);
+  const conflict = await api('PUT', '/api-events/events/other.ics', { body, contentType: 'text/calendar' });
+  assert.equal(conflict.status, 403);
+  assert.equal(conflict.json.error.code, 'no_uid_conflict');
+  const invalid = await api('PUT', '/api-events/events/bad.ics', { body: 'BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n', contentType: 'text/calendar' });
+  assert.equal(invalid.json.error.code, 'valid_calendar_object_resource');
+
+  const january = await api('GET', '/api-events/events?start=20260119T000000Z&end=20260120T000000Z');
+  assert.deepEqual(january.json.events.map((item) => item.uid), ['api-weekly']);
+  assert.equal(january.json.events[0].summary, 'api-weekly');
+  assert.deepEqual((await api('GET', '/api-events/events?start=20260201T000000Z&end=20260301T000000Z')).json.events, []);
+  assert.equal((await api('GET', '/api-events/events?start=2026-01-01')).json.error.code, 'invalid_range');
+
+  const busy = await api('GET', '/api-events/freebusy?start=20260101T000000Z&end=20260201T000000Z');
+  assert.equal(busy.status, 200);
+  assert.deepEqual(busy.json.busy.map((period) => period.start), ['20260105T130000Z', '20260112T130000Z', '20260119T130000Z', '20260126T130000Z']);
+  assert.equal((await api('GET', '/api-events/freebusy?start=20260101T000000Z')).status, 400, 'free/busy needs both ends');
+
+  const exported = await api('GET', '/api-events/export.ics');
+  assert.equal(exported.status, 200);
+  assert.match(exported.headers.get('content-type'), /^text\/calendar/);
+  assert.match(exported.text, /UID:api-weekly/);
+
+  // A feed with two UIDs and a todo: the events are stored one per UID, the todo is refused by this calendar.
+  const feed = calendar('BEGIN:VEVENT\r\nUID:feed-1\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20260301T100000Z\r\nSUMMARY:Um\r\nEND:VEVENT\r\n'
+    + 'BEGIN:VEVENT\r\nUID:feed-2\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20260302T100000Z\r\nSUMMARY:Dois\r\nEND:VEVENT\r\n'
+    + 'BEGIN:VTODO\r\nUID:feed-3\r\nDTSTAMP:20260101T000000Z\r\nSUMMARY:Tarefa\r\nEND:VTODO\r\n');
+  const imported = await api('POST', '/api-events/import', { body: feed, contentType: 'text/calendar' });
+  assert.equal(imported.status, 207, imported.text);
+  assert.equal(imported.json.imported, 2);
+  assert.deepEqual(imported.json.failed.map((item) => [item.uid, item.error]), [['feed-3', 'supported-calendar-component']]);
+  assert.deepEqual((await api('GET', '/api-events/events')).json.events.map((item) => item.uid).sort(), ['api-weekly', 'feed-1', 'feed-2']);
+  assert.equal((await api('POST', '/api-events/import', { body: 'hello', contentType: 'text/calendar' })).status, 400);
+
+  // Export, then import into a new calendar: the same events come back.
+  assert.equal((await api('POST', '', { body: { name: 'api-copy', components: ['VEVENT'] } })).status, 201);
+  const whole = await api('GET', '/api-events/export.ics');
+  const copied = await api('POST', '/api-copy/import', { body: whole.text, contentType: 'text/calendar' });
+  assert.equal(copied.status, 200, copied.text);
+  assert.equal(copied.json.imported, 3);
+  const copy = (await api('GET', '/api-copy/events?start=20260119T000000Z&end=20260120T000000Z')).json.events;
+  assert.deepEqual(copy.map((item) => item.uid), ['api-weekly'], 'the recurrence survives the round trip');
+
+  assert.equal((await api('DELETE', '/api-events/events/weekly.ics')).status, 204);
+  assert.equal((await api('GET', '/api-events/events/weekly.ics')).status, 404);
+  await api('DELETE', '/api-events');
+  await api('DELETE', '/api-copy');
+});
+
+test('JSON API: import size limit at the limit and one past', async () => {
+  await api('DELETE', '/api-import');
+  assert.equal((await api('POST', '', { body: { name: 'api-import', components: ['VEVENT'] } })).status, 201);
+  const head = 'BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nX-PADDING:';
+  const tail = '\r\nBEGIN:VEVENT\r\nUID:big-import\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20260101T100000Z\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n';
+  const padded = (size) => head + 'x'.repeat(size - head.length - tail.length) + tail;
+  const atLimit = await api('POST', '/api-import/import', { body: padded(MAX_IMPORT_SIZE), contentType: 'text/calendar' });
+  assert.equal(atLimit.status, 200, atLimit.text.slice(0, 300));
+  assert.equal(atLimit.json.imported, 1);
+  const past = await api('POST', '/api-import/import', { body: padded(MAX_IMPORT_SIZE + 1), contentType: 'text/calendar' });
+  assert.equal(past.status, 413);
+  assert.equal(past.json.error.code, 'import_too_large');
+  await api('DELETE', '/api-import');
 });
