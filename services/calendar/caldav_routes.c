@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "expresso/dav_http.h"
 #include "expresso/log.h"
@@ -71,6 +72,15 @@ static bool parse_body(calendar_context *context)
 	return false;
 }
 
+/* Returns true when a MKCOL or MKCALENDAR body is absent or declared as XML (RFC 4918 section 9.3: else 415). */
+static bool mkcol_body_is_xml(const calendar_context *context)
+{
+	const char *type = ex_http_header(context->request, "Content-Type");
+	if (context->body_length == 0 || type == NULL)
+		return true;
+	return strncasecmp(type, "application/xml", 15) == 0 || strncasecmp(type, "text/xml", 8) == 0;
+}
+
 static void handle_dav(ex_http_request *request, void *opaque)
 {
 	calendar_service *service = opaque;
@@ -107,6 +117,10 @@ static void handle_dav(ex_http_request *request, void *opaque)
 		calendar_reply_error(&context.reply, 404, NULL, NULL, "no resource of yours has this URL");
 	else if (handler == NULL)
 		calendar_reply_error(&context.reply, 405, NULL, NULL, "the method %s is not supported", method);
+	else if (handler == calendar_handle_mkcol && !mkcol_body_is_xml(&context))
+		calendar_reply_error(&context.reply, 415, NULL, NULL,
+				     "a %s body must be XML (application/xml or text/xml), not %.100s", method,
+				     ex_http_header(request, "Content-Type") ? ex_http_header(request, "Content-Type") : "untyped");
 	else if (!xml_body || parse_body(&context))
 		handler(&context);
 
