@@ -365,33 +365,108 @@ static const char *object_name_of_href(const calendar_context *context, const ch
 	return name;
 }
 
+/* Appends NAME to the PostgreSQL array literal in OUT, quoting it. Returns 0, or -1 when OUT is full. */
+static int append_array_item(char *out, size_t size, size_t *used, const char *name)
+{
+	if (*used + 2 * strlen(name) + 4 >= size)
+		return -1;
+	out[*used] = *used == 0 ? '{' : ',';
+	(*used)++;
+	out[(*used)++] = '"';
+	for (const char *c = name; *c != '\0'; c++) {
+		if (*c == '"' || *c == '\\')
+			out[(*used)++] = '\\';
+		out[(*used)++] = *c;
+	}
+	out[(*used)++] = '"';
+	out[*used] = '\0';
+	return 0;
+}
+
+/* Returns the row of OBJECTS named NAME, or -1. */
+static int find_row(PGresult *objects, const char *name)
+{
+	for (int row = 0; row < PQntuples(objects); row++) {
+		if (strcmp(PQgetvalue(objects, row, 0), name) == 0)
+			return row;
+	}
+	return -1;
+}
+
+/* The hrefs of a calendar-multiget with the object names they resolve to ("" for none). */
+typedef struct {
+	size_t count;
+	xmlChar *hrefs[CALENDAR_MAX_MULTIGET];
+	char names[CALENDAR_MAX_MULTIGET][CALENDAR_MAX_OBJECT_NAME + 1];
+} multiget_list;
+
+static void free_multiget(multiget_list *list)
+{
+	for (size_t i = 0; i < list->count; i++)
+		xmlFree(list->hrefs[i]);
+	free(list);
+}
+
+/* Reads every object with one query, then answers the hrefs in the order the request lists them. */
 static int multiget_report(report_state *state, PGconn *connection, const char *calendar_id, ex_db_error *error)
 {
 	const xmlNode *root = xmlDocGetRootElement(state->context->document);
-	char name[CALENDAR_MAX_OBJECT_NAME + 1];
+	multiget_list *list = calloc(1, sizeof(*list));
+	size_t array_size = (size_t)CALENDAR_MAX_MULTIGET * (2 * CALENDAR_MAX_OBJECT_NAME + 4) + 4;
+	char *array = malloc(array_size);
+	size_t used = 0;
 
+	if (list == NULL || array == NULL) {
+		free(array);
+		free(list);
+		return -1;
+	}
 	for (xmlNode *child = root->children; child != NULL; child = child->next) {
 		if (!ex_dav_xml_is(child, EX_DAV_NS, "href"))
 			continue;
-		xmlChar *content = xmlNodeGetContent(child);
-		const char *href = content ? (const char *)content : "";
+		if (list->count == CALENDAR_MAX_MULTIGET) {
+			calendar_reply_error(&state->context->reply, 400, NULL, NULL,
+					     "a calendar-multiget is limited to %d hrefs; split the request", CALENDAR_MAX_MULTIGET);
+			free(array);
+			free_multiget(list);
+			return 0;
+		}
+		size_t i = list->count++;
+		list->hrefs[i] = xmlNodeGetContent(child);
+		const char *href = list->hrefs[i] ? (const char *)list->hrefs[i] : "";
 		while (*href == ' ' || *href == '\n' || *href == '\r' || *href == '\t')
 			href++;
-		PGresult *objects = NULL;
-		if (object_name_of_href(state->context, href, name, sizeof(name)) != NULL) {
-			objects = calendar_select_objects(connection, calendar_id, name, error);
-			if (objects == NULL) {
-				xmlFree(content);
-				return -1;
-			}
-		}
-		if (objects != NULL && PQntuples(objects) == 1)
-			describe_object(state, objects, 0, &state->properties);
+		if (object_name_of_href(state->context, href, list->names[i], sizeof(list->names[i])) == NULL)
+			list->names[i][0] = '\0';
+		else
+			append_array_item(array, array_size, &used, list->names[i]);
+	}
+	if (used > 0)
+		snprintf(array + used, array_size - used, "}");
+	else
+		snprintf(array, array_size, "{}");
+
+	PGresult *objects = calendar_sql(connection, error,
+					 "SELECT " CALENDAR_OBJECT_COLUMNS ", ical FROM calendar_objects "
+					 "WHERE calendar_id = $1 AND name = ANY ($2::text[])",
+					 2, calendar_id, array);
+	free(array);
+	if (objects == NULL) {
+		free_multiget(list);
+		return -1;
+	}
+	for (size_t i = 0; i < list->count; i++) {
+		int row = list->names[i][0] != '\0' ? find_row(objects, list->names[i]) : -1;
+		const char *href = list->hrefs[i] ? (const char *)list->hrefs[i] : "";
+		while (*href == ' ' || *href == '\n' || *href == '\r' || *href == '\t')
+			href++;
+		if (row >= 0)
+			describe_object(state, objects, row, &state->properties);
 		else
 			describe_missing(state, href);
-		PQclear(objects);
-		xmlFree(content);
 	}
+	PQclear(objects);
+	free_multiget(list);
 	return 0;
 }
 
