@@ -260,10 +260,9 @@ PGresult *calendar_find(PGconn *connection, const calendar_context *context, con
 
 long long calendar_quota_used(PGconn *connection, const calendar_context *context, ex_db_error *error)
 {
-	/* NOTE: the sum reads every object row of the user; a stored counter would keep PUT cost flat. */
+	/* Each calendar counts the bytes of its objects in octets, so this reads one row per calendar. */
 	PGresult *result = calendar_sql(connection, error,
-					"SELECT coalesce(sum(octet_length(c.ical)), 0)::text FROM calendar_objects AS c "
-					"JOIN calendars AS b ON b.id = c.calendar_id WHERE b.user_id = $1",
+					"SELECT coalesce(sum(octets), 0)::text FROM calendars WHERE user_id = $1",
 					1, context->principal.user_id);
 	if (result == NULL)
 		return -1;

@@ -31,7 +31,7 @@ typedef struct {
 	int64_t busy_start; /* free-busy-query range */
 	int64_t busy_end;
 	ex_dav_multistatus *ms;
-	char *free_busy; /* the VFREEBUSY answer of a free-busy-query */
+	char *free_busy; /* the VFREEBUSY body of a free-busy-query response */
 	PGresult *dead_properties;
 } report_state;
 
@@ -72,7 +72,7 @@ static void describe_missing(report_state *state, const char *href)
 }
 
 /* Returns the modseq named by TOKEN for calendar CALENDAR_ID, -1 for an empty token, -2 when the token is not valid here. */
-static long long parse_sync_token(const char *token, const char *calendar_id, long long current)
+static long long parse_sync_token(const char *token, const char *calendar_id, long long current, long long pruned)
 {
 	size_t prefix = strlen(CALENDAR_SYNC_TOKEN_PREFIX);
 	size_t id_length = strlen(calendar_id);
@@ -85,18 +85,20 @@ static long long parse_sync_token(const char *token, const char *calendar_id, lo
 	const char *digits = token + prefix + id_length + 1;
 	char *end;
 	long long sequence = strtoll(digits, &end, 10);
-	if (digits[0] < '0' || digits[0] > '9' || *end != '\0' || sequence < 0 || sequence > current)
+	/* Below PRUNED, deletions the client has not seen may have lost their tombstones. */
+	if (digits[0] < '0' || digits[0] > '9' || *end != '\0' || sequence < pruned || sequence > current)
 		return -2;
 	return sequence;
 }
 
 static int sync_report(report_state *state, PGconn *connection, const char *calendar_id, const char *calendar_seq,
-		       ex_db_error *error)
+		       const char *pruned_seq, ex_db_error *error)
 {
 	calendar_context *context = state->context;
 	char since_text[32];
 	char href[CALENDAR_MAX_HREF];
-	long long since = parse_sync_token(state->sync.sync_token, calendar_id, strtoll(calendar_seq, NULL, 10));
+	long long since = parse_sync_token(state->sync.sync_token, calendar_id, strtoll(calendar_seq, NULL, 10),
+					   strtoll(pruned_seq, NULL, 10));
 
 	if (since == -2) {
 		calendar_reply_error(&context->reply, 403, EX_DAV_NS, "valid-sync-token",
@@ -219,7 +221,7 @@ static int query_report(report_state *state, PGconn *connection, const char *cal
 	return 0;
 }
 
-/* One busy period of a free-busy-query answer. */
+/* One busy period of a free-busy-query response. */
 typedef struct {
 	int64_t start;
 	int64_t end;
@@ -263,7 +265,9 @@ static int compare_periods(const void *left, const void *right)
 	const busy_period *b = right;
 	if (a->tentative != b->tentative)
 		return a->tentative ? 1 : -1;
-	return a->start < b->start ? -1 : a->start > b->start ? 1 : 0;
+	if (a->start != b->start)
+		return a->start < b->start ? -1 : 1;
+	return 0;
 }
 
 /* Returns true when COMPONENT blocks time: not TRANSPARENT and not CANCELLED. */
@@ -407,7 +411,7 @@ static void free_multiget(multiget_list *list)
 	free(list);
 }
 
-/* Reads every object with one query, then answers the hrefs in the order the request lists them. */
+/* Reads every object with one query, then writes one response per href in request order. */
 static int multiget_report(report_state *state, PGconn *connection, const char *calendar_id, ex_db_error *error)
 {
 	const xmlNode *root = xmlDocGetRootElement(state->context->document);
@@ -501,7 +505,7 @@ static int report_work(PGconn *connection, void *opaque, ex_db_error *error)
 
 	const char *calendar_id = PQgetvalue(calendar, 0, 0);
 	if (state->kind == REPORT_SYNC)
-		status = sync_report(state, connection, calendar_id, PQgetvalue(calendar, 0, 3), error);
+		status = sync_report(state, connection, calendar_id, PQgetvalue(calendar, 0, 3), PQgetvalue(calendar, 0, 7), error);
 	else if (state->kind == REPORT_QUERY)
 		status = query_report(state, connection, calendar_id, error);
 	else if (state->kind == REPORT_FREE_BUSY)

@@ -195,6 +195,22 @@ static int next_sequence(PGconn *connection, const char *calendar_id, char *sequ
 	return 0;
 }
 
+/* Adds LENGTH minus the bytes of the object NAME stored now (0 when absent) to the calendar's octets. */
+static int count_octets(PGconn *connection, const char *calendar_id, const char *name, size_t length,
+			ex_db_error *error)
+{
+	char text[32];
+	snprintf(text, sizeof(text), "%zu", length);
+	PGresult *result = calendar_sql(connection, error,
+					"UPDATE calendars SET octets = octets + $3::bigint - coalesce((SELECT octet_length(ical) "
+					"FROM calendar_objects WHERE calendar_id = $1 AND name = $2), 0) WHERE id = $1",
+					3, calendar_id, name, text);
+	if (result == NULL)
+		return -1;
+	PQclear(result);
+	return 0;
+}
+
 /* Checks no-uid-conflict; returns 1 when another object of the calendar has the UID, 0 when not, -1 on error. */
 static int uid_conflict(calendar_context *context, PGconn *connection, const char *calendar_id, const char *uid,
 			ex_db_error *error)
@@ -275,6 +291,8 @@ static int put_work(PGconn *connection, void *opaque, ex_db_error *error)
 			PGresult *stored = NULL;
 			status = next_sequence(connection, calendar_id, sequence, sizeof(sequence), error);
 			if (status == 0)
+				status = count_octets(connection, calendar_id, context->target.object, context->body_length, error);
+			if (status == 0)
 				stored = calendar_sql(
 					connection, error,
 					"INSERT INTO calendar_objects (tenant_id, calendar_id, name, uid, etag, ical, modseq, component, "
@@ -323,6 +341,27 @@ void calendar_handle_put(calendar_context *context)
 	ex_ical_object_free(&state.object);
 }
 
+/*
+ * Removes the calendar's tombstones older than the configured days and
+ * records the highest modseq removed, so sync-tokens below it are rejected.
+ */
+static int prune_tombstones(PGconn *connection, const calendar_context *context, const char *calendar_id,
+			    ex_db_error *error)
+{
+	char days[16];
+	snprintf(days, sizeof(days), "%d", context->service->tombstone_days);
+	PGresult *pruned = calendar_sql(connection, error,
+					"WITH pruned AS (DELETE FROM calendar_tombstones WHERE calendar_id = $1 "
+					"AND deleted_at < now() - make_interval(days => $2::int) RETURNING modseq) "
+					"UPDATE calendars SET tombstones_pruned_seq = greatest(tombstones_pruned_seq, "
+					"(SELECT max(modseq) FROM pruned)) WHERE id = $1 AND EXISTS (SELECT 1 FROM pruned)",
+					2, calendar_id, days);
+	if (pruned == NULL)
+		return -1;
+	PQclear(pruned);
+	return 0;
+}
+
 static int delete_object_work(PGconn *connection, void *opaque, ex_db_error *error)
 {
 	calendar_context *context = opaque;
@@ -349,6 +388,8 @@ static int delete_object_work(PGconn *connection, void *opaque, ex_db_error *err
 		PGresult *tombstone = NULL;
 		status = next_sequence(connection, calendar_id, sequence, sizeof(sequence), error);
 		if (status == 0)
+			status = count_octets(connection, calendar_id, context->target.object, 0, error);
+		if (status == 0)
 			deleted = calendar_sql(connection, error,
 					       "DELETE FROM calendar_objects WHERE calendar_id = $1 AND name = $2", 2, calendar_id,
 					       context->target.object);
@@ -364,7 +405,7 @@ static int delete_object_work(PGconn *connection, void *opaque, ex_db_error *err
 								"DELETE FROM dav_properties WHERE user_id = $1 AND path = $2",
 								2, context->principal.user_id, path)
 						 : NULL;
-		status = tombstone != NULL && properties != NULL ? 0 : -1;
+		status = tombstone != NULL && properties != NULL ? prune_tombstones(connection, context, calendar_id, error) : -1;
 		PQclear(deleted);
 		PQclear(tombstone);
 		PQclear(properties);

@@ -1,7 +1,8 @@
 /*
- * The JSON API under /api/v1/calendars: calendars listed, created,
- * changed and deleted; events read, written and deleted as iCalendar;
- * a calendar exported as one .ics file or filled from one; free/busy.
+ * The JSON API under /api/v1/calendars. It lists, creates, changes and
+ * deletes calendars, reads, writes and deletes events as iCalendar,
+ * exports a calendar as one .ics file or fills it from one, and returns
+ * free/busy periods.
  *
  * Writes of events go through the same handlers as CalDAV PUT and DELETE
  * (caldav_resource.c), so the API applies the same checks, ETags and
@@ -24,7 +25,7 @@ enum {
 	MAX_DISPLAYNAME = 255,
 	MAX_DESCRIPTION = 4096,
 	MAX_QUERY_TIME = 32,
-	MAX_LISTED_EVENTS = 10000, /* events in one GET .../events answer */
+	MAX_LISTED_EVENTS = 10000, /* events in one GET .../events response */
 };
 
 typedef struct {

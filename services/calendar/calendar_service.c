@@ -31,6 +31,8 @@ const ex_setting calendar_settings[] = {
 	  "Total size of the calendar objects one user may store; a PUT past it is answered 507 with DAV:quota-not-exceeded.", false },
 	{ "calendar_max_import_size", "EXPRESSO_CALENDAR_MAX_IMPORT_SIZE", EX_SETTING_SIZE, "10M", "bytes",
 	  "Largest .ics file POST /api/v1/calendars/{calendar}/import takes; larger ones are answered 413.", false },
+	{ "caldav_tombstone_days", "EXPRESSO_CALDAV_TOMBSTONE_DAYS", EX_SETTING_INT, "90", "days",
+	  "Days a deleted calendar object stays reported to sync-collection; older sync-tokens then get 403 DAV:valid-sync-token.", false },
 	{ "dav_max_xml_bytes", "EXPRESSO_DAV_MAX_XML_BYTES", EX_SETTING_SIZE, "1M", "bytes",
 	  "Largest XML body of PROPFIND, PROPPATCH, REPORT and MKCOL; larger ones are answered 413.", false },
 	{ "dav_max_xml_depth", "EXPRESSO_DAV_MAX_XML_DEPTH", EX_SETTING_INT, "32", "levels",
@@ -67,6 +69,10 @@ static int read_settings(calendar_service *service, const ex_config *config)
 	service->max_resource_size = (size_t)ex_config_size(config, "caldav_max_resource_size");
 	service->quota_bytes = (long long)ex_config_size(config, "calendar_quota");
 	service->max_import_size = (size_t)ex_config_size(config, "calendar_max_import_size");
+	int64_t tombstone_days = ex_config_int(config, "caldav_tombstone_days");
+	if (tombstone_days < 0 || tombstone_days > 36500)
+		return invalid_setting("EXPRESSO_CALDAV_TOMBSTONE_DAYS", "expected 0 to 36500 days");
+	service->tombstone_days = (int)tombstone_days;
 	if (service->max_import_size < MIN_RESOURCE_SIZE)
 		return invalid_setting("EXPRESSO_CALENDAR_MAX_IMPORT_SIZE", "expected at least 1K");
 	service->xml_limits.max_bytes = (size_t)ex_config_size(config, "dav_max_xml_bytes");

@@ -57,6 +57,7 @@ typedef struct {
 	size_t max_resource_size; /* bytes of one calendar object (CALDAV:max-resource-size) */
 	long long quota_bytes;    /* bytes of calendar objects one user may store (RFC 4331) */
 	size_t max_import_size;   /* bytes of one .ics file sent to the import API */
+	int tombstone_days;       /* days a deletion stays reported to sync-collection */
 	ex_dav_xml_limits xml_limits;
 	char *issuer;
 	ex_counter *changes;        /* calendar objects and calendars created, updated or deleted */
@@ -155,7 +156,8 @@ PGresult *calendar_sql(PGconn *connection, ex_db_error *error, const char *sql, 
 int calendar_ensure_defaults(PGconn *connection, const calendar_context *context, ex_db_error *error);
 
 /* The columns of a calendars row that calendar_find reads. */
-#define CALENDAR_COLLECTION_COLUMNS "id::text, displayname, description, sync_seq::text, components::text, timezone, color"
+#define CALENDAR_COLLECTION_COLUMNS \
+	"id::text, displayname, description, sync_seq::text, components::text, timezone, color, tombstones_pruned_seq::text"
 
 /*
  * Looks up the calendar NAME of the user: returns its row

@@ -1,12 +1,12 @@
 /*
  * Checks of calendar object resources and recurrence expansion on
  * libical. libical's parser is lenient: it keeps going past bad lines and
- * records them as X-LIC-ERROR properties. This module rejects what
- * CalDAV forbids (several UIDs or component types in one resource, no
- * component at all, a component type the collection does not take) and
- * the errors that would make the times wrong (an unreadable DTSTART,
- * DTEND, DUE, DURATION, RRULE or RECURRENCE-ID), and accepts the rest as
- * sent, because real clients send many small deviations.
+ * records them as X-LIC-ERROR properties. This module rejects what CalDAV
+ * forbids: several UIDs or component types in one resource, no component
+ * at all, or a component type the collection does not take. It also
+ * rejects errors that would make the times wrong, such as an unreadable
+ * DTSTART, DTEND, DUE, DURATION, RRULE or RECURRENCE-ID. It accepts the
+ * rest as sent, because real clients send many small deviations.
  */
 #include "ical_object.h"
 
@@ -282,15 +282,15 @@ static bool expand_all(icalcomponent *calendar, unsigned kind, int64_t start, in
 		       ex_ical_instance_visitor visit, void *context, bool bounds)
 {
 	bool truncated = false;
-	icalcomponent_kind wanted = component_kind(kind);
+	icalcomponent_kind requested = component_kind(kind);
 	/* Nested iteration over the same kind would reset libical's internal iterator, so the components are listed first. */
-	int count = icalcomponent_count_components(calendar, wanted);
+	int count = icalcomponent_count_components(calendar, requested);
 	icalcomponent **components = calloc((size_t)count + 1, sizeof(*components));
 	if (components == NULL)
 		return false;
 	int listed = 0;
-	for (icalcomponent *c = icalcomponent_get_first_component(calendar, wanted); c != NULL && listed < count;
-	     c = icalcomponent_get_next_component(calendar, wanted))
+	for (icalcomponent *c = icalcomponent_get_first_component(calendar, requested); c != NULL && listed < count;
+	     c = icalcomponent_get_next_component(calendar, requested))
 		components[listed++] = c;
 
 	bool stopped = false;
@@ -306,7 +306,7 @@ static bool expand_all(icalcomponent *calendar, unsigned kind, int64_t start, in
 				offer_instance(&run, components[i], to_utc(span.start, span.zone), span.length);
 			else
 				offer_instance(&run, components[i], to_utc(recurrence_id, zone), 0);
-		} else if (collect_exclusions(calendar, components[i], wanted, &run) == 0) {
+		} else if (collect_exclusions(calendar, components[i], requested, &run) == 0) {
 			expand_master(calendar, components[i], &run);
 		}
 		free(run.excluded);
