@@ -222,9 +222,10 @@ static bool resolve_caldav(const calendar_resource *resource, ex_dav_multistatus
 
 	if ((strcmp(name, "calendar-home-set") == 0 || strcmp(name, "calendar-user-address-set") == 0) &&
 	    kind == TARGET_PRINCIPAL) {
-		if (ms && strcmp(name, "calendar-home-set") == 0 && calendar_href_home(href, user) == 0)
-			ex_dav_ms_href_property(ms, EX_CALDAV_NS, name, href);
-		else if (ms && calendar_href_principal(href, user) == 0)
+		/* NOTE: calendar-user-address-set names the principal, because users have no mailto: address here yet. */
+		bool home = strcmp(name, "calendar-home-set") == 0;
+		int written = home ? calendar_href_home(href, user) : calendar_href_principal(href, user);
+		if (ms && written == 0)
 			ex_dav_ms_href_property(ms, EX_CALDAV_NS, name, href);
 		return true;
 	}

@@ -298,7 +298,8 @@ static int write_free_busy(report_state *state, busy_list *list)
 				       "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Expresso//expresso-calendar//EN\r\n"
 				       "BEGIN:VFREEBUSY\r\nDTSTAMP:%s\r\nDTSTART:%s\r\nDTEND:%s\r\n",
 				       stamp, start, end);
-	qsort(list->periods, list->count, sizeof(*list->periods), compare_periods);
+	if (list->count > 0)
+		qsort(list->periods, list->count, sizeof(*list->periods), compare_periods);
 	for (size_t i = 0; i < list->count;) {
 		busy_period merged = list->periods[i++];
 		while (i < list->count && list->periods[i].tentative == merged.tentative && list->periods[i].start <= merged.end) {

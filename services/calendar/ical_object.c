@@ -285,7 +285,7 @@ static bool expand_all(icalcomponent *calendar, unsigned kind, int64_t start, in
 	icalcomponent_kind requested = component_kind(kind);
 	/* Nested iteration over the same kind would reset libical's internal iterator, so the components are listed first. */
 	int count = icalcomponent_count_components(calendar, requested);
-	icalcomponent **components = calloc((size_t)count + 1, sizeof(*components));
+	icalcomponent **components = calloc((size_t)count + 1, sizeof(icalcomponent *));
 	if (components == NULL)
 		return false;
 	int listed = 0;
