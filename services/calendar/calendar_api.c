@@ -590,21 +590,41 @@ static void import_name(const char *uid, const char *text, char *out, size_t siz
 	snprintf(out, size, "%.40s.ics", etag + 1);
 }
 
-/* Stores one UID group of an import through the PUT handler; appends a failure to FAILED. */
-static void import_group(calendar_context *base, icalcomponent *source, const char *uid, icalcomponent_kind kind,
+/* The calendar components of an import file, listed once so that grouping them does not disturb libical's iterators. */
+typedef struct {
+	icalcomponent **items;
+	size_t count;
+} component_list;
+
+/* Returns true when component I belongs to the group of UID (NULL: components without UID) and KIND. */
+static bool in_group(const component_list *list, size_t i, const char *uid, icalcomponent_kind kind)
+{
+	const char *other = icalcomponent_get_uid(list->items[i]);
+	if (icalcomponent_isa(list->items[i]) != kind)
+		return false;
+	if (uid == NULL || other == NULL)
+		return uid == NULL && other == NULL;
+	return strcmp(uid, other) == 0;
+}
+
+/* Stores the group of component FIRST (its UID and type) through the PUT handler; appends a failure to FAILED. */
+static void import_group(calendar_context *base, icalcomponent *source, const component_list *list, size_t first,
 			 json_t *failed, int *stored)
 {
+	const char *uid = icalcomponent_get_uid(list->items[first]);
+	icalcomponent_kind kind = icalcomponent_isa(list->items[first]);
 	icalcomponent *group = icalcomponent_vanew(ICAL_VCALENDAR_COMPONENT, icalproperty_new_version("2.0"),
 						   icalproperty_new_prodid("-//Expresso//expresso-calendar import//EN"),
 						   (void *)0);
 	if (group == NULL)
 		return;
 	merge_timezones(group, source);
-	for (icalcomponent *c = icalcomponent_get_first_component(source, kind); c != NULL;
-	     c = icalcomponent_get_next_component(source, kind)) {
-		const char *other = icalcomponent_get_uid(c);
-		if ((uid == NULL && other == NULL) || (uid != NULL && other != NULL && strcmp(uid, other) == 0))
-			icalcomponent_add_component(group, icalcomponent_new_clone(c));
+	for (size_t i = first; i < list->count; i++) {
+		if (in_group(list, i, uid, kind))
+			icalcomponent_add_component(group, icalcomponent_new_clone(list->items[i]));
+		/* Components without UID cannot be grouped, so each becomes an object of its own. */
+		if (uid == NULL)
+			break;
 	}
 	char *text = icalcomponent_as_ical_string_r(group);
 	icalcomponent_free(group);
@@ -632,10 +652,28 @@ static void import_group(calendar_context *base, icalcomponent *source, const ch
 	free(text);
 }
 
+/* Lists the VEVENT, VTODO and VJOURNAL components of SOURCE into LIST. Returns 0, or -1 when out of memory. */
+static int list_components(icalcomponent *source, component_list *list)
+{
+	int count = icalcomponent_count_components(source, ICAL_ANY_COMPONENT);
+	list->items = calloc((size_t)count + 1, sizeof(icalcomponent *));
+	list->count = 0;
+	if (list->items == NULL)
+		return -1;
+	for (icalcomponent *c = icalcomponent_get_first_component(source, ICAL_ANY_COMPONENT);
+	     c != NULL && list->count < (size_t)count; c = icalcomponent_get_next_component(source, ICAL_ANY_COMPONENT)) {
+		icalcomponent_kind kind = icalcomponent_isa(c);
+		if (kind == ICAL_VEVENT_COMPONENT || kind == ICAL_VTODO_COMPONENT || kind == ICAL_VJOURNAL_COMPONENT)
+			list->items[list->count++] = c;
+	}
+	return 0;
+}
+
 static void handle_import(ex_http_request *request, void *opaque)
 {
 	calendar_service *service = opaque;
 	calendar_context context = { .service = service, .request = request, .quota_used = -1 };
+	component_list list = { 0 };
 	size_t length;
 
 	if (!authenticate(opaque, request, &context) || !read_target(request, &context, false))
@@ -660,32 +698,24 @@ static void handle_import(ex_http_request *request, void *opaque)
 		ex_http_respond_error(request, 400, "invalid_calendar_data", "the body must be one iCalendar VCALENDAR");
 		return;
 	}
+	if (list_components(source, &list) != 0) {
+		icalcomponent_free(source);
+		ex_http_respond_error(request, 500, "out_of_memory", "out of memory");
+		return;
+	}
 
-	/* Each UID of each component type becomes one resource, as CalDAV requires. */
+	/* Each UID of each component type becomes one resource, as CalDAV requires; the group starts at its first component. */
 	json_t *failed = json_array();
 	int stored = 0;
-	static const icalcomponent_kind kinds[] = { ICAL_VEVENT_COMPONENT, ICAL_VTODO_COMPONENT, ICAL_VJOURNAL_COMPONENT };
-	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
-		int count = icalcomponent_count_components(source, kinds[k]);
-		const char **seen = calloc((size_t)count + 1, sizeof(*seen));
-		int seen_count = 0;
-		for (icalcomponent *c = icalcomponent_get_first_component(source, kinds[k]); seen != NULL && c != NULL;
-		     c = icalcomponent_get_next_component(source, kinds[k])) {
-			const char *uid = icalcomponent_get_uid(c);
-			bool done = false;
-			for (int i = 0; uid != NULL && i < seen_count; i++)
-				done |= strcmp(seen[i], uid) == 0;
-			if (done)
-				continue;
-			if (uid != NULL)
-				seen[seen_count++] = uid;
-			/* The group is built from a clone, because import_group iterates SOURCE itself. */
-			icalcomponent *copy = icalcomponent_new_clone(source);
-			import_group(&context, copy, uid, kinds[k], failed, &stored);
-			icalcomponent_free(copy);
-		}
-		free(seen);
+	for (size_t i = 0; i < list.count; i++) {
+		const char *uid = icalcomponent_get_uid(list.items[i]);
+		bool seen = false;
+		for (size_t k = 0; uid != NULL && k < i && !seen; k++)
+			seen = in_group(&list, k, uid, icalcomponent_isa(list.items[i]));
+		if (!seen)
+			import_group(&context, source, &list, i, failed, &stored);
 	}
+	free(list.items);
 	icalcomponent_free(source);
 	ex_http_respond_json(request, json_array_size(failed) == 0 ? 200 : 207,
 			     json_pack("{s:i, s:o}", "imported", stored, "failed", failed));

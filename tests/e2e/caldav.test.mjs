@@ -729,3 +729,13 @@ test('JSON API: import size limit at the limit and one past', async () => {
   assert.equal(past.json.error.code, 'import_too_large');
   await api('DELETE', '/api-import');
 });
+
+test('calendar-multiget href limit at and one past', async () => {
+  const hrefs = (count) => Array.from({ length: count }, (_, i) => `<d:href>${alice.calendar}missing-${i}.ics</d:href>`).join('');
+  const atLimit = await dav('REPORT', alice.calendar, { body: `<c:calendar-multiget ${NS}><d:prop><d:getetag/></d:prop>${hrefs(1000)}</c:calendar-multiget>` });
+  assert.equal(atLimit.status, 207);
+  assert.equal(responses(atLimit.text).length, 1000);
+  const past = await dav('REPORT', alice.calendar, { body: `<c:calendar-multiget ${NS}><d:prop><d:getetag/></d:prop>${hrefs(1001)}</c:calendar-multiget>` });
+  assert.equal(past.status, 400);
+  assert.match(past.text, /limited to 1000 hrefs/);
+});
