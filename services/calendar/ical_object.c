@@ -65,7 +65,10 @@ static icalcomponent_kind component_kind(unsigned bit)
 	return ICAL_NO_COMPONENT;
 }
 
-/* Converts T, read in ZONE (NULL: floating, read as UTC), to seconds since 1970 UTC. */
+/*
+ * Converts T, read in ZONE (NULL: floating, read as UTC), to seconds since 1970 UTC.
+ * NOTE: floating times ignore the collection's CALDAV:calendar-timezone, which RFC 4791 section 9.9 asks for.
+ */
 static int64_t to_utc(struct icaltimetype t, const icaltimezone *zone)
 {
 	if (t.is_date) {
