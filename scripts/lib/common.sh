@@ -33,6 +33,7 @@ fi
 EXPRESSO_DAEMONS=(
 	"auth expresso-auth 8100 AUTH database"
 	"mail expresso-mail 8001 MAIL_API database,nats"
+	"calendar expresso-calendar 8002 CALDAV database,nats"
 	"contacts expresso-contacts 8003 CARDDAV database,nats"
 	"drive expresso-drive 8004 DRIVE database,nats"
 	"notifications expresso-notifications 8006 NOTIFICATIONS database,redis,nats"

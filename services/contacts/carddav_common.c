@@ -248,10 +248,10 @@ PGresult *contacts_find_book(PGconn *connection, const contacts_context *context
 		return gal;
 	}
 	const char *sql = for_update
-				  ? "SELECT id::text, displayname, description, sync_seq::text FROM addressbooks "
-				    "WHERE user_id = $1 AND name = $2 FOR UPDATE"
-				  : "SELECT id::text, displayname, description, sync_seq::text FROM addressbooks "
-				    "WHERE user_id = $1 AND name = $2";
+				  ? "SELECT id::text, displayname, description, sync_seq::text, tombstones_pruned_seq::text "
+				    "FROM addressbooks WHERE user_id = $1 AND name = $2 FOR UPDATE"
+				  : "SELECT id::text, displayname, description, sync_seq::text, tombstones_pruned_seq::text "
+				    "FROM addressbooks WHERE user_id = $1 AND name = $2";
 	PGresult *result = contacts_sql(connection, error, sql, 2, context->principal.user_id, name);
 	*failed = result == NULL;
 	if (result != NULL && PQntuples(result) == 0) {

@@ -37,7 +37,7 @@ PGresult *contacts_gal_book(PGconn *connection, ex_db_error *error)
 	return contacts_sql(connection, error,
 			    "SELECT '" CONTACTS_GAL_BOOK "', 'Global address list', "
 			    "'Everyone in your organisation; read-only', "
-			    "coalesce(('x' || substr(md5(string_agg(etag, ',' ORDER BY name)), 1, 15))::bit(60)::bigint, 0)::text "
+			    "coalesce(('x' || substr(md5(string_agg(etag, ',' ORDER BY name)), 1, 15))::bit(60)::bigint, 0)::text, '0' "
 			    "FROM (" GAL_MEMBERS ") AS g",
 			    0);
 }

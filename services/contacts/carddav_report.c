@@ -67,7 +67,7 @@ static void describe_missing(report_state *state, const char *href)
 }
 
 /* Returns the modseq named by TOKEN for book BOOK_ID, -1 for an empty token, -2 when the token is not valid here. */
-static long long parse_sync_token(const char *token, const char *book_id, long long current)
+static long long parse_sync_token(const char *token, const char *book_id, long long current, long long pruned)
 {
 	size_t prefix = strlen(CONTACTS_SYNC_TOKEN_PREFIX);
 	size_t id_length = strlen(book_id);
@@ -80,7 +80,8 @@ static long long parse_sync_token(const char *token, const char *book_id, long l
 	const char *digits = token + prefix + id_length + 1;
 	char *end;
 	long long sequence = strtoll(digits, &end, 10);
-	if (digits[0] < '0' || digits[0] > '9' || *end != '\0' || sequence < 0 || sequence > current)
+	/* Below PRUNED, deletions the client has not seen may have lost their tombstones. */
+	if (digits[0] < '0' || digits[0] > '9' || *end != '\0' || sequence < pruned || sequence > current)
 		return -2;
 	return sequence;
 }
@@ -114,12 +115,13 @@ static int sync_gal(report_state *state, PGconn *connection, const char *book_id
 }
 
 static int sync_report(report_state *state, PGconn *connection, const char *book_id, const char *book_seq,
-		       ex_db_error *error)
+		       const char *pruned_seq, ex_db_error *error)
 {
 	contacts_context *context = state->context;
 	char since_text[32];
 	char href[CONTACTS_MAX_HREF];
-	long long since = parse_sync_token(state->sync.sync_token, book_id, strtoll(book_seq, NULL, 10));
+	long long since = parse_sync_token(state->sync.sync_token, book_id, strtoll(book_seq, NULL, 10),
+					   strtoll(pruned_seq, NULL, 10));
 
 	if (since == -2) {
 		contacts_reply_error(&context->reply, 403, EX_DAV_NS, "valid-sync-token",
@@ -305,7 +307,7 @@ static int report_work(PGconn *connection, void *opaque, ex_db_error *error)
 
 	const char *book_id = PQgetvalue(book, 0, 0);
 	if (state->kind == REPORT_SYNC)
-		status = sync_report(state, connection, book_id, PQgetvalue(book, 0, 3), error);
+		status = sync_report(state, connection, book_id, PQgetvalue(book, 0, 3), PQgetvalue(book, 0, 4), error);
 	else if (state->kind == REPORT_QUERY)
 		status = query_report(state, connection, book_id, error);
 	else

@@ -309,6 +309,27 @@ void contacts_handle_put(contacts_context *context)
 	ex_vcard_list_free(parsed);
 }
 
+/*
+ * Removes the address book's tombstones older than the configured days and
+ * records the highest modseq removed, so sync-tokens below it are rejected.
+ */
+static int prune_tombstones(PGconn *connection, const contacts_context *context, const char *book_id,
+			    ex_db_error *error)
+{
+	char days[16];
+	snprintf(days, sizeof(days), "%d", context->service->tombstone_days);
+	PGresult *pruned = contacts_sql(connection, error,
+					"WITH pruned AS (DELETE FROM contact_tombstones WHERE addressbook_id = $1 "
+					"AND deleted_at < now() - make_interval(days => $2::int) RETURNING modseq) "
+					"UPDATE addressbooks SET tombstones_pruned_seq = greatest(tombstones_pruned_seq, "
+					"(SELECT max(modseq) FROM pruned)) WHERE id = $1 AND EXISTS (SELECT 1 FROM pruned)",
+					2, book_id, days);
+	if (pruned == NULL)
+		return -1;
+	PQclear(pruned);
+	return 0;
+}
+
 static int delete_card_work(PGconn *connection, void *opaque, ex_db_error *error)
 {
 	contacts_context *context = opaque;
@@ -350,7 +371,7 @@ static int delete_card_work(PGconn *connection, void *opaque, ex_db_error *error
 								"DELETE FROM dav_properties WHERE user_id = $1 AND path = $2",
 								2, context->principal.user_id, path)
 						 : NULL;
-		status = tombstone != NULL && properties != NULL ? 0 : -1;
+		status = tombstone != NULL && properties != NULL ? prune_tombstones(connection, context, book_id, error) : -1;
 		PQclear(deleted);
 		PQclear(tombstone);
 		PQclear(properties);

@@ -55,6 +55,7 @@ typedef struct {
 	ex_dav_authenticator *authenticator;
 	size_t max_resource_size; /* bytes of one vCard (CARDDAV:max-resource-size) */
 	long long quota_bytes;    /* bytes of vCards one user may store (RFC 4331) */
+	int tombstone_days;       /* days a deletion stays reported to sync-collection */
 	ex_dav_xml_limits xml_limits;
 	char *issuer;
 	ex_counter *changes;        /* vCards and address books created, updated or deleted */
@@ -151,7 +152,10 @@ PGresult *contacts_sql(PGconn *connection, ex_db_error *error, const char *sql, 
 /* Creates the default address book of the user when the home has none. */
 int contacts_ensure_default_book(PGconn *connection, const contacts_context *context, ex_db_error *error);
 
-/* Looks up the address book NAME of the user: returns its row (id, displayname, description, sync_seq) or NULL. */
+/*
+ * Looks up the address book NAME of the user: returns its row (id,
+ * displayname, description, sync_seq, tombstones_pruned_seq) or NULL.
+ */
 PGresult *contacts_find_book(PGconn *connection, const contacts_context *context, const char *name,
 			     bool for_update, ex_db_error *error, bool *failed);
 

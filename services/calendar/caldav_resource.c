@@ -1,0 +1,467 @@
+/*
+ * GET, PUT and DELETE of calendar object resources (RFC 4791 section
+ * 5.3.2) and DELETE of calendars. A PUT stores the body byte for byte
+ * after checking it. Every change takes the next sync_seq of its
+ * calendar, and the row lock on the calendar orders concurrent changes.
+ * A deletion leaves a
+ * tombstone for sync-collection.
+ */
+#include "calendar_service.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "expresso/dav_http.h"
+#include "ical_object.h"
+
+typedef struct {
+	calendar_context *context;
+	ex_ical_object object;
+	char etag[80];
+	const char *uid;        /* points into OBJECT or the target */
+	char first_start[32];   /* seconds since 1970, "" for unbounded */
+	char last_end[32];
+} put_state;
+
+/* Applies If-Match and If-None-Match to a resource whose ETag is CURRENT (NULL: absent). Returns true when it may go on. */
+static bool conditions_pass(calendar_context *context, const char *current, bool read_only)
+{
+	ex_dav_condition condition = ex_dav_evaluate_conditions(ex_http_header(context->request, "If-Match"),
+								 ex_http_header(context->request, "If-None-Match"),
+								 current, read_only);
+	if (condition == EX_DAV_CONDITION_NOT_MODIFIED) {
+		context->reply.status = 304;
+		if (current != NULL)
+			snprintf(context->reply.etag, sizeof(context->reply.etag), "%s", current);
+		return false;
+	}
+	if (condition == EX_DAV_CONDITION_FAILED) {
+		calendar_reply_error(&context->reply, 412, NULL, NULL,
+				     current ? "the calendar object has changed (its ETag is %s); fetch it again before writing"
+					     : "the calendar object does not exist%s",
+				     current ? current : "");
+		return false;
+	}
+	return true;
+}
+
+static int get_work(PGconn *connection, void *opaque, ex_db_error *error)
+{
+	calendar_context *context = opaque;
+	bool failed;
+
+	calendar_reply_reset(&context->reply);
+	if (calendar_ensure_defaults(connection, context, error) != 0)
+		return -1;
+	PGresult *calendar = calendar_find(connection, context, context->target.calendar, false, error, &failed);
+	if (calendar == NULL) {
+		if (!failed)
+			calendar_reply_error(&context->reply, 404, NULL, NULL, "the calendar %s does not exist",
+					     context->target.calendar);
+		return failed ? -1 : 0;
+	}
+	PGresult *object = calendar_select_objects(connection, PQgetvalue(calendar, 0, 0), context->target.object, error);
+	PQclear(calendar);
+	if (object == NULL)
+		return -1;
+	if (PQntuples(object) == 0) {
+		calendar_reply_error(&context->reply, 404, NULL, NULL, "the calendar object %s does not exist", context->target.object);
+	} else if (conditions_pass(context, PQgetvalue(object, 0, 1), true)) {
+		size_t length = (size_t)PQgetlength(object, 0, 4);
+		context->reply.body = malloc(length + 1);
+		if (context->reply.body == NULL) {
+			PQclear(object);
+			return -1;
+		}
+		memcpy(context->reply.body, PQgetvalue(object, 0, 4), length);
+		context->reply.length = length;
+		context->reply.status = 200;
+		context->reply.content_type = "text/calendar; charset=utf-8";
+		snprintf(context->reply.etag, sizeof(context->reply.etag), "%s", PQgetvalue(object, 0, 1));
+	}
+	PQclear(object);
+	return 0;
+}
+
+void calendar_handle_get(calendar_context *context)
+{
+	if (context->target.kind != TARGET_OBJECT) {
+		calendar_reply_error(&context->reply, 405, NULL, NULL,
+				     "GET is served on calendar objects only; use PROPFIND or REPORT on collections");
+		snprintf(context->reply.allow, sizeof(context->reply.allow), "OPTIONS, PROPFIND, PROPPATCH, REPORT, MKCOL, DELETE");
+		return;
+	}
+	calendar_run(context, EX_DB_REPEATABLE_READ, get_work, context);
+}
+
+/* Returns true when TEXT is valid UTF-8 without overlong forms or surrogates. */
+static bool is_utf8(const unsigned char *text, size_t length)
+{
+	for (size_t i = 0; i < length;) {
+		unsigned char c = text[i];
+		size_t extra;
+		if (c < 0x80)
+			extra = 0;
+		else if (c >= 0xC2 && c <= 0xDF)
+			extra = 1;
+		else if (c >= 0xE0 && c <= 0xEF)
+			extra = 2;
+		else if (c >= 0xF0 && c <= 0xF4)
+			extra = 3;
+		else
+			return false;
+		if (extra > 0 && i + extra >= length)
+			return false;
+		for (size_t k = 1; k <= extra; k++) {
+			if ((text[i + k] & 0xC0) != 0x80)
+				return false;
+		}
+		if ((c == 0xE0 && text[i + 1] < 0xA0) || (c == 0xED && text[i + 1] >= 0xA0) ||
+		    (c == 0xF0 && text[i + 1] < 0x90) || (c == 0xF4 && text[i + 1] >= 0x90))
+			return false;
+		i += extra + 1;
+	}
+	return true;
+}
+
+/* Checks the body of a PUT; sets the error reply and returns false when it cannot be stored. */
+static bool check_put_body(calendar_context *context, put_state *state)
+{
+	calendar_reply *reply = &context->reply;
+	const char *content_type = ex_http_header(context->request, "Content-Type");
+	char err[300];
+
+	if (context->body_length > context->service->max_resource_size) {
+		calendar_reply_error(reply, 413, EX_CALDAV_NS, "max-resource-size",
+				     "the calendar object has %zu bytes, more than the limit of %zu bytes", context->body_length,
+				     context->service->max_resource_size);
+		return false;
+	}
+	if (content_type != NULL && strncasecmp(content_type, "text/calendar", 13) != 0) {
+		calendar_reply_error(reply, 415, EX_CALDAV_NS, "supported-calendar-data",
+				     "the body must be text/calendar, not %.100s", content_type);
+		return false;
+	}
+	if (!is_utf8((const unsigned char *)context->body, context->body_length)) {
+		calendar_reply_error(reply, 403, EX_CALDAV_NS, "valid-calendar-data",
+				     "the calendar object is not valid UTF-8; convert it to UTF-8 before uploading");
+		return false;
+	}
+	ex_ical_status status = ex_ical_object_parse(context->body ? context->body : "", context->body_length,
+						     EX_ICAL_COMPONENT_ALL, &state->object, err, sizeof(err));
+	if (status != EX_ICAL_OK) {
+		static const char *const conditions[] = {
+			[EX_ICAL_INVALID_DATA] = "valid-calendar-data",
+			[EX_ICAL_INVALID_OBJECT] = "valid-calendar-object-resource",
+			[EX_ICAL_UNSUPPORTED_COMPONENT] = "supported-calendar-component",
+		};
+		calendar_reply_error(reply, 403, EX_CALDAV_NS, conditions[status], "the calendar object is invalid: %s", err);
+		return false;
+	}
+	/* NOTE: an object without UID is keyed by its resource name for no-uid-conflict, as vCards are in expresso-contacts. */
+	state->uid = state->object.uid != NULL ? state->object.uid : context->target.object;
+	if (state->object.first_start != EX_ICAL_TIME_MIN)
+		snprintf(state->first_start, sizeof(state->first_start), "%lld", (long long)state->object.first_start);
+	if (state->object.last_end != EX_ICAL_TIME_MAX)
+		snprintf(state->last_end, sizeof(state->last_end), "%lld", (long long)state->object.last_end);
+	calendar_compute_etag(context->body, context->body_length, state->etag);
+	return true;
+}
+
+/* Returns true when the calendar row CALENDAR takes the component of STATE; else sets a 403 reply. */
+static bool component_supported(calendar_context *context, PGresult *calendar, const put_state *state)
+{
+	unsigned supported = (unsigned)strtoul(PQgetvalue(calendar, 0, 4), NULL, 10);
+	if ((supported & state->object.component) != 0)
+		return true;
+	calendar_reply_error(&context->reply, 403, EX_CALDAV_NS, "supported-calendar-component",
+			     "the calendar %s does not take %s components", context->target.calendar,
+			     ex_ical_component_name(state->object.component));
+	return false;
+}
+
+/* Takes the next sync_seq of BOOK_ID into SEQUENCE. */
+static int next_sequence(PGconn *connection, const char *calendar_id, char *sequence, size_t size, ex_db_error *error)
+{
+	PGresult *result = calendar_sql(connection, error,
+					"UPDATE calendars SET sync_seq = sync_seq + 1 WHERE id = $1 RETURNING sync_seq::text",
+					1, calendar_id);
+	if (result == NULL)
+		return -1;
+	snprintf(sequence, size, "%s", PQgetvalue(result, 0, 0));
+	PQclear(result);
+	return 0;
+}
+
+/* Adds LENGTH minus the bytes of the object NAME stored now (0 when absent) to the calendar's octets. */
+static int count_octets(PGconn *connection, const char *calendar_id, const char *name, size_t length,
+			ex_db_error *error)
+{
+	char text[32];
+	snprintf(text, sizeof(text), "%zu", length);
+	PGresult *result = calendar_sql(connection, error,
+					"UPDATE calendars SET octets = octets + $3::bigint - coalesce((SELECT octet_length(ical) "
+					"FROM calendar_objects WHERE calendar_id = $1 AND name = $2), 0) WHERE id = $1",
+					3, calendar_id, name, text);
+	if (result == NULL)
+		return -1;
+	PQclear(result);
+	return 0;
+}
+
+/* Checks no-uid-conflict; returns 1 when another object of the calendar has the UID, 0 when not, -1 on error. */
+static int uid_conflict(calendar_context *context, PGconn *connection, const char *calendar_id, const char *uid,
+			ex_db_error *error)
+{
+	PGresult *other = calendar_sql(connection, error,
+				       "SELECT name FROM calendar_objects WHERE calendar_id = $1 AND uid = $2 AND name <> $3",
+				       3, calendar_id, uid, context->target.object);
+	if (other == NULL)
+		return -1;
+	int conflict = PQntuples(other) > 0;
+	if (conflict) {
+		char href[CALENDAR_MAX_HREF] = "";
+		calendar_href_object(href, context->principal.user_id, context->target.calendar, PQgetvalue(other, 0, 0));
+		calendar_reply_error(&context->reply, 403, EX_CALDAV_NS, "no-uid-conflict",
+				     "another calendar object of this calendar has the same UID: %s", href);
+	}
+	PQclear(other);
+	return conflict;
+}
+
+/* Checks the user's quota for the new body; returns 1 when it would be exceeded, 0 when not, -1 on error. */
+static int quota_exceeded(calendar_context *context, PGconn *connection, const char *calendar_id, PGresult *existing,
+			  ex_db_error *error)
+{
+	long long used = calendar_quota_used(connection, context, error);
+	if (used < 0)
+		return -1;
+	long long replaced = 0;
+	if (PQntuples(existing) == 1) {
+		PGresult *size = calendar_sql(connection, error,
+					      "SELECT octet_length(ical)::text FROM calendar_objects WHERE calendar_id = $1 AND name = $2",
+					      2, calendar_id, context->target.object);
+		if (size == NULL)
+			return -1;
+		replaced = strtoll(PQgetvalue(size, 0, 0), NULL, 10);
+		PQclear(size);
+	}
+	long long after = used - replaced + (long long)context->body_length;
+	if (after <= context->service->quota_bytes)
+		return 0;
+	calendar_reply_error(&context->reply, 507, EX_DAV_NS, "quota-not-exceeded",
+			     "storing this calendar object would use %lld bytes, more than your calendar quota of %lld bytes; "
+			     "delete some calendar objects first", after, context->service->quota_bytes);
+	return 1;
+}
+
+static int put_work(PGconn *connection, void *opaque, ex_db_error *error)
+{
+	put_state *state = opaque;
+	calendar_context *context = state->context;
+	char sequence[32];
+	bool failed;
+
+	calendar_reply_reset(&context->reply);
+	if (calendar_ensure_defaults(connection, context, error) != 0)
+		return -1;
+	PGresult *calendar = calendar_find(connection, context, context->target.calendar, true, error, &failed);
+	if (calendar == NULL) {
+		if (!failed)
+			calendar_reply_error(&context->reply, 409, NULL, NULL,
+					     "the calendar %s does not exist; create it with MKCALENDAR first", context->target.calendar);
+		return failed ? -1 : 0;
+	}
+	const char *calendar_id = PQgetvalue(calendar, 0, 0);
+	PGresult *existing = calendar_sql(connection, error,
+					  "SELECT etag FROM calendar_objects WHERE calendar_id = $1 AND name = $2 FOR UPDATE", 2,
+					  calendar_id, context->target.object);
+	int status = existing == NULL ? -1 : 0;
+	const char *current = existing && PQntuples(existing) == 1 ? PQgetvalue(existing, 0, 0) : NULL;
+
+	if (status == 0 && conditions_pass(context, current, false) && component_supported(context, calendar, state) &&
+	    (status = uid_conflict(context, connection, calendar_id, state->uid, error)) == 0 &&
+	    (status = quota_exceeded(context, connection, calendar_id, existing, error)) == 0) {
+		snprintf(context->reply.etag, sizeof(context->reply.etag), "%s", state->etag);
+		context->reply.status = current ? 204 : 201;
+		/* Storing the same bytes again changes nothing, so neither the ETag nor the sync-token moves. */
+		if (current == NULL || strcmp(current, state->etag) != 0) {
+			PGresult *stored = NULL;
+			status = next_sequence(connection, calendar_id, sequence, sizeof(sequence), error);
+			if (status == 0)
+				status = count_octets(connection, calendar_id, context->target.object, context->body_length, error);
+			if (status == 0)
+				stored = calendar_sql(
+					connection, error,
+					"INSERT INTO calendar_objects (tenant_id, calendar_id, name, uid, etag, ical, modseq, component, "
+					"first_start, last_end) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
+					"to_timestamp(nullif($9, '')::double precision), to_timestamp(nullif($10, '')::double precision)) "
+					"ON CONFLICT (calendar_id, name) DO UPDATE SET "
+					"uid = excluded.uid, etag = excluded.etag, ical = excluded.ical, "
+					"modseq = excluded.modseq, component = excluded.component, first_start = excluded.first_start, "
+					"last_end = excluded.last_end, modified_at = now()",
+					10, context->principal.tenant_id, calendar_id, context->target.object, state->uid, state->etag,
+					context->body ? context->body : "", sequence, ex_ical_component_name(state->object.component),
+					state->first_start, state->last_end);
+			PGresult *cleared = stored ? calendar_sql(connection, error,
+								  "DELETE FROM calendar_tombstones WHERE calendar_id = $1 AND name = $2",
+								  2, calendar_id, context->target.object)
+						   : NULL;
+			status = cleared != NULL ? 0 : -1;
+			PQclear(stored);
+			PQclear(cleared);
+			context->reply.changed = true;
+			context->reply.change_kind = current ? "updated" : "created";
+		}
+	}
+	if (status > 0)
+		status = 0;
+	PQclear(existing);
+	PQclear(calendar);
+	return status;
+}
+
+void calendar_handle_put(calendar_context *context)
+{
+	put_state state = { .context = context };
+
+	if (context->target.kind != TARGET_OBJECT) {
+		calendar_reply_error(&context->reply, 405, NULL, NULL, "PUT is served on calendar object resources inside a calendar");
+		snprintf(context->reply.allow, sizeof(context->reply.allow), "OPTIONS, PROPFIND, PROPPATCH, REPORT, MKCOL, DELETE");
+		return;
+	}
+	if (check_put_body(context, &state)) {
+		/* The UID points into the parsed object, which lives until the transaction ends. */
+		calendar_run(context, EX_DB_READ_COMMITTED, put_work, &state);
+		snprintf(context->reply.changed_calendar, sizeof(context->reply.changed_calendar), "%s", context->target.calendar);
+		snprintf(context->reply.changed_object, sizeof(context->reply.changed_object), "%s", context->target.object);
+	}
+	ex_ical_object_free(&state.object);
+}
+
+/*
+ * Removes the calendar's tombstones older than the configured days and
+ * records the highest modseq removed, so sync-tokens below it are rejected.
+ */
+static int prune_tombstones(PGconn *connection, const calendar_context *context, const char *calendar_id,
+			    ex_db_error *error)
+{
+	char days[16];
+	snprintf(days, sizeof(days), "%d", context->service->tombstone_days);
+	PGresult *pruned = calendar_sql(connection, error,
+					"WITH pruned AS (DELETE FROM calendar_tombstones WHERE calendar_id = $1 "
+					"AND deleted_at < now() - make_interval(days => $2::int) RETURNING modseq) "
+					"UPDATE calendars SET tombstones_pruned_seq = greatest(tombstones_pruned_seq, "
+					"(SELECT max(modseq) FROM pruned)) WHERE id = $1 AND EXISTS (SELECT 1 FROM pruned)",
+					2, calendar_id, days);
+	if (pruned == NULL)
+		return -1;
+	PQclear(pruned);
+	return 0;
+}
+
+static int delete_object_work(PGconn *connection, void *opaque, ex_db_error *error)
+{
+	calendar_context *context = opaque;
+	char sequence[32];
+	bool failed;
+
+	calendar_reply_reset(&context->reply);
+	PGresult *calendar = calendar_find(connection, context, context->target.calendar, true, error, &failed);
+	if (calendar == NULL) {
+		if (!failed)
+			calendar_reply_error(&context->reply, 404, NULL, NULL, "the calendar %s does not exist",
+					     context->target.calendar);
+		return failed ? -1 : 0;
+	}
+	const char *calendar_id = PQgetvalue(calendar, 0, 0);
+	PGresult *existing = calendar_sql(connection, error,
+					  "SELECT etag FROM calendar_objects WHERE calendar_id = $1 AND name = $2 FOR UPDATE", 2,
+					  calendar_id, context->target.object);
+	int status = existing == NULL ? -1 : 0;
+	if (status == 0 && PQntuples(existing) == 0) {
+		calendar_reply_error(&context->reply, 404, NULL, NULL, "the calendar object %s does not exist", context->target.object);
+	} else if (status == 0 && conditions_pass(context, PQgetvalue(existing, 0, 0), false)) {
+		PGresult *deleted = NULL;
+		PGresult *tombstone = NULL;
+		status = next_sequence(connection, calendar_id, sequence, sizeof(sequence), error);
+		if (status == 0)
+			status = count_octets(connection, calendar_id, context->target.object, 0, error);
+		if (status == 0)
+			deleted = calendar_sql(connection, error,
+					       "DELETE FROM calendar_objects WHERE calendar_id = $1 AND name = $2", 2, calendar_id,
+					       context->target.object);
+		if (deleted != NULL)
+			tombstone = calendar_sql(connection, error,
+						 "INSERT INTO calendar_tombstones (tenant_id, calendar_id, name, modseq) "
+						 "VALUES ($1, $2, $3, $4) ON CONFLICT (calendar_id, name) DO UPDATE SET "
+						 "modseq = excluded.modseq, deleted_at = now()",
+						 4, context->principal.tenant_id, calendar_id, context->target.object, sequence);
+		char path[CALENDAR_MAX_HREF] = "";
+		calendar_property_path(path, sizeof(path), context->principal.user_id, &context->target);
+		PGresult *properties = tombstone ? calendar_sql(connection, error,
+								"DELETE FROM dav_properties WHERE user_id = $1 AND path = $2",
+								2, context->principal.user_id, path)
+						 : NULL;
+		status = tombstone != NULL && properties != NULL ? prune_tombstones(connection, context, calendar_id, error) : -1;
+		PQclear(deleted);
+		PQclear(tombstone);
+		PQclear(properties);
+		context->reply.status = 204;
+		context->reply.changed = true;
+		context->reply.change_kind = "deleted";
+	}
+	PQclear(existing);
+	PQclear(calendar);
+	return status;
+}
+
+static int delete_calendar_work(PGconn *connection, void *opaque, ex_db_error *error)
+{
+	calendar_context *context = opaque;
+	char prefix[CALENDAR_MAX_HREF];
+
+	calendar_reply_reset(&context->reply);
+	PGresult *deleted = calendar_sql(connection, error,
+					 "DELETE FROM calendars WHERE user_id = $1 AND name = $2 RETURNING id", 2,
+					 context->principal.user_id, context->target.calendar);
+	if (deleted == NULL)
+		return -1;
+	int found = PQntuples(deleted) > 0;
+	PQclear(deleted);
+	if (!found) {
+		calendar_reply_error(&context->reply, 404, NULL, NULL, "the calendar %s does not exist", context->target.calendar);
+		return 0;
+	}
+	snprintf(prefix, sizeof(prefix), "calendars/%s/%s/", context->principal.user_id, context->target.calendar);
+	PGresult *properties = calendar_sql(connection, error,
+					    "DELETE FROM dav_properties WHERE user_id = $1 AND left(path, length($2)) = $2", 2,
+					    context->principal.user_id, prefix);
+	if (properties == NULL)
+		return -1;
+	PQclear(properties);
+	context->reply.status = 204;
+	context->reply.changed = true;
+	context->reply.change_kind = "deleted";
+	return 0;
+}
+
+void calendar_handle_delete(calendar_context *context)
+{
+	if (context->target.kind == TARGET_OBJECT) {
+		calendar_run(context, EX_DB_READ_COMMITTED, delete_object_work, context);
+	} else if (context->target.kind == TARGET_CALENDAR) {
+		if (ex_http_header(context->request, "If-Match") != NULL) {
+			calendar_reply_error(&context->reply, 412, NULL, NULL, "calendars have no ETag; send DELETE without If-Match");
+			return;
+		}
+		calendar_run(context, EX_DB_READ_COMMITTED, delete_calendar_work, context);
+	} else {
+		calendar_reply_error(&context->reply, 403, NULL, NULL, "only calendars and calendar objects can be deleted");
+		return;
+	}
+	snprintf(context->reply.changed_calendar, sizeof(context->reply.changed_calendar), "%s", context->target.calendar);
+	snprintf(context->reply.changed_object, sizeof(context->reply.changed_object), "%s", context->target.object);
+}

@@ -1,0 +1,177 @@
+/*
+ * The HTTP face of the CalDAV server: the routes of every DAV method,
+ * OPTIONS, the /.well-known/caldav redirect (RFC 6764), authentication,
+ * request body parsing, and the reply once a handler's transaction ended.
+ */
+#include "calendar_service.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "expresso/dav_http.h"
+#include "expresso/log.h"
+
+#define DAV_CLASSES "1, 3, access-control, calendar-access, extended-mkcol"
+#define DAV_METHODS "OPTIONS, GET, HEAD, PUT, DELETE, PROPFIND, PROPPATCH, MKCOL, MKCALENDAR, REPORT"
+
+typedef void (*method_handler)(calendar_context *context);
+
+static const struct {
+	const char *method;
+	method_handler handler;
+	bool xml_body; /* the body, when present, is DAV XML */
+} methods[] = {
+	{ "PROPFIND", calendar_handle_propfind, true },
+	{ "PROPPATCH", calendar_handle_proppatch, true },
+	{ "REPORT", calendar_handle_report, true },
+	{ "MKCOL", calendar_handle_mkcol, true },
+	{ "MKCALENDAR", calendar_handle_mkcol, true },
+	{ "GET", calendar_handle_get, false },
+	{ "PUT", calendar_handle_put, false },
+	{ "DELETE", calendar_handle_delete, false },
+};
+
+static void send_reply(calendar_context *context)
+{
+	calendar_reply *reply = &context->reply;
+	ex_http_request *request = context->request;
+
+	if (reply->status == 0)
+		calendar_reply_error(reply, 500, NULL, NULL, "the request was not answered; this is a server bug");
+	if (reply->status >= 400) {
+		ex_dav_respond_condition(request, reply->status, reply->condition_ns ? reply->condition_ns : EX_DAV_NS,
+					 reply->condition, reply->message);
+		if (reply->status >= 500)
+			ex_log(EX_LOG_WARN, "caldav_request_failed", "{s:s, s:i, s:s}", "user", context->principal.user_id,
+			       "status", (int)reply->status, "error", reply->message);
+	} else {
+		ex_http_respond_bytes(request, reply->status, reply->content_type, reply->body ? reply->body : "",
+				      reply->length);
+	}
+	if (reply->etag[0] != '\0')
+		ex_http_add_header(request, "ETag", reply->etag);
+	if (reply->allow[0] != '\0')
+		ex_http_add_header(request, "Allow", reply->allow);
+	if (reply->status < 300)
+		ex_http_add_header(request, "DAV", DAV_CLASSES);
+}
+
+/* Parses the XML body of CONTEXT; on failure sets a 400 or 413 reply. */
+static bool parse_body(calendar_context *context)
+{
+	char err[256];
+	if (context->body_length == 0)
+		return true;
+	ex_dav_xml_status status = ex_dav_xml_parse(context->body, context->body_length, &context->service->xml_limits,
+						    &context->document, err, sizeof(err));
+	if (status == EX_DAV_XML_OK)
+		return true;
+	calendar_reply_error(&context->reply, ex_dav_xml_http_status(status), NULL, NULL, "%s", err);
+	return false;
+}
+
+/* Returns true when a MKCOL or MKCALENDAR body is absent or declared as XML (RFC 4918 section 9.3: else 415). */
+static bool mkcol_body_is_xml(const calendar_context *context)
+{
+	const char *type = ex_http_header(context->request, "Content-Type");
+	if (context->body_length == 0 || type == NULL)
+		return true;
+	return strncasecmp(type, "application/xml", 15) == 0 || strncasecmp(type, "text/xml", 8) == 0;
+}
+
+static void handle_dav(ex_http_request *request, void *opaque)
+{
+	calendar_service *service = opaque;
+	calendar_context context = { .service = service, .request = request, .quota_used = -1 };
+	const char *method = ex_http_method(request);
+	method_handler handler = NULL;
+	bool xml_body = false;
+
+	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+		if (strcmp(methods[i].method, method) == 0 || (strcmp(method, "HEAD") == 0 && methods[i].handler == calendar_handle_get)) {
+			handler = methods[i].handler;
+			xml_body = methods[i].xml_body;
+		}
+	}
+	ex_dav_auth_status auth = ex_dav_authenticate(service->authenticator, request, &context.principal);
+	if (auth != EX_DAV_AUTH_OK) {
+		if (auth != EX_DAV_AUTH_UNAVAILABLE && service->auth_failures != NULL)
+			ex_counter_add(service->auth_failures, 1);
+		ex_dav_respond_unauthorized(request, auth);
+		return;
+	}
+	ex_http_set_log_tenant(request, context.principal.tenant_id);
+
+	const char *path = ex_http_param(request, "path");
+	if (path == NULL)
+		context.target.kind = TARGET_SERVER_ROOT;
+	else
+		calendar_parse_target(path, context.principal.user_id, &context.target);
+	context.body = ex_http_body(request, &context.body_length);
+	context.depth = ex_dav_parse_depth(ex_http_header(request, "Depth"),
+					   strcmp(method, "PROPFIND") == 0 ? EX_DAV_DEPTH_INFINITY : EX_DAV_DEPTH_0);
+
+	if (context.target.kind == TARGET_NOT_FOUND)
+		calendar_reply_error(&context.reply, 404, NULL, NULL, "no resource of yours has this URL");
+	else if (handler == NULL)
+		calendar_reply_error(&context.reply, 405, NULL, NULL, "the method %s is not supported", method);
+	else if (handler == calendar_handle_mkcol && !mkcol_body_is_xml(&context))
+		calendar_reply_error(&context.reply, 415, NULL, NULL,
+				     "a %s body must be XML (application/xml or text/xml), not %.100s", method,
+				     ex_http_header(request, "Content-Type") ? ex_http_header(request, "Content-Type") : "untyped");
+	else if (!xml_body || parse_body(&context))
+		handler(&context);
+
+	send_reply(&context);
+	if (context.reply.status < 300 && context.reply.changed && service->changes != NULL)
+		ex_counter_add(service->changes, 1);
+	bool rejected_body = context.reply.status == 400 || context.reply.status == 413 ||
+			     (context.reply.status == 403 && context.reply.condition != NULL &&
+			      (strcmp(context.reply.condition, "valid-calendar-data") == 0 ||
+			       strcmp(context.reply.condition, "valid-calendar-object-resource") == 0));
+	if (rejected_body && service->rejected_bodies != NULL)
+		ex_counter_add(service->rejected_bodies, 1);
+	if (context.reply.status < 300)
+		calendar_publish_change(&context);
+	xmlFreeDoc(context.document);
+	calendar_reply_reset(&context.reply);
+}
+
+static void handle_options(ex_http_request *request, void *opaque)
+{
+	(void)opaque;
+	ex_http_respond_bytes(request, 200, NULL, "", 0);
+	ex_http_add_header(request, "DAV", DAV_CLASSES);
+	ex_http_add_header(request, "Allow", DAV_METHODS);
+}
+
+static void handle_well_known(ex_http_request *request, void *opaque)
+{
+	(void)opaque;
+	ex_http_respond_bytes(request, 301, NULL, "", 0);
+	ex_http_add_header(request, "Location", CALENDAR_DAV_ROOT);
+}
+
+int calendar_add_routes(calendar_service *service, ex_http_server *http)
+{
+	size_t xml_limit = service->xml_limits.max_bytes * 2;
+	size_t put_limit = service->max_resource_size * 2;
+	int status = 0;
+
+	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+		size_t limit = strcmp(methods[i].method, "PUT") == 0 ? put_limit : xml_limit;
+		status |= ex_http_route_limited(http, methods[i].method, "/dav/{path...}", handle_dav, service, limit);
+	}
+	status |= ex_http_route(http, "OPTIONS", "/dav/{path...}", handle_options, service);
+	status |= ex_http_route_limited(http, "PROPFIND", "/", handle_dav, service, xml_limit);
+	status |= ex_http_route(http, "OPTIONS", "/", handle_options, service);
+	status |= ex_http_route(http, "GET", "/.well-known/caldav", handle_well_known, service);
+	status |= ex_http_route(http, "PROPFIND", "/.well-known/caldav", handle_well_known, service);
+	status |= ex_http_route(http, "OPTIONS", "/.well-known/caldav", handle_options, service);
+	/* Clients configured with ".../dav" without the slash reach the DAV root the same way. */
+	status |= ex_http_route(http, "GET", "/dav", handle_well_known, service);
+	status |= ex_http_route(http, "PROPFIND", "/dav", handle_well_known, service);
+	return status == 0 ? 0 : -1;
+}

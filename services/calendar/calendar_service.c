@@ -1,0 +1,144 @@
+/*
+ * expresso-calendar's settings and resources: the token verifier for
+ * Bearer requests, the DAV authenticator, the database pool and the bus
+ * connection the daemon core opened, and the limits of the DAV handlers.
+ */
+#include "calendar_service.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "expresso/log.h"
+
+enum {
+	MIN_RESOURCE_SIZE = 1024,
+	MIN_XML_BYTES = 1024,
+	MAX_XML_DEPTH_LIMIT = 256,
+};
+
+const ex_setting calendar_settings[] = {
+	{ "oidc_issuer", "EXPRESSO_OIDC_ISSUER", EX_SETTING_STRING, NULL, NULL,
+	  "Issuer URL of the OpenID Provider; Bearer tokens must carry it in iss.", false },
+	{ "oidc_audience", "EXPRESSO_OIDC_AUDIENCE", EX_SETTING_STRING, "expresso", NULL,
+	  "Audience that access tokens must carry in aud or azp.", false },
+	{ "oidc_ca_file", "EXPRESSO_OIDC_CA_FILE", EX_SETTING_STRING, NULL, NULL,
+	  "PEM file of CA certificates for an https provider; unset: the system's CA certificates.", false },
+	{ "caldav_max_resource_size", "EXPRESSO_CALDAV_MAX_RESOURCE_SIZE", EX_SETTING_SIZE, "1M", "bytes",
+	  "Largest calendar object a PUT may store (CALDAV:max-resource-size); larger ones are answered 413.", false },
+	{ "calendar_quota", "EXPRESSO_CALENDAR_QUOTA", EX_SETTING_SIZE, "100M", "bytes",
+	  "Total size of the calendar objects one user may store; a PUT past it is answered 507 with DAV:quota-not-exceeded.", false },
+	{ "calendar_max_import_size", "EXPRESSO_CALENDAR_MAX_IMPORT_SIZE", EX_SETTING_SIZE, "10M", "bytes",
+	  "Largest .ics file POST /api/v1/calendars/{calendar}/import takes; larger ones are answered 413.", false },
+	{ "caldav_tombstone_days", "EXPRESSO_CALDAV_TOMBSTONE_DAYS", EX_SETTING_INT, "90", "days",
+	  "Days a deleted calendar object stays reported to sync-collection; older sync-tokens then get 403 DAV:valid-sync-token.", false },
+	{ "dav_max_xml_bytes", "EXPRESSO_DAV_MAX_XML_BYTES", EX_SETTING_SIZE, "1M", "bytes",
+	  "Largest XML body of PROPFIND, PROPPATCH, REPORT and MKCOL; larger ones are answered 413.", false },
+	{ "dav_max_xml_depth", "EXPRESSO_DAV_MAX_XML_DEPTH", EX_SETTING_INT, "32", "levels",
+	  "Deepest element nesting accepted in a DAV XML body; deeper bodies are answered 400.", false },
+	{ 0 },
+};
+
+static void log_authclient_event(void *context, ex_auth_log_level level, const char *event, const char *message)
+{
+	static const ex_log_level levels[] = {
+		[EX_AUTH_LOG_DEBUG] = EX_LOG_DEBUG,
+		[EX_AUTH_LOG_INFO] = EX_LOG_INFO,
+		[EX_AUTH_LOG_WARNING] = EX_LOG_WARN,
+		[EX_AUTH_LOG_ERROR] = EX_LOG_ERROR,
+	};
+	(void)context;
+	ex_log(levels[level], event, "{s:s}", "message", message);
+}
+
+static int invalid_setting(const char *variable, const char *problem)
+{
+	ex_log(EX_LOG_ERROR, "setting_invalid", "{s:s, s:s}", "setting", variable, "error", problem);
+	return -1;
+}
+
+static int read_settings(calendar_service *service, const ex_config *config)
+{
+	const char *issuer = ex_config_string(config, "oidc_issuer");
+	int64_t depth = ex_config_int(config, "dav_max_xml_depth");
+
+	if (issuer == NULL || (strncmp(issuer, "http://", 7) != 0 && strncmp(issuer, "https://", 8) != 0))
+		return invalid_setting("EXPRESSO_OIDC_ISSUER", "set it to the provider's issuer URL, "
+								 "e.g. http://127.0.0.1:8080/realms/expresso");
+	service->max_resource_size = (size_t)ex_config_size(config, "caldav_max_resource_size");
+	service->quota_bytes = (long long)ex_config_size(config, "calendar_quota");
+	service->max_import_size = (size_t)ex_config_size(config, "calendar_max_import_size");
+	int64_t tombstone_days = ex_config_int(config, "caldav_tombstone_days");
+	if (tombstone_days < 0 || tombstone_days > 36500)
+		return invalid_setting("EXPRESSO_CALDAV_TOMBSTONE_DAYS", "expected 0 to 36500 days");
+	service->tombstone_days = (int)tombstone_days;
+	if (service->max_import_size < MIN_RESOURCE_SIZE)
+		return invalid_setting("EXPRESSO_CALENDAR_MAX_IMPORT_SIZE", "expected at least 1K");
+	service->xml_limits.max_bytes = (size_t)ex_config_size(config, "dav_max_xml_bytes");
+	if (service->max_resource_size < MIN_RESOURCE_SIZE)
+		return invalid_setting("EXPRESSO_CALDAV_MAX_RESOURCE_SIZE", "expected at least 1K");
+	if (service->xml_limits.max_bytes < MIN_XML_BYTES)
+		return invalid_setting("EXPRESSO_DAV_MAX_XML_BYTES", "expected at least 1K");
+	if (depth < 4 || depth > MAX_XML_DEPTH_LIMIT)
+		return invalid_setting("EXPRESSO_DAV_MAX_XML_DEPTH", "expected 4 to 256 levels");
+	service->xml_limits.max_depth = (unsigned)depth;
+	service->issuer = strdup(issuer);
+	return service->issuer ? 0 : -1;
+}
+
+int calendar_service_open(calendar_service *service, ex_daemon *daemon)
+{
+	const ex_config *config = ex_daemon_config(daemon);
+	ex_auth_config auth;
+	char err[512];
+
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	xmlInitParser();
+	if (read_settings(service, config) != 0)
+		return -1;
+
+	ex_auth_issuer issuer = { .issuer = service->issuer };
+	const char *audiences[] = { ex_config_string(config, "oidc_audience") };
+	ex_auth_config_init(&auth);
+	auth.issuers = &issuer;
+	auth.issuer_count = 1;
+	auth.audiences = audiences;
+	auth.audience_count = 1;
+	auth.ca_file = ex_config_string(config, "oidc_ca_file");
+	auth.log = log_authclient_event;
+	service->verifier = ex_auth_verifier_new(&auth, err, sizeof(err));
+	if (service->verifier == NULL)
+		return invalid_setting("EXPRESSO_OIDC_ISSUER", err);
+	if (ex_auth_verifier_refresh(service->verifier, err, sizeof(err)) != 0)
+		ex_log(EX_LOG_WARN, "provider_keys_failed", "{s:s, s:s}", "error", err, "retry", "when a token needs them");
+
+	ex_metrics *metrics = ex_daemon_metrics(daemon);
+	service->changes = ex_metrics_counter(metrics, "calendar_changes_total",
+					      "Calendar objects and calendars created, updated or deleted.");
+	service->auth_failures = ex_metrics_counter(metrics, "calendar_auth_failures_total",
+						    "CalDAV requests answered 401 for missing or wrong credentials.");
+	service->rejected_bodies = ex_metrics_counter(metrics, "calendar_rejected_bodies_total",
+						      "Request bodies rejected for their content: invalid XML or iCalendar, or over a limit.");
+	service->database = ex_daemon_database(daemon);
+	service->bus = ex_daemon_bus(daemon);
+	service->authenticator = ex_dav_authenticator_new(service->verifier, service->database);
+	if (service->authenticator == NULL) {
+		ex_log(EX_LOG_ERROR, "calendar_setup_failed", "{s:s}", "error", "could not create the DAV authenticator");
+		return -1;
+	}
+	ex_log(EX_LOG_INFO, "calendar_configured", "{s:s, s:I, s:I, s:i}", "issuer", service->issuer,
+	       "max_resource_size", (json_int_t)service->max_resource_size, "max_xml_bytes",
+	       (json_int_t)service->xml_limits.max_bytes, "max_xml_depth", (int)service->xml_limits.max_depth);
+	return 0;
+}
+
+void calendar_service_close(calendar_service *service)
+{
+	ex_dav_authenticator_free(service->authenticator);
+	ex_auth_verifier_free(service->verifier);
+	free(service->issuer);
+	memset(service, 0, sizeof(*service));
+	xmlCleanupParser();
+	curl_global_cleanup();
+}
