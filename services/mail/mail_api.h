@@ -4,7 +4,7 @@
  * composing (mail_api_send.c). The tenant and user come only from the
  * access token (Bearer or the expresso_session cookie). Every change goes
  * through the messages and mailboxes tables, so their triggers give IMAP
- * the same UIDs, modseqs and notifications; the API also publishes
+ * the same UIDs, modseqs and notifications. The API also publishes
  * mail.flags_changed, mail.expunged and mail.mailbox_changed on the bus.
  */
 #ifndef EXPRESSO_MAIL_API_H

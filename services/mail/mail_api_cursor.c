@@ -166,8 +166,14 @@ int ex_mail_cursor_encode(const ex_mail_cursor *cursor, char *out, size_t size)
 		written--;
 	if ((size_t)written >= size)
 		return -1;
-	for (int i = 0; i < written; i++)
-		out[i] = encoded[i] == '+' ? '-' : encoded[i] == '/' ? '_' : (char)encoded[i];
+	for (int i = 0; i < written; i++) {
+		char c = (char)encoded[i];
+		if (c == '+')
+			c = '-';
+		else if (c == '/')
+			c = '_';
+		out[i] = c;
+	}
 	out[written] = '\0';
 	return 0;
 }

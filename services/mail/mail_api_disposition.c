@@ -51,28 +51,28 @@ int ex_mail_content_disposition(char *out, size_t size, const char *filename)
 	char encoded[EX_MAIL_DISPOSITION_MAX_NAME * 3 + 1];
 	size_t name_length = filename != NULL ? strlen(filename) : 0;
 	bool valid_utf8 = true;
-	size_t kept = 0;
+	size_t kept_bytes = 0;
 
 	if (name_length == 0) {
 		int written = snprintf(out, size, "attachment");
 		return written < 0 || (size_t)written >= size ? -1 : written;
 	}
 
-	/* Keep whole characters up to the maximum; stop marking UTF-8 as valid at the first bad byte. */
+	/* Whole characters are kept up to the maximum. After the first invalid byte the name counts as not UTF-8. */
 	const unsigned char *name = (const unsigned char *)filename;
-	while (kept < name_length) {
-		size_t step = valid_utf8 ? utf8_sequence(name + kept, name_length - kept) : 1;
+	while (kept_bytes < name_length) {
+		size_t step = valid_utf8 ? utf8_sequence(name + kept_bytes, name_length - kept_bytes) : 1;
 		if (step == 0) {
 			valid_utf8 = false;
 			step = 1;
 		}
-		if (kept + step > EX_MAIL_DISPOSITION_MAX_NAME)
+		if (kept_bytes + step > EX_MAIL_DISPOSITION_MAX_NAME)
 			break;
-		kept += step;
+		kept_bytes += step;
 	}
 
 	size_t encoded_length = 0;
-	for (size_t i = 0; i < kept; i++) {
+	for (size_t i = 0; i < kept_bytes; i++) {
 		unsigned char c = name[i];
 		bool unsafe = c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '/';
 		fallback[i] = unsafe ? '_' : (char)c;
@@ -84,7 +84,7 @@ int ex_mail_content_disposition(char *out, size_t size, const char *filename)
 			encoded[encoded_length++] = hex[c & 0x0f];
 		}
 	}
-	fallback[kept] = '\0';
+	fallback[kept_bytes] = '\0';
 	encoded[encoded_length] = '\0';
 
 	int written = valid_utf8 ? snprintf(out, size, "attachment; filename=\"%s\"; filename*=UTF-8''%s", fallback,

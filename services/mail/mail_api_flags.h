@@ -36,7 +36,7 @@ int ex_mail_flag_change_parse(const json_t *body, ex_mail_flag_change *change, c
 
 /*
  * Returns a new array: CURRENT (strings) without the removed flags, then
- * the added ones that were missing, in that order. *CHANGED tells whether
+ * the added ones that were missing, in that order. *CHANGED is set to whether
  * the set differs from CURRENT. NULL when the result would carry more than
  * EX_MAIL_FLAGS_MAX_STORED flags or memory ran out.
  */

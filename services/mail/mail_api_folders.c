@@ -1,9 +1,9 @@
 /*
  * Folders of the JSON API: GET /api/v1/mail/folders lists the caller's
  * mailboxes with their counters (mailbox_stats) and special-use role,
- * creating the standard mailboxes first; POST creates a mailbox, PATCH
- * renames one with its children, DELETE removes an empty-of-children,
- * non-special mailbox with its messages.
+ * creating the standard mailboxes first. POST creates a mailbox, PATCH
+ * renames one with its children, and DELETE removes a mailbox that has
+ * no children and no special use, with its messages.
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 /*
  * Reads stored messages with GMime 3 for the JSON API. A text/plain or
  * text/html part that is not marked as an attachment becomes the body
- * (the first of each kind); every other leaf part, and any attached
+ * (the first of each kind). Every other leaf part, and any attached
  * message/rfc822, is listed as an attachment. HTML is returned as the
  * message carries it: the web client must sanitize it before display.
  */

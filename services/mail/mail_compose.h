@@ -1,9 +1,9 @@
 /*
- * Messages written through the API: the JSON of POST /send, the drafts
- * routes and POST /send-itip is read into an ex_mail_compose, then built
- * into an RFC 5322 message with GMime 3 (UTF-8 text parts in
+ * Messages written through the API. The JSON of POST /send, the drafts
+ * routes and POST /send-itip is read into an ex_mail_compose. That is
+ * built into an RFC 5322 message with GMime 3: UTF-8 text parts in
  * quoted-printable or base64, RFC 2047 encoded-words in the header,
- * RFC 2231 attachment names, CRLF line ends). No I/O.
+ * RFC 2231 attachment names and CRLF line ends. No I/O.
  */
 #ifndef EXPRESSO_MAIL_COMPOSE_H
 #define EXPRESSO_MAIL_COMPOSE_H

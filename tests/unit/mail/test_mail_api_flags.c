@@ -1,6 +1,6 @@
 /*
  * Tests of flag requests: parsing of the body, keyword syntax, and the
- * merge into stored flags with its "changed" answer.
+ * merge into stored flags with its "changed" result.
  */
 #include <setjmp.h>
 #include <stdarg.h>

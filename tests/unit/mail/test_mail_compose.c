@@ -1,8 +1,8 @@
 /*
- * Tests of the JSON to MIME path of POST /send: request parsing with its
- * limits (at the limit and one past), and the built message read back
- * with GMime: encoded Portuguese text, CRLF line ends, 7-bit content,
- * Bcc only in the sender's copy, attachment names.
+ * Tests of the JSON to MIME path of POST /send. Requests are parsed with
+ * small limits, tested at the limit and one past. The built message is
+ * read back with GMime to check the encoded Portuguese text, CRLF line
+ * ends, 7-bit content, Bcc only in the sender's copy and attachment names.
  */
 #include <setjmp.h>
 #include <stdarg.h>
