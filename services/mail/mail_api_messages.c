@@ -248,20 +248,23 @@ static void handle_list(ex_http_request *request, void *context)
 
 	if (!ex_mail_api_authenticate(api, request, &caller))
 		return;
-	list_work work = { .caller = &caller, .folder_id = folder_id };
-	if (!ex_mail_is_uuid(folder_id))
+	list_work work = { .caller = &caller, .folder_id = folder_id, .folder_missing = !ex_mail_is_uuid(folder_id) };
+	if (!work.folder_missing) {
+		if (!read_list_query(api, request, &work))
+			goto done;
+		if (ex_db_tenant_transaction(api->service->database, caller.tenant_id, EX_DB_REPEATABLE_READ,
+					     list_messages_work, &work, &error) != 0) {
+			ex_mail_api_respond_database_error(request, "list the messages", &error);
+			goto done;
+		}
+	}
+	if (work.folder_missing) {
 		ex_http_respond_error(request, 404, "folder_not_found", "folder %s does not exist", folder_id);
-	else if (!read_list_query(api, request, &work))
-		;
-	else if (ex_db_tenant_transaction(api->service->database, caller.tenant_id, EX_DB_REPEATABLE_READ,
-					  list_messages_work, &work, &error) != 0)
-		ex_mail_api_respond_database_error(request, "list the messages", &error);
-	else if (work.folder_missing)
-		ex_http_respond_error(request, 404, "folder_not_found", "folder %s does not exist", folder_id);
-	else {
+	} else {
 		ex_http_respond_json(request, 200, work.result);
 		work.result = NULL;
 	}
+done:
 	json_decref(work.result);
 	ex_mail_api_caller_clear(&caller);
 }
