@@ -1,8 +1,9 @@
 /*
- * Composing through the JSON API: POST /send and /send-itip build the
+ * Composing through the JSON API. POST /send and /send-itip build the
  * message (mail_compose*.c), submit it with ex_mail_queue_submit(), the
- * one entry for outgoing mail, and file a copy with \Seen in Sent;
- * POST /drafts and PUT /drafts/{id} file the message in Drafts, the
+ * one entry for outgoing mail, and file a copy with \Seen in Sent. With
+ * draft_id, the sent draft is deleted in the transaction that files the
+ * copy. POST /drafts and PUT /drafts/{id} file the message in Drafts, the
  * update replacing the old draft in the same transaction.
  *
  * A copy is filed as every writer files messages: its storage key is
@@ -225,9 +226,47 @@ static copy_status insert_row(ex_mail_api *api, copy_work *work)
 	if (!work->replaced_missing)
 		ex_log(EX_LOG_ERROR, "mail_api_copy_failed", "{s:s, s:s, s:s}", "step", "insert", "sqlstate",
 		       error.sqlstate, "error", error.message);
+	if (work->replaced_missing)
+		return COPY_DRAFT_MISSING;
 	/* The key stays in mail_object_garbage, so a failed removal here is found by the sweep. */
 	ex_storage_delete(api->service->storage, work->caller->tenant_id, work->storage_key, err, sizeof(err));
-	return work->replaced_missing ? COPY_DRAFT_MISSING : COPY_FAILED;
+	return COPY_FAILED;
+}
+
+/* Removes the stored object of a copy whose row was not inserted. */
+static void discard_object(ex_mail_api *api, const copy_work *work)
+{
+	char err[EX_STORAGE_ERROR_MAX] = "";
+	if (ex_storage_delete(api->service->storage, work->caller->tenant_id, work->storage_key, err, sizeof(err)) !=
+	    EX_STORAGE_OK)
+		ex_log(EX_LOG_WARN, "mail_api_object_not_removed", "{s:s, s:s}", "key", work->storage_key, "error", err);
+}
+
+typedef struct {
+	const ex_mail_api_caller *caller;
+	const char *draft_id;
+	bool found;
+} draft_lookup;
+
+static int draft_lookup_work(PGconn *connection, void *opaque, ex_db_error *error)
+{
+	draft_lookup *lookup = opaque;
+	PGresult *result = ex_mail_api_sql(connection, error,
+					   "SELECT 1 FROM messages AS m JOIN mailboxes AS b ON b.id = m.mailbox_id "
+					   "WHERE m.id = $1 AND b.user_id = $2 AND b.special_use = '\\Drafts'",
+					   2, lookup->draft_id, lookup->caller->user_id);
+	if (result == NULL)
+		return -1;
+	lookup->found = PQntuples(result) == 1;
+	PQclear(result);
+	return 0;
+}
+
+static void publish_replaced(ex_mail_api *api, const ex_mail_api_caller *caller, const copy_work *copy)
+{
+	ex_mail_api_publish(api, caller, "expunged",
+			    json_pack("{s:s, s:s, s:I}", "mailbox_id", copy->replaced_mailbox, "message_id",
+				      copy->replace_id, "uid", (json_int_t)strtoll(copy->replaced_uid, NULL, 10)));
 }
 
 static void publish_added(ex_mail_api *api, const ex_mail_api_caller *caller, const json_t *copy)
@@ -379,8 +418,24 @@ static void send_message(ex_mail_api *api, ex_http_request *request, ex_mail_com
 	if (!build_from_request(api, request, &caller, mode, &built))
 		goto done;
 
+	if (built.compose.draft_id != NULL) {
+		ex_db_error error = { 0 };
+		draft_lookup lookup = { .caller = &caller, .draft_id = built.compose.draft_id };
+		if (ex_db_tenant_transaction(api->service->database, caller.tenant_id, EX_DB_READ_COMMITTED,
+					     draft_lookup_work, &lookup, &error) != 0) {
+			ex_mail_api_respond_database_error(request, "look up the draft", &error);
+			goto done;
+		}
+		if (!lookup.found) {
+			ex_http_respond_error(request, 404, "message_not_found", "draft %s does not exist in Drafts; nothing was sent",
+					      built.compose.draft_id);
+			goto done;
+		}
+	}
+
+	/* The draft named by draft_id is deleted in the transaction that files the copy in Sent. */
 	copy_work copy = { .caller = &caller, .special_use = "\\Sent", .flags = "{\\\\Seen}", .content = built.with_bcc,
-			   .length = built.with_bcc_length };
+			   .length = built.with_bcc_length, .replace_id = built.compose.draft_id };
 	copy_status stored = store_object(api, &copy);
 	if (stored == COPY_OVER_QUOTA) {
 		ex_http_respond_error(request, 413, "quota_exceeded",
@@ -420,7 +475,15 @@ static void send_message(ex_mail_api *api, ex_http_request *request, ex_mail_com
 	/* The message is sent now; a copy that cannot be filed is logged and reported, never a reason to send again. */
 	json_t *response = json_pack("{s:s, s:s, s:I}", "message_id", built.message_id, "queue_id", queue_id,
 				     "recipients", (json_int_t)count);
-	if (insert_row(api, &copy) == COPY_STORED) {
+	copy_status filed = insert_row(api, &copy);
+	if (filed == COPY_DRAFT_MISSING) {
+		/* The draft went away after the check; the copy is filed all the same. */
+		copy.replace_id = NULL;
+		filed = insert_row(api, &copy);
+	}
+	if (filed == COPY_STORED) {
+		if (copy.replace_id != NULL)
+			publish_replaced(api, &caller, &copy);
 		publish_added(api, &caller, copy.result);
 		json_object_set_new(response, "sent", copy.result);
 		copy.result = NULL;
@@ -467,6 +530,8 @@ static void save_draft(ex_mail_api *api, ex_http_request *request, const char *r
 	copy_status status = store_object(api, &copy);
 	if (status == COPY_STORED)
 		status = insert_row(api, &copy);
+	if (status == COPY_DRAFT_MISSING)
+		discard_object(api, &copy);
 	if (status == COPY_OVER_QUOTA) {
 		ex_http_respond_error(request, 413, "quota_exceeded", "your mailbox is full; delete mail and save again");
 	} else if (status == COPY_DRAFT_MISSING) {
@@ -475,9 +540,7 @@ static void save_draft(ex_mail_api *api, ex_http_request *request, const char *r
 		ex_http_respond_error(request, 503, "storage_unavailable", "the draft could not be saved; retry later");
 	} else {
 		if (replace_id != NULL)
-			ex_mail_api_publish(api, &caller, "expunged",
-					    json_pack("{s:s, s:s, s:I}", "mailbox_id", copy.replaced_mailbox, "message_id",
-						      replace_id, "uid", (json_int_t)strtoll(copy.replaced_uid, NULL, 10)));
+			publish_replaced(api, &caller, &copy);
 		publish_added(api, &caller, copy.result);
 		json_object_set_new(copy.result, "message_id", json_string(built.message_id));
 		ex_http_respond_json(request, replace_id != NULL ? 200 : 201, copy.result);

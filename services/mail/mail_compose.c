@@ -376,6 +376,17 @@ static ex_mail_compose_status read_itip(parse_state *state, const json_t *body)
 	return EX_MAIL_COMPOSE_OK;
 }
 
+/* Returns true when TEXT is a UUID in text form. */
+static bool is_uuid(const char *text)
+{
+	for (size_t i = 0; i < 36; i++) {
+		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+		if (dash ? text[i] != '-' : !g_ascii_isxdigit(text[i]))
+			return false;
+	}
+	return text[36] == '\0';
+}
+
 static ex_mail_compose_status parse_object(parse_state *state, const json_t *body, ex_mail_compose_mode mode)
 {
 	ex_mail_compose *compose = state->compose;
@@ -393,8 +404,14 @@ static ex_mail_compose_status parse_object(parse_state *state, const json_t *bod
 	    (status = read_string(state, body, "text", 0, "\t\r\n", &compose->text)) != EX_MAIL_COMPOSE_OK ||
 	    (status = read_string(state, body, "html", 0, "\t\r\n", &compose->html)) != EX_MAIL_COMPOSE_OK ||
 	    (status = read_threading(state, body)) != EX_MAIL_COMPOSE_OK ||
+	    (status = read_string(state, body, "draft_id", 36, "", &compose->draft_id)) != EX_MAIL_COMPOSE_OK ||
 	    (status = read_attachments(state, body)) != EX_MAIL_COMPOSE_OK)
 		return status;
+	if (compose->draft_id != NULL && (mode == EX_MAIL_COMPOSE_DRAFT || !is_uuid(compose->draft_id)))
+		return fail(state, EX_MAIL_COMPOSE_INVALID_REQUEST,
+			    mode == EX_MAIL_COMPOSE_DRAFT ? "draft_id is only for /send and /send-itip; update a draft with PUT "
+							    "/api/v1/mail/drafts/{id}"
+							  : "draft_id must be the id of a message in Drafts");
 	if (mode == EX_MAIL_COMPOSE_ITIP)
 		return read_itip(state, body);
 	return EX_MAIL_COMPOSE_OK;
@@ -465,5 +482,6 @@ void ex_mail_compose_clear(ex_mail_compose *compose)
 	free(compose->references);
 	free(compose->method);
 	free(compose->calendar);
+	free(compose->draft_id);
 	memset(compose, 0, sizeof(*compose));
 }

@@ -73,6 +73,7 @@ typedef struct {
 	size_t attachment_count;
 	char *method;      /* iTIP METHOD: REQUEST, REPLY or CANCEL */
 	char *calendar;    /* iCalendar text */
+	char *draft_id;    /* /send: the draft in Drafts that this message replaces, deleted once it is sent */
 } ex_mail_compose;
 
 /* The author and the values the server decides. */

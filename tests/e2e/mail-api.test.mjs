@@ -607,10 +607,23 @@ test('drafts save and replace', { timeout: TEST_TIMEOUT_MS }, async () => {
   assert.equal((await api(alice, `/messages/${updated.json.id}`)).json.text, 'segunda versão');
   assertError(await api(alice, `/drafts/${created.json.id}`, { method: 'PUT', body: { text: 'x' } }), 404, 'message_not_found');
 
+  // Sending with draft_id deletes the draft once the message is sent.
+  const subject = `Rascunho enviado ${crypto.randomUUID().slice(0, 8)}`;
+  const sent = await api(alice, '/send', {
+    method: 'POST', body: { to: [users.bob.email], subject, text: 'segunda versão', draft_id: updated.json.id },
+  });
+  assert.equal(sent.status, 201, `${sent.bytes}`);
+  assertError(await api(alice, `/messages/${updated.json.id}`), 404, 'message_not_found');
+  assert.ok(await findInbox(users.bob, subject));
+  assertError(await api(alice, '/send', { method: 'POST', body: { to: [users.bob.email], draft_id: updated.json.id } }),
+    404, 'message_not_found');
+
   const inboxSubject = `not a draft ${crypto.randomUUID()}`;
   await deliver(alice.email, plainMessage({ subject: inboxSubject }));
   const notDraft = await findInbox(alice, inboxSubject);
   assertError(await api(alice, `/drafts/${notDraft.id}`, { method: 'PUT', body: { text: 'x' } }), 404, 'message_not_found');
+  assertError(await api(alice, '/send', { method: 'POST', body: { to: [users.bob.email], draft_id: notDraft.id } }),
+    404, 'message_not_found');
   assert.equal((await api(alice, `/messages/${notDraft.id}`)).status, 200, 'a message outside Drafts is never replaced');
 });
 
