@@ -113,6 +113,12 @@ void ex_mail_api_caller_clear(ex_mail_api_caller *caller)
 
 void ex_mail_api_respond_database_error(ex_http_request *request, const char *operation, const ex_db_error *error)
 {
+	/* 23514: a check constraint, such as the 1024-byte mailbox name that a rename would pass. */
+	if (strcmp(error->sqlstate, "23514") == 0) {
+		ex_http_respond_error(request, 400, "invalid_request", "the change would break a rule of the mail store: %s",
+				      error->message);
+		return;
+	}
 	/* 23503: the mailboxes row names a user that has no users row in this tenant. */
 	if (strcmp(error->sqlstate, "23503") == 0) {
 		ex_http_respond_error(request, 403, "account_not_provisioned",

@@ -485,7 +485,8 @@ static int change_flags(PGconn *connection, change_work *work, PGresult *message
 	char *flags_text = json_dumps(flags, JSON_COMPACT);
 	PGresult *result =
 		work->changed ? ex_mail_api_sql(connection, error,
-						"UPDATE messages SET flags = ARRAY(SELECT json_array_elements_text($2::json)) "
+						"UPDATE messages SET flags = ARRAY(SELECT t.flag FROM json_array_elements_text($2::json) "
+						"WITH ORDINALITY AS t (flag, position) ORDER BY t.position) "
 						"WHERE id = $1 RETURNING modseq::text, uid::text",
 						2, work->message_id, flags_text)
 			      : ex_mail_api_sql(connection, error, "SELECT modseq::text, uid::text FROM messages WHERE id = $1",

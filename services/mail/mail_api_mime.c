@@ -13,14 +13,39 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Returns a malloc'd copy of TEXT that is valid UTF-8, because jansson rejects anything else. */
+static char *valid_utf8_copy(const char *text)
+{
+	if (g_utf8_validate(text, -1, NULL))
+		return strdup(text);
+	char *valid = g_utf8_make_valid(text, -1);
+	char *copy = strdup(valid);
+	g_free(valid);
+	return copy;
+}
+
 char *ex_mail_api_decode_header(const char *raw)
 {
 	if (raw == NULL)
 		return NULL;
 	char *decoded = g_mime_utils_header_decode_text(NULL, raw);
-	char *copy = strdup(decoded != NULL ? decoded : raw);
+	char *copy = valid_utf8_copy(decoded != NULL ? decoded : raw);
 	g_free(decoded);
 	return copy;
+}
+
+/* Appends {"name", "address"} for MAILBOX to LIST with both values made valid UTF-8. */
+static void append_mailbox(json_t *list, InternetAddress *mailbox)
+{
+	const char *name = internet_address_get_name(mailbox);
+	const char *address = internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(mailbox));
+	char *valid_name = name != NULL ? valid_utf8_copy(name) : NULL;
+	char *valid_address = valid_utf8_copy(address != NULL ? address : "");
+	json_t *entry = json_pack("{s:s?, s:s}", "name", valid_name, "address", valid_address != NULL ? valid_address : "");
+	if (entry != NULL)
+		json_array_append_new(list, entry);
+	free(valid_name);
+	free(valid_address);
 }
 
 json_t *ex_mail_api_addresses_json(const char *raw)
@@ -38,15 +63,12 @@ json_t *ex_mail_api_addresses_json(const char *raw)
 			for (int j = 0; j < internet_address_list_length(members); j++) {
 				InternetAddress *member = internet_address_list_get_address(members, j);
 				if (INTERNET_ADDRESS_IS_MAILBOX(member))
-					json_array_append_new(list, json_pack("{s:s?, s:s}", "name", internet_address_get_name(member),
-									      "address",
-									      internet_address_mailbox_get_addr(
-										      INTERNET_ADDRESS_MAILBOX(member))));
+					append_mailbox(list, member);
 			}
 			continue;
 		}
-		json_array_append_new(list, json_pack("{s:s?, s:s}", "name", internet_address_get_name(entry), "address",
-						      internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(entry))));
+		if (INTERNET_ADDRESS_IS_MAILBOX(entry))
+			append_mailbox(list, entry);
 	}
 	g_object_unref(addresses);
 	return list;

@@ -444,6 +444,20 @@ test('message detail and downloads', { timeout: TEST_TIMEOUT_MS }, async () => {
   assert.ok(rawDownload.bytes.toString().includes(raw.trimEnd()), 'the raw form contains the message as delivered');
 });
 
+test('undecodable header fields still listed', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const alice = users.alice;
+  const tag = crypto.randomUUID().slice(0, 8);
+  // An unknown charset and an encoded word that is not UTF-8 must not drop the message from the list.
+  await deliver(alice.email, plainMessage({
+    subject: `=?x-unknown?q?caf=E9?= ${tag}`, from: '=?utf-8?q?Jos=E9?= <jose@example.org>',
+  }));
+  const inbox = await folderByRole(alice, 'inbox');
+  const listed = (await listAll(alice, inbox.id)).find((message) => message.subject?.endsWith(tag));
+  assert.ok(listed, 'the message is listed');
+  assert.equal(listed.from[0].address, 'jose@example.org');
+  assert.equal((await api(alice, `/messages/${listed.id}`)).status, 200);
+});
+
 test('flag change raises modseq and publishes', { timeout: TEST_TIMEOUT_MS }, async () => {
   const alice = users.alice;
   const subject = `flags ${crypto.randomUUID()}`;
