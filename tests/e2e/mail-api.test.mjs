@@ -544,8 +544,8 @@ test('move, trash and permanent delete', { timeout: TEST_TIMEOUT_MS }, async () 
   const subject2 = `permanent ${crypto.randomUUID()}`;
   await deliver(alice.email, plainMessage({ subject: subject2 }));
   const second = await findInbox(alice, subject2);
-  const gone = await api(alice, `/messages/${second.id}?permanent=true`, { method: 'DELETE' });
-  assert.equal(gone.json.deleted, 'expunged');
+  const permanentDelete = await api(alice, `/messages/${second.id}?permanent=true`, { method: 'DELETE' });
+  assert.equal(permanentDelete.json.deleted, 'expunged');
   assertError(await api(alice, `/messages/${second.id}?permanent=maybe`, { method: 'DELETE' }), 400, 'invalid_request');
 });
 
