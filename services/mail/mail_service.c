@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "expresso/log.h"
+#include "mail_api.h"
 #include "mail_envelope.h"
 #include "smtp_server.h"
 
@@ -67,6 +68,7 @@ const ex_setting ex_mail_settings[] = {
 	{ "smtp_greeting_delay", "EXPRESSO_SMTP_GREETING_DELAY", EX_SETTING_DURATION, "500ms", "duration",
 	  "Port 25 only: wait before the banner; a client that sends anything in that time is disconnected. "
 	  "0 turns the check off.", false },
+	EX_MAIL_API_SETTINGS
 	{ 0 },
 };
 
@@ -154,6 +156,7 @@ static int open_verifier(ex_mail_service *service, const ex_config *config)
 	auth.audiences = audiences;
 	auth.audience_count = 1;
 	auth.ca_file = ex_config_string(config, "oidc_ca_file");
+	auth.session_cookie = "expresso_session"; /* the cookie expresso-auth sets, read by the JSON API */
 	auth.log = log_authclient_event;
 	service->verifier = ex_auth_verifier_new(&auth, err, sizeof(err));
 	if (service->verifier == NULL) {
@@ -269,11 +272,12 @@ int ex_mail_service_open(ex_mail_service *service, ex_daemon *daemon)
 	}
 	ex_metrics_gauge(service->metrics, "smtp_connections", "SMTP connections open now.", ex_smtp_server_connections,
 			 service->server);
-	return 0;
+	return ex_mail_api_open(service, daemon);
 }
 
 void ex_mail_service_close(ex_mail_service *service)
 {
+	ex_mail_api_close(service);
 	ex_smtp_server_stop(service->server);
 	service->server = NULL;
 	ex_storage_free(service->storage);

@@ -29,6 +29,7 @@ typedef struct {
 	ex_smtp_backend backend;
 	SSL_CTX *tls;                /* NULL without a certificate */
 	ex_smtp_server *server;
+	struct ex_mail_api *api;     /* the JSON API under /api/v1/mail (mail_api.c) */
 } ex_mail_service;
 
 extern const ex_setting ex_mail_settings[];
