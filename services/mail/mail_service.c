@@ -13,6 +13,7 @@
 
 #include "expresso/log.h"
 #include "mail_envelope.h"
+#include "mail_sieve_routes.h"
 #include "smtp_server.h"
 
 enum {
@@ -67,6 +68,13 @@ const ex_setting ex_mail_settings[] = {
 	{ "smtp_greeting_delay", "EXPRESSO_SMTP_GREETING_DELAY", EX_SETTING_DURATION, "500ms", "duration",
 	  "Port 25 only: wait before the banner; a client that sends anything in that time is disconnected. "
 	  "0 turns the check off.", false },
+	{ "sieve_max_script_size", "EXPRESSO_SIEVE_MAX_SCRIPT_SIZE", EX_SETTING_SIZE, "64K", "bytes",
+	  "Largest Sieve script accepted over HTTP and ManageSieve, checked before parsing.", false },
+	{ "sieve_max_redirects_per_day", "EXPRESSO_SIEVE_MAX_REDIRECTS_PER_DAY", EX_SETTING_INT, "100", "messages",
+	  "Messages one user's Sieve scripts may redirect per UTC day; past it the message is kept.", false },
+	{ "sieve_create_folders", "EXPRESSO_SIEVE_CREATE_FOLDERS", EX_SETTING_BOOL, "false", NULL,
+	  "Let Sieve fileinto create a missing mailbox; when false the message goes to INBOX and the script "
+	  "records an error.", false },
 	{ 0 },
 };
 
@@ -204,6 +212,16 @@ int ex_mail_service_open(ex_mail_service *service, ex_daemon *daemon)
 	if (ex_config_duration_ms(config, "smtp_greeting_delay") > 60000)
 		return invalid_setting("EXPRESSO_SMTP_GREETING_DELAY", "must be at most 60s");
 
+	/* Sieve */
+	uint64_t max_script = ex_config_size(config, "sieve_max_script_size");
+	if (max_script < 1024 || max_script > 1024 * 1024)
+		return invalid_setting("EXPRESSO_SIEVE_MAX_SCRIPT_SIZE", "must be between 1K and 1M");
+	if (check_positive(config, "sieve_max_redirects_per_day", "EXPRESSO_SIEVE_MAX_REDIRECTS_PER_DAY", 1000000) != 0)
+		return -1;
+	service->sieve_max_script_size = (size_t)max_script;
+	service->sieve_max_redirects_per_day = ex_config_int(config, "sieve_max_redirects_per_day");
+	service->sieve_create_folders = ex_config_bool(config, "sieve_create_folders");
+
 	const char *hostname = ex_config_string(config, "smtp_hostname");
 	if (hostname != NULL)
 		snprintf(service->hostname, sizeof(service->hostname), "%s", hostname);
@@ -262,6 +280,9 @@ int ex_mail_service_open(ex_mail_service *service, ex_daemon *daemon)
 		.greeting_delay_ms = ex_config_duration_ms(config, "smtp_greeting_delay"),
 		.backend = &service->backend,
 	};
+	if (ex_mail_sieve_routes_add(service, ex_daemon_http(daemon)) != 0)
+		return -1;
+
 	service->server = ex_smtp_server_start(&options, err, sizeof(err));
 	if (service->server == NULL) {
 		ex_log(EX_LOG_ERROR, "smtp_start_failed", "{s:s}", "error", err);
