@@ -14,6 +14,7 @@
 #include "expresso/log.h"
 #include "mail_envelope.h"
 #include "mail_sieve_routes.h"
+#include "managesieve.h"
 #include "smtp_server.h"
 
 enum {
@@ -75,6 +76,11 @@ const ex_setting ex_mail_settings[] = {
 	{ "sieve_create_folders", "EXPRESSO_SIEVE_CREATE_FOLDERS", EX_SETTING_BOOL, "false", NULL,
 	  "Let Sieve fileinto create a missing mailbox; when false the message goes to INBOX and the script "
 	  "records an error.", false },
+	{ "managesieve_port", "EXPRESSO_MANAGESIEVE_PORT", EX_SETTING_INT, "4190", "port",
+	  "Port of the ManageSieve listener (RFC 5804) on smtp_address; 0 disables it. It is also off without "
+	  "a certificate, because AUTHENTICATE needs STARTTLS.", false },
+	{ "managesieve_max_connections", "EXPRESSO_MANAGESIEVE_MAX_CONNECTIONS", EX_SETTING_INT, "100", "connections",
+	  "ManageSieve connections open at once; one thread each. Further clients get BYE (TRYLATER).", false },
 	{ 0 },
 };
 
@@ -290,6 +296,25 @@ int ex_mail_service_open(ex_mail_service *service, ex_daemon *daemon)
 	}
 	ex_metrics_gauge(service->metrics, "smtp_connections", "SMTP connections open now.", ex_smtp_server_connections,
 			 service->server);
+
+	int64_t managesieve_port = ex_config_int(config, "managesieve_port");
+	if (managesieve_port < 0 || managesieve_port > MAX_PORT)
+		return invalid_setting("EXPRESSO_MANAGESIEVE_PORT", "must be a port between 0 and 65535");
+	if (check_positive(config, "managesieve_max_connections", "EXPRESSO_MANAGESIEVE_MAX_CONNECTIONS", 100000) != 0)
+		return -1;
+	if (managesieve_port > 0 && service->tls != NULL) {
+		const ex_managesieve_options managesieve = {
+			.bind_address = ex_config_string(config, "smtp_address"),
+			.port = (int)managesieve_port,
+			.max_connections = (unsigned)ex_config_int(config, "managesieve_max_connections"),
+			.idle_timeout_ms = ex_config_duration_ms(config, "smtp_idle_timeout"),
+		};
+		service->managesieve = ex_managesieve_start(service, &managesieve, err, sizeof(err));
+		if (service->managesieve == NULL) {
+			ex_log(EX_LOG_ERROR, "managesieve_start_failed", "{s:s}", "error", err);
+			return -1;
+		}
+	}
 	return 0;
 }
 
@@ -297,6 +322,8 @@ void ex_mail_service_close(ex_mail_service *service)
 {
 	ex_smtp_server_stop(service->server);
 	service->server = NULL;
+	ex_managesieve_stop(service->managesieve);
+	service->managesieve = NULL;
 	ex_storage_free(service->storage);
 	service->storage = NULL;
 	ex_auth_limiter_free(service->auth_limiter);
