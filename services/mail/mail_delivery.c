@@ -420,11 +420,11 @@ ex_smtp_delivery_status ex_mail_deliver(void *context, const ex_smtp_envelope *e
 	for (size_t i = 0; i < envelope->recipient_count && status == EX_SMTP_DELIVERY_STORED; i++) {
 		copies[i].recipient = &envelope->recipients[i];
 		/* The script decides which rows the copy becomes; no row (discard, reject) stores nothing. */
-		if (ex_mail_sieve_plan_copy(service, envelope, copies[i].recipient, &copies[i].sieve) != 0)
-			status = EX_SMTP_DELIVERY_TEMPORARY_FAILURE;
-		else if (copies[i].sieve.rejected && envelope->recipient_count == 1)
+		int planned = ex_mail_sieve_plan_copy(service, envelope, copies[i].recipient, &copies[i].sieve);
+		if (planned == 0 && copies[i].sieve.rejected && envelope->recipient_count == 1)
 			status = EX_SMTP_DELIVERY_REJECTED;
-		else if (copies[i].sieve.target_count > 0 && store_copy(service, envelope, queue_id, &copies[i]) != 0)
+		else if (planned != 0 ||
+			 (copies[i].sieve.target_count > 0 && store_copy(service, envelope, queue_id, &copies[i]) != 0))
 			status = EX_SMTP_DELIVERY_TEMPORARY_FAILURE;
 	}
 	if (status == EX_SMTP_DELIVERY_STORED)

@@ -148,7 +148,7 @@ const char **ex_mail_sieve_headers_all(const ex_mail_sieve_headers *headers, con
 
 void ex_mail_sieve_headers_clear(ex_mail_sieve_headers *headers)
 {
-	for (size_t i = 0; i < headers->count; i++) {
+	for (size_t i = 0; headers->names != NULL && headers->values != NULL && i < headers->count; i++) {
 		free(headers->names[i]);
 		free(headers->values[i]);
 	}

@@ -270,7 +270,7 @@ static int vacation_read(PGconn *connection, void *context, ex_db_error *error)
 	if (PQntuples(result) == 1)
 		call->json = json_pack("{s:b, s:s, s:s, s:i}", "enabled", strcmp(PQgetvalue(result, 0, 0), "t") == 0,
 				       "subject", PQgetvalue(result, 0, 1), "body", PQgetvalue(result, 0, 2), "days",
-				       atoi(PQgetvalue(result, 0, 3)));
+				       (int)strtol(PQgetvalue(result, 0, 3), NULL, 10));
 	else
 		call->json = json_pack("{s:b, s:s, s:s, s:i}", "enabled", 0, "subject", "", "body", "", "days",
 				       EX_MAIL_VACATION_DEFAULT_DAYS);

@@ -74,7 +74,7 @@ static int run_simple(PGconn *connection, const char *sql, int count, const char
 	if (result == NULL)
 		return -1;
 	if (rows != NULL)
-		*rows = atoi(PQcmdTuples(result));
+		*rows = (int)strtol(PQcmdTuples(result), NULL, 10);
 	PQclear(result);
 	return 0;
 }

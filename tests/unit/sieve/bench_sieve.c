@@ -61,6 +61,7 @@ int main(int argc, char **argv)
 		ex_sieve_result result;
 		if (ex_sieve_execute(script, sizeof(script) - 1, 0, &message, &result) != EX_SIEVE_OK) {
 			fprintf(stderr, "run %ld failed: %s\n", i, result.errors.count ? result.errors.items[0].message : "?");
+			free(ballast);
 			return 1;
 		}
 		ex_sieve_result_clear(&result);
