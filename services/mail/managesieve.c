@@ -112,7 +112,7 @@ static int send_text(session *self, const char *format, ...)
 	return write_all(self, line, (size_t)length);
 }
 
-/* Sends TEXT as a quoted string when it allows one, else as a literal; no line end. */
+/* Sends TEXT as a quoted string when it can be one, else as a literal, without a line end. */
 static int send_string(session *self, const char *text, size_t length)
 {
 	bool quotable = length <= EX_MANAGESIEVE_MAX_QUOTED;
@@ -194,7 +194,7 @@ static void drop_input(session *self, size_t count)
 
 /*
  * Reads one command (or with STRING_LINE one bare string line) into
- * COMMAND. Returns 0 with a command, 1 after answering an invalid one
+ * COMMAND. Returns 0 with a command, 1 after responding NO to an invalid one
  * (the caller reads the next), or -1 when the session must end.
  */
 static int read_command(session *self, bool string_line, ex_managesieve_command *command)
@@ -372,7 +372,7 @@ static void authenticate(session *self, const ex_managesieve_command *command)
 		encoded = command->args[1];
 		encoded_length = command->arg_lengths[1];
 	} else {
-		/* An empty challenge; the client answers with one string line. */
+		/* An empty challenge, to which the client replies with one string line. */
 		if (write_all(self, "\"\"\r\n", 4) != 0)
 			return;
 		int rc = read_command(self, true, &response);
@@ -417,7 +417,7 @@ static void authenticate(session *self, const ex_managesieve_command *command)
 
 /* ---- script commands ---------------------------------------------------------- */
 
-/* Validates a script; answers NO with the reason and returns false when it is not acceptable. */
+/* Validates a script. Responds NO with the reason and returns false when it is not acceptable. */
 static bool check_script(session *self, const char *script, size_t length)
 {
 	ex_sieve_errors errors;
