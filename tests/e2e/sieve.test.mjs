@@ -312,6 +312,47 @@ test('redirect loop stops and keeps', async () => {
   }
 });
 
+test('redirect daily cap at limit and past', async () => {
+  const CAP = 100; // the default of sieve_max_redirects_per_day
+  await putScript(alice, 'filter', `redirect "${bob.email}";\n`);
+  await tenantQuery(alice.tenantId,
+    `INSERT INTO sieve_redirect_counts (tenant_id, user_id, day, redirects)
+     VALUES ($1, $2, (now() AT TIME ZONE 'UTC')::date, $3)
+     ON CONFLICT (user_id, day) DO UPDATE SET redirects = EXCLUDED.redirects`, [alice.tenantId, alice.userId, CAP - 1]);
+  try {
+    const last = `cap last ${run}`;
+    assert.equal((await deliver({ from: 'someone@example.org', to: alice.email, subject: last })).code, 250);
+    assert.ok(await eventually(async () => (await messagesWithSubject(bob, last)).length === 1), 'redirect number 100 goes out');
+    assert.equal((await messagesWithSubject(alice, last)).length, 0);
+
+    const past = `cap past ${run}`;
+    assert.equal((await deliver({ from: 'someone@example.org', to: alice.email, subject: past })).code, 250);
+    assert.deepEqual((await messagesWithSubject(alice, past)).map((r) => r.mailbox), ['INBOX'], 'redirect 101 is kept');
+    assert.equal((await messagesWithSubject(bob, past)).length, 0);
+    assert.match(await eventually(() => lastError(alice, 'filter')), /redirect limit of 100 messages per day/);
+  } finally {
+    await tenantQuery(alice.tenantId, 'DELETE FROM sieve_redirect_counts WHERE user_id = $1', [alice.userId]);
+  }
+});
+
+test('reject with several recipients bounces', async () => {
+  await putScript(alice, 'filter', 'require "reject";\nreject "not accepting mail";\n');
+  const subject = `multi reject ${run}`;
+  const reply = await deliver({ from: carol.email, to: [alice.email, bob.email], subject });
+  assert.equal(reply.code, 250, reply.text);
+  assert.equal((await messagesWithSubject(alice, subject)).length, 0);
+  assert.equal((await messagesWithSubject(bob, subject)).length, 1);
+  const bounces = await eventually(async () => {
+    const found = await messagesWithSubject(carol, `Rejected: ${subject}`);
+    return found.length > 0 ? found : null;
+  });
+  assert.ok(bounces, 'carol received the bounce');
+  const object = readObject(carol, bounces[0].storage_key);
+  assert.match(object, /^Return-Path: <>\r\n/);
+  assert.match(object, /not accepting mail/);
+  assert.match(object, /\r\nAuto-Submitted: auto-replied\r\n/);
+});
+
 test('script failing at delivery falls back to keep', async () => {
   // Written past the API's validation, as a script stored by an older release could be.
   await putScript(alice, 'filter', 'keep;\n');
