@@ -421,7 +421,7 @@ ex_smtp_delivery_status ex_mail_deliver(void *context, const ex_smtp_envelope *e
 		copies[i].recipient = &envelope->recipients[i];
 		/* The script decides which rows the copy becomes; no row (discard, reject) stores nothing. */
 		int planned = ex_mail_sieve_plan_copy(service, envelope, copies[i].recipient, &copies[i].sieve);
-		if (planned == 0 && copies[i].sieve.rejected && envelope->recipient_count == 1)
+		if (planned == 0 && copies[i].sieve.rejected && ex_mail_sieve_refuse_in_session(envelope))
 			status = EX_SMTP_DELIVERY_REJECTED;
 		else if (planned != 0 ||
 			 (copies[i].sieve.target_count > 0 && store_copy(service, envelope, queue_id, &copies[i]) != 0))

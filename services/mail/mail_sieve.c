@@ -149,7 +149,11 @@ typedef struct {
 	bool allowed;
 } redirect_count;
 
-/* Counts one redirect for today; allowed stays false once the cap is reached. */
+/*
+ * Counts one redirect for today; allowed stays false once the cap is reached.
+ * NOTE: the count is taken before the delivery commits, so a delivery that
+ * fails and is retried by the client counts its redirects twice.
+ */
 static int count_redirect(PGconn *connection, void *context, ex_db_error *error)
 {
 	redirect_count *count = context;
@@ -312,6 +316,13 @@ int ex_mail_sieve_plan_copy(ex_mail_service *service, const ex_smtp_envelope *en
 		rc = build_targets(service, recipient, &headers, plan);
 	ex_mail_sieve_headers_clear(&headers);
 	return rc;
+}
+
+bool ex_mail_sieve_refuse_in_session(const ex_smtp_envelope *envelope)
+{
+	/* ex_mail_queue_submit delivers as the submission listener without an identity. */
+	bool from_session = envelope->listener == EX_SMTP_LISTENER_MX || envelope->identity != NULL;
+	return envelope->recipient_count == 1 && from_session;
 }
 
 int ex_mail_sieve_fall_back_to_inbox(ex_mail_sieve_plan *plan, size_t index)
@@ -491,8 +502,8 @@ void ex_mail_sieve_after_commit(ex_mail_service *service, const ex_smtp_envelope
 			else if (action->type == EX_SIEVE_ACTION_VACATION)
 				send_vacation(service, envelope, recipient, action, &headers);
 		}
-		/* A single-recipient rejection was refused in the SMTP reply; others bounce. */
-		if (plan->rejected && envelope->recipient_count > 1)
+		/* A rejection refused in the SMTP reply needs no bounce. */
+		if (plan->rejected && !ex_mail_sieve_refuse_in_session(envelope))
 			send_rejection(service, envelope, recipient, plan->reject_reason, &headers);
 		ex_mail_sieve_headers_clear(&headers);
 	}

@@ -50,6 +50,13 @@ int ex_mail_sieve_plan_copy(ex_mail_service *service, const ex_smtp_envelope *en
 			    const ex_smtp_recipient *recipient, ex_mail_sieve_plan *plan);
 
 /*
+ * Returns true when a rejection by the script can be the SMTP reply: a
+ * single recipient in a real SMTP session. A message from the submission
+ * queue (a redirect, say) has no client to refuse, so it is bounced.
+ */
+bool ex_mail_sieve_refuse_in_session(const ex_smtp_envelope *envelope);
+
+/*
  * Replaces target INDEX by INBOX because its mailbox does not exist, and
  * records why. Called by the delivery transaction when it cannot file the
  * copy where the script asked.

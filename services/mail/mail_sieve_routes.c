@@ -334,6 +334,8 @@ static void handle_vacation_put(ex_http_request *request, void *context)
 	json_t *enabled = json_object_get(body, "enabled");
 	json_t *subject = json_object_get(body, "subject");
 	json_t *text = json_object_get(body, "body");
+	if (text == NULL)
+		text = json_object_get(body, "text"); /* accepted as another name of body */
 	json_t *days = json_object_get(body, "days");
 	json_int_t day_count = days ? json_integer_value(days) : EX_MAIL_VACATION_DEFAULT_DAYS;
 	if (!json_is_boolean(enabled) || (subject && !json_is_string(subject)) || (text && !json_is_string(text)) ||

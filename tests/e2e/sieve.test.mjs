@@ -353,6 +353,25 @@ test('reject with several recipients bounces', async () => {
   assert.match(object, /\r\nAuto-Submitted: auto-replied\r\n/);
 });
 
+test('redirected message rejected downstream bounces', async () => {
+  await putScript(alice, 'filter', `redirect "${bob.email}";\n`);
+  await putScript(bob, 'filter', 'require "reject";\nreject "bob rejects it";\n');
+  try {
+    const subject = `downstream reject ${run}`;
+    assert.equal((await deliver({ from: carol.email, to: alice.email, subject })).code, 250);
+    const bounces = await eventually(async () => {
+      const found = await messagesWithSubject(carol, `Rejected: ${subject}`);
+      return found.length > 0 ? found : null;
+    });
+    assert.ok(bounces, 'carol received the bounce of the redirected copy');
+    assert.match(readObject(carol, bounces[0].storage_key), /bob rejects it/);
+    assert.equal((await messagesWithSubject(bob, subject)).length, 0);
+    assert.equal((await messagesWithSubject(alice, subject)).length, 0);
+  } finally {
+    await deactivate(bob);
+  }
+});
+
 test('script failing at delivery falls back to keep', async () => {
   // Written past the API's validation, as a script stored by an older release could be.
   await putScript(alice, 'filter', 'keep;\n');
@@ -369,6 +388,9 @@ test('script failing at delivery falls back to keep', async () => {
 test('vacation replies once per sender', async () => {
   const settings = { enabled: true, subject: `Away ${run}`, body: 'Back on Monday.\nOlá!', days: 3 };
   const put = await api(alice, '/api/v1/mail/vacation', { method: 'PUT', body: settings });
+  const alias = await api(alice, '/api/v1/mail/vacation', { method: 'PUT', body: { ...settings, body: undefined, text: 'x' } });
+  assert.equal(alias.json.body, 'x', 'text is accepted for body');
+  await api(alice, '/api/v1/mail/vacation', { method: 'PUT', body: settings });
   assert.equal(put.status, 200, JSON.stringify(put.json));
   const read = await api(alice, '/api/v1/mail/vacation');
   assert.deepEqual(read.json, { enabled: true, subject: settings.subject, body: settings.body, days: 3 });
