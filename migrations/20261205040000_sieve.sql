@@ -37,6 +37,11 @@ CREATE TABLE sieve_vacation_settings (
 		CONSTRAINT sieve_vacation_settings_body_length CHECK (length(body) <= 32768),
 	days integer NOT NULL DEFAULT 7
 		CONSTRAINT sieve_vacation_settings_days_range CHECK (days BETWEEN 1 AND 365),
+	-- The managed script replies only from start_date to end_date (UTC days,
+	-- inclusive); NULL leaves that side open.
+	start_date date,
+	end_date date,
+	CONSTRAINT sieve_vacation_settings_period CHECK (start_date IS NULL OR end_date IS NULL OR start_date <= end_date),
 	updated_at timestamptz NOT NULL DEFAULT now(),
 	FOREIGN KEY (tenant_id, user_id) REFERENCES users (tenant_id, id) ON DELETE CASCADE
 );

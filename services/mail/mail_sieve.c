@@ -22,6 +22,7 @@
 #include "expresso/log.h"
 #include "mail_queue.h"
 #include "mail_sieve_headers.h"
+#include "mail_sieve_routes.h"
 #include "mail_vacation.h"
 
 enum { ACQUIRE_TIMEOUT_MS = 5000, REDIRECT_FIELD_MAX = 400 };
@@ -34,20 +35,26 @@ typedef struct {
 	char script_id[EX_SMTP_UUID_TEXT];
 	char *content;
 	size_t length;
+	bool vacation_paused; /* the managed vacation script outside its start and end dates */
 } script_load;
 
 static int load_active_script(PGconn *connection, void *context, ex_db_error *error)
 {
 	script_load *load = context;
 	const char *params[] = { load->user_id };
-	PGresult *result = ex_db_exec(connection,
-				      "SELECT id, content FROM sieve_scripts WHERE user_id = $1 AND active", 1, params,
-				      error);
+	PGresult *result = ex_db_exec(
+		connection,
+		"SELECT s.id, s.content, s.name = '" EX_MAIL_VACATION_SCRIPT "' AND v.user_id IS NOT NULL AND "
+		"  ((now() AT TIME ZONE 'UTC')::date < v.start_date OR (now() AT TIME ZONE 'UTC')::date > v.end_date) "
+		"FROM sieve_scripts AS s LEFT JOIN sieve_vacation_settings AS v ON v.user_id = s.user_id "
+		"WHERE s.user_id = $1 AND s.active",
+		1, params, error);
 	if (result == NULL)
 		return -1;
 	load->found = PQntuples(result) == 1;
 	if (load->found) {
 		snprintf(load->script_id, sizeof(load->script_id), "%s", PQgetvalue(result, 0, 0));
+		load->vacation_paused = strcmp(PQgetvalue(result, 0, 2), "t") == 0;
 		load->length = (size_t)PQgetlength(result, 0, 1);
 		load->content = malloc(load->length + 1);
 		if (load->content == NULL) {
@@ -287,6 +294,7 @@ int ex_mail_sieve_plan_copy(ex_mail_service *service, const ex_smtp_envelope *en
 		return add_target(plan, "INBOX", NULL);
 
 	plan->has_script = true;
+	plan->vacation_paused = load.vacation_paused;
 	snprintf(plan->script_id, sizeof(plan->script_id), "%s", load.script_id);
 
 	ex_mail_sieve_headers headers;
@@ -499,7 +507,7 @@ void ex_mail_sieve_after_commit(ex_mail_service *service, const ex_smtp_envelope
 			const ex_sieve_action *action = &plan->result.actions[i];
 			if (action->type == EX_SIEVE_ACTION_REDIRECT && plan->allowed[i])
 				send_redirect(service, envelope, recipient, action->address);
-			else if (action->type == EX_SIEVE_ACTION_VACATION)
+			else if (action->type == EX_SIEVE_ACTION_VACATION && !plan->vacation_paused)
 				send_vacation(service, envelope, recipient, action, &headers);
 		}
 		/* A rejection refused in the SMTP reply needs no bounce. */

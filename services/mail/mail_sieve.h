@@ -34,7 +34,8 @@ typedef struct {
 	char script_id[EX_SMTP_UUID_TEXT];
 	size_t target_count;        /* 0: the copy is not filed (discard, reject, redirect only) */
 	ex_mail_sieve_target targets[EX_MAIL_SIEVE_MAX_TARGETS];
-	bool rejected;              /* reject or ereject ran */
+	bool rejected;              /* reject ran */
+	bool vacation_paused;       /* the managed vacation script is outside its dates: send no reply */
 	const char *reject_reason;  /* points into result */
 	ex_sieve_result result;     /* actions the script returned, for the messages sent after the commit */
 	bool *allowed;              /* per action in result: false when a redirect was stopped (loop or cap) */

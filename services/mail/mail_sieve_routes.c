@@ -256,24 +256,45 @@ typedef struct {
 	const char *subject;
 	const char *body;
 	int days;
+	const char *start_date; /* YYYY-MM-DD or NULL */
+	const char *end_date;
 } vacation_call;
+
+/* Returns true when TEXT is a calendar date written YYYY-MM-DD. */
+static bool valid_date(const char *text)
+{
+	int year = 0;
+	int month = 0;
+	int day = 0;
+	int used = 0;
+	if (strlen(text) != 10 || sscanf(text, "%4d-%2d-%2d%n", &year, &month, &day, &used) != 3 || used != 10)
+		return false;
+	static const int month_days[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	if (year < 1970 || month < 1 || month > 12 || day < 1 || day > month_days[month - 1])
+		return false;
+	bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+	return month != 2 || day <= 28 || leap;
+}
 
 static int vacation_read(PGconn *connection, void *context, ex_db_error *error)
 {
 	vacation_call *call = context;
 	const char *params[] = { call->owner->user_id };
 	PGresult *result = ex_db_exec(connection,
-				      "SELECT enabled, subject, body, days FROM sieve_vacation_settings WHERE user_id = $1",
+				      "SELECT enabled, subject, body, days, start_date::text, end_date::text "
+				      "FROM sieve_vacation_settings WHERE user_id = $1",
 				      1, params, error);
 	if (result == NULL)
 		return -1;
 	if (PQntuples(result) == 1)
-		call->json = json_pack("{s:b, s:s, s:s, s:i}", "enabled", strcmp(PQgetvalue(result, 0, 0), "t") == 0,
-				       "subject", PQgetvalue(result, 0, 1), "body", PQgetvalue(result, 0, 2), "days",
-				       (int)strtol(PQgetvalue(result, 0, 3), NULL, 10));
+		call->json = json_pack("{s:b, s:s, s:s, s:i, s:s?, s:s?}", "enabled",
+				       strcmp(PQgetvalue(result, 0, 0), "t") == 0, "subject", PQgetvalue(result, 0, 1), "body",
+				       PQgetvalue(result, 0, 2), "days", (int)strtol(PQgetvalue(result, 0, 3), NULL, 10),
+				       "start_date", PQgetisnull(result, 0, 4) ? NULL : PQgetvalue(result, 0, 4), "end_date",
+				       PQgetisnull(result, 0, 5) ? NULL : PQgetvalue(result, 0, 5));
 	else
-		call->json = json_pack("{s:b, s:s, s:s, s:i}", "enabled", 0, "subject", "", "body", "", "days",
-				       EX_MAIL_VACATION_DEFAULT_DAYS);
+		call->json = json_pack("{s:b, s:s, s:s, s:i, s:n, s:n}", "enabled", 0, "subject", "", "body", "", "days",
+				       EX_MAIL_VACATION_DEFAULT_DAYS, "start_date", "end_date");
 	PQclear(result);
 	return 0;
 }
@@ -284,13 +305,14 @@ static int vacation_write(PGconn *connection, void *context, ex_db_error *error)
 	char days[16];
 	snprintf(days, sizeof(days), "%d", call->days);
 	const char *params[] = { call->owner->tenant_id, call->owner->user_id, call->enabled ? "true" : "false",
-				 call->subject, call->body, days };
+				 call->subject, call->body, days, call->start_date, call->end_date };
 	PGresult *result = ex_db_exec(
 		connection,
-		"INSERT INTO sieve_vacation_settings (tenant_id, user_id, enabled, subject, body, days) "
-		"VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (user_id) DO UPDATE SET enabled = EXCLUDED.enabled, "
-		"subject = EXCLUDED.subject, body = EXCLUDED.body, days = EXCLUDED.days, updated_at = now()",
-		6, params, error);
+		"INSERT INTO sieve_vacation_settings (tenant_id, user_id, enabled, subject, body, days, start_date, "
+		"end_date) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (user_id) DO UPDATE SET "
+		"enabled = EXCLUDED.enabled, subject = EXCLUDED.subject, body = EXCLUDED.body, days = EXCLUDED.days, "
+		"start_date = EXCLUDED.start_date, end_date = EXCLUDED.end_date, updated_at = now()",
+		8, params, error);
 	if (result == NULL)
 		return -1;
 	PQclear(result);
@@ -316,8 +338,10 @@ static void handle_vacation_get(ex_http_request *request, void *context)
 }
 
 /*
- * PUT {"enabled", "subject", "body", "days"}: stores the settings and
- * writes the managed script. Enabling activates it, replacing the active
+ * PUT {"enabled", "subject", "body", "days", "start_date", "end_date"}:
+ * stores the settings and writes the managed script. Delivery skips its
+ * replies outside the dates (mail_sieve.c), because libsieve has no date
+ * extension. Enabling activates it, replacing the active
  * script; disabling deactivates it when it is the active one.
  */
 static void handle_vacation_put(ex_http_request *request, void *context)
@@ -337,11 +361,22 @@ static void handle_vacation_put(ex_http_request *request, void *context)
 	if (text == NULL)
 		text = json_object_get(body, "text"); /* accepted as another name of body */
 	json_t *days = json_object_get(body, "days");
+	json_t *start = json_object_get(body, "start_date");
+	json_t *end = json_object_get(body, "end_date");
+	const char *start_date = json_is_string(start) ? json_string_value(start) : NULL;
+	const char *end_date = json_is_string(end) ? json_string_value(end) : NULL;
 	json_int_t day_count = days ? json_integer_value(days) : EX_MAIL_VACATION_DEFAULT_DAYS;
 	if (!json_is_boolean(enabled) || (subject && !json_is_string(subject)) || (text && !json_is_string(text)) ||
 	    (days && !json_is_integer(days))) {
 		ex_http_respond_error(request, 400, "invalid_request",
 				      "send {\"enabled\": true, \"subject\": \"...\", \"body\": \"...\", \"days\": 7}");
+	} else if ((start != NULL && !json_is_null(start) && (start_date == NULL || !valid_date(start_date))) ||
+		   (end != NULL && !json_is_null(end) && (end_date == NULL || !valid_date(end_date)))) {
+		ex_http_respond_error(request, 400, "invalid_date",
+				      "start_date and end_date must be dates written YYYY-MM-DD, or null");
+	} else if (start_date != NULL && end_date != NULL && strcmp(start_date, end_date) > 0) {
+		ex_http_respond_error(request, 400, "invalid_date", "start_date %s is after end_date %s", start_date,
+				      end_date);
 	} else if (day_count < 1 || day_count > EX_MAIL_VACATION_MAX_DAYS) {
 		ex_http_respond_error(request, 400, "invalid_days", "days must be between 1 and %d, got %lld",
 				      EX_MAIL_VACATION_MAX_DAYS, (long long)day_count);
@@ -352,7 +387,8 @@ static void handle_vacation_put(ex_http_request *request, void *context)
 	} else {
 		vacation_call call = { .owner = &who.owner, .enabled = json_is_true(enabled),
 				       .subject = subject ? json_string_value(subject) : "",
-				       .body = text ? json_string_value(text) : "", .days = (int)day_count };
+				       .body = text ? json_string_value(text) : "", .days = (int)day_count,
+				       .start_date = start_date, .end_date = end_date };
 		size_t size = 2 * (strlen(call.subject) + strlen(call.body)) + 256;
 		char *script = malloc(size);
 		size_t used = 0;
@@ -386,8 +422,9 @@ static void handle_vacation_put(ex_http_request *request, void *context)
 		}
 		if (rc == 0)
 			ex_http_respond_json(request, 200,
-					     json_pack("{s:b, s:s, s:s, s:i, s:s}", "enabled", call.enabled, "subject",
-						       call.subject, "body", call.body, "days", call.days, "script",
+					     json_pack("{s:b, s:s, s:s, s:i, s:s?, s:s?, s:s}", "enabled", call.enabled,
+						       "subject", call.subject, "body", call.body, "days", call.days,
+						       "start_date", call.start_date, "end_date", call.end_date, "script",
 						       EX_MAIL_VACATION_SCRIPT));
 		else if (rc < 0)
 			ex_http_respond_error(request, 500, "internal_error", "the vacation settings could not be saved");

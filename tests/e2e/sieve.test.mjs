@@ -393,7 +393,8 @@ test('vacation replies once per sender', async () => {
   await api(alice, '/api/v1/mail/vacation', { method: 'PUT', body: settings });
   assert.equal(put.status, 200, JSON.stringify(put.json));
   const read = await api(alice, '/api/v1/mail/vacation');
-  assert.deepEqual(read.json, { enabled: true, subject: settings.subject, body: settings.body, days: 3 });
+  assert.deepEqual(read.json, { enabled: true, subject: settings.subject, body: settings.body, days: 3,
+    start_date: null, end_date: null });
   await tenantQuery(alice.tenantId, 'DELETE FROM sieve_vacation_replies WHERE user_id = $1', [alice.userId]);
 
   for (let i = 0; i < 2; i++) {
@@ -442,6 +443,37 @@ test('vacation never answers lists or bulk mail', async () => {
   assert.equal(off.status, 200);
   const list = (await api(alice, '/api/v1/mail/sieve/scripts')).json.scripts;
   assert.ok(!list.some((s) => s.active), 'disabling vacation deactivates its script');
+});
+
+test('vacation outside its dates is silent', async () => {
+  const day = (offset) => new Date(Date.now() + offset * 86_400_000).toISOString().slice(0, 10);
+  const subject = `Dated ${run}`;
+  const periods = [
+    { start_date: day(1), end_date: day(5), replies: 0 },
+    { start_date: day(-5), end_date: day(-1), replies: 0 },
+    { start_date: day(0), end_date: day(0), replies: 1 },
+  ];
+  for (const [i, period] of periods.entries()) {
+    await tenantQuery(alice.tenantId, 'DELETE FROM sieve_vacation_replies WHERE user_id = $1', [alice.userId]);
+    const put = await api(alice, '/api/v1/mail/vacation', { method: 'PUT',
+      body: { enabled: true, subject: `${subject} ${i}`, body: 'Away.', days: 1, start_date: period.start_date,
+        end_date: period.end_date } });
+    assert.equal(put.status, 200, JSON.stringify(put.json));
+    assert.equal((await api(alice, '/api/v1/mail/vacation')).json.start_date, period.start_date);
+    assert.equal((await deliver({ from: bob.email, to: alice.email, subject: `dated ${i} ${run}` })).code, 250);
+    await eventually(async () => (await messagesWithSubject(bob, `${subject} ${i}`)).length >= period.replies);
+    await new Promise((done) => setTimeout(done, 300));
+    assert.equal((await messagesWithSubject(bob, `${subject} ${i}`)).length, period.replies,
+      `period ${period.start_date}..${period.end_date}`);
+  }
+  const reversed = await api(alice, '/api/v1/mail/vacation', { method: 'PUT',
+    body: { enabled: true, start_date: day(2), end_date: day(1) } });
+  assert.equal(reversed.status, 400);
+  assert.equal(reversed.json.error.code, 'invalid_date');
+  const malformed = await api(alice, '/api/v1/mail/vacation', { method: 'PUT',
+    body: { enabled: true, start_date: '2026-02-30' } });
+  assert.equal(malformed.status, 400);
+  assert.equal((await api(alice, '/api/v1/mail/vacation', { method: 'PUT', body: { enabled: false } })).status, 200);
 });
 
 test('vacation settings are validated', async () => {
