@@ -14,7 +14,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 
-import { requireEnv } from './lib/stack.mjs';
+import { buildDir, freePort, requireEnv, startDaemon, waitForHttp } from './lib/stack.mjs';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
 const host = '127.0.0.1';
@@ -122,8 +122,8 @@ function smtpSession(port) {
 }
 
 // Delivers one message over the MX port and returns the reply to the end of DATA.
-async function deliver({ from, to, subject, headers = '', body = 'Hello.' }) {
-  const session = await smtpSession(Number(env.EXPRESSO_SMTP_PORT));
+async function deliver({ from, to, subject, headers = '', body = 'Hello.', port = Number(env.EXPRESSO_SMTP_PORT) }) {
+  const session = await smtpSession(port);
   try {
     assert.equal((await session.reply()).code, 220);
     assert.equal((await session.command('EHLO client.example.org')).code, 250);
@@ -260,6 +260,33 @@ test('fileinto a missing folder keeps in INBOX', async () => {
   assert.equal((await deliver({ from: 'someone@example.org', to: alice.email, subject })).code, 250);
   assert.deepEqual((await messagesWithSubject(alice, subject)).map((r) => r.mailbox), ['INBOX']);
   assert.match(await eventually(() => lastError(alice, 'filter')), /mailbox "Nowhere" does not exist/);
+});
+
+test('fileinto creates the folder when allowed', { timeout: 60_000 }, async () => {
+  // A private instance with sieve_create_folders on; its other listeners are off.
+  const ports = { http: await freePort(), smtp: await freePort() };
+  const daemon = startDaemon(path.join(buildDir, 'services', 'mail', 'expresso-mail'), {
+    EXPRESSO_HTTP_ADDRESS: host,
+    EXPRESSO_HTTP_PORT: String(ports.http),
+    EXPRESSO_SMTP_PORT: String(ports.smtp),
+    EXPRESSO_SUBMISSION_PORT: '0',
+    EXPRESSO_SUBMISSIONS_PORT: '0',
+    EXPRESSO_MANAGESIEVE_PORT: '0',
+    EXPRESSO_SMTP_GREETING_DELAY: '0',
+    EXPRESSO_STORAGE_DIR: path.join(env.EXPRESSO_STATE_DIR, 'storage'),
+    EXPRESSO_SIEVE_CREATE_FOLDERS: 'true',
+  });
+  try {
+    await waitForHttp(`http://${host}:${ports.http}/ready`, { timeoutMs: 20_000 });
+    const folder = `Created/${run}`;
+    await putScript(alice, 'filter', `require "fileinto";\nfileinto "${folder}";\n`);
+    const subject = `create folder ${run}`;
+    assert.equal((await deliver({ from: 'someone@example.org', to: alice.email, subject, port: ports.smtp })).code, 250);
+    assert.deepEqual((await messagesWithSubject(alice, subject)).map((r) => r.mailbox), [folder]);
+  } finally {
+    daemon.child.kill('SIGTERM');
+    await daemon.exited;
+  }
 });
 
 test('discard stores nothing', async () => {
