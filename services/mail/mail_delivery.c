@@ -175,11 +175,26 @@ static int find_mailbox(PGconn *connection, const char *user_id, const char *nam
 	return found;
 }
 
+/* Returns true when NAME passes the mailboxes_name_format check, so creating it cannot fail the transaction. */
+static bool mailbox_name_valid(const char *name)
+{
+	size_t length = strlen(name);
+	if (length == 0 || length > 1024 || name[0] == '/' || name[length - 1] == '/' || strstr(name, "//") != NULL)
+		return false;
+	for (const unsigned char *p = (const unsigned char *)name; *p != '\0'; p++) {
+		if (*p < 0x20 || *p == 0x7f)
+			return false;
+	}
+	return true;
+}
+
 /*
  * Finds the mailbox of target INDEX of COPY's Sieve plan. INBOX and the
  * other standard mailboxes are created on first use; another missing
  * mailbox is created only when sieve_create_folders is on, otherwise the
- * copy goes to INBOX and the script records the error.
+ * copy goes to INBOX and the script records the error. Returns 1 with
+ * the id in OUT, 2 when the target is to be skipped (it fell back to
+ * INBOX, which another target already files into), 0 or -1 on failure.
  */
 static int target_mailbox(PGconn *connection, ex_mail_service *service, const char *tenant_id, delivery_copy *copy,
 			  size_t index, char out[EX_SMTP_UUID_TEXT], ex_db_error *error)
@@ -192,7 +207,7 @@ static int target_mailbox(PGconn *connection, ex_mail_service *service, const ch
 
 	if (create_standard_mailboxes(connection, tenant_id, user_id, error) != 0)
 		return -1;
-	if (service->sieve_create_folders && strcmp(name, "INBOX") != 0) {
+	if (service->sieve_create_folders && strcmp(name, "INBOX") != 0 && mailbox_name_valid(name)) {
 		const char *params[] = { tenant_id, user_id, name };
 		PGresult *result = ex_db_exec(connection,
 					      "INSERT INTO mailboxes (tenant_id, user_id, name) VALUES ($1, $2, $3) "
@@ -205,8 +220,11 @@ static int target_mailbox(PGconn *connection, ex_mail_service *service, const ch
 	found = find_mailbox(connection, user_id, name, out, error);
 	if (found != 0 || strcmp(name, "INBOX") == 0)
 		return found;
-	if (ex_mail_sieve_fall_back_to_inbox(&copy->sieve, index) != 0)
+	int fallback = ex_mail_sieve_fall_back_to_inbox(&copy->sieve, index);
+	if (fallback < 0)
 		return -1;
+	if (fallback > 0)
+		return 2;
 	return find_mailbox(connection, user_id, "INBOX", out, error);
 }
 
@@ -236,6 +254,8 @@ static int insert_copy(PGconn *connection, const tenant_insert *insert, delivery
 					 "INBOX of user %s could not be found or created", copy->recipient->user_id);
 			return -1;
 		}
+		if (found == 2)
+			continue;
 
 		/* uid NULL: the insert trigger takes the mailbox's next UID and modseq. */
 		const char *params[] = {
@@ -253,7 +273,7 @@ static int insert_copy(PGconn *connection, const tenant_insert *insert, delivery
 				    16, params, error);
 		if (result == NULL)
 			return -1;
-		if (i == 0) {
+		if (copy->mailbox_id[0] == '\0') {
 			snprintf(copy->mailbox_id, sizeof(copy->mailbox_id), "%s", mailbox_id);
 			snprintf(copy->uid, sizeof(copy->uid), "%s", PQgetvalue(result, 0, 0));
 		}

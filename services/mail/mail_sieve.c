@@ -337,6 +337,10 @@ int ex_mail_sieve_fall_back_to_inbox(ex_mail_sieve_plan *plan, size_t index)
 {
 	ex_mail_sieve_target *target = &plan->targets[index];
 	set_error(plan, "fileinto: mailbox \"%s\" does not exist; the message was filed in INBOX", target->mailbox);
+	for (size_t i = 0; i < plan->target_count; i++) {
+		if (i != index && strcmp(plan->targets[i].mailbox, "INBOX") == 0)
+			return 1; /* INBOX gets its row from that target */
+	}
 	char *inbox = strdup("INBOX");
 	if (inbox == NULL)
 		return -1;

@@ -60,7 +60,8 @@ bool ex_mail_sieve_refuse_in_session(const ex_smtp_envelope *envelope);
 /*
  * Replaces target INDEX by INBOX because its mailbox does not exist, and
  * records why. Called by the delivery transaction when it cannot file the
- * copy where the script asked.
+ * copy where the script asked. Returns 0, 1 when another target already
+ * files into INBOX (skip this one), or -1 when memory ran out.
  */
 int ex_mail_sieve_fall_back_to_inbox(ex_mail_sieve_plan *plan, size_t index);
 

@@ -260,6 +260,12 @@ test('fileinto a missing folder keeps in INBOX', async () => {
   assert.equal((await deliver({ from: 'someone@example.org', to: alice.email, subject })).code, 250);
   assert.deepEqual((await messagesWithSubject(alice, subject)).map((r) => r.mailbox), ['INBOX']);
   assert.match(await eventually(() => lastError(alice, 'filter')), /mailbox "Nowhere" does not exist/);
+
+  // With an explicit keep as well, the fallback does not file a second copy in INBOX.
+  await putScript(alice, 'filter', 'require "fileinto";\nfileinto "Nowhere";\nkeep;\n');
+  const both = `missing folder and keep ${run}`;
+  assert.equal((await deliver({ from: 'someone@example.org', to: alice.email, subject: both })).code, 250);
+  assert.deepEqual((await messagesWithSubject(alice, both)).map((r) => r.mailbox), ['INBOX']);
 });
 
 test('fileinto creates the folder when allowed', { timeout: 60_000 }, async () => {
