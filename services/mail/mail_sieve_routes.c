@@ -260,15 +260,26 @@ typedef struct {
 	const char *end_date;
 } vacation_call;
 
+/* Returns the decimal value of COUNT digits at TEXT, or -1 when one is not a digit. */
+static int digits_value(const char *text, int count)
+{
+	int value = 0;
+	for (int i = 0; i < count; i++) {
+		if (text[i] < '0' || text[i] > '9')
+			return -1;
+		value = value * 10 + (text[i] - '0');
+	}
+	return value;
+}
+
 /* Returns true when TEXT is a calendar date written YYYY-MM-DD. */
 static bool valid_date(const char *text)
 {
-	int year = 0;
-	int month = 0;
-	int day = 0;
-	int used = 0;
-	if (strlen(text) != 10 || sscanf(text, "%4d-%2d-%2d%n", &year, &month, &day, &used) != 3 || used != 10)
+	if (strlen(text) != 10 || text[4] != '-' || text[7] != '-')
 		return false;
+	int year = digits_value(text, 4);
+	int month = digits_value(text + 5, 2);
+	int day = digits_value(text + 8, 2);
 	static const int month_days[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
 	if (year < 1970 || month < 1 || month > 12 || day < 1 || day > month_days[month - 1])
 		return false;
