@@ -28,6 +28,7 @@ const run = crypto.randomBytes(4).toString('hex');
 const env = {};
 let owner;
 let workDir;
+let alice;
 
 // ---- clients --------------------------------------------------------------------
 
@@ -136,6 +137,44 @@ async function loggedIn(email = env.EXPRESSO_ALICE_EMAIL, password = env.EXPRESS
   return client;
 }
 
+// Runs SQL as the owner role bound to alice's tenant.
+async function aliceQuery(sql, params) {
+  const client = await owner.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query("SELECT set_config('app.tenant_id', $1, true)", [alice.tenantId]);
+    const result = await client.query(sql, params);
+    await client.query('COMMIT');
+    return result;
+  } finally {
+    client.release();
+  }
+}
+
+// Delivers one message to TO over the MX port and returns the final reply line.
+function deliver(to, subject) {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(Number(env.EXPRESSO_SMTP_PORT), host);
+    const lines = [`EHLO client.example.org`, 'MAIL FROM:<someone@example.org>', `RCPT TO:<${to}>`, 'DATA',
+      `From: <someone@example.org>\r\nTo: <${to}>\r\nSubject: ${subject}\r\n\r\nHello.\r\n.`, 'QUIT'];
+    let buffer = '';
+    const replies = [];
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk) => {
+      buffer += chunk;
+      let match;
+      while ((match = /^(\d{3}) [^\r\n]*\r\n/m.exec(buffer))) {
+        replies.push(match[0].trim());
+        buffer = buffer.slice(match.index + match[0].length);
+        const next = lines.shift();
+        if (next !== undefined) socket.write(`${next}\r\n`);
+      }
+    });
+    socket.on('close', () => resolve(replies[5] ?? replies.join(' | ')));
+    socket.on('error', reject);
+  });
+}
+
 const literal = (text) => `{${Buffer.byteLength(text)}+}\r\n${text}`;
 
 // ---- setup ----------------------------------------------------------------------
@@ -148,6 +187,11 @@ before(async () => {
   assert.ok(existsSync(SIEVE_CONNECT), `${SIEVE_CONNECT} is missing: apt-get install sieve-connect`);
   owner = new pg.Pool({ connectionString: env.EXPRESSO_DATABASE_OWNER_URL, max: 2 });
   workDir = mkdtempSync(path.join(os.tmpdir(), 'expresso-managesieve-'));
+  const { rows } = await owner.query('SELECT tenant_id, user_id FROM ex_tenant_for_login($1)', [env.EXPRESSO_ALICE_EMAIL]);
+  alice = { tenantId: rows[0].tenant_id, userId: rows[0].user_id };
+  // The folder the uploaded rule files into; delivery creates the standard mailboxes.
+  await aliceQuery("INSERT INTO mailboxes (tenant_id, user_id, name) VALUES ($1, $2, 'Projects') ON CONFLICT DO NOTHING",
+    [alice.tenantId, alice.userId]);
 });
 
 after(async () => {
@@ -187,6 +231,15 @@ test('sieve-connect uploads, checks, activates and lists', async () => {
   const download = await sieveConnect(['--remotesieve', `mc-${run}`, '--localsieve', copy, '--download']);
   assert.equal(download.code, 0, download.output);
   assert.equal(readFileSync(copy, 'utf8'), readFileSync(good, 'utf8'));
+
+  // The uploaded rule files a message delivered over SMTP.
+  const subject = `[mc] uploaded rule ${run}`;
+  const reply = await deliver(env.EXPRESSO_ALICE_EMAIL, subject);
+  assert.match(reply, /^250 /);
+  const { rows } = await aliceQuery(
+    `SELECT b.name FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id WHERE b.user_id = $1 AND m.subject = $2`,
+    [alice.userId, subject]);
+  assert.deepEqual(rows.map((row) => row.name), ['Projects']);
 
   const deleteActive = await sieveConnect(['--remotesieve', `mc-${run}`, '--delete']);
   assert.notEqual(deleteActive.code, 0);
