@@ -47,7 +47,7 @@ function sieveConnect(args, { email = env.EXPRESSO_ALICE_EMAIL, password = env.E
   });
 }
 
-// A line-based client: lines() returns the response lines up to and including OK, NO or BYE.
+// A line-based client: response() resolves with the lines up to and including the OK, NO or BYE line.
 class RawClient {
   constructor(socket) {
     this.attach(socket);
@@ -151,7 +151,7 @@ async function aliceQuery(sql, params) {
   }
 }
 
-// Delivers one message to TO over the MX port and returns the final reply line.
+// Delivers one message to TO over the MX port and returns the reply to the end of DATA.
 function deliver(to, subject) {
   return new Promise((resolve, reject) => {
     const socket = net.connect(Number(env.EXPRESSO_SMTP_PORT), host);
