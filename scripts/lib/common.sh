@@ -26,6 +26,8 @@ else
 	SMTP_PORT=$(port 2525); SUBMISSION_PORT=$(port 1587); SUBMISSIONS_PORT=$(port 1465)
 	IMAP_PORT=$(port 1143); IMAPS_PORT=$(port 1993)
 fi
+# ManageSieve (RFC 5804) is above 1024 in both cases.
+MANAGESIEVE_PORT=$(port 4190)
 
 # The HTTP daemons: short name, binary, default port, stack.env variable,
 # dependencies (comma-separated: database, redis, nats). A daemon is

@@ -1,11 +1,14 @@
 /*
- * Local delivery. For each recipient the message, with its Return-Path
- * and Received fields in front, is written to object storage under
- * mail/<user id>/<uuid> and made durable. Then one transaction per tenant
- * takes the next UID and modseq of each recipient's INBOX under its row
- * lock and inserts the messages rows. Only after the commit does the
- * session reply 250. A crash between the two leaves objects that no row
- * names, and readers reach objects only through rows.
+ * Local delivery. For each recipient the active Sieve script, if any,
+ * decides which mailboxes (with which flags) the copy goes to
+ * (mail_sieve.c). The message, with its Return-Path and Received fields
+ * in front, is written to object storage under mail/<user id>/<uuid> and
+ * made durable. Then one transaction per tenant inserts the messages rows
+ * with uid NULL, so the insert trigger takes each mailbox's next UID and
+ * modseq under its row lock. Only after the commit does the session reply
+ * 250 and Sieve send its redirects and replies. A crash between the two
+ * leaves objects that no row names, and readers reach objects only
+ * through rows.
  *
  * Recipient lookups map the domain to a tenant with the SECURITY DEFINER
  * function ex_tenant_for_domain(), then read the user inside that tenant.
@@ -19,6 +22,7 @@
 #include "expresso/log.h"
 #include "mail_envelope.h"
 #include "mail_service.h"
+#include "mail_sieve.h"
 #include "smtp_trace.h"
 
 enum { ACQUIRE_TIMEOUT_MS = 5000, KEY_SIZE = 128, NUMBER_TEXT = 24 };
@@ -123,11 +127,13 @@ typedef struct {
 	char storage_key[KEY_SIZE];
 	uint64_t size;
 	bool stored;
-	char mailbox_id[EX_SMTP_UUID_TEXT];
+	char mailbox_id[EX_SMTP_UUID_TEXT]; /* of the first row, for the event */
 	char uid[NUMBER_TEXT];
+	ex_mail_sieve_plan sieve;           /* the rows to insert: mailboxes and flags */
 } delivery_copy;
 
 typedef struct {
+	ex_mail_service *service;
 	const char *tenant_id;
 	delivery_copy *copies;
 	size_t count;
@@ -153,22 +159,73 @@ static int create_standard_mailboxes(PGconn *connection, const char *tenant_id, 
 	return 0;
 }
 
-/* Takes the next UID and modseq of the user's INBOX, creating the standard mailboxes on first use. */
-static PGresult *claim_uid(PGconn *connection, const char *tenant_id, const char *user_id, ex_db_error *error)
+/* Finds the id of the user's mailbox NAME: 1 found, 0 missing, -1 error. */
+static int find_mailbox(PGconn *connection, const char *user_id, const char *name, char out[EX_SMTP_UUID_TEXT],
+			ex_db_error *error)
 {
-	static const char claim[] =
-		"UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1 "
-		"WHERE user_id = $1 AND name = 'INBOX' RETURNING id, uidnext - 1, highestmodseq";
-	const char *params[] = { user_id };
-
-	PGresult *result = ex_db_exec(connection, claim, 1, params, error);
-	if (result == NULL || PQntuples(result) == 1)
-		return result;
+	const char *params[] = { user_id, name };
+	PGresult *result = ex_db_exec(connection, "SELECT id FROM mailboxes WHERE user_id = $1 AND name = $2", 2,
+				      params, error);
+	if (result == NULL)
+		return -1;
+	int found = PQntuples(result) == 1;
+	if (found)
+		snprintf(out, EX_SMTP_UUID_TEXT, "%s", PQgetvalue(result, 0, 0));
 	PQclear(result);
+	return found;
+}
+
+/* Returns true when NAME passes the mailboxes_name_format check, so creating it cannot fail the transaction. */
+static bool mailbox_name_valid(const char *name)
+{
+	size_t length = strlen(name);
+	if (length == 0 || length > 1024 || name[0] == '/' || name[length - 1] == '/' || strstr(name, "//") != NULL)
+		return false;
+	for (const unsigned char *p = (const unsigned char *)name; *p != '\0'; p++) {
+		if (*p < 0x20 || *p == 0x7f)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Finds the mailbox of target INDEX of COPY's Sieve plan. INBOX and the
+ * other standard mailboxes are created on first use; another missing
+ * mailbox is created only when sieve_create_folders is on, otherwise the
+ * copy goes to INBOX and the script records the error. Returns 1 with
+ * the id in OUT, 2 when the target is to be skipped (it fell back to
+ * INBOX, which another target already files into), 0 or -1 on failure.
+ */
+static int target_mailbox(PGconn *connection, ex_mail_service *service, const char *tenant_id, delivery_copy *copy,
+			  size_t index, char out[EX_SMTP_UUID_TEXT], ex_db_error *error)
+{
+	const char *user_id = copy->recipient->user_id;
+	const char *name = copy->sieve.targets[index].mailbox;
+	int found = find_mailbox(connection, user_id, name, out, error);
+	if (found != 0)
+		return found;
 
 	if (create_standard_mailboxes(connection, tenant_id, user_id, error) != 0)
-		return NULL;
-	return ex_db_exec(connection, claim, 1, params, error);
+		return -1;
+	if (service->sieve_create_folders && strcmp(name, "INBOX") != 0 && mailbox_name_valid(name)) {
+		const char *params[] = { tenant_id, user_id, name };
+		PGresult *result = ex_db_exec(connection,
+					      "INSERT INTO mailboxes (tenant_id, user_id, name) VALUES ($1, $2, $3) "
+					      "ON CONFLICT DO NOTHING",
+					      3, params, error);
+		if (result == NULL)
+			return -1;
+		PQclear(result);
+	}
+	found = find_mailbox(connection, user_id, name, out, error);
+	if (found != 0 || strcmp(name, "INBOX") == 0)
+		return found;
+	int fallback = ex_mail_sieve_fall_back_to_inbox(&copy->sieve, index);
+	if (fallback < 0)
+		return -1;
+	if (fallback > 0)
+		return 2;
+	return find_mailbox(connection, user_id, "INBOX", out, error);
 }
 
 static int insert_copy(PGconn *connection, const tenant_insert *insert, delivery_copy *copy, ex_db_error *error)
@@ -187,37 +244,41 @@ static int insert_copy(PGconn *connection, const tenant_insert *insert, delivery
 		return -1;
 	}
 
-	result = claim_uid(connection, insert->tenant_id, copy->recipient->user_id, error);
-	if (result == NULL)
-		return -1;
-	if (PQntuples(result) != 1) {
-		PQclear(result);
-		snprintf(error->message, sizeof(error->message), "INBOX of user %s could not be found or created",
-			 copy->recipient->user_id);
-		return -1;
-	}
-	snprintf(copy->mailbox_id, sizeof(copy->mailbox_id), "%s", PQgetvalue(result, 0, 0));
-	snprintf(copy->uid, sizeof(copy->uid), "%s", PQgetvalue(result, 0, 1));
-	char modseq[NUMBER_TEXT];
-	snprintf(modseq, sizeof(modseq), "%s", PQgetvalue(result, 0, 2));
-	PQclear(result);
-
 	const char *const *fields = (const char *const *)insert->fields->values;
-	const char *params[] = {
-		insert->tenant_id, copy->mailbox_id, copy->uid, modseq, size_text, copy->storage_key,
-		fields[EX_MAIL_ENVELOPE_DATE], fields[EX_MAIL_ENVELOPE_SUBJECT], fields[EX_MAIL_ENVELOPE_FROM],
-		fields[EX_MAIL_ENVELOPE_SENDER], fields[EX_MAIL_ENVELOPE_REPLY_TO], fields[EX_MAIL_ENVELOPE_TO],
-		fields[EX_MAIL_ENVELOPE_CC], fields[EX_MAIL_ENVELOPE_BCC], fields[EX_MAIL_ENVELOPE_IN_REPLY_TO],
-		fields[EX_MAIL_ENVELOPE_MESSAGE_ID], fields[EX_MAIL_ENVELOPE_REFERENCES],
-	};
-	result = ex_db_exec(connection,
-			    "INSERT INTO messages (tenant_id, mailbox_id, uid, modseq, size, storage_key, date, subject, "
-			    "\"from\", sender, reply_to, \"to\", cc, bcc, in_reply_to, message_id, \"references\") "
-			    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
-			    17, params, error);
-	if (result == NULL)
-		return -1;
-	PQclear(result);
+	for (size_t i = 0; i < copy->sieve.target_count; i++) {
+		char mailbox_id[EX_SMTP_UUID_TEXT];
+		int found = target_mailbox(connection, insert->service, insert->tenant_id, copy, i, mailbox_id, error);
+		if (found <= 0) {
+			if (found == 0)
+				snprintf(error->message, sizeof(error->message),
+					 "INBOX of user %s could not be found or created", copy->recipient->user_id);
+			return -1;
+		}
+		if (found == 2)
+			continue;
+
+		/* uid NULL: the insert trigger takes the mailbox's next UID and modseq. */
+		const char *params[] = {
+			insert->tenant_id, mailbox_id, size_text, copy->storage_key, copy->sieve.targets[i].flags,
+			fields[EX_MAIL_ENVELOPE_DATE], fields[EX_MAIL_ENVELOPE_SUBJECT], fields[EX_MAIL_ENVELOPE_FROM],
+			fields[EX_MAIL_ENVELOPE_SENDER], fields[EX_MAIL_ENVELOPE_REPLY_TO], fields[EX_MAIL_ENVELOPE_TO],
+			fields[EX_MAIL_ENVELOPE_CC], fields[EX_MAIL_ENVELOPE_BCC], fields[EX_MAIL_ENVELOPE_IN_REPLY_TO],
+			fields[EX_MAIL_ENVELOPE_MESSAGE_ID], fields[EX_MAIL_ENVELOPE_REFERENCES],
+		};
+		result = ex_db_exec(connection,
+				    "INSERT INTO messages (tenant_id, mailbox_id, uid, size, storage_key, flags, date, "
+				    "subject, \"from\", sender, reply_to, \"to\", cc, bcc, in_reply_to, message_id, "
+				    "\"references\") VALUES ($1, $2, NULL, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, "
+				    "$14, $15, $16) RETURNING uid",
+				    16, params, error);
+		if (result == NULL)
+			return -1;
+		if (copy->mailbox_id[0] == '\0') {
+			snprintf(copy->mailbox_id, sizeof(copy->mailbox_id), "%s", mailbox_id);
+			snprintf(copy->uid, sizeof(copy->uid), "%s", PQgetvalue(result, 0, 0));
+		}
+		PQclear(result);
+	}
 	return 0;
 }
 
@@ -227,7 +288,8 @@ static int insert_rows(PGconn *connection, void *context, ex_db_error *error)
 
 	insert->over_quota = false;
 	for (size_t i = 0; i < insert->count; i++) {
-		if (strcmp(insert->copies[i].recipient->tenant_id, insert->tenant_id) != 0)
+		if (strcmp(insert->copies[i].recipient->tenant_id, insert->tenant_id) != 0 ||
+		    !insert->copies[i].stored)
 			continue;
 		if (insert_copy(connection, insert, &insert->copies[i], error) != 0) {
 			insert->over_quota = strcmp(error->message, "over quota") == 0;
@@ -325,7 +387,7 @@ static ex_smtp_delivery_status commit_rows(ex_mail_service *service, const ex_sm
 
 		/* NOTE: recipients in two tenants commit in two transactions. If the second fails, the
 		 * first tenant's copies stay delivered although the client receives 451 and sends again. */
-		tenant_insert insert = { .tenant_id = tenant_id, .copies = copies, .count = envelope->recipient_count,
+		tenant_insert insert = { .service = service, .tenant_id = tenant_id, .copies = copies, .count = envelope->recipient_count,
 					 .fields = fields };
 		ex_db_error error = { 0 };
 		if (ex_db_tenant_transaction(service->database, tenant_id, EX_DB_READ_COMMITTED, insert_rows, &insert,
@@ -338,7 +400,7 @@ static ex_smtp_delivery_status commit_rows(ex_mail_service *service, const ex_sm
 			return EX_SMTP_DELIVERY_TEMPORARY_FAILURE;
 		}
 		for (size_t j = 0; j < envelope->recipient_count; j++) {
-			if (strcmp(copies[j].recipient->tenant_id, tenant_id) == 0) {
+			if (strcmp(copies[j].recipient->tenant_id, tenant_id) == 0 && copies[j].stored) {
 				copies[j].stored = false; /* committed: no longer ours to remove */
 				publish_delivered(service, envelope, &copies[j]);
 			}
@@ -377,12 +439,22 @@ ex_smtp_delivery_status ex_mail_deliver(void *context, const ex_smtp_envelope *e
 	ex_smtp_delivery_status status = EX_SMTP_DELIVERY_STORED;
 	for (size_t i = 0; i < envelope->recipient_count && status == EX_SMTP_DELIVERY_STORED; i++) {
 		copies[i].recipient = &envelope->recipients[i];
-		if (store_copy(service, envelope, queue_id, &copies[i]) != 0)
+		/* The script decides which rows the copy becomes; no row (discard, reject) stores nothing. */
+		int planned = ex_mail_sieve_plan_copy(service, envelope, copies[i].recipient, &copies[i].sieve);
+		if (planned == 0 && copies[i].sieve.rejected && ex_mail_sieve_refuse_in_session(envelope))
+			status = EX_SMTP_DELIVERY_REJECTED;
+		else if (planned != 0 ||
+			 (copies[i].sieve.target_count > 0 && store_copy(service, envelope, queue_id, &copies[i]) != 0))
 			status = EX_SMTP_DELIVERY_TEMPORARY_FAILURE;
 	}
 	if (status == EX_SMTP_DELIVERY_STORED)
 		status = commit_rows(service, envelope, copies, &fields);
 	remove_copies(service, copies, envelope->recipient_count, NULL);
+	for (size_t i = 0; i < envelope->recipient_count; i++) {
+		if (status == EX_SMTP_DELIVERY_STORED)
+			ex_mail_sieve_after_commit(service, envelope, copies[i].recipient, &copies[i].sieve);
+		ex_mail_sieve_plan_clear(&copies[i].sieve);
+	}
 
 	free(copies);
 	ex_mail_envelope_clear(&fields);

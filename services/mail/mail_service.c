@@ -14,6 +14,8 @@
 #include "expresso/log.h"
 #include "mail_api.h"
 #include "mail_envelope.h"
+#include "mail_sieve_routes.h"
+#include "managesieve.h"
 #include "smtp_server.h"
 
 enum {
@@ -69,6 +71,18 @@ const ex_setting ex_mail_settings[] = {
 	  "Port 25 only: wait before the banner; a client that sends anything in that time is disconnected. "
 	  "0 turns the check off.", false },
 	EX_MAIL_API_SETTINGS
+	{ "sieve_max_script_size", "EXPRESSO_SIEVE_MAX_SCRIPT_SIZE", EX_SETTING_SIZE, "64K", "bytes",
+	  "Largest Sieve script accepted over HTTP and ManageSieve, checked before parsing.", false },
+	{ "sieve_max_redirects_per_day", "EXPRESSO_SIEVE_MAX_REDIRECTS_PER_DAY", EX_SETTING_INT, "100", "messages",
+	  "Messages one user's Sieve scripts may redirect per UTC day; past it the message is kept.", false },
+	{ "sieve_create_folders", "EXPRESSO_SIEVE_CREATE_FOLDERS", EX_SETTING_BOOL, "false", NULL,
+	  "Let Sieve fileinto create a missing mailbox; when false the message goes to INBOX and the script "
+	  "records an error.", false },
+	{ "managesieve_port", "EXPRESSO_MANAGESIEVE_PORT", EX_SETTING_INT, "4190", "port",
+	  "Port of the ManageSieve listener (RFC 5804) on smtp_address; 0 disables it. It is also off without "
+	  "a certificate, because AUTHENTICATE needs STARTTLS.", false },
+	{ "managesieve_max_connections", "EXPRESSO_MANAGESIEVE_MAX_CONNECTIONS", EX_SETTING_INT, "100", "connections",
+	  "ManageSieve connections open at once; one thread each. Further clients get BYE (TRYLATER).", false },
 	{ 0 },
 };
 
@@ -207,6 +221,16 @@ int ex_mail_service_open(ex_mail_service *service, ex_daemon *daemon)
 	if (ex_config_duration_ms(config, "smtp_greeting_delay") > 60000)
 		return invalid_setting("EXPRESSO_SMTP_GREETING_DELAY", "must be at most 60s");
 
+	/* Sieve */
+	uint64_t max_script = ex_config_size(config, "sieve_max_script_size");
+	if (max_script < 1024 || max_script > 1024 * 1024)
+		return invalid_setting("EXPRESSO_SIEVE_MAX_SCRIPT_SIZE", "must be between 1K and 1M");
+	if (check_positive(config, "sieve_max_redirects_per_day", "EXPRESSO_SIEVE_MAX_REDIRECTS_PER_DAY", 1000000) != 0)
+		return -1;
+	service->sieve_max_script_size = (size_t)max_script;
+	service->sieve_max_redirects_per_day = ex_config_int(config, "sieve_max_redirects_per_day");
+	service->sieve_create_folders = ex_config_bool(config, "sieve_create_folders");
+
 	const char *hostname = ex_config_string(config, "smtp_hostname");
 	if (hostname != NULL)
 		snprintf(service->hostname, sizeof(service->hostname), "%s", hostname);
@@ -265,6 +289,9 @@ int ex_mail_service_open(ex_mail_service *service, ex_daemon *daemon)
 		.greeting_delay_ms = ex_config_duration_ms(config, "smtp_greeting_delay"),
 		.backend = &service->backend,
 	};
+	if (ex_mail_sieve_routes_add(service, ex_daemon_http(daemon)) != 0)
+		return -1;
+
 	service->server = ex_smtp_server_start(&options, err, sizeof(err));
 	if (service->server == NULL) {
 		ex_log(EX_LOG_ERROR, "smtp_start_failed", "{s:s}", "error", err);
@@ -272,6 +299,25 @@ int ex_mail_service_open(ex_mail_service *service, ex_daemon *daemon)
 	}
 	ex_metrics_gauge(service->metrics, "smtp_connections", "SMTP connections open now.", ex_smtp_server_connections,
 			 service->server);
+
+	int64_t managesieve_port = ex_config_int(config, "managesieve_port");
+	if (managesieve_port < 0 || managesieve_port > MAX_PORT)
+		return invalid_setting("EXPRESSO_MANAGESIEVE_PORT", "must be a port between 0 and 65535");
+	if (check_positive(config, "managesieve_max_connections", "EXPRESSO_MANAGESIEVE_MAX_CONNECTIONS", 100000) != 0)
+		return -1;
+	if (managesieve_port > 0 && service->tls != NULL) {
+		const ex_managesieve_options managesieve = {
+			.bind_address = ex_config_string(config, "smtp_address"),
+			.port = (int)managesieve_port,
+			.max_connections = (unsigned)ex_config_int(config, "managesieve_max_connections"),
+			.idle_timeout_ms = ex_config_duration_ms(config, "smtp_idle_timeout"),
+		};
+		service->managesieve = ex_managesieve_start(service, &managesieve, err, sizeof(err));
+		if (service->managesieve == NULL) {
+			ex_log(EX_LOG_ERROR, "managesieve_start_failed", "{s:s}", "error", err);
+			return -1;
+		}
+	}
 	return ex_mail_api_open(service, daemon);
 }
 
@@ -280,6 +326,8 @@ void ex_mail_service_close(ex_mail_service *service)
 	ex_mail_api_close(service);
 	ex_smtp_server_stop(service->server);
 	service->server = NULL;
+	ex_managesieve_stop(service->managesieve);
+	service->managesieve = NULL;
 	ex_storage_free(service->storage);
 	service->storage = NULL;
 	ex_auth_limiter_free(service->auth_limiter);

@@ -30,6 +30,11 @@ typedef struct {
 	SSL_CTX *tls;                /* NULL without a certificate */
 	ex_smtp_server *server;
 	struct ex_mail_api *api;     /* the JSON API under /api/v1/mail (mail_api.c) */
+	/* Sieve (mail_sieve.c, managesieve.c) */
+	size_t sieve_max_script_size;          /* bytes */
+	long long sieve_max_redirects_per_day; /* per user and UTC day */
+	bool sieve_create_folders;             /* fileinto creates a missing mailbox */
+	struct ex_managesieve_server *managesieve; /* NULL when disabled */
 } ex_mail_service;
 
 extern const ex_setting ex_mail_settings[];

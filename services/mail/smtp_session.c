@@ -927,6 +927,9 @@ static ex_smtp_next finish_message(ex_smtp_session *session)
 			reply(session, "553 5.7.1 The From header field must name only your address %s",
 			      session->identity.email);
 			break;
+		case EX_SMTP_DELIVERY_REJECTED:
+			reply(session, "550 5.7.1 Message rejected by the recipient's mail filter");
+			break;
 		case EX_SMTP_DELIVERY_OVER_QUOTA:
 			if (submission)
 				reply(session, "552 5.2.2 Mailbox is over its quota");

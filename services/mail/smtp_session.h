@@ -78,6 +78,7 @@ typedef enum {
 	EX_SMTP_DELIVERY_OVER_QUOTA,
 	EX_SMTP_DELIVERY_FROM_REJECTED, /* submission: the From field names someone else */
 	EX_SMTP_DELIVERY_TEMPORARY_FAILURE,
+	EX_SMTP_DELIVERY_REJECTED,      /* the recipient's Sieve script rejected the message */
 } ex_smtp_delivery_status;
 
 /* Everything a delivery needs to know about one accepted transaction. */

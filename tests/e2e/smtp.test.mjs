@@ -263,6 +263,7 @@ async function startInstance(extraEnv) {
     EXPRESSO_TLS_KEY: path.join(env.EXPRESSO_STATE_DIR, 'tls', 'server.key'),
     EXPRESSO_STORAGE_DIR: path.join(env.EXPRESSO_STATE_DIR, 'storage'),
     EXPRESSO_SMTP_HOSTNAME: 'mx.test.invalid',
+    EXPRESSO_MANAGESIEVE_PORT: '0', // the stack's daemon holds the ManageSieve port of stack.env
     ...extraEnv,
   });
   try {
