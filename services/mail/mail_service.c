@@ -14,6 +14,7 @@
 #include "expresso/log.h"
 #include "mail_envelope.h"
 #include "smtp_server.h"
+#include "imap_service.h"
 
 enum {
 	TEMPORARY_FILE_MAX_AGE_SECONDS = 3600,
@@ -67,6 +68,25 @@ const ex_setting ex_mail_settings[] = {
 	{ "smtp_greeting_delay", "EXPRESSO_SMTP_GREETING_DELAY", EX_SETTING_DURATION, "500ms", "duration",
 	  "Port 25 only: wait before the banner; a client that sends anything in that time is disconnected. "
 	  "0 turns the check off.", false },
+	/* IMAP (imap_service.c). */
+	{ "imap_port", "EXPRESSO_IMAP_PORT", EX_SETTING_INT, "143", "port",
+	  "IMAP port with STARTTLS. 0 disables it.", false },
+	{ "imaps_port", "EXPRESSO_IMAPS_PORT", EX_SETTING_INT, "993", "port",
+	  "IMAP port with implicit TLS. 0 disables it; it is also off without a certificate.", false },
+	{ "imap_max_message_size", "EXPRESSO_IMAP_MAX_MESSAGE_SIZE", EX_SETTING_SIZE, "50M", "bytes",
+	  "Largest message APPEND accepts (advertised as APPENDLIMIT); larger ones get NO [TOOBIG]. The message is "
+	  "held in memory while it arrives.", false },
+	{ "imap_max_connections", "EXPRESSO_IMAP_MAX_CONNECTIONS", EX_SETTING_INT, "2000", "connections",
+	  "IMAP connections open at once over both ports; one thread each.", false },
+	{ "imap_max_connections_per_address", "EXPRESSO_IMAP_MAX_CONNECTIONS_PER_ADDRESS", EX_SETTING_INT, "100",
+	  "connections", "IMAP connections open at once from one client address.", false },
+	{ "imap_idle_timeout", "EXPRESSO_IMAP_IDLE_TIMEOUT", EX_SETTING_DURATION, "30m", "duration",
+	  "Silence allowed before the session ends with * BYE (RFC 3501 5.4 asks for at least 30 minutes).", false },
+	{ "imap_idle_keepalive", "EXPRESSO_IMAP_IDLE_KEEPALIVE", EX_SETTING_DURATION, "2m", "duration",
+	  "Interval of the untagged OK sent to a client in IDLE.", false },
+	{ "imap_loopback_plaintext", "EXPRESSO_IMAP_LOOPBACK_PLAINTEXT", EX_SETTING_BOOL, "false", NULL,
+	  "Allow LOGIN and AUTHENTICATE without TLS from 127.0.0.0/8 and ::1 (for tests); elsewhere LOGINDISABLED "
+	  "stays until STARTTLS.", false },
 	{ 0 },
 };
 
@@ -269,11 +289,12 @@ int ex_mail_service_open(ex_mail_service *service, ex_daemon *daemon)
 	}
 	ex_metrics_gauge(service->metrics, "smtp_connections", "SMTP connections open now.", ex_smtp_server_connections,
 			 service->server);
-	return 0;
+	return ex_imap_service_open(service, config);
 }
 
 void ex_mail_service_close(ex_mail_service *service)
 {
+	ex_imap_service_close(service);
 	ex_smtp_server_stop(service->server);
 	service->server = NULL;
 	ex_storage_free(service->storage);

@@ -15,6 +15,8 @@
 #include "smtp_session.h"
 
 typedef struct ex_smtp_server ex_smtp_server;
+typedef struct ex_imap_server ex_imap_server;
+typedef struct ex_imap_notifier ex_imap_notifier;
 
 typedef struct {
 	ex_db_pool *database;
@@ -29,6 +31,9 @@ typedef struct {
 	ex_smtp_backend backend;
 	SSL_CTX *tls;                /* NULL without a certificate */
 	ex_smtp_server *server;
+	ex_imap_server *imap_server;     /* imap_service.c */
+	ex_imap_notifier *imap_notifier;
+	void *imap_auth;                 /* ex_imap_auth_backend */
 } ex_mail_service;
 
 extern const ex_setting ex_mail_settings[];
