@@ -13,7 +13,7 @@ EXPRESSO_DEBIAN_PACKAGES=(
 	# scripts and tests
 	curl jq openssl ca-certificates nodejs npm docker-compose chromium
 	# real clients the end-to-end tests drive
-	python3 vdirsyncer
+	python3 vdirsyncer isync
 )
 
 ensure_debian_packages() {

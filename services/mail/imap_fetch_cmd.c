@@ -417,7 +417,5 @@ void imap_command_fetch(imap_session *session, const ex_imap_command *command, c
 		free(data);
 	}
 	PQclear(result);
-	if (uid_mode)
-		imap_view_update(session, true);
 	imap_reply_ok(session, command->tag, "FETCH completed");
 }

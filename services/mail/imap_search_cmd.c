@@ -482,7 +482,5 @@ void imap_command_search(imap_session *session, const ex_imap_command *command, 
 	}
 	free(numbers);
 	free(found_uids);
-	if (uid_mode)
-		imap_view_update(session, true);
 	imap_reply_ok(session, command->tag, "SEARCH completed");
 }
