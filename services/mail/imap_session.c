@@ -552,10 +552,52 @@ static void dispatch_selected(imap_session *session, const ex_imap_command *comm
 	}
 }
 
+static bool selected_only(const char *name)
+{
+	static const char *const names[] = { "UID",	"FETCH", "STORE",    "SEARCH", "COPY",
+					     "MOVE",	"EXPUNGE", "CLOSE", "UNSELECT", "CHECK" };
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(name, names[i]) == 0)
+			return true;
+	return false;
+}
+
+static bool authenticated_command(const char *name)
+{
+	static const char *const names[] = { "SELECT",	  "EXAMINE",	 "LIST",   "LSUB",	   "CREATE",
+					     "DELETE",	  "RENAME",	 "SUBSCRIBE", "UNSUBSCRIBE", "STATUS",
+					     "APPEND",	  "GETQUOTAROOT", "GETQUOTA" };
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(name, names[i]) == 0)
+			return true;
+	return selected_only(name);
+}
+
 static void dispatch_authenticated(imap_session *session, const ex_imap_command *command)
 {
 	const char *name = command->name;
 
+	if (strcmp(name, "ENABLE") == 0) {
+		command_enable(session, command);
+		return;
+	}
+	if (strcmp(name, "IDLE") == 0) {
+		command_idle(session, command);
+		return;
+	}
+	if (strcmp(name, "NAMESPACE") == 0) {
+		imap_command_namespace(session, command);
+		return;
+	}
+	if (!authenticated_command(name)) {
+		imap_reply_bad(session, command->tag, "Unknown command");
+		return;
+	}
+	if (session->state != IMAP_STATE_SELECTED && selected_only(name)) {
+		imap_reply_bad(session, command->tag, "Select a mailbox first");
+		return;
+	}
+	/* Every other command reads mailboxes, so the standard ones must exist first. */
 	if (!session->mailboxes_checked && imap_ensure_standard_mailboxes(session) != 0) {
 		imap_reply_unavailable(session, command->tag);
 		return;
@@ -582,25 +624,12 @@ static void dispatch_authenticated(imap_session *session, const ex_imap_command 
 		imap_command_status(session, command);
 	else if (strcmp(name, "APPEND") == 0)
 		imap_command_append(session, command);
-	else if (strcmp(name, "NAMESPACE") == 0)
-		imap_command_namespace(session, command);
 	else if (strcmp(name, "GETQUOTAROOT") == 0)
 		imap_command_getquotaroot(session, command);
 	else if (strcmp(name, "GETQUOTA") == 0)
 		imap_command_getquota(session, command);
-	else if (strcmp(name, "ENABLE") == 0)
-		command_enable(session, command);
-	else if (strcmp(name, "IDLE") == 0)
-		command_idle(session, command);
-	else if (session->state == IMAP_STATE_SELECTED)
-		dispatch_selected(session, command);
-	else if (strcmp(name, "UID") == 0 || strcmp(name, "FETCH") == 0 || strcmp(name, "STORE") == 0 ||
-		 strcmp(name, "SEARCH") == 0 || strcmp(name, "COPY") == 0 || strcmp(name, "MOVE") == 0 ||
-		 strcmp(name, "EXPUNGE") == 0 || strcmp(name, "CLOSE") == 0 || strcmp(name, "UNSELECT") == 0 ||
-		 strcmp(name, "CHECK") == 0)
-		imap_reply_bad(session, command->tag, "Select a mailbox first");
 	else
-		imap_reply_bad(session, command->tag, "Unknown command");
+		dispatch_selected(session, command);
 }
 
 static ex_imap_next dispatch(imap_session *session, const ex_imap_command *command)
