@@ -148,7 +148,7 @@ after(async () => {
 // ---- imaplib scenarios -----------------------------------------------------------------
 
 for (const scenario of ['starttls', 'login_before_tls_rejected', 'authentication', 'mailboxes', 'inbox_rename',
-  'messages', 'search', 'two_sessions', 'toobig', 'tenant_isolation', 'bad_commands']) {
+  'messages', 'search', 'two_sessions', 'toobig', 'tenant_isolation', 'bad_commands', 'corpus']) {
   test(`imaplib: ${scenario.replaceAll('_', ' ')}`, { timeout: TEST_TIMEOUT_MS }, async () => {
     const { code, output } = await runScenario(scenario);
     assert.equal(code, 0, output);

@@ -521,6 +521,110 @@ def scenario_bad_commands():
     raw.close()
 
 
+def parse_sexp(data, start=0):
+    """Parses one IMAP value (list, quoted string, literal marker, atom) at START; returns (value, end)."""
+    i = start
+    while data[i:i + 1] == b' ':
+        i += 1
+    if data[i:i + 1] == b'(':
+        items, i = [], i + 1
+        while data[i:i + 1] != b')':
+            item, i = parse_sexp(data, i)
+            items.append(item)
+            while data[i:i + 1] == b' ':
+                i += 1
+        return items, i + 1
+    if data[i:i + 1] == b'"':
+        out, i = bytearray(), i + 1
+        while data[i:i + 1] != b'"':
+            if data[i:i + 1] == b'\\':
+                i += 1
+            out += data[i:i + 1]
+            i += 1
+        return bytes(out), i + 1
+    end = i
+    while end < len(data) and data[end:end + 1] not in (b' ', b')', b'('):
+        end += 1
+    atom = data[i:end]
+    return (None if atom == b'NIL' else atom), end
+
+
+def flatten_fetch(data):
+    """Joins imaplib FETCH data into one line, literals written as quoted strings; returns it and the BODY[] literal."""
+    line, body = b'', None
+    for item in data:
+        if isinstance(item, tuple):
+            head, content = item
+            head = re.sub(rb'\{\d+\}$', b'', head)
+            if head.endswith(b'BODY[] '):
+                body = content
+            line += head + b'"' + content.replace(b'\\', b'\\\\').replace(b'"', b'\\"') + b'"'
+        elif item is not None:
+            line += item
+    return line, body
+
+
+def fetch_item(line, name):
+    index = line.index(name + b' ') + len(name) + 1
+    return parse_sexp(line, index)[0]
+
+
+def scenario_corpus():
+    """Messages of tests/corpus/mail: BODY[] is byte-exact, ENVELOPE and BODYSTRUCTURE match the headers and MIME tree."""
+    import email
+    import email.policy
+    directory = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'corpus', 'mail')
+    client = connect()
+    box = f'Corpus {RUN}'
+    expect_ok(client.create(quoted(box)), 'CREATE')
+    files = sorted(name for name in os.listdir(directory) if name.endswith('.eml'))
+    check(len(files) >= 5, f'corpus files: {files}')
+    for name in files:
+        with open(os.path.join(directory, name), 'rb') as handle:
+            raw = handle.read()
+        expect_ok(client.append(quoted(box), None, None, raw), f'APPEND {name}')
+    expect_ok(client.select(quoted(box)), 'SELECT')
+    for index, name in enumerate(files, start=1):
+        with open(os.path.join(directory, name), 'rb') as handle:
+            # imaplib's APPEND turns bare LF into CRLF, as the IMAP wire format needs.
+            raw = re.sub(rb'\r?\n', b'\r\n', handle.read())
+        parsed = email.message_from_bytes(raw, policy=email.policy.compat32)
+        data = expect_ok(client.fetch(str(index), '(ENVELOPE BODYSTRUCTURE BODY.PEEK[])'), f'FETCH {name}')
+        line, literal = flatten_fetch(data)
+        check(literal == raw, f'{name}: BODY[] differs from the appended message')
+        envelope = fetch_item(line, b'ENVELOPE')
+        check(len(envelope) == 10, f'{name}: ENVELOPE has {len(envelope)} fields')
+        message_id = parsed['Message-ID']
+        expected_id = ' '.join(message_id.split()).encode() if message_id else None
+        check(envelope[9] == expected_id, f'{name}: ENVELOPE message-id {envelope[9]!r}, header {expected_id!r}')
+        subject = parsed['Subject']
+        expected_subject = ' '.join(subject.replace('\r', '').replace('\n', '').split()).encode() if subject else None
+        got_subject = b' '.join(envelope[1].split()) if envelope[1] else None
+        check(got_subject == expected_subject, f'{name}: ENVELOPE subject {envelope[1]!r}, header {expected_subject!r}')
+        structure = fetch_item(line, b'BODYSTRUCTURE')
+        if parsed.is_multipart():
+            subtype = next(item for item in structure if not isinstance(item, list))
+            check(subtype.upper() == parsed.get_content_subtype().upper().encode(),
+                  f'{name}: multipart subtype {subtype!r}, header {parsed.get_content_subtype()}')
+            parts = [item for item in structure if isinstance(item, list)]
+            parts = [part for part in parts if part and (isinstance(part[0], list) or isinstance(part[0], bytes))]
+            check(len([p for p in structure[:len(parsed.get_payload())] if isinstance(p, list)]) == len(parsed.get_payload()),
+                  f'{name}: {len(parsed.get_payload())} parts expected in {structure!r}')
+        else:
+            check(structure[0].upper() == parsed.get_content_maintype().upper().encode() and
+                  structure[1].upper() == parsed.get_content_subtype().upper().encode(),
+                  f'{name}: type {structure[:2]!r}, header {parsed.get_content_type()}')
+    # One structure checked field by field against RFC 3501 7.4.2: the body is the 22 octets after the
+    # blank line, in 2 lines, 7bit, with the charset parameter of the folded Content-Type field.
+    index = files.index('iso-2022-jp-subject-and-body.eml') + 1
+    data = expect_ok(client.fetch(str(index), '(BODYSTRUCTURE)'), 'FETCH BODYSTRUCTURE')
+    expected = b'BODYSTRUCTURE ("TEXT" "PLAIN" ("CHARSET" "iso-2022-jp") NIL NIL "7BIT" 22 2 NIL NIL NIL NIL)'
+    check(expected in data[0], f'iso-2022-jp BODYSTRUCTURE:\n expected {expected!r}\n got {data[0]!r}')
+    client.close()
+    expect_ok(client.delete(quoted(box)), 'DELETE')
+    client.logout()
+
+
 def main():
     name = sys.argv[1]
     scenario = globals().get(f'scenario_{name}')
