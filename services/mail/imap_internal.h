@@ -78,7 +78,6 @@ struct ex_imap_session {
 	/* SEARCH RETURN (SAVE) result, as UIDs (RFC 5182). */
 	uint32_t *saved_uids;
 	size_t saved_count;
-	bool saved_valid;
 };
 
 typedef struct ex_imap_session imap_session;

@@ -311,7 +311,7 @@ void imap_command_list(imap_session *session, const ex_imap_command *command, bo
 	const ex_imap_arg *patterns = pattern_arg->type == EX_IMAP_ARG_LIST ? pattern_arg->list : pattern_arg;
 	size_t pattern_count = pattern_arg->type == EX_IMAP_ARG_LIST ? pattern_arg->list_count : 1;
 	if (pattern_count == 1 && ex_imap_arg_is_astring(patterns) && patterns->length == 0) {
-		/* RFC 3501 6.3.8: an empty pattern asks for the delimiter. */
+		/* RFC 3501 6.3.8: an empty pattern requests the hierarchy delimiter. */
 		ex_imap_write_text(&session->output, lsub ? "* LSUB (\\Noselect) \"/\" \"\"\r\n"
 							  : "* LIST (\\Noselect) \"/\" \"\"\r\n");
 		imap_reply_ok(session, command->tag, lsub ? "LSUB completed" : "LIST completed");
@@ -443,7 +443,7 @@ void imap_command_create(imap_session *session, const ex_imap_command *command)
 	}
 	if (!imap_mailbox_argument(session, command->tag, command->args, name, sizeof(name)))
 		return;
-	/* A trailing delimiter only says that inferiors will be created (RFC 3501 6.3.3). */
+	/* A trailing delimiter only announces that inferiors will be created (RFC 3501 6.3.3). */
 	size_t length = strlen(name);
 	if (length > 1 && name[length - 1] == EX_IMAP_HIERARCHY_DELIMITER)
 		name[length - 1] = '\0';

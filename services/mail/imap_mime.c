@@ -467,8 +467,9 @@ static char *filter_fields(const ex_imap_section *section, const char *header, s
 		}
 		i = end;
 	}
-	memcpy(out + written, "\r\n", 2);
-	written += 2;
+	out[written++] = '\r';
+	out[written++] = '\n';
+	out[written] = '\0';
 	*out_length = written;
 	return out;
 }

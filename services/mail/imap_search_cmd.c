@@ -245,16 +245,16 @@ static bool matches_date(const candidate *message, const ex_imap_search_key *key
 	if (PQgetisnull(message->result, message->row, column))
 		return false;
 	int64_t day = days_of(message, column);
-	int64_t wanted = ex_imap_date_to_days(&key->date);
+	int64_t key_day = ex_imap_date_to_days(&key->date);
 	switch (key->kind) {
 	case EX_IMAP_SEARCH_BEFORE:
 	case EX_IMAP_SEARCH_SENTBEFORE:
-		return day < wanted;
+		return day < key_day;
 	case EX_IMAP_SEARCH_ON:
 	case EX_IMAP_SEARCH_SENTON:
-		return day == wanted;
+		return day == key_day;
 	default:
-		return day >= wanted;
+		return day >= key_day;
 	}
 }
 
@@ -461,7 +461,6 @@ void imap_command_search(imap_session *session, const ex_imap_command *command, 
 		free(session->saved_uids);
 		session->saved_uids = found_uids;
 		session->saved_count = count;
-		session->saved_valid = true;
 		found_uids = NULL;
 	}
 	if (search.has_return) {

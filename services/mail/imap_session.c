@@ -21,7 +21,8 @@ enum {
 	MAX_AUTH_FAILURES = 3,
 	/* A SASL message decoded from base64: an OAUTHBEARER token fits. */
 	MAX_SASL_MESSAGE = EX_IMAP_DEFAULT_MAX_AUTH_LINE_SIZE,
-	/* Response text of one command; a FETCH of many large bodies flushes between messages. */
+	/* NOTE: 0 means the output buffer has no maximum, so a FETCH of many large bodies is held in memory
+	 * whole before the server sends it. */
 	OUTPUT_MAX = 0,
 	ID_MAX_FIELDS = 30,
 };
@@ -290,7 +291,8 @@ static ex_imap_next command_login(imap_session *session, const ex_imap_command *
 {
 	const ex_imap_arg *user = command->args;
 	const ex_imap_arg *password = user != NULL ? user->next : NULL;
-	if (command->arg_count != 2 || !ex_imap_arg_is_astring(user) || !ex_imap_arg_is_astring(password)) {
+	if (command->arg_count != 2 || user == NULL || password == NULL || !ex_imap_arg_is_astring(user) ||
+	    !ex_imap_arg_is_astring(password)) {
 		imap_reply_bad(session, command->tag, "LOGIN takes a user name and a password");
 		return EX_IMAP_NEXT_READ;
 	}

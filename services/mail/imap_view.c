@@ -24,7 +24,6 @@ void imap_view_clear(imap_session *session)
 	free(session->saved_uids);
 	session->saved_uids = NULL;
 	session->saved_count = 0;
-	session->saved_valid = false;
 }
 
 static int append_uid(imap_view *view, uint32_t uid)
@@ -57,7 +56,7 @@ uint32_t imap_view_sequence(const imap_session *session, uint32_t uid)
 	return 0;
 }
 
-/* Parses PostgreSQL array text "{1,2,3}" of integers, calling ADD for each. */
+/* Appends the UIDs of PostgreSQL array text "{1,2,3}" to VIEW. */
 static int parse_uid_array(const char *text, imap_view *view)
 {
 	if (text == NULL || *text != '{')

@@ -267,15 +267,18 @@ test('imapflow: APPEND, MOVE and CONDSTORE/QRESYNC resync', { timeout: TEST_TIME
 
 test('Thunderbird start-up sequence', { timeout: TEST_TIMEOUT_MS }, async () => {
   // CAPABILITY, ID, ENABLE, LIST with SPECIAL-USE and STATUS, SELECT with CONDSTORE, UID FETCH CHANGEDSINCE, IDLE.
-  const client = imapflow(env.EXPRESSO_ALICE_EMAIL, env.EXPRESSO_ALICE_APP_PASSWORD, { qresync: true });
+  const client = imapflow(env.EXPRESSO_ALICE_EMAIL, env.EXPRESSO_ALICE_APP_PASSWORD,
+    { qresync: true, clientInfo: { name: 'Thunderbird', version: '128.0' } });
   await client.connect();
   try {
-    const id = await client.exec('ID', [[{ type: 'STRING', value: 'name' }, { type: 'STRING', value: 'Thunderbird' }]]);
-    assert.equal(id.response.command, 'OK', `ID: ${JSON.stringify(id.response)}`);
+    // imapflow sends ID with clientInfo right after connecting, as Thunderbird does.
+    assert.equal(client.serverInfo?.name, 'Expresso', `ID response: ${showJson(client.serverInfo)}`);
+    assert.ok(client.enabled.has('CONDSTORE'), `enabled: ${[...client.enabled]}`);
     const list = await client.list({ statusQuery: { messages: true, unseen: true, highestModseq: true } });
     const inbox = list.find((entry) => entry.path === 'INBOX');
     assert.ok(inbox, 'INBOX listed');
-    assert.ok(inbox.status && inbox.status.messages >= 0, `LIST-STATUS for INBOX: ${JSON.stringify(inbox.status)}`);
+    assert.ok(inbox.status, 'LIST-STATUS returned a STATUS for INBOX');
+    assert.equal(typeof inbox.status.messages, 'number', `LIST-STATUS for INBOX: ${showJson(inbox.status)}`);
     for (const use of ['\\Sent', '\\Drafts', '\\Trash', '\\Junk', '\\Archive']) {
       assert.ok(list.some((entry) => entry.specialUse === use), `special-use ${use} listed`);
     }

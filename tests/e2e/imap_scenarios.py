@@ -477,7 +477,7 @@ def scenario_toobig():
     raw.sendall(f'a2 APPEND INBOX {{{limit + 1}}}\r\n'.encode())
     reply = reader.readline()
     check(reply.startswith(b'a2 NO [TOOBIG]'), f'APPEND of {limit + 1} octets: {reply!r}')
-    # At the limit the server asks for the data.
+    # At the limit the server requests the data with a continuation.
     raw.sendall(f'a3 APPEND INBOX {{{limit}}}\r\n'.encode())
     reply = reader.readline()
     check(reply.startswith(b'+'), f'APPEND of {limit} octets: {reply!r}')
@@ -485,7 +485,7 @@ def scenario_toobig():
 
 
 def scenario_tenant_isolation():
-    """carol (acme) never sees alice's (demo) mailboxes, and alice's credentials do not open carol's account."""
+    """No command shows carol (acme) a mailbox of alice (demo), and alice's app password does not log in as carol."""
     alice = connect()
     secret = f'Segredo {RUN}'
     expect_ok(alice.create(quoted(secret)), 'CREATE in demo')
