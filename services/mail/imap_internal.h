@@ -144,8 +144,9 @@ void imap_command_copy(imap_session *session, const ex_imap_command *command, co
 void imap_command_expunge(imap_session *session, const ex_imap_command *command, const ex_imap_arg *uid_set);
 void imap_command_append(imap_session *session, const ex_imap_command *command);
 
-/* ---- FETCH (imap_fetch_cmd.c) and SEARCH (imap_search_cmd.c) ---- */
+/* ---- FETCH (imap_fetch_cmd.c), SEARCH and SORT (imap_search_cmd.c) ---- */
 void imap_command_fetch(imap_session *session, const ex_imap_command *command, const ex_imap_arg *args, bool uid_mode);
 void imap_command_search(imap_session *session, const ex_imap_command *command, const ex_imap_arg *args, bool uid_mode);
+void imap_command_sort(imap_session *session, const ex_imap_command *command, const ex_imap_arg *args, bool uid_mode);
 
 #endif

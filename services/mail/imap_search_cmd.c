@@ -1,6 +1,6 @@
 /*
  * SEARCH and UID SEARCH (RFC 3501 6.4.4) with ESEARCH RETURN options (RFC
- * 4731), SAVE (RFC 5182) and MODSEQ (RFC 7162). The program is evaluated
+ * 4731), SAVE (RFC 5182) and MODSEQ (RFC 7162), and SORT (RFC 5256). The program is evaluated
  * here over the messages rows of the selected mailbox. String keys
  * compare case- and accent-insensitively: both sides are decomposed
  * (Unicode NFD), combining marks are dropped and the rest is case-folded,
@@ -401,20 +401,27 @@ static void write_esearch(imap_session *session, const char *tag, const ex_imap_
 	ex_imap_write_text(out, "\r\n");
 }
 
-void imap_command_search(imap_session *session, const ex_imap_command *command, const ex_imap_arg *args, bool uid_mode)
+/*
+ * Parses the program at FIRST and evaluates it over the selected mailbox.
+ * Returns the rows (uid order) with *MATCHED set to the indices of the
+ * matching ones, or NULL after replying to TAG.
+ */
+static PGresult *search_rows(imap_session *session, const char *tag, const ex_imap_arg *first, ex_imap_search *search,
+			     bool *uses_modseq, int **matched, size_t *count)
 {
-	ex_imap_search search;
 	ex_imap_search_error error = { 0 };
-	if (!ex_imap_search_parse(ex_imap_parser_arena(session->parser), args, 0, &search, &error)) {
+	*matched = NULL;
+	*count = 0;
+	*uses_modseq = false;
+	if (!ex_imap_search_parse(ex_imap_parser_arena(session->parser), first, 0, search, &error)) {
 		if (error.code != NULL)
-			imap_reply_no(session, command->tag, error.code, error.text);
+			imap_reply_no(session, tag, error.code, error.text);
 		else
-			imap_reply_bad(session, command->tag, error.text != NULL ? error.text : "Invalid SEARCH program");
-		return;
+			imap_reply_bad(session, tag, error.text != NULL ? error.text : "Invalid SEARCH program");
+		return NULL;
 	}
-	bool uses_modseq = false;
-	prepare(session, search.root, &uses_modseq);
-	if (uses_modseq)
+	prepare(session, search->root, uses_modseq);
+	if (*uses_modseq)
 		session->condstore = true;
 
 	const char *params[] = { session->view.id };
@@ -424,32 +431,53 @@ void imap_command_search(imap_session *session, const ex_imap_command *command, 
 				      "FROM messages WHERE mailbox_id = $1 ORDER BY uid",
 				      1, params);
 	if (result == NULL) {
-		imap_reply_unavailable(session, command->tag);
-		return;
+		imap_reply_unavailable(session, tag);
+		return NULL;
 	}
 	size_t rows = (size_t)PQntuples(result);
-	uint32_t *numbers = malloc((rows + 1) * sizeof(*numbers));
-	uint32_t *found_uids = malloc((rows + 1) * sizeof(*found_uids));
-	size_t count = 0;
-	uint64_t highest_modseq = 0;
-	for (size_t row = 0; row < rows && numbers != NULL && found_uids != NULL; row++) {
+	*matched = malloc((rows + 1) * sizeof(**matched));
+	if (*matched == NULL) {
+		PQclear(result);
+		imap_reply_no(session, tag, "SERVERBUG", "Out of memory");
+		return NULL;
+	}
+	for (size_t row = 0; row < rows; row++) {
 		uint32_t uid = (uint32_t)strtoul(PQgetvalue(result, (int)row, COLUMN_UID), NULL, 10);
 		candidate message = { .session = session, .result = result, .row = (int)row,
 				      .sequence = imap_view_sequence(session, uid) };
 		/* A message another session added after our last update has no sequence number yet. */
 		if (message.sequence == 0)
 			continue;
-		if (matches_all(&message, search.root)) {
-			numbers[count] = uid_mode ? uid : message.sequence;
-			found_uids[count] = uid;
-			count++;
-			uint64_t modseq = strtoull(PQgetvalue(result, (int)row, COLUMN_MODSEQ), NULL, 10);
-			if (modseq > highest_modseq)
-				highest_modseq = modseq;
-		}
+		if (matches_all(&message, search->root))
+			(*matched)[(*count)++] = (int)row;
 		unload(&message);
 	}
+	return result;
+}
+
+void imap_command_search(imap_session *session, const ex_imap_command *command, const ex_imap_arg *args, bool uid_mode)
+{
+	ex_imap_search search;
+	bool uses_modseq = false;
+	int *matched = NULL;
+	size_t count = 0;
+	PGresult *result = search_rows(session, command->tag, args, &search, &uses_modseq, &matched, &count);
+	if (result == NULL)
+		return;
+
+	uint32_t *numbers = malloc((count + 1) * sizeof(*numbers));
+	uint32_t *found_uids = malloc((count + 1) * sizeof(*found_uids));
+	uint64_t highest_modseq = 0;
+	for (size_t i = 0; i < count && numbers != NULL && found_uids != NULL; i++) {
+		uint32_t uid = (uint32_t)strtoul(PQgetvalue(result, matched[i], COLUMN_UID), NULL, 10);
+		numbers[i] = uid_mode ? uid : imap_view_sequence(session, uid);
+		found_uids[i] = uid;
+		uint64_t modseq = strtoull(PQgetvalue(result, matched[i], COLUMN_MODSEQ), NULL, 10);
+		if (modseq > highest_modseq)
+			highest_modseq = modseq;
+	}
 	PQclear(result);
+	free(matched);
 	if (numbers == NULL || found_uids == NULL) {
 		free(numbers);
 		free(found_uids);
@@ -482,4 +510,232 @@ void imap_command_search(imap_session *session, const ex_imap_command *command, 
 	free(numbers);
 	free(found_uids);
 	imap_reply_ok(session, command->tag, "SEARCH completed");
+}
+
+/* ---- SORT (RFC 5256) ------------------------------------------------------------------------ */
+
+typedef enum { SORT_ARRIVAL, SORT_CC, SORT_DATE, SORT_FROM, SORT_SIZE, SORT_SUBJECT, SORT_TO } sort_key_kind;
+
+typedef struct {
+	sort_key_kind kind;
+	bool reverse;
+} sort_key;
+
+enum { MAX_SORT_KEYS = 16 };
+
+/* The values one message is sorted by, computed once. */
+typedef struct {
+	int row;
+	uint32_t sequence;
+	int64_t arrival;
+	int64_t date;
+	uint64_t size;
+	char *subject;
+	char *from;
+	char *to;
+	char *cc;
+} sort_entry;
+
+typedef struct {
+	const sort_key *keys;
+	size_t key_count;
+} sort_order;
+
+/* Returns the folded local part of the first address in header column COLUMN, or "" (g_free). */
+static char *first_mailbox(PGresult *result, int row, int column)
+{
+	if (PQgetisnull(result, row, column))
+		return g_strdup("");
+	InternetAddressList *list = internet_address_list_parse(NULL, PQgetvalue(result, row, column));
+	char *value = NULL;
+	for (int i = 0; list != NULL && i < internet_address_list_length(list) && value == NULL; i++) {
+		InternetAddress *address = internet_address_list_get_address(list, i);
+		if (!INTERNET_ADDRESS_IS_MAILBOX(address))
+			continue;
+		const char *addr = internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(address));
+		const char *at = addr != NULL ? strrchr(addr, '@') : NULL;
+		char *local = addr == NULL ? g_strdup("") : g_strndup(addr, at != NULL ? (size_t)(at - addr) : strlen(addr));
+		value = g_ascii_strdown(local, -1);
+		g_free(local);
+	}
+	if (list != NULL)
+		g_object_unref(list);
+	return value != NULL ? value : g_strdup("");
+}
+
+/*
+ * Returns the base subject: decoded, folded, without leading Re:, Fw:, Fwd: and a trailing (fwd) (g_free).
+ * NOTE: RFC 5256 2.1 also removes [blob] prefixes and Fwd: [...] wrappers, which are kept here.
+ */
+static char *base_subject(PGresult *result, int row)
+{
+	if (PQgetisnull(result, row, COLUMN_SUBJECT))
+		return g_strdup("");
+	char *decoded = g_mime_utils_header_decode_text(NULL, PQgetvalue(result, row, COLUMN_SUBJECT));
+	char *folded = fold(decoded);
+	g_free(decoded);
+	char *start = folded;
+	for (bool stripped = true; stripped;) {
+		stripped = false;
+		while (*start == ' ' || *start == '\t')
+			start++;
+		static const char *const prefixes[] = { "re:", "fwd:", "fw:" };
+		for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+			if (strncmp(start, prefixes[i], strlen(prefixes[i])) == 0) {
+				start += strlen(prefixes[i]);
+				stripped = true;
+			}
+		}
+	}
+	size_t length = strlen(start);
+	while (length > 0 && (start[length - 1] == ' ' || start[length - 1] == '\t'))
+		length--;
+	if (length >= 5 && strncmp(start + length - 5, "(fwd)", 5) == 0)
+		length -= 5;
+	while (length > 0 && (start[length - 1] == ' ' || start[length - 1] == '\t'))
+		length--;
+	char *base = g_strndup(start, length);
+	g_free(folded);
+	return base;
+}
+
+static int compare_numbers(int64_t left, int64_t right)
+{
+	return left < right ? -1 : left > right;
+}
+
+static int compare_entries(const void *a, const void *b, void *context)
+{
+	const sort_entry *left = a;
+	const sort_entry *right = b;
+	const sort_order *order = context;
+	for (size_t i = 0; i < order->key_count; i++) {
+		int difference = 0;
+		switch (order->keys[i].kind) {
+		case SORT_ARRIVAL:
+			difference = compare_numbers(left->arrival, right->arrival);
+			break;
+		case SORT_DATE:
+			difference = compare_numbers(left->date, right->date);
+			break;
+		case SORT_SIZE:
+			difference = compare_numbers((int64_t)left->size, (int64_t)right->size);
+			break;
+		case SORT_SUBJECT:
+			difference = strcmp(left->subject, right->subject);
+			break;
+		case SORT_FROM:
+			difference = strcmp(left->from, right->from);
+			break;
+		case SORT_TO:
+			difference = strcmp(left->to, right->to);
+			break;
+		case SORT_CC:
+			difference = strcmp(left->cc, right->cc);
+			break;
+		}
+		if (difference != 0)
+			return order->keys[i].reverse ? -difference : difference;
+	}
+	/* RFC 5256 3: ties are broken by sequence number. */
+	return compare_numbers(left->sequence, right->sequence);
+}
+
+static bool parse_sort_keys(const ex_imap_arg *list, sort_key *keys, size_t *count)
+{
+	static const struct {
+		const char *name;
+		sort_key_kind kind;
+	} names[] = { { "ARRIVAL", SORT_ARRIVAL }, { "CC", SORT_CC },	    { "DATE", SORT_DATE }, { "FROM", SORT_FROM },
+		      { "SIZE", SORT_SIZE },	   { "SUBJECT", SORT_SUBJECT }, { "TO", SORT_TO } };
+	bool reverse = false;
+	*count = 0;
+	if (list == NULL || list->type != EX_IMAP_ARG_LIST || list->list_count == 0)
+		return false;
+	for (const ex_imap_arg *item = list->list; item != NULL; item = item->next) {
+		if (item->type != EX_IMAP_ARG_ATOM)
+			return false;
+		if (strcasecmp(item->str, "REVERSE") == 0) {
+			reverse = true;
+			continue;
+		}
+		size_t i = 0;
+		while (i < sizeof(names) / sizeof(names[0]) && strcasecmp(item->str, names[i].name) != 0)
+			i++;
+		if (i == sizeof(names) / sizeof(names[0]) || *count == MAX_SORT_KEYS)
+			return false;
+		keys[(*count)++] = (sort_key){ .kind = names[i].kind, .reverse = reverse };
+		reverse = false;
+	}
+	return !reverse;
+}
+
+void imap_command_sort(imap_session *session, const ex_imap_command *command, const ex_imap_arg *args, bool uid_mode)
+{
+	sort_key keys[MAX_SORT_KEYS];
+	size_t key_count = 0;
+	if (!parse_sort_keys(args, keys, &key_count)) {
+		imap_reply_bad(session, command->tag,
+			       "SORT takes a list of ARRIVAL, CC, DATE, FROM, SIZE, SUBJECT, TO, each optionally after REVERSE");
+		return;
+	}
+	const ex_imap_arg *charset = args->next;
+	if (charset == NULL || !ex_imap_arg_is_astring(charset)) {
+		imap_reply_bad(session, command->tag, "SORT takes a charset after the sort keys");
+		return;
+	}
+	if (strcasecmp(charset->str, "UTF-8") != 0 && strcasecmp(charset->str, "US-ASCII") != 0) {
+		imap_reply_no(session, command->tag, "BADCHARSET (US-ASCII UTF-8)", "Unsupported charset: use UTF-8 or US-ASCII");
+		return;
+	}
+	ex_imap_search search;
+	bool uses_modseq = false;
+	int *matched = NULL;
+	size_t count = 0;
+	PGresult *result = search_rows(session, command->tag, charset->next, &search, &uses_modseq, &matched, &count);
+	if (result == NULL)
+		return;
+	sort_entry *entries = calloc(count + 1, sizeof(*entries));
+	for (size_t i = 0; i < count && entries != NULL; i++) {
+		int row = matched[i];
+		sort_entry *entry = &entries[i];
+		entry->row = row;
+		entry->sequence = imap_view_sequence(session, (uint32_t)strtoul(PQgetvalue(result, row, COLUMN_UID), NULL, 10));
+		entry->arrival = strtoll(PQgetvalue(result, row, COLUMN_INTERNAL_DATE), NULL, 10);
+		/* RFC 5256 2.2: a message without a valid Date sorts by its arrival time. */
+		entry->date = PQgetisnull(result, row, COLUMN_SENT_DATE) ? entry->arrival
+									   : strtoll(PQgetvalue(result, row, COLUMN_SENT_DATE), NULL, 10);
+		entry->size = strtoull(PQgetvalue(result, row, COLUMN_SIZE), NULL, 10);
+		entry->subject = base_subject(result, row);
+		entry->from = first_mailbox(result, row, COLUMN_FROM);
+		entry->to = first_mailbox(result, row, COLUMN_TO);
+		entry->cc = first_mailbox(result, row, COLUMN_CC);
+	}
+	if (entries == NULL) {
+		PQclear(result);
+		free(matched);
+		imap_reply_no(session, command->tag, "SERVERBUG", "Out of memory");
+		return;
+	}
+	sort_order order = { .keys = keys, .key_count = key_count };
+	qsort_r(entries, count, sizeof(*entries), compare_entries, &order);
+
+	ex_imap_writer *out = &session->output;
+	ex_imap_write_text(out, "* SORT");
+	for (size_t i = 0; i < count; i++) {
+		ex_imap_write_text(out, " ");
+		if (uid_mode)
+			ex_imap_write_text(out, PQgetvalue(result, entries[i].row, COLUMN_UID));
+		else
+			ex_imap_write_number(out, entries[i].sequence);
+		g_free(entries[i].subject);
+		g_free(entries[i].from);
+		g_free(entries[i].to);
+		g_free(entries[i].cc);
+	}
+	ex_imap_write_text(out, "\r\n");
+	free(entries);
+	free(matched);
+	PQclear(result);
+	imap_reply_ok(session, command->tag, "SORT completed");
 }

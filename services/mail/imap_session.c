@@ -76,7 +76,7 @@ void imap_write_capabilities(imap_session *session)
 		return;
 	}
 	ex_imap_write_text(out, " NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED "
-				"LIST-STATUS STATUS=SIZE CONDSTORE QRESYNC ESEARCH SEARCHRES UTF8=ACCEPT QUOTA "
+				"LIST-STATUS STATUS=SIZE CONDSTORE QRESYNC ESEARCH SEARCHRES SORT UTF8=ACCEPT QUOTA "
 				"QUOTA=RES-STORAGE APPENDLIMIT=");
 	ex_imap_write_number(out, session->options.max_append_size);
 }
@@ -521,6 +521,8 @@ static bool dispatch_message_command(imap_session *session, const ex_imap_comman
 		imap_command_copy(session, command, args, uid_mode, true);
 	else if (strcmp(name, "SEARCH") == 0)
 		imap_command_search(session, command, args, uid_mode);
+	else if (strcmp(name, "SORT") == 0)
+		imap_command_sort(session, command, args, uid_mode);
 	else if (uid_mode && strcmp(name, "EXPUNGE") == 0)
 		imap_command_expunge(session, command, args);
 	else
@@ -548,7 +550,7 @@ static void dispatch_selected(imap_session *session, const ex_imap_command *comm
 				upper[i] = (char)(sub->str[i] >= 'a' && sub->str[i] <= 'z' ? sub->str[i] - 'a' + 'A' : sub->str[i]);
 		}
 		if (!dispatch_message_command(session, command, upper, sub != NULL ? sub->next : NULL, true))
-			imap_reply_bad(session, command->tag, "UID takes FETCH, STORE, COPY, MOVE, SEARCH or EXPUNGE");
+			imap_reply_bad(session, command->tag, "UID takes FETCH, STORE, COPY, MOVE, SEARCH, SORT or EXPUNGE");
 	} else if (!dispatch_message_command(session, command, name, command->args, false)) {
 		imap_reply_bad(session, command->tag, "Unknown command");
 	}
@@ -556,8 +558,8 @@ static void dispatch_selected(imap_session *session, const ex_imap_command *comm
 
 static bool selected_only(const char *name)
 {
-	static const char *const names[] = { "UID",	"FETCH", "STORE",    "SEARCH", "COPY",
-					     "MOVE",	"EXPUNGE", "CLOSE", "UNSELECT", "CHECK" };
+	static const char *const names[] = { "UID",  "FETCH",   "STORE", "SEARCH",   "SORT", "COPY",
+					     "MOVE", "EXPUNGE", "CLOSE", "UNSELECT", "CHECK" };
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (strcmp(name, names[i]) == 0)
 			return true;

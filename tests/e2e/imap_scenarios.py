@@ -424,6 +424,23 @@ def scenario_search():
     data = expect_ok(client.fetch('$', '(UID)'), 'FETCH $')
     check(len(data) == 1 and data[0].startswith(b'2 '), f'FETCH $ after SAVE: {data!r}')
     expect_no(lambda: client.search('KOI8-R', 'TEXT', 'x'), 'BADCHARSET', 'SEARCH with an unknown charset')
+
+    # SORT (RFC 5256): message 1 is smaller, older and from "ana"; message 2 is from "bob".
+    sorts = [
+        ('(SIZE)', b'1 2'),
+        ('(REVERSE SIZE)', b'2 1'),
+        ('(DATE)', b'1 2'),
+        ('(REVERSE ARRIVAL)', b'2 1'),
+        ('(FROM)', b'1 2'),
+        ('(SUBJECT)', b'1 2'),
+        ('(REVERSE FROM SIZE)', b'2 1'),
+    ]
+    for keys, expected in sorts:
+        typ, data = client.sort(keys, 'UTF-8', 'ALL')
+        check(typ == 'OK' and data == [expected], f'SORT {keys}: expected {expected!r}, got {typ} {data!r}')
+    typ, data = client.uid('SORT', '(REVERSE SIZE)', 'UTF-8', 'SEEN')
+    check(typ == 'OK' and len(data[0].split()) == 1, f'UID SORT with a search key: {typ} {data!r}')
+    expect_no(lambda: client.sort('(SIZE)', 'KOI8-R', 'ALL'), 'BADCHARSET', 'SORT with an unknown charset')
     client.close()
     expect_ok(client.delete(quoted(box)), 'DELETE')
     client.logout()
