@@ -169,6 +169,9 @@ static int flush(connection *conn, ex_imap_session *session)
 }
 
 /*
+ * TODO: a connection in IDLE keeps its thread and waits here; moving IDLE
+ * sessions to one epoll thread would make idle connections cost only memory.
+ *
  * Waits until the socket is readable. During IDLE it also returns
  * READ_CHANGED when the selected mailbox may have changed and writes the
  * keepalive when it is due.
