@@ -169,7 +169,7 @@ static int flush(connection *conn, ex_imap_session *session)
 }
 
 /*
- * TODO: a connection in IDLE keeps its thread and waits here; moving IDLE
+ * TODO: a connection in IDLE keeps its thread and waits here. Moving IDLE
  * sessions to one epoll thread would make idle connections cost only memory.
  *
  * Waits until the socket is readable. During IDLE it also returns
