@@ -13,7 +13,7 @@ EXPRESSO_DEBIAN_PACKAGES=(
 	# scripts and tests
 	curl jq openssl ca-certificates nodejs npm docker-compose chromium
 	# real clients the end-to-end tests drive
-	python3 vdirsyncer python3-caldav litmus radicale sieve-connect
+	python3 vdirsyncer python3-caldav litmus radicale sieve-connect isync
 	# the S3 test server's signature check (botocore is AWS's own SigV4 code)
 	python3-botocore
 )

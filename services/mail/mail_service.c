@@ -17,6 +17,7 @@
 #include "mail_sieve_routes.h"
 #include "managesieve.h"
 #include "smtp_server.h"
+#include "imap_service.h"
 
 enum {
 	TEMPORARY_FILE_MAX_AGE_SECONDS = 3600,
@@ -83,6 +84,25 @@ const ex_setting ex_mail_settings[] = {
 	  "a certificate, because AUTHENTICATE needs STARTTLS.", false },
 	{ "managesieve_max_connections", "EXPRESSO_MANAGESIEVE_MAX_CONNECTIONS", EX_SETTING_INT, "100", "connections",
 	  "ManageSieve connections open at once; one thread each. Further clients get BYE (TRYLATER).", false },
+	/* IMAP (imap_service.c). */
+	{ "imap_port", "EXPRESSO_IMAP_PORT", EX_SETTING_INT, "143", "port",
+	  "IMAP port with STARTTLS. 0 disables it.", false },
+	{ "imaps_port", "EXPRESSO_IMAPS_PORT", EX_SETTING_INT, "993", "port",
+	  "IMAP port with implicit TLS. 0 disables it; it is also off without a certificate.", false },
+	{ "imap_max_message_size", "EXPRESSO_IMAP_MAX_MESSAGE_SIZE", EX_SETTING_SIZE, "50M", "bytes",
+	  "Largest message APPEND accepts (advertised as APPENDLIMIT); larger ones get NO [TOOBIG]. The message is "
+	  "held in memory while it arrives.", false },
+	{ "imap_max_connections", "EXPRESSO_IMAP_MAX_CONNECTIONS", EX_SETTING_INT, "2000", "connections",
+	  "IMAP connections open at once over both ports; one thread each.", false },
+	{ "imap_max_connections_per_address", "EXPRESSO_IMAP_MAX_CONNECTIONS_PER_ADDRESS", EX_SETTING_INT, "100",
+	  "connections", "IMAP connections open at once from one client address.", false },
+	{ "imap_idle_timeout", "EXPRESSO_IMAP_IDLE_TIMEOUT", EX_SETTING_DURATION, "30m", "duration",
+	  "Silence allowed before the session ends with * BYE (RFC 3501 5.4 asks for at least 30 minutes).", false },
+	{ "imap_idle_keepalive", "EXPRESSO_IMAP_IDLE_KEEPALIVE", EX_SETTING_DURATION, "2m", "duration",
+	  "Interval of the untagged OK sent to a client in IDLE.", false },
+	{ "imap_loopback_plaintext", "EXPRESSO_IMAP_LOOPBACK_PLAINTEXT", EX_SETTING_BOOL, "false", NULL,
+	  "Allow LOGIN and AUTHENTICATE without TLS from 127.0.0.0/8 and ::1 (for tests); elsewhere LOGINDISABLED "
+	  "stays until STARTTLS.", false },
 	{ 0 },
 };
 
@@ -318,12 +338,15 @@ int ex_mail_service_open(ex_mail_service *service, ex_daemon *daemon)
 			return -1;
 		}
 	}
+	if (ex_imap_service_open(service, config) != 0)
+		return -1;
 	return ex_mail_api_open(service, daemon);
 }
 
 void ex_mail_service_close(ex_mail_service *service)
 {
 	ex_mail_api_close(service);
+	ex_imap_service_close(service);
 	ex_smtp_server_stop(service->server);
 	service->server = NULL;
 	ex_managesieve_stop(service->managesieve);

@@ -15,6 +15,8 @@
 #include "smtp_session.h"
 
 typedef struct ex_smtp_server ex_smtp_server;
+typedef struct ex_imap_server ex_imap_server;
+typedef struct ex_imap_notifier ex_imap_notifier;
 
 typedef struct {
 	ex_db_pool *database;
@@ -35,6 +37,9 @@ typedef struct {
 	long long sieve_max_redirects_per_day; /* per user and UTC day */
 	bool sieve_create_folders;             /* fileinto creates a missing mailbox */
 	struct ex_managesieve_server *managesieve; /* NULL when disabled */
+	ex_imap_server *imap_server;     /* imap_service.c */
+	ex_imap_notifier *imap_notifier;
+	void *imap_auth;                 /* ex_imap_auth_backend */
 } ex_mail_service;
 
 extern const ex_setting ex_mail_settings[];
