@@ -14,6 +14,8 @@ EXPRESSO_DEBIAN_PACKAGES=(
 	curl jq openssl ca-certificates nodejs npm docker-compose chromium
 	# real clients the end-to-end tests drive
 	python3 vdirsyncer
+	# the remote SMTP server of the outbound queue tests (tests/e2e/smtp_remote.py)
+	python3-aiosmtpd
 )
 
 ensure_debian_packages() {

@@ -13,6 +13,8 @@
 
 #include "expresso/log.h"
 #include "mail_envelope.h"
+#include "mail_outbound.h"
+#include "mail_queue.h"
 #include "smtp_server.h"
 
 enum {
@@ -67,6 +69,7 @@ const ex_setting ex_mail_settings[] = {
 	{ "smtp_greeting_delay", "EXPRESSO_SMTP_GREETING_DELAY", EX_SETTING_DURATION, "500ms", "duration",
 	  "Port 25 only: wait before the banner; a client that sends anything in that time is disconnected. "
 	  "0 turns the check off.", false },
+	EX_MAIL_OUTBOUND_SETTINGS,
 	{ 0 },
 };
 
@@ -240,9 +243,13 @@ int ex_mail_service_open(ex_mail_service *service, ex_daemon *daemon)
 		.lookup_recipient = ex_mail_lookup_recipient,
 		.authenticate = ex_mail_authenticate,
 		.authenticate_token = service->verifier != NULL ? ex_mail_authenticate_token : NULL,
-		.deliver = ex_mail_deliver,
+		.deliver = ex_mail_queue_deliver,
 		.context = service,
 	};
+
+	service->outbound = ex_mail_outbound_start(service, config);
+	if (service->outbound == NULL)
+		return -1;
 
 	const ex_smtp_server_options options = {
 		.bind_address = ex_config_string(config, "smtp_address"),
@@ -276,6 +283,8 @@ void ex_mail_service_close(ex_mail_service *service)
 {
 	ex_smtp_server_stop(service->server);
 	service->server = NULL;
+	ex_mail_outbound_stop(service->outbound);
+	service->outbound = NULL;
 	ex_storage_free(service->storage);
 	service->storage = NULL;
 	ex_auth_limiter_free(service->auth_limiter);

@@ -15,6 +15,7 @@
 #include "smtp_session.h"
 
 typedef struct ex_smtp_server ex_smtp_server;
+typedef struct ex_mail_outbound ex_mail_outbound;
 
 typedef struct {
 	ex_db_pool *database;
@@ -29,6 +30,7 @@ typedef struct {
 	ex_smtp_backend backend;
 	SSL_CTX *tls;                /* NULL without a certificate */
 	ex_smtp_server *server;
+	ex_mail_outbound *outbound;  /* delivery workers of the outbound queue (mail_outbound.c) */
 } ex_mail_service;
 
 extern const ex_setting ex_mail_settings[];

@@ -385,6 +385,22 @@ static ex_smtp_next proceed_mail(ex_smtp_session *session, const char *arguments
 	return EX_SMTP_NEXT_LINE;
 }
 
+/* Accepts a recipient in a domain we do not host, for the outbound queue (authenticated sessions only). */
+static void accept_remote(ex_smtp_session *session, ex_smtp_recipient *recipient, const ex_smtp_path *path)
+{
+	for (size_t i = 0; i < session->recipient_count; i++) {
+		if (session->recipients[i].remote && strcasecmp(session->recipients[i].address, path->mailbox) == 0) {
+			reply(session, "250 2.1.5 Recipient ok (already listed)");
+			return;
+		}
+	}
+	*recipient = (ex_smtp_recipient){ .remote = true };
+	snprintf(recipient->address, sizeof(recipient->address), "%s", path->mailbox);
+	session->recipient_count++;
+	session->state = EX_SMTP_STATE_RCPT;
+	reply(session, "250 2.1.5 Recipient ok; queued for relay");
+}
+
 static ex_smtp_next proceed_rcpt(ex_smtp_session *session, const char *arguments)
 {
 	ex_smtp_path path;
@@ -425,8 +441,7 @@ static ex_smtp_next proceed_rcpt(ex_smtp_session *session, const char *arguments
 		break;
 	case EX_SMTP_LOOKUP_NOT_LOCAL:
 		if (session->authenticated)
-			/* TODO: relay through the outbound queue once it exists; until then nothing is accepted for remote domains. */
-			reply(session, "451 4.4.0 <%s>: delivery to other domains is not available yet", path.mailbox);
+			accept_remote(session, recipient, &path);
 		else
 			reply(session, "554 5.7.1 <%s>: relay access denied; this server accepts mail only for its own "
 			      "domains", path.mailbox);

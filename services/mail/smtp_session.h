@@ -50,6 +50,7 @@ typedef struct {
 	char tenant_id[EX_SMTP_UUID_TEXT];
 	char user_id[EX_SMTP_UUID_TEXT];
 	char address[EX_SMTP_MAX_PATH + 1]; /* the path as the client wrote it */
+	bool remote;                        /* a domain we do not host: tenant_id and user_id are empty */
 } ex_smtp_recipient;
 
 typedef enum {
