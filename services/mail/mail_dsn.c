@@ -96,19 +96,39 @@ size_t ex_mail_dsn_header_length(const char *message, size_t length)
 	return length;
 }
 
+typedef enum { REPORT_FAILURE, REPORT_DELAY, REPORT_SUCCESS } report_kind;
+
+/* A report about failures if any recipient failed, else about delays if any, else about successes. */
+static report_kind kind_of(const ex_mail_dsn *dsn)
+{
+	bool delayed = false;
+	for (size_t i = 0; i < dsn->recipient_count; i++) {
+		const char *action = dsn->recipients[i].action;
+		if (strcmp(action, "failed") == 0)
+			return REPORT_FAILURE;
+		delayed = delayed || strcmp(action, "delayed") == 0;
+	}
+	return delayed ? REPORT_DELAY : REPORT_SUCCESS;
+}
+
 static void append_human_part(buffer *out, const ex_mail_dsn *dsn)
 {
 	append_text(out, "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n");
 	append_format(out, "This is the mail system at host %s.\r\n\r\n", dsn->reporting_mta);
-	bool delayed_only = true;
-	for (size_t i = 0; i < dsn->recipient_count; i++)
-		delayed_only = delayed_only && strcmp(dsn->recipients[i].action, "delayed") == 0;
-	if (delayed_only)
+	switch (kind_of(dsn)) {
+	case REPORT_DELAY:
 		append_text(out, "Your message has not been delivered yet to the recipients below. "
 				 "The mail system keeps trying.\r\n\r\n");
-	else
+		break;
+	case REPORT_SUCCESS:
+		append_text(out, "Your message was delivered to the recipients below, as you asked to be told.\r\n\r\n");
+		break;
+	case REPORT_FAILURE:
+	default:
 		append_text(out, "Your message could not be delivered to one or more recipients. "
 				 "It is attached below.\r\n\r\n");
+		break;
+	}
 	for (size_t i = 0; i < dsn->recipient_count; i++) {
 		const ex_mail_dsn_recipient *recipient = &dsn->recipients[i];
 		append_text(out, "<");
@@ -183,16 +203,18 @@ char *ex_mail_dsn_build(const ex_mail_dsn *dsn, size_t *length)
 			return NULL;
 
 	buffer out = { 0 };
-	bool delayed_only = true;
-	for (size_t i = 0; i < dsn->recipient_count; i++)
-		delayed_only = delayed_only && strcmp(dsn->recipients[i].action, "delayed") == 0;
+	static const char *const subjects[] = {
+		[REPORT_FAILURE] = "Undelivered Mail Returned to Sender",
+		[REPORT_DELAY] = "Delayed Mail (still being retried)",
+		[REPORT_SUCCESS] = "Successful Mail Delivery Report",
+	};
 
 	append_text(&out, "From: Mail Delivery System <MAILER-DAEMON@");
 	append_clean(&out, dsn->reporting_mta);
 	append_text(&out, ">\r\nTo: <");
 	append_clean(&out, dsn->sender);
 	append_text(&out, ">\r\nSubject: ");
-	append_text(&out, delayed_only ? "Delayed Mail (still being retried)" : "Undelivered Mail Returned to Sender");
+	append_text(&out, subjects[kind_of(dsn)]);
 	append_text(&out, "\r\nDate: ");
 	append_clean(&out, dsn->date);
 	append_text(&out, "\r\nMessage-ID: <");

@@ -15,7 +15,6 @@
  */
 #include "mail_outbound.h"
 
-#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -27,6 +26,7 @@
 
 #include "expresso/log.h"
 #include "mail_dsn.h"
+#include "mail_dsn_send.h"
 #include "mail_outbound_client.h"
 #include "mail_outbound_route.h"
 #include "mail_queue.h"
@@ -151,7 +151,7 @@ static int load_message(PGconn *connection, void *context, ex_db_error *error)
 
 	result = ex_db_exec(connection,
 			    "SELECT position, address, notify, original_recipient, dsn_pending, status_code, diagnostic, "
-			    "remote_host FROM mail_queue_recipients WHERE queue_id = $1 AND (status = 'queued' OR "
+			    "remote_host, status FROM mail_queue_recipients WHERE queue_id = $1 AND (status = 'queued' OR "
 			    "dsn_pending) ORDER BY position",
 			    1, params, error);
 	if (result == NULL)
@@ -171,8 +171,8 @@ static int load_message(PGconn *connection, void *context, ex_db_error *error)
 		recipient->original_recipient = copy_value(result, i, 3);
 		recipient->dsn_pending = strcmp(PQgetvalue(result, i, 4), "t") == 0;
 		if (recipient->dsn_pending) {
-			/* Kept from the attempt that failed it, for the DSN. */
-			recipient->result.code = 550;
+			/* Kept from the attempt that decided it, for the DSN. */
+			recipient->result.code = strcmp(PQgetvalue(result, i, 8), "delivered") == 0 ? 250 : 550;
 			snprintf(recipient->result.enhanced, sizeof(recipient->result.enhanced), "%s",
 				 PQgetvalue(result, i, 5));
 			snprintf(recipient->result.text, sizeof(recipient->result.text), "%s", PQgetvalue(result, i, 6));
@@ -291,10 +291,10 @@ done:
 	free(hosts);
 }
 
-static bool wants_failure_dsn(const queued_recipient *recipient)
+/* Returns true when the recipient's NOTIFY names KIND. Without NOTIFY only failures are reported (RFC 3461 4.1). */
+static bool wants_notice(const queued_recipient *recipient, const char *kind)
 {
-	/* RFC 3461 4.1: without NOTIFY a failure is reported; NEVER or a list without FAILURE silences it. */
-	return recipient->notify == NULL || strcasestr(recipient->notify, "FAILURE") != NULL;
+	return recipient->notify != NULL && strstr(recipient->notify, kind) != NULL;
 }
 
 typedef struct {
@@ -316,17 +316,17 @@ static int record_results(PGconn *connection, void *context, ex_db_error *error)
 		const ex_outbound_result *result = &recipient->result;
 		const char *status = "queued";
 		bool dsn = recipient->dsn_pending;
-		if (!recipient->dsn_pending) {
-			if (result->code / 100 == 2) {
-				status = "delivered";
-			} else if (result->code / 100 == 5) {
-				status = "failed";
-				dsn = wants_failure_dsn(recipient) && message->reverse_path[0] != '\0';
-			} else {
-				update->remaining++;
-			}
-		} else {
+		bool has_sender = message->reverse_path[0] != '\0';
+		if (result->code / 100 == 2) {
+			status = "delivered";
+			if (!recipient->dsn_pending)
+				dsn = has_sender && wants_notice(recipient, "SUCCESS") && !result->remote_dsn;
+		} else if (result->code / 100 == 5) {
 			status = "failed";
+			if (!recipient->dsn_pending)
+				dsn = has_sender && (recipient->notify == NULL || wants_notice(recipient, "FAILURE"));
+		} else {
+			update->remaining++;
 		}
 		if (dsn)
 			update->dsn_pending++;
@@ -392,18 +392,10 @@ static int delete_message(PGconn *connection, void *context, ex_db_error *error)
 	return 0;
 }
 
-static void format_date(char *out, size_t size, time_t now)
-{
-	struct tm utc;
-	gmtime_r(&now, &utc);
-	strftime(out, size, "%a, %d %b %Y %H:%M:%S +0000", &utc);
-}
-
 /* Submits one DSN for every recipient with a DSN pending. Returns 0 when it was accepted. */
 static int send_dsn(const ex_mail_outbound *outbound, const queued_message *message, const char *content,
 		    size_t length)
 {
-	ex_mail_service *service = outbound->service;
 	ex_mail_dsn_recipient *entries = calloc(message->count, sizeof(*entries));
 	char (*statuses)[16] = calloc(message->count, sizeof(*statuses));
 	char (*diagnostics)[EX_SMTP_REPLY_MAX_TEXT + 32] = calloc(message->count, sizeof(*diagnostics));
@@ -419,73 +411,40 @@ static int send_dsn(const ex_mail_outbound *outbound, const queued_message *mess
 		if (!recipient->dsn_pending)
 			continue;
 		const ex_outbound_result *result = &recipient->result;
+		bool relayed = result->code / 100 == 2;
+		const char *fallback = relayed ? "2.0.0" : (result->code / 100 == 4 ? "4.0.0" : "5.0.0");
 		snprintf(statuses[count], sizeof(statuses[count]), "%s",
-			 result->enhanced[0] != '\0' ? result->enhanced : (result->code / 100 == 4 ? "4.0.0" : "5.0.0"));
+			 result->enhanced[0] != '\0' ? result->enhanced : fallback);
+		diagnostics[count][0] = '\0';
 		if (result->text[0] != '\0' && recipient->remote_host[0] != '\0')
 			snprintf(diagnostics[count], sizeof(diagnostics[count]), "%d %s %s", result->code, statuses[count],
 				 result->text);
-		else
-			diagnostics[count][0] = '\0';
+		else if (result->text[0] != '\0')
+			snprintf(diagnostics[count], sizeof(diagnostics[count]), "%s", result->text);
 		entries[count] = (ex_mail_dsn_recipient){
 			.address = recipient->address,
 			.original_recipient = recipient->original_recipient,
-			.action = "failed",
+			/* RFC 3461 5.2.2: delivered to a server without DSN, so no further notice follows. */
+			.action = relayed ? "relayed" : "failed",
 			.status = statuses[count],
 			.remote_mta = recipient->remote_host[0] != '\0' ? recipient->remote_host : NULL,
-			.diagnostic = diagnostics[count][0] != '\0' ? diagnostics[count] : result->text,
+			.diagnostic = diagnostics[count][0] != '\0' ? diagnostics[count] : NULL,
 		};
 		count++;
 	}
-
-	char date[DATE_TEXT];
-	char message_id[EX_SMTP_UUID_TEXT + 64 + sizeof(service->hostname)];
-	char boundary[64];
-	unsigned char random[12];
-	format_date(date, sizeof(date), time(NULL));
-	if (RAND_bytes(random, sizeof(random)) != 1)
-		memset(random, 0, sizeof(random));
-	snprintf(boundary, sizeof(boundary), "=_dsn_%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x", random[0],
-		 random[1], random[2], random[3], random[4], random[5], random[6], random[7], random[8], random[9],
-		 random[10], random[11]);
-	snprintf(message_id, sizeof(message_id), "%s.%s@%s", message->id, boundary + 6, service->hostname);
-	const ex_mail_dsn dsn = {
-		.reporting_mta = service->hostname,
+	const ex_mail_dsn_request request = {
+		.tenant_id = message->tenant_id,
 		.sender = message->reverse_path,
 		.envelope_id = message->envelope_id,
+		.return_full = message->return_content != NULL && strcmp(message->return_content, "FULL") == 0,
 		.arrival_date = message->arrival_date,
-		.date = date,
-		.message_id = message_id,
-		.boundary = boundary,
+		.about_id = message->id,
 		.recipients = entries,
 		.recipient_count = count,
 		.original = content,
 		.original_length = length,
-		.return_full = message->return_content != NULL && strcmp(message->return_content, "FULL") == 0,
 	};
-	size_t dsn_length = 0;
-	char *report = ex_mail_dsn_build(&dsn, &dsn_length);
-	int status = -1;
-	if (report != NULL) {
-		const char *to[] = { message->reverse_path };
-		const ex_mail_submission submission = {
-			.tenant_id = message->tenant_id,
-			.reverse_path = "",
-			.recipients = to,
-			.recipient_count = 1,
-			.content = report,
-			.length = dsn_length,
-			.session_id = message->id,
-		};
-		char dsn_queue_id[EX_SMTP_UUID_TEXT];
-		ex_mail_queue_status submitted =
-			ex_mail_queue_submit(service, &submission, dsn_queue_id, sizeof(dsn_queue_id), NULL);
-		/* A sender that no longer exists cannot get the DSN; retrying would not help. */
-		status = submitted == EX_MAIL_QUEUE_ACCEPTED || submitted == EX_MAIL_QUEUE_INVALID_RECIPIENT ? 0 : -1;
-		ex_log(submitted == EX_MAIL_QUEUE_ACCEPTED ? EX_LOG_INFO : EX_LOG_WARN, "outbound_dsn", "{s:s, s:s, s:I, s:i}",
-		       "queue_id", message->id, "sender", message->reverse_path, "recipients", (json_int_t)count,
-		       "status", (int)submitted);
-	}
-	free(report);
+	int status = count > 0 ? ex_mail_dsn_send(outbound->service, &request) : 0;
 	free(entries);
 	free(statuses);
 	free(diagnostics);

@@ -418,9 +418,12 @@ static ex_outbound_outcome transact(connection *conn, const ex_outbound_message 
 			snprintf(reply->text, sizeof(reply->text), "connection lost after the end of data");
 		}
 	}
-	for (size_t i = 0; i < message->recipient_count; i++)
-		if (pending[i])
+	for (size_t i = 0; i < message->recipient_count; i++) {
+		if (pending[i]) {
 			set_result(&results[i], reply);
+			results[i].remote_dsn = extensions.dsn;
+		}
+	}
 	free(pending);
 	if (!conn->broken) {
 		ex_smtp_reply quit;

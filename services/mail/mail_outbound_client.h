@@ -36,6 +36,7 @@ typedef struct {
 	int code;
 	char enhanced[16];
 	char text[EX_SMTP_REPLY_MAX_TEXT];
+	bool remote_dsn;   /* the host that accepted the recipient offers DSN, so it reports from now on */
 } ex_outbound_result;
 
 typedef enum {

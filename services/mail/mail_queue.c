@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "expresso/log.h"
+#include "mail_dsn_send.h"
 #include "mail_envelope.h"
 #include "mail_outbound.h"
 #include "mail_queue.h"
@@ -154,7 +155,12 @@ static void split_recipients(const ex_smtp_envelope *envelope, ex_smtp_recipient
 	for (size_t i = 0; i < envelope->recipient_count; i++) {
 		const ex_smtp_recipient *recipient = &envelope->recipients[i];
 		if (recipient->remote)
-			remote[(*remote_count)++] = (ex_mail_queue_recipient){ .address = recipient->address };
+			remote[(*remote_count)++] = (ex_mail_queue_recipient){
+				.address = recipient->address,
+				.notify = recipient->notify[0] != '\0' ? recipient->notify : NULL,
+				.original_recipient =
+					recipient->original_recipient[0] != '\0' ? recipient->original_recipient : NULL,
+			};
 		else
 			local[(*local_count)++] = *recipient;
 	}
@@ -187,12 +193,52 @@ static ex_smtp_delivery_status queue_remote(ex_mail_service *service, const ex_s
 		.trace_length = trace_length > 0 ? (size_t)trace_length : 0,
 		.content = envelope->content,
 		.length = envelope->length,
+		.envelope_id = envelope->envelope_id,
+		.return_content = envelope->return_content,
 		.session_id = envelope->session_id,
 	};
 	char id[EX_SMTP_UUID_TEXT];
 	if (ex_mail_queue_enqueue(service, &entry, id, sizeof(id)) != 0)
 		return EX_SMTP_DELIVERY_TEMPORARY_FAILURE;
 	return EX_SMTP_DELIVERY_STORED;
+}
+
+/* Sends a "delivered" DSN for the local recipients that asked for one with NOTIFY=SUCCESS (RFC 3461 5.2.2). */
+static void report_local_success(ex_mail_service *service, const ex_smtp_envelope *envelope,
+				 const ex_smtp_recipient *local, size_t local_count)
+{
+	if (envelope->reverse_path[0] == '\0')
+		return;
+	ex_mail_dsn_recipient *entries = calloc(local_count, sizeof(*entries));
+	if (entries == NULL)
+		return;
+	size_t count = 0;
+	for (size_t i = 0; i < local_count; i++) {
+		if (strstr(local[i].notify, "SUCCESS") == NULL)
+			continue;
+		entries[count++] = (ex_mail_dsn_recipient){
+			.address = local[i].address,
+			.original_recipient = local[i].original_recipient[0] != '\0' ? local[i].original_recipient : NULL,
+			.action = "delivered",
+			.status = "2.0.0",
+		};
+	}
+	if (count > 0) {
+		const ex_mail_dsn_request request = {
+			.tenant_id = local[0].tenant_id,
+			.sender = envelope->reverse_path,
+			.envelope_id = envelope->envelope_id,
+			.return_full = false, /* RFC 3461 4.3: a success report returns the header only */
+			.about_id = envelope->session_id,
+			.recipients = entries,
+			.recipient_count = count,
+			.original = envelope->content,
+			.original_length = envelope->length,
+		};
+		/* NOTE: the message is already delivered, so a DSN that fails here is only logged. */
+		ex_mail_dsn_send(service, &request);
+	}
+	free(entries);
 }
 
 ex_smtp_delivery_status ex_mail_queue_deliver(void *context, const ex_smtp_envelope *envelope, char *queue_id,
@@ -225,6 +271,8 @@ ex_smtp_delivery_status ex_mail_queue_deliver(void *context, const ex_smtp_envel
 		local_envelope.recipients = local;
 		local_envelope.recipient_count = local_count;
 		status = ex_mail_deliver(service, &local_envelope, queue_id, queue_id_size);
+		if (status == EX_SMTP_DELIVERY_STORED)
+			report_local_success(service, envelope, local, local_count);
 	} else if (status == EX_SMTP_DELIVERY_STORED) {
 		char id[EX_SMTP_UUID_TEXT];
 		if (random_uuid(id) != 0)

@@ -315,6 +315,7 @@ static ex_smtp_next proceed_ehlo(ex_smtp_session *session, const char *arguments
 	reply(session, "250-SMTPUTF8");
 	reply(session, "250-CHUNKING");
 	reply(session, "250-BINARYMIME");
+	reply(session, "250-DSN");
 	if (session->options.tls_available && !session->tls)
 		reply(session, "250-STARTTLS");
 	if (session->options.listener == EX_SMTP_LISTENER_SUBMISSION && session->tls && !session->authenticated)
@@ -339,8 +340,13 @@ static void reply_path_error(ex_smtp_session *session, ex_smtp_path_status statu
 		reply(session, "553 5.6.7 The %s address is not ASCII; declare SMTPUTF8 in MAIL to use it", role);
 		break;
 	case EX_SMTP_PATH_BAD_PARAMETER:
-		reply(session, "501 5.5.4 Invalid value of a MAIL parameter (SIZE=digits, BODY=7BIT or 8BITMIME, "
-		      "SMTPUTF8 without value)");
+		if (sender)
+			reply(session, "501 5.5.4 Invalid value of a MAIL parameter (SIZE=digits, BODY=7BIT or 8BITMIME, "
+			      "SMTPUTF8 without value, RET=FULL or HDRS, ENVID=xtext of at most %d characters)",
+			      EX_SMTP_DSN_MAX_ENVID);
+		else
+			reply(session, "501 5.5.4 Invalid value of a RCPT parameter (NOTIFY=NEVER or a list of SUCCESS, "
+			      "FAILURE, DELAY; ORCPT=type;xtext of at most %d characters)", EX_SMTP_DSN_MAX_ORCPT);
 		break;
 	case EX_SMTP_PATH_UNKNOWN_PARAMETER:
 		reply(session, "555 5.5.4 Unsupported parameter on %s", sender ? "MAIL" : "RCPT");
@@ -386,7 +392,8 @@ static ex_smtp_next proceed_mail(ex_smtp_session *session, const char *arguments
 }
 
 /* Accepts a recipient in a domain we do not host, for the outbound queue (authenticated sessions only). */
-static void accept_remote(ex_smtp_session *session, ex_smtp_recipient *recipient, const ex_smtp_path *path)
+static void accept_remote(ex_smtp_session *session, ex_smtp_recipient *recipient, const ex_smtp_path *path,
+			  const ex_smtp_rcpt_parameters *parameters)
 {
 	for (size_t i = 0; i < session->recipient_count; i++) {
 		if (session->recipients[i].remote && strcasecmp(session->recipients[i].address, path->mailbox) == 0) {
@@ -396,6 +403,8 @@ static void accept_remote(ex_smtp_session *session, ex_smtp_recipient *recipient
 	}
 	*recipient = (ex_smtp_recipient){ .remote = true };
 	snprintf(recipient->address, sizeof(recipient->address), "%s", path->mailbox);
+	memcpy(recipient->notify, parameters->notify, sizeof(recipient->notify));
+	memcpy(recipient->original_recipient, parameters->orcpt, sizeof(recipient->original_recipient));
 	session->recipient_count++;
 	session->state = EX_SMTP_STATE_RCPT;
 	reply(session, "250 2.1.5 Recipient ok; queued for relay");
@@ -404,7 +413,9 @@ static void accept_remote(ex_smtp_session *session, ex_smtp_recipient *recipient
 static ex_smtp_next proceed_rcpt(ex_smtp_session *session, const char *arguments)
 {
 	ex_smtp_path path;
-	ex_smtp_path_status status = ex_smtp_parse_rcpt_to(arguments, session->mail_parameters.smtputf8, &path);
+	ex_smtp_rcpt_parameters parameters;
+	ex_smtp_path_status status =
+		ex_smtp_parse_rcpt_to_dsn(arguments, session->mail_parameters.smtputf8, &path, &parameters);
 	if (status != EX_SMTP_PATH_OK) {
 		reply_path_error(session, status, false);
 		return EX_SMTP_NEXT_LINE;
@@ -426,6 +437,8 @@ static ex_smtp_next proceed_rcpt(ex_smtp_session *session, const char *arguments
 			}
 		}
 		snprintf(recipient->address, sizeof(recipient->address), "%s", path.mailbox);
+		memcpy(recipient->notify, parameters.notify, sizeof(recipient->notify));
+		memcpy(recipient->original_recipient, parameters.orcpt, sizeof(recipient->original_recipient));
 		session->recipient_count++;
 		session->state = EX_SMTP_STATE_RCPT;
 		reply(session, "250 2.1.5 Recipient ok");
@@ -441,7 +454,7 @@ static ex_smtp_next proceed_rcpt(ex_smtp_session *session, const char *arguments
 		break;
 	case EX_SMTP_LOOKUP_NOT_LOCAL:
 		if (session->authenticated)
-			accept_remote(session, recipient, &path);
+			accept_remote(session, recipient, &path, &parameters);
 		else
 			reply(session, "554 5.7.1 <%s>: relay access denied; this server accepts mail only for its own "
 			      "domains", path.mailbox);
@@ -933,6 +946,8 @@ static ex_smtp_next finish_message(ex_smtp_session *session)
 			.recipient_count = session->recipient_count,
 			.content = data->content == NULL ? "" : data->content,
 			.length = data->length,
+			.envelope_id = session->mail_parameters.envid[0] != '\0' ? session->mail_parameters.envid : NULL,
+			.return_content = session->mail_parameters.ret[0] != '\0' ? session->mail_parameters.ret : NULL,
 		};
 		switch (backend->deliver(backend->context, &envelope, queue_id, sizeof(queue_id))) {
 		case EX_SMTP_DELIVERY_STORED:

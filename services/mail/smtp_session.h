@@ -51,6 +51,8 @@ typedef struct {
 	char user_id[EX_SMTP_UUID_TEXT];
 	char address[EX_SMTP_MAX_PATH + 1]; /* the path as the client wrote it */
 	bool remote;                        /* a domain we do not host: tenant_id and user_id are empty */
+	char notify[EX_SMTP_DSN_NOTIFY_TEXT];  /* RFC 3461 NOTIFY, canonical; "" when absent */
+	char original_recipient[EX_SMTP_DSN_MAX_ORCPT + 1]; /* RFC 3461 ORCPT; "" when absent */
 } ex_smtp_recipient;
 
 typedef enum {
@@ -96,6 +98,8 @@ typedef struct {
 	size_t recipient_count;
 	const char *content;              /* the message as received, dot-unstuffed */
 	size_t length;
+	const char *envelope_id;          /* RFC 3461 ENVID (xtext), or NULL */
+	const char *return_content;       /* RFC 3461 RET: "FULL", "HDRS" or NULL */
 } ex_smtp_envelope;
 
 typedef struct {

@@ -113,18 +113,18 @@ async function waitFor(description, probe, timeoutMs = 30_000) {
   }
 }
 
-// Returns the stored DSN in Alice's INBOX that names ADDRESS, once it is there.
-async function dsnFor(address, timeoutMs = 30_000) {
-  return waitFor(`a DSN about ${address}`, async () => {
-    const rows = await tenantQuery(alice.tenantId,
-      `SELECT m.storage_key, m.subject FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id
-        WHERE b.user_id = $1 AND b.name = 'INBOX' AND m.subject LIKE 'Undelivered Mail%'`, [alice.userId]);
-    for (const row of rows) {
-      const object = readObject(alice.tenantId, row.storage_key).toString('utf8');
-      if (object.includes(`Final-Recipient: rfc822; ${address}\r\n`)) return object;
-    }
-    return null;
-  }, timeoutMs);
+// Returns the stored DSNs in Alice's INBOX whose subject is like SUBJECT and that name ADDRESS.
+async function findDsns(address, subject = 'Undelivered Mail%') {
+  const rows = await tenantQuery(alice.tenantId,
+    `SELECT m.storage_key FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id
+      WHERE b.user_id = $1 AND b.name = 'INBOX' AND m.subject LIKE $2`, [alice.userId, subject]);
+  return rows.map((row) => readObject(alice.tenantId, row.storage_key).toString('utf8'))
+    .filter((object) => object.includes(`Final-Recipient: rfc822; ${address}\r\n`));
+}
+
+// Returns the DSN in Alice's INBOX that names ADDRESS, once it is there.
+async function dsnFor(address, timeoutMs = 30_000, subject = 'Undelivered Mail%') {
+  return waitFor(`a DSN about ${address}`, async () => (await findDsns(address, subject))[0] ?? null, timeoutMs);
 }
 
 async function queueRows(queueId) {
@@ -143,16 +143,16 @@ function message(subject, to) {
 }
 
 // Submits CONTENT as Alice to RECIPIENTS on the private instance; returns the RCPT replies and the final reply.
-async function submit(recipients, content) {
+async function submit(recipients, content, { mailParameters = '', rcptParameters = '' } = {}) {
   const client = await SmtpClient.connect(instance.ports.submission);
   await client.ehlo();
   await client.startTls(ca);
   await client.ehlo();
   const plain = Buffer.from(`\0${alice.email}\0${env.EXPRESSO_ALICE_APP_PASSWORD}`).toString('base64');
   assert.equal((await client.command(`AUTH PLAIN ${plain}`)).code, 235);
-  assert.match((await client.command(`MAIL FROM:<${alice.email}>`)).text, /^250 /);
+  assert.match((await client.command(`MAIL FROM:<${alice.email}>${mailParameters}`)).text, /^250 /);
   const rcpt = [];
-  for (const recipient of recipients) rcpt.push(await client.command(`RCPT TO:<${recipient}>`));
+  for (const recipient of recipients) rcpt.push(await client.command(`RCPT TO:<${recipient}>${rcptParameters}`));
   const final = await client.data(content);
   await client.command('QUIT');
   client.close();
@@ -332,4 +332,58 @@ test('submission From must be the login address', { timeout: TEST_TIMEOUT_MS }, 
   const forged = Buffer.from(`From: Bob <bob@demo.expresso.test>\r\nTo: ${recipient}\r\nSubject: forged\r\n\r\nx\r\n`);
   const { final } = await submit([recipient], forged);
   assert.match(final.text, /^553 5\.7\.1 /);
+});
+
+test('EHLO offers DSN and RCPT checks its parameters', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const client = await SmtpClient.connect(instance.ports.smtp);
+  assert.ok((await client.ehlo()).includes('DSN'));
+  assert.match((await client.command('MAIL FROM:<someone@example.org> RET=HDRS ENVID=abc+2Bdef')).text, /^250 /);
+  assert.match((await client.command(`RCPT TO:<${alice.email}> NOTIFY=NEVER,SUCCESS`)).text, /^501 5\.5\.4 /);
+  assert.match((await client.command(`RCPT TO:<${alice.email}> ORCPT=rfc822`)).text, /^501 5\.5\.4 /);
+  assert.match((await client.command(`RCPT TO:<${alice.email}> NOTIFY=FAILURE ORCPT=rfc822;${alice.email}`)).text, /^250 /);
+  assert.match((await client.command('RSET')).text, /^250 /);
+  assert.match((await client.command('MAIL FROM:<someone@example.org> RET=SOME')).text, /^501 5\.5\.4 /);
+  client.close();
+});
+
+test('NOTIFY=NEVER suppresses the failure DSN', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const recipient = `reject-${crypto.randomUUID()}@remote.test`;
+  const since = new Date();
+  const { final } = await submit([recipient], message('Never test', [recipient]).content, { rcptParameters: ' NOTIFY=NEVER' });
+  assert.match(final.text, /^250 /);
+  const queueId = await newestQueueId(since);
+  await remoteEvent((event) => event.event === 'rcpt' && event.address === recipient);
+  // The DSN is submitted before the queue row goes, so once the row is gone no DSN can follow.
+  await waitFor('the queue row to go', async () => (await queueRows(queueId)).length === 0);
+  assert.deepEqual(await findDsns(recipient, '%'), []);
+});
+
+test('RET=FULL and ENVID appear in the DSN', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const recipient = `reject-${crypto.randomUUID()}@remote.test`;
+  const envelopeId = `e2e-${crypto.randomUUID()}`;
+  const { final } = await submit([recipient], message('Full return', [recipient]).content,
+    { mailParameters: ` RET=FULL ENVID=${envelopeId}`, rcptParameters: ` NOTIFY=FAILURE ORCPT=rfc822;${recipient}` });
+  assert.match(final.text, /^250 /);
+  const dsn = await dsnFor(recipient);
+  assert.ok(dsn.includes(`Original-Envelope-Id: ${envelopeId}\r\n`));
+  assert.ok(dsn.includes(`Original-Recipient: rfc822;${recipient}\r\n`));
+  assert.ok(dsn.includes('Content-Type: message/rfc822\r\n'));
+  assert.ok(dsn.includes('Hello from the outbound test.'), 'RET=FULL returns the body');
+});
+
+test('NOTIFY=SUCCESS reports relayed and delivered', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const remoteRecipient = `ok-${crypto.randomUUID()}@remote.test`;
+  const bob = requireEnv('EXPRESSO_BOB_EMAIL');
+  const { final } = await submit([remoteRecipient, bob], message('Success report', [remoteRecipient, bob]).content,
+    { rcptParameters: ' NOTIFY=SUCCESS,FAILURE' });
+  assert.match(final.text, /^250 /);
+
+  const delivered = await waitFor('a success DSN naming Bob', async () =>
+    (await findDsns(bob, 'Successful Mail Delivery Report')).find((dsn) => dsn.includes('Action: delivered')) ?? null);
+  assert.ok(delivered.includes(`Final-Recipient: rfc822; ${bob}\r\nAction: delivered\r\nStatus: 2.0.0\r\n`));
+  assert.ok(delivered.includes('Content-Type: text/rfc822-headers'), 'a success report returns the header only');
+
+  // aiosmtpd offers no DSN, so the relay is reported as the last notice (RFC 3461 5.2.2).
+  const relayed = await dsnFor(remoteRecipient, 30_000, 'Successful Mail Delivery Report');
+  assert.ok(relayed.includes(`Final-Recipient: rfc822; ${remoteRecipient}\r\nAction: relayed\r\nStatus: 2.0.0\r\n`));
 });
