@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "expresso/log.h"
+#include "mail_alias.h"
 #include "mail_dsn_send.h"
 #include "mail_envelope.h"
 #include "mail_outbound.h"
@@ -166,15 +167,21 @@ static void split_recipients(const ex_smtp_envelope *envelope, ex_smtp_recipient
 	}
 }
 
-/* Checks the From field of an authenticated submission with only remote recipients. */
-static bool from_allowed(const ex_smtp_envelope *envelope)
+/* Checks the From field of an authenticated submission against the user's address and aliases. */
+static ex_smtp_delivery_status check_from(ex_mail_service *service, const ex_smtp_envelope *envelope)
 {
-	ex_mail_envelope fields;
-	if (ex_mail_envelope_parse(envelope->content, envelope->length, envelope->identity->email, &fields) != 0)
-		return false;
-	bool matches = fields.from_matches;
-	ex_mail_envelope_clear(&fields);
-	return matches;
+	char **addresses = NULL;
+	int count = ex_mail_alias_sender_addresses(service, envelope->identity, &addresses);
+	if (count < 0)
+		return EX_SMTP_DELIVERY_TEMPORARY_FAILURE;
+	bool allowed = ex_mail_envelope_from_allowed(envelope->content, envelope->length, (const char *const *)addresses,
+						     (size_t)count);
+	ex_mail_alias_free(addresses, (size_t)count);
+	if (allowed)
+		return EX_SMTP_DELIVERY_STORED;
+	ex_log(EX_LOG_WARN, "smtp_from_rejected", "{s:s, s:s}", "session", envelope->session_id, "user",
+	       envelope->identity->user_id);
+	return EX_SMTP_DELIVERY_FROM_REJECTED;
 }
 
 static ex_smtp_delivery_status queue_remote(ex_mail_service *service, const ex_smtp_envelope *envelope,
@@ -261,10 +268,8 @@ ex_smtp_delivery_status ex_mail_queue_deliver(void *context, const ex_smtp_envel
 	if (remote_count > 0 && envelope->identity == NULL) {
 		/* The session accepts remote recipients only after AUTH; anything else is a bug upstream. */
 		status = EX_SMTP_DELIVERY_TEMPORARY_FAILURE;
-	} else if (remote_count > 0 && local_count == 0 && !from_allowed(envelope)) {
-		ex_log(EX_LOG_WARN, "smtp_from_rejected", "{s:s, s:s}", "session", envelope->session_id, "user",
-		       envelope->identity->user_id);
-		status = EX_SMTP_DELIVERY_FROM_REJECTED;
+	} else if (envelope->identity != NULL) {
+		status = check_from(service, envelope);
 	}
 	if (status == EX_SMTP_DELIVERY_STORED && local_count > 0) {
 		ex_smtp_envelope local_envelope = *envelope;

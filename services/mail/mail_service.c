@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "expresso/log.h"
+#include "mail_alias.h"
 #include "mail_envelope.h"
 #include "mail_outbound.h"
 #include "mail_queue.h"
@@ -244,6 +245,7 @@ int ex_mail_service_open(ex_mail_service *service, ex_daemon *daemon)
 		.authenticate = ex_mail_authenticate,
 		.authenticate_token = service->verifier != NULL ? ex_mail_authenticate_token : NULL,
 		.deliver = ex_mail_queue_deliver,
+		.check_sender = ex_mail_alias_check_sender,
 		.context = service,
 	};
 

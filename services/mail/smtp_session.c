@@ -379,10 +379,20 @@ static ex_smtp_next proceed_mail(ex_smtp_session *session, const char *arguments
 		      (unsigned long long)session->options.limits.max_message_bytes);
 		return EX_SMTP_NEXT_LINE;
 	}
-	/* NOTE: aliases are not modelled yet, so only the login address itself is allowed. */
 	if (session->authenticated && !sender_is_identity(session)) {
-		reply(session, "553 5.7.1 Sender address rejected: you may send only as %s", session->identity.email);
-		return EX_SMTP_NEXT_LINE;
+		const ex_smtp_backend *backend = session->options.backend;
+		ex_smtp_sender_status sender = EX_SMTP_SENDER_REJECTED;
+		if (backend->check_sender != NULL && session->reverse_path.mailbox[0] != '\0')
+			sender = backend->check_sender(backend->context, &session->identity, session->reverse_path.mailbox);
+		if (sender == EX_SMTP_SENDER_TEMPORARY_FAILURE) {
+			reply(session, "451 4.3.0 Sender address check failed; try again later");
+			return EX_SMTP_NEXT_LINE;
+		}
+		if (sender != EX_SMTP_SENDER_ALLOWED) {
+			reply(session, "553 5.7.1 Sender address rejected: you may send only as %s or one of your aliases",
+			      session->identity.email);
+			return EX_SMTP_NEXT_LINE;
+		}
 	}
 
 	session->state = EX_SMTP_STATE_MAIL;
@@ -954,7 +964,7 @@ static ex_smtp_next finish_message(ex_smtp_session *session)
 			reply(session, "250 2.0.0 Ok: stored as %s", queue_id);
 			break;
 		case EX_SMTP_DELIVERY_FROM_REJECTED:
-			reply(session, "553 5.7.1 The From header field must name only your address %s",
+			reply(session, "553 5.7.1 The From header field must name only your address %s or your aliases",
 			      session->identity.email);
 			break;
 		case EX_SMTP_DELIVERY_OVER_QUOTA:

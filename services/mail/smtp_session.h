@@ -77,9 +77,15 @@ typedef enum {
 } ex_smtp_auth_status;
 
 typedef enum {
+	EX_SMTP_SENDER_ALLOWED = 0,
+	EX_SMTP_SENDER_REJECTED,          /* not the user's address nor one of their aliases */
+	EX_SMTP_SENDER_TEMPORARY_FAILURE,
+} ex_smtp_sender_status;
+
+typedef enum {
 	EX_SMTP_DELIVERY_STORED = 0,
 	EX_SMTP_DELIVERY_OVER_QUOTA,
-	EX_SMTP_DELIVERY_FROM_REJECTED, /* submission: the From field names someone else */
+	EX_SMTP_DELIVERY_FROM_REJECTED, /* submission: the From field names an address that is not the user's */
 	EX_SMTP_DELIVERY_TEMPORARY_FAILURE,
 } ex_smtp_delivery_status;
 
@@ -117,6 +123,8 @@ typedef struct {
 	/* Stores the message for every recipient; 0 recipients stored unless STORED. */
 	ex_smtp_delivery_status (*deliver)(void *context, const ex_smtp_envelope *envelope,
 					   char *queue_id, size_t queue_id_size);
+	/* Checks an authenticated session's MAIL FROM address. NULL: only the login address is allowed. */
+	ex_smtp_sender_status (*check_sender)(void *context, const ex_smtp_identity *identity, const char *address);
 	void *context;
 } ex_smtp_backend;
 

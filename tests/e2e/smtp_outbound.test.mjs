@@ -14,6 +14,7 @@ import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { connect as connectNats } from 'nats';
 import pg from 'pg';
 
 import { SmtpClient } from './lib/smtp_client.mjs';
@@ -386,4 +387,94 @@ test('NOTIFY=SUCCESS reports relayed and delivered', { timeout: TEST_TIMEOUT_MS 
   // aiosmtpd offers no DSN, so the relay is reported as the last notice (RFC 3461 5.2.2).
   const relayed = await dsnFor(remoteRecipient, 30_000, 'Successful Mail Delivery Report');
   assert.ok(relayed.includes(`Final-Recipient: rfc822; ${remoteRecipient}\r\nAction: relayed\r\nStatus: 2.0.0\r\n`));
+});
+
+test('aliases receive mail and may be used as sender', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const domain = alice.email.split('@')[1];
+  const alias = `alias-${crypto.randomUUID().slice(0, 8)}@${domain}`;
+  const catchAll = `@${domain}`;
+  await tenantQuery(alice.tenantId, 'INSERT INTO mail_aliases (tenant_id, address, user_id) VALUES ($1, $2, $3)',
+    [alice.tenantId, alias, alice.userId]);
+  try {
+    // RCPT to the alias reaches Alice; an unknown address of the domain does not (no catch-all yet).
+    const mx = await SmtpClient.connect(instance.ports.smtp);
+    await mx.ehlo();
+    await mx.command('MAIL FROM:<someone@example.org>');
+    assert.match((await mx.command(`RCPT TO:<${alias.toUpperCase()}>`)).text, /^250 /);
+    assert.match((await mx.command(`RCPT TO:<nobody-${crypto.randomUUID()}@${domain}>`)).text, /^550 5\.1\.1 /);
+    mx.close();
+
+    // The alias as MAIL FROM and From on submission.
+    const recipient = `ok-${crypto.randomUUID()}@remote.test`;
+    const client = await SmtpClient.connect(instance.ports.submission);
+    await client.ehlo();
+    await client.startTls(ca);
+    await client.ehlo();
+    const plain = Buffer.from(`\0${alice.email}\0${env.EXPRESSO_ALICE_APP_PASSWORD}`).toString('base64');
+    assert.equal((await client.command(`AUTH PLAIN ${plain}`)).code, 235);
+    assert.match((await client.command('MAIL FROM:<bob@demo.expresso.test>')).text, /^553 5\.7\.1 .*aliases/);
+    assert.match((await client.command(`MAIL FROM:<${alias}>`)).text, /^250 /);
+    assert.match((await client.command(`RCPT TO:<${recipient}>`)).text, /^250 /);
+    const content = Buffer.from(`From: Alice <${alias}>\r\nTo: ${recipient}\r\nSubject: alias\r\n\r\nx\r\n`);
+    assert.match((await client.data(content)).text, /^250 /);
+    client.close();
+    const received = await remoteEvent((event) => event.event === 'message' && event.rcpt_tos.includes(recipient));
+    assert.equal(received.mail_from, alias);
+
+    // A catch-all receives unknown addresses of the domain but does not allow sending as them.
+    await tenantQuery(alice.tenantId, 'INSERT INTO mail_aliases (tenant_id, address, user_id) VALUES ($1, $2, $3)',
+      [alice.tenantId, catchAll, alice.userId]);
+    const mx2 = await SmtpClient.connect(instance.ports.smtp);
+    await mx2.ehlo();
+    await mx2.command('MAIL FROM:<someone@example.org>');
+    assert.match((await mx2.command(`RCPT TO:<nobody-${crypto.randomUUID()}@${domain}>`)).text, /^250 /);
+    mx2.close();
+    const sender = await SmtpClient.connect(instance.ports.submission);
+    await sender.ehlo();
+    await sender.startTls(ca);
+    await sender.ehlo();
+    assert.equal((await sender.command(`AUTH PLAIN ${plain}`)).code, 235);
+    assert.match((await sender.command(`MAIL FROM:<anything@${domain}>`)).text, /^553 5\.7\.1 /);
+    sender.close();
+  } finally {
+    await tenantQuery(alice.tenantId, 'DELETE FROM mail_aliases WHERE address = ANY($1)', [[alias, catchAll]]);
+  }
+});
+
+test('From with a second, foreign author rejected', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const recipient = `ok-${crypto.randomUUID()}@remote.test`;
+  const content = Buffer.from(`From: Alice <${alice.email}>, Other <other@example.org>\r\nTo: ${recipient}\r\n` +
+    'Subject: two authors\r\n\r\nx\r\n');
+  const { final } = await submit([recipient], content);
+  assert.match(final.text, /^553 5\.7\.1 /);
+});
+
+test('mail.delivered carries sender and decoded subject', { timeout: TEST_TIMEOUT_MS }, async () => {
+  // 'ação' is 5 bytes in UTF-8; 60 of them (300 bytes) are cut to at most 200 bytes at a character boundary.
+  const word = `a\u00e7\u00e3o`;
+  const subject = `${crypto.randomUUID()} ${word.repeat(60)}`;
+  const encoded = `=?UTF-8?B?${Buffer.from(subject).toString('base64')}?=`;
+  const content = Buffer.from(`From: Someone <someone@example.org>\r\nTo: ${alice.email}\r\nSubject: ${encoded}\r\n\r\n` +
+    'secret body text\r\n');
+  const client = await SmtpClient.connect(instance.ports.smtp);
+  await client.ehlo();
+  await client.command('MAIL FROM:<someone@example.org>');
+  assert.match((await client.command(`RCPT TO:<${alice.email}>`)).text, /^250 /);
+  assert.match((await client.data(content)).text, /^250 /);
+  client.close();
+
+  const nats = await connectNats({ servers: requireEnv('EXPRESSO_NATS_URL').replace(/^nats:\/\//, '') });
+  try {
+    const manager = await nats.jetstreamManager();
+    const message = await manager.streams.getMessage('EXPRESSO', { last_by_subj: `expresso.${alice.tenantId}.mail.delivered` });
+    const event = JSON.parse(new TextDecoder().decode(message.data));
+    assert.equal(event.user_id, alice.userId);
+    assert.equal(event.sender, 'someone@example.org');
+    assert.ok(subject.startsWith(event.subject), 'the subject is decoded and cut at its end only');
+    assert.ok(Buffer.byteLength(event.subject) <= 200, `subject of ${Buffer.byteLength(event.subject)} bytes`);
+    assert.ok(Buffer.byteLength(event.subject) > 195, 'the cut keeps nearly 200 bytes');
+    assert.ok(!JSON.stringify(event).includes('secret body text'), 'no body in the event');
+  } finally {
+    await nats.close();
+  }
 });
