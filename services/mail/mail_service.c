@@ -70,6 +70,9 @@ const ex_setting ex_mail_settings[] = {
 	{ "smtp_greeting_delay", "EXPRESSO_SMTP_GREETING_DELAY", EX_SETTING_DURATION, "500ms", "duration",
 	  "Port 25 only: wait before the banner; a client that sends anything in that time is disconnected. "
 	  "0 turns the check off.", false },
+	{ "smtp_max_commands_per_minute", "EXPRESSO_SMTP_MAX_COMMANDS_PER_MINUTE", EX_SETTING_INT, "1000", "commands",
+	  "Command lines one SMTP session may send in any one-minute window; more close it with 421 4.7.0. 0 turns "
+	  "the limit off.", false },
 	EX_MAIL_OUTBOUND_SETTINGS,
 	{ 0 },
 };
@@ -200,6 +203,9 @@ int ex_mail_service_open(ex_mail_service *service, ex_daemon *daemon)
 	    check_positive(config, "smtp_max_connections_per_address", "EXPRESSO_SMTP_MAX_CONNECTIONS_PER_ADDRESS",
 			   100000) != 0)
 		return -1;
+	int64_t max_commands = ex_config_int(config, "smtp_max_commands_per_minute");
+	if (max_commands < 0 || max_commands > 1000000)
+		return invalid_setting("EXPRESSO_SMTP_MAX_COMMANDS_PER_MINUTE", "must be between 0 and 1000000");
 	uint64_t max_message = ex_config_size(config, "smtp_max_message_size");
 	if (max_message < 1024 || max_message > (uint64_t)1 << 31)
 		return invalid_setting("EXPRESSO_SMTP_MAX_MESSAGE_SIZE", "must be between 1K and 2G");
@@ -264,6 +270,7 @@ int ex_mail_service_open(ex_mail_service *service, ex_daemon *daemon)
 			.max_message_bytes = max_message,
 			.max_recipients = (unsigned)ex_config_int(config, "smtp_max_recipients"),
 			.max_errors = (unsigned)ex_config_int(config, "smtp_max_errors"),
+			.max_commands_per_minute = (unsigned)ex_config_int(config, "smtp_max_commands_per_minute"),
 		},
 		.max_connections = (unsigned)ex_config_int(config, "smtp_max_connections"),
 		.max_connections_per_address = (unsigned)ex_config_int(config, "smtp_max_connections_per_address"),

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "smtp_sasl.h"
 
@@ -38,6 +39,8 @@ struct ex_smtp_session {
 	ex_smtp_identity identity;
 	char helo[EX_SMTP_MAX_HELO + 1];
 	unsigned errors;
+	uint64_t rate_window_start_ms; /* monotonic time the current one-minute command window began */
+	unsigned rate_commands;        /* command lines read in that window */
 
 	/* The mail transaction. */
 	ex_smtp_path reverse_path;
@@ -884,9 +887,37 @@ static ex_smtp_next sasl_line(ex_smtp_session *session, const char *line)
 	return after_reply(session, EX_SMTP_NEXT_LINE);
 }
 
+static uint64_t monotonic_ms(void)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
+}
+
+/* Counts a command line; returns false (with a 421 queued) once the session is over its rate. */
+static bool within_command_rate(ex_smtp_session *session)
+{
+	unsigned limit = session->options.limits.max_commands_per_minute;
+	if (limit == 0)
+		return true;
+	uint64_t now = monotonic_ms();
+	if (session->rate_commands == 0 || now - session->rate_window_start_ms >= 60000) {
+		session->rate_window_start_ms = now;
+		session->rate_commands = 0;
+	}
+	session->rate_commands++;
+	if (session->rate_commands <= limit)
+		return true;
+	reply(session, "421 4.7.0 Too many commands: more than %u in one minute; closing the connection", limit);
+	session->state = EX_SMTP_STATE_CLOSED;
+	return false;
+}
+
 ex_smtp_next ex_smtp_session_line(ex_smtp_session *session, const char *line, size_t length)
 {
 	if (session->state == EX_SMTP_STATE_CLOSED)
+		return EX_SMTP_NEXT_CLOSE;
+	if (!within_command_rate(session))
 		return EX_SMTP_NEXT_CLOSE;
 	if (session->state == EX_SMTP_STATE_AUTH)
 		return sasl_line(session, line);

@@ -45,6 +45,7 @@ const LIMIT_ERRORS = 5;
 const LIMIT_CONNECTIONS_PER_ADDRESS = 3;
 const LIMIT_IDLE_MS = 2000;
 const LIMIT_GREETING_DELAY_MS = 400;
+const LIMIT_COMMANDS_PER_MINUTE = 20;
 
 // ---- a small SMTP client --------------------------------------------------------
 
@@ -323,6 +324,7 @@ before(async () => {
     EXPRESSO_SMTP_MAX_CONNECTIONS_PER_ADDRESS: String(LIMIT_CONNECTIONS_PER_ADDRESS),
     EXPRESSO_SMTP_IDLE_TIMEOUT: `${LIMIT_IDLE_MS}ms`,
     EXPRESSO_SMTP_GREETING_DELAY: `${LIMIT_GREETING_DELAY_MS}ms`,
+    EXPRESSO_SMTP_MAX_COMMANDS_PER_MINUTE: String(LIMIT_COMMANDS_PER_MINUTE),
   });
 }, { timeout: TEST_TIMEOUT_MS });
 
@@ -738,6 +740,15 @@ test('errors before disconnect', { timeout: TEST_TIMEOUT_MS }, async () => {
   for (let i = 1; i < LIMIT_ERRORS; i++) assert.match((await client.command('XYZZY')).text, /^500 /);
   assert.match((await client.command('XYZZY')).text, /^500 /);
   assert.match((await client.reply()).text, /^421 4\.7\.0 /);
+  assert.equal((await client.reply()).code, 0, 'the server closed the connection');
+  client.close();
+});
+
+test('command rate at the limit and one past', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const client = await limitedClient();
+  await ehlo(client);
+  for (let i = 1; i < LIMIT_COMMANDS_PER_MINUTE; i++) assert.match((await client.command('NOOP')).text, /^250 /);
+  assert.match((await client.command('NOOP')).text, /^421 4\.7\.0 Too many commands/);
   assert.equal((await client.reply()).code, 0, 'the server closed the connection');
   client.close();
 });
