@@ -19,6 +19,7 @@
 #include "expresso/log.h"
 #include "mail_envelope.h"
 #include "mail_service.h"
+#include "mail_sweep.h"
 #include "smtp_trace.h"
 
 enum { ACQUIRE_TIMEOUT_MS = 5000, KEY_SIZE = 128, NUMBER_TEXT = 24 };
@@ -242,6 +243,8 @@ static int insert_rows(PGconn *connection, void *context, ex_db_error *error)
 			insert->over_quota = strcmp(error->message, "over quota") == 0;
 			return -1;
 		}
+		if (ex_mail_sweep_forget_key(connection, insert->tenant_id, insert->copies[i].storage_key, error) != 0)
+			return -1;
 	}
 	return 0;
 }
@@ -252,15 +255,13 @@ static int store_copy(ex_mail_service *service, const ex_smtp_envelope *envelope
 {
 	char trace[EX_SMTP_TRACE_MAX];
 	char err[EX_STORAGE_ERROR_MAX] = "";
-	char object_id[EX_SMTP_UUID_TEXT];
 	ex_storage_writer *writer = NULL;
 
 	const char *for_recipient = envelope->recipient_count == 1 ? copy->recipient->address : NULL;
 	int trace_length = ex_smtp_trace_headers(trace, sizeof(trace), envelope, service->hostname, queue_id,
 						 for_recipient, time(NULL));
-	if (trace_length < 0 || random_uuid(object_id) != 0)
+	if (trace_length < 0)
 		return -1;
-	snprintf(copy->storage_key, sizeof(copy->storage_key), "mail/%s/%s", copy->recipient->user_id, object_id);
 
 	ex_storage_status status = ex_storage_writer_begin(service->storage, copy->recipient->tenant_id,
 							   copy->storage_key, &writer, err, sizeof(err));
@@ -371,6 +372,44 @@ static ex_smtp_delivery_status commit_rows(ex_mail_service *service, const ex_sm
 	return status;
 }
 
+/*
+ * Gives every copy its storage key and records the keys in
+ * mail_object_garbage before any object is written, so an object left by
+ * a crash before its row commits is found by the sweep (mail_sweep.c).
+ */
+static ex_smtp_delivery_status assign_keys(ex_mail_service *service, const ex_smtp_envelope *envelope,
+					   delivery_copy *copies)
+{
+	for (size_t i = 0; i < envelope->recipient_count; i++) {
+		char object_id[EX_SMTP_UUID_TEXT];
+		copies[i].recipient = &envelope->recipients[i];
+		if (random_uuid(object_id) != 0)
+			return EX_SMTP_DELIVERY_TEMPORARY_FAILURE;
+		snprintf(copies[i].storage_key, sizeof(copies[i].storage_key), "mail/%s/%s",
+			 copies[i].recipient->user_id, object_id);
+	}
+	for (size_t i = 0; i < envelope->recipient_count; i++) {
+		const char *tenant_id = copies[i].recipient->tenant_id;
+		bool seen = false;
+		for (size_t j = 0; j < i && !seen; j++)
+			seen = strcmp(copies[j].recipient->tenant_id, tenant_id) == 0;
+		if (seen)
+			continue;
+		const char **keys = calloc(envelope->recipient_count, sizeof(*keys));
+		if (keys == NULL)
+			return EX_SMTP_DELIVERY_TEMPORARY_FAILURE;
+		size_t count = 0;
+		for (size_t j = i; j < envelope->recipient_count; j++)
+			if (strcmp(copies[j].recipient->tenant_id, tenant_id) == 0)
+				keys[count++] = copies[j].storage_key;
+		int recorded = ex_mail_sweep_record_keys(service, tenant_id, keys, count);
+		free(keys);
+		if (recorded != 0)
+			return EX_SMTP_DELIVERY_TEMPORARY_FAILURE;
+	}
+	return EX_SMTP_DELIVERY_STORED;
+}
+
 ex_smtp_delivery_status ex_mail_deliver(void *context, const ex_smtp_envelope *envelope, char *queue_id,
 					size_t queue_id_size)
 {
@@ -391,12 +430,13 @@ ex_smtp_delivery_status ex_mail_deliver(void *context, const ex_smtp_envelope *e
 		ex_mail_envelope_clear(&fields);
 		return EX_SMTP_DELIVERY_TEMPORARY_FAILURE;
 	}
-	ex_smtp_delivery_status status = EX_SMTP_DELIVERY_STORED;
+	ex_smtp_delivery_status status = assign_keys(service, envelope, copies);
 	for (size_t i = 0; i < envelope->recipient_count && status == EX_SMTP_DELIVERY_STORED; i++) {
-		copies[i].recipient = &envelope->recipients[i];
 		if (store_copy(service, envelope, queue_id, &copies[i]) != 0)
 			status = EX_SMTP_DELIVERY_TEMPORARY_FAILURE;
 	}
+	if (status == EX_SMTP_DELIVERY_STORED && service->test_commit_delay_ms > 0)
+		ex_mail_sweep_test_delay(service->test_commit_delay_ms);
 	if (status == EX_SMTP_DELIVERY_STORED)
 		status = commit_rows(service, envelope, copies, &fields);
 	remove_copies(service, copies, envelope->recipient_count, NULL);

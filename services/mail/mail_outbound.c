@@ -381,11 +381,19 @@ static int clear_dsn_pending(PGconn *connection, void *context, ex_db_error *err
 	return 0;
 }
 
+/* Deletes the queue rows and lists the object as garbage, so a crash before its deletion leaves it to the sweep. */
 static int delete_message(PGconn *connection, void *context, ex_db_error *error)
 {
 	const queued_message *message = context;
 	const char *params[] = { message->id };
 	PGresult *result = ex_db_exec(connection, "DELETE FROM mail_queue WHERE id = $1", 1, params, error);
+	if (result == NULL)
+		return -1;
+	PQclear(result);
+	const char *garbage_params[] = { message->tenant_id, message->storage_key };
+	result = ex_db_exec(connection,
+			    "INSERT INTO mail_object_garbage (tenant_id, storage_key) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+			    2, garbage_params, error);
 	if (result == NULL)
 		return -1;
 	PQclear(result);

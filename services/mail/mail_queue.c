@@ -18,6 +18,7 @@
 #include "mail_envelope.h"
 #include "mail_outbound.h"
 #include "mail_queue.h"
+#include "mail_sweep.h"
 #include "smtp_address.h"
 #include "smtp_trace.h"
 
@@ -76,7 +77,7 @@ static int insert_queue_rows(PGconn *connection, void *context, ex_db_error *err
 			return -1;
 		PQclear(result);
 	}
-	return 0;
+	return ex_mail_sweep_forget_key(connection, entry->tenant_id, insert->storage_key, error);
 }
 
 int ex_mail_queue_enqueue(ex_mail_service *service, const ex_mail_queue_entry *entry, char *queue_id,
@@ -92,6 +93,9 @@ int ex_mail_queue_enqueue(ex_mail_service *service, const ex_mail_queue_entry *e
 	if (random_uuid(id) != 0)
 		return -1;
 	snprintf(key, sizeof(key), "queue/%s", id);
+	const char *keys[] = { key };
+	if (ex_mail_sweep_record_keys(service, entry->tenant_id, keys, 1) != 0)
+		return -1;
 	ex_storage_status status =
 		ex_storage_writer_begin(service->storage, entry->tenant_id, key, &writer, err, sizeof(err));
 	if (status == EX_STORAGE_OK && entry->trace != NULL)

@@ -16,6 +16,7 @@
 #include "mail_envelope.h"
 #include "mail_outbound.h"
 #include "mail_queue.h"
+#include "mail_sweep.h"
 #include "smtp_server.h"
 
 enum {
@@ -74,6 +75,7 @@ const ex_setting ex_mail_settings[] = {
 	  "Command lines one SMTP session may send in any one-minute window; more close it with 421 4.7.0. 0 turns "
 	  "the limit off.", false },
 	EX_MAIL_OUTBOUND_SETTINGS,
+	EX_MAIL_SWEEP_SETTINGS,
 	{ 0 },
 };
 
@@ -256,7 +258,7 @@ int ex_mail_service_open(ex_mail_service *service, ex_daemon *daemon)
 	};
 
 	service->outbound = ex_mail_outbound_start(service, config);
-	if (service->outbound == NULL)
+	if (service->outbound == NULL || ex_mail_sweep_start(service, config) != 0)
 		return -1;
 
 	const ex_smtp_server_options options = {
@@ -294,6 +296,7 @@ void ex_mail_service_close(ex_mail_service *service)
 	service->server = NULL;
 	ex_mail_outbound_stop(service->outbound);
 	service->outbound = NULL;
+	ex_mail_sweep_stop(service);
 	ex_storage_free(service->storage);
 	service->storage = NULL;
 	ex_auth_limiter_free(service->auth_limiter);

@@ -31,6 +31,8 @@ typedef struct {
 	SSL_CTX *tls;                /* NULL without a certificate */
 	ex_smtp_server *server;
 	ex_mail_outbound *outbound;  /* delivery workers of the outbound queue (mail_outbound.c) */
+	struct ex_mail_sweeper *sweeper; /* orphan object sweep thread (mail_sweep.c); NULL when off */
+	uint64_t test_commit_delay_ms;   /* tests only: pause between objects and rows of a delivery */
 } ex_mail_service;
 
 extern const ex_setting ex_mail_settings[];
