@@ -15,7 +15,7 @@ EXPRESSO_DEBIAN_PACKAGES=(
 	# real clients the end-to-end tests drive
 	python3 vdirsyncer
 	# the remote SMTP server of the outbound queue tests (tests/e2e/smtp_remote.py)
-	python3-aiosmtpd
+	python3-aiosmtpd swaks
 )
 
 ensure_debian_packages() {

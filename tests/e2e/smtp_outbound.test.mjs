@@ -7,10 +7,10 @@
 // read through PostgreSQL and the local-disk storage.
 //
 // Needs: the stack up (scripts/run-local.sh), the variables of stack.env,
-// /usr/bin/python3 with aiosmtpd (Debian python3-aiosmtpd).
+// /usr/bin/python3 with aiosmtpd (Debian python3-aiosmtpd), and swaks.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -477,4 +477,43 @@ test('mail.delivered carries sender and decoded subject', { timeout: TEST_TIMEOU
   } finally {
     await nats.close();
   }
+});
+
+// Runs swaks with ARGS; resolves with its exit code and output.
+function swaks(args) {
+  return new Promise((resolve) => {
+    execFile('swaks', ['--silent', '1', ...args], { timeout: 60_000 }, (error, stdout, stderr) =>
+      resolve({ code: error ? (error.code ?? -1) : 0, output: `${stdout}${stderr}` }));
+  });
+}
+
+test('swaks submission with STARTTLS relays to the remote', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const recipient = `ok-${crypto.randomUUID()}@remote.test`;
+  const subject = `swaks relay ${crypto.randomUUID()}`;
+  const result = await swaks(['--server', `${host}:${instance.ports.submission}`, '--tls', '--auth', 'PLAIN',
+    '--auth-user', alice.email, '--auth-password', env.EXPRESSO_ALICE_APP_PASSWORD, '--from', alice.email,
+    '--to', recipient, '--header', `Subject: ${subject}`, '--h-From', `Alice <${alice.email}>`]);
+  assert.equal(result.code, 0, result.output);
+  const received = await remoteEvent((event) => event.event === 'message' && event.rcpt_tos.includes(recipient));
+  assert.ok(received.head.includes(`Subject: ${subject}\r\n`));
+  assert.equal(received.tls, true);
+});
+
+test('swaks MX delivery lands in the INBOX', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const subject = `swaks mx ${crypto.randomUUID()}`;
+  const result = await swaks(['--server', `${host}:${instance.ports.smtp}`, '--from', 'someone@example.org',
+    '--to', alice.email, '--header', `Subject: ${subject}`]);
+  assert.equal(result.code, 0, result.output);
+  const rows = await tenantQuery(alice.tenantId,
+    `SELECT m.uid FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id
+      WHERE b.user_id = $1 AND b.name = 'INBOX' AND m.subject = $2`, [alice.userId, subject]);
+  assert.equal(rows.length, 1);
+});
+
+test('swaks submission with a wrong password is refused', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const result = await swaks(['--server', `${host}:${instance.ports.submission}`, '--tls', '--auth', 'PLAIN',
+    '--auth-user', alice.email, '--auth-password', 'wrong-password', '--from', alice.email,
+    '--to', `ok-${crypto.randomUUID()}@remote.test`]);
+  assert.notEqual(result.code, 0);
+  assert.match(result.output, /535 5\.7\.8 /);
 });
