@@ -239,9 +239,11 @@ char *ex_mail_dsn_build(const ex_mail_dsn *dsn, size_t *length)
 		append_text(&out, "Content-Type: text/rfc822-headers\r\n\r\n");
 		returned = ex_mail_dsn_header_length(dsn->original, dsn->original_length);
 	}
-	if (dsn->original != NULL)
-		append(&out, dsn->original, returned);
-	if (returned < 2 || dsn->original[returned - 2] != '\r' || dsn->original[returned - 1] != '\n')
+	const char *original = dsn->original != NULL ? dsn->original : "";
+	if (dsn->original == NULL)
+		returned = 0;
+	append(&out, original, returned);
+	if (returned < 2 || original[returned - 2] != '\r' || original[returned - 1] != '\n')
 		append_text(&out, "\r\n");
 	append_format(&out, "\r\n--%s--\r\n", dsn->boundary);
 

@@ -146,7 +146,7 @@ static int load_message(PGconn *connection, void *context, ex_db_error *error)
 	message->session_id = copy_value(result, 0, 4);
 	snprintf(message->arrival_date, sizeof(message->arrival_date), "%s", PQgetvalue(result, 0, 5));
 	message->expired = strcmp(PQgetvalue(result, 0, 6), "t") == 0;
-	message->attempts = atoi(PQgetvalue(result, 0, 7));
+	message->attempts = (int)strtol(PQgetvalue(result, 0, 7), NULL, 10);
 	PQclear(result);
 
 	result = ex_db_exec(connection,

@@ -207,7 +207,8 @@ __attribute__((format(printf, 3, 4))) static int command(connection *conn, ex_sm
 	va_end(arguments);
 	if (length < 0 || (size_t)length >= sizeof(line) - 2)
 		return -1;
-	memcpy(line + length, "\r\n", 2);
+	line[length] = '\r';
+	line[length + 1] = '\n';
 	queue_output(conn, line, (size_t)length + 2);
 	if (flush_output(conn) != 0)
 		return -1;
@@ -382,7 +383,7 @@ static ex_outbound_outcome transact(connection *conn, const ex_outbound_message 
 	}
 
 	size_t accepted = 0;
-	bool *pending = calloc(message->recipient_count, sizeof(*pending));
+	bool *pending = calloc(message->recipient_count > 0 ? message->recipient_count : 1, sizeof(*pending));
 	if (pending == NULL)
 		return EX_OUTBOUND_TRY_NEXT_HOST;
 	for (size_t i = 0; i < message->recipient_count; i++) {

@@ -139,7 +139,10 @@ static void test_long_text_cut(void **state)
 	(void)state;
 	char line[EX_SMTP_REPLY_MAX_LINE + 100];
 	memset(line, 'a', sizeof(line));
-	memcpy(line, "451-", 4);
+	line[0] = '4';
+	line[1] = '5';
+	line[2] = '1';
+	line[3] = '-';
 	ex_smtp_reply reply;
 	ex_smtp_reply_init(&reply);
 	for (int i = 0; i < 3; i++)
