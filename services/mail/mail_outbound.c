@@ -35,7 +35,8 @@
 enum {
 	MAX_WORKERS = 64,
 	ACQUIRE_TIMEOUT_MS = 5000,
-	/* A leased message is another worker's to take after this; longer than any attempt can last. */
+	/* Added to four reply timeouts to form a lease. NOTE: an attempt that outlasts its lease (many slow
+	 * hosts) lets another worker take the message, which may then be sent twice. */
 	LEASE_EXTRA_SECONDS = 600,
 	NUMBER_TEXT = 24,
 	DATE_TEXT = 64,
@@ -497,7 +498,6 @@ static void process_message(ex_mail_outbound *outbound, const char *tenant_id, c
 			queued_recipient *recipient = &message.recipients[i];
 			if (recipient->dsn_pending)
 				continue;
-			/* Keep the last remote reply in the diagnostic when there was one. */
 			recipient->result.code = 550;
 			snprintf(recipient->result.enhanced, sizeof(recipient->result.enhanced), "4.4.7");
 			snprintf(recipient->result.text, sizeof(recipient->result.text), "%s", text);

@@ -92,7 +92,7 @@ static int connect_with_timeout(const struct addrinfo *address, unsigned timeout
 	return fd;
 }
 
-/* Connects to the first address of HOST that answers. Returns the socket or -1. */
+/* Connects to the first address of HOST that accepts the connection. Returns the socket or -1. */
 static int open_socket(const ex_outbound_host *host, unsigned timeout_ms)
 {
 	/* NOTE: host names resolve through getaddrinfo, i.e. the system resolver, even when outbound_resolver is set. */

@@ -239,7 +239,8 @@ static void report_local_success(ex_mail_service *service, const ex_smtp_envelop
 			.tenant_id = local[0].tenant_id,
 			.sender = envelope->reverse_path,
 			.envelope_id = envelope->envelope_id,
-			.return_full = false, /* RFC 3461 4.3: a success report returns the header only */
+			/* RET=FULL applies to failure reports only (RFC 3461 4.3), so a success report returns the header. */
+			.return_full = false,
 			.about_id = envelope->session_id,
 			.recipients = entries,
 			.recipient_count = count,

@@ -119,7 +119,7 @@ static int sweep_one(PGconn *connection, void *context, ex_db_error *error)
 	ex_storage_status status = ex_storage_delete(entry->service->storage, entry->tenant_id, entry->key, err,
 						     sizeof(err));
 	if (status != EX_STORAGE_OK && status != EX_STORAGE_NOT_FOUND) {
-		snprintf(error->message, sizeof(error->message), "deleting object %s failed: %s", entry->key, err);
+		snprintf(error->message, sizeof(error->message), "deleting object %.120s failed: %.100s", entry->key, err);
 		return -1;
 	}
 	entry->deleted = status == EX_STORAGE_OK;
