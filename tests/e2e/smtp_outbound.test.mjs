@@ -328,7 +328,7 @@ test('port 25 relays nothing to a remote domain', { timeout: TEST_TIMEOUT_MS }, 
   client.close();
 });
 
-test('submission From must be the login address', { timeout: TEST_TIMEOUT_MS }, async () => {
+test('submission From of another user rejected', { timeout: TEST_TIMEOUT_MS }, async () => {
   const recipient = `ok-${crypto.randomUUID()}@remote.test`;
   const forged = Buffer.from(`From: Bob <bob@demo.expresso.test>\r\nTo: ${recipient}\r\nSubject: forged\r\n\r\nx\r\n`);
   const { final } = await submit([recipient], forged);
@@ -450,7 +450,7 @@ test('From with a second, foreign author rejected', { timeout: TEST_TIMEOUT_MS }
 });
 
 test('mail.delivered carries sender and decoded subject', { timeout: TEST_TIMEOUT_MS }, async () => {
-  // 'ação' is 5 bytes in UTF-8; 60 of them (300 bytes) are cut to at most 200 bytes at a character boundary.
+  // 'ação' is 6 bytes in UTF-8; 60 of them (360 bytes) are cut to at most 200 bytes at a character boundary.
   const word = `a\u00e7\u00e3o`;
   const subject = `${crypto.randomUUID()} ${word.repeat(60)}`;
   const encoded = `=?UTF-8?B?${Buffer.from(subject).toString('base64')}?=`;
