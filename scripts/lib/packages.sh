@@ -16,6 +16,8 @@ EXPRESSO_DEBIAN_PACKAGES=(
 	python3 vdirsyncer python3-caldav litmus radicale sieve-connect isync
 	# the S3 test server's signature check (botocore is AWS's own SigV4 code)
 	python3-botocore
+	# the remote SMTP server of the outbound queue tests (tests/e2e/smtp_remote.py)
+	python3-aiosmtpd swaks
 )
 
 ensure_debian_packages() {

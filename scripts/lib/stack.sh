@@ -204,6 +204,10 @@ start_daemons() {
 			export EXPRESSO_SMTP_PORT=$SMTP_PORT EXPRESSO_SUBMISSION_PORT=$SUBMISSION_PORT
 			export EXPRESSO_SUBMISSIONS_PORT=$SUBMISSIONS_PORT EXPRESSO_IMAP_PORT=$IMAP_PORT
 			export EXPRESSO_IMAPS_PORT=$IMAPS_PORT EXPRESSO_MANAGESIEVE_PORT=$MANAGESIEVE_PORT
+			# The local stack sends no mail off the machine: expresso-mail queues mail for other
+			# domains but runs no delivery workers. Tests start their own instance with routes to
+			# SMTP servers on loopback.
+			export EXPRESSO_OUTBOUND_WORKERS=0
 			case ",$needs," in *,database,*) export EXPRESSO_DATABASE_URL ;; esac
 			case ",$needs," in *,redis,*) export EXPRESSO_REDIS_URL ;; esac
 			case ",$needs," in *,nats,*) export EXPRESSO_NATS_URL ;; esac

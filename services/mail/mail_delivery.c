@@ -23,16 +23,26 @@
 #include "mail_envelope.h"
 #include "mail_service.h"
 #include "mail_sieve.h"
+#include "mail_sweep.h"
 #include "smtp_trace.h"
 
 enum { ACQUIRE_TIMEOUT_MS = 5000, KEY_SIZE = 128, NUMBER_TEXT = 24 };
 
-/* Used bytes of a user (sum over their mailboxes) and the quota; NULL quota means none. */
+/*
+ * The user an address reaches and whether $2 more bytes would take them
+ * over quota (NULL quota means none). The address is a user's own, else
+ * an alias, else the catch-all '@domain' of mail_aliases, in that order.
+ */
 static const char usage_query[] =
 	"SELECT u.id, u.quota_bytes IS NOT NULL AND "
 	"  COALESCE((SELECT sum(s.bytes) FROM mailbox_stats AS s JOIN mailboxes AS m ON m.id = s.mailbox_id "
 	"            WHERE m.user_id = u.id), 0) + $2::bigint > u.quota_bytes "
-	"FROM users AS u WHERE u.email = lower($1) AND NOT u.disabled";
+	"FROM users AS u JOIN ("
+	"  SELECT id AS user_id, 0 AS rank FROM users WHERE email = lower($1) "
+	"  UNION ALL SELECT user_id, 1 FROM mail_aliases WHERE address = lower($1) "
+	"  UNION ALL SELECT user_id, 2 FROM mail_aliases WHERE address = '@' || split_part(lower($1), '@', 2)"
+	") AS target ON target.user_id = u.id "
+	"WHERE NOT u.disabled ORDER BY target.rank LIMIT 1";
 
 typedef struct {
 	const char *address;
@@ -295,6 +305,8 @@ static int insert_rows(PGconn *connection, void *context, ex_db_error *error)
 			insert->over_quota = strcmp(error->message, "over quota") == 0;
 			return -1;
 		}
+		if (ex_mail_sweep_forget_key(connection, insert->tenant_id, insert->copies[i].storage_key, error) != 0)
+			return -1;
 	}
 	return 0;
 }
@@ -305,15 +317,13 @@ static int store_copy(ex_mail_service *service, const ex_smtp_envelope *envelope
 {
 	char trace[EX_SMTP_TRACE_MAX];
 	char err[EX_STORAGE_ERROR_MAX] = "";
-	char object_id[EX_SMTP_UUID_TEXT];
 	ex_storage_writer *writer = NULL;
 
 	const char *for_recipient = envelope->recipient_count == 1 ? copy->recipient->address : NULL;
 	int trace_length = ex_smtp_trace_headers(trace, sizeof(trace), envelope, service->hostname, queue_id,
 						 for_recipient, time(NULL));
-	if (trace_length < 0 || random_uuid(object_id) != 0)
+	if (trace_length < 0)
 		return -1;
-	snprintf(copy->storage_key, sizeof(copy->storage_key), "mail/%s/%s", copy->recipient->user_id, object_id);
 
 	ex_storage_status status = ex_storage_writer_begin(service->storage, copy->recipient->tenant_id,
 							   copy->storage_key, &writer, err, sizeof(err));
@@ -352,7 +362,11 @@ static void remove_copies(ex_mail_service *service, delivery_copy *copies, size_
 	}
 }
 
-static void publish_delivered(ex_mail_service *service, const ex_smtp_envelope *envelope, const delivery_copy *copy)
+/* Bytes of the decoded subject carried in a mail.delivered event. */
+enum { EVENT_SUBJECT_MAX = 200 };
+
+static void publish_delivered(ex_mail_service *service, const ex_smtp_envelope *envelope, const delivery_copy *copy,
+			      const char *subject)
 {
 	char err[256] = "";
 
@@ -362,9 +376,10 @@ static void publish_delivered(ex_mail_service *service, const ex_smtp_envelope *
 	ex_counter_add(service->delivered, 1);
 	if (service->bus == NULL)
 		return;
-	json_t *event = json_pack("{s:s, s:s, s:I, s:I}", "user_id", copy->recipient->user_id, "mailbox_id",
+	/* A short summary for notifications: the envelope sender and the decoded subject, never the body. */
+	json_t *event = json_pack("{s:s, s:s, s:I, s:I, s:s, s:s?}", "user_id", copy->recipient->user_id, "mailbox_id",
 				  copy->mailbox_id, "uid", (json_int_t)strtoll(copy->uid, NULL, 10), "size",
-				  (json_int_t)copy->size);
+				  (json_int_t)copy->size, "sender", envelope->reverse_path, "subject", subject);
 	if (event == NULL)
 		return;
 	if (ex_bus_publish(service->bus, copy->recipient->tenant_id, "mail", "delivered", event, err, sizeof(err)) != 0)
@@ -374,8 +389,8 @@ static void publish_delivered(ex_mail_service *service, const ex_smtp_envelope *
 }
 
 /* Commits the rows of every tenant in turn. Returns the delivery status. */
-static ex_smtp_delivery_status commit_rows(ex_mail_service *service, const ex_smtp_envelope *envelope,
-					   delivery_copy *copies, const ex_mail_envelope *fields)
+static ex_smtp_delivery_status commit_tenants(ex_mail_service *service, const ex_smtp_envelope *envelope,
+					      delivery_copy *copies, const ex_mail_envelope *fields, const char *subject)
 {
 	for (size_t i = 0; i < envelope->recipient_count; i++) {
 		const char *tenant_id = copies[i].recipient->tenant_id;
@@ -402,9 +417,57 @@ static ex_smtp_delivery_status commit_rows(ex_mail_service *service, const ex_sm
 		for (size_t j = 0; j < envelope->recipient_count; j++) {
 			if (strcmp(copies[j].recipient->tenant_id, tenant_id) == 0 && copies[j].stored) {
 				copies[j].stored = false; /* committed: no longer ours to remove */
-				publish_delivered(service, envelope, &copies[j]);
+				publish_delivered(service, envelope, &copies[j], subject);
 			}
 		}
+	}
+	return EX_SMTP_DELIVERY_STORED;
+}
+
+/* Commits the rows; the decoded subject goes into the mail.delivered events. */
+static ex_smtp_delivery_status commit_rows(ex_mail_service *service, const ex_smtp_envelope *envelope,
+					   delivery_copy *copies, const ex_mail_envelope *fields)
+{
+	char *subject = ex_mail_envelope_decode_text(fields->values[EX_MAIL_ENVELOPE_SUBJECT], EVENT_SUBJECT_MAX);
+	ex_smtp_delivery_status status = commit_tenants(service, envelope, copies, fields, subject);
+	free(subject);
+	return status;
+}
+
+/*
+ * Gives every copy its storage key and records the keys in
+ * mail_object_garbage before any object is written, so an object left by
+ * a crash before its row commits is found by the sweep (mail_sweep.c).
+ */
+static ex_smtp_delivery_status assign_keys(ex_mail_service *service, const ex_smtp_envelope *envelope,
+					   delivery_copy *copies)
+{
+	for (size_t i = 0; i < envelope->recipient_count; i++) {
+		char object_id[EX_SMTP_UUID_TEXT];
+		copies[i].recipient = &envelope->recipients[i];
+		if (random_uuid(object_id) != 0)
+			return EX_SMTP_DELIVERY_TEMPORARY_FAILURE;
+		snprintf(copies[i].storage_key, sizeof(copies[i].storage_key), "mail/%s/%s",
+			 copies[i].recipient->user_id, object_id);
+	}
+	for (size_t i = 0; i < envelope->recipient_count; i++) {
+		const char *tenant_id = copies[i].recipient->tenant_id;
+		bool seen = false;
+		for (size_t j = 0; j < i && !seen; j++)
+			seen = strcmp(copies[j].recipient->tenant_id, tenant_id) == 0;
+		if (seen)
+			continue;
+		const char **keys = calloc(envelope->recipient_count, sizeof(*keys));
+		if (keys == NULL)
+			return EX_SMTP_DELIVERY_TEMPORARY_FAILURE;
+		size_t count = 0;
+		for (size_t j = i; j < envelope->recipient_count; j++)
+			if (strcmp(copies[j].recipient->tenant_id, tenant_id) == 0)
+				keys[count++] = copies[j].storage_key;
+		int recorded = ex_mail_sweep_record_keys(service, tenant_id, keys, count);
+		free(keys);
+		if (recorded != 0)
+			return EX_SMTP_DELIVERY_TEMPORARY_FAILURE;
 	}
 	return EX_SMTP_DELIVERY_STORED;
 }
@@ -420,25 +483,17 @@ ex_smtp_delivery_status ex_mail_deliver(void *context, const ex_smtp_envelope *e
 		return EX_SMTP_DELIVERY_TEMPORARY_FAILURE;
 	/* The queue id is the first 12 hex digits of a random UUID: unique enough to find log lines. */
 	snprintf(queue_id, queue_id_size, "%.8s%.4s", id, id + 9);
-	const char *expected_from = envelope->identity == NULL ? NULL : envelope->identity->email;
-	if (ex_mail_envelope_parse(envelope->content, envelope->length, expected_from, &fields) != 0)
+	/* A submission's From field was checked against the user's addresses by ex_mail_queue_deliver. */
+	if (ex_mail_envelope_parse(envelope->content, envelope->length, NULL, &fields) != 0)
 		return EX_SMTP_DELIVERY_TEMPORARY_FAILURE;
-	/* NOTE: aliases are not modelled yet, so a submission's From may name only the login address. */
-	if (expected_from != NULL && !fields.from_matches) {
-		ex_log(EX_LOG_WARN, "smtp_from_rejected", "{s:s, s:s}", "session", envelope->session_id, "user",
-		       envelope->identity->user_id);
-		ex_mail_envelope_clear(&fields);
-		return EX_SMTP_DELIVERY_FROM_REJECTED;
-	}
 
 	delivery_copy *copies = calloc(envelope->recipient_count, sizeof(*copies));
 	if (copies == NULL) {
 		ex_mail_envelope_clear(&fields);
 		return EX_SMTP_DELIVERY_TEMPORARY_FAILURE;
 	}
-	ex_smtp_delivery_status status = EX_SMTP_DELIVERY_STORED;
+	ex_smtp_delivery_status status = assign_keys(service, envelope, copies);
 	for (size_t i = 0; i < envelope->recipient_count && status == EX_SMTP_DELIVERY_STORED; i++) {
-		copies[i].recipient = &envelope->recipients[i];
 		/* The script decides which rows the copy becomes; no row (discard, reject) stores nothing. */
 		int planned = ex_mail_sieve_plan_copy(service, envelope, copies[i].recipient, &copies[i].sieve);
 		if (planned == 0 && copies[i].sieve.rejected && ex_mail_sieve_refuse_in_session(envelope))
@@ -447,6 +502,8 @@ ex_smtp_delivery_status ex_mail_deliver(void *context, const ex_smtp_envelope *e
 			 (copies[i].sieve.target_count > 0 && store_copy(service, envelope, queue_id, &copies[i]) != 0))
 			status = EX_SMTP_DELIVERY_TEMPORARY_FAILURE;
 	}
+	if (status == EX_SMTP_DELIVERY_STORED && service->test_commit_delay_ms > 0)
+		ex_mail_sweep_test_delay(service->test_commit_delay_ms);
 	if (status == EX_SMTP_DELIVERY_STORED)
 		status = commit_rows(service, envelope, copies, &fields);
 	remove_copies(service, copies, envelope->recipient_count, NULL);

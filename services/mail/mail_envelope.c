@@ -100,6 +100,55 @@ static bool from_is(InternetAddressList *list, const char *expected)
 	return true;
 }
 
+char *ex_mail_envelope_decode_text(const char *raw, size_t max_bytes)
+{
+	if (raw == NULL)
+		return NULL;
+	char *decoded = g_mime_utils_header_decode_text(NULL, raw);
+	if (decoded == NULL)
+		return NULL;
+	char *clean = clean_value(decoded);
+	g_free(decoded);
+	if (clean == NULL)
+		return NULL;
+	size_t length = strlen(clean);
+	if (length > max_bytes) {
+		/* Cut before a UTF-8 continuation octet so the result stays valid UTF-8. */
+		length = max_bytes;
+		while (length > 0 && ((unsigned char)clean[length] & 0xc0) == 0x80)
+			length--;
+		clean[length] = '\0';
+	}
+	return clean;
+}
+
+bool ex_mail_envelope_from_allowed(const char *content, size_t length, const char *const *allowed, size_t count)
+{
+	GMimeStream *stream = g_mime_stream_mem_new_with_buffer(content, length);
+	GMimeParser *parser = g_mime_parser_new_with_stream(stream);
+	GMimeMessage *message = g_mime_parser_construct_message(parser, NULL);
+	g_object_unref(parser);
+	g_object_unref(stream);
+	if (message == NULL)
+		return false;
+
+	InternetAddressList *list = g_mime_message_get_from(message);
+	int mailboxes = list == NULL ? 0 : internet_address_list_length(list);
+	bool result = mailboxes > 0;
+	for (int i = 0; i < mailboxes && result; i++) {
+		InternetAddress *address = internet_address_list_get_address(list, i);
+		const char *mailbox = INTERNET_ADDRESS_IS_MAILBOX(address)
+					      ? internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(address))
+					      : NULL;
+		bool found = false;
+		for (size_t j = 0; j < count && mailbox != NULL && !found; j++)
+			found = g_ascii_strcasecmp(mailbox, allowed[j]) == 0;
+		result = found;
+	}
+	g_object_unref(message);
+	return result;
+}
+
 int ex_mail_envelope_parse(const char *content, size_t length, const char *expected_from, ex_mail_envelope *envelope)
 {
 	*envelope = (ex_mail_envelope){ 0 };

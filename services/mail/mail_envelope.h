@@ -47,4 +47,18 @@ void ex_mail_envelope_library_shutdown(void);
 int ex_mail_envelope_parse(const char *content, size_t length, const char *expected_from, ex_mail_envelope *envelope);
 void ex_mail_envelope_clear(ex_mail_envelope *envelope);
 
+/*
+ * Decodes the RFC 2047 encoded-words of a header value RAW into UTF-8,
+ * unfolded, cut to at most MAX_BYTES at a character boundary. Returns a
+ * new string the caller frees, or NULL for a NULL RAW or no memory.
+ */
+char *ex_mail_envelope_decode_text(const char *raw, size_t max_bytes);
+
+/*
+ * Returns true when the From field of CONTENT names at least one mailbox
+ * and every mailbox in it is one of ALLOWED (case-insensitive); a group
+ * never matches.
+ */
+bool ex_mail_envelope_from_allowed(const char *content, size_t length, const char *const *allowed, size_t count);
+
 #endif

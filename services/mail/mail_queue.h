@@ -4,6 +4,10 @@
  * HTTP API's send, Sieve redirect and vacation, delivery status
  * notifications). A message is accepted only once it is durable; from then
  * on each recipient is either delivered or told of in a bounce.
+ *
+ * Local recipients are delivered at once. Remote ones go to the outbound
+ * queue (tables mail_queue and mail_queue_recipients, the message as one
+ * object in storage), which the workers of mail_outbound.c deliver.
  */
 #ifndef EXPRESSO_MAIL_QUEUE_H
 #define EXPRESSO_MAIL_QUEUE_H
@@ -13,7 +17,9 @@
 #include "mail_service.h"
 
 typedef struct {
-	const char *tenant_id;          /* tenant of the submitting user; NULL for mail the server writes */
+	/* Tenant of the submitting user. NULL for mail the server writes; a DSN about a queued message carries
+	 * that message's tenant, so a DSN to a remote sender can be queued too. */
+	const char *tenant_id;
 	const char *user_id;            /* submitting user; NULL for mail the server writes */
 	const char *reverse_path;       /* envelope sender, "" for the null path (bounces, vacation replies) */
 	const char *const *recipients;  /* envelope recipients as bare addresses, local@domain */
@@ -27,7 +33,7 @@ typedef enum {
 	EX_MAIL_QUEUE_ACCEPTED = 0,        /* durable: every recipient is delivered or bounced later */
 	EX_MAIL_QUEUE_INVALID_RECIPIENT,   /* a recipient is malformed or a local one does not exist */
 	EX_MAIL_QUEUE_OVER_QUOTA,          /* a local recipient is over quota */
-	EX_MAIL_QUEUE_REMOTE_UNAVAILABLE,  /* a recipient is not local and remote delivery is not available */
+	EX_MAIL_QUEUE_REMOTE_UNAVAILABLE,  /* a recipient is not local and the submission has no tenant to queue it in */
 	EX_MAIL_QUEUE_TEMPORARY_FAILURE,   /* nothing was accepted; try again later */
 } ex_mail_queue_status;
 
@@ -38,5 +44,43 @@ typedef enum {
  */
 ex_mail_queue_status ex_mail_queue_submit(ex_mail_service *service, const ex_mail_submission *submission,
 					  char *queue_id, size_t queue_id_size, long *failed_recipient);
+
+/*
+ * The SMTP backend's deliver operation: local recipients through
+ * ex_mail_deliver, remote ones (authenticated submission only) into the
+ * outbound queue.
+ */
+ex_smtp_delivery_status ex_mail_queue_deliver(void *context, const ex_smtp_envelope *envelope, char *queue_id,
+					      size_t queue_id_size);
+
+/* A remote recipient to queue, with its RFC 3461 parameters (NULL when absent). */
+typedef struct {
+	const char *address;
+	const char *notify;
+	const char *original_recipient;
+} ex_mail_queue_recipient;
+
+/* A message for remote recipients, as ex_mail_queue_enqueue stores it. */
+typedef struct {
+	const char *tenant_id;
+	const char *user_id;            /* NULL for mail the server writes */
+	const char *reverse_path;
+	const ex_mail_queue_recipient *recipients;
+	size_t recipient_count;
+	const char *trace;              /* Received field to put in front of the content, or NULL */
+	size_t trace_length;
+	const char *content;
+	size_t length;
+	const char *envelope_id;        /* RFC 3461 ENVID, or NULL */
+	const char *return_content;     /* "FULL", "HDRS" or NULL */
+	const char *session_id;
+} ex_mail_queue_entry;
+
+/*
+ * Stores ENTRY's message durably and inserts its queue rows, then wakes a
+ * worker. Writes the queue id (a UUID) into QUEUE_ID. Returns 0 or -1 (logged).
+ */
+int ex_mail_queue_enqueue(ex_mail_service *service, const ex_mail_queue_entry *entry, char *queue_id,
+			  size_t queue_id_size);
 
 #endif

@@ -12,9 +12,13 @@
 #include <unistd.h>
 
 #include "expresso/log.h"
+#include "mail_alias.h"
 #include "mail_api.h"
 #include "mail_envelope.h"
+#include "mail_outbound.h"
+#include "mail_queue.h"
 #include "mail_sieve_routes.h"
+#include "mail_sweep.h"
 #include "managesieve.h"
 #include "smtp_server.h"
 #include "imap_service.h"
@@ -103,6 +107,11 @@ const ex_setting ex_mail_settings[] = {
 	{ "imap_loopback_plaintext", "EXPRESSO_IMAP_LOOPBACK_PLAINTEXT", EX_SETTING_BOOL, "false", NULL,
 	  "Allow LOGIN and AUTHENTICATE without TLS from 127.0.0.0/8 and ::1 (for tests); elsewhere LOGINDISABLED "
 	  "stays until STARTTLS.", false },
+	{ "smtp_max_commands_per_minute", "EXPRESSO_SMTP_MAX_COMMANDS_PER_MINUTE", EX_SETTING_INT, "1000", "commands",
+	  "Command lines one SMTP session may send in any one-minute window; more close it with 421 4.7.0. 0 turns "
+	  "the limit off.", false },
+	EX_MAIL_OUTBOUND_SETTINGS,
+	EX_MAIL_SWEEP_SETTINGS,
 	{ 0 },
 };
 
@@ -233,6 +242,9 @@ int ex_mail_service_open(ex_mail_service *service, ex_daemon *daemon)
 	    check_positive(config, "smtp_max_connections_per_address", "EXPRESSO_SMTP_MAX_CONNECTIONS_PER_ADDRESS",
 			   100000) != 0)
 		return -1;
+	int64_t max_commands = ex_config_int(config, "smtp_max_commands_per_minute");
+	if (max_commands < 0 || max_commands > 1000000)
+		return invalid_setting("EXPRESSO_SMTP_MAX_COMMANDS_PER_MINUTE", "must be between 0 and 1000000");
 	uint64_t max_message = ex_config_size(config, "smtp_max_message_size");
 	if (max_message < 1024 || max_message > (uint64_t)1 << 31)
 		return invalid_setting("EXPRESSO_SMTP_MAX_MESSAGE_SIZE", "must be between 1K and 2G");
@@ -287,9 +299,14 @@ int ex_mail_service_open(ex_mail_service *service, ex_daemon *daemon)
 		.lookup_recipient = ex_mail_lookup_recipient,
 		.authenticate = ex_mail_authenticate,
 		.authenticate_token = service->verifier != NULL ? ex_mail_authenticate_token : NULL,
-		.deliver = ex_mail_deliver,
+		.deliver = ex_mail_queue_deliver,
+		.check_sender = ex_mail_alias_check_sender,
 		.context = service,
 	};
+
+	service->outbound = ex_mail_outbound_start(service, config);
+	if (service->outbound == NULL || ex_mail_sweep_start(service, config) != 0)
+		return -1;
 
 	const ex_smtp_server_options options = {
 		.bind_address = ex_config_string(config, "smtp_address"),
@@ -302,6 +319,7 @@ int ex_mail_service_open(ex_mail_service *service, ex_daemon *daemon)
 			.max_message_bytes = max_message,
 			.max_recipients = (unsigned)ex_config_int(config, "smtp_max_recipients"),
 			.max_errors = (unsigned)ex_config_int(config, "smtp_max_errors"),
+			.max_commands_per_minute = (unsigned)ex_config_int(config, "smtp_max_commands_per_minute"),
 		},
 		.max_connections = (unsigned)ex_config_int(config, "smtp_max_connections"),
 		.max_connections_per_address = (unsigned)ex_config_int(config, "smtp_max_connections_per_address"),
@@ -351,6 +369,9 @@ void ex_mail_service_close(ex_mail_service *service)
 	service->server = NULL;
 	ex_managesieve_stop(service->managesieve);
 	service->managesieve = NULL;
+	ex_mail_outbound_stop(service->outbound);
+	service->outbound = NULL;
+	ex_mail_sweep_stop(service);
 	ex_storage_free(service->storage);
 	service->storage = NULL;
 	ex_auth_limiter_free(service->auth_limiter);

@@ -17,6 +17,7 @@
 typedef struct ex_smtp_server ex_smtp_server;
 typedef struct ex_imap_server ex_imap_server;
 typedef struct ex_imap_notifier ex_imap_notifier;
+typedef struct ex_mail_outbound ex_mail_outbound;
 
 typedef struct {
 	ex_db_pool *database;
@@ -40,6 +41,9 @@ typedef struct {
 	ex_imap_server *imap_server;     /* imap_service.c */
 	ex_imap_notifier *imap_notifier;
 	void *imap_auth;                 /* ex_imap_auth_backend */
+	ex_mail_outbound *outbound;  /* delivery workers of the outbound queue (mail_outbound.c) */
+	struct ex_mail_sweeper *sweeper; /* orphan object sweep thread (mail_sweep.c); NULL when off */
+	uint64_t test_commit_delay_ms;   /* tests only: pause between objects and rows of a delivery */
 } ex_mail_service;
 
 extern const ex_setting ex_mail_settings[];

@@ -270,6 +270,23 @@ static ex_smtp_path_status parse_mail_parameter(const char *word, size_t length,
 		parameters->smtputf8 = true;
 		return EX_SMTP_PATH_OK;
 	}
+	if (keyword_length == 3 && strncasecmp(word, "RET", 3) == 0) {
+		if (value_length == 4 && strncasecmp(value, "FULL", 4) == 0)
+			memcpy(parameters->ret, "FULL", 5);
+		else if (value_length == 4 && strncasecmp(value, "HDRS", 4) == 0)
+			memcpy(parameters->ret, "HDRS", 5);
+		else
+			return EX_SMTP_PATH_BAD_PARAMETER;
+		return EX_SMTP_PATH_OK;
+	}
+	if (keyword_length == 5 && strncasecmp(word, "ENVID", 5) == 0) {
+		if (value == NULL || value_length == 0 || value_length > EX_SMTP_DSN_MAX_ENVID ||
+		    !ex_smtp_xtext_is_valid(value, value_length))
+			return EX_SMTP_PATH_BAD_PARAMETER;
+		memcpy(parameters->envid, value, value_length);
+		parameters->envid[value_length] = '\0';
+		return EX_SMTP_PATH_OK;
+	}
 	/* RFC 4954 5: AUTH=<mailbox> may be ignored by a server that does not relay it. */
 	if (keyword_length == 4 && strncasecmp(word, "AUTH", 4) == 0)
 		return value == NULL ? EX_SMTP_PATH_BAD_PARAMETER : EX_SMTP_PATH_OK;
@@ -305,6 +322,63 @@ ex_smtp_path_status ex_smtp_parse_mail_from(const char *arguments, ex_smtp_path 
 		end += length;
 	}
 	if (path->non_ascii && !parameters->smtputf8)
+		return EX_SMTP_PATH_NON_ASCII;
+	return EX_SMTP_PATH_OK;
+}
+
+/* Parses one "keyword=value" RCPT parameter. */
+static ex_smtp_path_status parse_rcpt_parameter(const char *word, size_t length, ex_smtp_rcpt_parameters *parameters)
+{
+	const char *equals = memchr(word, '=', length);
+	if (equals == NULL)
+		return EX_SMTP_PATH_UNKNOWN_PARAMETER;
+	size_t keyword_length = (size_t)(equals - word);
+	const char *value = equals + 1;
+	size_t value_length = length - keyword_length - 1;
+
+	if (keyword_length == 6 && strncasecmp(word, "NOTIFY", 6) == 0) {
+		unsigned notify = ex_smtp_dsn_parse_notify(value, value_length);
+		if (notify == 0)
+			return EX_SMTP_PATH_BAD_PARAMETER;
+		ex_smtp_dsn_format_notify(notify, parameters->notify);
+		return EX_SMTP_PATH_OK;
+	}
+	if (keyword_length == 5 && strncasecmp(word, "ORCPT", 5) == 0) {
+		if (ex_smtp_dsn_parse_orcpt(value, value_length, parameters->orcpt, sizeof(parameters->orcpt)) != 0)
+			return EX_SMTP_PATH_BAD_PARAMETER;
+		return EX_SMTP_PATH_OK;
+	}
+	return EX_SMTP_PATH_UNKNOWN_PARAMETER;
+}
+
+ex_smtp_path_status ex_smtp_parse_rcpt_to_dsn(const char *arguments, bool utf8_allowed, ex_smtp_path *path,
+					      ex_smtp_rcpt_parameters *parameters)
+{
+	const char *end = NULL;
+
+	*parameters = (ex_smtp_rcpt_parameters){ 0 };
+	const char *rest = skip_keyword(arguments, "TO:");
+	if (rest == NULL) {
+		*path = (ex_smtp_path){ 0 };
+		return EX_SMTP_PATH_SYNTAX;
+	}
+	ex_smtp_path_status status = parse_bracketed(rest, false, path, &end);
+	if (status != EX_SMTP_PATH_OK)
+		return status;
+	while (*end != '\0') {
+		if (*end != ' ')
+			return EX_SMTP_PATH_SYNTAX;
+		while (*end == ' ')
+			end++;
+		size_t length = strcspn(end, " ");
+		if (length == 0)
+			break;
+		status = parse_rcpt_parameter(end, length, parameters);
+		if (status != EX_SMTP_PATH_OK)
+			return status;
+		end += length;
+	}
+	if (path->non_ascii && !utf8_allowed)
 		return EX_SMTP_PATH_NON_ASCII;
 	return EX_SMTP_PATH_OK;
 }

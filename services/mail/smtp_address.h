@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "smtp_dsn.h"
 #include "smtp_limits.h"
 
 typedef enum {
@@ -40,7 +41,15 @@ typedef struct {
 	uint64_t size;   /* SIZE=: the client's estimate of the message size */
 	ex_smtp_body_type body;
 	bool smtputf8;
+	char ret[5];                              /* RFC 3461 RET: "FULL", "HDRS" or "" */
+	char envid[EX_SMTP_DSN_MAX_ENVID + 1];    /* RFC 3461 ENVID in xtext, or "" */
 } ex_smtp_mail_parameters;
+
+/* RFC 3461 parameters of one RCPT; empty strings when absent. */
+typedef struct {
+	char notify[EX_SMTP_DSN_NOTIFY_TEXT];     /* canonical, e.g. "FAILURE,DELAY" or "NEVER" */
+	char orcpt[EX_SMTP_DSN_MAX_ORCPT + 1];    /* "addr-type;xtext" */
+} ex_smtp_rcpt_parameters;
 
 /*
  * Parses the argument of MAIL after the verb ("FROM:<path> params"). The
@@ -50,11 +59,15 @@ ex_smtp_path_status ex_smtp_parse_mail_from(const char *arguments, ex_smtp_path 
 					    ex_smtp_mail_parameters *parameters);
 
 /*
- * Parses the argument of RCPT after the verb ("TO:<path>"). UTF8_ALLOWED
- * is whether the transaction's MAIL carried SMTPUTF8. RCPT takes no
- * parameters here (DSN is not offered).
+ * Parses the argument of RCPT after the verb ("TO:<path>") without
+ * parameters. UTF8_ALLOWED is whether the transaction's MAIL carried
+ * SMTPUTF8.
  */
 ex_smtp_path_status ex_smtp_parse_rcpt_to(const char *arguments, bool utf8_allowed, ex_smtp_path *path);
+
+/* Parses the argument of RCPT with the DSN parameters NOTIFY and ORCPT (RFC 3461). */
+ex_smtp_path_status ex_smtp_parse_rcpt_to_dsn(const char *arguments, bool utf8_allowed, ex_smtp_path *path,
+					      ex_smtp_rcpt_parameters *parameters);
 
 /* Parses a bare mailbox "local@domain" (no brackets); for tests and fuzzing as well. */
 ex_smtp_path_status ex_smtp_parse_mailbox(const char *text, size_t length, bool utf8_allowed,

@@ -25,12 +25,15 @@ enum {
 	EX_SMTP_DEFAULT_MAX_ERRORS = 10,
 	EX_SMTP_DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = 20,
 	EX_SMTP_DEFAULT_MAX_CONNECTIONS = 500,
+	/* Enough for a pipelined message with 100 recipients every few seconds. */
+	EX_SMTP_DEFAULT_MAX_COMMANDS_PER_MINUTE = 1000,
 };
 
 typedef struct {
 	uint64_t max_message_bytes;  /* SIZE: the message as received, after dot-unstuffing */
 	unsigned max_recipients;     /* RCPT commands accepted per transaction */
 	unsigned max_errors;         /* rejected commands before the session is closed with 421 */
+	unsigned max_commands_per_minute; /* command lines in any one-minute window; more close with 421; 0: no limit */
 } ex_smtp_limits;
 
 #endif

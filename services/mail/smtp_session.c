@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "smtp_sasl.h"
 
@@ -38,6 +39,8 @@ struct ex_smtp_session {
 	ex_smtp_identity identity;
 	char helo[EX_SMTP_MAX_HELO + 1];
 	unsigned errors;
+	uint64_t rate_window_start_ms; /* monotonic time the current one-minute command window began */
+	unsigned rate_commands;        /* command lines read in that window */
 
 	/* The mail transaction. */
 	ex_smtp_path reverse_path;
@@ -315,6 +318,7 @@ static ex_smtp_next proceed_ehlo(ex_smtp_session *session, const char *arguments
 	reply(session, "250-SMTPUTF8");
 	reply(session, "250-CHUNKING");
 	reply(session, "250-BINARYMIME");
+	reply(session, "250-DSN");
 	if (session->options.tls_available && !session->tls)
 		reply(session, "250-STARTTLS");
 	if (session->options.listener == EX_SMTP_LISTENER_SUBMISSION && session->tls && !session->authenticated)
@@ -339,8 +343,13 @@ static void reply_path_error(ex_smtp_session *session, ex_smtp_path_status statu
 		reply(session, "553 5.6.7 The %s address is not ASCII; declare SMTPUTF8 in MAIL to use it", role);
 		break;
 	case EX_SMTP_PATH_BAD_PARAMETER:
-		reply(session, "501 5.5.4 Invalid value of a MAIL parameter (SIZE=digits, BODY=7BIT or 8BITMIME, "
-		      "SMTPUTF8 without value)");
+		if (sender)
+			reply(session, "501 5.5.4 Invalid value of a MAIL parameter (SIZE=digits, BODY=7BIT or 8BITMIME, "
+			      "SMTPUTF8 without value, RET=FULL or HDRS, ENVID=xtext of at most %d characters)",
+			      EX_SMTP_DSN_MAX_ENVID);
+		else
+			reply(session, "501 5.5.4 Invalid value of a RCPT parameter (NOTIFY=NEVER or a list of SUCCESS, "
+			      "FAILURE, DELAY; ORCPT=type;xtext of at most %d characters)", EX_SMTP_DSN_MAX_ORCPT);
 		break;
 	case EX_SMTP_PATH_UNKNOWN_PARAMETER:
 		reply(session, "555 5.5.4 Unsupported parameter on %s", sender ? "MAIL" : "RCPT");
@@ -373,10 +382,20 @@ static ex_smtp_next proceed_mail(ex_smtp_session *session, const char *arguments
 		      (unsigned long long)session->options.limits.max_message_bytes);
 		return EX_SMTP_NEXT_LINE;
 	}
-	/* NOTE: aliases are not modelled yet, so only the login address itself is allowed. */
 	if (session->authenticated && !sender_is_identity(session)) {
-		reply(session, "553 5.7.1 Sender address rejected: you may send only as %s", session->identity.email);
-		return EX_SMTP_NEXT_LINE;
+		const ex_smtp_backend *backend = session->options.backend;
+		ex_smtp_sender_status sender = EX_SMTP_SENDER_REJECTED;
+		if (backend->check_sender != NULL && session->reverse_path.mailbox[0] != '\0')
+			sender = backend->check_sender(backend->context, &session->identity, session->reverse_path.mailbox);
+		if (sender == EX_SMTP_SENDER_TEMPORARY_FAILURE) {
+			reply(session, "451 4.3.0 Sender address check failed; try again later");
+			return EX_SMTP_NEXT_LINE;
+		}
+		if (sender != EX_SMTP_SENDER_ALLOWED) {
+			reply(session, "553 5.7.1 Sender address rejected: you may send only as %s or one of your aliases",
+			      session->identity.email);
+			return EX_SMTP_NEXT_LINE;
+		}
 	}
 
 	session->state = EX_SMTP_STATE_MAIL;
@@ -385,10 +404,31 @@ static ex_smtp_next proceed_mail(ex_smtp_session *session, const char *arguments
 	return EX_SMTP_NEXT_LINE;
 }
 
+/* Accepts a recipient in a domain we do not host, for the outbound queue (authenticated sessions only). */
+static void accept_remote(ex_smtp_session *session, ex_smtp_recipient *recipient, const ex_smtp_path *path,
+			  const ex_smtp_rcpt_parameters *parameters)
+{
+	for (size_t i = 0; i < session->recipient_count; i++) {
+		if (session->recipients[i].remote && strcasecmp(session->recipients[i].address, path->mailbox) == 0) {
+			reply(session, "250 2.1.5 Recipient ok (already listed)");
+			return;
+		}
+	}
+	*recipient = (ex_smtp_recipient){ .remote = true };
+	snprintf(recipient->address, sizeof(recipient->address), "%s", path->mailbox);
+	memcpy(recipient->notify, parameters->notify, sizeof(recipient->notify));
+	memcpy(recipient->original_recipient, parameters->orcpt, sizeof(recipient->original_recipient));
+	session->recipient_count++;
+	session->state = EX_SMTP_STATE_RCPT;
+	reply(session, "250 2.1.5 Recipient ok; queued for relay");
+}
+
 static ex_smtp_next proceed_rcpt(ex_smtp_session *session, const char *arguments)
 {
 	ex_smtp_path path;
-	ex_smtp_path_status status = ex_smtp_parse_rcpt_to(arguments, session->mail_parameters.smtputf8, &path);
+	ex_smtp_rcpt_parameters parameters;
+	ex_smtp_path_status status =
+		ex_smtp_parse_rcpt_to_dsn(arguments, session->mail_parameters.smtputf8, &path, &parameters);
 	if (status != EX_SMTP_PATH_OK) {
 		reply_path_error(session, status, false);
 		return EX_SMTP_NEXT_LINE;
@@ -410,6 +450,8 @@ static ex_smtp_next proceed_rcpt(ex_smtp_session *session, const char *arguments
 			}
 		}
 		snprintf(recipient->address, sizeof(recipient->address), "%s", path.mailbox);
+		memcpy(recipient->notify, parameters.notify, sizeof(recipient->notify));
+		memcpy(recipient->original_recipient, parameters.orcpt, sizeof(recipient->original_recipient));
 		session->recipient_count++;
 		session->state = EX_SMTP_STATE_RCPT;
 		reply(session, "250 2.1.5 Recipient ok");
@@ -425,8 +467,7 @@ static ex_smtp_next proceed_rcpt(ex_smtp_session *session, const char *arguments
 		break;
 	case EX_SMTP_LOOKUP_NOT_LOCAL:
 		if (session->authenticated)
-			/* TODO: relay through the outbound queue once it exists; until then nothing is accepted for remote domains. */
-			reply(session, "451 4.4.0 <%s>: delivery to other domains is not available yet", path.mailbox);
+			accept_remote(session, recipient, &path, &parameters);
 		else
 			reply(session, "554 5.7.1 <%s>: relay access denied; this server accepts mail only for its own "
 			      "domains", path.mailbox);
@@ -846,9 +887,37 @@ static ex_smtp_next sasl_line(ex_smtp_session *session, const char *line)
 	return after_reply(session, EX_SMTP_NEXT_LINE);
 }
 
+static uint64_t monotonic_ms(void)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
+}
+
+/* Counts a command line; returns false (with a 421 queued) once the session is over its rate. */
+static bool within_command_rate(ex_smtp_session *session)
+{
+	unsigned limit = session->options.limits.max_commands_per_minute;
+	if (limit == 0)
+		return true;
+	uint64_t now = monotonic_ms();
+	if (session->rate_commands == 0 || now - session->rate_window_start_ms >= 60000) {
+		session->rate_window_start_ms = now;
+		session->rate_commands = 0;
+	}
+	session->rate_commands++;
+	if (session->rate_commands <= limit)
+		return true;
+	reply(session, "421 4.7.0 Too many commands: more than %u in one minute; closing the connection", limit);
+	session->state = EX_SMTP_STATE_CLOSED;
+	return false;
+}
+
 ex_smtp_next ex_smtp_session_line(ex_smtp_session *session, const char *line, size_t length)
 {
 	if (session->state == EX_SMTP_STATE_CLOSED)
+		return EX_SMTP_NEXT_CLOSE;
+	if (!within_command_rate(session))
 		return EX_SMTP_NEXT_CLOSE;
 	if (session->state == EX_SMTP_STATE_AUTH)
 		return sasl_line(session, line);
@@ -918,13 +987,15 @@ static ex_smtp_next finish_message(ex_smtp_session *session)
 			.recipient_count = session->recipient_count,
 			.content = data->content == NULL ? "" : data->content,
 			.length = data->length,
+			.envelope_id = session->mail_parameters.envid[0] != '\0' ? session->mail_parameters.envid : NULL,
+			.return_content = session->mail_parameters.ret[0] != '\0' ? session->mail_parameters.ret : NULL,
 		};
 		switch (backend->deliver(backend->context, &envelope, queue_id, sizeof(queue_id))) {
 		case EX_SMTP_DELIVERY_STORED:
 			reply(session, "250 2.0.0 Ok: stored as %s", queue_id);
 			break;
 		case EX_SMTP_DELIVERY_FROM_REJECTED:
-			reply(session, "553 5.7.1 The From header field must name only your address %s",
+			reply(session, "553 5.7.1 The From header field must name only your address %s or your aliases",
 			      session->identity.email);
 			break;
 		case EX_SMTP_DELIVERY_REJECTED:

@@ -50,6 +50,9 @@ typedef struct {
 	char tenant_id[EX_SMTP_UUID_TEXT];
 	char user_id[EX_SMTP_UUID_TEXT];
 	char address[EX_SMTP_MAX_PATH + 1]; /* the path as the client wrote it */
+	bool remote;                        /* a domain we do not host: tenant_id and user_id are empty */
+	char notify[EX_SMTP_DSN_NOTIFY_TEXT];  /* RFC 3461 NOTIFY, canonical; "" when absent */
+	char original_recipient[EX_SMTP_DSN_MAX_ORCPT + 1]; /* RFC 3461 ORCPT; "" when absent */
 } ex_smtp_recipient;
 
 typedef enum {
@@ -74,9 +77,15 @@ typedef enum {
 } ex_smtp_auth_status;
 
 typedef enum {
+	EX_SMTP_SENDER_ALLOWED = 0,
+	EX_SMTP_SENDER_REJECTED,          /* not the user's address nor one of their aliases */
+	EX_SMTP_SENDER_TEMPORARY_FAILURE,
+} ex_smtp_sender_status;
+
+typedef enum {
 	EX_SMTP_DELIVERY_STORED = 0,
 	EX_SMTP_DELIVERY_OVER_QUOTA,
-	EX_SMTP_DELIVERY_FROM_REJECTED, /* submission: the From field names someone else */
+	EX_SMTP_DELIVERY_FROM_REJECTED, /* submission: the From field names an address that is not the user's */
 	EX_SMTP_DELIVERY_TEMPORARY_FAILURE,
 	EX_SMTP_DELIVERY_REJECTED,      /* the recipient's Sieve script rejected the message */
 } ex_smtp_delivery_status;
@@ -96,6 +105,8 @@ typedef struct {
 	size_t recipient_count;
 	const char *content;              /* the message as received, dot-unstuffed */
 	size_t length;
+	const char *envelope_id;          /* RFC 3461 ENVID (xtext), or NULL */
+	const char *return_content;       /* RFC 3461 RET: "FULL", "HDRS" or NULL */
 } ex_smtp_envelope;
 
 typedef struct {
@@ -113,6 +124,8 @@ typedef struct {
 	/* Stores the message for every recipient; 0 recipients stored unless STORED. */
 	ex_smtp_delivery_status (*deliver)(void *context, const ex_smtp_envelope *envelope,
 					   char *queue_id, size_t queue_id_size);
+	/* Checks an authenticated session's MAIL FROM address. NULL: only the login address is allowed. */
+	ex_smtp_sender_status (*check_sender)(void *context, const ex_smtp_identity *identity, const char *address);
 	void *context;
 } ex_smtp_backend;
 

@@ -45,6 +45,7 @@ const LIMIT_ERRORS = 5;
 const LIMIT_CONNECTIONS_PER_ADDRESS = 3;
 const LIMIT_IDLE_MS = 2000;
 const LIMIT_GREETING_DELAY_MS = 400;
+const LIMIT_COMMANDS_PER_MINUTE = 20;
 
 // ---- a small SMTP client --------------------------------------------------------
 
@@ -324,6 +325,7 @@ before(async () => {
     EXPRESSO_SMTP_MAX_CONNECTIONS_PER_ADDRESS: String(LIMIT_CONNECTIONS_PER_ADDRESS),
     EXPRESSO_SMTP_IDLE_TIMEOUT: `${LIMIT_IDLE_MS}ms`,
     EXPRESSO_SMTP_GREETING_DELAY: `${LIMIT_GREETING_DELAY_MS}ms`,
+    EXPRESSO_SMTP_MAX_COMMANDS_PER_MINUTE: String(LIMIT_COMMANDS_PER_MINUTE),
   });
 }, { timeout: TEST_TIMEOUT_MS });
 
@@ -496,8 +498,9 @@ test('AUTH LOGIN and remote recipients on submission', { timeout: TEST_TIMEOUT_M
   assert.equal((await client.command(Buffer.from(alice.email).toString('base64'))).code, 334);
   assert.match((await client.command(Buffer.from(env.EXPRESSO_ALICE_APP_PASSWORD).toString('base64'))).text, /^235 2\.7\.0 /);
   assert.match((await client.command(`MAIL FROM:<${alice.email}>`)).text, /^250 /);
-  // No outbound queue yet: a remote recipient is deferred, never silently accepted.
-  assert.match((await client.command('RCPT TO:<someone@example.net>')).text, /^451 4\.4\.0 /);
+  // A remote recipient is accepted for the outbound queue (smtp_outbound.test.mjs delivers such mail).
+  assert.match((await client.command('RCPT TO:<someone@example.net>')).text, /^250 2\.1\.5 .*queued for relay/);
+  assert.match((await client.command('RSET')).text, /^250 /);
   client.close();
 });
 
@@ -738,6 +741,15 @@ test('errors before disconnect', { timeout: TEST_TIMEOUT_MS }, async () => {
   for (let i = 1; i < LIMIT_ERRORS; i++) assert.match((await client.command('XYZZY')).text, /^500 /);
   assert.match((await client.command('XYZZY')).text, /^500 /);
   assert.match((await client.reply()).text, /^421 4\.7\.0 /);
+  assert.equal((await client.reply()).code, 0, 'the server closed the connection');
+  client.close();
+});
+
+test('command rate at the limit and one past', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const client = await limitedClient();
+  await ehlo(client);
+  for (let i = 1; i < LIMIT_COMMANDS_PER_MINUTE; i++) assert.match((await client.command('NOOP')).text, /^250 /);
+  assert.match((await client.command('NOOP')).text, /^421 4\.7\.0 Too many commands/);
   assert.equal((await client.reply()).code, 0, 'the server closed the connection');
   client.close();
 });

@@ -45,7 +45,13 @@ static const path_case mail_cases[] = {
 	{ "FROM:<a@b.c> SIZE=99999999999999999999999", EX_SMTP_PATH_BAD_PARAMETER, NULL, NULL },
 	{ "FROM:<a@b.c> BODY=BINARYMIME", EX_SMTP_PATH_OK, "a@b.c", "b.c" },
 	{ "FROM:<a@b.c> BODY=QUOTED", EX_SMTP_PATH_BAD_PARAMETER, NULL, NULL },
-	{ "FROM:<a@b.c> RET=HDRS", EX_SMTP_PATH_UNKNOWN_PARAMETER, NULL, NULL },
+	{ "FROM:<a@b.c> RET=HDRS", EX_SMTP_PATH_OK, "a@b.c", "b.c" },
+	{ "FROM:<a@b.c> RET=full ENVID=abc+2B1", EX_SMTP_PATH_OK, "a@b.c", "b.c" },
+	{ "FROM:<a@b.c> RET=BODY", EX_SMTP_PATH_BAD_PARAMETER, NULL, NULL },
+	{ "FROM:<a@b.c> ENVID=", EX_SMTP_PATH_BAD_PARAMETER, NULL, NULL },
+	{ "FROM:<a@b.c> ENVID=a+2", EX_SMTP_PATH_BAD_PARAMETER, NULL, NULL },
+	{ "FROM:<a@b.c> ENVID=a+2b", EX_SMTP_PATH_BAD_PARAMETER, NULL, NULL },
+	{ "FROM:<a@b.c> XFOO=1", EX_SMTP_PATH_UNKNOWN_PARAMETER, NULL, NULL },
 	{ "FROM:<a@b.c>x", EX_SMTP_PATH_SYNTAX, NULL, NULL },
 };
 
@@ -95,6 +101,61 @@ static void rcpt_to_cases(void **state)
 	assert_int_equal(ex_smtp_parse_rcpt_to("FROM:<b@c.d>", false, &path), EX_SMTP_PATH_SYNTAX);
 }
 
+static void dsn_parameters(void **state)
+{
+	(void)state;
+	ex_smtp_path path;
+	ex_smtp_mail_parameters mail;
+	ex_smtp_rcpt_parameters rcpt;
+	char envid[EX_SMTP_DSN_MAX_ENVID + 2];
+	char arguments[700];
+
+	assert_int_equal(ex_smtp_parse_mail_from("FROM:<a@b.c> RET=full ENVID=QQ+2B1", &path, &mail), EX_SMTP_PATH_OK);
+	assert_string_equal(mail.ret, "FULL");
+	assert_string_equal(mail.envid, "QQ+2B1");
+
+	/* An ENVID of 100 characters is the maximum, 101 is one past. */
+	memset(envid, 'e', EX_SMTP_DSN_MAX_ENVID);
+	envid[EX_SMTP_DSN_MAX_ENVID] = '\0';
+	snprintf(arguments, sizeof(arguments), "FROM:<a@b.c> ENVID=%s", envid);
+	assert_int_equal(ex_smtp_parse_mail_from(arguments, &path, &mail), EX_SMTP_PATH_OK);
+	snprintf(arguments, sizeof(arguments), "FROM:<a@b.c> ENVID=%se", envid);
+	assert_int_equal(ex_smtp_parse_mail_from(arguments, &path, &mail), EX_SMTP_PATH_BAD_PARAMETER);
+
+	assert_int_equal(ex_smtp_parse_rcpt_to_dsn("TO:<b@c.d> NOTIFY=delay,FAILURE ORCPT=rfc822;b+40c.d", false, &path,
+						   &rcpt),
+			 EX_SMTP_PATH_OK);
+	assert_string_equal(path.mailbox, "b@c.d");
+	assert_string_equal(rcpt.notify, "FAILURE,DELAY");
+	assert_string_equal(rcpt.orcpt, "rfc822;b+40c.d");
+	assert_int_equal(ex_smtp_parse_rcpt_to_dsn("TO:<b@c.d>", false, &path, &rcpt), EX_SMTP_PATH_OK);
+	assert_string_equal(rcpt.notify, "");
+	assert_int_equal(ex_smtp_parse_rcpt_to_dsn("TO:<b@c.d> NOTIFY=NEVER", false, &path, &rcpt), EX_SMTP_PATH_OK);
+	assert_string_equal(rcpt.notify, "NEVER");
+
+	const char *bad[] = { "TO:<b@c.d> NOTIFY=NEVER,SUCCESS", "TO:<b@c.d> NOTIFY=", "TO:<b@c.d> NOTIFY=SUCCESS,",
+			      "TO:<b@c.d> NOTIFY=FAILURE,FAILURE", "TO:<b@c.d> NOTIFY=SOMETIMES", "TO:<b@c.d> ORCPT=b@c.d",
+			      "TO:<b@c.d> ORCPT=;b@c.d", "TO:<b@c.d> ORCPT=rfc822;", "TO:<b@c.d> ORCPT=rfc822;a=b" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		print_message("RCPT %s\n", bad[i]);
+		assert_int_equal(ex_smtp_parse_rcpt_to_dsn(bad[i], false, &path, &rcpt), EX_SMTP_PATH_BAD_PARAMETER);
+	}
+	assert_int_equal(ex_smtp_parse_rcpt_to_dsn("TO:<b@c.d> NOTIFY", false, &path, &rcpt),
+			 EX_SMTP_PATH_UNKNOWN_PARAMETER);
+	assert_int_equal(ex_smtp_parse_rcpt_to_dsn("TO:<b@c.d> XFOO=1", false, &path, &rcpt),
+			 EX_SMTP_PATH_UNKNOWN_PARAMETER);
+
+	/* An ORCPT of 500 characters is the maximum, 501 is one past. */
+	char orcpt[EX_SMTP_DSN_MAX_ORCPT + 2];
+	memcpy(orcpt, "rfc822;", 7);
+	memset(orcpt + 7, 'o', EX_SMTP_DSN_MAX_ORCPT - 7);
+	orcpt[EX_SMTP_DSN_MAX_ORCPT] = '\0';
+	snprintf(arguments, sizeof(arguments), "TO:<b@c.d> ORCPT=%s", orcpt);
+	assert_int_equal(ex_smtp_parse_rcpt_to_dsn(arguments, false, &path, &rcpt), EX_SMTP_PATH_OK);
+	snprintf(arguments, sizeof(arguments), "TO:<b@c.d> ORCPT=%so", orcpt);
+	assert_int_equal(ex_smtp_parse_rcpt_to_dsn(arguments, false, &path, &rcpt), EX_SMTP_PATH_BAD_PARAMETER);
+}
+
 static void path_length_limits(void **state)
 {
 	(void)state;
@@ -128,6 +189,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(mail_from_cases),
+		cmocka_unit_test(dsn_parameters),
 		cmocka_unit_test(mail_from_parameters),
 		cmocka_unit_test(rcpt_to_cases),
 		cmocka_unit_test(path_length_limits),

@@ -118,8 +118,8 @@ static const script scripts[] = {
 	{ "submission as alice", EX_SMTP_LISTENER_SUBMISSION, 0,
 	  { { "EHLO c", "250" }, { "STARTTLS", "220" }, { "TLS", "" }, { "EHLO c", "250" }, { PLAIN_ALICE, "235" },
 	    { PLAIN_ALICE, "503" }, { "MAIL FROM:<bob@demo.test>", "553" }, { "MAIL FROM:<alice@demo.test>", "250" },
-	    { "RCPT TO:<x@elsewhere.example>", "451" }, { "RCPT TO:<full@demo.test>", "552" },
-	    { "RCPT TO:<bob@demo.test>", "250" } } },
+	    { "RCPT TO:<x@elsewhere.example>", "250" }, { "RCPT TO:<X@elsewhere.example>", "250" },
+	    { "RCPT TO:<full@demo.test>", "552" }, { "RCPT TO:<bob@demo.test>", "250" } } },
 	{ "AUTH LOGIN wrong password", EX_SMTP_LISTENER_SUBMISSION, 0,
 	  { { "EHLO c", "250" }, { "STARTTLS", "220" }, { "TLS", "" }, { "EHLO c", "250" }, { "AUTH LOGIN", "334" },
 	    { "YWxpY2VAZGVtby50ZXN0", "334" }, { "d3Jvbmc=", "535" }, { "AUTH CRAM-MD5", "504" },
@@ -323,6 +323,41 @@ static void command_line_length(void **state)
 	ex_smtp_session_free(session);
 }
 
+/* At the command rate limit every command is answered; one past it gets 421 4.7.0 and closes. */
+static void command_rate_limit(void **state)
+{
+	(void)state;
+	const ex_smtp_session_options options = {
+		.hostname = "mx.demo.test",
+		.session_id = "test",
+		.client_address = "192.0.2.1",
+		.listener = EX_SMTP_LISTENER_MX,
+		.limits = { .max_message_bytes = 1024, .max_recipients = 2, .max_errors = 10, .max_commands_per_minute = 3 },
+		.backend = &backend,
+	};
+	ex_smtp_session *session = ex_smtp_session_new(&options);
+	char code[4];
+	assert_non_null(session);
+	ex_smtp_session_greet(session);
+	ex_smtp_session_clear_output(session);
+
+	assert_int_equal(ex_smtp_session_line(session, "EHLO c", 6), EX_SMTP_NEXT_LINE);
+	last_code(session, code);
+	assert_string_equal(code, "250");
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(ex_smtp_session_line(session, "NOOP", 4), EX_SMTP_NEXT_LINE);
+		last_code(session, code);
+		assert_string_equal(code, "250");
+	}
+	assert_int_equal(ex_smtp_session_line(session, "NOOP", 4), EX_SMTP_NEXT_CLOSE);
+	size_t length = 0;
+	const char *output = ex_smtp_session_output(session, &length);
+	assert_true(length > 10);
+	assert_memory_equal(output, "421 4.7.0 Too many commands", 27);
+	assert_int_equal(ex_smtp_session_state(session), EX_SMTP_STATE_CLOSED);
+	ex_smtp_session_free(session);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -330,6 +365,7 @@ int main(void)
 		cmocka_unit_test(ehlo_extensions),
 		cmocka_unit_test(size_parameter_limit),
 		cmocka_unit_test(command_line_length),
+		cmocka_unit_test(command_rate_limit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,238 @@
+/*
+ * The orphan object sweep. Each due entry is handled in a transaction of
+ * its tenant: the entry is locked and deleted only when no messages or
+ * mail_queue row names its key, and the object is deleted before that
+ * transaction commits. A crash in between leaves the entry, whose object
+ * is then missing, and the next sweep removes it.
+ */
+#include "mail_sweep.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "expresso/log.h"
+
+enum {
+	ACQUIRE_TIMEOUT_MS = 5000,
+	/* Entries handled per sweep; the rest wait for the next run. */
+	MAX_ENTRIES_PER_RUN = 10000,
+	NUMBER_TEXT = 32,
+};
+
+struct ex_mail_sweeper {
+	ex_mail_service *service;
+	uint64_t interval_ms;
+	uint64_t grace_ms;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	bool stopping;
+};
+
+typedef struct {
+	const char *tenant_id;
+	const char *const *keys;
+	size_t count;
+} key_record;
+
+static int insert_keys(PGconn *connection, void *context, ex_db_error *error)
+{
+	const key_record *record = context;
+	for (size_t i = 0; i < record->count; i++) {
+		const char *params[] = { record->tenant_id, record->keys[i] };
+		PGresult *result = ex_db_exec(connection,
+					      "INSERT INTO mail_object_garbage (tenant_id, storage_key) VALUES ($1, $2) "
+					      "ON CONFLICT DO NOTHING",
+					      2, params, error);
+		if (result == NULL)
+			return -1;
+		PQclear(result);
+	}
+	return 0;
+}
+
+int ex_mail_sweep_record_keys(ex_mail_service *service, const char *tenant_id, const char *const *keys, size_t count)
+{
+	key_record record = { .tenant_id = tenant_id, .keys = keys, .count = count };
+	ex_db_error error = { 0 };
+	if (ex_db_tenant_transaction(service->database, tenant_id, EX_DB_READ_COMMITTED, insert_keys, &record, &error) !=
+	    0) {
+		ex_log(EX_LOG_ERROR, "garbage_record_failed", "{s:s, s:s}", "tenant", tenant_id, "error", error.message);
+		return -1;
+	}
+	return 0;
+}
+
+int ex_mail_sweep_forget_key(PGconn *connection, const char *tenant_id, const char *key, ex_db_error *error)
+{
+	const char *params[] = { tenant_id, key };
+	PGresult *result = ex_db_exec(connection,
+				      "DELETE FROM mail_object_garbage WHERE tenant_id = $1 AND storage_key = $2", 2,
+				      params, error);
+	if (result == NULL)
+		return -1;
+	PQclear(result);
+	return 0;
+}
+
+void ex_mail_sweep_test_delay(uint64_t milliseconds)
+{
+	struct timespec delay = { .tv_sec = (time_t)(milliseconds / 1000),
+				  .tv_nsec = (long)(milliseconds % 1000) * 1000000L };
+	while (nanosleep(&delay, &delay) != 0)
+		;
+}
+
+typedef struct {
+	ex_mail_service *service;
+	const char *tenant_id;
+	const char *key;
+	const char *grace;
+	bool deleted;
+} sweep_entry;
+
+static int sweep_one(PGconn *connection, void *context, ex_db_error *error)
+{
+	sweep_entry *entry = context;
+	const char *params[] = { entry->tenant_id, entry->key, entry->grace };
+	entry->deleted = false;
+	PGresult *result = ex_db_exec(
+		connection,
+		"DELETE FROM mail_object_garbage AS g WHERE g.tenant_id = $1 AND g.storage_key = $2 "
+		"AND g.queued_at <= now() - $3::interval "
+		"AND NOT EXISTS (SELECT 1 FROM messages AS m WHERE m.tenant_id = $1 AND m.storage_key = $2) "
+		"AND NOT EXISTS (SELECT 1 FROM mail_queue AS q WHERE q.tenant_id = $1 AND q.storage_key = $2) "
+		"RETURNING 1",
+		3, params, error);
+	if (result == NULL)
+		return -1;
+	bool due = PQntuples(result) == 1;
+	PQclear(result);
+	if (!due)
+		return 0;
+
+	char err[EX_STORAGE_ERROR_MAX] = "";
+	ex_storage_status status = ex_storage_delete(entry->service->storage, entry->tenant_id, entry->key, err,
+						     sizeof(err));
+	if (status != EX_STORAGE_OK && status != EX_STORAGE_NOT_FOUND) {
+		snprintf(error->message, sizeof(error->message), "deleting object %.120s failed: %.100s", entry->key, err);
+		return -1;
+	}
+	entry->deleted = status == EX_STORAGE_OK;
+	return 0;
+}
+
+int ex_mail_sweep_run(ex_mail_service *service, uint64_t grace_ms)
+{
+	ex_db_error error = { 0 };
+	char grace[NUMBER_TEXT];
+	char limit[NUMBER_TEXT];
+	snprintf(grace, sizeof(grace), "%llu milliseconds", (unsigned long long)grace_ms);
+	snprintf(limit, sizeof(limit), "%d", MAX_ENTRIES_PER_RUN);
+
+	PGconn *connection = ex_db_acquire(service->database, ACQUIRE_TIMEOUT_MS, &error);
+	if (connection == NULL) {
+		ex_log(EX_LOG_ERROR, "sweep_failed", "{s:s}", "error", error.message);
+		return -1;
+	}
+	const char *params[] = { grace, limit };
+	PGresult *due = ex_db_exec(connection,
+				   "SELECT tenant_id, storage_key FROM ex_mail_object_garbage_due($1::interval, $2::integer)",
+				   2, params, &error);
+	ex_db_release(service->database, connection);
+	if (due == NULL) {
+		ex_log(EX_LOG_ERROR, "sweep_failed", "{s:s}", "error", error.message);
+		return -1;
+	}
+
+	int deleted = 0;
+	int rows = PQntuples(due);
+	for (int i = 0; i < rows; i++) {
+		sweep_entry entry = { .service = service, .tenant_id = PQgetvalue(due, i, 0), .key = PQgetvalue(due, i, 1),
+				      .grace = grace };
+		if (ex_db_tenant_transaction(service->database, entry.tenant_id, EX_DB_READ_COMMITTED, sweep_one, &entry,
+					     &error) != 0) {
+			ex_log(EX_LOG_WARN, "sweep_entry_failed", "{s:s, s:s, s:s}", "tenant", entry.tenant_id, "key",
+			       entry.key, "error", error.message);
+			continue;
+		}
+		if (entry.deleted) {
+			ex_log(EX_LOG_INFO, "sweep_object_deleted", "{s:s, s:s}", "tenant", entry.tenant_id, "key", entry.key);
+			deleted++;
+		}
+	}
+	PQclear(due);
+	if (rows > 0)
+		ex_log(EX_LOG_INFO, "sweep_done", "{s:i, s:i}", "entries", rows, "objects_deleted", deleted);
+	return deleted;
+}
+
+static void *sweep_main(void *argument)
+{
+	struct ex_mail_sweeper *sweeper = argument;
+	pthread_mutex_lock(&sweeper->lock);
+	while (!sweeper->stopping) {
+		struct timespec deadline;
+		clock_gettime(CLOCK_REALTIME, &deadline);
+		deadline.tv_sec += (time_t)(sweeper->interval_ms / 1000);
+		deadline.tv_nsec += (long)(sweeper->interval_ms % 1000) * 1000000L;
+		if (deadline.tv_nsec >= 1000000000L) {
+			deadline.tv_sec++;
+			deadline.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&sweeper->wake, &sweeper->lock, &deadline);
+		if (sweeper->stopping)
+			break;
+		pthread_mutex_unlock(&sweeper->lock);
+		ex_mail_sweep_run(sweeper->service, sweeper->grace_ms);
+		pthread_mutex_lock(&sweeper->lock);
+	}
+	pthread_mutex_unlock(&sweeper->lock);
+	return NULL;
+}
+
+int ex_mail_sweep_start(ex_mail_service *service, const ex_config *config)
+{
+	service->test_commit_delay_ms = ex_config_duration_ms(config, "mail_test_commit_delay");
+	if (service->test_commit_delay_ms > 0)
+		ex_log(EX_LOG_WARN, "test_commit_delay_on", "{s:I}", "milliseconds", (json_int_t)service->test_commit_delay_ms);
+	uint64_t interval = ex_config_duration_ms(config, "mail_sweep_interval");
+	if (interval == 0)
+		return 0;
+	struct ex_mail_sweeper *sweeper = calloc(1, sizeof(*sweeper));
+	if (sweeper == NULL)
+		return -1;
+	sweeper->service = service;
+	sweeper->interval_ms = interval;
+	sweeper->grace_ms = ex_config_duration_ms(config, "mail_sweep_grace");
+	pthread_mutex_init(&sweeper->lock, NULL);
+	pthread_cond_init(&sweeper->wake, NULL);
+	if (pthread_create(&sweeper->thread, NULL, sweep_main, sweeper) != 0) {
+		pthread_cond_destroy(&sweeper->wake);
+		pthread_mutex_destroy(&sweeper->lock);
+		free(sweeper);
+		return -1;
+	}
+	service->sweeper = sweeper;
+	return 0;
+}
+
+void ex_mail_sweep_stop(ex_mail_service *service)
+{
+	struct ex_mail_sweeper *sweeper = service->sweeper;
+	if (sweeper == NULL)
+		return;
+	pthread_mutex_lock(&sweeper->lock);
+	sweeper->stopping = true;
+	pthread_cond_broadcast(&sweeper->wake);
+	pthread_mutex_unlock(&sweeper->lock);
+	pthread_join(sweeper->thread, NULL);
+	pthread_cond_destroy(&sweeper->wake);
+	pthread_mutex_destroy(&sweeper->lock);
+	free(sweeper);
+	service->sweeper = NULL;
+}

@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# Delivery throughput of expresso-mail next to Postfix + Dovecot on this
+# machine. Postfix's smtp-source sends MESSAGES messages of 10 KB over 20
+# parallel sessions (several messages per connection) to:
+#   1. a private expresso-mail on the running stack: the client's 250
+#      comes after the fsync of the object and the commit of the row;
+#   2. a private Postfix that delivers over LMTP to a private Dovecot
+#      writing Maildir with mail_fsync = always; Postfix fsyncs its queue
+#      files. The clock stops when the last message is in the Maildir.
+# It prints messages per second for each and their ratio.
+#
+# Usage: tests/bench/smtp/smtp-bench.sh [messages]   (default 2000)
+# Needs: root (Postfix and Dovecot drop privileges to their users), the
+# stack up (scripts/run-local.sh) with stack.env in the environment and
+# the tree built in build/. The script installs the Debian packages
+# postfix, dovecot-core and dovecot-lmtpd when they are missing. Postfix
+# and Dovecot run from their own configuration under a temporary
+# directory, on loopback ports of the stack's offset (offset + 1025 to
+# offset + 1028), and are stopped at the end; the system's instances are
+# neither configured nor started.
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/../../.." && pwd)
+messages=${1:-2000}
+sessions=20
+size=10240
+offset=${EXPRESSO_PORT_OFFSET:?source the stack.env of a running stack}
+expresso_smtp_port=$((offset + 1025))
+expresso_http_port=$((offset + 1028))
+postfix_port=$((offset + 1026))
+dovecot_port=$((offset + 1027))
+: "${EXPRESSO_STATE_DIR:?source the stack.env of a running stack}"
+: "${EXPRESSO_ALICE_EMAIL:?source the stack.env of a running stack}"
+
+[ "$(id -u)" -eq 0 ] || { echo "run as root: Postfix and Dovecot need it to switch users" >&2; exit 2; }
+if ! command -v smtp-source >/dev/null || ! command -v dovecot >/dev/null || [ ! -e /usr/lib/dovecot/lmtp ]; then
+	# "No configuration" keeps Debian from setting up the system's own Postfix instance.
+	echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postfix dovecot-core dovecot-lmtpd \
+		</dev/null >/dev/null || { echo "apt-get install of postfix dovecot-core dovecot-lmtpd failed" >&2; exit 2; }
+fi
+
+work=$(mktemp -d /tmp/expresso-smtp-bench.XXXXXX)
+chmod 755 "$work"
+expresso_pid=""
+cleanup() {
+	if [ -n "$expresso_pid" ]; then
+		kill "$expresso_pid" 2>/dev/null || true
+		wait "$expresso_pid" 2>/dev/null || true
+	fi
+	if [ -f "$work/postfix/etc/main.cf" ]; then
+		postfix -c "$work/postfix/etc" stop >/dev/null 2>&1 || true
+	fi
+	if [ -f "$work/dovecot/run/master.pid" ]; then
+		kill "$(cat "$work/dovecot/run/master.pid")" 2>/dev/null || true
+		sleep 1
+	fi
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+now() { date +%s.%N; }
+rate() { awk -v n="$1" -v s="$2" -v e="$3" 'BEGIN { printf "%.1f", n / (e - s) }'; }
+
+# ---- expresso-mail ----------------------------------------------------------------
+EXPRESSO_HTTP_ADDRESS=127.0.0.1 EXPRESSO_HTTP_PORT=$expresso_http_port EXPRESSO_SMTP_PORT=$expresso_smtp_port \
+EXPRESSO_SUBMISSION_PORT=0 EXPRESSO_SUBMISSIONS_PORT=0 EXPRESSO_STORAGE_DIR="$EXPRESSO_STATE_DIR/storage" \
+EXPRESSO_SMTP_GREETING_DELAY=0 EXPRESSO_SMTP_MAX_CONNECTIONS_PER_ADDRESS=100 \
+EXPRESSO_SMTP_MAX_COMMANDS_PER_MINUTE=0 EXPRESSO_OUTBOUND_WORKERS=0 EXPRESSO_LOG_LEVEL=warn \
+	"$repo/build/services/mail/expresso-mail" >"$work/expresso.log" 2>&1 &
+expresso_pid=$!
+for _ in $(seq 100); do
+	curl -fs "http://127.0.0.1:$expresso_http_port/ready" >/dev/null && break
+	sleep 0.1
+done
+curl -fs "http://127.0.0.1:$expresso_http_port/ready" >/dev/null || { cat "$work/expresso.log" >&2; exit 1; }
+
+start=$(now)
+smtp-source -d -s "$sessions" -m "$messages" -l "$size" -f bench@example.org -t "$EXPRESSO_ALICE_EMAIL" \
+	"127.0.0.1:$expresso_smtp_port"
+end=$(now)
+expresso_rate=$(rate "$messages" "$start" "$end")
+printf '%-32s %12s\n' "receiver ($messages x 10 KB, $sessions sessions)" "messages/s"
+printf '%-32s %12s\n' "expresso-mail (250 after commit)" "$expresso_rate"
+kill "$expresso_pid"
+wait "$expresso_pid" 2>/dev/null || true
+expresso_pid=""
+
+# ---- Dovecot (LMTP into Maildir) ----------------------------------------------------
+mkdir -p "$work/dovecot/run" "$work/mail"
+chown nobody:nogroup "$work/mail"
+cat >"$work/dovecot/dovecot.conf" <<CONF
+base_dir = $work/dovecot/run
+log_path = $work/dovecot/dovecot.log
+protocols = lmtp
+listen = 127.0.0.1
+ssl = no
+mail_location = maildir:$work/mail/%n
+mail_fsync = always
+first_valid_uid = 1
+userdb {
+  driver = static
+  args = uid=nobody gid=nogroup home=$work/mail/%n
+}
+passdb {
+  driver = static
+  args = nopassword=y
+}
+service lmtp {
+  inet_listener lmtp {
+    address = 127.0.0.1
+    port = $dovecot_port
+  }
+}
+CONF
+dovecot -c "$work/dovecot/dovecot.conf"
+
+# ---- Postfix -------------------------------------------------------------------------
+mkdir -p "$work/postfix/etc" "$work/postfix/queue" "$work/postfix/data"
+chown postfix "$work/postfix/data"
+cat >"$work/postfix/etc/main.cf" <<CONF
+compatibility_level = 3.6
+queue_directory = $work/postfix/queue
+data_directory = $work/postfix/data
+command_directory = /usr/sbin
+daemon_directory = /usr/lib/postfix/sbin
+shlib_directory = /usr/lib/postfix
+mail_owner = postfix
+setgid_group = postdrop
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+myhostname = bench.expresso.test
+mydestination = bench.expresso.test
+mynetworks = 127.0.0.0/8
+smtpd_recipient_restrictions = permit_mynetworks, reject
+local_recipient_maps =
+alias_maps =
+alias_database =
+local_transport = lmtp:inet:127.0.0.1:$dovecot_port
+maillog_file = $work/postfix/postfix.log
+default_process_limit = 100
+smtpd_client_connection_count_limit = 0
+CONF
+sed -e "s/^smtp      inet  n       -       y       -       -       smtpd/127.0.0.1:$postfix_port inet n - n - - smtpd/" \
+	/usr/share/postfix/master.cf.dist >"$work/postfix/etc/master.cf"
+grep -q "^127.0.0.1:$postfix_port" "$work/postfix/etc/master.cf" || { echo "could not set the smtpd port in master.cf" >&2; exit 1; }
+# No chroot: the services would need copies of /etc files inside the queue directory.
+postconf -c "$work/postfix/etc" -F '*/*/chroot = n'
+# "postfix start" left no master process in a container without syslog, so the master runs in the
+# foreground (in the background of this script) and logs to stdout.
+postconf -c "$work/postfix/etc" -e "maillog_file = /dev/stdout"
+postfix -c "$work/postfix/etc" start-fg >"$work/postfix/postfix.log" 2>&1 &
+listening=0
+for _ in $(seq 100); do
+	if (exec 3<>"/dev/tcp/127.0.0.1/$postfix_port") 2>/dev/null; then
+		listening=1
+		break
+	fi
+	sleep 0.1
+done
+[ "$listening" -eq 1 ] || { echo "Postfix is not listening on 127.0.0.1:$postfix_port" >&2; exit 1; }
+
+maildir="$work/mail/bench/new"
+start=$(now)
+smtp-source -d -s "$sessions" -m "$messages" -l "$size" -f bench@example.org -t bench@bench.expresso.test \
+	"127.0.0.1:$postfix_port"
+# Bounded wait for the queue to drain into the Maildir: at most 10 minutes.
+for _ in $(seq 6000); do
+	count=$(find "$maildir" -type f 2>/dev/null | wc -l)
+	[ "$count" -ge "$messages" ] && break
+	sleep 0.1
+done
+end=$(now)
+[ "$count" -ge "$messages" ] || { echo "only $count of $messages messages reached Dovecot; see $work/postfix/postfix.log" >&2; exit 1; }
+postfix_rate=$(rate "$messages" "$start" "$end")
+
+printf '%-32s %12s\n' "Postfix + LMTP + Dovecot Maildir" "$postfix_rate"
+awk -v a="$expresso_rate" -v b="$postfix_rate" 'BEGIN { printf "ratio expresso / postfix+dovecot: %.2f\n", a / b }'

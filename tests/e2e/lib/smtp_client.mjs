@@ -1,0 +1,134 @@
+// A small SMTP client for the end-to-end tests of expresso-mail: replies
+// are read whole (multi-line included), STARTTLS upgrades the socket, and
+// DATA sends the content dot-stuffed.
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import tls from 'node:tls';
+
+const REPLY_TIMEOUT_MS = 15_000;
+
+export class SmtpClient {
+  constructor(socket) {
+    this.socket = socket;
+    this.buffer = Buffer.alloc(0);
+    this.waiters = [];
+    this.closed = false;
+    this.attach(socket);
+  }
+
+  attach(socket) {
+    socket.on('data', (chunk) => {
+      this.buffer = Buffer.concat([this.buffer, chunk]);
+      this.pump();
+    });
+    socket.on('close', () => {
+      this.closed = true;
+      this.pump();
+    });
+    socket.on('error', () => {});
+  }
+
+  static connect(port, host = '127.0.0.1') {
+    return new Promise((resolve, reject) => {
+      const socket = net.connect(port, host, async () => {
+        const client = new SmtpClient(socket);
+        client.banner = await client.reply();
+        resolve(client);
+      });
+      socket.once('error', reject);
+    });
+  }
+
+  // Resolves waiters with complete replies; a closed connection gives code 0.
+  pump() {
+    while (this.waiters.length > 0) {
+      const text = this.buffer.toString('latin1');
+      const lines = [];
+      let offset = 0;
+      let complete = false;
+      for (;;) {
+        const end = text.indexOf('\r\n', offset);
+        if (end < 0) break;
+        const line = text.slice(offset, end);
+        lines.push(line);
+        offset = end + 2;
+        if (line.length < 4 || line[3] === ' ') {
+          complete = true;
+          break;
+        }
+      }
+      if (complete) {
+        this.buffer = this.buffer.subarray(offset);
+        const last = lines[lines.length - 1];
+        this.waiters.shift().resolve({ code: Number(last.slice(0, 3)), text: lines.join('\n'), lines });
+      } else if (this.closed) {
+        this.waiters.shift().resolve({ code: 0, text: '(connection closed)', lines: [] });
+      } else {
+        break;
+      }
+    }
+  }
+
+  reply(timeoutMs = REPLY_TIMEOUT_MS) {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no SMTP reply within ${timeoutMs} ms`)), timeoutMs);
+      this.waiters.push({ resolve: (value) => { clearTimeout(timer); resolve(value); } });
+      this.pump();
+    });
+  }
+
+  write(data) {
+    return new Promise((resolve) => this.socket.write(data, () => resolve()));
+  }
+
+  async command(line) {
+    await this.write(`${line}\r\n`);
+    return this.reply();
+  }
+
+  async ehlo(name = 'client.example.org') {
+    const reply = await this.command(`EHLO ${name}`);
+    assert.equal(reply.code, 250, reply.text);
+    return reply.lines.map((line) => line.slice(4));
+  }
+
+  async startTls(ca) {
+    const reply = await this.command('STARTTLS');
+    assert.equal(reply.code, 220, reply.text);
+    const secure = await new Promise((resolve, reject) => {
+      const socket = tls.connect({ socket: this.socket, ca, checkServerIdentity: () => undefined }, () => resolve(socket));
+      socket.once('error', reject);
+    });
+    this.socket.removeAllListeners('data');
+    this.socket = secure;
+    this.buffer = Buffer.alloc(0);
+    this.attach(secure);
+  }
+
+  // Sends CONTENT (CRLF line ends) after DATA and returns the final reply.
+  async data(content) {
+    const reply = await this.command('DATA');
+    if (reply.code !== 354) return reply;
+    await this.write(dotStuff(content));
+    return this.reply(60_000);
+  }
+
+  close() {
+    this.socket.destroy();
+  }
+}
+
+// RFC 5321 4.5.2 transparency plus the end-of-data line.
+export function dotStuff(content) {
+  const parts = [];
+  let start = 0;
+  while (start < content.length) {
+    let end = content.indexOf('\r\n', start);
+    end = end < 0 ? content.length : end + 2;
+    if (content[start] === 0x2e) parts.push(Buffer.from('.'));
+    parts.push(content.subarray(start, end));
+    start = end;
+  }
+  parts.push(Buffer.from('.\r\n'));
+  return Buffer.concat(parts);
+}

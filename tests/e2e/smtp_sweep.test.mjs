@@ -1,0 +1,143 @@
+// The orphan object sweep of expresso-mail. A private instance with a
+// test-only pause between writing a delivery's object and committing its
+// row is killed with SIGKILL inside that pause. The object is on disk and
+// listed in mail_object_garbage, but no row names it. A second instance
+// with a short sweep interval and grace period then deletes the object
+// and its entry.
+//
+// Needs: the stack up (scripts/run-local.sh) and the variables of stack.env.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import pg from 'pg';
+
+import { SmtpClient, dotStuff } from './lib/smtp_client.mjs';
+import { buildDir, freePort, requireEnv, startDaemon, waitForHttp } from './lib/stack.mjs';
+
+const TEST_TIMEOUT_MS = 120_000;
+const host = '127.0.0.1';
+const binary = path.join(buildDir, 'services', 'mail', 'expresso-mail');
+
+let owner;
+let alice;
+let stateDir;
+const instances = [];
+
+async function tenantQuery(tenantId, sql, params = []) {
+  const client = await owner.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query("SELECT set_config('app.tenant_id', $1, true)", [tenantId]);
+    const result = await client.query(sql, params);
+    await client.query('COMMIT');
+    return result.rows;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw error;
+  } finally {
+    client.release();
+  }
+}
+
+async function waitFor(description, probe, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${description}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+function objectPath(key) {
+  return path.join(stateDir, 'storage', alice.tenantId, key);
+}
+
+async function startInstance(extraEnv) {
+  const ports = { http: await freePort(), smtp: await freePort() };
+  const daemon = startDaemon(binary, {
+    EXPRESSO_HTTP_ADDRESS: host,
+    EXPRESSO_HTTP_PORT: String(ports.http),
+    EXPRESSO_SMTP_PORT: String(ports.smtp),
+    EXPRESSO_SUBMISSION_PORT: '0',
+    EXPRESSO_SUBMISSIONS_PORT: '0',
+    EXPRESSO_STORAGE_DIR: path.join(stateDir, 'storage'),
+    EXPRESSO_SMTP_GREETING_DELAY: '0',
+    EXPRESSO_OUTBOUND_WORKERS: '0',
+    ...extraEnv,
+  });
+  instances.push(daemon);
+  await waitForHttp(`http://${host}:${ports.http}/ready`, { timeoutMs: 20_000 });
+  return { ...daemon, ports };
+}
+
+before(async () => {
+  stateDir = requireEnv('EXPRESSO_STATE_DIR');
+  assert.ok(existsSync(binary), `${binary} is missing: build the tree or set EXPRESSO_BUILD_DIR`);
+  owner = new pg.Pool({ connectionString: requireEnv('EXPRESSO_DATABASE_OWNER_URL'), max: 2 });
+  const { rows } = await owner.query('SELECT tenant_id, user_id FROM ex_tenant_for_login($1)', [requireEnv('EXPRESSO_ALICE_EMAIL')]);
+  alice = { email: requireEnv('EXPRESSO_ALICE_EMAIL'), tenantId: rows[0].tenant_id, userId: rows[0].user_id };
+});
+
+after(async () => {
+  for (const daemon of instances) {
+    if (daemon.child.exitCode === null && daemon.child.signalCode === null) {
+      daemon.child.kill('SIGKILL');
+      await daemon.exited;
+    }
+  }
+  await owner?.end();
+});
+
+test('SIGKILL between object and row leaves an orphan the sweep removes', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const since = new Date();
+  const crashing = await startInstance({ EXPRESSO_MAIL_TEST_COMMIT_DELAY: '30s', EXPRESSO_MAIL_SWEEP_INTERVAL: '0' });
+  const client = await SmtpClient.connect(crashing.ports.smtp);
+  await client.ehlo();
+  assert.match((await client.command('MAIL FROM:<someone@example.org>')).text, /^250 /);
+  assert.match((await client.command(`RCPT TO:<${alice.email}>`)).text, /^250 /);
+  assert.equal((await client.command('DATA')).code, 354);
+  const body = `Subject: crash ${crypto.randomUUID()}\r\n\r\nlost before commit\r\n`;
+  const finalReply = client.reply(60_000);
+  await client.write(dotStuff(Buffer.from(body)));
+
+  // The key is listed before the object is written; wait until the object is durable too.
+  const key = await waitFor('the garbage entry and its object', async () => {
+    const rows = await tenantQuery(alice.tenantId,
+      'SELECT storage_key FROM mail_object_garbage WHERE storage_key LIKE $1 AND queued_at >= $2',
+      [`mail/${alice.userId}/%`, since]);
+    const found = rows.find((row) => existsSync(objectPath(row.storage_key)));
+    return found?.storage_key;
+  });
+  crashing.child.kill('SIGKILL');
+  await crashing.exited;
+  assert.equal((await finalReply).code, 0, 'the client got no 250 for the message');
+  client.close();
+
+  assert.ok(existsSync(objectPath(key)), 'the object survived the crash');
+  assert.deepEqual(await tenantQuery(alice.tenantId, 'SELECT uid FROM messages WHERE storage_key = $1', [key]), [],
+    'no row names the object');
+
+  const sweeping = await startInstance({ EXPRESSO_MAIL_SWEEP_INTERVAL: '300ms', EXPRESSO_MAIL_SWEEP_GRACE: '1s' });
+  await waitFor('the sweep to delete the object', async () => !existsSync(objectPath(key)));
+  const entries = await tenantQuery(alice.tenantId, 'SELECT 1 FROM mail_object_garbage WHERE storage_key = $1', [key]);
+  assert.deepEqual(entries, [], 'the garbage entry is gone with its object');
+
+  // Every row of Alice's still names an object on disk.
+  const rows = await tenantQuery(alice.tenantId,
+    'SELECT m.storage_key FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id WHERE b.user_id = $1', [alice.userId]);
+  for (const row of rows) assert.ok(existsSync(objectPath(row.storage_key)), `object of ${row.storage_key} exists`);
+
+  // A delivery through the sweeping instance commits and clears its own entry.
+  const ok = await SmtpClient.connect(sweeping.ports.smtp);
+  await ok.ehlo();
+  await ok.command('MAIL FROM:<someone@example.org>');
+  await ok.command(`RCPT TO:<${alice.email}>`);
+  assert.match((await ok.data(Buffer.from('Subject: kept\r\n\r\nkept\r\n'))).text, /^250 /);
+  ok.close();
+  const left = await tenantQuery(alice.tenantId,
+    'SELECT g.storage_key FROM mail_object_garbage g JOIN messages m ON m.tenant_id = g.tenant_id AND m.storage_key = g.storage_key');
+  assert.deepEqual(left, [], 'no committed message is still listed as garbage');
+});
