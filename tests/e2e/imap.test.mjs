@@ -17,7 +17,7 @@ import path from 'node:path';
 import { ImapFlow } from 'imapflow';
 import pg from 'pg';
 
-import { buildDir, freePort, requireEnv, startDaemon, waitForHttp } from './lib/stack.mjs';
+import { buildDir, freePort, mailListenersOff, requireEnv, startDaemon, waitForHttp } from './lib/stack.mjs';
 
 const TEST_TIMEOUT_MS = 300_000;
 const host = '127.0.0.1';
@@ -404,6 +404,7 @@ test('APPEND durability across SIGKILL', { timeout: TEST_TIMEOUT_MS }, async () 
   const binary = path.join(buildDir, 'services', 'mail', 'expresso-mail');
   const start = async () => {
     const daemon = startDaemon(binary, {
+      ...mailListenersOff,
       EXPRESSO_HTTP_ADDRESS: host,
       EXPRESSO_HTTP_PORT: String(ports.http),
       EXPRESSO_SMTP_PORT: '0',

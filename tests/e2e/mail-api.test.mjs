@@ -21,7 +21,7 @@ import path from 'node:path';
 import { connect as natsConnect, StringCodec } from 'nats';
 import pg from 'pg';
 
-import { buildDir, freePort, repoRoot, requireEnv, startDaemon, waitForHttp } from './lib/stack.mjs';
+import { buildDir, freePort, mailListenersOff, repoRoot, requireEnv, startDaemon, waitForHttp } from './lib/stack.mjs';
 
 const host = '127.0.0.1';
 const TEST_TIMEOUT_MS = 120_000;
@@ -201,6 +201,7 @@ before(async () => {
 
   const ports = { http: await freePort(), smtp: await freePort(), submission: await freePort(), submissions: await freePort() };
   limited = startDaemon(path.join(buildDir, 'services', 'mail', 'expresso-mail'), {
+    ...mailListenersOff,
     EXPRESSO_HTTP_ADDRESS: host,
     EXPRESSO_HTTP_PORT: String(ports.http),
     EXPRESSO_SMTP_PORT: String(ports.smtp),

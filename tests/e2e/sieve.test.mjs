@@ -14,7 +14,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 
-import { buildDir, freePort, requireEnv, startDaemon, waitForHttp } from './lib/stack.mjs';
+import { buildDir, freePort, mailListenersOff, requireEnv, startDaemon, waitForHttp } from './lib/stack.mjs';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
 const host = '127.0.0.1';
@@ -272,12 +272,12 @@ test('fileinto creates the folder when allowed', { timeout: 60_000 }, async () =
   // A private instance with sieve_create_folders on; its other listeners are off.
   const ports = { http: await freePort(), smtp: await freePort() };
   const daemon = startDaemon(path.join(buildDir, 'services', 'mail', 'expresso-mail'), {
+    ...mailListenersOff,
     EXPRESSO_HTTP_ADDRESS: host,
     EXPRESSO_HTTP_PORT: String(ports.http),
     EXPRESSO_SMTP_PORT: String(ports.smtp),
     EXPRESSO_SUBMISSION_PORT: '0',
     EXPRESSO_SUBMISSIONS_PORT: '0',
-    EXPRESSO_MANAGESIEVE_PORT: '0',
     EXPRESSO_SMTP_GREETING_DELAY: '0',
     EXPRESSO_STORAGE_DIR: path.join(env.EXPRESSO_STATE_DIR, 'storage'),
     EXPRESSO_SIEVE_CREATE_FOLDERS: 'true',

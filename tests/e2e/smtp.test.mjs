@@ -21,7 +21,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import pg from 'pg';
 
-import { buildDir, freePort, requireEnv, startDaemon, waitForHttp } from './lib/stack.mjs';
+import { buildDir, freePort, mailListenersOff, requireEnv, startDaemon, waitForHttp } from './lib/stack.mjs';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
 
@@ -255,6 +255,7 @@ const binary = path.join(buildDir, 'services', 'mail', 'expresso-mail');
 async function startInstance(extraEnv) {
   const ports = { http: await freePort(), smtp: await freePort(), submission: await freePort(), submissions: await freePort() };
   const daemon = startDaemon(binary, {
+    ...mailListenersOff,
     EXPRESSO_HTTP_ADDRESS: host,
     EXPRESSO_HTTP_PORT: String(ports.http),
     EXPRESSO_SMTP_PORT: String(ports.smtp),
@@ -264,7 +265,6 @@ async function startInstance(extraEnv) {
     EXPRESSO_TLS_KEY: path.join(env.EXPRESSO_STATE_DIR, 'tls', 'server.key'),
     EXPRESSO_STORAGE_DIR: path.join(env.EXPRESSO_STATE_DIR, 'storage'),
     EXPRESSO_SMTP_HOSTNAME: 'mx.test.invalid',
-    EXPRESSO_MANAGESIEVE_PORT: '0', // the stack's daemon holds the ManageSieve port of stack.env
     ...extraEnv,
   });
   try {

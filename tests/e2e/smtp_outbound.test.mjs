@@ -18,7 +18,7 @@ import { connect as connectNats } from 'nats';
 import pg from 'pg';
 
 import { SmtpClient } from './lib/smtp_client.mjs';
-import { buildDir, freePort, requireEnv, startDaemon, waitForHttp } from './lib/stack.mjs';
+import { buildDir, freePort, mailListenersOff, requireEnv, startDaemon, waitForHttp } from './lib/stack.mjs';
 
 const TEST_TIMEOUT_MS = 120_000;
 const host = '127.0.0.1';
@@ -189,6 +189,7 @@ before(async () => {
 
   const ports = { http: await freePort(), smtp: await freePort(), submission: await freePort(), submissions: await freePort() };
   instance = startDaemon(binary, {
+    ...mailListenersOff,
     EXPRESSO_HTTP_ADDRESS: host,
     EXPRESSO_HTTP_PORT: String(ports.http),
     EXPRESSO_SMTP_PORT: String(ports.smtp),

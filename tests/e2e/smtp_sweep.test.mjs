@@ -14,7 +14,7 @@ import path from 'node:path';
 import pg from 'pg';
 
 import { SmtpClient, dotStuff } from './lib/smtp_client.mjs';
-import { buildDir, freePort, requireEnv, startDaemon, waitForHttp } from './lib/stack.mjs';
+import { buildDir, freePort, mailListenersOff, requireEnv, startDaemon, waitForHttp } from './lib/stack.mjs';
 
 const TEST_TIMEOUT_MS = 120_000;
 const host = '127.0.0.1';
@@ -58,6 +58,7 @@ function objectPath(key) {
 async function startInstance(extraEnv) {
   const ports = { http: await freePort(), smtp: await freePort() };
   const daemon = startDaemon(binary, {
+    ...mailListenersOff,
     EXPRESSO_HTTP_ADDRESS: host,
     EXPRESSO_HTTP_PORT: String(ports.http),
     EXPRESSO_SMTP_PORT: String(ports.smtp),
