@@ -682,8 +682,10 @@ test('errors carry stable codes', { timeout: TEST_TIMEOUT_MS }, async () => {
   const unknown = await api(alice, '/send', { method: 'POST', body: { to: ['nobody-here@demo.expresso.test'], text: 'x' } });
   assertError(unknown, 400, 'invalid_recipient');
   assert.equal(unknown.json.error.detail.recipient, 'nobody-here@demo.expresso.test');
-  assertError(await api(alice, '/send', { method: 'POST', body: { to: ['someone@example.org'], text: 'x' } }), 503,
-    'remote_delivery_unavailable');
+  // Not an error: a recipient on another server is queued for outbound delivery.
+  const remote = await api(alice, '/send', { method: 'POST', body: { to: ['someone@example.org'], text: 'x' } });
+  assert.equal(remote.status, 201, JSON.stringify(remote.json));
+  assert.ok(remote.json.queue_id, 'a queued message carries its queue id');
   assertError(await api(alice, '/send', { method: 'POST', body: { to: [alice.email], attachments: [{ drive_file_id: crypto.randomUUID() }] } }),
     400, 'invalid_request');
 
