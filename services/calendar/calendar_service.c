@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "expresso/log.h"
+#include "expresso/oidc_settings.h"
 
 enum {
 	MIN_RESOURCE_SIZE = 1024,
@@ -19,12 +20,7 @@ enum {
 };
 
 const ex_setting calendar_settings[] = {
-	{ "oidc_issuer", "EXPRESSO_OIDC_ISSUER", EX_SETTING_STRING, NULL, NULL,
-	  "Issuer URL of the OpenID Provider; Bearer tokens must carry it in iss.", false },
-	{ "oidc_audience", "EXPRESSO_OIDC_AUDIENCE", EX_SETTING_STRING, "expresso", NULL,
-	  "Audience that access tokens must carry in aud or azp.", false },
-	{ "oidc_ca_file", "EXPRESSO_OIDC_CA_FILE", EX_SETTING_STRING, NULL, NULL,
-	  "PEM file of CA certificates for an https provider; unset: the system's CA certificates.", false },
+	EX_OIDC_SETTINGS,
 	{ "caldav_max_resource_size", "EXPRESSO_CALDAV_MAX_RESOURCE_SIZE", EX_SETTING_SIZE, "1M", "bytes",
 	  "Largest calendar object a PUT may store (CALDAV:max-resource-size); larger ones are answered 413.", false },
 	{ "calendar_quota", "EXPRESSO_CALENDAR_QUOTA", EX_SETTING_SIZE, "100M", "bytes",
@@ -40,18 +36,6 @@ const ex_setting calendar_settings[] = {
 	{ 0 },
 };
 
-static void log_authclient_event(void *context, ex_auth_log_level level, const char *event, const char *message)
-{
-	static const ex_log_level levels[] = {
-		[EX_AUTH_LOG_DEBUG] = EX_LOG_DEBUG,
-		[EX_AUTH_LOG_INFO] = EX_LOG_INFO,
-		[EX_AUTH_LOG_WARNING] = EX_LOG_WARN,
-		[EX_AUTH_LOG_ERROR] = EX_LOG_ERROR,
-	};
-	(void)context;
-	ex_log(levels[level], event, "{s:s}", "message", message);
-}
-
 static int invalid_setting(const char *variable, const char *problem)
 {
 	ex_log(EX_LOG_ERROR, "setting_invalid", "{s:s, s:s}", "setting", variable, "error", problem);
@@ -60,12 +44,8 @@ static int invalid_setting(const char *variable, const char *problem)
 
 static int read_settings(calendar_service *service, const ex_config *config)
 {
-	const char *issuer = ex_config_string(config, "oidc_issuer");
 	int64_t depth = ex_config_int(config, "dav_max_xml_depth");
 
-	if (issuer == NULL || (strncmp(issuer, "http://", 7) != 0 && strncmp(issuer, "https://", 8) != 0))
-		return invalid_setting("EXPRESSO_OIDC_ISSUER", "set it to the provider's issuer URL, "
-								 "e.g. http://127.0.0.1:8080/realms/expresso");
 	service->max_resource_size = (size_t)ex_config_size(config, "caldav_max_resource_size");
 	service->quota_bytes = (long long)ex_config_size(config, "calendar_quota");
 	service->max_import_size = (size_t)ex_config_size(config, "calendar_max_import_size");
@@ -83,14 +63,12 @@ static int read_settings(calendar_service *service, const ex_config *config)
 	if (depth < 4 || depth > MAX_XML_DEPTH_LIMIT)
 		return invalid_setting("EXPRESSO_DAV_MAX_XML_DEPTH", "expected 4 to 256 levels");
 	service->xml_limits.max_depth = (unsigned)depth;
-	service->issuer = strdup(issuer);
-	return service->issuer ? 0 : -1;
+	return 0;
 }
 
 int calendar_service_open(calendar_service *service, ex_daemon *daemon)
 {
 	const ex_config *config = ex_daemon_config(daemon);
-	ex_auth_config auth;
 	char err[512];
 
 	curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -98,18 +76,11 @@ int calendar_service_open(calendar_service *service, ex_daemon *daemon)
 	if (read_settings(service, config) != 0)
 		return -1;
 
-	ex_auth_issuer issuer = { .issuer = service->issuer };
-	const char *audiences[] = { ex_config_string(config, "oidc_audience") };
-	ex_auth_config_init(&auth);
-	auth.issuers = &issuer;
-	auth.issuer_count = 1;
-	auth.audiences = audiences;
-	auth.audience_count = 1;
-	auth.ca_file = ex_config_string(config, "oidc_ca_file");
-	auth.log = log_authclient_event;
-	service->verifier = ex_auth_verifier_new(&auth, err, sizeof(err));
-	if (service->verifier == NULL)
-		return invalid_setting("EXPRESSO_OIDC_ISSUER", err);
+	if (ex_oidc_verifier_open(config, EX_OIDC_ISSUER_REQUIRED, NULL, &service->verifier) != 0)
+		return -1;
+	service->issuer = strdup(ex_config_string(config, "oidc_issuer"));
+	if (service->issuer == NULL)
+		return -1;
 	if (ex_auth_verifier_refresh(service->verifier, err, sizeof(err)) != 0)
 		ex_log(EX_LOG_WARN, "provider_keys_failed", "{s:s, s:s}", "error", err, "retry", "when a token needs them");
 

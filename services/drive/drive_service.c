@@ -17,16 +17,10 @@
 #include <time.h>
 
 #include "expresso/log.h"
+#include "expresso/oidc_settings.h"
 
 const ex_setting ex_drive_settings[] = {
-	{ "oidc_issuer", "EXPRESSO_OIDC_ISSUER", EX_SETTING_STRING, NULL, NULL,
-	  "Issuer URL of the OpenID Provider (the Keycloak realm), exactly as tokens carry it in iss.", false },
-	{ "oidc_audience", "EXPRESSO_OIDC_AUDIENCE", EX_SETTING_STRING, "expresso", NULL,
-	  "Audience that access tokens must carry in aud or azp.", false },
-	{ "oidc_ca_file", "EXPRESSO_OIDC_CA_FILE", EX_SETTING_STRING, NULL, NULL,
-	  "PEM file of CA certificates for an https provider; unset: the system's CA certificates.", false },
-	{ "oidc_timeout", "EXPRESSO_OIDC_TIMEOUT", EX_SETTING_DURATION, "10s", "duration",
-	  "Total time allowed for one request to the provider for its signing keys.", false },
+	EX_OIDC_SETTINGS,
 	{ "storage_dir", "EXPRESSO_STORAGE_DIR", EX_SETTING_STRING, NULL, NULL,
 	  "Directory of the local-disk object store; unfinished uploads are kept in its .uploads subdirectory.",
 	  false },
@@ -83,12 +77,8 @@ static int invalid_setting(const char *variable, const char *problem)
 
 static int read_settings(ex_drive_service *service, const ex_config *config)
 {
-	const char *issuer = ex_config_string(config, "oidc_issuer");
 	const char *storage_dir = ex_config_string(config, "storage_dir");
 
-	if (issuer == NULL || (strncasecmp(issuer, "http://", 7) != 0 && strncasecmp(issuer, "https://", 8) != 0))
-		return invalid_setting("EXPRESSO_OIDC_ISSUER", "set it to the provider's issuer URL, "
-								 "e.g. http://127.0.0.1:8080/realms/expresso");
 	if (storage_dir == NULL || storage_dir[0] != '/')
 		return invalid_setting("EXPRESSO_STORAGE_DIR", "set it to an absolute directory path");
 	service->max_upload_size = ex_config_size(config, "drive_max_upload_size");
@@ -110,51 +100,14 @@ static int read_settings(ex_drive_service *service, const ex_config *config)
 	if (service->purge_interval_ms < MIN_PURGE_INTERVAL_MS)
 		return invalid_setting("EXPRESSO_DRIVE_PURGE_INTERVAL", "expected at least 1s");
 
-	service->issuer = strdup(issuer);
-	service->audience = strdup(ex_config_string(config, "oidc_audience"));
 	size_t length = strlen(storage_dir) + sizeof("/.uploads");
 	service->upload_dir = malloc(length);
-	if (service->issuer == NULL || service->audience == NULL || service->upload_dir == NULL)
-		return invalid_setting("EXPRESSO_OIDC_ISSUER", "out of memory copying the settings");
+	if (service->upload_dir == NULL)
+		return invalid_setting("EXPRESSO_STORAGE_DIR", "out of memory copying the settings");
 	snprintf(service->upload_dir, length, "%s/.uploads", storage_dir);
 	if (strlen(service->upload_dir) + 2 * EX_DRIVE_UUID_TEXT + 16 > EX_DRIVE_PATH_MAX)
 		return invalid_setting("EXPRESSO_STORAGE_DIR", "the path is too long; use one under 900 bytes");
 	return 0;
-}
-
-static void log_authclient_event(void *context, ex_auth_log_level level, const char *event, const char *message)
-{
-	static const ex_log_level levels[] = {
-		[EX_AUTH_LOG_DEBUG] = EX_LOG_DEBUG,
-		[EX_AUTH_LOG_INFO] = EX_LOG_INFO,
-		[EX_AUTH_LOG_WARNING] = EX_LOG_WARN,
-		[EX_AUTH_LOG_ERROR] = EX_LOG_ERROR,
-	};
-	(void)context;
-	ex_log(levels[level], event, "{s:s}", "message", message);
-}
-
-static ex_auth_verifier *create_verifier(const ex_drive_service *service, const ex_config *config)
-{
-	ex_auth_config auth;
-	ex_auth_issuer issuer = { .issuer = service->issuer };
-	const char *audiences[] = { service->audience };
-	char err[512];
-
-	ex_auth_config_init(&auth);
-	auth.issuers = &issuer;
-	auth.issuer_count = 1;
-	auth.audiences = audiences;
-	auth.audience_count = 1;
-	auth.session_cookie = EX_DRIVE_SESSION_COOKIE;
-	auth.http_timeout_ms = (long)ex_config_duration_ms(config, "oidc_timeout");
-	auth.ca_file = ex_config_string(config, "oidc_ca_file");
-	auth.log = log_authclient_event;
-
-	ex_auth_verifier *verifier = ex_auth_verifier_new(&auth, err, sizeof(err));
-	if (verifier == NULL)
-		ex_log(EX_LOG_ERROR, "verifier_invalid", "{s:s}", "error", err);
-	return verifier;
 }
 
 static int check_upload_dir(void *context, char *err, size_t errlen)
@@ -210,8 +163,10 @@ int ex_drive_service_open(ex_drive_service *service, ex_daemon *daemon)
 		       strerror(errno));
 		return -1;
 	}
-	service->verifier = create_verifier(service, config);
-	if (service->verifier == NULL)
+	if (ex_oidc_verifier_open(config, EX_OIDC_ISSUER_REQUIRED, EX_DRIVE_SESSION_COOKIE, &service->verifier) != 0)
+		return -1;
+	service->issuer = strdup(ex_config_string(config, "oidc_issuer"));
+	if (service->issuer == NULL)
 		return -1;
 	if (ex_auth_verifier_refresh(service->verifier, err, sizeof(err)) != 0)
 		ex_log(EX_LOG_WARN, "provider_keys_failed", "{s:s, s:s}", "error", err, "retry",
@@ -230,7 +185,6 @@ void ex_drive_service_close(ex_drive_service *service)
 	ex_auth_verifier_free(service->verifier);
 	ex_storage_free(service->storage);
 	free(service->issuer);
-	free(service->audience);
 	free(service->upload_dir);
 	pthread_mutex_destroy(&service->locks.mutex);
 	pthread_mutex_destroy(&service->purge_mutex);

@@ -27,7 +27,6 @@ typedef struct {
 	ex_storage *storage;
 	ex_auth_verifier *verifier;
 	char *issuer;
-	char *audience;
 	char *upload_dir;        /* <storage dir>/.uploads; one subdirectory per tenant */
 	uint64_t max_upload_size; /* Tus-Max-Size, bytes */
 	uint64_t max_chunk_size;  /* body limit of PATCH and POST, bytes */

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "expresso/log.h"
+#include "expresso/oidc_settings.h"
 #include "mail_alias.h"
 #include "mail_api.h"
 #include "mail_envelope.h"
@@ -22,6 +23,9 @@
 #include "managesieve.h"
 #include "smtp_server.h"
 #include "imap_service.h"
+
+/* The cookie expresso-auth sets; the JSON API accepts the access token in it. */
+#define EX_MAIL_SESSION_COOKIE "expresso_session"
 
 enum {
 	TEMPORARY_FILE_MAX_AGE_SECONDS = 3600,
@@ -65,13 +69,7 @@ const ex_setting ex_mail_settings[] = {
 	  false },
 	{ "smtp_auth_failure_window", "EXPRESSO_SMTP_AUTH_FAILURE_WINDOW", EX_SETTING_DURATION, "15m", "duration",
 	  "Length of the window in which failed AUTH attempts are counted.", false },
-	{ "oidc_issuer", "EXPRESSO_OIDC_ISSUER", EX_SETTING_STRING, NULL, NULL,
-	  "Issuer of the access tokens that AUTH OAUTHBEARER and XOAUTH2 accept (the Keycloak realm URL); "
-	  "unset: those mechanisms are not offered.", false },
-	{ "oidc_audience", "EXPRESSO_OIDC_AUDIENCE", EX_SETTING_STRING, "expresso", NULL,
-	  "Audience that access tokens must carry in aud or azp.", false },
-	{ "oidc_ca_file", "EXPRESSO_OIDC_CA_FILE", EX_SETTING_STRING, NULL, NULL,
-	  "PEM file of CA certificates for an https issuer; unset: the system's CA certificates.", false },
+	EX_OIDC_SETTINGS,
 	{ "smtp_greeting_delay", "EXPRESSO_SMTP_GREETING_DELAY", EX_SETTING_DURATION, "500ms", "duration",
 	  "Port 25 only: wait before the banner; a client that sends anything in that time is disconnected. "
 	  "0 turns the check off.", false },
@@ -168,47 +166,6 @@ static int read_ports(const ex_config *config, int *mx_port, int *submission_por
 	return 0;
 }
 
-static void log_authclient_event(void *context, ex_auth_log_level level, const char *event, const char *message)
-{
-	static const ex_log_level levels[] = {
-		[EX_AUTH_LOG_DEBUG] = EX_LOG_DEBUG,
-		[EX_AUTH_LOG_INFO] = EX_LOG_INFO,
-		[EX_AUTH_LOG_WARNING] = EX_LOG_WARN,
-		[EX_AUTH_LOG_ERROR] = EX_LOG_ERROR,
-	};
-	(void)context;
-	ex_log(levels[level], event, "{s:s}", "message", message);
-}
-
-/* Creates the access token verifier when an issuer is configured. Returns 0 or -1. */
-static int open_verifier(ex_mail_service *service, const ex_config *config)
-{
-	const char *issuer_url = ex_config_string(config, "oidc_issuer");
-	if (issuer_url == NULL) {
-		ex_log(EX_LOG_INFO, "oauth_disabled", "{s:s}", "reason", "EXPRESSO_OIDC_ISSUER is not set");
-		return 0;
-	}
-	ex_auth_config auth;
-	ex_auth_issuer issuer = { .issuer = issuer_url };
-	const char *audiences[] = { ex_config_string(config, "oidc_audience") };
-	char err[512] = "";
-
-	ex_auth_config_init(&auth);
-	auth.issuers = &issuer;
-	auth.issuer_count = 1;
-	auth.audiences = audiences;
-	auth.audience_count = 1;
-	auth.ca_file = ex_config_string(config, "oidc_ca_file");
-	auth.session_cookie = "expresso_session"; /* the cookie expresso-auth sets, read by the JSON API */
-	auth.log = log_authclient_event;
-	service->verifier = ex_auth_verifier_new(&auth, err, sizeof(err));
-	if (service->verifier == NULL) {
-		ex_log(EX_LOG_ERROR, "verifier_invalid", "{s:s, s:s}", "issuer", issuer_url, "error", err);
-		return -1;
-	}
-	return 0;
-}
-
 static int open_storage(ex_mail_service *service, const ex_config *config)
 {
 	char err[EX_STORAGE_ERROR_MAX] = "";
@@ -285,7 +242,8 @@ int ex_mail_service_open(ex_mail_service *service, ex_daemon *daemon)
 		return -1;
 	service->auth_limiter = ex_auth_limiter_new(AUTH_LIMITER_SLOTS, (unsigned)ex_config_int(config, "smtp_auth_max_failures"),
 						    ex_config_duration_ms(config, "smtp_auth_failure_window"));
-	if (service->auth_limiter == NULL || open_verifier(service, config) != 0)
+	if (service->auth_limiter == NULL ||
+	    ex_oidc_verifier_open(config, EX_OIDC_ISSUER_OPTIONAL, EX_MAIL_SESSION_COOKIE, &service->verifier) != 0)
 		return -1;
 	ex_mail_envelope_library_init();
 	service->database = ex_daemon_database(daemon);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "expresso/log.h"
+#include "expresso/oidc_settings.h"
 
 enum {
 	HISTORY_MAX_LIMIT = 10000,
@@ -19,10 +20,7 @@ enum {
 };
 
 const ex_setting ex_notify_settings[] = {
-	{ "oidc_issuer", "EXPRESSO_OIDC_ISSUER", EX_SETTING_STRING, NULL, NULL,
-	  "Issuer URL whose access tokens are accepted, e.g. http://127.0.0.1:8080/realms/expresso.", false },
-	{ "oidc_audience", "EXPRESSO_OIDC_AUDIENCE", EX_SETTING_STRING, "expresso", NULL,
-	  "Audience an access token must name in aud or azp.", false },
+	EX_OIDC_SETTINGS,
 	{ "notifications_heartbeat", "EXPRESSO_NOTIFICATIONS_HEARTBEAT", EX_SETTING_DURATION, "25s", "duration",
 	  "Idle time after which a stream receives a comment line, keeping proxies from closing it.", false },
 	{ "notifications_retry", "EXPRESSO_NOTIFICATIONS_RETRY", EX_SETTING_DURATION, "3s", "duration",
@@ -97,40 +95,12 @@ static int read_settings(ex_notify_service *service, const ex_config *config)
 	return 0;
 }
 
-static void log_authclient_event(void *context, ex_auth_log_level level, const char *event, const char *message)
-{
-	static const ex_log_level levels[] = {
-		[EX_AUTH_LOG_DEBUG] = EX_LOG_DEBUG,
-		[EX_AUTH_LOG_INFO] = EX_LOG_INFO,
-		[EX_AUTH_LOG_WARNING] = EX_LOG_WARN,
-		[EX_AUTH_LOG_ERROR] = EX_LOG_ERROR,
-	};
-	(void)context;
-	ex_log(levels[level], event, "{s:s}", "message", message);
-}
-
 static int open_verifier(ex_notify_service *service, const ex_config *config)
 {
-	const char *issuer = ex_config_string(config, "oidc_issuer");
-	const char *audiences[] = { ex_config_string(config, "oidc_audience") };
-	ex_auth_issuer issuers[] = { { .issuer = issuer } };
-	ex_auth_config auth;
 	char err[512];
 
-	if (issuer == NULL || (strncmp(issuer, "http://", 7) != 0 && strncmp(issuer, "https://", 8) != 0))
-		return invalid_setting("EXPRESSO_OIDC_ISSUER", "set it to the provider's issuer URL, "
-							       "e.g. http://127.0.0.1:8080/realms/expresso");
-	ex_auth_config_init(&auth);
-	auth.issuers = issuers;
-	auth.issuer_count = 1;
-	auth.audiences = audiences;
-	auth.audience_count = 1;
-	auth.session_cookie = "expresso_session";
-	auth.ca_file = getenv("EXPRESSO_TLS_CA");
-	auth.log = log_authclient_event;
-	service->verifier = ex_auth_verifier_new(&auth, err, sizeof(err));
-	if (service->verifier == NULL)
-		return invalid_setting("EXPRESSO_OIDC_ISSUER", err);
+	if (ex_oidc_verifier_open(config, EX_OIDC_ISSUER_REQUIRED, "expresso_session", &service->verifier) != 0)
+		return -1;
 	if (ex_auth_verifier_refresh(service->verifier, err, sizeof(err)) != 0)
 		ex_log(EX_LOG_WARN, "jwks_prefetch_failed", "{s:s}", "error", err);
 	return 0;
