@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { ImapFlow } from 'imapflow';
 import pg from 'pg';
 
 import { buildDir, freePort, mailListenersOff, requireEnv, startDaemon, waitForHttp } from './lib/stack.mjs';
@@ -153,7 +154,8 @@ async function eventually(check, timeoutMs = 5000) {
 
 before(async () => {
   for (const name of ['EXPRESSO_MAIL_API_URL', 'EXPRESSO_SMTP_PORT', 'EXPRESSO_DATABASE_OWNER_URL',
-    'EXPRESSO_STATE_DIR', 'EXPRESSO_ALICE_EMAIL', 'EXPRESSO_BOB_EMAIL', 'EXPRESSO_CAROL_EMAIL']) {
+    'EXPRESSO_STATE_DIR', 'EXPRESSO_ALICE_EMAIL', 'EXPRESSO_BOB_EMAIL', 'EXPRESSO_CAROL_EMAIL',
+    'EXPRESSO_IMAPS_PORT', 'EXPRESSO_TLS_CA', 'EXPRESSO_ALICE_APP_PASSWORD']) {
     env[name] = requireEnv(name);
   }
   owner = new pg.Pool({ connectionString: env.EXPRESSO_DATABASE_OWNER_URL, max: 4 });
@@ -252,6 +254,36 @@ test('fileinto with flags files into the folder', async () => {
   const other = `plain ${run}`;
   await deliver({ from: 'someone@example.org', to: alice.email, subject: other });
   assert.deepEqual((await messagesWithSubject(alice, other)).map((r) => r.mailbox), ['INBOX']);
+});
+
+test('filed message is seen over IMAP', async () => {
+  await putScript(alice, 'filter', 'require ["fileinto", "imap4flags"];\n' +
+    'if header :contains "subject" "[imap]" {\n  addflag "\\\\Flagged";\n  fileinto "Projects";\n}\n');
+  const subject = `[imap] filed ${run}`;
+  const reply = await deliver({ from: 'someone@example.org', to: alice.email, subject });
+  assert.equal(reply.code, 250, reply.text);
+
+  const client = new ImapFlow({
+    host,
+    port: Number(env.EXPRESSO_IMAPS_PORT),
+    secure: true,
+    tls: { ca: readFileSync(env.EXPRESSO_TLS_CA), checkServerIdentity: () => undefined },
+    auth: { user: alice.email, pass: env.EXPRESSO_ALICE_APP_PASSWORD },
+    logger: false,
+  });
+  await client.connect();
+  try {
+    const inProjects = await client.mailboxOpen('Projects').then(() => client.search({ subject }, { uid: true }));
+    assert.equal(inProjects.length, 1, 'the message is in Projects');
+    const message = await client.fetchOne(String(inProjects[0]), { flags: true, envelope: true }, { uid: true });
+    assert.equal(message.envelope.subject, subject);
+    assert.ok(message.flags.has('\\Flagged'), `flags ${[...message.flags].join(' ')}`);
+
+    const inInbox = await client.mailboxOpen('INBOX').then(() => client.search({ subject }, { uid: true }));
+    assert.deepEqual(inInbox, [], 'no copy stays in INBOX');
+  } finally {
+    await client.logout();
+  }
 });
 
 test('fileinto a missing folder keeps in INBOX', async () => {
