@@ -24,7 +24,7 @@
 #include "smtp_server.h"
 #include "imap_service.h"
 
-/* The cookie expresso-auth sets; the JSON API accepts the access token in it. */
+/* The session cookie that expresso-auth sets. The JSON API accepts the access token in it. */
 #define EX_MAIL_SESSION_COOKIE "expresso_session"
 
 enum {

@@ -34,9 +34,9 @@ export async function freePort() {
 }
 
 // Listeners that a private expresso-mail instance started by a test must
-// leave closed, because the stack's own daemon holds the ports stack.env
-// names. Spread it first in the instance's environment, so that a test can
-// still open one of them on a free port.
+// leave closed, because the stack's own daemon listens on the ports that
+// stack.env names. Spread it first in the instance's environment, so that a
+// test can still open one of them on a free port.
 export const mailListenersOff = { EXPRESSO_IMAP_PORT: '0', EXPRESSO_IMAPS_PORT: '0', EXPRESSO_MANAGESIEVE_PORT: '0' };
 
 // Starts a daemon binary with extra environment; collects its stderr lines.
