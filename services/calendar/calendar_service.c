@@ -69,7 +69,6 @@ static int read_settings(calendar_service *service, const ex_config *config)
 int calendar_service_open(calendar_service *service, ex_daemon *daemon)
 {
 	const ex_config *config = ex_daemon_config(daemon);
-	char err[512];
 
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	xmlInitParser();
@@ -81,8 +80,7 @@ int calendar_service_open(calendar_service *service, ex_daemon *daemon)
 	service->issuer = strdup(ex_config_string(config, "oidc_issuer"));
 	if (service->issuer == NULL)
 		return -1;
-	if (ex_auth_verifier_refresh(service->verifier, err, sizeof(err)) != 0)
-		ex_log(EX_LOG_WARN, "provider_keys_failed", "{s:s, s:s}", "error", err, "retry", "when a token needs them");
+	ex_oidc_verifier_prefetch(service->verifier);
 
 	ex_metrics *metrics = ex_daemon_metrics(daemon);
 	service->changes = ex_metrics_counter(metrics, "calendar_changes_total",

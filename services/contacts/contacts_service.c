@@ -64,7 +64,6 @@ static int read_settings(contacts_service *service, const ex_config *config)
 int contacts_service_open(contacts_service *service, ex_daemon *daemon)
 {
 	const ex_config *config = ex_daemon_config(daemon);
-	char err[512];
 
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	xmlInitParser();
@@ -76,8 +75,7 @@ int contacts_service_open(contacts_service *service, ex_daemon *daemon)
 	service->issuer = strdup(ex_config_string(config, "oidc_issuer"));
 	if (service->issuer == NULL)
 		return -1;
-	if (ex_auth_verifier_refresh(service->verifier, err, sizeof(err)) != 0)
-		ex_log(EX_LOG_WARN, "provider_keys_failed", "{s:s, s:s}", "error", err, "retry", "when a token needs them");
+	ex_oidc_verifier_prefetch(service->verifier);
 
 	ex_metrics *metrics = ex_daemon_metrics(daemon);
 	service->changes = ex_metrics_counter(metrics, "contacts_changes_total",

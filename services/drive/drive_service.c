@@ -140,7 +140,6 @@ static void register_metrics(ex_drive_service *service, ex_metrics *metrics)
 int ex_drive_service_open(ex_drive_service *service, ex_daemon *daemon)
 {
 	const ex_config *config = ex_daemon_config(daemon);
-	char err[EX_STORAGE_ERROR_MAX];
 
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	pthread_mutex_init(&service->locks.mutex, NULL);
@@ -168,9 +167,7 @@ int ex_drive_service_open(ex_drive_service *service, ex_daemon *daemon)
 	service->issuer = strdup(ex_config_string(config, "oidc_issuer"));
 	if (service->issuer == NULL)
 		return -1;
-	if (ex_auth_verifier_refresh(service->verifier, err, sizeof(err)) != 0)
-		ex_log(EX_LOG_WARN, "provider_keys_failed", "{s:s, s:s}", "error", err, "retry",
-		       "when a token needs them");
+	ex_oidc_verifier_prefetch(service->verifier);
 	ex_daemon_add_ready_check(daemon, "upload_dir", check_upload_dir, service);
 	register_metrics(service, ex_daemon_metrics(daemon));
 	ex_log(EX_LOG_INFO, "drive_configured", "{s:s, s:s, s:I, s:I, s:I}", "issuer", service->issuer,

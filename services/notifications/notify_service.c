@@ -97,12 +97,9 @@ static int read_settings(ex_notify_service *service, const ex_config *config)
 
 static int open_verifier(ex_notify_service *service, const ex_config *config)
 {
-	char err[512];
-
 	if (ex_oidc_verifier_open(config, EX_OIDC_ISSUER_REQUIRED, "expresso_session", &service->verifier) != 0)
 		return -1;
-	if (ex_auth_verifier_refresh(service->verifier, err, sizeof(err)) != 0)
-		ex_log(EX_LOG_WARN, "jwks_prefetch_failed", "{s:s}", "error", err);
+	ex_oidc_verifier_prefetch(service->verifier);
 	return 0;
 }
 

@@ -60,3 +60,11 @@ int ex_oidc_verifier_open(const ex_config *config, ex_oidc_issuer_need need, con
 	}
 	return 0;
 }
+
+void ex_oidc_verifier_prefetch(ex_auth_verifier *verifier)
+{
+	char err[512] = "";
+
+	if (ex_auth_verifier_refresh(verifier, err, sizeof(err)) != 0)
+		ex_log(EX_LOG_WARN, "provider_keys_failed", "{s:s, s:s}", "error", err, "retry", "when a token needs them");
+}

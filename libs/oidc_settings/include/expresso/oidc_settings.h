@@ -34,6 +34,13 @@ typedef enum {
 int ex_oidc_verifier_open(const ex_config *config, ex_oidc_issuer_need need, const char *session_cookie,
 			  ex_auth_verifier **verifier);
 
+/*
+ * Fetches the issuer's signing keys now, so the first request need not wait
+ * for them. A failure is logged as a warning and the keys are fetched again
+ * when a token needs them.
+ */
+void ex_oidc_verifier_prefetch(ex_auth_verifier *verifier);
+
 /* Writes one libexpresso-authclient log line with the core logger; fits ex_auth_config.log. */
 void ex_oidc_log_authclient_event(void *context, ex_auth_log_level level, const char *event, const char *message);
 
