@@ -2,8 +2,8 @@
  * The submission queue: every message expresso-mail sends on a user's or
  * its own behalf enters here, whatever produced it (SMTP submission, the
  * HTTP API's send, Sieve redirect and vacation, delivery status
- * notifications). A message is accepted only once it is durable; from then
- * on each recipient is either delivered or told of in a bounce.
+ * notifications). A message is accepted only once it is durable. From then
+ * on each recipient is either delivered or reported in a bounce.
  *
  * Local recipients are delivered at once. Remote ones go to the outbound
  * queue (tables mail_queue and mail_queue_recipients, the message as one
