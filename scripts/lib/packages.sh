@@ -18,6 +18,7 @@ EXPRESSO_DEBIAN_PACKAGES=(
 	python3-botocore
 	# the remote SMTP server of the outbound queue tests (tests/e2e/smtp_remote.py)
 	python3-aiosmtpd swaks
+	nginx
 )
 
 ensure_debian_packages() {

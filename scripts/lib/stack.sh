@@ -204,6 +204,10 @@ start_daemons() {
 			export EXPRESSO_SMTP_PORT=$SMTP_PORT EXPRESSO_SUBMISSION_PORT=$SUBMISSION_PORT
 			export EXPRESSO_SUBMISSIONS_PORT=$SUBMISSIONS_PORT EXPRESSO_IMAP_PORT=$IMAP_PORT
 			export EXPRESSO_IMAPS_PORT=$IMAPS_PORT EXPRESSO_MANAGESIEVE_PORT=$MANAGESIEVE_PORT
+			# What expresso-mail's set-up documents (autoconfig, Apple profile) tell clients.
+			export EXPRESSO_MAIL_PUBLIC_HOSTNAME=localhost
+			export EXPRESSO_CALDAV_PUBLIC_URL="http://127.0.0.1:$(port 8002)/"
+			export EXPRESSO_CARDDAV_PUBLIC_URL="http://127.0.0.1:$(port 8003)/"
 			# The local stack sends no mail off the machine: expresso-mail queues mail for other
 			# domains but runs no delivery workers. Tests start their own instance with routes to
 			# SMTP servers on loopback.

@@ -15,6 +15,7 @@
 #include "expresso/oidc_settings.h"
 #include "mail_alias.h"
 #include "mail_api.h"
+#include "mail_autoconfig.h"
 #include "mail_envelope.h"
 #include "mail_outbound.h"
 #include "mail_queue.h"
@@ -110,6 +111,7 @@ const ex_setting ex_mail_settings[] = {
 	  "the limit off.", false },
 	EX_MAIL_OUTBOUND_SETTINGS,
 	EX_MAIL_SWEEP_SETTINGS,
+	EX_MAIL_AUTOCONFIG_SETTINGS
 	{ 0 },
 };
 
@@ -316,11 +318,14 @@ int ex_mail_service_open(ex_mail_service *service, ex_daemon *daemon)
 	}
 	if (ex_imap_service_open(service, config) != 0)
 		return -1;
-	return ex_mail_api_open(service, daemon);
+	if (ex_mail_api_open(service, daemon) != 0)
+		return -1;
+	return ex_mail_autoconfig_open(service, daemon);
 }
 
 void ex_mail_service_close(ex_mail_service *service)
 {
+	ex_mail_autoconfig_close(service);
 	ex_mail_api_close(service);
 	ex_imap_service_close(service);
 	ex_smtp_server_stop(service->server);

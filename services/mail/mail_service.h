@@ -33,6 +33,7 @@ typedef struct {
 	SSL_CTX *tls;                /* NULL without a certificate */
 	ex_smtp_server *server;
 	struct ex_mail_api *api;     /* the JSON API under /api/v1/mail (mail_api.c) */
+	struct ex_mail_autoconfig *autoconfig; /* account set-up documents (mail_autoconfig.c) */
 	/* Sieve (mail_sieve.c, managesieve.c) */
 	size_t sieve_max_script_size;          /* bytes */
 	long long sieve_max_redirects_per_day; /* per user and UTC day */
