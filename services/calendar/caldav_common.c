@@ -3,6 +3,7 @@
  * ETags, the SQL helper, the default calendars and the change events.
  */
 #include "calendar_service.h"
+#include "caldav_schedule.h"
 
 #include <openssl/evp.h>
 #include <stdarg.h>
@@ -86,6 +87,15 @@ void calendar_parse_target(const char *path, const char *user_id, calendar_targe
 	}
 	if (next_segment(&path, target->calendar, sizeof(target->calendar)) <= 0 || !calendar_name_is_valid(target->calendar))
 		return;
+	bool inbox = strcmp(target->calendar, CALENDAR_SCHEDULE_INBOX) == 0;
+	if (inbox || strcmp(target->calendar, CALENDAR_SCHEDULE_OUTBOX) == 0) {
+		if (path[0] == '\0')
+			target->kind = inbox ? TARGET_SCHEDULE_INBOX : TARGET_SCHEDULE_OUTBOX;
+		else if (inbox && next_segment(&path, target->object, sizeof(target->object)) > 0 && path[0] == '\0' &&
+			 object_name_is_valid(target->object))
+			target->kind = TARGET_SCHEDULE_MESSAGE;
+		return;
+	}
 	if (path[0] == '\0') {
 		target->kind = TARGET_CALENDAR;
 		return;

@@ -7,6 +7,7 @@
  * tombstone for sync-collection.
  */
 #include "calendar_service.h"
+#include "caldav_schedule.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -130,7 +131,7 @@ static bool is_utf8(const unsigned char *text, size_t length)
 static bool check_put_body(calendar_context *context, put_state *state)
 {
 	calendar_reply *reply = &context->reply;
-	const char *content_type = ex_http_header(context->request, "Content-Type");
+	const char *content_type = context->body_type ? context->body_type : ex_http_header(context->request, "Content-Type");
 	char err[300];
 
 	if (context->body_length > context->service->max_resource_size) {
@@ -276,7 +277,7 @@ static int put_work(PGconn *connection, void *opaque, ex_db_error *error)
 	}
 	const char *calendar_id = PQgetvalue(calendar, 0, 0);
 	PGresult *existing = calendar_sql(connection, error,
-					  "SELECT etag FROM calendar_objects WHERE calendar_id = $1 AND name = $2 FOR UPDATE", 2,
+					  "SELECT etag, ical FROM calendar_objects WHERE calendar_id = $1 AND name = $2 FOR UPDATE", 2,
 					  calendar_id, context->target.object);
 	int status = existing == NULL ? -1 : 0;
 	const char *current = existing && PQntuples(existing) == 1 ? PQgetvalue(existing, 0, 0) : NULL;
@@ -296,12 +297,12 @@ static int put_work(PGconn *connection, void *opaque, ex_db_error *error)
 				stored = calendar_sql(
 					connection, error,
 					"INSERT INTO calendar_objects (tenant_id, calendar_id, name, uid, etag, ical, modseq, component, "
-					"first_start, last_end) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
-					"to_timestamp(nullif($9, '')::double precision), to_timestamp(nullif($10, '')::double precision)) "
+					"first_start, last_end, schedule_tag) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
+					"to_timestamp(nullif($9, '')::double precision), to_timestamp(nullif($10, '')::double precision), $5) "
 					"ON CONFLICT (calendar_id, name) DO UPDATE SET "
 					"uid = excluded.uid, etag = excluded.etag, ical = excluded.ical, "
 					"modseq = excluded.modseq, component = excluded.component, first_start = excluded.first_start, "
-					"last_end = excluded.last_end, modified_at = now()",
+					"last_end = excluded.last_end, modified_at = now(), schedule_tag = excluded.schedule_tag",
 					10, context->principal.tenant_id, calendar_id, context->target.object, state->uid, state->etag,
 					context->body ? context->body : "", sequence, ex_ical_component_name(state->object.component),
 					state->first_start, state->last_end);
@@ -310,6 +311,9 @@ static int put_work(PGconn *connection, void *opaque, ex_db_error *error)
 								  2, calendar_id, context->target.object)
 						   : NULL;
 			status = cleared != NULL ? 0 : -1;
+			if (status == 0)
+				status = calendar_schedule_after_put(connection, context, state->object.calendar,
+								     current ? PQgetvalue(existing, 0, 1) : NULL, error);
 			PQclear(stored);
 			PQclear(cleared);
 			context->reply.changed = true;
@@ -378,7 +382,7 @@ static int delete_object_work(PGconn *connection, void *opaque, ex_db_error *err
 	}
 	const char *calendar_id = PQgetvalue(calendar, 0, 0);
 	PGresult *existing = calendar_sql(connection, error,
-					  "SELECT etag FROM calendar_objects WHERE calendar_id = $1 AND name = $2 FOR UPDATE", 2,
+					  "SELECT etag, ical FROM calendar_objects WHERE calendar_id = $1 AND name = $2 FOR UPDATE", 2,
 					  calendar_id, context->target.object);
 	int status = existing == NULL ? -1 : 0;
 	if (status == 0 && PQntuples(existing) == 0) {
@@ -406,6 +410,8 @@ static int delete_object_work(PGconn *connection, void *opaque, ex_db_error *err
 								2, context->principal.user_id, path)
 						 : NULL;
 		status = tombstone != NULL && properties != NULL ? prune_tombstones(connection, context, calendar_id, error) : -1;
+		if (status == 0)
+			status = calendar_schedule_after_delete(connection, context, PQgetvalue(existing, 0, 1), error);
 		PQclear(deleted);
 		PQclear(tombstone);
 		PQclear(properties);

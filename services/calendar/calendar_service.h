@@ -8,6 +8,7 @@
  *   calendars/<user id>/                   the calendar home (a container of calendars)
  *   calendars/<user id>/<calendar>/        a calendar collection
  *   calendars/<user id>/<calendar>/<name>  one calendar object resource
+ *   calendars/<user id>/inbox/, outbox/    the schedule inbox and outbox (caldav_schedule.h)
  * A path naming another user answers 404, whatever its tenant.
  */
 #ifndef EXPRESSO_CALENDAR_SERVICE_H
@@ -82,6 +83,9 @@ typedef enum {
 	TARGET_HOME,
 	TARGET_CALENDAR,
 	TARGET_OBJECT,
+	TARGET_SCHEDULE_INBOX,   /* calendars/<user id>/inbox/ (RFC 6638 section 2.2) */
+	TARGET_SCHEDULE_MESSAGE, /* calendars/<user id>/inbox/<name>: one iTIP message */
+	TARGET_SCHEDULE_OUTBOX,  /* calendars/<user id>/outbox/ (RFC 6638 section 2.1) */
 } target_kind;
 
 typedef struct {
@@ -111,6 +115,7 @@ typedef struct {
 	char changed_calendar[CALENDAR_MAX_CALENDAR_NAME + 1];
 	char changed_object[CALENDAR_MAX_OBJECT_NAME + 1];
 	const char *change_kind;  /* "created", "updated", "deleted" */
+	bool itip_queued;         /* outbox rows were written: publish calendar.itip */
 } calendar_reply;
 
 /* The state of one DAV request, shared by the handlers and their transactions. */
@@ -124,6 +129,8 @@ typedef struct {
 	xmlDoc *document; /* parsed XML body, or NULL */
 	ex_dav_depth depth;
 	long long quota_used; /* bytes of the user's calendar objects, -1 until a handler reads it */
+	char user_email[256]; /* users.email, read for the scheduling properties; "" until then */
+	const char *body_type; /* media type of BODY when it is not the request's (an RSVP's iCalendar), else NULL */
 	calendar_reply reply;
 } calendar_context;
 
