@@ -338,10 +338,11 @@ PGresult *calendar_select_objects(PGconn *connection, const char *calendar_id, c
 {
 	if (name == NULL)
 		return calendar_sql(connection, error,
-				    "SELECT " CALENDAR_OBJECT_COLUMNS ", ical FROM calendar_objects WHERE calendar_id = $1 "
-				    "ORDER BY name",
+				    "SELECT " CALENDAR_OBJECT_COLUMNS ", ical, coalesce(schedule_tag, etag) FROM calendar_objects "
+				    "WHERE calendar_id = $1 ORDER BY name",
 				    1, calendar_id);
 	return calendar_sql(connection, error,
-			    "SELECT " CALENDAR_OBJECT_COLUMNS ", ical FROM calendar_objects WHERE calendar_id = $1 AND name = $2",
+			    "SELECT " CALENDAR_OBJECT_COLUMNS ", ical, coalesce(schedule_tag, etag) FROM calendar_objects "
+			    "WHERE calendar_id = $1 AND name = $2",
 			    2, calendar_id, name);
 }

@@ -311,6 +311,11 @@ static bool resolve_caldav(const calendar_resource *resource, ex_dav_multistatus
 						strcmp(name, "min-date-time") == 0 ? "19000101T000000Z" : "99991231T235959Z");
 		return true;
 	}
+	if (kind == TARGET_OBJECT && strcmp(name, "schedule-tag") == 0 && resource->schedule_tag != NULL) {
+		if (ms)
+			ex_dav_ms_text_property(ms, EX_CALDAV_NS, name, resource->schedule_tag);
+		return true;
+	}
 	if (kind == TARGET_OBJECT && strcmp(name, "calendar-data") == 0 && resource->object_data != NULL) {
 		if (ms)
 			ex_dav_ms_text_property(ms, EX_CALDAV_NS, name, resource->object_data);

@@ -81,6 +81,7 @@ static int get_work(PGconn *connection, void *opaque, ex_db_error *error)
 		context->reply.status = 200;
 		context->reply.content_type = "text/calendar; charset=utf-8";
 		snprintf(context->reply.etag, sizeof(context->reply.etag), "%s", PQgetvalue(object, 0, 1));
+		snprintf(context->reply.schedule_tag, sizeof(context->reply.schedule_tag), "%s", PQgetvalue(object, 0, 5));
 	}
 	PQclear(object);
 	return 0;
@@ -277,15 +278,19 @@ static int put_work(PGconn *connection, void *opaque, ex_db_error *error)
 	}
 	const char *calendar_id = PQgetvalue(calendar, 0, 0);
 	PGresult *existing = calendar_sql(connection, error,
-					  "SELECT etag, ical FROM calendar_objects WHERE calendar_id = $1 AND name = $2 FOR UPDATE", 2,
-					  calendar_id, context->target.object);
+					  "SELECT etag, ical, coalesce(schedule_tag, etag) FROM calendar_objects "
+					  "WHERE calendar_id = $1 AND name = $2 FOR UPDATE",
+					  2, calendar_id, context->target.object);
 	int status = existing == NULL ? -1 : 0;
 	const char *current = existing && PQntuples(existing) == 1 ? PQgetvalue(existing, 0, 0) : NULL;
 
-	if (status == 0 && conditions_pass(context, current, false) && component_supported(context, calendar, state) &&
+	if (status == 0 && conditions_pass(context, current, false) &&
+	    calendar_schedule_tag_matches(context, current ? PQgetvalue(existing, 0, 2) : NULL) &&
+	    component_supported(context, calendar, state) &&
 	    (status = uid_conflict(context, connection, calendar_id, state->uid, error)) == 0 &&
 	    (status = quota_exceeded(context, connection, calendar_id, existing, error)) == 0) {
 		snprintf(context->reply.etag, sizeof(context->reply.etag), "%s", state->etag);
+		snprintf(context->reply.schedule_tag, sizeof(context->reply.schedule_tag), "%s", state->etag);
 		context->reply.status = current ? 204 : 201;
 		/* Storing the same bytes again changes nothing, so neither the ETag nor the sync-token moves. */
 		if (current == NULL || strcmp(current, state->etag) != 0) {

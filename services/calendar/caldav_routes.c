@@ -53,6 +53,8 @@ static void send_reply(calendar_context *context)
 	}
 	if (reply->etag[0] != '\0')
 		ex_http_add_header(request, "ETag", reply->etag);
+	if (reply->schedule_tag[0] != '\0')
+		ex_http_add_header(request, "Schedule-Tag", reply->schedule_tag);
 	if (reply->allow[0] != '\0')
 		ex_http_add_header(request, "Allow", reply->allow);
 	if (reply->status < 300)

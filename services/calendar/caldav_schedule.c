@@ -386,6 +386,18 @@ done:
 	return status;
 }
 
+bool calendar_schedule_tag_matches(calendar_context *context, const char *current)
+{
+	const char *expected = context->request ? ex_http_header(context->request, "If-Schedule-Tag-Match") : NULL;
+	if (expected == NULL || (current != NULL && strcmp(expected, current) == 0))
+		return true;
+	calendar_reply_error(&context->reply, 412, NULL, NULL,
+			     current ? "the schedule-tag of the calendar object is now %s; fetch it again and merge your change"
+				     : "the calendar object does not exist%s",
+			     current ? current : "");
+	return false;
+}
+
 void calendar_schedule_publish(const calendar_context *context)
 {
 	ex_bus *bus = context->service->bus;

@@ -33,6 +33,13 @@ int calendar_schedule_after_put(PGconn *connection, calendar_context *context, i
 int calendar_schedule_after_delete(PGconn *connection, calendar_context *context, const char *previous,
 				   ex_db_error *error);
 
+/*
+ * Applies If-Schedule-Tag-Match (RFC 6638 section 8.2) to an object whose
+ * schedule-tag is CURRENT (NULL: absent). Returns true when the PUT may
+ * go on; else sets a 412 reply.
+ */
+bool calendar_schedule_tag_matches(calendar_context *context, const char *current);
+
 /* Publishes calendar.itip after a commit that wrote outbox rows, so that expresso-mail sends them. */
 void calendar_schedule_publish(const calendar_context *context);
 

@@ -107,6 +107,7 @@ typedef struct {
 	size_t length;
 	const char *content_type;
 	char etag[80];
+	char schedule_tag[80];    /* Schedule-Tag header (RFC 6638 section 8.3), "" for none */
 	char allow[160];
 	const char *condition_ns; /* with condition: a DAV:error body */
 	const char *condition;
@@ -204,6 +205,7 @@ typedef struct {
 	const char *object_length;
 	const char *object_lastmod;
 	const char *object_data; /* NULL unless the request wants calendar-data */
+	const char *schedule_tag; /* CALDAV:schedule-tag of an object, or NULL */
 	const char *property_path;
 	PGresult *dead_properties; /* rows: path, namespace, name, value */
 } calendar_resource;
@@ -217,7 +219,8 @@ void calendar_write_properties(ex_dav_multistatus *ms, const ex_dav_propfind *re
 PGresult *calendar_load_dead_properties(PGconn *connection, const calendar_context *context, ex_db_error *error);
 
 /*
- * Selects the objects of CALENDAR_ID as CALENDAR_OBJECT_COLUMNS then ical.
+ * Selects the objects of CALENDAR_ID as CALENDAR_OBJECT_COLUMNS, ical,
+ * then the schedule-tag (the ETag for objects stored before scheduling).
  * NAME NULL selects all of them, ordered by name, else only the one named NAME.
  */
 PGresult *calendar_select_objects(PGconn *connection, const char *calendar_id, const char *name, ex_db_error *error);

@@ -213,6 +213,8 @@ test('invitation reaches colleague and external attendee', { timeout: TEST_TIMEO
   ]);
   const stored = await request(users.alice, 'PUT', href, { body, type: 'text/calendar' });
   assert.equal(stored.status, 201, stored.text);
+  const scheduleTag = stored.headers.get('schedule-tag');
+  assert.ok(scheduleTag, 'a PUT returns the Schedule-Tag');
 
   // Bob: the REQUEST in his inbox, the event in his default calendar.
   const requests = (await inboxMessages(users.bob)).filter((message) => message.text.includes(`UID:${uid}`));
@@ -245,6 +247,13 @@ test('invitation reaches colleague and external attendee', { timeout: TEST_TIMEO
 
   const organizerCopy = await request(users.alice, 'GET', href);
   assert.equal(partstatOf(organizerCopy.text, users.bob.email), 'ACCEPTED');
+  assert.notEqual(organizerCopy.headers.get('etag'), stored.headers.get('etag'), 'the reply changed the organizer\'s copy');
+  assert.equal(organizerCopy.headers.get('schedule-tag'), scheduleTag, 'merging a reply keeps the schedule-tag');
+  const tagged = await propfind(users.alice, href, '<c:schedule-tag/>');
+  assert.ok(tagged.text.includes(`<cal:schedule-tag>${scheduleTag.replaceAll('"', '&quot;')}</cal:schedule-tag>`) ||
+    tagged.text.includes(`<cal:schedule-tag>${scheduleTag}</cal:schedule-tag>`), tagged.text);
+  const stale = await request(users.alice, 'PUT', href, { body: organizerCopy.text, type: 'text/calendar', headers: { 'If-Schedule-Tag-Match': '"stale"' } });
+  assert.equal(stale.status, 412);
   assert.match(attendeeLine(organizerCopy.text, users.bob.email), /SCHEDULE-STATUS=2\.0/);
   assert.equal(partstatOf(organizerCopy.text, external), 'NEEDS-ACTION');
   const replies = (await inboxMessages(users.alice)).filter((message) => message.text.includes(`UID:${uid}`));
