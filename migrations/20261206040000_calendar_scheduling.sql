@@ -7,6 +7,9 @@
 -- reads the rows of that tenant that are not yet queued, submits each as a
 -- message from the sender's address and sets queued_at.
 
+-- The iTIP methods (RFC 5546) that scheduling sends.
+CREATE TYPE calendar_itip_method AS ENUM ('REQUEST', 'CANCEL', 'REPLY');
+
 CREATE TABLE calendar_schedule_inbox (
 	id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
 	tenant_id uuid NOT NULL,
@@ -16,8 +19,7 @@ CREATE TABLE calendar_schedule_inbox (
 		CONSTRAINT calendar_schedule_inbox_name_length CHECK (length(name) BETWEEN 1 AND 255),
 	uid text NOT NULL
 		CONSTRAINT calendar_schedule_inbox_uid_length CHECK (length(uid) BETWEEN 1 AND 1024),
-	method text NOT NULL
-		CONSTRAINT calendar_schedule_inbox_method CHECK (method IN ('REQUEST', 'CANCEL', 'REPLY')),
+	method calendar_itip_method NOT NULL,
 	etag text NOT NULL,
 	ical text NOT NULL,
 	created_at timestamptz NOT NULL DEFAULT now(),
@@ -34,8 +36,7 @@ CREATE TABLE calendar_itip_outbox (
 		CONSTRAINT calendar_itip_outbox_sender_length CHECK (length(sender) BETWEEN 3 AND 254),
 	recipient text NOT NULL
 		CONSTRAINT calendar_itip_outbox_recipient_length CHECK (length(recipient) BETWEEN 3 AND 254),
-	method text NOT NULL
-		CONSTRAINT calendar_itip_outbox_method CHECK (method IN ('REQUEST', 'CANCEL', 'REPLY')),
+	method calendar_itip_method NOT NULL,
 	uid text NOT NULL,
 	summary text NOT NULL DEFAULT '',
 	ical text NOT NULL,

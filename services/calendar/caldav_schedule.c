@@ -4,9 +4,9 @@
  * or an outbox row exists exactly when the change that caused it does.
  *
  * An organizer's store sends a REQUEST to each attendee when the event
- * changed in more than replies and timestamps (ex_itip_fingerprint), and
- * to attendees added since the last version in any case; attendees
- * removed get a CANCEL. An attendee's store whose own PARTSTAT changed
+ * changed in more than replies and timestamps (ex_itip_fingerprint).
+ * Attendees added since the last version always get the REQUEST, and
+ * attendees removed get a CANCEL. An attendee's store whose own PARTSTAT changed
  * sends a REPLY to the organizer. SCHEDULE-AGENT=CLIENT on the ORGANIZER
  * turns all of it off, on an ATTENDEE it skips that attendee; the request
  * header "Schedule-Reply: F" (RFC 6638 section 8.1) skips the reply.

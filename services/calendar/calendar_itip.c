@@ -34,11 +34,15 @@ static bool is_client_agent(icalproperty *property)
 	return agent != NULL && (strcasecmp(agent, "CLIENT") == 0 || strcasecmp(agent, "NONE") == 0);
 }
 
-/* Loops over every component of CALENDAR but VTIMEZONE. */
-#define FOR_EACH_COMPONENT(calendar, component)                                                                        \
-	for (icalcomponent *component = icalcomponent_get_first_component(calendar, ICAL_ANY_COMPONENT);             \
-	     component != NULL; component = icalcomponent_get_next_component(calendar, ICAL_ANY_COMPONENT))          \
-		if (icalcomponent_isa(component) != ICAL_VTIMEZONE_COMPONENT)
+/* Returns the component after CURRENT (NULL: the first) of CALENDAR that is not a VTIMEZONE, or NULL. */
+static icalcomponent *next_scheduled(icalcomponent *calendar, icalcomponent *current)
+{
+	icalcomponent *component = current == NULL ? icalcomponent_get_first_component(calendar, ICAL_ANY_COMPONENT)
+						   : icalcomponent_get_next_component(calendar, ICAL_ANY_COMPONENT);
+	while (component != NULL && icalcomponent_isa(component) == ICAL_VTIMEZONE_COMPONENT)
+		component = icalcomponent_get_next_component(calendar, ICAL_ANY_COMPONENT);
+	return component;
+}
 
 static void add_attendee(ex_itip_roles *roles, icalproperty *property)
 {
@@ -62,8 +66,8 @@ static void add_attendee(ex_itip_roles *roles, icalproperty *property)
 void ex_itip_read_roles(icalcomponent *calendar, ex_itip_roles *roles)
 {
 	memset(roles, 0, sizeof(*roles));
-	FOR_EACH_COMPONENT(calendar, component)
-	{
+	for (icalcomponent *component = next_scheduled(calendar, NULL); component != NULL;
+	     component = next_scheduled(calendar, component)) {
 		icalproperty *organizer = icalcomponent_get_first_property(component, ICAL_ORGANIZER_PROPERTY);
 		if (organizer != NULL && roles->organizer[0] == '\0' &&
 		    ex_itip_address(icalproperty_get_organizer(organizer), roles->organizer, sizeof(roles->organizer)) == 0)
@@ -102,8 +106,8 @@ static void strip_parameters(icalproperty *property)
 
 void ex_itip_strip_schedule_parameters(icalcomponent *calendar)
 {
-	FOR_EACH_COMPONENT(calendar, component)
-	{
+	for (icalcomponent *component = next_scheduled(calendar, NULL); component != NULL;
+	     component = next_scheduled(calendar, component)) {
 		for (icalproperty *p = icalcomponent_get_first_property(component, ICAL_ANY_PROPERTY); p != NULL;
 		     p = icalcomponent_get_next_property(component, ICAL_ANY_PROPERTY)) {
 			icalproperty_kind kind = icalproperty_isa(p);
@@ -143,8 +147,8 @@ static void remove_alarms(icalcomponent *component)
 
 void ex_itip_mark_cancelled(icalcomponent *calendar)
 {
-	FOR_EACH_COMPONENT(calendar, component)
-	{
+	for (icalcomponent *component = next_scheduled(calendar, NULL); component != NULL;
+	     component = next_scheduled(calendar, component)) {
 		icalcomponent_set_status(component, ICAL_STATUS_CANCELLED);
 	}
 }
@@ -162,8 +166,8 @@ char *ex_itip_build(icalcomponent *calendar, icalproperty_method method, const c
 	}
 	icalcomponent_add_property(message, icalproperty_new_method(method));
 	ex_itip_strip_schedule_parameters(message);
-	FOR_EACH_COMPONENT(message, component)
-	{
+	for (icalcomponent *component = next_scheduled(message, NULL); component != NULL;
+	     component = next_scheduled(message, component)) {
 		remove_alarms(component);
 		if (method == ICAL_METHOD_REPLY)
 			remove_properties(component, ICAL_ATTENDEE_PROPERTY, replier);
@@ -179,8 +183,8 @@ char *ex_itip_build(icalcomponent *calendar, icalproperty_method method, const c
 int ex_itip_set_partstat(icalcomponent *calendar, const char *address, const char *partstat, const char *schedule_status)
 {
 	int changed = 0;
-	FOR_EACH_COMPONENT(calendar, component)
-	{
+	for (icalcomponent *component = next_scheduled(calendar, NULL); component != NULL;
+	     component = next_scheduled(calendar, component)) {
 		for (icalproperty *p = icalcomponent_get_first_property(component, ICAL_ATTENDEE_PROPERTY); p != NULL;
 		     p = icalcomponent_get_next_property(component, ICAL_ATTENDEE_PROPERTY)) {
 			char found[EX_ITIP_MAX_ADDRESS];
@@ -201,8 +205,8 @@ char *ex_itip_fingerprint(icalcomponent *calendar)
 	if (copy == NULL)
 		return NULL;
 	ex_itip_strip_schedule_parameters(copy);
-	FOR_EACH_COMPONENT(copy, component)
-	{
+	for (icalcomponent *component = next_scheduled(copy, NULL); component != NULL;
+	     component = next_scheduled(copy, component)) {
 		remove_alarms(component);
 		remove_properties(component, ICAL_DTSTAMP_PROPERTY, NULL);
 		remove_properties(component, ICAL_LASTMODIFIED_PROPERTY, NULL);

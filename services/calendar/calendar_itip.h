@@ -1,9 +1,10 @@
 /*
  * iTIP (RFC 5546) messages built from stored calendar objects, for the
- * implicit scheduling of RFC 6638: who organizes and who attends an
- * event, the REQUEST, CANCEL and REPLY a change produces, and the edits
- * the server makes to a copy (an attendee's PARTSTAT, SCHEDULE-STATUS,
- * STATUS:CANCELLED). No I/O: caldav_schedule.c stores and sends.
+ * implicit scheduling of RFC 6638. This file reads who organizes and who
+ * attends an event, and builds the REQUEST, CANCEL and REPLY a change
+ * produces. It also makes the edits the server applies to a copy: an
+ * attendee's PARTSTAT, SCHEDULE-STATUS, STATUS:CANCELLED. It does no I/O,
+ * because caldav_schedule.c stores and sends.
  *
  * Calendar user addresses are compared as lowercase bare addresses: a
  * "mailto:" prefix is removed, any other scheme is not an address here.
