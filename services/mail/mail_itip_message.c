@@ -56,7 +56,7 @@ static void append_base64(text_buffer *buffer, const char *text, size_t length)
 	}
 }
 
-/* Appends "Subject: " with PREFIX and SUMMARY as one RFC 2047 encoded word per line. */
+/* Appends "Subject: " with PREFIX and SUMMARY as RFC 2047 encoded words of 42 bytes, one per line of at most 77 characters. */
 static void append_subject(text_buffer *buffer, const char *prefix, const char *summary)
 {
 	char subject[512];
@@ -69,7 +69,7 @@ static void append_subject(text_buffer *buffer, const char *prefix, const char *
 		length--;
 	append_text(buffer, "Subject:");
 	for (size_t offset = 0; offset < length;) {
-		size_t chunk = length - offset < 45 ? length - offset : 45;
+		size_t chunk = length - offset < 42 ? length - offset : 42;
 		while (offset + chunk < length && ((unsigned char)subject[offset + chunk] & 0xC0) == 0x80)
 			chunk--;
 		int written = EVP_EncodeBlock(encoded, (const unsigned char *)subject + offset, (int)chunk);
@@ -112,7 +112,7 @@ char *ex_mail_itip_build(const char *hostname, const char *row_id, const char *s
 	append_text(&buffer, line);
 	append_subject(&buffer, prefix, summary[0] != '\0' ? summary : "(sem título)");
 	snprintf(line, sizeof(line),
-		 "MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=\"=_itip_%s\"\r\n\r\n"
+		 "MIME-Version: 1.0\r\nContent-Type: multipart/alternative;\r\n boundary=\"=_itip_%s\"\r\n\r\n"
 		 "--=_itip_%s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n",
 		 row_id, row_id);
 	append_text(&buffer, line);
