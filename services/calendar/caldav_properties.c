@@ -304,6 +304,13 @@ static bool resolve_caldav(const calendar_resource *resource, ex_dav_multistatus
 		}
 		return true;
 	}
+	if (kind == TARGET_CALENDAR && strcmp(name, "max-attendees-per-instance") == 0) {
+		if (ms) {
+			snprintf(number, sizeof(number), "%zu", resource->context->service->max_attendees);
+			ex_dav_ms_text_property(ms, EX_CALDAV_NS, name, number);
+		}
+		return true;
+	}
 	/* Dates libical's recurrence iterator and PostgreSQL's timestamptz both represent. */
 	if (kind == TARGET_CALENDAR && (strcmp(name, "min-date-time") == 0 || strcmp(name, "max-date-time") == 0)) {
 		if (ms)

@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "expresso/dav_http.h"
+#include "calendar_itip.h"
 #include "ical_object.h"
 
 typedef struct {
@@ -168,6 +169,14 @@ static bool check_put_body(calendar_context *context, put_state *state)
 		snprintf(state->first_start, sizeof(state->first_start), "%lld", (long long)state->object.first_start);
 	if (state->object.last_end != EX_ICAL_TIME_MAX)
 		snprintf(state->last_end, sizeof(state->last_end), "%lld", (long long)state->object.last_end);
+	size_t attendees = ex_itip_max_attendees_per_component(state->object.calendar);
+	if (attendees > context->service->max_attendees) {
+		calendar_reply_error(reply, 403, EX_CALDAV_NS, "max-attendees-per-instance",
+				     "a component of the calendar object has %zu attendees, more than the %zu allowed; "
+				     "split the invitation or ask for a higher EXPRESSO_CALDAV_MAX_ATTENDEES",
+				     attendees, context->service->max_attendees);
+		return false;
+	}
 	calendar_compute_etag(context->body, context->body_length, state->etag);
 	return true;
 }

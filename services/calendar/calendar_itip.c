@@ -221,6 +221,18 @@ char *ex_itip_fingerprint(icalcomponent *calendar)
 	return text;
 }
 
+size_t ex_itip_max_attendees_per_component(icalcomponent *calendar)
+{
+	size_t highest = 0;
+	for (icalcomponent *component = next_scheduled(calendar, NULL); component != NULL;
+	     component = next_scheduled(calendar, component)) {
+		size_t count = (size_t)icalcomponent_count_properties(component, ICAL_ATTENDEE_PROPERTY);
+		if (count > highest)
+			highest = count;
+	}
+	return highest;
+}
+
 bool ex_itip_partstat_is_valid(const char *text)
 {
 	static const char *const allowed[] = { "ACCEPTED", "DECLINED", "TENTATIVE", "NEEDS-ACTION" };

@@ -18,7 +18,7 @@
 
 enum {
 	EX_ITIP_MAX_ADDRESS = 255,   /* bytes of a bare address, with its NUL */
-	EX_ITIP_MAX_ATTENDEES = 500, /* attendees scheduled per object; the rest are ignored */
+	EX_ITIP_MAX_ATTENDEES = 1000, /* attendees read per object: the highest EXPRESSO_CALDAV_MAX_ATTENDEES */
 };
 
 typedef struct {
@@ -70,6 +70,9 @@ void ex_itip_mark_cancelled(icalcomponent *calendar);
  * new REQUEST. The caller frees it; NULL when memory ran out.
  */
 char *ex_itip_fingerprint(icalcomponent *calendar);
+
+/* Returns the highest number of ATTENDEE properties of one component of CALENDAR (CALDAV:max-attendees-per-instance counts them). */
+size_t ex_itip_max_attendees_per_component(icalcomponent *calendar);
 
 /* Returns true when TEXT names a PARTSTAT an attendee may reply with (ACCEPTED, DECLINED, TENTATIVE, NEEDS-ACTION), case-insensitive. */
 bool ex_itip_partstat_is_valid(const char *text);

@@ -59,6 +59,7 @@ typedef struct {
 	long long quota_bytes;    /* bytes of calendar objects one user may store (RFC 4331) */
 	size_t max_import_size;   /* bytes of one .ics file sent to the import API */
 	int tombstone_days;       /* days a deletion stays reported to sync-collection */
+	size_t max_attendees;     /* ATTENDEE properties per component (CALDAV:max-attendees-per-instance) */
 	ex_dav_xml_limits xml_limits;
 	char *issuer;
 	ex_counter *changes;        /* calendar objects and calendars created, updated or deleted */

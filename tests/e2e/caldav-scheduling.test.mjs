@@ -19,6 +19,8 @@ import path from 'node:path';
 
 import { buildDir, freePort, mailListenersOff, requireEnv, startDaemon, waitForHttp } from './lib/stack.mjs';
 
+const calendarBinary = path.join(buildDir, 'services', 'calendar', 'expresso-calendar');
+
 const TEST_TIMEOUT_MS = 120_000;
 const host = '127.0.0.1';
 const mailBinary = path.join(buildDir, 'services', 'mail', 'expresso-mail');
@@ -337,4 +339,39 @@ test('SCHEDULE-AGENT=CLIENT skips server scheduling', async () => {
   assert.ok(!messages.some((message) => message.text.includes(forAttendee) || message.text.includes(forOrganizer)));
   await request(users.alice, 'DELETE', `${home}default/${forAttendee}.ics`);
   await request(users.alice, 'DELETE', `${home}default/${forOrganizer}.ics`);
+});
+
+test('attendee limit at the limit and one past', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const port = await freePort();
+  const daemon = startDaemon(calendarBinary, { EXPRESSO_HTTP_ADDRESS: host, EXPRESSO_HTTP_PORT: String(port), EXPRESSO_CALDAV_MAX_ATTENDEES: '3' });
+  try {
+    await waitForHttp(`http://${host}:${port}/ready`, { timeoutMs: 20_000 });
+    const put = async (uid, count) => {
+      // Alice is the first attendee; SCHEDULE-AGENT=CLIENT keeps the others out of scheduling.
+      const others = Array.from({ length: count - 1 }, (_, i) => `ATTENDEE;SCHEDULE-AGENT=CLIENT:mailto:guest${i}@example.invalid`);
+      const home = (await principalOf(users.alice)).replace('/principals/', '/calendars/');
+      const authorization = `Basic ${Buffer.from(`${users.alice.email}:${users.alice.password}`).toString('base64')}`;
+      const response = await fetch(`http://${host}:${port}${home}default/${uid}.ics`, {
+        method: 'PUT', headers: { Authorization: authorization, 'Content-Type': 'text/calendar' }, body: invitation(uid, others) });
+      return { status: response.status, text: await response.text(), href: `${home}default/${uid}.ics` };
+    };
+    const atLimit = await put(`limit-${crypto.randomUUID()}`, 3);
+    assert.equal(atLimit.status, 201, atLimit.text);
+    const pastLimit = await put(`limit-${crypto.randomUUID()}`, 4);
+    assert.equal(pastLimit.status, 403);
+    assert.match(pastLimit.text, /max-attendees-per-instance/);
+    assert.match(pastLimit.text, /4 attendees, more than the 3 allowed/);
+    assert.equal((await request(users.alice, 'GET', pastLimit.href)).status, 404, 'nothing was stored');
+
+    const home = (await principalOf(users.alice)).replace('/principals/', '/calendars/');
+    const authorization = `Basic ${Buffer.from(`${users.alice.email}:${users.alice.password}`).toString('base64')}`;
+    const property = await fetch(`http://${host}:${port}${home}default/`, {
+      method: 'PROPFIND', headers: { Authorization: authorization, Depth: '0', 'Content-Type': 'application/xml' },
+      body: '<?xml version="1.0"?><d:propfind xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"><d:prop><c:max-attendees-per-instance/></d:prop></d:propfind>' });
+    assert.match(await property.text(), /<cal:max-attendees-per-instance>3<\/cal:max-attendees-per-instance>/);
+    await request(users.alice, 'DELETE', atLimit.href);
+  } finally {
+    daemon.child.kill('SIGTERM');
+    await daemon.exited;
+  }
 });

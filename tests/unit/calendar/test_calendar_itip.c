@@ -173,6 +173,22 @@ static void test_fingerprint(void **unused)
 	icalcomponent_free(moved);
 }
 
+static void test_attendees_per_component(void **unused)
+{
+	(void)unused;
+	icalcomponent *calendar = parse(INVITATION);
+	assert_int_equal(ex_itip_max_attendees_per_component(calendar), 4);
+	icalcomponent_free(calendar);
+
+	icalcomponent *overrides = parse("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\n"
+					 "BEGIN:VEVENT\r\nUID:u\r\nDTSTART:20260105T100000Z\r\nRRULE:FREQ=DAILY\r\n"
+					 "ATTENDEE:mailto:a@x.org\r\nEND:VEVENT\r\n"
+					 "BEGIN:VEVENT\r\nUID:u\r\nRECURRENCE-ID:20260106T100000Z\r\nDTSTART:20260106T100000Z\r\n"
+					 "ATTENDEE:mailto:a@x.org\r\nATTENDEE:mailto:b@x.org\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n");
+	assert_int_equal(ex_itip_max_attendees_per_component(overrides), 2);
+	icalcomponent_free(overrides);
+}
+
 static void test_partstat_valid(void **unused)
 {
 	(void)unused;
@@ -194,6 +210,7 @@ int main(void)
 		cmocka_unit_test(test_build_reply),
 		cmocka_unit_test(test_set_partstat),
 		cmocka_unit_test(test_fingerprint),
+		cmocka_unit_test(test_attendees_per_component),
 		cmocka_unit_test(test_partstat_valid),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
