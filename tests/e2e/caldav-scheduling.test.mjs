@@ -12,12 +12,13 @@
 // /usr/bin/python3 with aiosmtpd (Debian python3-aiosmtpd).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { promisify } from 'node:util';
 
-import { buildDir, freePort, mailListenersOff, requireEnv, startDaemon, waitForHttp } from './lib/stack.mjs';
+import { buildDir, freePort, mailListenersOff, repoRoot, requireEnv, startDaemon, waitForHttp } from './lib/stack.mjs';
 
 const calendarBinary = path.join(buildDir, 'services', 'calendar', 'expresso-calendar');
 
@@ -35,8 +36,9 @@ let instance;
 
 // ---- HTTP ---------------------------------------------------------------------------
 
+// Sends a request as USER: with a Bearer token when USER has one, else with Basic and the app password.
 async function request(user, method, url, { body, type, headers = {} } = {}) {
-  const authorization = `Basic ${Buffer.from(`${user.email}:${user.password}`).toString('base64')}`;
+  const authorization = user.token ? `Bearer ${user.token}` : `Basic ${Buffer.from(`${user.email}:${user.password}`).toString('base64')}`;
   const response = await fetch(`${base}${url}`, {
     method,
     headers: { Authorization: authorization, ...(body !== undefined ? { 'Content-Type': type ?? 'application/xml' } : {}), ...headers },
@@ -298,7 +300,10 @@ test('rsvp through the JSON API', { timeout: TEST_TIMEOUT_MS }, async () => {
   assert.equal(partstatOf((await request(users.alice, 'GET', href)).text, users.bob.email), 'DECLINED');
   assert.equal((await bobCopy(uid)).attendees.find((a) => a.email === users.bob.email).partstat, 'DECLINED');
 
-  const tentative = await request(users.bob, 'POST', rsvpUrl, { body: '{"partstat":"Tentative"}', type: 'application/json' });
+  // The same answer with a Bearer token from the development identity provider.
+  const { stdout } = await promisify(execFile)(path.join(repoRoot, 'scripts', 'dev-token.sh'), [users.bob.email], { timeout: 30_000 });
+  const bobBearer = { email: users.bob.email, token: stdout.trim() };
+  const tentative = await request(bobBearer, 'POST', rsvpUrl, { body: '{"partstat":"Tentative"}', type: 'application/json' });
   assert.equal(tentative.status, 200);
   assert.equal(partstatOf((await request(users.alice, 'GET', href)).text, users.bob.email), 'TENTATIVE');
 
