@@ -311,6 +311,8 @@ int calendar_schedule_after_put(PGconn *connection, calendar_context *context, i
 	icalcomponent *old = previous != NULL ? ex_ical_parse_stored(previous) : NULL;
 	int status = 0;
 
+	if (context->no_scheduling)
+		goto done;
 	if (roles == NULL || old_roles == NULL) {
 		status = -1;
 		goto done;
@@ -356,7 +358,7 @@ int calendar_schedule_after_delete(PGconn *connection, calendar_context *context
 	ex_itip_roles *roles = old != NULL ? malloc(sizeof(*roles)) : NULL;
 	int status = 0;
 
-	if (roles == NULL)
+	if (roles == NULL || context->no_scheduling)
 		goto done;
 	ex_itip_read_roles(old, roles);
 	if (roles->organizer[0] == '\0' || roles->organizer_client_agent || roles->attendee_count == 0)

@@ -5,7 +5,7 @@
  *
  * Attendees who are users of the same tenant (matched by users.email)
  * get the iTIP message in their schedule inbox and their copy of the
- * event in their default calendar; a reply is merged into the
+ * event in their default calendar. A reply is merged into the
  * organizer's copy. Other addresses get an iMIP message (RFC 6047):
  * a row of calendar_itip_outbox, written in the same transaction as the
  * change, that expresso-mail queues after the calendar.itip event.

@@ -2,7 +2,7 @@
  * The schedule inbox and outbox collections (RFC 6638 sections 2.1 and
  * 2.2). The inbox lists the iTIP messages delivered to the user (rows of
  * calendar_schedule_inbox): PROPFIND with Depth 0 or 1, GET and DELETE of
- * a message. The outbox answers PROPFIND with Depth 0 only.
+ * a message. The outbox serves PROPFIND with Depth 0 only.
  */
 #include "caldav_schedule.h"
 

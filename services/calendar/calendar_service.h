@@ -60,6 +60,7 @@ typedef struct {
 	size_t max_import_size;   /* bytes of one .ics file sent to the import API */
 	int tombstone_days;       /* days a deletion stays reported to sync-collection */
 	size_t max_attendees;     /* ATTENDEE properties per component (CALDAV:max-attendees-per-instance) */
+	size_t max_freebusy_users; /* addresses in one GET /api/v1/calendars/freebusy */
 	ex_dav_xml_limits xml_limits;
 	char *issuer;
 	ex_counter *changes;        /* calendar objects and calendars created, updated or deleted */
@@ -84,6 +85,7 @@ typedef enum {
 	TARGET_HOME,
 	TARGET_CALENDAR,
 	TARGET_OBJECT,
+	/* The schedule kinds come last: caldav_routes.c sends every kind from TARGET_SCHEDULE_INBOX on to caldav_schedule_inbox.c. */
 	TARGET_SCHEDULE_INBOX,   /* calendars/<user id>/inbox/ (RFC 6638 section 2.2) */
 	TARGET_SCHEDULE_MESSAGE, /* calendars/<user id>/inbox/<name>: one iTIP message */
 	TARGET_SCHEDULE_OUTBOX,  /* calendars/<user id>/outbox/ (RFC 6638 section 2.1) */
@@ -133,6 +135,7 @@ typedef struct {
 	long long quota_used; /* bytes of the user's calendar objects, -1 until a handler reads it */
 	char user_email[256]; /* users.email, read for the scheduling properties; "" until then */
 	const char *body_type; /* media type of BODY when it is not the request's (an RSVP's iCalendar), else NULL */
+	bool no_scheduling;    /* store without implicit scheduling (imports of existing events) */
 	calendar_reply reply;
 } calendar_context;
 

@@ -1,8 +1,8 @@
 // CalDAV scheduling (RFC 6638) in expresso-calendar, with iMIP (RFC 6047)
 // through expresso-mail. Alice (demo) organizes events with Bob (demo)
 // and an address at remote.test as attendees. Bob's schedule inbox and
-// default calendar get the invitation; his answers, over CalDAV and over
-// the JSON API, reach Alice's copy. The external attendee's mail goes
+// default calendar get the invitation. His replies, over CalDAV and over
+// the JSON API, update Alice's copy. The external attendee's mail goes
 // from calendar_itip_outbox through the stack's expresso-mail into the
 // outbound queue, and a private expresso-mail instance, whose outbound
 // routes send remote.test to an aiosmtpd server (smtp_remote.py),
@@ -300,7 +300,7 @@ test('rsvp through the JSON API', { timeout: TEST_TIMEOUT_MS }, async () => {
   assert.equal(partstatOf((await request(users.alice, 'GET', href)).text, users.bob.email), 'DECLINED');
   assert.equal((await bobCopy(uid)).attendees.find((a) => a.email === users.bob.email).partstat, 'DECLINED');
 
-  // The same answer with a Bearer token from the development identity provider.
+  // A reply sent with a Bearer token from the development identity provider.
   const { stdout } = await promisify(execFile)(path.join(repoRoot, 'scripts', 'dev-token.sh'), [users.bob.email], { timeout: 30_000 });
   const bobBearer = { email: users.bob.email, token: stdout.trim() };
   const tentative = await request(bobBearer, 'POST', rsvpUrl, { body: '{"partstat":"Tentative"}', type: 'application/json' });
@@ -344,6 +344,58 @@ test('SCHEDULE-AGENT=CLIENT skips server scheduling', async () => {
   assert.ok(!messages.some((message) => message.text.includes(forAttendee) || message.text.includes(forOrganizer)));
   await request(users.alice, 'DELETE', `${home}default/${forAttendee}.ics`);
   await request(users.alice, 'DELETE', `${home}default/${forOrganizer}.ics`);
+});
+
+test('import sends no invitations', async () => {
+  const uid = `import-${crypto.randomUUID()}`;
+  const imported = await request(users.alice, 'POST', '/api/v1/calendars/default/import', {
+    body: invitation(uid, [`ATTENDEE;PARTSTAT=NEEDS-ACTION:mailto:${users.bob.email}`]), type: 'text/calendar' });
+  assert.equal(imported.status, 200, imported.text);
+  assert.equal(JSON.parse(imported.text).imported, 1);
+  assert.equal(await bobCopy(uid), undefined);
+  assert.ok(!(await inboxMessages(users.bob)).some((message) => message.text.includes(uid)));
+  const listed = JSON.parse((await request(users.alice, 'GET', '/api/v1/calendars/default/events')).text);
+  const event = listed.events.find((candidate) => candidate.uid === uid);
+  assert.equal(event.organizer, users.alice.email);
+  await request(users.alice, 'DELETE', `/api/v1/calendars/default/events/${encodeURIComponent(event.name)}`, { headers: { 'Schedule-Reply': 'F' } });
+});
+
+test('free/busy of users across calendars', async () => {
+  const bobHome = (await principalOf(users.bob)).replace('/principals/', '/calendars/');
+  const event = (uid, extra, count) => ['BEGIN:VCALENDAR', 'VERSION:2.0', 'PRODID:-//Expresso e2e//EN', 'BEGIN:VEVENT', `UID:${uid}`,
+    'DTSTAMP:20261201T120000Z', 'DTSTART:20280301T090000Z', 'DTEND:20280301T100000Z', `RRULE:FREQ=DAILY;COUNT=${count}`,
+    'SUMMARY:Private detail', ...extra, 'END:VEVENT', 'END:VCALENDAR', ''].join('\r\n');
+  const names = [];
+  // Two daily instances busy, one transparent, one cancelled, one tentative instance.
+  for (const [uid, extra, count] of [[`busy-${crypto.randomUUID()}`, [], 2], [`free-${crypto.randomUUID()}`, ['TRANSP:TRANSPARENT'], 2],
+    [`gone-${crypto.randomUUID()}`, ['STATUS:CANCELLED'], 2], [`maybe-${crypto.randomUUID()}`, ['STATUS:TENTATIVE'], 1]]) {
+    names.push(`${bobHome}default/${uid}.ics`);
+    const body = event(uid, extra, count);
+    assert.equal((await request(users.bob, 'PUT', names.at(-1), { body, type: 'text/calendar' })).status, 201);
+  }
+  const query = (list) => request(users.alice, 'GET',
+    `/api/v1/calendars/freebusy?start=20280301T000000Z&end=20280303T000000Z&users=${encodeURIComponent(list.join(','))}`);
+
+  const answer = await query([users.bob.email.toUpperCase(), 'nobody@demo.expresso.test']);
+  assert.equal(answer.status, 200, answer.text);
+  const result = JSON.parse(answer.text);
+  assert.equal(result.start, '20280301T000000Z');
+  const bob = result.users.find((user) => user.email === users.bob.email);
+  assert.deepEqual(bob.busy.map((b) => `${b.type} ${b.start}/${b.end}`).sort(), [
+    'BUSY 20280301T090000Z/20280301T100000Z', 'BUSY 20280302T090000Z/20280302T100000Z',
+    'BUSY-TENTATIVE 20280301T090000Z/20280301T100000Z'].sort());
+  assert.ok(!answer.text.includes('Private detail'), 'free/busy carries no event details');
+  assert.deepEqual(result.users.find((user) => user.email === 'nobody@demo.expresso.test'), { email: 'nobody@demo.expresso.test', error: 'unknown_user' });
+
+  // EXPRESSO_CALENDAR_MAX_FREEBUSY_USERS is 20 on the stack: 20 addresses pass, 21 do not.
+  const many = Array.from({ length: 21 }, (_, i) => `user${i}@demo.expresso.test`);
+  assert.equal((await query(many.slice(0, 20))).status, 200);
+  const tooMany = await query(many);
+  assert.equal(tooMany.status, 400);
+  assert.equal(JSON.parse(tooMany.text).error.code, 'invalid_users');
+  assert.equal((await query(['not-an-address'])).status, 400);
+  assert.equal((await request(users.alice, 'GET', '/api/v1/calendars/freebusy?users=a@b.c')).status, 400);
+  for (const name of names) await request(users.bob, 'DELETE', name);
 });
 
 test('attendee limit at the limit and one past', { timeout: TEST_TIMEOUT_MS }, async () => {
