@@ -30,7 +30,8 @@ typedef struct {
 /* Applies If-Match and If-None-Match to a resource whose ETag is CURRENT (NULL: absent). Returns true when it may go on. */
 static bool conditions_pass(calendar_context *context, const char *current, bool read_only)
 {
-	ex_dav_condition condition = ex_dav_evaluate_conditions(ex_http_header(context->request, "If-Match"),
+	const char *if_match = context->if_match ? context->if_match : ex_http_header(context->request, "If-Match");
+	ex_dav_condition condition = ex_dav_evaluate_conditions(if_match,
 								 ex_http_header(context->request, "If-None-Match"),
 								 current, read_only);
 	if (condition == EX_DAV_CONDITION_NOT_MODIFIED) {

@@ -13,6 +13,7 @@
 #include "expresso/log.h"
 #include "ical_object.h"
 
+/* NOTE: the owner's calendar quota is not checked here, and no calendar.changed event is published for the owner. */
 int calendar_schedule_store(PGconn *connection, const char *tenant_id, const char *calendar_id, const char *name,
 			    const char *text, bool keep_schedule_tag, ex_db_error *error)
 {

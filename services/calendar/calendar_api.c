@@ -957,6 +957,7 @@ typedef struct {
 	char email[256];
 	char partstat[16];
 	char *text;          /* the object with the new PARTSTAT, for the PUT */
+	char etag[80];       /* the ETag of the object read, for the PUT's If-Match */
 	const char *problem; /* a 404 or 409 error code, or NULL */
 } rsvp_state;
 
@@ -987,6 +988,8 @@ static int rsvp_work(PGconn *connection, void *opaque, ex_db_error *error)
 	if (object == NULL)
 		return -1;
 	icalcomponent *parsed = PQntuples(object) == 1 ? ex_ical_parse_stored(PQgetvalue(object, 0, 4)) : NULL;
+	if (PQntuples(object) == 1)
+		snprintf(state->etag, sizeof(state->etag), "%s", PQgetvalue(object, 0, 1));
 	PQclear(object);
 	if (parsed == NULL) {
 		state->problem = "event_not_found";
@@ -1028,7 +1031,7 @@ static void handle_rsvp(ex_http_request *request, void *opaque)
 		state.partstat[i] = (char)toupper((unsigned char)partstat[i]);
 	json_decref(input);
 
-	/* NOTE: a change stored between this read and the PUT below is overwritten; the PUT sends no If-Match. */
+	/* The PUT carries the ETag read, so a change stored in between fails it with 412 rather than being lost. */
 	if (!run(&api, request, EX_DB_REPEATABLE_READ, rsvp_work, &state)) {
 		free(state.text);
 		return;
@@ -1044,6 +1047,7 @@ static void handle_rsvp(ex_http_request *request, void *opaque)
 	context.body = state.text;
 	context.body_length = strlen(state.text);
 	context.body_type = "text/calendar";
+	context.if_match = state.etag;
 	calendar_handle_put(&context);
 	if (context.reply.status < 300) {
 		calendar_reply *reply = &context.reply;

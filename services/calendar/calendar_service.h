@@ -136,6 +136,7 @@ typedef struct {
 	char user_email[256]; /* users.email, read for the scheduling properties; "" until then */
 	const char *body_type; /* media type of BODY when it is not the request's (an RSVP's iCalendar), else NULL */
 	bool no_scheduling;    /* store without implicit scheduling (imports of existing events) */
+	const char *if_match;  /* If-Match of a PUT the server makes itself (an RSVP), else NULL for the request's */
 	calendar_reply reply;
 } calendar_context;
 
