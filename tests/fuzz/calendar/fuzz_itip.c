@@ -21,6 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (ex_ical_object_parse((const char *)data, size, EX_ICAL_COMPONENT_ALL, &object, err, sizeof(err)) != EX_ICAL_OK)
 		return 0;
 	ex_itip_read_roles(object.calendar, &roles);
+	(void)ex_itip_max_attendees_per_component(object.calendar);
 	const char *replier = roles.attendee_count > 0 ? roles.attendees[0].address : "a@b.c";
 	free(ex_itip_build(object.calendar, ICAL_METHOD_REQUEST, NULL));
 	free(ex_itip_build(object.calendar, ICAL_METHOD_REPLY, replier));
