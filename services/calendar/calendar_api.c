@@ -1005,7 +1005,7 @@ static int rsvp_work(PGconn *connection, void *opaque, ex_db_error *error)
 
 /*
  * POST .../events/{event}/rsvp {"partstat": "accepted"}: the caller
- * answers an invitation. The event is stored again through the CalDAV
+ * replies to an invitation. The event is stored again through the CalDAV
  * PUT, whose scheduling sends the REPLY to the organizer.
  */
 static void handle_rsvp(ex_http_request *request, void *opaque)
