@@ -3,6 +3,7 @@
  * ETags, the SQL helper, the default calendars and the change events.
  */
 #include "calendar_service.h"
+#include "caldav_schedule.h"
 
 #include <openssl/evp.h>
 #include <stdarg.h>
@@ -86,6 +87,15 @@ void calendar_parse_target(const char *path, const char *user_id, calendar_targe
 	}
 	if (next_segment(&path, target->calendar, sizeof(target->calendar)) <= 0 || !calendar_name_is_valid(target->calendar))
 		return;
+	bool inbox = strcmp(target->calendar, CALENDAR_SCHEDULE_INBOX) == 0;
+	if (inbox || strcmp(target->calendar, CALENDAR_SCHEDULE_OUTBOX) == 0) {
+		if (path[0] == '\0')
+			target->kind = inbox ? TARGET_SCHEDULE_INBOX : TARGET_SCHEDULE_OUTBOX;
+		else if (inbox && next_segment(&path, target->object, sizeof(target->object)) > 0 && path[0] == '\0' &&
+			 object_name_is_valid(target->object))
+			target->kind = TARGET_SCHEDULE_MESSAGE;
+		return;
+	}
 	if (path[0] == '\0') {
 		target->kind = TARGET_CALENDAR;
 		return;
@@ -328,10 +338,11 @@ PGresult *calendar_select_objects(PGconn *connection, const char *calendar_id, c
 {
 	if (name == NULL)
 		return calendar_sql(connection, error,
-				    "SELECT " CALENDAR_OBJECT_COLUMNS ", ical FROM calendar_objects WHERE calendar_id = $1 "
-				    "ORDER BY name",
+				    "SELECT " CALENDAR_OBJECT_COLUMNS ", ical, coalesce(schedule_tag, etag) FROM calendar_objects "
+				    "WHERE calendar_id = $1 ORDER BY name",
 				    1, calendar_id);
 	return calendar_sql(connection, error,
-			    "SELECT " CALENDAR_OBJECT_COLUMNS ", ical FROM calendar_objects WHERE calendar_id = $1 AND name = $2",
+			    "SELECT " CALENDAR_OBJECT_COLUMNS ", ical, coalesce(schedule_tag, etag) FROM calendar_objects "
+			    "WHERE calendar_id = $1 AND name = $2",
 			    2, calendar_id, name);
 }

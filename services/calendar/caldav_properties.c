@@ -1,9 +1,10 @@
 /*
  * Live properties of the CalDAV resources (RFC 4918, 3744, 5397, 4791,
- * 6578 and CalendarServer's getctag) and the lookup of dead properties
- * stored by PROPPATCH.
+ * 6578, 6638 and CalendarServer's getctag) and the lookup of dead
+ * properties stored by PROPPATCH.
  */
 #include "calendar_service.h"
+#include "caldav_schedule.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +34,7 @@ static const ex_dav_property_name allprop_names[] = {
 
 static bool is_collection(target_kind kind)
 {
-	return kind != TARGET_OBJECT;
+	return kind != TARGET_OBJECT && kind != TARGET_SCHEDULE_MESSAGE;
 }
 
 static void write_resourcetype(ex_dav_multistatus *ms, target_kind kind)
@@ -45,6 +46,10 @@ static void write_resourcetype(ex_dav_multistatus *ms, target_kind kind)
 		ex_dav_ms_empty_element(ms, EX_DAV_NS, "principal");
 	if (kind == TARGET_CALENDAR)
 		ex_dav_ms_empty_element(ms, EX_CALDAV_NS, "calendar");
+	if (kind == TARGET_SCHEDULE_INBOX)
+		ex_dav_ms_empty_element(ms, EX_CALDAV_NS, "schedule-inbox");
+	if (kind == TARGET_SCHEDULE_OUTBOX)
+		ex_dav_ms_empty_element(ms, EX_CALDAV_NS, "schedule-outbox");
 	ex_dav_ms_end_property(ms);
 }
 
@@ -212,6 +217,39 @@ static bool resolve_dav(const calendar_resource *resource, ex_dav_multistatus *m
 	return value != NULL;
 }
 
+/* Resolves the scheduling properties of a principal (RFC 6638 section 2.4); returns true when NAME is one. */
+static bool resolve_scheduling_principal(const calendar_resource *resource, ex_dav_multistatus *ms, const char *name)
+{
+	const char *user = resource->context->principal.user_id;
+	const char *email = resource->context->user_email;
+	char href[CALENDAR_MAX_HREF];
+
+	if (strcmp(name, "calendar-user-address-set") == 0) {
+		if (ms == NULL)
+			return true;
+		/* The mailto: address first: clients take the first href as the user's address in ORGANIZER and ATTENDEE. */
+		ex_dav_ms_begin_property(ms, EX_CALDAV_NS, name);
+		if (email[0] != '\0' && snprintf(href, sizeof(href), "mailto:%s", email) < (int)sizeof(href))
+			ex_dav_ms_text_property(ms, EX_DAV_NS, "href", href);
+		if (calendar_href_principal(href, user) == 0)
+			ex_dav_ms_text_property(ms, EX_DAV_NS, "href", href);
+		ex_dav_ms_end_property(ms);
+		return true;
+	}
+	if (strcmp(name, "schedule-inbox-URL") == 0 || strcmp(name, "schedule-outbox-URL") == 0) {
+		bool inbox = strcmp(name, "schedule-inbox-URL") == 0;
+		if (ms && calendar_href_calendar(href, user, inbox ? CALENDAR_SCHEDULE_INBOX : CALENDAR_SCHEDULE_OUTBOX) == 0)
+			ex_dav_ms_href_property(ms, EX_CALDAV_NS, name, href);
+		return true;
+	}
+	if (strcmp(name, "calendar-user-type") == 0) {
+		if (ms)
+			ex_dav_ms_text_property(ms, EX_CALDAV_NS, name, "INDIVIDUAL");
+		return true;
+	}
+	return false;
+}
+
 /* Resolves the CALDAV: live properties; returns true when NAME is one the resource has. */
 static bool resolve_caldav(const calendar_resource *resource, ex_dav_multistatus *ms, const char *name)
 {
@@ -220,12 +258,16 @@ static bool resolve_caldav(const calendar_resource *resource, ex_dav_multistatus
 	char href[CALENDAR_MAX_HREF];
 	char number[32];
 
-	if ((strcmp(name, "calendar-home-set") == 0 || strcmp(name, "calendar-user-address-set") == 0) &&
-	    kind == TARGET_PRINCIPAL) {
-		/* NOTE: calendar-user-address-set names the principal, because users have no mailto: address here yet. */
-		bool home = strcmp(name, "calendar-home-set") == 0;
-		int written = home ? calendar_href_home(href, user) : calendar_href_principal(href, user);
-		if (ms && written == 0)
+	if (strcmp(name, "calendar-home-set") == 0 && kind == TARGET_PRINCIPAL) {
+		if (ms && calendar_href_home(href, user) == 0)
+			ex_dav_ms_href_property(ms, EX_CALDAV_NS, name, href);
+		return true;
+	}
+	if (kind == TARGET_PRINCIPAL && resolve_scheduling_principal(resource, ms, name))
+		return true;
+	if ((kind == TARGET_PRINCIPAL || kind == TARGET_SCHEDULE_INBOX) && strcmp(name, "schedule-default-calendar-URL") == 0) {
+		/* NOTE: names the calendar "default" even after its deletion, when invitations go to the first VEVENT calendar. */
+		if (ms && calendar_href_calendar(href, user, CALENDAR_DEFAULT_CALENDAR) == 0)
 			ex_dav_ms_href_property(ms, EX_CALDAV_NS, name, href);
 		return true;
 	}
@@ -262,11 +304,23 @@ static bool resolve_caldav(const calendar_resource *resource, ex_dav_multistatus
 		}
 		return true;
 	}
+	if (kind == TARGET_CALENDAR && strcmp(name, "max-attendees-per-instance") == 0) {
+		if (ms) {
+			snprintf(number, sizeof(number), "%zu", resource->context->service->max_attendees);
+			ex_dav_ms_text_property(ms, EX_CALDAV_NS, name, number);
+		}
+		return true;
+	}
 	/* Dates libical's recurrence iterator and PostgreSQL's timestamptz both represent. */
 	if (kind == TARGET_CALENDAR && (strcmp(name, "min-date-time") == 0 || strcmp(name, "max-date-time") == 0)) {
 		if (ms)
 			ex_dav_ms_text_property(ms, EX_CALDAV_NS, name,
 						strcmp(name, "min-date-time") == 0 ? "19000101T000000Z" : "99991231T235959Z");
+		return true;
+	}
+	if (kind == TARGET_OBJECT && strcmp(name, "schedule-tag") == 0 && resource->schedule_tag != NULL) {
+		if (ms)
+			ex_dav_ms_text_property(ms, EX_CALDAV_NS, name, resource->schedule_tag);
 		return true;
 	}
 	if (kind == TARGET_OBJECT && strcmp(name, "calendar-data") == 0 && resource->object_data != NULL) {

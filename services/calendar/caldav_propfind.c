@@ -58,6 +58,7 @@ static void fill_object(calendar_resource *resource, PGresult *objects, int row)
 	resource->object_etag = PQgetvalue(objects, row, 1);
 	resource->object_length = PQgetvalue(objects, row, 2);
 	resource->object_lastmod = PQgetvalue(objects, row, 3);
+	resource->schedule_tag = PQgetvalue(objects, row, 5);
 }
 
 /* Describes the home and, at Depth 1, each calendar in it. */

@@ -7,6 +7,7 @@
  * tombstone for sync-collection.
  */
 #include "calendar_service.h"
+#include "caldav_schedule.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include <strings.h>
 
 #include "expresso/dav_http.h"
+#include "calendar_itip.h"
 #include "ical_object.h"
 
 typedef struct {
@@ -28,7 +30,8 @@ typedef struct {
 /* Applies If-Match and If-None-Match to a resource whose ETag is CURRENT (NULL: absent). Returns true when it may go on. */
 static bool conditions_pass(calendar_context *context, const char *current, bool read_only)
 {
-	ex_dav_condition condition = ex_dav_evaluate_conditions(ex_http_header(context->request, "If-Match"),
+	const char *if_match = context->if_match ? context->if_match : ex_http_header(context->request, "If-Match");
+	ex_dav_condition condition = ex_dav_evaluate_conditions(if_match,
 								 ex_http_header(context->request, "If-None-Match"),
 								 current, read_only);
 	if (condition == EX_DAV_CONDITION_NOT_MODIFIED) {
@@ -80,6 +83,7 @@ static int get_work(PGconn *connection, void *opaque, ex_db_error *error)
 		context->reply.status = 200;
 		context->reply.content_type = "text/calendar; charset=utf-8";
 		snprintf(context->reply.etag, sizeof(context->reply.etag), "%s", PQgetvalue(object, 0, 1));
+		snprintf(context->reply.schedule_tag, sizeof(context->reply.schedule_tag), "%s", PQgetvalue(object, 0, 5));
 	}
 	PQclear(object);
 	return 0;
@@ -130,7 +134,7 @@ static bool is_utf8(const unsigned char *text, size_t length)
 static bool check_put_body(calendar_context *context, put_state *state)
 {
 	calendar_reply *reply = &context->reply;
-	const char *content_type = ex_http_header(context->request, "Content-Type");
+	const char *content_type = context->body_type ? context->body_type : ex_http_header(context->request, "Content-Type");
 	char err[300];
 
 	if (context->body_length > context->service->max_resource_size) {
@@ -166,6 +170,14 @@ static bool check_put_body(calendar_context *context, put_state *state)
 		snprintf(state->first_start, sizeof(state->first_start), "%lld", (long long)state->object.first_start);
 	if (state->object.last_end != EX_ICAL_TIME_MAX)
 		snprintf(state->last_end, sizeof(state->last_end), "%lld", (long long)state->object.last_end);
+	size_t attendees = ex_itip_max_attendees_per_component(state->object.calendar);
+	if (attendees > context->service->max_attendees) {
+		calendar_reply_error(reply, 403, EX_CALDAV_NS, "max-attendees-per-instance",
+				     "a component of the calendar object has %zu attendees, more than the %zu allowed; "
+				     "split the invitation or ask for a higher EXPRESSO_CALDAV_MAX_ATTENDEES",
+				     attendees, context->service->max_attendees);
+		return false;
+	}
 	calendar_compute_etag(context->body, context->body_length, state->etag);
 	return true;
 }
@@ -276,15 +288,19 @@ static int put_work(PGconn *connection, void *opaque, ex_db_error *error)
 	}
 	const char *calendar_id = PQgetvalue(calendar, 0, 0);
 	PGresult *existing = calendar_sql(connection, error,
-					  "SELECT etag FROM calendar_objects WHERE calendar_id = $1 AND name = $2 FOR UPDATE", 2,
-					  calendar_id, context->target.object);
+					  "SELECT etag, ical, coalesce(schedule_tag, etag) FROM calendar_objects "
+					  "WHERE calendar_id = $1 AND name = $2 FOR UPDATE",
+					  2, calendar_id, context->target.object);
 	int status = existing == NULL ? -1 : 0;
 	const char *current = existing && PQntuples(existing) == 1 ? PQgetvalue(existing, 0, 0) : NULL;
 
-	if (status == 0 && conditions_pass(context, current, false) && component_supported(context, calendar, state) &&
+	if (status == 0 && conditions_pass(context, current, false) &&
+	    calendar_schedule_tag_matches(context, current ? PQgetvalue(existing, 0, 2) : NULL) &&
+	    component_supported(context, calendar, state) &&
 	    (status = uid_conflict(context, connection, calendar_id, state->uid, error)) == 0 &&
 	    (status = quota_exceeded(context, connection, calendar_id, existing, error)) == 0) {
 		snprintf(context->reply.etag, sizeof(context->reply.etag), "%s", state->etag);
+		snprintf(context->reply.schedule_tag, sizeof(context->reply.schedule_tag), "%s", state->etag);
 		context->reply.status = current ? 204 : 201;
 		/* Storing the same bytes again changes nothing, so neither the ETag nor the sync-token moves. */
 		if (current == NULL || strcmp(current, state->etag) != 0) {
@@ -296,12 +312,12 @@ static int put_work(PGconn *connection, void *opaque, ex_db_error *error)
 				stored = calendar_sql(
 					connection, error,
 					"INSERT INTO calendar_objects (tenant_id, calendar_id, name, uid, etag, ical, modseq, component, "
-					"first_start, last_end) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
-					"to_timestamp(nullif($9, '')::double precision), to_timestamp(nullif($10, '')::double precision)) "
+					"first_start, last_end, schedule_tag) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
+					"to_timestamp(nullif($9, '')::double precision), to_timestamp(nullif($10, '')::double precision), $5) "
 					"ON CONFLICT (calendar_id, name) DO UPDATE SET "
 					"uid = excluded.uid, etag = excluded.etag, ical = excluded.ical, "
 					"modseq = excluded.modseq, component = excluded.component, first_start = excluded.first_start, "
-					"last_end = excluded.last_end, modified_at = now()",
+					"last_end = excluded.last_end, modified_at = now(), schedule_tag = excluded.schedule_tag",
 					10, context->principal.tenant_id, calendar_id, context->target.object, state->uid, state->etag,
 					context->body ? context->body : "", sequence, ex_ical_component_name(state->object.component),
 					state->first_start, state->last_end);
@@ -310,6 +326,9 @@ static int put_work(PGconn *connection, void *opaque, ex_db_error *error)
 								  2, calendar_id, context->target.object)
 						   : NULL;
 			status = cleared != NULL ? 0 : -1;
+			if (status == 0)
+				status = calendar_schedule_after_put(connection, context, state->object.calendar,
+								     current ? PQgetvalue(existing, 0, 1) : NULL, error);
 			PQclear(stored);
 			PQclear(cleared);
 			context->reply.changed = true;
@@ -378,7 +397,7 @@ static int delete_object_work(PGconn *connection, void *opaque, ex_db_error *err
 	}
 	const char *calendar_id = PQgetvalue(calendar, 0, 0);
 	PGresult *existing = calendar_sql(connection, error,
-					  "SELECT etag FROM calendar_objects WHERE calendar_id = $1 AND name = $2 FOR UPDATE", 2,
+					  "SELECT etag, ical FROM calendar_objects WHERE calendar_id = $1 AND name = $2 FOR UPDATE", 2,
 					  calendar_id, context->target.object);
 	int status = existing == NULL ? -1 : 0;
 	if (status == 0 && PQntuples(existing) == 0) {
@@ -406,6 +425,8 @@ static int delete_object_work(PGconn *connection, void *opaque, ex_db_error *err
 								2, context->principal.user_id, path)
 						 : NULL;
 		status = tombstone != NULL && properties != NULL ? prune_tombstones(connection, context, calendar_id, error) : -1;
+		if (status == 0)
+			status = calendar_schedule_after_delete(connection, context, PQgetvalue(existing, 0, 1), error);
 		PQclear(deleted);
 		PQclear(tombstone);
 		PQclear(properties);

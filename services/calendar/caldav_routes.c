@@ -4,6 +4,7 @@
  * request body parsing, and the reply once a handler's transaction ended.
  */
 #include "calendar_service.h"
+#include "caldav_schedule.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +14,7 @@
 #include "expresso/dav_http.h"
 #include "expresso/log.h"
 
-#define DAV_CLASSES "1, 3, access-control, calendar-access, extended-mkcol"
+#define DAV_CLASSES "1, 3, access-control, calendar-access, calendar-auto-schedule, extended-mkcol"
 #define DAV_METHODS "OPTIONS, GET, HEAD, PUT, DELETE, PROPFIND, PROPPATCH, MKCOL, MKCALENDAR, REPORT"
 
 typedef void (*method_handler)(calendar_context *context);
@@ -52,6 +53,8 @@ static void send_reply(calendar_context *context)
 	}
 	if (reply->etag[0] != '\0')
 		ex_http_add_header(request, "ETag", reply->etag);
+	if (reply->schedule_tag[0] != '\0')
+		ex_http_add_header(request, "Schedule-Tag", reply->schedule_tag);
 	if (reply->allow[0] != '\0')
 		ex_http_add_header(request, "Allow", reply->allow);
 	if (reply->status < 300)
@@ -121,8 +124,15 @@ static void handle_dav(ex_http_request *request, void *opaque)
 		calendar_reply_error(&context.reply, 415, NULL, NULL,
 				     "a %s body must be XML (application/xml or text/xml), not %.100s", method,
 				     ex_http_header(request, "Content-Type") ? ex_http_header(request, "Content-Type") : "untyped");
-	else if (!xml_body || parse_body(&context))
+	else if (context.target.kind >= TARGET_SCHEDULE_INBOX) {
+		if (!xml_body || parse_body(&context))
+			calendar_schedule_handle_dav(&context, method);
+	} else if (!xml_body || parse_body(&context)) {
+		if ((context.target.kind == TARGET_PRINCIPAL || context.target.kind == TARGET_PRINCIPALS) &&
+		    handler == calendar_handle_propfind)
+			calendar_schedule_load_address(&context);
 		handler(&context);
+	}
 
 	send_reply(&context);
 	if (context.reply.status < 300 && context.reply.changed && service->changes != NULL)
@@ -133,8 +143,10 @@ static void handle_dav(ex_http_request *request, void *opaque)
 			       strcmp(context.reply.condition, "valid-calendar-object-resource") == 0));
 	if (rejected_body && service->rejected_bodies != NULL)
 		ex_counter_add(service->rejected_bodies, 1);
-	if (context.reply.status < 300)
+	if (context.reply.status < 300) {
 		calendar_publish_change(&context);
+		calendar_schedule_publish(&context);
+	}
 	xmlFreeDoc(context.document);
 	calendar_reply_reset(&context.reply);
 }

@@ -12,12 +12,16 @@
  * password).
  */
 #include "calendar_service.h"
+#include "caldav_schedule.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "expresso/log.h"
+#include "calendar_itip.h"
 #include "ical_object.h"
 
 enum {
@@ -132,8 +136,10 @@ static void send_dav_reply(calendar_context *context, ex_http_request *request)
 		ex_http_add_header(request, "ETag", reply->etag);
 	if (reply->status < 300 && reply->changed && context->service->changes != NULL)
 		ex_counter_add(context->service->changes, 1);
-	if (reply->status < 300)
+	if (reply->status < 300) {
 		calendar_publish_change(context);
+		calendar_schedule_publish(context);
+	}
 }
 
 static int list_calendars_work(PGconn *connection, void *opaque, ex_db_error *error)
@@ -409,6 +415,30 @@ static const char *first_summary(icalcomponent *calendar)
 	return "";
 }
 
+/* Returns the "organizer" and "attendees" of the first component of an object as JSON members of EVENT. */
+static void add_scheduling_json(json_t *event, icalcomponent *calendar)
+{
+	icalcomponent *component = icalcomponent_get_first_real_component(calendar);
+	json_t *attendees = json_array();
+	char address[EX_ITIP_MAX_ADDRESS];
+
+	icalproperty *organizer = component ? icalcomponent_get_first_property(component, ICAL_ORGANIZER_PROPERTY) : NULL;
+	if (organizer != NULL && ex_itip_address(icalproperty_get_organizer(organizer), address, sizeof(address)) == 0)
+		json_object_set_new(event, "organizer", json_string(address));
+	for (icalproperty *p = component ? icalcomponent_get_first_property(component, ICAL_ATTENDEE_PROPERTY) : NULL;
+	     p != NULL; p = icalcomponent_get_next_property(component, ICAL_ATTENDEE_PROPERTY)) {
+		if (ex_itip_address(icalproperty_get_attendee(p), address, sizeof(address)) != 0)
+			continue;
+		const char *partstat = icalproperty_get_parameter_as_string(p, "PARTSTAT");
+		const char *role = icalproperty_get_parameter_as_string(p, "ROLE");
+		const char *name = icalproperty_get_parameter_as_string(p, "CN");
+		json_array_append_new(attendees, json_pack("{s:s, s:s, s:s, s:s}", "email", address, "partstat",
+							   partstat ? partstat : "NEEDS-ACTION", "role",
+							   role ? role : "REQ-PARTICIPANT", "name", name ? name : ""));
+	}
+	json_object_set_new(event, "attendees", attendees);
+}
+
 static int list_events_work(PGconn *connection, void *opaque, ex_db_error *error)
 {
 	api_state *state = opaque;
@@ -444,12 +474,15 @@ static int list_events_work(PGconn *connection, void *opaque, ex_db_error *error
 		icalcomponent *parsed = ex_ical_parse_stored(PQgetvalue(objects, row, 4));
 		unsigned kind = ex_ical_component_from_name(PQgetvalue(objects, row, 2));
 		bool ranged = state->start != EX_ICAL_TIME_MIN || state->end != EX_ICAL_TIME_MAX;
-		if (parsed != NULL && (!ranged || ex_ical_overlaps(parsed, kind, state->start, state->end)))
-			json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "name",
-							      PQgetvalue(objects, row, 0), "uid", PQgetvalue(objects, row, 1),
-							      "component", PQgetvalue(objects, row, 2), "etag",
-							      PQgetvalue(objects, row, 3), "summary", first_summary(parsed),
-							      "ical", PQgetvalue(objects, row, 4)));
+		if (parsed != NULL && (!ranged || ex_ical_overlaps(parsed, kind, state->start, state->end))) {
+			json_t *event = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "name", PQgetvalue(objects, row, 0), "uid",
+						  PQgetvalue(objects, row, 1), "component", PQgetvalue(objects, row, 2), "etag",
+						  PQgetvalue(objects, row, 3), "summary", first_summary(parsed), "ical",
+						  PQgetvalue(objects, row, 4));
+			if (event != NULL)
+				add_scheduling_json(event, parsed);
+			json_array_append_new(list, event);
+		}
 		if (parsed != NULL)
 			icalcomponent_free(parsed);
 	}
@@ -636,6 +669,8 @@ static void import_group(calendar_context *base, icalcomponent *source, const co
 	context.body = text;
 	context.body_length = strlen(text);
 	context.target.kind = TARGET_OBJECT;
+	/* An import restores existing events, so it sends no invitations. */
+	context.no_scheduling = true;
 	import_name(uid, text, context.target.object, sizeof(context.target.object));
 	calendar_handle_put(&context);
 	if (context.reply.status >= 400)
@@ -764,6 +799,270 @@ static void handle_free_busy(ex_http_request *request, void *opaque)
 	calendar_reply_reset(&context.reply);
 }
 
+/* The busy time of users for GET /api/v1/calendars/freebusy: free-busy information only, never event details. */
+typedef struct {
+	calendar_context *context;
+	int64_t start;
+	int64_t end;
+	char **addresses;
+	size_t count;
+	json_t *users; /* the result: [{email, busy: [{type, start, end}]}] or, for an unknown address, {email, error} */
+} users_freebusy;
+
+typedef struct {
+	json_t *busy;
+	const char *type;
+} busy_list;
+
+static bool add_busy(void *opaque, icalcomponent *component, int64_t start, int64_t end)
+{
+	busy_list *list = opaque;
+	char from[20];
+	char to[20];
+
+	(void)component;
+	ex_ical_format_utc(start, from, sizeof(from));
+	ex_ical_format_utc(end, to, sizeof(to));
+	json_array_append_new(list->busy, json_pack("{s:s, s:s, s:s}", "type", list->type, "start", from, "end", to));
+	return json_array_size(list->busy) < MAX_LISTED_EVENTS;
+}
+
+/*
+ * Appends to BUSY the instances in the range of the events of USER_ID that take time (not TRANSPARENT, not CANCELLED).
+ * NOTE: TRANSP and STATUS are read from the first component, so an override that cancels one instance still counts as busy.
+ */
+static int collect_busy(PGconn *connection, const users_freebusy *state, const char *user_id, json_t *busy,
+			ex_db_error *error)
+{
+	char start[32];
+	char end[32];
+	snprintf(start, sizeof(start), "%lld", (long long)state->start);
+	snprintf(end, sizeof(end), "%lld", (long long)state->end);
+	PGresult *objects = calendar_sql(
+		connection, error,
+		"SELECT o.ical FROM calendar_objects o JOIN calendars c ON c.id = o.calendar_id "
+		"WHERE c.user_id = $1 AND o.component = 'VEVENT' "
+		"AND (o.last_end IS NULL OR o.last_end >= to_timestamp($2::double precision)) "
+		"AND (o.first_start IS NULL OR o.first_start < to_timestamp($3::double precision)) LIMIT 10000",
+		3, user_id, start, end);
+	if (objects == NULL)
+		return -1;
+	for (int row = 0; row < PQntuples(objects); row++) {
+		icalcomponent *calendar = ex_ical_parse_stored(PQgetvalue(objects, row, 0));
+		icalcomponent *first = calendar ? icalcomponent_get_first_real_component(calendar) : NULL;
+		if (first != NULL && icalcomponent_get_status(first) != ICAL_STATUS_CANCELLED) {
+			icalproperty *transp = icalcomponent_get_first_property(first, ICAL_TRANSP_PROPERTY);
+			bool transparent = transp != NULL && icalproperty_get_transp(transp) == ICAL_TRANSP_TRANSPARENT;
+			busy_list list = { .busy = busy,
+					   .type = icalcomponent_get_status(first) == ICAL_STATUS_TENTATIVE ? "BUSY-TENTATIVE" : "BUSY" };
+			if (!transparent)
+				ex_ical_foreach_instance(calendar, EX_ICAL_COMPONENT_VEVENT, state->start, state->end, add_busy, &list);
+		}
+		if (calendar != NULL)
+			icalcomponent_free(calendar);
+	}
+	PQclear(objects);
+	return 0;
+}
+
+static int users_freebusy_work(PGconn *connection, void *opaque, ex_db_error *error)
+{
+	users_freebusy *state = opaque;
+
+	json_decref(state->users);
+	state->users = json_array();
+	for (size_t i = 0; i < state->count; i++) {
+		PGresult *user = calendar_sql(connection, error, "SELECT id::text FROM users WHERE email = $1 AND NOT disabled",
+					      1, state->addresses[i]);
+		if (user == NULL)
+			return -1;
+		if (PQntuples(user) == 0) {
+			json_array_append_new(state->users, json_pack("{s:s, s:s}", "email", state->addresses[i], "error", "unknown_user"));
+			PQclear(user);
+			continue;
+		}
+		json_t *busy = json_array();
+		int status = collect_busy(connection, state, PQgetvalue(user, 0, 0), busy, error);
+		PQclear(user);
+		if (status != 0) {
+			json_decref(busy);
+			return -1;
+		}
+		json_array_append_new(state->users, json_pack("{s:s, s:o}", "email", state->addresses[i], "busy", busy));
+	}
+	return 0;
+}
+
+/* Splits the comma-separated addresses of TEXT into STATE (lowercase, trimmed); returns false when one is invalid or there are too many. */
+static bool read_addresses(char *text, users_freebusy *state, size_t max)
+{
+	for (char *saved = NULL, *part = strtok_r(text, ",", &saved); part != NULL; part = strtok_r(NULL, ",", &saved)) {
+		while (*part == ' ')
+			part++;
+		size_t length = strlen(part);
+		while (length > 0 && part[length - 1] == ' ')
+			part[--length] = '\0';
+		char address[EX_ITIP_MAX_ADDRESS + 8];
+		snprintf(address, sizeof(address), "mailto:%s", part);
+		if (state->count == max || length == 0)
+			return false;
+		state->addresses[state->count] = malloc(EX_ITIP_MAX_ADDRESS);
+		if (state->addresses[state->count] == NULL ||
+		    ex_itip_address(address, state->addresses[state->count], EX_ITIP_MAX_ADDRESS) != 0) {
+			free(state->addresses[state->count]);
+			return false;
+		}
+		state->count++;
+	}
+	return state->count > 0;
+}
+
+/* GET /api/v1/calendars/freebusy?start=&end=&users=a@x,b@y: the busy time of users of the caller's tenant. */
+static void handle_users_freebusy(ex_http_request *request, void *opaque)
+{
+	calendar_service *service = opaque;
+	calendar_context context = { .service = service, .request = request, .quota_used = -1 };
+	api_state api = { .context = &context };
+	users_freebusy state = { .context = &context };
+	size_t size = service->max_freebusy_users * (EX_ITIP_MAX_ADDRESS + 1) + 1;
+	char *text = malloc(size);
+
+	if (text == NULL || !authenticate(service, request, &context) || !read_range(request, &api, true)) {
+		free(text);
+		return;
+	}
+	state.start = api.start;
+	state.end = api.end;
+	state.addresses = calloc(service->max_freebusy_users, sizeof(*state.addresses));
+	int found = ex_http_query(request, "users", text, size);
+	if (state.addresses == NULL || found != 0 || !read_addresses(text, &state, service->max_freebusy_users)) {
+		ex_http_respond_error(request, 400, "invalid_users",
+				      "users must list 1 to %zu email addresses separated by commas", service->max_freebusy_users);
+	} else if (run(&api, request, EX_DB_REPEATABLE_READ, users_freebusy_work, &state)) {
+		char start[20];
+		char end[20];
+		ex_ical_format_utc(state.start, start, sizeof(start));
+		ex_ical_format_utc(state.end, end, sizeof(end));
+		ex_http_respond_json(request, 200, json_pack("{s:s, s:s, s:O}", "start", start, "end", end, "users", state.users));
+	}
+	for (size_t i = 0; state.addresses != NULL && i < state.count; i++)
+		free(state.addresses[i]);
+	free(state.addresses);
+	json_decref(state.users);
+	free(text);
+}
+
+typedef struct {
+	calendar_context *context;
+	char email[256];
+	char partstat[16];
+	char *text;          /* the object with the new PARTSTAT, for the PUT */
+	char etag[80];       /* the ETag of the object read, for the PUT's If-Match */
+	const char *problem; /* a 404 or 409 error code, or NULL */
+} rsvp_state;
+
+/* Reads the event and the caller's address, and writes the event with the caller's new PARTSTAT into STATE->text. */
+static int rsvp_work(PGconn *connection, void *opaque, ex_db_error *error)
+{
+	rsvp_state *state = opaque;
+	calendar_context *context = state->context;
+	bool failed;
+
+	free(state->text);
+	state->text = NULL;
+	state->problem = NULL;
+	PGresult *user = calendar_sql(connection, error, "SELECT email FROM users WHERE id = $1", 1,
+				      context->principal.user_id);
+	if (user == NULL)
+		return -1;
+	if (PQntuples(user) == 1)
+		snprintf(state->email, sizeof(state->email), "%s", PQgetvalue(user, 0, 0));
+	PQclear(user);
+	PGresult *calendar = calendar_find(connection, context, context->target.calendar, false, error, &failed);
+	if (calendar == NULL) {
+		state->problem = "event_not_found";
+		return failed ? -1 : 0;
+	}
+	PGresult *object = calendar_select_objects(connection, PQgetvalue(calendar, 0, 0), context->target.object, error);
+	PQclear(calendar);
+	if (object == NULL)
+		return -1;
+	icalcomponent *parsed = PQntuples(object) == 1 ? ex_ical_parse_stored(PQgetvalue(object, 0, 4)) : NULL;
+	if (PQntuples(object) == 1)
+		snprintf(state->etag, sizeof(state->etag), "%s", PQgetvalue(object, 0, 1));
+	PQclear(object);
+	if (parsed == NULL) {
+		state->problem = "event_not_found";
+		return 0;
+	}
+	if (ex_itip_set_partstat(parsed, state->email, state->partstat, NULL) == 0)
+		state->problem = "not_an_attendee";
+	else
+		state->text = icalcomponent_as_ical_string_r(parsed);
+	icalcomponent_free(parsed);
+	return state->problem != NULL || state->text != NULL ? 0 : -1;
+}
+
+/*
+ * POST .../events/{event}/rsvp {"partstat": "accepted"}: the caller
+ * replies to an invitation. The event is stored again through the CalDAV
+ * PUT, whose scheduling sends the REPLY to the organizer.
+ */
+static void handle_rsvp(ex_http_request *request, void *opaque)
+{
+	calendar_context context = { .service = opaque, .request = request, .quota_used = -1 };
+	api_state api = { .context = &context };
+	rsvp_state state = { .context = &context };
+	json_error_t parse_error;
+	size_t length;
+
+	if (!authenticate(opaque, request, &context) || !read_target(request, &context, true))
+		return;
+	const char *body = ex_http_body(request, &length);
+	json_t *input = json_loadb(body ? body : "", length, 0, &parse_error);
+	const char *partstat = json_string_value(json_object_get(input, "partstat"));
+	if (partstat == NULL || !ex_itip_partstat_is_valid(partstat) || strcasecmp(partstat, "needs-action") == 0) {
+		ex_http_respond_error(request, 400, "invalid_partstat",
+				      "partstat must be \"accepted\", \"declined\" or \"tentative\"");
+		json_decref(input);
+		return;
+	}
+	for (size_t i = 0; partstat[i] != '\0' && i + 1 < sizeof(state.partstat); i++)
+		state.partstat[i] = (char)toupper((unsigned char)partstat[i]);
+	json_decref(input);
+
+	/* The PUT carries the ETag read, so a change stored in between fails it with 412 rather than being lost. */
+	if (!run(&api, request, EX_DB_REPEATABLE_READ, rsvp_work, &state)) {
+		free(state.text);
+		return;
+	}
+	if (state.problem != NULL) {
+		bool missing = strcmp(state.problem, "event_not_found") == 0;
+		ex_http_respond_error(request, missing ? 404 : 409, state.problem,
+				      missing ? "the event %s does not exist" : "you are not an attendee of the event %s",
+				      context.target.object);
+		free(state.text);
+		return;
+	}
+	context.body = state.text;
+	context.body_length = strlen(state.text);
+	context.body_type = "text/calendar";
+	context.if_match = state.etag;
+	calendar_handle_put(&context);
+	if (context.reply.status < 300) {
+		calendar_reply *reply = &context.reply;
+		ex_http_respond_json(request, 200, json_pack("{s:s, s:s}", "partstat", state.partstat, "etag", reply->etag));
+		if (reply->changed && context.service->changes != NULL)
+			ex_counter_add(context.service->changes, 1);
+		calendar_publish_change(&context);
+		calendar_schedule_publish(&context);
+	} else {
+		send_dav_reply(&context, request);
+	}
+	calendar_reply_reset(&context.reply);
+	free(state.text);
+}
+
 int calendar_add_api_routes(calendar_service *service, ex_http_server *http)
 {
 	size_t put_limit = service->max_resource_size * 2;
@@ -783,5 +1082,8 @@ int calendar_add_api_routes(calendar_service *service, ex_http_server *http)
 	status |= ex_http_route_limited(http, "POST", "/api/v1/calendars/{calendar}/import", handle_import, service,
 					service->max_import_size + 1);
 	status |= ex_http_route(http, "GET", "/api/v1/calendars/{calendar}/freebusy", handle_free_busy, service);
+	status |= ex_http_route(http, "GET", "/api/v1/calendars/freebusy", handle_users_freebusy, service);
+	status |= ex_http_route_limited(http, "POST", "/api/v1/calendars/{calendar}/events/{event}/rsvp", handle_rsvp,
+					service, 4096);
 	return status == 0 ? 0 : -1;
 }

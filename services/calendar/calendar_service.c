@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "calendar_itip.h"
 #include "expresso/log.h"
 #include "expresso/oidc_settings.h"
 
@@ -29,6 +30,11 @@ const ex_setting calendar_settings[] = {
 	  "Largest .ics file POST /api/v1/calendars/{calendar}/import takes; larger ones are answered 413.", false },
 	{ "caldav_tombstone_days", "EXPRESSO_CALDAV_TOMBSTONE_DAYS", EX_SETTING_INT, "90", "days",
 	  "Days a deleted calendar object stays reported to sync-collection; older sync-tokens then get 403 DAV:valid-sync-token.", false },
+	{ "caldav_max_attendees", "EXPRESSO_CALDAV_MAX_ATTENDEES", EX_SETTING_INT, "100", "attendees",
+	  "Maximum number of ATTENDEE properties in one component of a calendar object (1 to 1000); a PUT with more is answered 403 "
+	  "with CALDAV:max-attendees-per-instance.", false },
+	{ "calendar_max_freebusy_users", "EXPRESSO_CALENDAR_MAX_FREEBUSY_USERS", EX_SETTING_INT, "20", "users",
+	  "Maximum number of addresses in one GET /api/v1/calendars/freebusy (1 to 1000); more are answered 400.", false },
 	{ "dav_max_xml_bytes", "EXPRESSO_DAV_MAX_XML_BYTES", EX_SETTING_SIZE, "1M", "bytes",
 	  "Largest XML body of PROPFIND, PROPPATCH, REPORT and MKCOL; larger ones are answered 413.", false },
 	{ "dav_max_xml_depth", "EXPRESSO_DAV_MAX_XML_DEPTH", EX_SETTING_INT, "32", "levels",
@@ -53,6 +59,14 @@ static int read_settings(calendar_service *service, const ex_config *config)
 	if (tombstone_days < 0 || tombstone_days > 36500)
 		return invalid_setting("EXPRESSO_CALDAV_TOMBSTONE_DAYS", "expected 0 to 36500 days");
 	service->tombstone_days = (int)tombstone_days;
+	int64_t max_attendees = ex_config_int(config, "caldav_max_attendees");
+	if (max_attendees < 1 || max_attendees > EX_ITIP_MAX_ATTENDEES)
+		return invalid_setting("EXPRESSO_CALDAV_MAX_ATTENDEES", "expected 1 to 1000 attendees");
+	service->max_attendees = (size_t)max_attendees;
+	int64_t max_freebusy_users = ex_config_int(config, "calendar_max_freebusy_users");
+	if (max_freebusy_users < 1 || max_freebusy_users > 1000)
+		return invalid_setting("EXPRESSO_CALENDAR_MAX_FREEBUSY_USERS", "expected 1 to 1000 users");
+	service->max_freebusy_users = (size_t)max_freebusy_users;
 	if (service->max_import_size < MIN_RESOURCE_SIZE)
 		return invalid_setting("EXPRESSO_CALENDAR_MAX_IMPORT_SIZE", "expected at least 1K");
 	service->xml_limits.max_bytes = (size_t)ex_config_size(config, "dav_max_xml_bytes");

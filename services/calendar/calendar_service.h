@@ -8,6 +8,7 @@
  *   calendars/<user id>/                   the calendar home (a container of calendars)
  *   calendars/<user id>/<calendar>/        a calendar collection
  *   calendars/<user id>/<calendar>/<name>  one calendar object resource
+ *   calendars/<user id>/inbox/, outbox/    the schedule inbox and outbox (caldav_schedule.h)
  * A path naming another user answers 404, whatever its tenant.
  */
 #ifndef EXPRESSO_CALENDAR_SERVICE_H
@@ -58,6 +59,8 @@ typedef struct {
 	long long quota_bytes;    /* bytes of calendar objects one user may store (RFC 4331) */
 	size_t max_import_size;   /* bytes of one .ics file sent to the import API */
 	int tombstone_days;       /* days a deletion stays reported to sync-collection */
+	size_t max_attendees;     /* ATTENDEE properties per component (CALDAV:max-attendees-per-instance) */
+	size_t max_freebusy_users; /* addresses in one GET /api/v1/calendars/freebusy */
 	ex_dav_xml_limits xml_limits;
 	char *issuer;
 	ex_counter *changes;        /* calendar objects and calendars created, updated or deleted */
@@ -82,6 +85,10 @@ typedef enum {
 	TARGET_HOME,
 	TARGET_CALENDAR,
 	TARGET_OBJECT,
+	/* The schedule kinds come last: caldav_routes.c sends every kind from TARGET_SCHEDULE_INBOX on to caldav_schedule_inbox.c. */
+	TARGET_SCHEDULE_INBOX,   /* calendars/<user id>/inbox/ (RFC 6638 section 2.2) */
+	TARGET_SCHEDULE_MESSAGE, /* calendars/<user id>/inbox/<name>: one iTIP message */
+	TARGET_SCHEDULE_OUTBOX,  /* calendars/<user id>/outbox/ (RFC 6638 section 2.1) */
 } target_kind;
 
 typedef struct {
@@ -103,6 +110,7 @@ typedef struct {
 	size_t length;
 	const char *content_type;
 	char etag[80];
+	char schedule_tag[80];    /* Schedule-Tag header (RFC 6638 section 8.3), "" for none */
 	char allow[160];
 	const char *condition_ns; /* with condition: a DAV:error body */
 	const char *condition;
@@ -111,6 +119,7 @@ typedef struct {
 	char changed_calendar[CALENDAR_MAX_CALENDAR_NAME + 1];
 	char changed_object[CALENDAR_MAX_OBJECT_NAME + 1];
 	const char *change_kind;  /* "created", "updated", "deleted" */
+	bool itip_queued;         /* outbox rows were written: publish calendar.itip */
 } calendar_reply;
 
 /* The state of one DAV request, shared by the handlers and their transactions. */
@@ -124,6 +133,10 @@ typedef struct {
 	xmlDoc *document; /* parsed XML body, or NULL */
 	ex_dav_depth depth;
 	long long quota_used; /* bytes of the user's calendar objects, -1 until a handler reads it */
+	char user_email[256]; /* users.email, read for the scheduling properties; "" until then */
+	const char *body_type; /* media type of BODY when it is not the request's (an RSVP's iCalendar), else NULL */
+	bool no_scheduling;    /* store without implicit scheduling (imports of existing events) */
+	const char *if_match;  /* If-Match of a PUT the server makes itself (an RSVP), else NULL for the request's */
 	calendar_reply reply;
 } calendar_context;
 
@@ -197,6 +210,7 @@ typedef struct {
 	const char *object_length;
 	const char *object_lastmod;
 	const char *object_data; /* NULL unless the request wants calendar-data */
+	const char *schedule_tag; /* CALDAV:schedule-tag of an object, or NULL */
 	const char *property_path;
 	PGresult *dead_properties; /* rows: path, namespace, name, value */
 } calendar_resource;
@@ -210,7 +224,8 @@ void calendar_write_properties(ex_dav_multistatus *ms, const ex_dav_propfind *re
 PGresult *calendar_load_dead_properties(PGconn *connection, const calendar_context *context, ex_db_error *error);
 
 /*
- * Selects the objects of CALENDAR_ID as CALENDAR_OBJECT_COLUMNS then ical.
+ * Selects the objects of CALENDAR_ID as CALENDAR_OBJECT_COLUMNS, ical,
+ * then the schedule-tag (the ETag for objects stored before scheduling).
  * NAME NULL selects all of them, ordered by name, else only the one named NAME.
  */
 PGresult *calendar_select_objects(PGconn *connection, const char *calendar_id, const char *name, ex_db_error *error);

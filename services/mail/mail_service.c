@@ -21,6 +21,7 @@
 #include "mail_queue.h"
 #include "mail_sieve_routes.h"
 #include "mail_sweep.h"
+#include "mail_itip_consumer.h"
 #include "managesieve.h"
 #include "smtp_server.h"
 #include "imap_service.h"
@@ -267,6 +268,8 @@ int ex_mail_service_open(ex_mail_service *service, ex_daemon *daemon)
 	service->outbound = ex_mail_outbound_start(service, config);
 	if (service->outbound == NULL || ex_mail_sweep_start(service, config) != 0)
 		return -1;
+	if (ex_mail_itip_consumer_start(service) != 0)
+		return -1;
 
 	const ex_smtp_server_options options = {
 		.bind_address = ex_config_string(config, "smtp_address"),
@@ -332,6 +335,7 @@ void ex_mail_service_close(ex_mail_service *service)
 	service->server = NULL;
 	ex_managesieve_stop(service->managesieve);
 	service->managesieve = NULL;
+	ex_mail_itip_consumer_stop();
 	ex_mail_outbound_stop(service->outbound);
 	service->outbound = NULL;
 	ex_mail_sweep_stop(service);
