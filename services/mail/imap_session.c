@@ -82,6 +82,7 @@ void imap_write_capabilities(imap_session *session)
 				"QUOTA=RES-STORAGE APPENDLIMIT=");
 	ex_imap_write_number(out, session->options.max_append_size);
 	ex_imap_write_text(out, " THREAD=ORDEREDSUBJECT THREAD=REFERENCES");
+	ex_imap_write_text(out, " MULTIAPPEND");
 }
 
 /* ---- helpers ---------------------------------------------------------------------- */

@@ -294,7 +294,7 @@ static int link_references(thread_state *state, size_t i)
 			size_t node = node_for_id(state, id, length);
 			if (node == NONE)
 				return -1;
-			/* A link made earlier stands: References may have been truncated by a client. */
+			/* A link made earlier is kept, because a client may have truncated References. */
 			if (previous != NONE && state->nodes[node].parent == NONE && !would_loop(state, previous, node))
 				set_parent(state, node, previous);
 			previous = node;
@@ -579,9 +579,9 @@ static int thread_ordered_subject(thread_state *state)
 
 /*
  * Writes each thread under the root as "(" members ")". A chain of only
- * children is written as numbers separated by spaces; where a node has
+ * children is written as numbers separated by spaces. Where a node has
  * several children, each child's subthread follows in its own
- * parentheses. STACK holds, per open parenthesis, the node whose
+ * parentheses. STACK has one entry per open parenthesis: the node whose
  * siblings come next.
  */
 static int write_threads(const thread_state *state, ex_imap_writer *writer)
