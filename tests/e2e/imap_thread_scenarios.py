@@ -190,6 +190,37 @@ def check_literal_minus(client, box):
     raise ScenarioFailed('APPEND with LITERAL-: no tagged response')
 
 
+def list_line(client, pattern, name):
+    """Returns the attributes LIST PATTERN gives for NAME, or None when NAME is not listed."""
+    for line in expect_ok(client.list('""', pattern), f'LIST {pattern}'):
+        match = re.match(rb'\((.*?)\) "/" "?(.*?)"?$', line or b'')
+        if match is not None and match.group(2).decode() == name:
+            return match.group(1).decode()
+    return None
+
+
+def scenario_nonexistent_parent():
+    """A mailbox whose parent does not exist, as the mail API or Sieve can create (imap-rev2.test.mjs inserts it)."""
+    parent = f'Orfa-{RUN}'
+    rev1 = connect()
+    attributes = list_line(rev1, '%', parent)
+    check(attributes == '\\Noselect \\HasChildren', f'rev1 LIST %: {parent} has {attributes!r}')
+    check(list_line(rev1, f'{parent}/%', f'{parent}/Filha') == '\\HasNoChildren', f'LIST {parent}/% misses the child')
+    expect_no(lambda: rev1.select(quoted(parent)), 'NONEXISTENT', 'SELECT of the missing parent')
+
+    rev2 = connect()
+    expect_ok(rev2._simple_command('ENABLE', 'IMAP4rev2'), 'ENABLE IMAP4rev2')
+    attributes = list_line(rev2, '*', parent)
+    check(attributes == '\\NonExistent \\HasChildren', f'rev2 LIST *: {parent} has {attributes!r}')
+    check(list_line(rev2, '*', 'INBOX') is not None, 'rev2 LIST * misses INBOX')
+    check(list_line(rev2, 'Orfa-nada-%', parent) is None, 'LIST lists a missing parent its pattern does not match')
+
+    expect_ok(rev2.delete(quoted(f'{parent}/Filha')), 'DELETE child')
+    check(list_line(rev2, '*', parent) is None, f'{parent} is still listed after its only child was deleted')
+    rev1.logout()
+    rev2.logout()
+
+
 # ---- MULTIAPPEND -------------------------------------------------------------------------
 
 
