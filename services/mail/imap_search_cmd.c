@@ -783,7 +783,7 @@ bool imap_search_thread_input(imap_session *session, const char *tag, const ex_i
 
 void imap_thread_input_clear(imap_thread_input *input)
 {
-	for (size_t i = 0; i < input->count; i++)
+	for (size_t i = 0; input->subjects != NULL && i < input->count; i++)
 		g_free(input->subjects[i]);
 	free(input->subjects);
 	free(input->messages);
