@@ -81,9 +81,9 @@ def scenario_thread():
           f'THREAD is not advertised: {advertised}')
     fill_thread_mailbox(client, box)
 
-    # <t1> has the replies <t2> (with its reply <t4>) and <t5>; "[lista] Re: Outro
-    # assunto" joins "Outro assunto" by subject; both replies to the absent
-    # <missing> share a dummy parent, dated by its oldest child.
+    # <t1> has the replies <t2> (with its reply <t4>) and <t5>. "[lista] Re: Outro
+    # assunto" joins "Outro assunto" by subject. Both replies to the absent
+    # <missing> share a dummy parent, which sorts by its oldest child.
     threads = thread_data(client.thread('REFERENCES', 'UTF-8', 'ALL'), 'THREAD REFERENCES')
     check(threads == '((7)(8))(1 (2 4)(5))(3 6)', f'THREAD REFERENCES: got {threads!r}')
 
@@ -137,7 +137,7 @@ def scenario_rev2():
     for subject in ('um', 'dois'):
         expect_ok(rev1.append(quoted(box), None, None, simple_message(subject)), 'APPEND')
 
-    # Without ENABLE the session stays IMAP4rev1: RECENT on SELECT, SEARCH answered with SEARCH.
+    # Without ENABLE the session stays IMAP4rev1: SELECT sends RECENT and SEARCH returns * SEARCH.
     expect_ok(rev1.select(quoted(box)), 'SELECT rev1')
     check(rev1.response('RECENT') == ('RECENT', [b'0']), f'rev1 SELECT: RECENT {rev1.response("RECENT")!r}')
     check(expect_ok(rev1.search(None, 'ALL'), 'SEARCH rev1') == [b'1 2'], 'rev1 SEARCH ALL')
@@ -225,7 +225,7 @@ def scenario_nonexistent_parent():
 
 
 def multiappend(client, tag, box, groups):
-    """Sends APPEND with several messages, each GROUP (flags, body), answering each continuation."""
+    """Sends APPEND with several messages, one per GROUP (flags, body), waiting for each continuation request."""
     first = True
     for flags, body in groups:
         prefix = f'{tag} APPEND {quoted(box)}' if first else ''
