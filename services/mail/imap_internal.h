@@ -1,7 +1,8 @@
 /*
  * The session state shared by the files that implement IMAP commands
  * (imap_session.c, imap_mailboxes.c, imap_view.c, imap_messages.c,
- * imap_fetch_cmd.c, imap_search_cmd.c). Not for use outside them.
+ * imap_fetch_cmd.c, imap_search_cmd.c, imap_thread_cmd.c). Not for use
+ * outside them.
  */
 #ifndef EXPRESSO_MAIL_IMAP_INTERNAL_H
 #define EXPRESSO_MAIL_IMAP_INTERNAL_H
@@ -14,6 +15,7 @@
 #include "expresso/imap_mailbox.h"
 #include "expresso/imap_parser.h"
 #include "expresso/imap_seqset.h"
+#include "expresso/imap_thread.h"
 #include "expresso/imap_writer.h"
 #include "imap_session.h"
 
@@ -67,6 +69,7 @@ struct ex_imap_session {
 	bool utf8_accept;
 	bool condstore;
 	bool qresync;
+	bool imap4rev2;             /* RFC 9051 behaviour: no RECENT, SEARCH answered with ESEARCH */
 
 	/* The command waiting for a raw line. */
 	char pending_tag[128];
@@ -148,5 +151,22 @@ void imap_command_append(imap_session *session, const ex_imap_command *command);
 void imap_command_fetch(imap_session *session, const ex_imap_command *command, const ex_imap_arg *args, bool uid_mode);
 void imap_command_search(imap_session *session, const ex_imap_command *command, const ex_imap_arg *args, bool uid_mode);
 void imap_command_sort(imap_session *session, const ex_imap_command *command, const ex_imap_arg *args, bool uid_mode);
+/* Returns true for UTF-8 and US-ASCII; else replies NO [BADCHARSET] to TAG. */
+bool imap_search_charset_supported(imap_session *session, const char *tag, const ex_imap_arg *charset);
+
+/* The messages a search program matched, in mailbox order, as input of the thread builder. */
+typedef struct {
+	PGresult *result;                 /* owns the header values the messages point to */
+	ex_imap_thread_message *messages;
+	char **subjects;                  /* the base subjects (g_free) */
+	size_t count;
+} imap_thread_input;
+/* Runs PROGRAM over the selected mailbox into INPUT; false after replying to TAG. */
+bool imap_search_thread_input(imap_session *session, const char *tag, const ex_imap_arg *program, bool uid_mode,
+			      imap_thread_input *input);
+void imap_thread_input_clear(imap_thread_input *input);
+
+/* ---- THREAD (imap_thread_cmd.c) ---- */
+void imap_command_thread(imap_session *session, const ex_imap_command *command, const ex_imap_arg *args, bool uid_mode);
 
 #endif

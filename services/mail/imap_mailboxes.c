@@ -272,12 +272,77 @@ static void write_list_entry(imap_session *session, const list_options *options,
 		write_status(session, name, options->status_items, result, row, 3);
 }
 
+/* The mailbox patterns of one LIST command, after its reference name. */
+typedef struct {
+	imap_session *session;
+	const char *reference;
+	const ex_imap_arg *patterns;
+	size_t count;
+} list_patterns;
+
+static bool list_patterns_match(const list_patterns *matcher, const char *name)
+{
+	char pattern[EX_IMAP_MAX_MAILBOX_NAME * 2 + 2];
+	size_t index = 0;
+	for (const ex_imap_arg *p = matcher->patterns; p != NULL && index < matcher->count; p = p->next, index++) {
+		char decoded[EX_IMAP_MAX_MAILBOX_NAME + 1];
+		if (!ex_imap_arg_is_astring(p) || ex_imap_mailbox_from_wire(p->str, p->length, matcher->session->utf8_accept,
+									   decoded, sizeof(decoded)) != NULL)
+			continue;
+		snprintf(pattern, sizeof(pattern), "%s%s", matcher->reference, decoded);
+		/* INBOX is case-insensitive in patterns too. */
+		if (pattern_matches(pattern, name) || (strcmp(name, "INBOX") == 0 && strcasecmp(pattern, "INBOX") == 0))
+			return true;
+	}
+	return false;
+}
+
+/* True when a row before LAST has NAME (of LENGTH octets) as its name or as a parent. */
+static bool name_seen(PGresult *result, int last, const char *name, size_t length, bool as_parent)
+{
+	for (int row = 0; row < last; row++) {
+		const char *other = PQgetvalue(result, row, 0);
+		if (strncmp(other, name, length) == 0 &&
+		    (as_parent ? other[length] == EX_IMAP_HIERARCHY_DELIMITER : other[length] == '\0'))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Lists the parents that do not exist but have children, as "a" of
+ * "a/b" when the mail API or Sieve created "a/b" alone. RFC 9051 marks
+ * them \NonExistent, which implies \NoSelect; IMAP4rev1 has only
+ * \Noselect. Without them a client walking the tree with "%" would never
+ * reach "a/b".
+ */
+static void write_missing_parents(imap_session *session, const list_patterns *matcher, PGresult *result)
+{
+	int rows = PQntuples(result);
+	for (int row = 0; row < rows; row++) {
+		const char *name = PQgetvalue(result, row, 0);
+		for (const char *slash = strchr(name, EX_IMAP_HIERARCHY_DELIMITER); slash != NULL;
+		     slash = strchr(slash + 1, EX_IMAP_HIERARCHY_DELIMITER)) {
+			size_t length = (size_t)(slash - name);
+			if (name_seen(result, rows, name, length, false) || name_seen(result, row, name, length, true))
+				continue;
+			char parent[EX_IMAP_MAX_MAILBOX_NAME + 1];
+			snprintf(parent, sizeof(parent), "%.*s", (int)length, name);
+			if (!list_patterns_match(matcher, parent))
+				continue;
+			ex_imap_write_text(&session->output, session->imap4rev2 ? "* LIST (\\NonExistent \\HasChildren) \"/\" "
+										 : "* LIST (\\Noselect \\HasChildren) \"/\" ");
+			ex_imap_write_mailbox(&session->output, parent);
+			ex_imap_write_text(&session->output, "\r\n");
+		}
+	}
+}
+
 void imap_command_list(imap_session *session, const ex_imap_command *command, bool lsub)
 {
 	list_options options = { .lsub = lsub, .subscribed_only = lsub };
 	const ex_imap_arg *arg = command->args;
 	char reference[EX_IMAP_MAX_MAILBOX_NAME + 1];
-	char pattern[EX_IMAP_MAX_MAILBOX_NAME * 2 + 2];
 
 	if (!lsub && arg != NULL && arg->type == EX_IMAP_ARG_LIST) {
 		if (!parse_selection(arg, &options)) {
@@ -330,21 +395,10 @@ void imap_command_list(imap_session *session, const ex_imap_command *command, bo
 		imap_reply_unavailable(session, command->tag);
 		return;
 	}
+	list_patterns matcher = { .session = session, .reference = reference, .patterns = patterns,
+				  .count = pattern_count };
 	for (int row = 0; row < PQntuples(result); row++) {
-		const char *name = PQgetvalue(result, row, 0);
-		bool matched = false;
-		size_t index = 0;
-		for (const ex_imap_arg *p = patterns; p != NULL && index < pattern_count && !matched; p = p->next, index++) {
-			char decoded[EX_IMAP_MAX_MAILBOX_NAME + 1];
-			if (!ex_imap_arg_is_astring(p) ||
-			    ex_imap_mailbox_from_wire(p->str, p->length, session->utf8_accept, decoded, sizeof(decoded)) != NULL)
-				continue;
-			snprintf(pattern, sizeof(pattern), "%s%s", reference, decoded);
-			/* INBOX is case-insensitive in patterns too. */
-			matched = pattern_matches(pattern, name) ||
-				  (strcmp(name, "INBOX") == 0 && strcasecmp(pattern, "INBOX") == 0);
-		}
-		if (!matched)
+		if (!list_patterns_match(&matcher, PQgetvalue(result, row, 0)))
 			continue;
 		if (options.subscribed_only && strcmp(PQgetvalue(result, row, 2), "t") != 0)
 			continue;
@@ -352,6 +406,8 @@ void imap_command_list(imap_session *session, const ex_imap_command *command, bo
 			continue;
 		write_list_entry(session, &options, result, row);
 	}
+	if (!options.subscribed_only && !options.special_use_only)
+		write_missing_parents(session, &matcher, result);
 	PQclear(result);
 	imap_reply_ok(session, command->tag, lsub ? "LSUB completed" : "LIST completed");
 }

@@ -1,6 +1,7 @@
 /*
  * SEARCH and UID SEARCH (RFC 3501 6.4.4) with ESEARCH RETURN options (RFC
- * 4731), SAVE (RFC 5182) and MODSEQ (RFC 7162), and SORT (RFC 5256). The program is evaluated
+ * 4731), SAVE (RFC 5182) and MODSEQ (RFC 7162), and SORT (RFC 5256). The
+ * matching rows also feed THREAD (imap_thread_cmd.c). The program is evaluated
  * here over the messages rows of the selected mailbox. String keys
  * compare case- and accent-insensitively: both sides are decomposed
  * (Unicode NFD), combining marks are dropped and the rest is case-folded,
@@ -15,6 +16,7 @@
 #include <strings.h>
 
 #include "expresso/imap_search.h"
+#include "expresso/imap_thread.h"
 #include "expresso/log.h"
 #include "imap_internal.h"
 
@@ -31,6 +33,9 @@ enum {
 	COLUMN_TO,
 	COLUMN_CC,
 	COLUMN_BCC,
+	COLUMN_MESSAGE_ID,
+	COLUMN_IN_REPLY_TO,
+	COLUMN_REFERENCES,
 	SECONDS_PER_DAY = 86400,
 	EXTRA_OBJECT_BYTES = 64 * 1024,
 };
@@ -427,8 +432,8 @@ static PGresult *search_rows(imap_session *session, const char *tag, const ex_im
 	const char *params[] = { session->view.id };
 	PGresult *result = imap_query(session,
 				      "SELECT uid, flags, extract(epoch FROM internal_date)::bigint, size, "
-				      "extract(epoch FROM date)::bigint, modseq, storage_key, subject, \"from\", \"to\", cc, bcc "
-				      "FROM messages WHERE mailbox_id = $1 ORDER BY uid",
+				      "extract(epoch FROM date)::bigint, modseq, storage_key, subject, \"from\", \"to\", cc, bcc, "
+				      "message_id, in_reply_to, \"references\" FROM messages WHERE mailbox_id = $1 ORDER BY uid",
 				      1, params);
 	if (result == NULL) {
 		imap_reply_unavailable(session, tag);
@@ -491,7 +496,8 @@ void imap_command_search(imap_session *session, const ex_imap_command *command, 
 		session->saved_count = count;
 		found_uids = NULL;
 	}
-	if (search.has_return) {
+	/* IMAP4rev2 (RFC 9051 6.4.4) answers every SEARCH with ESEARCH, as RETURN (ALL) would. */
+	if (search.has_return || session->imap4rev2) {
 		write_esearch(session, command->tag, &search, uid_mode, numbers, count, uses_modseq ? highest_modseq : 0);
 	} else {
 		ex_imap_writer *out = &session->output;
@@ -563,40 +569,25 @@ static char *first_mailbox(PGresult *result, int row, int column)
 	return value != NULL ? value : g_strdup("");
 }
 
-/*
- * Returns the base subject: decoded, folded, without leading Re:, Fw:, Fwd: and a trailing (fwd) (g_free).
- * NOTE: RFC 5256 2.1 also removes [blob] prefixes and Fwd: [...] wrappers, which are kept here.
- */
-static char *base_subject(PGresult *result, int row)
+/* Returns the base subject of RFC 5256 2.1 of ROW: decoded, folded, without reply and forward markers (g_free). */
+static char *base_subject(PGresult *result, int row, bool *reply_or_forward)
 {
+	*reply_or_forward = false;
 	if (PQgetisnull(result, row, COLUMN_SUBJECT))
 		return g_strdup("");
 	char *decoded = g_mime_utils_header_decode_text(NULL, PQgetvalue(result, row, COLUMN_SUBJECT));
 	char *folded = fold(decoded);
 	g_free(decoded);
-	char *start = folded;
-	for (bool stripped = true; stripped;) {
-		stripped = false;
-		while (*start == ' ' || *start == '\t')
-			start++;
-		static const char *const prefixes[] = { "re:", "fwd:", "fw:" };
-		for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
-			if (strncmp(start, prefixes[i], strlen(prefixes[i])) == 0) {
-				start += strlen(prefixes[i]);
-				stripped = true;
-			}
-		}
-	}
-	size_t length = strlen(start);
-	while (length > 0 && (start[length - 1] == ' ' || start[length - 1] == '\t'))
-		length--;
-	if (length >= 5 && strncmp(start + length - 5, "(fwd)", 5) == 0)
-		length -= 5;
-	while (length > 0 && (start[length - 1] == ' ' || start[length - 1] == '\t'))
-		length--;
-	char *base = g_strndup(start, length);
+	char *base = g_strdup(ex_imap_base_subject(folded, reply_or_forward));
 	g_free(folded);
 	return base;
+}
+
+/* RFC 5256 2.2: a message without a valid Date sorts by its arrival time. */
+static int64_t sent_date(PGresult *result, int row)
+{
+	int column = PQgetisnull(result, row, COLUMN_SENT_DATE) ? COLUMN_INTERNAL_DATE : COLUMN_SENT_DATE;
+	return strtoll(PQgetvalue(result, row, column), NULL, 10);
 }
 
 static int compare_numbers(int64_t left, int64_t right)
@@ -684,10 +675,8 @@ void imap_command_sort(imap_session *session, const ex_imap_command *command, co
 		imap_reply_bad(session, command->tag, "SORT takes a charset after the sort keys");
 		return;
 	}
-	if (strcasecmp(charset->str, "UTF-8") != 0 && strcasecmp(charset->str, "US-ASCII") != 0) {
-		imap_reply_no(session, command->tag, "BADCHARSET (US-ASCII UTF-8)", "Unsupported charset: use UTF-8 or US-ASCII");
+	if (!imap_search_charset_supported(session, command->tag, charset))
 		return;
-	}
 	ex_imap_search search;
 	bool uses_modseq = false;
 	int *matched = NULL;
@@ -702,11 +691,10 @@ void imap_command_sort(imap_session *session, const ex_imap_command *command, co
 		entry->row = row;
 		entry->sequence = imap_view_sequence(session, (uint32_t)strtoul(PQgetvalue(result, row, COLUMN_UID), NULL, 10));
 		entry->arrival = strtoll(PQgetvalue(result, row, COLUMN_INTERNAL_DATE), NULL, 10);
-		/* RFC 5256 2.2: a message without a valid Date sorts by its arrival time. */
-		entry->date = PQgetisnull(result, row, COLUMN_SENT_DATE) ? entry->arrival
-									   : strtoll(PQgetvalue(result, row, COLUMN_SENT_DATE), NULL, 10);
+		entry->date = sent_date(result, row);
 		entry->size = strtoull(PQgetvalue(result, row, COLUMN_SIZE), NULL, 10);
-		entry->subject = base_subject(result, row);
+		bool reply_or_forward = false;
+		entry->subject = base_subject(result, row, &reply_or_forward);
 		entry->from = first_mailbox(result, row, COLUMN_FROM);
 		entry->to = first_mailbox(result, row, COLUMN_TO);
 		entry->cc = first_mailbox(result, row, COLUMN_CC);
@@ -738,4 +726,68 @@ void imap_command_sort(imap_session *session, const ex_imap_command *command, co
 	free(matched);
 	PQclear(result);
 	imap_reply_ok(session, command->tag, "SORT completed");
+}
+
+/* ---- THREAD input ------------------------------------------------------------------------ */
+
+bool imap_search_charset_supported(imap_session *session, const char *tag, const ex_imap_arg *charset)
+{
+	if (strcasecmp(charset->str, "UTF-8") == 0 || strcasecmp(charset->str, "US-ASCII") == 0)
+		return true;
+	imap_reply_no(session, tag, "BADCHARSET (US-ASCII UTF-8)", "Unsupported charset: use UTF-8 or US-ASCII");
+	return false;
+}
+
+static const char *value_or_null(PGresult *result, int row, int column)
+{
+	return PQgetisnull(result, row, column) ? NULL : PQgetvalue(result, row, column);
+}
+
+bool imap_search_thread_input(imap_session *session, const char *tag, const ex_imap_arg *program, bool uid_mode,
+			      imap_thread_input *input)
+{
+	ex_imap_search search;
+	bool uses_modseq = false;
+	int *matched = NULL;
+	size_t count = 0;
+	*input = (imap_thread_input){ 0 };
+	PGresult *result = search_rows(session, tag, program, &search, &uses_modseq, &matched, &count);
+	if (result == NULL)
+		return false;
+	input->result = result;
+	input->messages = calloc(count + 1, sizeof(*input->messages));
+	input->subjects = calloc(count + 1, sizeof(*input->subjects));
+	if (input->messages == NULL || input->subjects == NULL) {
+		free(matched);
+		imap_thread_input_clear(input);
+		imap_reply_no(session, tag, "SERVERBUG", "Out of memory");
+		return false;
+	}
+	/* The rows are in UID order, which is mailbox order, as the thread builder expects. */
+	for (size_t i = 0; i < count; i++) {
+		int row = matched[i];
+		ex_imap_thread_message *message = &input->messages[i];
+		uint32_t uid = (uint32_t)strtoul(PQgetvalue(result, row, COLUMN_UID), NULL, 10);
+		message->number = uid_mode ? uid : imap_view_sequence(session, uid);
+		message->sent_date = sent_date(result, row);
+		input->subjects[i] = base_subject(result, row, &message->reply_or_forward);
+		message->base_subject = input->subjects[i];
+		message->message_id = value_or_null(result, row, COLUMN_MESSAGE_ID);
+		message->in_reply_to = value_or_null(result, row, COLUMN_IN_REPLY_TO);
+		message->references = value_or_null(result, row, COLUMN_REFERENCES);
+		input->count++;
+	}
+	free(matched);
+	return true;
+}
+
+void imap_thread_input_clear(imap_thread_input *input)
+{
+	for (size_t i = 0; input->subjects != NULL && i < input->count; i++)
+		g_free(input->subjects[i]);
+	free(input->subjects);
+	free(input->messages);
+	if (input->result != NULL)
+		PQclear(input->result);
+	*input = (imap_thread_input){ 0 };
 }

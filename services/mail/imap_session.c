@@ -63,6 +63,8 @@ void imap_write_capabilities(imap_session *session)
 {
 	ex_imap_writer *out = &session->output;
 	ex_imap_write_text(out, "IMAP4rev1 SASL-IR LITERAL+ ID ENABLE IDLE");
+	/* RFC 9051: a client opts in to IMAP4rev2 with ENABLE; until then the session behaves as IMAP4rev1. */
+	ex_imap_write_text(out, " IMAP4rev2");
 	if (session->state == IMAP_STATE_NOT_AUTHENTICATED) {
 		if (!session->tls && session->options.tls_available)
 			ex_imap_write_text(out, " STARTTLS");
@@ -79,6 +81,8 @@ void imap_write_capabilities(imap_session *session)
 				"LIST-STATUS STATUS=SIZE CONDSTORE QRESYNC ESEARCH SEARCHRES SORT UTF8=ACCEPT QUOTA "
 				"QUOTA=RES-STORAGE APPENDLIMIT=");
 	ex_imap_write_number(out, session->options.max_append_size);
+	ex_imap_write_text(out, " THREAD=ORDEREDSUBJECT THREAD=REFERENCES");
+	ex_imap_write_text(out, " MULTIAPPEND");
 }
 
 /* ---- helpers ---------------------------------------------------------------------- */
@@ -429,6 +433,9 @@ static void command_enable(imap_session *session, const ex_imap_command *command
 			session->qresync = true;
 			session->condstore = true;
 			ex_imap_write_text(&session->output, " QRESYNC");
+		} else if (strcasecmp(arg->str, "IMAP4rev2") == 0 && !session->imap4rev2) {
+			session->imap4rev2 = true;
+			ex_imap_write_text(&session->output, " IMAP4rev2");
 		} else if (strcasecmp(arg->str, "UTF8=ACCEPT") == 0 && !session->utf8_accept) {
 			session->utf8_accept = true;
 			session->output.utf8 = true;
@@ -523,6 +530,8 @@ static bool dispatch_message_command(imap_session *session, const ex_imap_comman
 		imap_command_search(session, command, args, uid_mode);
 	else if (strcmp(name, "SORT") == 0)
 		imap_command_sort(session, command, args, uid_mode);
+	else if (strcmp(name, "THREAD") == 0)
+		imap_command_thread(session, command, args, uid_mode);
 	else if (uid_mode && strcmp(name, "EXPUNGE") == 0)
 		imap_command_expunge(session, command, args);
 	else
@@ -550,7 +559,7 @@ static void dispatch_selected(imap_session *session, const ex_imap_command *comm
 				upper[i] = (char)(sub->str[i] >= 'a' && sub->str[i] <= 'z' ? sub->str[i] - 'a' + 'A' : sub->str[i]);
 		}
 		if (!dispatch_message_command(session, command, upper, sub != NULL ? sub->next : NULL, true))
-			imap_reply_bad(session, command->tag, "UID takes FETCH, STORE, COPY, MOVE, SEARCH, SORT or EXPUNGE");
+			imap_reply_bad(session, command->tag, "UID takes FETCH, STORE, COPY, MOVE, SEARCH, SORT, THREAD or EXPUNGE");
 	} else if (!dispatch_message_command(session, command, name, command->args, false)) {
 		imap_reply_bad(session, command->tag, "Unknown command");
 	}
@@ -558,8 +567,8 @@ static void dispatch_selected(imap_session *session, const ex_imap_command *comm
 
 static bool selected_only(const char *name)
 {
-	static const char *const names[] = { "UID",  "FETCH",   "STORE", "SEARCH",   "SORT", "COPY",
-					     "MOVE", "EXPUNGE", "CLOSE", "UNSELECT", "CHECK" };
+	static const char *const names[] = { "UID",	"FETCH", "STORE", "SEARCH",   "SORT",  "THREAD",
+					     "COPY",	"MOVE",	 "EXPUNGE", "CLOSE", "UNSELECT", "CHECK" };
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (strcmp(name, names[i]) == 0)
 			return true;

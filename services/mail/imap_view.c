@@ -387,7 +387,9 @@ void imap_command_select(imap_session *session, const ex_imap_command *command, 
 		session,
 		"SELECT m.id, m.uidvalidity, m.uidnext, m.highestmodseq, "
 		"(SELECT array_agg(x.uid ORDER BY x.uid) FROM messages AS x WHERE x.mailbox_id = m.id)::text, "
-		"(SELECT min(x.uid) FROM messages AS x WHERE x.mailbox_id = m.id AND NOT ('\\Seen' = ANY (x.flags))) "
+		"(SELECT min(x.uid) FROM messages AS x WHERE x.mailbox_id = m.id AND NOT ('\\Seen' = ANY (x.flags))), "
+		"m.special_use, EXISTS (SELECT 1 FROM mailboxes AS c WHERE c.user_id = m.user_id "
+		" AND left(c.name, length(m.name) + 1) = m.name || '/') "
 		"FROM mailboxes AS m WHERE m.user_id = $1 AND m.name = $2",
 		2, params);
 	if (result == NULL) {
@@ -407,6 +409,10 @@ void imap_command_select(imap_session *session, const ex_imap_command *command, 
 	view->highest_modseq = strtoull(PQgetvalue(result, 0, 3), NULL, 10);
 	view->read_only = read_only;
 	uint32_t first_unseen = PQgetisnull(result, 0, 5) ? 0 : (uint32_t)strtoul(PQgetvalue(result, 0, 5), NULL, 10);
+	char special_use[16] = "";
+	if (!PQgetisnull(result, 0, 6))
+		snprintf(special_use, sizeof(special_use), "%s", PQgetvalue(result, 0, 6));
+	bool has_children = strcmp(PQgetvalue(result, 0, 7), "t") == 0;
 	if (parse_uid_array(PQgetisnull(result, 0, 4) ? NULL : PQgetvalue(result, 0, 4), view) != 0) {
 		PQclear(result);
 		imap_view_clear(session);
@@ -426,8 +432,22 @@ void imap_command_select(imap_session *session, const ex_imap_command *command, 
 					    "Flags permitted\r\n");
 	ex_imap_write_text(out, "* ");
 	ex_imap_write_number(out, view->count);
-	ex_imap_write_text(out, " EXISTS\r\n* 0 RECENT\r\n");
-	if (first_unseen != 0) {
+	ex_imap_write_text(out, " EXISTS\r\n");
+	if (session->imap4rev2) {
+		/* RFC 9051 6.3.2: a LIST response with the mailbox's attributes replaces RECENT and UNSEEN. */
+		ex_imap_write_text(out, has_children ? "* LIST (\\HasChildren" : "* LIST (\\HasNoChildren");
+		if (special_use[0] != '\0') {
+			ex_imap_write_text(out, " ");
+			ex_imap_write_text(out, special_use);
+		}
+		ex_imap_write_text(out, ") \"/\" ");
+		ex_imap_write_mailbox(out, view->name);
+		ex_imap_write_text(out, "\r\n");
+	} else {
+		/* NOTE: \Recent is never set, so RECENT is always 0 (docs/imap.md says why). */
+		ex_imap_write_text(out, "* 0 RECENT\r\n");
+	}
+	if (first_unseen != 0 && !session->imap4rev2) {
 		ex_imap_write_text(out, "* OK [UNSEEN ");
 		ex_imap_write_number(out, imap_view_sequence(session, first_unseen));
 		ex_imap_write_text(out, "] First unseen\r\n");

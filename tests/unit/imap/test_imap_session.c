@@ -123,6 +123,8 @@ static void starttls_then_login(void **state)
 	const char *login = feed(&f, "a5 LOGIN alice@example.org app-password\r\n");
 	assert_non_null(strstr(login, "a5 OK [CAPABILITY IMAP4rev1"));
 	assert_non_null(strstr(login, "APPENDLIMIT=1000"));
+	assert_non_null(strstr(login, " IMAP4rev2"));
+	assert_non_null(strstr(login, " THREAD=ORDEREDSUBJECT THREAD=REFERENCES"));
 	assert_true(ex_imap_session_authenticated(f.session));
 	assert_non_null(strstr(feed(&f, "a6 LOGIN x y\r\n"), "a6 BAD"));
 	finish(&f);
@@ -194,6 +196,9 @@ static void id_enable_and_idle(void **state)
 			    "* ENABLED CONDSTORE UTF8=ACCEPT\r\na2 OK ENABLE completed\r\n");
 	/* A second ENABLE of the same extension lists nothing new. */
 	assert_string_equal(feed(&f, "a3 ENABLE CONDSTORE\r\n"), "* ENABLED\r\na3 OK ENABLE completed\r\n");
+	assert_string_equal(feed(&f, "a3 ENABLE imap4rev2\r\n"), "* ENABLED IMAP4rev2\r\na3 OK ENABLE completed\r\n");
+	/* THREAD needs a selected mailbox, like SEARCH. */
+	assert_non_null(strstr(feed(&f, "a3 THREAD REFERENCES UTF-8 ALL\r\n"), "a3 BAD Select a mailbox first"));
 	assert_string_equal(feed(&f, "a4 IDLE\r\n"), "+ idling\r\n");
 	assert_true(ex_imap_session_idling(f.session));
 	ex_imap_session_keepalive(f.session);
