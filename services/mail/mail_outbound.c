@@ -57,6 +57,7 @@ struct ex_mail_outbound {
 	const char *relay_password;
 	const char *transports;
 	const char *resolver;
+	uint16_t mx_port;
 	SSL_CTX *tls;
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
@@ -204,6 +205,8 @@ static size_t route_domain(const ex_mail_outbound *outbound, const char *domain,
 	size_t count = 0;
 	switch (ex_outbound_resolve(domain, outbound->resolver, hosts, EX_OUTBOUND_MAX_HOSTS, &count)) {
 	case EX_OUTBOUND_ROUTE_OK:
+		for (size_t i = 0; i < count; i++)
+			hosts[i].port = outbound->mx_port;
 		return count;
 	case EX_OUTBOUND_ROUTE_NO_DOMAIN:
 		ex_outbound_fail_all(result, 1, 550, "5.1.2", "the recipient's domain does not exist");
@@ -264,6 +267,7 @@ static void send_domain(const ex_mail_outbound *outbound, queued_message *messag
 		.auth_user = outbound->has_relayhost ? outbound->relay_user : NULL,
 		.auth_password = outbound->relay_password,
 		.timeout_ms = outbound->timeout_ms,
+		.resolver = outbound->resolver,
 		.envelope_id = message->envelope_id,
 		.return_content = message->return_content,
 		.notify = notify,
@@ -649,6 +653,10 @@ static int read_settings(ex_mail_outbound *outbound, const ex_config *config)
 	if (outbound->transports != NULL && ex_outbound_transport_check(outbound->transports) != 0)
 		return invalid("EXPRESSO_OUTBOUND_TRANSPORTS", "must be a list of domain=host:port separated by commas");
 	outbound->resolver = ex_config_string(config, "outbound_resolver");
+	int64_t mx_port = ex_config_int(config, "outbound_mx_port");
+	if (mx_port < 1 || mx_port > 65535)
+		return invalid("EXPRESSO_OUTBOUND_MX_PORT", "must be between 1 and 65535");
+	outbound->mx_port = (uint16_t)mx_port;
 	return 0;
 }
 

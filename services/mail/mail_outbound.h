@@ -37,7 +37,9 @@ typedef struct ex_mail_outbound ex_mail_outbound;
 	{ "outbound_transports", "EXPRESSO_OUTBOUND_TRANSPORTS", EX_SETTING_STRING, NULL, NULL,                        \
 	  "Per-domain routes that override the relay host and MX: 'domain=host:port', separated by commas.", false },  \
 	{ "outbound_resolver", "EXPRESSO_OUTBOUND_RESOLVER", EX_SETTING_STRING, NULL, NULL,                            \
-	  "IPv4 address[:port] of the DNS server for MX lookups; unset: /etc/resolv.conf.", false }
+	  "IPv4 address[:port] of the DNS server for MX and host address lookups; unset: /etc/resolv.conf.", false }, \
+	{ "outbound_mx_port", "EXPRESSO_OUTBOUND_MX_PORT", EX_SETTING_INT, "25", "port",                               \
+	  "TCP port of the hosts found by MX lookup (25 as RFC 5321 says; other values are for tests).", false }
 
 /* Reads the settings and starts the workers. Returns NULL (logged) on an invalid setting. */
 ex_mail_outbound *ex_mail_outbound_start(void *service, const ex_config *config);

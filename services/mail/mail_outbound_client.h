@@ -24,6 +24,7 @@ typedef struct {
 	const char *auth_user;              /* AUTH PLAIN after STARTTLS when set (relay host) */
 	const char *auth_password;
 	unsigned timeout_ms;                /* for the connection and each reply */
+	const char *resolver;               /* DNS server for host names, as for ex_outbound_resolve; NULL: getaddrinfo */
 	/* RFC 3461 parameters, sent only when the remote offers DSN; NULL when absent. */
 	const char *envelope_id;
 	const char *return_content;         /* "FULL" or "HDRS" */
