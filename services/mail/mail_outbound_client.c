@@ -451,6 +451,9 @@ static ex_outbound_outcome transact(connection *conn, const ex_outbound_message 
 		}
 	}
 	free(pending);
+	/* The remote may have the message now: its results are recorded before anything else can fail. */
+	if (message->on_final_reply != NULL)
+		message->on_final_reply(message->context, results, message->recipient_count);
 	if (!conn->broken) {
 		ex_smtp_reply quit;
 		command(conn, &quit, "QUIT");
