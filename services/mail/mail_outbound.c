@@ -80,7 +80,7 @@ typedef struct {
 	char *notify;
 	char *original_recipient;
 	bool dsn_pending;           /* failed earlier; its DSN was not submitted yet */
-	bool delay_notified;        /* the sender was told once that it is delayed */
+	bool delay_notified;        /* a delay notice about it was sent */
 	ex_outbound_result result;  /* code 0: not attempted this time */
 	char remote_host[EX_OUTBOUND_HOST_NAME];
 } queued_recipient;
@@ -638,7 +638,7 @@ static int mark_delay_notified(PGconn *connection, void *context, ex_db_error *e
  * Sends one "delayed" DSN (RFC 3464) about the recipients still queued
  * after outbound_delay_notice whose NOTIFY includes DELAY or is absent
  * (RFC 3461 4.1 leaves the default to the server), then records that
- * they were told.
+ * it was sent.
  */
 static void send_delay_notice(const ex_mail_outbound *outbound, queued_message *message, const char *content,
 			      size_t length)
@@ -723,7 +723,7 @@ static void process_message(ex_mail_outbound *outbound, const char *tenant_id, c
 		}
 	}
 	if (message.lease_lost) {
-		/* Another worker holds the message, or the database failed: what was sent is recorded already. */
+		/* Another worker has the lease, or the database failed: what was sent is recorded already. */
 		free(content);
 		free_message(&message);
 		return;

@@ -272,7 +272,7 @@ int ex_outbound_resolve_host(const char *name, uint16_t port, const char *resolv
 	if (status == 0 && count < max)
 		status = query_addresses(&state, name, ns_t_aaaa, port, addresses, max, &count);
 	res_nclose(&state);
-	/* One family answering is enough, since the other may be lame. */
+	/* Addresses of one family are enough, since the server of the other may fail. */
 	return count > 0 ? (int)count : status;
 }
 

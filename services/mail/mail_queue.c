@@ -9,7 +9,7 @@
  * When a message has both, the remote copy is queued first but held (a
  * future locked_until, so no worker takes it), then the local copies are
  * delivered, then the remote copy is released, or discarded when local
- * delivery failed. So a client that is told to try again has had nothing
+ * delivery failed. So a client that gets a 4xx reply has had nothing
  * delivered or sent, except after a crash between the two steps: then
  * the held copy is sent once its hold ends and the retry sends it again.
  */
