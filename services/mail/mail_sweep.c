@@ -44,7 +44,7 @@ static void copy_error(PGconn *connection, const PGresult *result, ex_db_error *
 	snprintf(error->message, sizeof(error->message), "%s", message);
 }
 
-/* Reads the results of one pipelined statement. Returns 0 when it succeeded. */
+/* Reads the results of one pipelined statement. Returns FAILED, or -1 when this statement failed. */
 static int read_pipelined(PGconn *connection, ex_db_error *error, int failed)
 {
 	PGresult *result;
