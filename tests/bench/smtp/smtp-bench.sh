@@ -3,7 +3,10 @@
 # machine. Postfix's smtp-source sends MESSAGES messages of 10 KB over 20
 # parallel sessions (several messages per connection) to:
 #   1. a private expresso-mail on the running stack: the client's 250
-#      comes after the fsync of the object and the commit of the row;
+#      comes after the fsync of the object and the commit of the row.
+#      Afterwards the script deletes these messages from Alice's INBOX
+#      and lists their objects for the orphan sweep, so that the tests,
+#      which expect a small INBOX, still pass;
 #   2. a private Postfix that delivers over LMTP to a private Dovecot
 #      writing Maildir with mail_fsync = always; Postfix fsyncs its queue
 #      files. The clock stops when the last message is in the Maildir.
@@ -34,6 +37,7 @@ postfix_port=$((offset + 1026))
 dovecot_port=$((offset + 1027))
 : "${EXPRESSO_STATE_DIR:?source the stack.env of a running stack}"
 : "${EXPRESSO_ALICE_EMAIL:?source the stack.env of a running stack}"
+: "${EXPRESSO_DATABASE_OWNER_URL:?source the stack.env of a running stack}"
 
 [ "$(id -u)" -eq 0 ] || { echo "run as root: Postfix and Dovecot need it to switch users" >&2; exit 2; }
 if ! command -v smtp-source >/dev/null || ! command -v dovecot >/dev/null || [ ! -e /usr/lib/dovecot/lmtp ]; then
@@ -61,6 +65,20 @@ cleanup() {
 	rm -rf "$work"
 }
 trap cleanup EXIT
+
+# Deletes the messages smtp-source delivered to Alice and lists their objects in mail_object_garbage.
+remove_bench_messages() {
+	psql "$EXPRESSO_DATABASE_OWNER_URL" -q -v ON_ERROR_STOP=1 -v login="$EXPRESSO_ALICE_EMAIL" >/dev/null <<'SQL'
+BEGIN;
+SELECT set_config('app.tenant_id', tenant_id::text, true) FROM ex_tenant_for_login(:'login');
+WITH gone AS (
+	DELETE FROM messages AS m USING mailboxes AS b, ex_tenant_for_login(:'login') AS u
+	WHERE m.mailbox_id = b.id AND b.user_id = u.user_id AND m."from" LIKE '%bench@example.org%'
+	RETURNING m.tenant_id, m.storage_key)
+INSERT INTO mail_object_garbage (tenant_id, storage_key) SELECT tenant_id, storage_key FROM gone ON CONFLICT DO NOTHING;
+COMMIT;
+SQL
+}
 
 now() { date +%s.%N; }
 rate() { awk -v n="$1" -v s="$2" -v e="$3" 'BEGIN { printf "%.1f", n / (e - s) }'; }
@@ -95,6 +113,7 @@ printf '%-34s %-24s %10s\n' "expresso-mail (250 after commit)" "${expresso_rates
 kill "$expresso_pid"
 wait "$expresso_pid" 2>/dev/null || true
 expresso_pid=""
+remove_bench_messages
 
 # ---- Dovecot (LMTP into Maildir) ----------------------------------------------------
 mkdir -p "$work/dovecot/run" "$work/mail"
