@@ -551,6 +551,8 @@ static void describe_result(const queued_recipient *recipient, char status[16],
 static int send_report(const ex_mail_outbound *outbound, const queued_message *message, const bool *selected,
 		       bool delayed, const char *content, size_t length)
 {
+	if (message->count == 0)
+		return 0;
 	ex_mail_dsn_recipient *entries = calloc(message->count, sizeof(*entries));
 	char (*statuses)[16] = calloc(message->count, sizeof(*statuses));
 	char (*diagnostics)[EX_SMTP_REPLY_MAX_TEXT + 32] = calloc(message->count, sizeof(*diagnostics));
