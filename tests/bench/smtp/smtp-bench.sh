@@ -10,7 +10,7 @@
 #   2. a private Postfix that delivers over LMTP to a private Dovecot
 #      writing Maildir with mail_fsync = always; Postfix fsyncs its queue
 #      files. The clock stops when the last message is in the Maildir.
-# Each server takes RUNS rounds (default 3) one after the other; the
+# Each server takes RUNS rounds (default 3), one after the other. The
 # script prints every round's messages per second, the median of each
 # server and the ratio of the medians.
 #
