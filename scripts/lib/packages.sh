@@ -18,7 +18,10 @@ EXPRESSO_DEBIAN_PACKAGES=(
 	python3-botocore
 	# the remote SMTP server of the outbound queue tests (tests/e2e/smtp_remote.py)
 	python3-aiosmtpd swaks
+	# the public proxy of deploy/compose.yaml, run by tests/e2e/mail-autoconfig.test.mjs
 	nginx
+	# the DNS server of the outbound queue tests (tests/e2e/lib/dns_server.py)
+	python3-dnslib
 )
 
 ensure_debian_packages() {

@@ -189,6 +189,11 @@ static void append_status_part(buffer *out, const ex_mail_dsn *dsn)
 			append_clean(out, recipient->diagnostic);
 			append_text(out, "\r\n");
 		}
+		if (recipient->will_retry_until != NULL) {
+			append_text(out, "Will-Retry-Until: ");
+			append_clean(out, recipient->will_retry_until);
+			append_text(out, "\r\n");
+		}
 	}
 }
 

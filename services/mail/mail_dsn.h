@@ -21,6 +21,7 @@ typedef struct {
 	const char *status;             /* enhanced status code, e.g. "5.1.1" or "4.4.7" */
 	const char *remote_mta;         /* host name that gave the reply, or NULL */
 	const char *diagnostic;         /* the remote reply, e.g. "550 5.1.1 no such user", or NULL */
+	const char *will_retry_until;   /* RFC 5322 date when retries end, for action "delayed"; or NULL */
 } ex_mail_dsn_recipient;
 
 typedef struct {

@@ -7,11 +7,16 @@
  *      5xx failed with a DSN pending, 4xx queued with the next attempt
  *      after an exponential backoff;
  *   4. submit one DSN for the recipients pending one (never for the null
- *      reverse path), then clear their flag;
+ *      reverse path), then clear their flag, and once per recipient a
+ *      "delayed" DSN when it is still queued after outbound_delay_notice;
  *   5. once no recipient is queued or pending a DSN, delete the rows and
  *      then the object.
- * A recipient's status is written right after its final reply, so a crash
- * sends a message again only when that write did not happen.
+ * A lease with a token fences the workers: the lease is renewed, and its
+ * token checked, before each remote host, so a worker whose lease ran out
+ * stops before sending. The results of a transaction are written right
+ * after the reply to its final dot, before QUIT and before the next
+ * domain, so a crash sends a message again only when the remote never
+ * answered the final dot or that write did not happen.
  */
 #include "mail_outbound.h"
 
@@ -35,9 +40,12 @@
 enum {
 	MAX_WORKERS = 64,
 	ACQUIRE_TIMEOUT_MS = 5000,
-	/* Added to four reply timeouts to form a lease. NOTE: an attempt that outlasts its lease (many slow
-	 * hosts) lets another worker take the message, which may then be sent twice. */
+	/* Added to the reply timeouts of one transaction to form a lease. NOTE: a transaction that outlasts
+	 * its lease (a large message sent slowly) lets another worker take the message and send it again. */
 	LEASE_EXTRA_SECONDS = 600,
+	/* Replies of a transaction besides one per recipient: greeting, EHLO twice, STARTTLS, AUTH, MAIL,
+	 * DATA and the final dot. */
+	LEASE_REPLIES = 8,
 	NUMBER_TEXT = 24,
 	DATE_TEXT = 64,
 };
@@ -57,6 +65,8 @@ struct ex_mail_outbound {
 	const char *relay_password;
 	const char *transports;
 	const char *resolver;
+	uint16_t mx_port;
+	int64_t delay_notice_seconds;
 	SSL_CTX *tls;
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
@@ -70,13 +80,19 @@ typedef struct {
 	char *notify;
 	char *original_recipient;
 	bool dsn_pending;           /* failed earlier; its DSN was not submitted yet */
+	bool delay_notified;        /* a delay notice about it was sent */
 	ex_outbound_result result;  /* code 0: not attempted this time */
 	char remote_host[EX_OUTBOUND_HOST_NAME];
 } queued_recipient;
 
 typedef struct {
+	const ex_mail_outbound *outbound;
 	const char *tenant_id;
 	const char *id;
+	const char *lease_token;
+	bool lease_lost;            /* the lease ran out or could not be renewed: stop and record nothing more */
+	bool delay_due;             /* queued for at least outbound_delay_notice */
+	char retry_until[DATE_TEXT];
 	char *reverse_path;
 	char *storage_key;
 	char *envelope_id;
@@ -128,12 +144,18 @@ static int load_message(PGconn *connection, void *context, ex_db_error *error)
 {
 	queued_message *message = context;
 	const char *params[] = { message->id };
+	char delay[NUMBER_TEXT];
+	snprintf(delay, sizeof(delay), "%lld", (long long)message->outbound->delay_notice_seconds);
+	const char *message_params[] = { message->id, delay };
 
 	PGresult *result = ex_db_exec(connection,
 				      "SELECT reverse_path, storage_key, envelope_id, return_content, session_id, "
 				      "to_char(created_at AT TIME ZONE 'UTC', 'Dy, DD Mon YYYY HH24:MI:SS \"+0000\"'), "
-				      "expires_at <= now(), attempts FROM mail_queue WHERE id = $1",
-				      1, params, error);
+				      "expires_at <= now(), attempts, "
+				      "$2::bigint > 0 AND created_at + make_interval(secs => $2::bigint) <= now(), "
+				      "to_char(expires_at AT TIME ZONE 'UTC', 'Dy, DD Mon YYYY HH24:MI:SS \"+0000\"') "
+				      "FROM mail_queue WHERE id = $1",
+				      2, message_params, error);
 	if (result == NULL)
 		return -1;
 	if (PQntuples(result) != 1) {
@@ -148,11 +170,13 @@ static int load_message(PGconn *connection, void *context, ex_db_error *error)
 	snprintf(message->arrival_date, sizeof(message->arrival_date), "%s", PQgetvalue(result, 0, 5));
 	message->expired = strcmp(PQgetvalue(result, 0, 6), "t") == 0;
 	message->attempts = (int)strtol(PQgetvalue(result, 0, 7), NULL, 10);
+	message->delay_due = strcmp(PQgetvalue(result, 0, 8), "t") == 0;
+	snprintf(message->retry_until, sizeof(message->retry_until), "%s", PQgetvalue(result, 0, 9));
 	PQclear(result);
 
 	result = ex_db_exec(connection,
 			    "SELECT position, address, notify, original_recipient, dsn_pending, status_code, diagnostic, "
-			    "remote_host, status FROM mail_queue_recipients WHERE queue_id = $1 AND (status = 'queued' OR "
+			    "remote_host, status, delay_notified FROM mail_queue_recipients WHERE queue_id = $1 AND (status = 'queued' OR "
 			    "dsn_pending) ORDER BY position",
 			    1, params, error);
 	if (result == NULL)
@@ -171,6 +195,7 @@ static int load_message(PGconn *connection, void *context, ex_db_error *error)
 		recipient->notify = copy_value(result, i, 2);
 		recipient->original_recipient = copy_value(result, i, 3);
 		recipient->dsn_pending = strcmp(PQgetvalue(result, i, 4), "t") == 0;
+		recipient->delay_notified = strcmp(PQgetvalue(result, i, 9), "t") == 0;
 		if (recipient->dsn_pending) {
 			/* Kept from the attempt that decided it, for the DSN. */
 			recipient->result.code = strcmp(PQgetvalue(result, i, 8), "delivered") == 0 ? 250 : 550;
@@ -204,6 +229,8 @@ static size_t route_domain(const ex_mail_outbound *outbound, const char *domain,
 	size_t count = 0;
 	switch (ex_outbound_resolve(domain, outbound->resolver, hosts, EX_OUTBOUND_MAX_HOSTS, &count)) {
 	case EX_OUTBOUND_ROUTE_OK:
+		for (size_t i = 0; i < count; i++)
+			hosts[i].port = outbound->mx_port;
 		return count;
 	case EX_OUTBOUND_ROUTE_NO_DOMAIN:
 		ex_outbound_fail_all(result, 1, 550, "5.1.2", "the recipient's domain does not exist");
@@ -216,6 +243,131 @@ static size_t route_domain(const ex_mail_outbound *outbound, const char *domain,
 		ex_outbound_fail_all(result, 1, 451, "4.4.3", "the DNS lookup of the recipient's domain failed");
 		return 0;
 	}
+}
+
+/* Returns true when the recipient's NOTIFY names KIND. Without NOTIFY only failures are reported (RFC 3461 4.1). */
+static bool wants_notice(const queued_recipient *recipient, const char *kind)
+{
+	return recipient->notify != NULL && strstr(recipient->notify, kind) != NULL;
+}
+
+/*
+ * Writes RECIPIENT's result: 2xx delivered, 5xx failed, else queued, and
+ * whether a DSN is pending (kept once set). Returns 0 or -1.
+ */
+static int write_recipient(PGconn *connection, const queued_message *message, queued_recipient *recipient,
+			   ex_db_error *error)
+{
+	const ex_outbound_result *result = &recipient->result;
+	const char *status = "queued";
+	bool dsn = recipient->dsn_pending;
+	bool has_sender = message->reverse_path[0] != '\0';
+	if (result->code / 100 == 2) {
+		status = "delivered";
+		if (!recipient->dsn_pending)
+			dsn = has_sender && wants_notice(recipient, "SUCCESS") && !result->remote_dsn;
+	} else if (result->code / 100 == 5) {
+		status = "failed";
+		if (!recipient->dsn_pending)
+			dsn = has_sender && (recipient->notify == NULL || wants_notice(recipient, "FAILURE"));
+	}
+	recipient->dsn_pending = dsn;
+
+	char diagnostic[EX_SMTP_REPLY_MAX_TEXT + 32];
+	snprintf(diagnostic, sizeof(diagnostic), "%d %s%s%s", result->code, result->enhanced,
+		 result->enhanced[0] != '\0' ? " " : "", result->text);
+	const char *params[] = { message->id, recipient->position, status,
+				 result->enhanced[0] != '\0' ? result->enhanced : NULL, diagnostic,
+				 recipient->remote_host[0] != '\0' ? recipient->remote_host : NULL,
+				 dsn ? "true" : "false" };
+	PGresult *updated = ex_db_exec(connection,
+				       "UPDATE mail_queue_recipients SET status = $3, status_code = $4, "
+				       "diagnostic = $5, remote_host = $6, dsn_pending = $7, updated_at = now() "
+				       "WHERE queue_id = $1 AND position = $2",
+				       7, params, error);
+	if (updated == NULL)
+		return -1;
+	PQclear(updated);
+	return 0;
+}
+
+typedef struct {
+	queued_message *message;
+	const char *seconds;
+	bool held;
+} lease_renewal;
+
+static int renew_lease(PGconn *connection, void *context, ex_db_error *error)
+{
+	lease_renewal *renewal = context;
+	const char *params[] = { renewal->message->id, renewal->message->lease_token, renewal->seconds };
+	PGresult *result = ex_db_exec(connection,
+				      "UPDATE mail_queue SET locked_until = now() + make_interval(secs => $3::bigint) "
+				      "WHERE id = $1 AND lease_token = $2",
+				      3, params, error);
+	if (result == NULL)
+		return -1;
+	renewal->held = strcmp(PQcmdTuples(result), "1") == 0;
+	PQclear(result);
+	return 0;
+}
+
+/* Renews MESSAGE's lease for one transaction with RECIPIENTS. Returns false, with lease_lost set, when it is gone. */
+static bool keep_lease(const ex_mail_outbound *outbound, queued_message *message, size_t recipients)
+{
+	char seconds[NUMBER_TEXT];
+	snprintf(seconds, sizeof(seconds), "%llu",
+		 (unsigned long long)outbound->timeout_ms / 1000 * (recipients + LEASE_REPLIES) + LEASE_EXTRA_SECONDS);
+	lease_renewal renewal = { .message = message, .seconds = seconds };
+	ex_db_error error = { 0 };
+	if (ex_db_tenant_transaction(outbound->service->database, message->tenant_id, EX_DB_READ_COMMITTED, renew_lease,
+				     &renewal, &error) != 0) {
+		ex_log(EX_LOG_ERROR, "outbound_lease_failed", "{s:s, s:s}", "queue_id", message->id, "error",
+		       error.message);
+		message->lease_lost = true;
+	} else if (!renewal.held) {
+		ex_log(EX_LOG_WARN, "outbound_lease_lost", "{s:s}", "queue_id", message->id);
+		message->lease_lost = true;
+	}
+	return !message->lease_lost;
+}
+
+/* The recipients of one transaction with one host, for recording their results after the final dot. */
+typedef struct {
+	const ex_mail_outbound *outbound;
+	queued_message *message;
+	const size_t *indexes;
+	size_t count;
+	const char *host_name;
+} transaction_results;
+
+static int write_final_results(PGconn *connection, void *context, ex_db_error *error)
+{
+	const transaction_results *transaction = context;
+	for (size_t j = 0; j < transaction->count; j++) {
+		queued_recipient *recipient = &transaction->message->recipients[transaction->indexes[j]];
+		int class = recipient->result.code / 100;
+		if ((class == 2 || class == 5) && write_recipient(connection, transaction->message, recipient, error) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* ex_outbound_message.on_final_reply: records the delivered and failed recipients of one transaction. */
+static void record_final_reply(void *context, const ex_outbound_result *results, size_t count)
+{
+	transaction_results *transaction = context;
+	queued_message *message = transaction->message;
+	for (size_t j = 0; j < count && j < transaction->count; j++) {
+		queued_recipient *recipient = &message->recipients[transaction->indexes[j]];
+		recipient->result = results[j];
+		snprintf(recipient->remote_host, sizeof(recipient->remote_host), "%s", transaction->host_name);
+	}
+	ex_db_error error = { 0 };
+	if (ex_db_tenant_transaction(transaction->outbound->service->database, message->tenant_id,
+				     EX_DB_READ_COMMITTED, write_final_results, transaction, &error) != 0)
+		ex_log(EX_LOG_ERROR, "outbound_record_failed", "{s:s, s:s}", "queue_id", message->id, "error",
+		       error.message);
 }
 
 /* Sends CONTENT to the recipients of MESSAGE in DOMAIN that are still undecided. */
@@ -253,7 +405,8 @@ static void send_domain(const ex_mail_outbound *outbound, queued_message *messag
 		for (size_t j = 0; j < count; j++)
 			results[j] = route_failure;
 	}
-	const ex_outbound_message outgoing = {
+	transaction_results transaction = { .outbound = outbound, .message = message, .indexes = indexes, .count = count };
+	ex_outbound_message outgoing = {
 		.helo = outbound->service->hostname,
 		.reverse_path = message->reverse_path,
 		.recipients = addresses,
@@ -264,13 +417,19 @@ static void send_domain(const ex_mail_outbound *outbound, queued_message *messag
 		.auth_user = outbound->has_relayhost ? outbound->relay_user : NULL,
 		.auth_password = outbound->relay_password,
 		.timeout_ms = outbound->timeout_ms,
+		.resolver = outbound->resolver,
 		.envelope_id = message->envelope_id,
 		.return_content = message->return_content,
 		.notify = notify,
 		.original_recipients = original,
+		.on_final_reply = record_final_reply,
+		.context = &transaction,
 	};
 	for (size_t h = 0; h < host_count; h++) {
+		if (!keep_lease(outbound, message, count))
+			goto done;
 		host_name = hosts[h].name;
+		transaction.host_name = host_name;
 		ex_outbound_outcome outcome = ex_outbound_send(&hosts[h], &outgoing, results);
 		ex_log(EX_LOG_INFO, "outbound_attempt", "{s:s, s:s, s:s, s:i, s:i, s:s}", "queue_id", message->id, "host",
 		       hosts[h].name, "domain", domain, "port", (int)hosts[h].port, "code", results[0].code, "reply",
@@ -292,12 +451,6 @@ done:
 	free(hosts);
 }
 
-/* Returns true when the recipient's NOTIFY names KIND. Without NOTIFY only failures are reported (RFC 3461 4.1). */
-static bool wants_notice(const queued_recipient *recipient, const char *kind)
-{
-	return recipient->notify != NULL && strstr(recipient->notify, kind) != NULL;
-}
-
 typedef struct {
 	queued_message *message;
 	const ex_mail_outbound *outbound;
@@ -314,40 +467,13 @@ static int record_results(PGconn *connection, void *context, ex_db_error *error)
 	update->dsn_pending = 0;
 	for (size_t i = 0; i < message->count; i++) {
 		queued_recipient *recipient = &message->recipients[i];
-		const ex_outbound_result *result = &recipient->result;
-		const char *status = "queued";
-		bool dsn = recipient->dsn_pending;
-		bool has_sender = message->reverse_path[0] != '\0';
-		if (result->code / 100 == 2) {
-			status = "delivered";
-			if (!recipient->dsn_pending)
-				dsn = has_sender && wants_notice(recipient, "SUCCESS") && !result->remote_dsn;
-		} else if (result->code / 100 == 5) {
-			status = "failed";
-			if (!recipient->dsn_pending)
-				dsn = has_sender && (recipient->notify == NULL || wants_notice(recipient, "FAILURE"));
-		} else {
-			update->remaining++;
-		}
-		if (dsn)
-			update->dsn_pending++;
-		recipient->dsn_pending = dsn;
-
-		char diagnostic[EX_SMTP_REPLY_MAX_TEXT + 32];
-		snprintf(diagnostic, sizeof(diagnostic), "%d %s%s%s", result->code, result->enhanced,
-			 result->enhanced[0] != '\0' ? " " : "", result->text);
-		const char *params[] = { message->id, recipient->position, status,
-					 result->enhanced[0] != '\0' ? result->enhanced : NULL, diagnostic,
-					 recipient->remote_host[0] != '\0' ? recipient->remote_host : NULL,
-					 dsn ? "true" : "false" };
-		PGresult *updated = ex_db_exec(connection,
-					       "UPDATE mail_queue_recipients SET status = $3, status_code = $4, "
-					       "diagnostic = $5, remote_host = $6, dsn_pending = $7, updated_at = now() "
-					       "WHERE queue_id = $1 AND position = $2",
-					       7, params, error);
-		if (updated == NULL)
+		if (write_recipient(connection, message, recipient, error) != 0)
 			return -1;
-		PQclear(updated);
+		int class = recipient->result.code / 100;
+		if (class != 2 && class != 5)
+			update->remaining++;
+		if (recipient->dsn_pending)
+			update->dsn_pending++;
 	}
 
 	/* Backoff: retry_min * 2^attempts, at most retry_max. */
@@ -358,11 +484,12 @@ static int record_results(PGconn *connection, void *context, ex_db_error *error)
 		delay = update->outbound->retry_max_seconds;
 	char delay_text[NUMBER_TEXT];
 	snprintf(delay_text, sizeof(delay_text), "%lld", (long long)delay);
-	const char *params[] = { message->id, delay_text };
+	const char *params[] = { message->id, delay_text, message->lease_token };
 	PGresult *result = ex_db_exec(connection,
-				      "UPDATE mail_queue SET attempts = attempts + 1, locked_until = NULL, "
-				      "next_attempt_at = now() + make_interval(secs => $2::bigint) WHERE id = $1",
-				      2, params, error);
+				      "UPDATE mail_queue SET attempts = attempts + 1, locked_until = NULL, lease_token = NULL, "
+				      "next_attempt_at = now() + make_interval(secs => $2::bigint) "
+				      "WHERE id = $1 AND lease_token = $3",
+				      3, params, error);
 	if (result == NULL)
 		return -1;
 	PQclear(result);
@@ -401,10 +528,31 @@ static int delete_message(PGconn *connection, void *context, ex_db_error *error)
 	return 0;
 }
 
-/* Submits one DSN for every recipient with a DSN pending. Returns 0 when it was accepted. */
-static int send_dsn(const ex_mail_outbound *outbound, const queued_message *message, const char *content,
-		    size_t length)
+/* Writes the Status (STATUS) and Diagnostic-Code (DIAGNOSTIC, "" for none) of RECIPIENT's result. */
+static void describe_result(const queued_recipient *recipient, char status[16],
+			    char diagnostic[EX_SMTP_REPLY_MAX_TEXT + 32])
 {
+	const ex_outbound_result *result = &recipient->result;
+	int class = result->code / 100;
+	const char *fallback = class == 2 ? "2.0.0" : (class == 4 ? "4.0.0" : "5.0.0");
+	snprintf(status, 16, "%s", result->enhanced[0] != '\0' ? result->enhanced : fallback);
+	diagnostic[0] = '\0';
+	if (result->text[0] != '\0' && recipient->remote_host[0] != '\0')
+		snprintf(diagnostic, EX_SMTP_REPLY_MAX_TEXT + 32, "%d %s %s", result->code, status, result->text);
+	else if (result->text[0] != '\0')
+		snprintf(diagnostic, EX_SMTP_REPLY_MAX_TEXT + 32, "%s", result->text);
+}
+
+/*
+ * Submits one DSN about the recipients for which SELECTED is true: a
+ * delay notice when DELAYED, else the failure or success report. Returns
+ * 0 when it was accepted or there was no recipient to report.
+ */
+static int send_report(const ex_mail_outbound *outbound, const queued_message *message, const bool *selected,
+		       bool delayed, const char *content, size_t length)
+{
+	if (message->count == 0)
+		return 0;
 	ex_mail_dsn_recipient *entries = calloc(message->count, sizeof(*entries));
 	char (*statuses)[16] = calloc(message->count, sizeof(*statuses));
 	char (*diagnostics)[EX_SMTP_REPLY_MAX_TEXT + 32] = calloc(message->count, sizeof(*diagnostics));
@@ -417,27 +565,21 @@ static int send_dsn(const ex_mail_outbound *outbound, const queued_message *mess
 	size_t count = 0;
 	for (size_t i = 0; i < message->count; i++) {
 		const queued_recipient *recipient = &message->recipients[i];
-		if (!recipient->dsn_pending)
+		if (!selected[i])
 			continue;
-		const ex_outbound_result *result = &recipient->result;
-		bool relayed = result->code / 100 == 2;
-		const char *fallback = relayed ? "2.0.0" : (result->code / 100 == 4 ? "4.0.0" : "5.0.0");
-		snprintf(statuses[count], sizeof(statuses[count]), "%s",
-			 result->enhanced[0] != '\0' ? result->enhanced : fallback);
-		diagnostics[count][0] = '\0';
-		if (result->text[0] != '\0' && recipient->remote_host[0] != '\0')
-			snprintf(diagnostics[count], sizeof(diagnostics[count]), "%d %s %s", result->code, statuses[count],
-				 result->text);
-		else if (result->text[0] != '\0')
-			snprintf(diagnostics[count], sizeof(diagnostics[count]), "%s", result->text);
+		describe_result(recipient, statuses[count], diagnostics[count]);
+		const char *action = "delayed";
+		if (!delayed)
+			/* RFC 3461 5.2.2: delivered to a server without DSN, so no further notice follows. */
+			action = recipient->result.code / 100 == 2 ? "relayed" : "failed";
 		entries[count] = (ex_mail_dsn_recipient){
 			.address = recipient->address,
 			.original_recipient = recipient->original_recipient,
-			/* RFC 3461 5.2.2: delivered to a server without DSN, so no further notice follows. */
-			.action = relayed ? "relayed" : "failed",
+			.action = action,
 			.status = statuses[count],
 			.remote_mta = recipient->remote_host[0] != '\0' ? recipient->remote_host : NULL,
 			.diagnostic = diagnostics[count][0] != '\0' ? diagnostics[count] : NULL,
+			.will_retry_until = delayed ? message->retry_until : NULL,
 		};
 		count++;
 	}
@@ -445,7 +587,8 @@ static int send_dsn(const ex_mail_outbound *outbound, const queued_message *mess
 		.tenant_id = message->tenant_id,
 		.sender = message->reverse_path,
 		.envelope_id = message->envelope_id,
-		.return_full = message->return_content != NULL && strcmp(message->return_content, "FULL") == 0,
+		/* RET=FULL applies to failure reports only (RFC 3461 4.3). */
+		.return_full = !delayed && message->return_content != NULL && strcmp(message->return_content, "FULL") == 0,
 		.arrival_date = message->arrival_date,
 		.about_id = message->id,
 		.recipients = entries,
@@ -460,11 +603,83 @@ static int send_dsn(const ex_mail_outbound *outbound, const queued_message *mess
 	return status;
 }
 
+/* Submits one DSN for every recipient with a DSN pending. Returns 0 when it was accepted. */
+static int send_dsn(const ex_mail_outbound *outbound, const queued_message *message, const char *content,
+		    size_t length)
+{
+	bool *selected = calloc(message->count > 0 ? message->count : 1, sizeof(*selected));
+	if (selected == NULL)
+		return -1;
+	for (size_t i = 0; i < message->count; i++)
+		selected[i] = message->recipients[i].dsn_pending;
+	int status = send_report(outbound, message, selected, false, content, length);
+	free(selected);
+	return status;
+}
+
+static int mark_delay_notified(PGconn *connection, void *context, ex_db_error *error)
+{
+	const queued_message *message = context;
+	for (size_t i = 0; i < message->count; i++) {
+		const queued_recipient *recipient = &message->recipients[i];
+		if (!recipient->delay_notified)
+			continue;
+		const char *params[] = { message->id, recipient->position };
+		PGresult *result = ex_db_exec(connection,
+					      "UPDATE mail_queue_recipients SET delay_notified = true "
+					      "WHERE queue_id = $1 AND position = $2",
+					      2, params, error);
+		if (result == NULL)
+			return -1;
+		PQclear(result);
+	}
+	return 0;
+}
+
+/*
+ * Sends one "delayed" DSN (RFC 3464) about the recipients still queued
+ * after outbound_delay_notice whose NOTIFY includes DELAY or is absent
+ * (RFC 3461 4.1 leaves the default to the server), then records that
+ * it was sent.
+ */
+static void send_delay_notice(const ex_mail_outbound *outbound, queued_message *message, const char *content,
+			      size_t length)
+{
+	if (!message->delay_due || message->reverse_path[0] == '\0')
+		return;
+	bool *selected = calloc(message->count > 0 ? message->count : 1, sizeof(*selected));
+	if (selected == NULL)
+		return;
+	size_t count = 0;
+	for (size_t i = 0; i < message->count; i++) {
+		const queued_recipient *recipient = &message->recipients[i];
+		selected[i] = recipient->result.code / 100 == 4 && !recipient->delay_notified &&
+			      (recipient->notify == NULL || wants_notice(recipient, "DELAY"));
+		if (selected[i])
+			count++;
+	}
+	if (count > 0 && send_report(outbound, message, selected, true, content, length) == 0) {
+		for (size_t i = 0; i < message->count; i++)
+			if (selected[i])
+				message->recipients[i].delay_notified = true;
+		ex_db_error error = { 0 };
+		/* NOTE: a crash between the notice's acceptance and this update sends the notice again. */
+		if (ex_db_tenant_transaction(outbound->service->database, message->tenant_id, EX_DB_READ_COMMITTED,
+					     mark_delay_notified, message, &error) != 0)
+			ex_log(EX_LOG_ERROR, "outbound_record_failed", "{s:s, s:s}", "queue_id", message->id, "error",
+			       error.message);
+		else
+			ex_log(EX_LOG_INFO, "outbound_delay_notice", "{s:s, s:I}", "queue_id", message->id, "recipients",
+			       (json_int_t)count);
+	}
+	free(selected);
+}
+
 /* One pass over a leased message (see the top of this file). */
-static void process_message(ex_mail_outbound *outbound, const char *tenant_id, const char *id)
+static void process_message(ex_mail_outbound *outbound, const char *tenant_id, const char *id, const char *lease_token)
 {
 	ex_mail_service *service = outbound->service;
-	queued_message message = { .tenant_id = tenant_id, .id = id };
+	queued_message message = { .outbound = outbound, .tenant_id = tenant_id, .id = id, .lease_token = lease_token };
 	ex_db_error error = { 0 };
 	char err[EX_STORAGE_ERROR_MAX] = "";
 	char *content = NULL;
@@ -503,11 +718,17 @@ static void process_message(ex_mail_outbound *outbound, const char *tenant_id, c
 			snprintf(recipient->result.text, sizeof(recipient->result.text), "%s", text);
 		}
 	} else if (content != NULL) {
-		for (size_t i = 0; i < message.count; i++) {
+		for (size_t i = 0; i < message.count && !message.lease_lost; i++) {
 			queued_recipient *recipient = &message.recipients[i];
 			if (recipient->result.code == 0)
 				send_domain(outbound, &message, domain_of(recipient->address), content, length);
 		}
+	}
+	if (message.lease_lost) {
+		/* Another worker has the lease, or the database failed: what was sent is recorded already. */
+		free(content);
+		free_message(&message);
+		return;
 	}
 
 	attempt_update update = { .message = &message, .outbound = outbound };
@@ -524,6 +745,8 @@ static void process_message(ex_mail_outbound *outbound, const char *tenant_id, c
 					     &message, &error) == 0)
 			update.dsn_pending = 0;
 	}
+	if (update.remaining > 0)
+		send_delay_notice(outbound, &message, content != NULL ? content : "", length);
 	if (update.remaining == 0 && update.dsn_pending == 0) {
 		if (ex_db_tenant_transaction(service->database, tenant_id, EX_DB_READ_COMMITTED, delete_message, &message,
 					     &error) == 0) {
@@ -540,8 +763,9 @@ static void process_message(ex_mail_outbound *outbound, const char *tenant_id, c
 	free_message(&message);
 }
 
-/* Leases one due message. Returns 1 with TENANT_ID and ID filled, 0 when none is due, -1 on error. */
-static int claim_one(ex_mail_outbound *outbound, char tenant_id[EX_SMTP_UUID_TEXT], char id[EX_SMTP_UUID_TEXT])
+/* Leases one due message. Returns 1 with TENANT_ID, ID and TOKEN filled, 0 when none is due, -1 on error. */
+static int claim_one(ex_mail_outbound *outbound, char tenant_id[EX_SMTP_UUID_TEXT], char id[EX_SMTP_UUID_TEXT],
+		     char token[EX_SMTP_UUID_TEXT])
 {
 	ex_db_error error = { 0 };
 	PGconn *connection = ex_db_acquire(outbound->service->database, ACQUIRE_TIMEOUT_MS, &error);
@@ -550,9 +774,10 @@ static int claim_one(ex_mail_outbound *outbound, char tenant_id[EX_SMTP_UUID_TEX
 		return -1;
 	}
 	char lease[NUMBER_TEXT];
-	snprintf(lease, sizeof(lease), "%u seconds", outbound->timeout_ms / 1000 * 4 + LEASE_EXTRA_SECONDS);
+	snprintf(lease, sizeof(lease), "%u seconds", outbound->timeout_ms / 1000 * LEASE_REPLIES + LEASE_EXTRA_SECONDS);
 	const char *params[] = { lease };
-	PGresult *result = ex_db_exec(connection, "SELECT tenant_id, id FROM ex_mail_queue_claim(1, $1::interval)", 1,
+	PGresult *result = ex_db_exec(connection,
+				      "SELECT tenant_id, id, lease_token FROM ex_mail_queue_lease(1, $1::interval)", 1,
 				      params, &error);
 	ex_db_release(outbound->service->database, connection);
 	if (result == NULL) {
@@ -563,6 +788,7 @@ static int claim_one(ex_mail_outbound *outbound, char tenant_id[EX_SMTP_UUID_TEX
 	if (found) {
 		snprintf(tenant_id, EX_SMTP_UUID_TEXT, "%s", PQgetvalue(result, 0, 0));
 		snprintf(id, EX_SMTP_UUID_TEXT, "%s", PQgetvalue(result, 0, 1));
+		snprintf(token, EX_SMTP_UUID_TEXT, "%s", PQgetvalue(result, 0, 2));
 	}
 	PQclear(result);
 	return found;
@@ -598,8 +824,9 @@ static void *worker_main(void *argument)
 	while (!stopping(outbound)) {
 		char tenant_id[EX_SMTP_UUID_TEXT];
 		char id[EX_SMTP_UUID_TEXT];
-		if (claim_one(outbound, tenant_id, id) == 1)
-			process_message(outbound, tenant_id, id);
+		char token[EX_SMTP_UUID_TEXT];
+		if (claim_one(outbound, tenant_id, id, token) == 1)
+			process_message(outbound, tenant_id, id, token);
 		else
 			wait_for_work(outbound);
 	}
@@ -649,6 +876,11 @@ static int read_settings(ex_mail_outbound *outbound, const ex_config *config)
 	if (outbound->transports != NULL && ex_outbound_transport_check(outbound->transports) != 0)
 		return invalid("EXPRESSO_OUTBOUND_TRANSPORTS", "must be a list of domain=host:port separated by commas");
 	outbound->resolver = ex_config_string(config, "outbound_resolver");
+	int64_t mx_port = ex_config_int(config, "outbound_mx_port");
+	if (mx_port < 1 || mx_port > 65535)
+		return invalid("EXPRESSO_OUTBOUND_MX_PORT", "must be between 1 and 65535");
+	outbound->mx_port = (uint16_t)mx_port;
+	outbound->delay_notice_seconds = (int64_t)(ex_config_duration_ms(config, "outbound_delay_notice") / 1000);
 	return 0;
 }
 

@@ -37,7 +37,11 @@ typedef struct ex_mail_outbound ex_mail_outbound;
 	{ "outbound_transports", "EXPRESSO_OUTBOUND_TRANSPORTS", EX_SETTING_STRING, NULL, NULL,                        \
 	  "Per-domain routes that override the relay host and MX: 'domain=host:port', separated by commas.", false },  \
 	{ "outbound_resolver", "EXPRESSO_OUTBOUND_RESOLVER", EX_SETTING_STRING, NULL, NULL,                            \
-	  "IPv4 address[:port] of the DNS server for MX lookups; unset: /etc/resolv.conf.", false }
+	  "IPv4 address[:port] of the DNS server for MX and host address lookups; unset: /etc/resolv.conf.", false }, \
+	{ "outbound_mx_port", "EXPRESSO_OUTBOUND_MX_PORT", EX_SETTING_INT, "25", "port",                               \
+	  "TCP port of the hosts found by MX lookup (25 as RFC 5321 says; other values are for tests).", false },     \
+	{ "outbound_delay_notice", "EXPRESSO_OUTBOUND_DELAY_NOTICE", EX_SETTING_DURATION, "4h", "duration",            \
+	  "Time in the queue after which the sender gets one DSN saying delivery is delayed; 0 sends none.", false }
 
 /* Reads the settings and starts the workers. Returns NULL (logged) on an invalid setting. */
 ex_mail_outbound *ex_mail_outbound_start(void *service, const ex_config *config);

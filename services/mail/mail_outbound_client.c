@@ -59,9 +59,9 @@ static void set_undecided(ex_outbound_result *results, size_t count, const ex_sm
 			set_result(&results[i], reply);
 }
 
-static int connect_with_timeout(const struct addrinfo *address, unsigned timeout_ms)
+static int connect_with_timeout(int family, const struct sockaddr *address, socklen_t length, unsigned timeout_ms)
 {
-	int fd = socket(address->ai_family, address->ai_socktype | SOCK_CLOEXEC, address->ai_protocol);
+	int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
 	int flags = fcntl(fd, F_GETFL);
@@ -69,7 +69,7 @@ static int connect_with_timeout(const struct addrinfo *address, unsigned timeout
 		close(fd);
 		return -1;
 	}
-	if (connect(fd, address->ai_addr, address->ai_addrlen) != 0) {
+	if (connect(fd, address, length) != 0) {
 		if (errno != EINPROGRESS) {
 			close(fd);
 			return -1;
@@ -92,20 +92,45 @@ static int connect_with_timeout(const struct addrinfo *address, unsigned timeout
 	return fd;
 }
 
-/* Connects to the first address of HOST that accepts the connection. Returns the socket or -1. */
-static int open_socket(const ex_outbound_host *host, unsigned timeout_ms)
+/*
+ * Connects to the first address of HOST that accepts the connection. A
+ * host name goes to the configured resolver when there is one, like the
+ * MX lookup, else to getaddrinfo (/etc/hosts and /etc/resolv.conf). Sets
+ * *RESOLVED to false when the name has no address. Returns the socket or -1.
+ */
+static int open_socket(const ex_outbound_host *host, const char *resolver, unsigned timeout_ms, bool *resolved)
 {
-	/* NOTE: host names resolve through getaddrinfo, i.e. the system resolver, even when outbound_resolver is set. */
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
-	struct addrinfo *addresses = NULL;
 	char port[8];
 	snprintf(port, sizeof(port), "%u", (unsigned)host->port);
-	if (getaddrinfo(host->name, port, &hints, &addresses) != 0)
-		return -1;
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST };
+	struct addrinfo *addresses = NULL;
 	int fd = -1;
-	for (const struct addrinfo *address = addresses; address != NULL && fd < 0; address = address->ai_next)
-		fd = connect_with_timeout(address, timeout_ms);
-	freeaddrinfo(addresses);
+
+	*resolved = true;
+	bool literal = getaddrinfo(host->name, port, &hints, &addresses) == 0;
+	if (!literal && resolver == NULL) {
+		hints.ai_flags = 0;
+		if (getaddrinfo(host->name, port, &hints, &addresses) != 0) {
+			*resolved = false;
+			return -1;
+		}
+	}
+	if (addresses != NULL) {
+		for (const struct addrinfo *address = addresses; address != NULL && fd < 0; address = address->ai_next)
+			fd = connect_with_timeout(address->ai_family, address->ai_addr, address->ai_addrlen, timeout_ms);
+		freeaddrinfo(addresses);
+		return fd;
+	}
+
+	ex_outbound_address found[EX_OUTBOUND_MAX_ADDRESSES];
+	int count = ex_outbound_resolve_host(host->name, host->port, resolver, found, EX_OUTBOUND_MAX_ADDRESSES);
+	if (count <= 0) {
+		*resolved = false;
+		return -1;
+	}
+	for (int i = 0; i < count && fd < 0; i++)
+		fd = connect_with_timeout(found[i].address.ss_family, (const struct sockaddr *)&found[i].address,
+					  found[i].length, timeout_ms);
 	return fd;
 }
 
@@ -426,6 +451,9 @@ static ex_outbound_outcome transact(connection *conn, const ex_outbound_message 
 		}
 	}
 	free(pending);
+	/* The remote may have the message now: its results are recorded before anything else can fail. */
+	if (message->on_final_reply != NULL)
+		message->on_final_reply(message->context, results, message->recipient_count);
 	if (!conn->broken) {
 		ex_smtp_reply quit;
 		command(conn, &quit, "QUIT");
@@ -445,8 +473,12 @@ ex_outbound_outcome ex_outbound_send(const ex_outbound_host *host, const ex_outb
 		results[i].code = 0;
 
 	ex_outbound_outcome outcome = EX_OUTBOUND_TRY_NEXT_HOST;
-	conn->fd = open_socket(host, message->timeout_ms);
-	if (conn->fd < 0) {
+	bool resolved = true;
+	conn->fd = open_socket(host, message->resolver, message->timeout_ms, &resolved);
+	if (conn->fd < 0 && !resolved) {
+		ex_outbound_fail_all(results, message->recipient_count, 451, "4.4.3",
+				     "the address lookup of the remote host failed");
+	} else if (conn->fd < 0) {
 		ex_outbound_fail_all(results, message->recipient_count, 451, "4.4.1", "connection to the remote host failed");
 	} else if (read_reply(conn, &reply) != 0 || reply.code != 220) {
 		if (reply.code == 0)

@@ -13,6 +13,8 @@
 #include "mail_outbound_route.h"
 #include "smtp_reply.h"
 
+typedef struct ex_outbound_result ex_outbound_result;
+
 typedef struct {
 	const char *helo;                   /* our host name for EHLO */
 	const char *reverse_path;           /* "" for the null path */
@@ -24,20 +26,24 @@ typedef struct {
 	const char *auth_user;              /* AUTH PLAIN after STARTTLS when set (relay host) */
 	const char *auth_password;
 	unsigned timeout_ms;                /* for the connection and each reply */
+	const char *resolver;               /* DNS server for host names, as for ex_outbound_resolve; NULL: getaddrinfo */
 	/* RFC 3461 parameters, sent only when the remote offers DSN; NULL when absent. */
 	const char *envelope_id;
 	const char *return_content;         /* "FULL" or "HDRS" */
 	const char *const *notify;          /* per recipient, e.g. "FAILURE,DELAY" */
 	const char *const *original_recipients; /* per recipient, "rfc822;address" */
+	/* Called with RESULTS right after the reply to the final dot, before QUIT; NULL for none. */
+	void (*on_final_reply)(void *context, const ex_outbound_result *results, size_t count);
+	void *context;
 } ex_outbound_message;
 
 /* The reply that decided a recipient's fate: code 0 while undecided. */
-typedef struct {
+struct ex_outbound_result {
 	int code;
 	char enhanced[16];
 	char text[EX_SMTP_REPLY_MAX_TEXT];
 	bool remote_dsn;   /* the host that accepted the recipient offers DSN, so it reports from now on */
-} ex_outbound_result;
+};
 
 typedef enum {
 	EX_OUTBOUND_DONE = 0,      /* every recipient has a reply from this host */

@@ -1,12 +1,14 @@
 /*
- * Routing of outbound mail: the transport list, MX answers and the MX
- * lookup through glibc's thread-safe resolver (res_nquery in libresolv).
+ * Routing of outbound mail: the transport list, MX answers, and the MX,
+ * A and AAAA lookups through glibc's thread-safe resolver (res_nquery in
+ * libresolv).
  */
 #include "mail_outbound_route.h"
 
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <resolv.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -187,6 +189,93 @@ static int use_resolver(res_state state, const char *resolver)
 	return 0;
 }
 
+/* Opens STATE for RESOLVER, or for /etc/resolv.conf when RESOLVER is NULL. Returns 0 or -1. */
+static int open_resolver(res_state state, const char *resolver)
+{
+	memset(state, 0, sizeof(*state));
+	if (res_ninit(state) != 0)
+		return -1;
+	if (resolver != NULL && use_resolver(state, resolver) != 0) {
+		res_nclose(state);
+		return -1;
+	}
+	return 0;
+}
+
+int ex_outbound_addresses_from_answer(const unsigned char *answer, size_t length, int type, uint16_t port,
+				      ex_outbound_address *addresses, size_t max)
+{
+	ns_msg message;
+	if ((type != ns_t_a && type != ns_t_aaaa) || length > DNS_ANSWER_MAX ||
+	    ns_initparse(answer, (int)length, &message) != 0)
+		return -1;
+
+	size_t count = 0;
+	int records = ns_msg_count(message, ns_s_an);
+	for (int i = 0; i < records; i++) {
+		ns_rr record;
+		if (ns_parserr(&message, ns_s_an, i, &record) != 0)
+			return -1;
+		/* CNAME records of the chain are skipped; the resolver puts the target's records beside them. */
+		if ((int)ns_rr_type(record) != type || ns_rr_class(record) != ns_c_in || count >= max)
+			continue;
+		ex_outbound_address *out = &addresses[count];
+		memset(out, 0, sizeof(*out));
+		if (type == ns_t_a) {
+			struct sockaddr_in *ipv4 = (struct sockaddr_in *)&out->address;
+			if (ns_rr_rdlen(record) != sizeof(ipv4->sin_addr))
+				return -1;
+			ipv4->sin_family = AF_INET;
+			ipv4->sin_port = htons(port);
+			memcpy(&ipv4->sin_addr, ns_rr_rdata(record), sizeof(ipv4->sin_addr));
+			out->length = sizeof(*ipv4);
+		} else {
+			struct sockaddr_in6 *ipv6 = (struct sockaddr_in6 *)&out->address;
+			if (ns_rr_rdlen(record) != sizeof(ipv6->sin6_addr))
+				return -1;
+			ipv6->sin6_family = AF_INET6;
+			ipv6->sin6_port = htons(port);
+			memcpy(&ipv6->sin6_addr, ns_rr_rdata(record), sizeof(ipv6->sin6_addr));
+			out->length = sizeof(*ipv6);
+		}
+		count++;
+	}
+	return (int)count;
+}
+
+/* Adds the records of TYPE for NAME to ADDRESSES after *COUNT. Returns 0, or -1 when the lookup failed. */
+static int query_addresses(res_state state, const char *name, int type, uint16_t port, ex_outbound_address *addresses,
+			   size_t max, size_t *count)
+{
+	unsigned char answer[DNS_ANSWER_MAX];
+	int length = res_nquery(state, name, ns_c_in, type, answer, sizeof(answer));
+	if (length < 0)
+		return state->res_h_errno == HOST_NOT_FOUND || state->res_h_errno == NO_DATA ? 0 : -1;
+	int found = ex_outbound_addresses_from_answer(answer, (size_t)length, type, port, addresses + *count,
+						      max - *count);
+	if (found < 0)
+		return -1;
+	*count += (size_t)found;
+	return 0;
+}
+
+int ex_outbound_resolve_host(const char *name, uint16_t port, const char *resolver, ex_outbound_address *addresses,
+			     size_t max)
+{
+	struct __res_state state;
+	if (open_resolver(&state, resolver) != 0)
+		return -1;
+
+	/* IPv4 first: a host with an AAAA record but no IPv6 route would otherwise cost a connection timeout. */
+	size_t count = 0;
+	int status = query_addresses(&state, name, ns_t_a, port, addresses, max, &count);
+	if (status == 0 && count < max)
+		status = query_addresses(&state, name, ns_t_aaaa, port, addresses, max, &count);
+	res_nclose(&state);
+	/* Addresses of one family are enough, since the server of the other may fail. */
+	return count > 0 ? (int)count : status;
+}
+
 ex_outbound_route_status ex_outbound_resolve(const char *domain, const char *resolver, ex_outbound_host *hosts,
 					     size_t max, size_t *count)
 {
@@ -194,13 +283,8 @@ ex_outbound_route_status ex_outbound_resolve(const char *domain, const char *res
 	unsigned char answer[DNS_ANSWER_MAX];
 
 	*count = 0;
-	memset(&state, 0, sizeof(state));
-	if (res_ninit(&state) != 0)
+	if (open_resolver(&state, resolver) != 0)
 		return EX_OUTBOUND_ROUTE_TEMPORARY;
-	if (resolver != NULL && use_resolver(&state, resolver) != 0) {
-		res_nclose(&state);
-		return EX_OUTBOUND_ROUTE_TEMPORARY;
-	}
 	int length = res_nquery(&state, domain, ns_c_in, ns_t_mx, answer, sizeof(answer));
 	int error = state.res_h_errno;
 	res_nclose(&state);

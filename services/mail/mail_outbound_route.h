@@ -9,12 +9,20 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 enum {
 	EX_OUTBOUND_MAX_HOSTS = 16,
 	EX_OUTBOUND_HOST_NAME = 256,
 	EX_OUTBOUND_SMTP_PORT = 25,
+	EX_OUTBOUND_MAX_ADDRESSES = 16,
 };
+
+/* One address of a mail host, ready for connect(). */
+typedef struct {
+	struct sockaddr_storage address;
+	socklen_t length;
+} ex_outbound_address;
 
 typedef struct {
 	char name[EX_OUTBOUND_HOST_NAME];
@@ -63,5 +71,21 @@ void ex_outbound_sort_hosts(ex_outbound_host *hosts, size_t count);
  */
 ex_outbound_route_status ex_outbound_resolve(const char *domain, const char *resolver, ex_outbound_host *hosts,
 					     size_t max, size_t *count);
+
+/*
+ * Reads the records of TYPE (ns_t_a or ns_t_aaaa) in a DNS answer into
+ * ADDRESSES, at most MAX, each with PORT. Returns the count, 0 when the
+ * answer holds none, -1 when it is malformed or TYPE is neither.
+ */
+int ex_outbound_addresses_from_answer(const unsigned char *answer, size_t length, int type, uint16_t port,
+				      ex_outbound_address *addresses, size_t max);
+
+/*
+ * Looks up the A, then the AAAA records of the host NAME through RESOLVER
+ * (as for ex_outbound_resolve). Returns the count of ADDRESSES filled, 0
+ * when the name has no address, -1 when the lookup failed.
+ */
+int ex_outbound_resolve_host(const char *name, uint16_t port, const char *resolver, ex_outbound_address *addresses,
+			     size_t max);
 
 #endif

@@ -5,6 +5,13 @@
  * written to storage as queue/<uuid> and made durable, then the queue
  * rows are inserted in one transaction, and only then is the submission
  * accepted. A crash between the two leaves an object no row names.
+ *
+ * When a message has both, the remote copy is queued first but held (a
+ * future locked_until, so no worker takes it), then the local copies are
+ * delivered, then the remote copy is released, or discarded when local
+ * delivery failed. So a client that gets a 4xx reply has had nothing
+ * delivered or sent, except after a crash between the two steps: then
+ * the held copy is sent once its hold ends and the retry sends it again.
  */
 #include <openssl/rand.h>
 #include <stdio.h>
@@ -23,6 +30,9 @@
 #include "smtp_trace.h"
 
 enum { KEY_SIZE = 128, NUMBER_TEXT = 24 };
+
+/* Seconds a held remote copy waits for its local copies before a worker may take it anyway (after a crash). */
+#define HOLD_SECONDS "600"
 
 static int random_uuid(char out[EX_SMTP_UUID_TEXT])
 {
@@ -52,13 +62,14 @@ static int insert_queue_rows(PGconn *connection, void *context, ex_db_error *err
 	const char *params[] = {
 		insert->id, entry->tenant_id, entry->user_id, entry->reverse_path, insert->storage_key, insert->size,
 		entry->envelope_id, entry->return_content, entry->session_id != NULL ? entry->session_id : "",
-		insert->lifetime,
+		insert->lifetime, entry->held ? HOLD_SECONDS : "0",
 	};
 	PGresult *result = ex_db_exec(connection,
 				      "INSERT INTO mail_queue (id, tenant_id, user_id, reverse_path, storage_key, size, "
-				      "envelope_id, return_content, session_id, expires_at) VALUES ($1, $2, $3, $4, $5, "
-				      "$6, $7, $8, $9, now() + make_interval(secs => $10::bigint))",
-				      10, params, error);
+				      "envelope_id, return_content, session_id, expires_at, locked_until) VALUES ($1, $2, "
+				      "$3, $4, $5, $6, $7, $8, $9, now() + make_interval(secs => $10::bigint), "
+				      "CASE WHEN $11::bigint > 0 THEN now() + make_interval(secs => $11::bigint) END)",
+				      11, params, error);
 	if (result == NULL)
 		return -1;
 	PQclear(result);
@@ -131,8 +142,77 @@ int ex_mail_queue_enqueue(ex_mail_service *service, const ex_mail_queue_entry *e
 	ex_log(EX_LOG_INFO, "queue_accepted", "{s:s, s:s, s:s, s:I, s:s}", "session",
 	       entry->session_id != NULL ? entry->session_id : "", "tenant", entry->tenant_id, "queue_id", id,
 	       "recipients", (json_int_t)entry->recipient_count, "sender", entry->reverse_path);
-	ex_mail_outbound_wake(service->outbound);
+	if (!entry->held)
+		ex_mail_outbound_wake(service->outbound);
 	return 0;
+}
+
+typedef struct {
+	const char *id;
+	const char *tenant_id;
+	char storage_key[KEY_SIZE];
+} held_message;
+
+static int release_rows(PGconn *connection, void *context, ex_db_error *error)
+{
+	const held_message *held = context;
+	const char *params[] = { held->id };
+	PGresult *result = ex_db_exec(connection,
+				      "UPDATE mail_queue SET locked_until = NULL WHERE id = $1 AND lease_token IS NULL", 1,
+				      params, error);
+	if (result == NULL)
+		return -1;
+	PQclear(result);
+	return 0;
+}
+
+/* Deletes the rows of a held message and lists its object as garbage, as a finished delivery does. */
+static int discard_rows(PGconn *connection, void *context, ex_db_error *error)
+{
+	held_message *held = context;
+	const char *params[] = { held->id };
+	PGresult *result = ex_db_exec(connection, "DELETE FROM mail_queue WHERE id = $1 RETURNING storage_key", 1,
+				      params, error);
+	if (result == NULL)
+		return -1;
+	if (PQntuples(result) == 1)
+		snprintf(held->storage_key, sizeof(held->storage_key), "%s", PQgetvalue(result, 0, 0));
+	PQclear(result);
+	if (held->storage_key[0] == '\0')
+		return 0;
+	const char *garbage_params[] = { held->tenant_id, held->storage_key };
+	result = ex_db_exec(connection,
+			    "INSERT INTO mail_object_garbage (tenant_id, storage_key) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+			    2, garbage_params, error);
+	if (result == NULL)
+		return -1;
+	PQclear(result);
+	return 0;
+}
+
+/*
+ * Ends the hold of the queued message ID: releases it to the workers when
+ * DELIVERED, else deletes it. A failure is logged; a held message whose
+ * release failed is taken once its hold ends.
+ */
+static void end_hold(ex_mail_service *service, const char *tenant_id, const char *id, bool delivered)
+{
+	held_message held = { .id = id, .tenant_id = tenant_id };
+	ex_db_error error = { 0 };
+	char err[EX_STORAGE_ERROR_MAX] = "";
+	if (ex_db_tenant_transaction(service->database, tenant_id, EX_DB_READ_COMMITTED,
+				     delivered ? release_rows : discard_rows, &held, &error) != 0) {
+		ex_log(EX_LOG_ERROR, delivered ? "queue_release_failed" : "queue_discard_failed", "{s:s, s:s}",
+		       "queue_id", id, "error", error.message);
+		return;
+	}
+	if (delivered) {
+		ex_mail_outbound_wake(service->outbound);
+		return;
+	}
+	if (held.storage_key[0] != '\0' &&
+	    ex_storage_delete(service->storage, tenant_id, held.storage_key, err, sizeof(err)) != EX_STORAGE_OK)
+		ex_log(EX_LOG_WARN, "queue_orphan_left", "{s:s, s:s}", "key", held.storage_key, "error", err);
 }
 
 /* Writes the Received field of a relayed message (the trace without Return-Path) into OUT. Returns its length or -1. */
@@ -188,9 +268,10 @@ static ex_smtp_delivery_status check_from(ex_mail_service *service, const ex_smt
 	return EX_SMTP_DELIVERY_FROM_REJECTED;
 }
 
+/* Queues the REMOTE recipients of ENVELOPE, held when HELD, and writes the queue row's id into ID. */
 static ex_smtp_delivery_status queue_remote(ex_mail_service *service, const ex_smtp_envelope *envelope,
 					    const ex_mail_queue_recipient *remote, size_t remote_count,
-					    const char *queue_id)
+					    const char *queue_id, bool held, char id[EX_SMTP_UUID_TEXT])
 {
 	char trace[EX_SMTP_TRACE_MAX];
 	int trace_length = received_field(service, envelope, queue_id, trace, sizeof(trace));
@@ -207,9 +288,9 @@ static ex_smtp_delivery_status queue_remote(ex_mail_service *service, const ex_s
 		.envelope_id = envelope->envelope_id,
 		.return_content = envelope->return_content,
 		.session_id = envelope->session_id,
+		.held = held,
 	};
-	char id[EX_SMTP_UUID_TEXT];
-	if (ex_mail_queue_enqueue(service, &entry, id, sizeof(id)) != 0)
+	if (ex_mail_queue_enqueue(service, &entry, id, EX_SMTP_UUID_TEXT) != 0)
 		return EX_SMTP_DELIVERY_TEMPORARY_FAILURE;
 	return EX_SMTP_DELIVERY_STORED;
 }
@@ -276,6 +357,18 @@ ex_smtp_delivery_status ex_mail_queue_deliver(void *context, const ex_smtp_envel
 	} else if (envelope->identity != NULL) {
 		status = check_from(service, envelope);
 	}
+	char remote_id[EX_SMTP_UUID_TEXT] = "";
+	if (status == EX_SMTP_DELIVERY_STORED && remote_count > 0) {
+		/* The Received field of the remote copy needs an id before the local copies have theirs. */
+		char id[EX_SMTP_UUID_TEXT];
+		if (random_uuid(id) != 0)
+			status = EX_SMTP_DELIVERY_TEMPORARY_FAILURE;
+		else
+			snprintf(queue_id, queue_id_size, "%.8s%.4s", id, id + 9);
+		if (status == EX_SMTP_DELIVERY_STORED)
+			status = queue_remote(service, envelope, remote, remote_count, queue_id, local_count > 0,
+					      remote_id);
+	}
 	if (status == EX_SMTP_DELIVERY_STORED && local_count > 0) {
 		ex_smtp_envelope local_envelope = *envelope;
 		local_envelope.recipients = local;
@@ -283,17 +376,8 @@ ex_smtp_delivery_status ex_mail_queue_deliver(void *context, const ex_smtp_envel
 		status = ex_mail_deliver(service, &local_envelope, queue_id, queue_id_size);
 		if (status == EX_SMTP_DELIVERY_STORED)
 			report_local_success(service, envelope, local, local_count);
-	} else if (status == EX_SMTP_DELIVERY_STORED) {
-		char id[EX_SMTP_UUID_TEXT];
-		if (random_uuid(id) != 0)
-			status = EX_SMTP_DELIVERY_TEMPORARY_FAILURE;
-		else
-			snprintf(queue_id, queue_id_size, "%.8s%.4s", id, id + 9);
-	}
-	if (status == EX_SMTP_DELIVERY_STORED && remote_count > 0) {
-		/* NOTE: local copies are committed before the remote ones are queued. If queueing fails the client
-		 * gets 451 and sends again, so the local recipients receive the message twice. */
-		status = queue_remote(service, envelope, remote, remote_count, queue_id);
+		if (remote_id[0] != '\0')
+			end_hold(service, envelope->identity->tenant_id, remote_id, status == EX_SMTP_DELIVERY_STORED);
 	}
 	free(local);
 	free(remote);
@@ -369,21 +453,16 @@ ex_mail_queue_status ex_mail_queue_submit(ex_mail_service *service, const ex_mai
 		.content = submission->content,
 		.length = submission->length,
 	};
-	if (status == EX_MAIL_QUEUE_ACCEPTED && local_count > 0) {
-		switch (ex_mail_deliver(service, &envelope, queue_id, queue_id_size)) {
-		case EX_SMTP_DELIVERY_STORED:
-			break;
-		case EX_SMTP_DELIVERY_OVER_QUOTA:
-			status = EX_MAIL_QUEUE_OVER_QUOTA;
-			break;
-		default:
-			status = EX_MAIL_QUEUE_TEMPORARY_FAILURE;
-			break;
-		}
-	}
+	char remote_id[EX_SMTP_UUID_TEXT] = "";
 	if (status == EX_MAIL_QUEUE_ACCEPTED && remote_count > 0) {
+		/* Queued first and held while local copies exist, as in ex_mail_queue_deliver. */
+		char id[EX_SMTP_UUID_TEXT];
 		char trace[EX_SMTP_TRACE_MAX];
-		int trace_length = received_field(service, &envelope, queue_id, trace, sizeof(trace));
+		int trace_length = -1;
+		if (random_uuid(id) == 0) {
+			snprintf(queue_id, queue_id_size, "%.8s%.4s", id, id + 9);
+			trace_length = received_field(service, &envelope, queue_id, trace, sizeof(trace));
+		}
 		const ex_mail_queue_entry entry = {
 			.tenant_id = submission->tenant_id,
 			.user_id = submission->user_id,
@@ -395,10 +474,28 @@ ex_mail_queue_status ex_mail_queue_submit(ex_mail_service *service, const ex_mai
 			.content = submission->content,
 			.length = submission->length,
 			.session_id = submission->session_id,
+			.held = local_count > 0,
 		};
-		/* NOTE: as in ex_mail_queue_deliver, local copies stay delivered when queueing fails. */
-		if (ex_mail_queue_enqueue(service, &entry, queue_id, queue_id_size) != 0)
+		if (ex_mail_queue_enqueue(service, &entry, remote_id, sizeof(remote_id)) != 0) {
+			remote_id[0] = '\0';
 			status = EX_MAIL_QUEUE_TEMPORARY_FAILURE;
+		} else if (local_count == 0) {
+			snprintf(queue_id, queue_id_size, "%s", remote_id);
+		}
+	}
+	if (status == EX_MAIL_QUEUE_ACCEPTED && local_count > 0) {
+		switch (ex_mail_deliver(service, &envelope, queue_id, queue_id_size)) {
+		case EX_SMTP_DELIVERY_STORED:
+			break;
+		case EX_SMTP_DELIVERY_OVER_QUOTA:
+			status = EX_MAIL_QUEUE_OVER_QUOTA;
+			break;
+		default:
+			status = EX_MAIL_QUEUE_TEMPORARY_FAILURE;
+			break;
+		}
+		if (remote_id[0] != '\0')
+			end_hold(service, submission->tenant_id, remote_id, status == EX_MAIL_QUEUE_ACCEPTED);
 	}
 	if (status != EX_MAIL_QUEUE_ACCEPTED)
 		ex_log(EX_LOG_WARN, "mail_submission_refused", "{s:s, s:i, s:I}", "session",

@@ -12,6 +12,7 @@
 #ifndef EXPRESSO_MAIL_QUEUE_H
 #define EXPRESSO_MAIL_QUEUE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "mail_service.h"
@@ -74,6 +75,7 @@ typedef struct {
 	const char *envelope_id;        /* RFC 3461 ENVID, or NULL */
 	const char *return_content;     /* "FULL", "HDRS" or NULL */
 	const char *session_id;
+	bool held;                      /* no worker takes it for a while: its local copies are being delivered */
 } ex_mail_queue_entry;
 
 /*

@@ -33,34 +33,88 @@ struct ex_mail_sweeper {
 	bool stopping;
 };
 
-typedef struct {
-	const char *tenant_id;
-	const char *const *keys;
-	size_t count;
-} key_record;
-
-static int insert_keys(PGconn *connection, void *context, ex_db_error *error)
+/* Copies the error of RESULT (or of CONNECTION when RESULT has none) into ERROR. */
+static void copy_error(PGconn *connection, const PGresult *result, ex_db_error *error)
 {
-	const key_record *record = context;
-	for (size_t i = 0; i < record->count; i++) {
-		const char *params[] = { record->tenant_id, record->keys[i] };
-		PGresult *result = ex_db_exec(connection,
-					      "INSERT INTO mail_object_garbage (tenant_id, storage_key) VALUES ($1, $2) "
-					      "ON CONFLICT DO NOTHING",
-					      2, params, error);
-		if (result == NULL)
-			return -1;
+	const char *sqlstate = result != NULL ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : NULL;
+	const char *message = result != NULL ? PQresultErrorMessage(result) : NULL;
+	if (message == NULL || message[0] == '\0')
+		message = PQerrorMessage(connection);
+	snprintf(error->sqlstate, sizeof(error->sqlstate), "%s", sqlstate != NULL ? sqlstate : "");
+	snprintf(error->message, sizeof(error->message), "%s", message);
+}
+
+/* Reads the results of one pipelined statement. Returns FAILED, or -1 when this statement failed. */
+static int read_pipelined(PGconn *connection, ex_db_error *error, int failed)
+{
+	PGresult *result;
+	while ((result = PQgetResult(connection)) != NULL) {
+		ExecStatusType status = PQresultStatus(result);
+		if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK && !failed) {
+			copy_error(connection, result, error);
+			failed = -1;
+		}
 		PQclear(result);
 	}
-	return 0;
+	return failed;
+}
+
+/*
+ * Sends BEGIN, the tenant binding, one INSERT per key and COMMIT in one
+ * round trip (libpq pipeline mode, PostgreSQL 14 or later), where one
+ * statement at a time would cost a round trip each. The transaction is
+ * the same: it commits only when every statement succeeded.
+ */
+static int insert_keys_pipelined(PGconn *connection, const char *tenant_id, const char *const *keys, size_t count,
+				 ex_db_error *error)
+{
+	if (PQenterPipelineMode(connection) != 1) {
+		copy_error(connection, NULL, error);
+		return -1;
+	}
+	const char *tenant_params[] = { tenant_id };
+	int sent = PQsendQueryParams(connection, "BEGIN ISOLATION LEVEL READ COMMITTED", 0, NULL, NULL, NULL, NULL, 0) &&
+		   PQsendQueryParams(connection, "SELECT set_config('app.tenant_id', $1, true)", 1, NULL, tenant_params,
+				     NULL, NULL, 0);
+	for (size_t i = 0; i < count && sent; i++) {
+		const char *params[] = { tenant_id, keys[i] };
+		sent = PQsendQueryParams(connection,
+					 "INSERT INTO mail_object_garbage (tenant_id, storage_key) VALUES ($1, $2) "
+					 "ON CONFLICT DO NOTHING",
+					 2, NULL, params, NULL, NULL, 0);
+	}
+	sent = sent && PQsendQueryParams(connection, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) &&
+	       PQpipelineSync(connection);
+	if (!sent) {
+		copy_error(connection, NULL, error);
+		PQexitPipelineMode(connection);
+		return -1;
+	}
+
+	int failed = 0;
+	for (size_t i = 0; i < count + 3; i++)
+		failed = read_pipelined(connection, error, failed);
+	PGresult *sync = PQgetResult(connection);
+	if (PQresultStatus(sync) != PGRES_PIPELINE_SYNC && !failed) {
+		copy_error(connection, sync, error);
+		failed = -1;
+	}
+	PQclear(sync);
+	if (PQexitPipelineMode(connection) != 1 && !failed) {
+		copy_error(connection, NULL, error);
+		failed = -1;
+	}
+	return failed;
 }
 
 int ex_mail_sweep_record_keys(ex_mail_service *service, const char *tenant_id, const char *const *keys, size_t count)
 {
-	key_record record = { .tenant_id = tenant_id, .keys = keys, .count = count };
 	ex_db_error error = { 0 };
-	if (ex_db_tenant_transaction(service->database, tenant_id, EX_DB_READ_COMMITTED, insert_keys, &record, &error) !=
-	    0) {
+	PGconn *connection = ex_db_acquire(service->database, ACQUIRE_TIMEOUT_MS, &error);
+	int status = connection != NULL ? insert_keys_pipelined(connection, tenant_id, keys, count, &error) : -1;
+	/* After a failure the connection may be inside the aborted transaction: release rolls it back. */
+	ex_db_release(service->database, connection);
+	if (status != 0) {
 		ex_log(EX_LOG_ERROR, "garbage_record_failed", "{s:s, s:s}", "tenant", tenant_id, "error", error.message);
 		return -1;
 	}

@@ -4,6 +4,9 @@ Listens on 127.0.0.1:PORT and offers STARTTLS with CERT and KEY. What it
 does with a recipient depends on its local part:
   reject-...    550 5.1.1 at RCPT
   tempfail-...  451 4.3.0 at the first RCPT of that address, 250 later
+  defer-...     451 4.3.0 at every RCPT
+  hangquit-...  250, but the QUIT after that message is answered only
+                after 60 s, so a test can stop the client in between
   anything else 250
 Each accepted message is printed to stdout as one JSON line with the
 envelope, whether TLS was on, and the content's SHA-256; the line "ready"
@@ -11,6 +14,7 @@ is printed once the server listens. It exits on SIGTERM.
 
 Usage: smtp_remote.py PORT CERT KEY
 """
+import asyncio
 import hashlib
 import json
 import signal
@@ -31,6 +35,8 @@ class Remote:
         print(json.dumps({'event': 'rcpt', 'address': address, 'options': rcpt_options}), flush=True)
         if local.startswith('reject-'):
             return '550 5.1.1 <%s>: no such user here' % address
+        if local.startswith('defer-'):
+            return '451 4.3.0 <%s>: try again later' % address
         if local.startswith('tempfail-'):
             with self.lock:
                 first = address not in self.seen_tempfail
@@ -53,7 +59,15 @@ class Remote:
             'sha256': hashlib.sha256(content).hexdigest(),
             'head': content[:2000].decode('utf-8', 'replace'),
         }), flush=True)
+        if any(address.lower().startswith('hangquit-') for address in envelope.rcpt_tos):
+            session.hang_quit = True
         return '250 2.0.0 Ok: queued'
+
+    async def handle_QUIT(self, server, session, envelope):
+        if getattr(session, 'hang_quit', False):
+            print(json.dumps({'event': 'quit_held'}), flush=True)
+            await asyncio.sleep(60)
+        return '221 Bye'
 
 
 def main():

@@ -75,6 +75,26 @@ static void test_full_return(void **state)
 	free(report);
 }
 
+static void test_delay_report(void **state)
+{
+	(void)state;
+	const ex_mail_dsn_recipient recipients[] = {
+		{ .address = "x@remote.example", .action = "delayed", .status = "4.4.1",
+		  .diagnostic = "connection to the remote host failed",
+		  .will_retry_until = "Thu, 10 Dec 2026 00:00:00 +0000" },
+	};
+	ex_mail_dsn dsn = base_dsn(recipients, 1);
+	size_t length = 0;
+	char *report = ex_mail_dsn_build(&dsn, &length);
+	assert_non_null(report);
+	assert_non_null(strstr(report, "Subject: Delayed Mail (still being retried)\r\n"));
+	assert_non_null(strstr(report, "has not been delivered yet"));
+	assert_non_null(strstr(report, "Final-Recipient: rfc822; x@remote.example\r\nAction: delayed\r\nStatus: 4.4.1\r\n"
+				       "Diagnostic-Code: smtp; connection to the remote host failed\r\n"
+				       "Will-Retry-Until: Thu, 10 Dec 2026 00:00:00 +0000\r\n"));
+	free(report);
+}
+
 static void test_injection_cleaned(void **state)
 {
 	(void)state;
@@ -136,6 +156,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_failed_recipient_report),
 		cmocka_unit_test(test_full_return),
+		cmocka_unit_test(test_delay_report),
 		cmocka_unit_test(test_injection_cleaned),
 		cmocka_unit_test(test_utf8_address_type),
 		cmocka_unit_test(test_missing_fields_rejected),

@@ -1,13 +1,17 @@
 /*
  * Tests of outbound routing without the network: host:port parsing, the
  * transport list, and MX records read from hand-built DNS answers (RFC
- * 1035 wire format), including preference order and null MX (RFC 7505).
+ * 1035 wire format), including preference order and null MX (RFC 7505),
+ * and A and AAAA records behind a CNAME.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <arpa/inet.h>
+#include <arpa/nameser.h>
+#include <netinet/in.h>
 #include <string.h>
 
 #include "mail_outbound_route.h"
@@ -70,6 +74,93 @@ static packet mx_answer(const unsigned *preferences, const char *const *names, s
 		put(&p, rdata.data, rdata.length);
 	}
 	return p;
+}
+
+/*
+ * An answer to "mail.example.org TYPE": a CNAME to "host.example.org",
+ * then one record of TYPE per entry of RDATA, each RDATA_LENGTH bytes.
+ */
+static packet address_answer(unsigned type, const unsigned char (*rdata)[16], size_t rdata_length, size_t count)
+{
+	packet p = { .length = 0 };
+	put16(&p, 0x1234);
+	put16(&p, 0x8180);
+	put16(&p, 1);
+	put16(&p, (unsigned)count + 1);
+	put16(&p, 0);
+	put16(&p, 0);
+	put_name(&p, "mail.example.org");
+	put16(&p, type);
+	put16(&p, 1);
+
+	packet target = { .length = 0 };
+	put_name(&target, "host.example.org");
+	put16(&p, 0xc00c);
+	put16(&p, 5);
+	put16(&p, 1);
+	put16(&p, 0);
+	put16(&p, 300);
+	put16(&p, (unsigned)target.length);
+	put(&p, target.data, target.length);
+	for (size_t i = 0; i < count; i++) {
+		put_name(&p, "host.example.org");
+		put16(&p, type);
+		put16(&p, 1);
+		put16(&p, 0);
+		put16(&p, 300);
+		put16(&p, (unsigned)rdata_length);
+		put(&p, rdata[i], rdata_length);
+	}
+	return p;
+}
+
+static void test_a_records_behind_cname(void **state)
+{
+	(void)state;
+	const unsigned char rdata[][16] = { { 192, 0, 2, 10 }, { 198, 51, 100, 7 } };
+	packet p = address_answer(ns_t_a, rdata, 4, 2);
+	ex_outbound_address addresses[4];
+	assert_int_equal(ex_outbound_addresses_from_answer(p.data, p.length, ns_t_a, 2525, addresses, 4), 2);
+	const struct sockaddr_in *first = (const struct sockaddr_in *)&addresses[0].address;
+	const struct sockaddr_in *second = (const struct sockaddr_in *)&addresses[1].address;
+	char text[INET_ADDRSTRLEN];
+	assert_int_equal(first->sin_family, AF_INET);
+	assert_int_equal(ntohs(first->sin_port), 2525);
+	assert_int_equal(addresses[0].length, sizeof(struct sockaddr_in));
+	assert_string_equal(inet_ntop(AF_INET, &first->sin_addr, text, sizeof(text)), "192.0.2.10");
+	assert_string_equal(inet_ntop(AF_INET, &second->sin_addr, text, sizeof(text)), "198.51.100.7");
+}
+
+static void test_aaaa_record(void **state)
+{
+	(void)state;
+	const unsigned char rdata[][16] = { { 0x20, 0x01, 0x0d, 0xb8, [15] = 1 } };
+	packet p = address_answer(ns_t_aaaa, rdata, 16, 1);
+	ex_outbound_address addresses[4];
+	assert_int_equal(ex_outbound_addresses_from_answer(p.data, p.length, ns_t_aaaa, 25, addresses, 4), 1);
+	const struct sockaddr_in6 *address = (const struct sockaddr_in6 *)&addresses[0].address;
+	char text[INET6_ADDRSTRLEN];
+	assert_int_equal(address->sin6_family, AF_INET6);
+	assert_int_equal(addresses[0].length, sizeof(struct sockaddr_in6));
+	assert_string_equal(inet_ntop(AF_INET6, &address->sin6_addr, text, sizeof(text)), "2001:db8::1");
+	/* Asked for A, the same answer has none. */
+	assert_int_equal(ex_outbound_addresses_from_answer(p.data, p.length, ns_t_a, 25, addresses, 4), 0);
+}
+
+static void test_address_answer_limits(void **state)
+{
+	(void)state;
+	const unsigned char rdata[][16] = { { 192, 0, 2, 1 }, { 192, 0, 2, 2 }, { 192, 0, 2, 3 } };
+	packet p = address_answer(ns_t_a, rdata, 4, 3);
+	ex_outbound_address addresses[2];
+	assert_int_equal(ex_outbound_addresses_from_answer(p.data, p.length, ns_t_a, 25, addresses, 2), 2);
+	assert_int_equal(ex_outbound_addresses_from_answer(p.data, p.length - 2, ns_t_a, 25, addresses, 2), -1);
+	assert_int_equal(ex_outbound_addresses_from_answer(p.data, p.length, ns_t_mx, 25, addresses, 2), -1);
+
+	/* An A record of 5 bytes is malformed. */
+	const unsigned char wrong[][16] = { { 192, 0, 2, 1, 9 } };
+	packet bad = address_answer(ns_t_a, wrong, 5, 1);
+	assert_int_equal(ex_outbound_addresses_from_answer(bad.data, bad.length, ns_t_a, 25, addresses, 2), -1);
 }
 
 static void test_mx_sorted_by_preference(void **state)
@@ -189,6 +280,9 @@ int main(void)
 		cmocka_unit_test(test_null_mx_beside_others_ignored),
 		cmocka_unit_test(test_no_answer_records),
 		cmocka_unit_test(test_truncated_answer),
+		cmocka_unit_test(test_a_records_behind_cname),
+		cmocka_unit_test(test_aaaa_record),
+		cmocka_unit_test(test_address_answer_limits),
 		cmocka_unit_test(test_host_port),
 		cmocka_unit_test(test_transport_lookup),
 	};

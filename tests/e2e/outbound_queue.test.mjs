@@ -1,0 +1,356 @@
+// The outbound queue of expresso-mail: MX routing through the configured
+// DNS server, delay notices (RFC 3464 action "delayed") and a worker
+// killed between the remote's reply to the final dot and its QUIT.
+//
+// A private instance of the daemon asks a local DNS server (lib/
+// dns_server.py) for MX, A and AAAA records and sends MX mail to the port
+// of an aiosmtpd server (smtp_remote.py), which also takes remote.test
+// through a transport. Alice submits on port 587; DSNs land in her INBOX,
+// read through PostgreSQL and the local-disk storage.
+//
+// Needs: the stack up (scripts/run-local.sh), the variables of stack.env,
+// /usr/bin/python3 with aiosmtpd and dnslib (Debian python3-aiosmtpd,
+// python3-dnslib).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import pg from 'pg';
+
+import { SmtpClient } from './lib/smtp_client.mjs';
+import { buildDir, freePort, mailListenersOff, requireEnv, runToExit, startDaemon, waitForHttp } from './lib/stack.mjs';
+
+const TEST_TIMEOUT_MS = 120_000;
+const host = '127.0.0.1';
+const binary = path.join(buildDir, 'services', 'mail', 'expresso-mail');
+
+// Retries every second; a message still queued after 3 s gets a delay notice.
+const DELAY_NOTICE_SECONDS = 3;
+
+// mx1.dns.test and ghost.dns.test exist only in the test's DNS server; ghost has no address.
+const ZONE = {
+  'dns.test': { MX: ['10 ghost.dns.test', '20 mx1.dns.test'] },
+  'nohost.test': { MX: ['10 ghost.dns.test'] },
+  'mx1.dns.test': { A: ['127.0.0.1'] },
+  'ghost.dns.test': {},
+};
+
+const env = {};
+const startedAt = new Date();
+let owner;
+let ca;
+let alice;
+let remote;
+let dns;
+let instance;
+let instanceEnv;
+
+// ---- helper processes -------------------------------------------------------------
+
+// Starts a Python helper that prints "ready" and then one JSON event per line.
+function startHelper(script, args) {
+  const child = spawn('/usr/bin/python3', [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const helper = { child, events: [], stderr: '', listeners: [] };
+  let partial = '';
+  child.stdout.on('data', (chunk) => {
+    partial += chunk.toString();
+    const lines = partial.split('\n');
+    partial = lines.pop();
+    for (const line of lines) {
+      helper.events.push(line === 'ready' ? { event: 'ready' } : JSON.parse(line));
+      for (const listener of helper.listeners) listener();
+    }
+  });
+  child.stderr.on('data', (chunk) => { helper.stderr += chunk.toString(); });
+  helper.exited = new Promise((resolve) => child.on('exit', resolve));
+  return helper;
+}
+
+// Waits until HELPER has logged an event matching PREDICATE.
+function helperEvent(helper, predicate, timeoutMs = 30_000) {
+  return new Promise((resolve, reject) => {
+    const check = () => {
+      const found = helper.events.find(predicate);
+      if (found === undefined) return false;
+      clearTimeout(timer);
+      helper.listeners = helper.listeners.filter((listener) => listener !== check);
+      resolve(found);
+      return true;
+    };
+    const timer = setTimeout(() => {
+      helper.listeners = helper.listeners.filter((listener) => listener !== check);
+      reject(new Error(`no matching event within ${timeoutMs} ms; stderr: ${helper.stderr}`));
+    }, timeoutMs);
+    if (!check()) helper.listeners.push(check);
+  });
+}
+
+async function stopProcess(child, exited) {
+  if (child.exitCode === null && child.signalCode === null) {
+    child.kill('SIGTERM');
+    await exited;
+  }
+}
+
+// Appends the log lines of the instance that ran so far to the state directory's logs, for a failed test.
+function saveInstanceLog() {
+  if (instance !== undefined) {
+    appendFileSync(path.join(env.EXPRESSO_STATE_DIR, 'logs', 'outbound_queue-instance.log'), `${instance.lines.join('\n')}\n`);
+  }
+}
+
+async function startInstance() {
+  saveInstanceLog();
+  instance = startDaemon(binary, instanceEnv);
+  try {
+    await waitForHttp(`http://${host}:${instanceEnv.EXPRESSO_HTTP_PORT}/ready`, { timeoutMs: 20_000 });
+  } catch (error) {
+    instance.child.kill('SIGKILL');
+    throw new Error(`${error.message}; daemon output:\n${instance.lines.slice(-10).join('\n')}`);
+  }
+}
+
+// ---- the store ------------------------------------------------------------------
+
+async function tenantQuery(sql, params = []) {
+  const client = await owner.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query("SELECT set_config('app.tenant_id', $1, true)", [alice.tenantId]);
+    const result = await client.query(sql, params);
+    await client.query('COMMIT');
+    return result.rows;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw error;
+  } finally {
+    client.release();
+  }
+}
+
+async function waitFor(description, probe, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${description}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+// Returns the stored DSNs in Alice's INBOX whose subject is like SUBJECT and that name ADDRESS.
+async function findDsns(address, subject) {
+  const rows = await tenantQuery(
+    `SELECT m.storage_key FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id
+      WHERE b.user_id = $1 AND b.name = 'INBOX' AND m.subject LIKE $2`, [alice.userId, subject]);
+  return rows.map((row) => readFileSync(path.join(env.EXPRESSO_STATE_DIR, 'storage', alice.tenantId, row.storage_key)).toString('utf8'))
+    .filter((object) => object.includes(`Final-Recipient: rfc822; ${address}\r\n`));
+}
+
+const DELAYED = 'Delayed Mail%';
+
+async function recipientRows(queueId) {
+  return tenantQuery(
+    'SELECT q.attempts, q.locked_until, r.address, r.status, r.status_code, r.delay_notified FROM mail_queue q ' +
+    'JOIN mail_queue_recipients r ON r.queue_id = q.id WHERE q.id = $1 ORDER BY r.position', [queueId]);
+}
+
+// Waits until every recipient of QUEUE_ID has been tried at least ATTEMPTS times; returns the rows.
+async function attemptsDone(queueId, attempts) {
+  return waitFor(`${attempts} attempts`, async () => {
+    const rows = await recipientRows(queueId);
+    return rows.length > 0 && rows[0].attempts >= attempts ? rows : null;
+  });
+}
+
+// ---- submission ------------------------------------------------------------------
+
+// Submits a message as Alice to RECIPIENTS, each {address, parameters}; returns the queue id of its remote copy.
+async function submit(subject, recipients) {
+  const since = new Date(Date.now() - 1000);
+  const to = recipients.map((recipient) => recipient.address).join(', ');
+  const content = Buffer.from(`From: Alice <${alice.email}>\r\nTo: ${to}\r\nSubject: ${subject}\r\n` +
+    `Message-ID: <${crypto.randomUUID()}@e2e.expresso.test>\r\n\r\nHello from the queue test.\r\n`);
+  const client = await SmtpClient.connect(Number(instanceEnv.EXPRESSO_SUBMISSION_PORT));
+  await client.ehlo();
+  await client.startTls(ca);
+  await client.ehlo();
+  const plain = Buffer.from(`\0${alice.email}\0${env.EXPRESSO_ALICE_APP_PASSWORD}`).toString('base64');
+  assert.equal((await client.command(`AUTH PLAIN ${plain}`)).code, 235);
+  assert.match((await client.command(`MAIL FROM:<${alice.email}>`)).text, /^250 /);
+  for (const recipient of recipients) {
+    assert.match((await client.command(`RCPT TO:<${recipient.address}>${recipient.parameters ?? ''}`)).text, /^250 /);
+  }
+  assert.match((await client.data(content)).text, /^250 /);
+  await client.command('QUIT');
+  client.close();
+  return waitFor('a queue row', async () => {
+    const rows = await tenantQuery(
+      'SELECT q.id FROM mail_queue q JOIN mail_queue_recipients r ON r.queue_id = q.id ' +
+      'WHERE q.user_id = $1 AND q.created_at >= $2 AND r.address = $3', [alice.userId, since, recipients[0].address]);
+    return rows[0]?.id;
+  }, 5_000);
+}
+
+// ---- setup ------------------------------------------------------------------------
+
+before(async () => {
+  for (const name of ['EXPRESSO_DATABASE_OWNER_URL', 'EXPRESSO_TLS_CA', 'EXPRESSO_STATE_DIR', 'EXPRESSO_ALICE_EMAIL',
+    'EXPRESSO_ALICE_APP_PASSWORD']) env[name] = requireEnv(name);
+  assert.ok(existsSync(binary), `${binary} is missing: build the tree or set EXPRESSO_BUILD_DIR`);
+  ca = readFileSync(env.EXPRESSO_TLS_CA);
+  owner = new pg.Pool({ connectionString: env.EXPRESSO_DATABASE_OWNER_URL, max: 4 });
+  const { rows } = await owner.query('SELECT tenant_id, user_id FROM ex_tenant_for_login($1)', [env.EXPRESSO_ALICE_EMAIL]);
+  assert.equal(rows.length, 1, 'Alice is in the users table');
+  alice = { email: env.EXPRESSO_ALICE_EMAIL, tenantId: rows[0].tenant_id, userId: rows[0].user_id };
+
+  const remotePort = await freePort();
+  remote = startHelper(path.join(import.meta.dirname, 'smtp_remote.py'), [String(remotePort),
+    path.join(env.EXPRESSO_STATE_DIR, 'tls', 'server.pem'), path.join(env.EXPRESSO_STATE_DIR, 'tls', 'server.key')]);
+  await helperEvent(remote, (event) => event.event === 'ready', 15_000);
+  const dnsPort = await freePort();
+  dns = startHelper(path.join(import.meta.dirname, 'lib', 'dns_server.py'), [String(dnsPort), JSON.stringify(ZONE)]);
+  await helperEvent(dns, (event) => event.event === 'ready', 15_000);
+
+  instanceEnv = {
+    ...mailListenersOff,
+    EXPRESSO_HTTP_ADDRESS: host,
+    EXPRESSO_HTTP_PORT: String(await freePort()),
+    EXPRESSO_SMTP_PORT: String(await freePort()),
+    EXPRESSO_SUBMISSION_PORT: String(await freePort()),
+    EXPRESSO_SUBMISSIONS_PORT: String(await freePort()),
+    EXPRESSO_TLS_CERT: path.join(env.EXPRESSO_STATE_DIR, 'tls', 'server.pem'),
+    EXPRESSO_TLS_KEY: path.join(env.EXPRESSO_STATE_DIR, 'tls', 'server.key'),
+    EXPRESSO_STORAGE_DIR: path.join(env.EXPRESSO_STATE_DIR, 'storage'),
+    EXPRESSO_SMTP_HOSTNAME: 'mx.test.invalid',
+    EXPRESSO_OUTBOUND_WORKERS: '2',
+    EXPRESSO_OUTBOUND_TRANSPORTS: `remote.test=127.0.0.1:${remotePort}`,
+    EXPRESSO_OUTBOUND_RESOLVER: `127.0.0.1:${dnsPort}`,
+    EXPRESSO_OUTBOUND_MX_PORT: String(remotePort),
+    EXPRESSO_OUTBOUND_DELAY_NOTICE: `${DELAY_NOTICE_SECONDS}s`,
+    EXPRESSO_OUTBOUND_RETRY_MIN: '1s',
+    EXPRESSO_OUTBOUND_RETRY_MAX: '1s',
+    EXPRESSO_OUTBOUND_MAX_LIFETIME: '120s',
+    EXPRESSO_OUTBOUND_POLL_INTERVAL: '200ms',
+    EXPRESSO_OUTBOUND_TIMEOUT: '10s',
+  };
+  await startInstance();
+}, { timeout: TEST_TIMEOUT_MS });
+
+after(async () => {
+  if (instance !== undefined) await stopProcess(instance.child, instance.exited);
+  saveInstanceLog();
+  if (remote !== undefined) await stopProcess(remote.child, remote.exited);
+  if (dns !== undefined) await stopProcess(dns.child, dns.exited);
+  // Deferred messages of these tests would otherwise wait for the next instance with workers.
+  if (alice !== undefined) {
+    await tenantQuery('DELETE FROM mail_queue WHERE user_id = $1 AND created_at >= $2', [alice.userId, startedAt]);
+  }
+  await owner?.end();
+});
+
+// ---- tests ------------------------------------------------------------------------
+
+test('MX hosts resolved through the configured resolver', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const recipient = `ok-${crypto.randomUUID()}@dns.test`;
+  const queueId = await submit('MX test', [{ address: recipient }]);
+  const received = await helperEvent(remote, (event) => event.event === 'message' && event.rcpt_tos.includes(recipient));
+  assert.equal(received.mail_from, alice.email);
+  assert.ok(dns.events.some((event) => event.name === 'dns.test' && event.type === 'MX'));
+  // ghost.dns.test (preference 10) has no address, so mx1.dns.test (20) took the message.
+  assert.ok(dns.events.some((event) => event.name === 'ghost.dns.test' && event.type === 'A'));
+  assert.ok(dns.events.some((event) => event.name === 'mx1.dns.test' && event.type === 'A'));
+  await waitFor('the queue row to go', async () => (await recipientRows(queueId)).length === 0);
+});
+
+test('MX host without an address stays queued', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const recipient = `ok-${crypto.randomUUID()}@nohost.test`;
+  const queueId = await submit('No address test', [{ address: recipient, parameters: ' NOTIFY=FAILURE' }]);
+  const [row] = await attemptsDone(queueId, 1);
+  assert.equal(row.status, 'queued');
+  assert.equal(row.status_code, '4.4.3');
+  assert.ok(dns.events.some((event) => event.name === 'ghost.dns.test' && event.type === 'AAAA'),
+    'without an A record the AAAA record is asked for too');
+});
+
+test('delay notice sent once after the delay', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const recipient = `defer-${crypto.randomUUID()}@remote.test`;
+  const submittedAt = Date.now();
+  const queueId = await submit('Delay test', [{ address: recipient }]);
+
+  const [first] = await attemptsDone(queueId, 1);
+  assert.equal(first.status, 'queued');
+  if (Date.now() - submittedAt < (DELAY_NOTICE_SECONDS - 1) * 1000) {
+    assert.deepEqual(await findDsns(recipient, DELAYED), [], 'no notice before the delay');
+  }
+
+  const notice = await waitFor('a delay notice', async () => (await findDsns(recipient, DELAYED))[0] ?? null, 20_000);
+  assert.ok(Date.now() - submittedAt >= DELAY_NOTICE_SECONDS * 1000, 'the notice came after the delay');
+  assert.ok(notice.includes(`Final-Recipient: rfc822; ${recipient}\r\nAction: delayed\r\nStatus: 4.3.0\r\n`));
+  assert.ok(notice.includes('Remote-MTA: dns; 127.0.0.1\r\n'));
+  assert.match(notice, /Diagnostic-Code: smtp; 451 4\.3\.0 <defer-[^>]+>: try again later\r\n/);
+  assert.match(notice, /Will-Retry-Until: \w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d \+0000\r\n/);
+  assert.ok(notice.includes('Content-Type: text/rfc822-headers'), 'a delay notice returns the header only');
+
+  const [noticed] = await recipientRows(queueId);
+  const rows = await attemptsDone(queueId, noticed.attempts + 2);
+  assert.equal(rows[0].status, 'queued');
+  assert.equal(rows[0].delay_notified, true);
+  assert.equal((await findDsns(recipient, DELAYED)).length, 1, 'one notice only');
+});
+
+test('NOTIFY without DELAY gets no delay notice', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const asked = `defer-delay-${crypto.randomUUID()}@remote.test`;
+  const failureOnly = `defer-failure-${crypto.randomUUID()}@remote.test`;
+  const never = `defer-never-${crypto.randomUUID()}@remote.test`;
+  const queueId = await submit('Delay choice test', [
+    { address: asked, parameters: ' NOTIFY=DELAY,FAILURE' },
+    { address: failureOnly, parameters: ' NOTIFY=FAILURE' },
+    { address: never, parameters: ' NOTIFY=NEVER' },
+  ]);
+
+  const notice = await waitFor('a delay notice', async () => (await findDsns(asked, DELAYED))[0] ?? null, 40_000);
+  assert.ok(!notice.includes(`Final-Recipient: rfc822; ${failureOnly}`), 'NOTIFY=FAILURE is not in the notice');
+  assert.ok(!notice.includes(`Final-Recipient: rfc822; ${never}`), 'NOTIFY=NEVER is not in the notice');
+
+  const [noticed] = await recipientRows(queueId);
+  const rows = await attemptsDone(queueId, noticed.attempts + 2);
+  assert.deepEqual(rows.map((row) => row.delay_notified), [true, false, false]);
+  assert.deepEqual(await findDsns(failureOnly, DELAYED), []);
+  assert.deepEqual(await findDsns(never, DELAYED), []);
+});
+
+test('worker killed before QUIT does not send again', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const recipient = `hangquit-${crypto.randomUUID()}@remote.test`;
+  const queueId = await submit('Kill test', [{ address: recipient }]);
+
+  // The remote has answered 250 to the final dot and holds back its reply to QUIT.
+  await helperEvent(remote, (event) => event.event === 'message' && event.rcpt_tos.includes(recipient));
+  await helperEvent(remote, (event) => event.event === 'quit_held');
+  const [recorded] = await waitFor('the result to be recorded', async () => {
+    const rows = await recipientRows(queueId);
+    return rows[0]?.status === 'delivered' ? rows : null;
+  }, 5_000);
+  assert.equal(recorded.status_code, '2.0.0');
+
+  instance.child.kill('SIGKILL');
+  await instance.exited;
+  // The killed worker's lease would hold the message for minutes; end it as if that time had passed.
+  await tenantQuery("UPDATE mail_queue SET locked_until = now() - interval '1 second' WHERE id = $1", [queueId]);
+  await startInstance();
+
+  await waitFor('the queue row to go', async () => (await recipientRows(queueId)).length === 0);
+  const copies = remote.events.filter((event) => event.event === 'message' && event.rcpt_tos.includes(recipient));
+  assert.equal(copies.length, 1, 'the remote received the message once');
+});
+
+test('MX port setting checked at its limits', { timeout: TEST_TIMEOUT_MS }, async () => {
+  for (const port of ['0', '65536']) {
+    const result = await runToExit(binary, [], { ...instanceEnv, EXPRESSO_HTTP_PORT: String(await freePort()),
+      EXPRESSO_OUTBOUND_MX_PORT: port });
+    assert.notEqual(result.code, 0, `port ${port} is rejected`);
+    assert.match(result.stderr, /EXPRESSO_OUTBOUND_MX_PORT/);
+  }
+});
