@@ -18,6 +18,8 @@ EXPRESSO_DEBIAN_PACKAGES=(
 	python3-botocore
 	# the remote SMTP server of the outbound queue tests (tests/e2e/smtp_remote.py)
 	python3-aiosmtpd swaks
+	# the IMAP server tests/e2e/imap-dovecot-compare.test.mjs compares ENVELOPE and BODYSTRUCTURE with
+	dovecot-imapd
 )
 
 ensure_debian_packages() {

@@ -251,13 +251,16 @@ static bool parse_section_name(const param *item, section_param *out)
 	const char *star = memchr(name, '*', item->name.length);
 	if (star == NULL || star == name)
 		return false;
+	/* "name*" is section 0 of an extended value, "name*N" a plain section, "name*N*" an extended one. */
 	const char *p = star + 1;
 	unsigned section = 0;
+	bool extended = p == end;
 	while (p < end && *p >= '0' && *p <= '9' && section < 100000)
 		section = section * 10 + (unsigned)(*p++ - '0');
-	bool extended = p < end && *p == '*';
-	if (extended)
+	if (p < end && *p == '*' && p > star + 1) {
+		extended = true;
 		p++;
+	}
 	if (p != end)
 		return false;
 	*out = (section_param){ item, { name, (size_t)(star - name) }, section, extended };
