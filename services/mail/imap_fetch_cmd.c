@@ -299,22 +299,66 @@ static bool cached_value(PGresult *result, int row, int column, char **value, si
 	return *value != NULL;
 }
 
-/* Stores the structure built for a row that had none, so the next FETCH reads it from the row. */
-static void fill_cache(imap_session *session, const char *uid, const imap_structure *structure)
+/*
+ * Structures built during one FETCH for rows that had none, stored with
+ * one UPDATE per FILL_BATCH rows rather than one per row, because each
+ * statement is a commit of its own. Each list is a PostgreSQL array
+ * literal: UIDs, and the two values in hex.
+ */
+typedef struct {
+	ex_imap_writer uids;
+	ex_imap_writer envelopes;
+	ex_imap_writer bodystructures;
+	size_t count;
+} cache_fill;
+
+enum { FILL_BATCH = 500 };
+
+static void fill_flush(imap_session *session, cache_fill *fill)
 {
-	char *envelope = imap_structure_bytea_text(structure->envelope, structure->envelope_length);
-	char *bodystructure = imap_structure_bytea_text(structure->bodystructure, structure->bodystructure_length);
-	if (envelope != NULL && bodystructure != NULL) {
-		const char *params[] = { session->view.id, uid, envelope, bodystructure };
+	if (fill->count == 0)
+		return;
+	ex_imap_write_text(&fill->uids, "}");
+	ex_imap_write_text(&fill->envelopes, "}");
+	ex_imap_write_text(&fill->bodystructures, "}");
+	if (!fill->uids.overflow && !fill->envelopes.overflow && !fill->bodystructures.overflow) {
+		const char *params[] = { session->view.id, fill->uids.data, fill->envelopes.data, fill->bodystructures.data };
 		PGresult *result = imap_query(session,
-					      "UPDATE messages SET imap_envelope = $3::bytea, imap_bodystructure = $4::bytea "
-					      "WHERE mailbox_id = $1 AND uid = $2 AND imap_bodystructure IS NULL",
+					      "UPDATE messages AS m SET imap_envelope = decode(v.envelope, 'hex'), "
+					      "imap_bodystructure = decode(v.bodystructure, 'hex') "
+					      "FROM unnest($2::bigint[], $3::text[], $4::text[]) AS v(uid, envelope, bodystructure) "
+					      "WHERE m.mailbox_id = $1 AND m.uid = v.uid AND m.imap_bodystructure IS NULL",
 					      4, params);
 		if (result != NULL)
 			PQclear(result);
 	}
-	free(envelope);
-	free(bodystructure);
+	ex_imap_writer_reset(&fill->uids);
+	ex_imap_writer_reset(&fill->envelopes);
+	ex_imap_writer_reset(&fill->bodystructures);
+	fill->count = 0;
+}
+
+static void fill_add_value(ex_imap_writer *list, bool first, const char *value, size_t length)
+{
+	char *text = imap_structure_bytea_text(value, length);
+	ex_imap_write_text(list, first ? "{" : ",");
+	if (text != NULL)
+		ex_imap_write_text(list, text + 2);
+	else
+		list->overflow = true;
+	free(text);
+}
+
+/* Adds the structure built for row UID; the rows are stored at the end of FETCH or when the batch is full. */
+static void fill_add(imap_session *session, cache_fill *fill, const char *uid, const imap_structure *structure)
+{
+	bool first = fill->count == 0;
+	ex_imap_write_text(&fill->uids, first ? "{" : ",");
+	ex_imap_write_text(&fill->uids, uid);
+	fill_add_value(&fill->envelopes, first, structure->envelope, structure->envelope_length);
+	fill_add_value(&fill->bodystructures, first, structure->bodystructure, structure->bodystructure_length);
+	if (++fill->count >= FILL_BATCH)
+		fill_flush(session, fill);
 }
 
 /*
@@ -323,7 +367,7 @@ static void fill_cache(imap_session *session, const char *uid, const imap_struct
  * or NULL; *DATA holds its octets.
  */
 static imap_mime *load_row(imap_session *session, const fetch_needs *needs, PGresult *result, int row, char **data,
-			   imap_structure *structure)
+			   imap_structure *structure, cache_fill *fill)
 {
 	size_t length = 0;
 	*data = NULL;
@@ -339,7 +383,7 @@ static imap_mime *load_row(imap_session *session, const fetch_needs *needs, PGre
 	if (!cached) {
 		imap_structure_clear(structure);
 		if (imap_structure_build(*data, length, structure) == 0)
-			fill_cache(session, PQgetvalue(result, row, COLUMN_UID), structure);
+			fill_add(session, fill, PQgetvalue(result, row, COLUMN_UID), structure);
 	}
 	return needs->needs_object ? imap_mime_open(*data, length) : NULL;
 }
@@ -444,6 +488,10 @@ void imap_command_fetch(imap_session *session, const ex_imap_command *command, c
 		imap_reply_unavailable(session, command->tag);
 		return;
 	}
+	cache_fill fill = { .count = 0 };
+	ex_imap_writer_init(&fill.uids, 0, false);
+	ex_imap_writer_init(&fill.envelopes, 0, false);
+	ex_imap_writer_init(&fill.bodystructures, 0, false);
 	for (int row = 0; row < PQntuples(result); row++) {
 		uint32_t uid = (uint32_t)strtoul(PQgetvalue(result, row, COLUMN_UID), NULL, 10);
 		uint32_t sequence = imap_view_sequence(session, uid);
@@ -451,7 +499,7 @@ void imap_command_fetch(imap_session *session, const ex_imap_command *command, c
 			continue;
 		char *data = NULL;
 		imap_structure structure;
-		imap_mime *mime = load_row(session, &needs, result, row, &data, &structure);
+		imap_mime *mime = load_row(session, &needs, result, row, &data, &structure, &fill);
 		ex_imap_writer *out = &session->output;
 		ex_imap_write_text(out, "* ");
 		ex_imap_write_number(out, sequence);
@@ -493,5 +541,9 @@ void imap_command_fetch(imap_session *session, const ex_imap_command *command, c
 		free(data);
 	}
 	PQclear(result);
+	fill_flush(session, &fill);
+	ex_imap_writer_free(&fill.uids);
+	ex_imap_writer_free(&fill.envelopes);
+	ex_imap_writer_free(&fill.bodystructures);
 	imap_reply_ok(session, command->tag, "FETCH completed");
 }
