@@ -1,10 +1,10 @@
 /*
  * Address lists for ENVELOPE. The parser follows RFC 5322 3.4 with the
  * obsolete forms of section 4.4 (phrases with dots, routes, comments
- * anywhere), and recovers from malformed input the way Dovecot 2.3
- * does, so both servers show a broken header alike: a mailbox that does
- * not parse as name-addr is read again as addr-spec, and the list stops
- * at the first octet that cannot continue it.
+ * anywhere). It recovers from malformed input the way Dovecot 2.3 does,
+ * so both servers show a broken header alike. A mailbox that does not
+ * parse as name-addr is read again as addr-spec, and the list stops at
+ * the first octet that cannot continue it.
  */
 #include "imap_address.h"
 
@@ -254,7 +254,7 @@ static bool read_mailbox(cursor *c, address *a)
 		return true;
 	}
 
-	/* Not name-addr: read it again as addr-spec, whose trailing comment stands in for a name. */
+	/* Not name-addr: read it again as addr-spec, whose trailing comment is used as the name. */
 	c->p = start;
 	address_reset(a);
 	c->comment = NULL;

@@ -4,7 +4,7 @@
  * mailbox, and a group as (NIL NIL "group" NIL), its members, then
  * (NIL NIL NIL NIL). The name is the phrase with its quoting removed and
  * its encoded-words left as sent; for a bare addr-spec a trailing comment
- * stands in for it, as in Dovecot. Malformed input never fails: a part
+ * is used as the name, as in Dovecot. Malformed input never fails: a part
  * that is missing is written as MISSING_MAILBOX or MISSING_DOMAIN, the
  * same placeholders Dovecot uses, because a NIL host means a group.
  */
@@ -16,7 +16,7 @@
 #include "expresso/imap_writer.h"
 
 enum {
-	/* Most addresses taken from one header field; the rest are left out. */
+	/* Maximum addresses taken from one header field. The rest are left out. */
 	IMAP_ADDRESS_MAX_COUNT = 1000,
 };
 

@@ -4,8 +4,8 @@
  * messages rows, and so do ENVELOPE, BODY and BODYSTRUCTURE, cached in
  * the row when the message was stored (imap_structure.h). Body sections
  * read the stored object, which is parsed once per message and only when
- * an item needs it; a row stored before the cache existed is built from
- * its object once and the row is filled. A BODY[...] fetch without .PEEK sets \Seen first, so the
+ * an item needs it. A row stored before the cache existed is built from
+ * its object at its first FETCH, and the row is filled. A BODY[...] fetch without .PEEK sets \Seen first, so the
  * FLAGS the client gets back are current.
  */
 #include <stdio.h>
@@ -364,7 +364,7 @@ static void fill_add(imap_session *session, cache_fill *fill, const char *uid, c
 /*
  * Loads what ROW's items need: the cached structure, and the object when
  * a section needs it or the cache is missing. Returns the parsed object
- * or NULL; *DATA holds its octets.
+ * or NULL, and *DATA contains its octets.
  */
 static imap_mime *load_row(imap_session *session, const fetch_needs *needs, PGresult *result, int row, char **data,
 			   imap_structure *structure, cache_fill *fill)
@@ -384,6 +384,10 @@ static imap_mime *load_row(imap_session *session, const fetch_needs *needs, PGre
 		imap_structure_clear(structure);
 		if (imap_structure_build(*data, length, structure) == 0)
 			fill_add(session, fill, PQgetvalue(result, row, COLUMN_UID), structure);
+		else
+			ex_log(EX_LOG_WARN, "imap_structure_build_failed", "{s:s, s:s, s:I}", "session",
+			       session->options.session_id, "key", PQgetvalue(result, row, COLUMN_STORAGE_KEY), "size",
+			       (json_int_t)length);
 	}
 	return needs->needs_object ? imap_mime_open(*data, length) : NULL;
 }

@@ -22,7 +22,7 @@
 
 enum {
 	EXTENSION_MARK = 0x01,
-	/* Most parameters kept from one Content-Type or Content-Disposition field. */
+	/* Maximum parameters kept from one Content-Type or Content-Disposition field. */
 	MAX_PARAMS = 64,
 };
 
@@ -70,7 +70,7 @@ static bool find_field(const char *p, const char *end, const char *name, span *v
 	return false;
 }
 
-/* Returns VALUE unfolded (CR and LF removed) and without white space before its first octet; malloc'd. */
+/* Returns a malloc'd copy of VALUE unfolded (CR and LF removed), without white space before its first octet. */
 static char *unfold(span value, size_t *length)
 {
 	char *out = malloc(value.length + 1);
@@ -96,7 +96,7 @@ void imap_structure_put_string(ex_imap_writer *value, const char *string, size_t
 	ex_imap_write_raw(value, string, length);
 }
 
-/* Writes the unfolded field NAME of the header as an nstring; HUMAN also makes white space runs one space. */
+/* Writes the unfolded field NAME of the header as an nstring. HUMAN also makes white space runs one space. */
 static void put_field(builder *b, const char *header, const char *header_end, const char *name, bool human)
 {
 	span value;
@@ -649,7 +649,7 @@ static void put_part(builder *b, const char *start, const char *end, bool digest
 
 /* ---- ENVELOPE ------------------------------------------------------------------------------------ */
 
-/* Writes the address list of field NAME, or of FALLBACK when NAME is absent or names nobody. */
+/* Writes the address list of field NAME, or of FALLBACK when NAME is absent or empty. */
 static void put_addresses(builder *b, const char *header, const char *header_end, const char *name,
 			  const char *fallback)
 {

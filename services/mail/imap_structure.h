@@ -24,13 +24,13 @@
 #include "expresso/imap_writer.h"
 
 enum {
-	/* First octet of a cached value; a value with another version is built again. */
+	/* First octet of a cached value. A value of another version is built again. */
 	IMAP_STRUCTURE_VERSION = '1',
-	/* Deepest nesting of multiparts and embedded messages; deeper parts are shown as empty text. */
+	/* Maximum nesting of multiparts and embedded messages. Deeper parts are shown as empty text. */
 	IMAP_STRUCTURE_MAX_DEPTH = 50,
-	/* Most body parts in one message; later parts are left out. */
+	/* Maximum body parts in one message. Later parts are shown as empty text. */
 	IMAP_STRUCTURE_MAX_PARTS = 5000,
-	/* Largest cached value of either kind. */
+	/* Maximum size of either cached value. */
 	IMAP_STRUCTURE_MAX_SIZE = 4 * 1024 * 1024,
 };
 
@@ -46,7 +46,7 @@ int imap_structure_build(const char *data, size_t length, imap_structure *struct
 void imap_structure_clear(imap_structure *structure);
 
 /*
- * Writes a cached ENVELOPE or BODYSTRUCTURE value to OUT; EXTENDED false
+ * Writes a cached ENVELOPE or BODYSTRUCTURE value to OUT. EXTENDED false
  * leaves out the extension data, which gives BODY. Returns false when
  * VALUE is not a cached value of this version.
  */

@@ -146,7 +146,7 @@ function normalised(items, name) {
 }
 
 async function connectDovecot(port) {
-  // The listener may open just after the log line that says Dovecot started.
+  // The listener may open just after Dovecot logs that it started.
   for (let attempt = 0; ; attempt++) {
     try {
       return await RawImapClient.connect(port);

@@ -131,8 +131,8 @@ static void test_render_utf8(void **state)
 	imap_structure_clear(&structure);
 }
 
-/* A value of another version, or a damaged one, is refused so FETCH builds it again. */
-static void test_render_refuses_invalid(void **state)
+/* A value of another version, or a damaged one, is rejected so FETCH builds it again. */
+static void test_render_rejects_invalid(void **state)
 {
 	(void)state;
 	ex_imap_writer out;
@@ -189,7 +189,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cases),
 		cmocka_unit_test(test_render_utf8),
-		cmocka_unit_test(test_render_refuses_invalid),
+		cmocka_unit_test(test_render_rejects_invalid),
 		cmocka_unit_test(test_depth_limit),
 		cmocka_unit_test(test_bytea_text),
 	};
