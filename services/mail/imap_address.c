@@ -40,7 +40,10 @@ static void token_add(token *t, const char *data, size_t length)
 		t->data = grown;
 		t->capacity = capacity;
 	}
-	memcpy(t->data + t->length, data, length);
+	if (t->data == NULL)
+		return;
+	if (length > 0)
+		memcpy(t->data + t->length, data, length);
 	t->length += length;
 	t->data[t->length] = '\0';
 	t->present = true;

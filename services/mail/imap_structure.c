@@ -322,15 +322,16 @@ static void put_sections(builder *b, bool *any, const section_param *sections, s
 		return;
 	size_t length = 0;
 	if (extended && !sections[0].extended) {
-		memcpy(value, "''", 2);
-		length = 2;
+		value[length++] = '\'';
+		value[length++] = '\'';
 	}
 	for (size_t i = 0; i < count; i++) {
 		const param *item = sections[i].item;
 		for (size_t j = 0; j < item->value_length; j++) {
 			if (extended && !sections[i].extended && item->value[j] == '%') {
-				memcpy(value + length, "%25", 3);
-				length += 3;
+				value[length++] = '%';
+				value[length++] = '2';
+				value[length++] = '5';
 			} else {
 				value[length++] = item->value[j];
 			}
@@ -351,7 +352,7 @@ static void put_sections(builder *b, bool *any, const section_param *sections, s
  */
 static void put_params(builder *b, const content_field *field, bool default_charset)
 {
-	section_param sections[MAX_PARAMS];
+	section_param sections[MAX_PARAMS] = { 0 };
 	size_t section_count = 0;
 	bool any = false;
 	bool charset = false;
