@@ -180,7 +180,12 @@ static int message_section(const ex_imap_section *section, const char *data, siz
 	return *out == NULL ? -1 : 0;
 }
 
-/* Finds the object that part number PARTS names, starting at MESSAGE; NULL when it does not exist. */
+/*
+ * Finds the object that part number PARTS names, starting at MESSAGE; NULL when it does not exist.
+ * NOTE: part numbers follow GMime's tree, and BODYSTRUCTURE follows imap_structure.c. The two agree
+ * except on malformed messages: with two Content-Type fields GMime uses the last and BODYSTRUCTURE
+ * the first, so a client may find a part missing or different.
+ */
 static GMimeObject *find_part(GMimeMessage *message, const uint32_t *parts, size_t count)
 {
 	GMimeObject *current = NULL;
