@@ -10,8 +10,9 @@
 // Dovecot (Debian dovecot-imapd, scripts/lib/packages.sh) runs privately
 // on a free loopback port with its Maildir under the stack's state folder.
 //
-// Also checked: a row stored without the cached values (as rows stored
-// before the cache existed) gets the same answers and is filled by FETCH.
+// Also checked: APPEND and SMTP delivery store the cached values, and a
+// row stored without them (as rows stored before the cache existed) gets
+// the same answers and is filled by FETCH.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -20,6 +21,7 @@ import pg from 'pg';
 
 import { DOVECOT_PASSWORD, startDovecot } from './lib/dovecot.mjs';
 import { RawImapClient, fetchItems } from './lib/imap_raw.mjs';
+import { SmtpClient } from './lib/smtp_client.mjs';
 import { freePort, repoRoot, requireEnv } from './lib/stack.mjs';
 
 const corpusDir = path.join(repoRoot, 'tests', 'data', 'eml');
@@ -145,6 +147,24 @@ function normalised(items, name) {
   return name === 'ENVELOPE' ? text(value) : structureFields(value);
 }
 
+async function tenantQuery(sql, params) {
+  const { rows: accounts } = await owner.query('SELECT tenant_id FROM ex_tenant_for_login($1)', [env.EXPRESSO_ALICE_EMAIL]);
+  assert.equal(accounts.length, 1, `${env.EXPRESSO_ALICE_EMAIL} is not in the users table`);
+  const client = await owner.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query("SELECT set_config('app.tenant_id', $1, true)", [accounts[0].tenant_id]);
+    const { rows } = await client.query(sql, params);
+    await client.query('COMMIT');
+    return rows;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw error;
+  } finally {
+    client.release();
+  }
+}
+
 async function connectDovecot(port) {
   // The listener may open just after Dovecot logs that it started.
   for (let attempt = 0; ; attempt++) {
@@ -158,7 +178,7 @@ async function connectDovecot(port) {
 }
 
 before(async () => {
-  for (const name of ['EXPRESSO_IMAPS_PORT', 'EXPRESSO_TLS_CA', 'EXPRESSO_STATE_DIR', 'EXPRESSO_DATABASE_OWNER_URL',
+  for (const name of ['EXPRESSO_IMAPS_PORT', 'EXPRESSO_SMTP_PORT', 'EXPRESSO_TLS_CA', 'EXPRESSO_STATE_DIR', 'EXPRESSO_DATABASE_OWNER_URL',
     'EXPRESSO_ALICE_EMAIL', 'EXPRESSO_ALICE_APP_PASSWORD']) {
     env[name] = requireEnv(name);
   }
@@ -216,29 +236,15 @@ test('ENVELOPE, BODYSTRUCTURE and BODY match Dovecot on the corpus', async () =>
 
 test('rows without the cached structure are built on FETCH and filled', async () => {
   assert.ok(ourAnswers, 'the comparison ran first');
-  const { rows: accounts } = await owner.query('SELECT tenant_id FROM ex_tenant_for_login($1)', [env.EXPRESSO_ALICE_EMAIL]);
-  assert.equal(accounts.length, 1);
-  const tenantQuery = async (sql) => {
-    const client = await owner.connect();
-    try {
-      await client.query('BEGIN');
-      await client.query("SELECT set_config('app.tenant_id', $1, true)", [accounts[0].tenant_id]);
-      const { rows } = await client.query(sql, [mailbox]);
-      await client.query('COMMIT');
-      return rows;
-    } finally {
-      client.release();
-    }
-  };
   const cachedCount = "SELECT count(*)::int AS total, count(m.imap_envelope)::int AS envelopes, "
     + "count(m.imap_bodystructure)::int AS structures FROM messages AS m JOIN mailboxes AS b ON b.id = m.mailbox_id "
     + 'WHERE b.name = $1';
 
-  assert.deepEqual(await tenantQuery(cachedCount),
+  assert.deepEqual(await tenantQuery(cachedCount, [mailbox]),
     [{ total: files.length, envelopes: files.length, structures: files.length }], 'APPEND stored both values');
   await tenantQuery('UPDATE messages SET imap_envelope = NULL, imap_bodystructure = NULL '
-    + 'WHERE mailbox_id = (SELECT id FROM mailboxes WHERE name = $1)');
-  assert.deepEqual(await tenantQuery(cachedCount), [{ total: files.length, envelopes: 0, structures: 0 }]);
+    + 'WHERE mailbox_id = (SELECT id FROM mailboxes WHERE name = $1)', [mailbox]);
+  assert.deepEqual(await tenantQuery(cachedCount, [mailbox]), [{ total: files.length, envelopes: 0, structures: 0 }]);
 
   const rebuilt = await fetchAll(ours, 'ENVELOPE BODYSTRUCTURE BODY');
   for (const [index, name] of files.entries()) {
@@ -246,6 +252,38 @@ test('rows without the cached structure are built on FETCH and filled', async ()
       assert.deepEqual(normalised(rebuilt[index], item), normalised(ourAnswers[index], item), `${name} ${item}`);
     }
   }
-  assert.deepEqual(await tenantQuery(cachedCount),
+  assert.deepEqual(await tenantQuery(cachedCount, [mailbox]),
     [{ total: files.length, envelopes: files.length, structures: files.length }], 'FETCH filled the rows again');
+});
+
+test('SMTP delivery stores the cached structure', async () => {
+  assert.ok(ourAnswers, 'the comparison ran first');
+  const name = 'gmail-ptbr-multipart-alternative-8bit-utf8.eml';
+  const client = await SmtpClient.connect(Number(env.EXPRESSO_SMTP_PORT));
+  await client.ehlo();
+  assert.equal((await client.command('MAIL FROM:<compare@example.org> BODY=8BITMIME')).code, 250);
+  assert.equal((await client.command(`RCPT TO:<${env.EXPRESSO_ALICE_EMAIL}>`)).code, 250);
+  const reply = await client.data(wireForm(name));
+  assert.equal(reply.code, 250, reply.text);
+  await client.command('QUIT');
+  client.close();
+
+  // The delivered copy is the newest message of INBOX; its trace fields change no ENVELOPE or BODYSTRUCTURE value.
+  const rows = await tenantQuery('SELECT m.uid::text AS uid, m.imap_envelope IS NOT NULL AS envelope, '
+    + 'm.imap_bodystructure IS NOT NULL AS structure FROM messages AS m JOIN mailboxes AS b ON b.id = m.mailbox_id '
+    + "WHERE b.name = 'INBOX' AND b.user_id = (SELECT user_id FROM ex_tenant_for_login($1)) ORDER BY m.uid DESC LIMIT 1",
+  [env.EXPRESSO_ALICE_EMAIL]);
+  assert.equal(rows.length, 1);
+  assert.equal(rows[0].envelope, true, 'delivery stored the ENVELOPE');
+  assert.equal(rows[0].structure, true, 'delivery stored the BODYSTRUCTURE');
+
+  await ours.command('EXAMINE INBOX');
+  const responses = await ours.command(`UID FETCH ${rows[0].uid} (ENVELOPE BODYSTRUCTURE BODY)`);
+  const fetch = responses.find((response) => response.includes(' FETCH ('));
+  assert.ok(fetch, 'UID FETCH returned the delivered message');
+  const delivered = fetchItems(fetch);
+  const appended = ourAnswers[files.indexOf(name)];
+  for (const item of ['ENVELOPE', 'BODYSTRUCTURE', 'BODY']) {
+    assert.deepEqual(normalised(delivered, item), normalised(appended, item), item);
+  }
 });
