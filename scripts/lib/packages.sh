@@ -22,6 +22,8 @@ EXPRESSO_DEBIAN_PACKAGES=(
 	nginx
 	# the DNS server of the outbound queue tests (tests/e2e/lib/dns_server.py)
 	python3-dnslib
+	# the IMAP server tests/e2e/imap-dovecot-compare.test.mjs compares ENVELOPE and BODYSTRUCTURE with
+	dovecot-imapd
 )
 
 ensure_debian_packages() {

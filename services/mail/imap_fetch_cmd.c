@@ -1,9 +1,11 @@
 /*
  * FETCH and UID FETCH (RFC 3501 6.4.5) with the CHANGEDSINCE and VANISHED
  * modifiers (RFC 7162). Flags, dates, sizes and modseqs come from the
- * messages rows; ENVELOPE, BODYSTRUCTURE and body sections read the
- * stored object, which is parsed once per message and only when an item
- * needs it. A BODY[...] fetch without .PEEK sets \Seen first, so the
+ * messages rows, and so do ENVELOPE, BODY and BODYSTRUCTURE, cached in
+ * the row when the message was stored (imap_structure.h). Body sections
+ * read the stored object, which is parsed once per message and only when
+ * an item needs it. A row stored before the cache existed is built from
+ * its object at its first FETCH, and the row is filled. A BODY[...] fetch without .PEEK sets \Seen first, so the
  * FLAGS the client gets back are current.
  */
 #include <stdio.h>
@@ -16,6 +18,7 @@
 #include "expresso/log.h"
 #include "imap_internal.h"
 #include "imap_mime.h"
+#include "imap_structure.h"
 
 enum {
 	/* Largest stored object FETCH reads into memory: APPEND's limit plus the trace fields SMTP adds. */
@@ -26,9 +29,12 @@ enum {
 	COLUMN_SIZE,
 	COLUMN_STORAGE_KEY,
 	COLUMN_MODSEQ,
+	COLUMN_IMAP_ENVELOPE,
+	COLUMN_IMAP_BODYSTRUCTURE,
 };
 
 typedef struct {
+	bool needs_structure;
 	bool needs_object;
 	bool sets_seen;
 	bool wants_flags;
@@ -53,6 +59,8 @@ static void analyse(const ex_imap_fetch_list *list, bool uid_mode, bool changed_
 		case EX_IMAP_FETCH_ENVELOPE:
 		case EX_IMAP_FETCH_BODYSTRUCTURE:
 		case EX_IMAP_FETCH_BODY:
+			needs->needs_structure = true;
+			break;
 		case EX_IMAP_FETCH_BINARY_SIZE:
 		case EX_IMAP_FETCH_RFC822_HEADER:
 			needs->needs_object = true;
@@ -191,7 +199,7 @@ static void write_rfc822(ex_imap_writer *out, const ex_imap_fetch_item *item, co
 }
 
 static void write_item(imap_session *session, const ex_imap_fetch_item *item, PGresult *result, int row,
-		       const imap_mime *mime)
+		       const imap_mime *mime, const imap_structure *structure)
 {
 	ex_imap_writer *out = &session->output;
 	switch (item->kind) {
@@ -222,17 +230,14 @@ static void write_item(imap_session *session, const ex_imap_fetch_item *item, PG
 		break;
 	case EX_IMAP_FETCH_ENVELOPE:
 		ex_imap_write_text(out, "ENVELOPE ");
-		if (mime != NULL)
-			imap_mime_write_envelope(out, mime);
-		else
+		if (!imap_structure_render(out, structure->envelope, structure->envelope_length, true))
 			ex_imap_write_text(out, "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)");
 		break;
 	case EX_IMAP_FETCH_BODYSTRUCTURE:
 	case EX_IMAP_FETCH_BODY:
 		ex_imap_write_text(out, item->kind == EX_IMAP_FETCH_BODY ? "BODY " : "BODYSTRUCTURE ");
-		if (mime != NULL)
-			imap_mime_write_bodystructure(out, mime, item->kind == EX_IMAP_FETCH_BODYSTRUCTURE);
-		else
+		if (!imap_structure_render(out, structure->bodystructure, structure->bodystructure_length,
+					   item->kind == EX_IMAP_FETCH_BODYSTRUCTURE))
 			ex_imap_write_text(out, "(\"TEXT\" \"PLAIN\" NIL NIL NIL \"7BIT\" 0 0)");
 		break;
 	case EX_IMAP_FETCH_BODY_SECTION:
@@ -250,24 +255,141 @@ static void write_item(imap_session *session, const ex_imap_fetch_item *item, PG
 	}
 }
 
-/* Reads and parses the stored message of ROW; the caller frees both. */
-static imap_mime *open_object(imap_session *session, PGresult *result, int row, char **data)
+/* Reads the stored message of ROW into *DATA (freed by the caller). Returns false when it cannot be read. */
+static bool read_object(imap_session *session, PGresult *result, int row, char **data, size_t *length)
 {
-	size_t length = 0;
 	char err[EX_STORAGE_ERROR_MAX] = "";
 	*data = NULL;
+	*length = 0;
 	if (session->options.storage == NULL)
-		return NULL;
+		return false;
 	const char *key = PQgetvalue(result, row, COLUMN_STORAGE_KEY);
 	ex_storage_status status = ex_storage_read_all(session->options.storage, session->tenant_id, key,
-						       session->options.max_append_size + EXTRA_OBJECT_BYTES, data, &length,
+						       session->options.max_append_size + EXTRA_OBJECT_BYTES, data, length,
 						       err, sizeof(err));
 	if (status != EX_STORAGE_OK) {
 		ex_log(EX_LOG_ERROR, "imap_object_read_failed", "{s:s, s:s, s:s}", "session", session->options.session_id,
 		       "key", key, "error", err);
-		return NULL;
+		return false;
 	}
-	return imap_mime_open(*data, length);
+	return true;
+}
+
+/* Copies the cached bytea column COLUMN of ROW into *VALUE (freed by the caller); false when NULL or invalid. */
+static bool cached_value(PGresult *result, int row, int column, char **value, size_t *length)
+{
+	*value = NULL;
+	*length = 0;
+	if (PQgetisnull(result, row, column))
+		return false;
+	size_t unescaped_length = 0;
+	unsigned char *unescaped = PQunescapeBytea((const unsigned char *)PQgetvalue(result, row, column), &unescaped_length);
+	if (unescaped == NULL)
+		return false;
+	if (unescaped_length == 0 || unescaped[0] != IMAP_STRUCTURE_VERSION) {
+		PQfreemem(unescaped);
+		return false;
+	}
+	*value = malloc(unescaped_length);
+	if (*value != NULL) {
+		memcpy(*value, unescaped, unescaped_length);
+		*length = unescaped_length;
+	}
+	PQfreemem(unescaped);
+	return *value != NULL;
+}
+
+/*
+ * Structures built during one FETCH for rows that had none, stored with
+ * one UPDATE per FILL_BATCH rows rather than one per row, because each
+ * statement is a commit of its own. Each list is a PostgreSQL array
+ * literal: UIDs, and the two values in hex.
+ */
+typedef struct {
+	ex_imap_writer uids;
+	ex_imap_writer envelopes;
+	ex_imap_writer bodystructures;
+	size_t count;
+} cache_fill;
+
+enum { FILL_BATCH = 500 };
+
+static void fill_flush(imap_session *session, cache_fill *fill)
+{
+	if (fill->count == 0)
+		return;
+	ex_imap_write_text(&fill->uids, "}");
+	ex_imap_write_text(&fill->envelopes, "}");
+	ex_imap_write_text(&fill->bodystructures, "}");
+	if (!fill->uids.overflow && !fill->envelopes.overflow && !fill->bodystructures.overflow) {
+		const char *params[] = { session->view.id, fill->uids.data, fill->envelopes.data, fill->bodystructures.data };
+		PGresult *result = imap_query(session,
+					      "UPDATE messages AS m SET imap_envelope = decode(v.envelope, 'hex'), "
+					      "imap_bodystructure = decode(v.bodystructure, 'hex') "
+					      "FROM unnest($2::bigint[], $3::text[], $4::text[]) AS v(uid, envelope, bodystructure) "
+					      "WHERE m.mailbox_id = $1 AND m.uid = v.uid AND m.imap_bodystructure IS NULL",
+					      4, params);
+		if (result != NULL)
+			PQclear(result);
+	}
+	ex_imap_writer_reset(&fill->uids);
+	ex_imap_writer_reset(&fill->envelopes);
+	ex_imap_writer_reset(&fill->bodystructures);
+	fill->count = 0;
+}
+
+static void fill_add_value(ex_imap_writer *list, bool first, const char *value, size_t length)
+{
+	char *text = imap_structure_bytea_text(value, length);
+	ex_imap_write_text(list, first ? "{" : ",");
+	if (text != NULL)
+		ex_imap_write_text(list, text + 2);
+	else
+		list->overflow = true;
+	free(text);
+}
+
+/* Adds the structure built for row UID; the rows are stored at the end of FETCH or when the batch is full. */
+static void fill_add(imap_session *session, cache_fill *fill, const char *uid, const imap_structure *structure)
+{
+	bool first = fill->count == 0;
+	ex_imap_write_text(&fill->uids, first ? "{" : ",");
+	ex_imap_write_text(&fill->uids, uid);
+	fill_add_value(&fill->envelopes, first, structure->envelope, structure->envelope_length);
+	fill_add_value(&fill->bodystructures, first, structure->bodystructure, structure->bodystructure_length);
+	if (++fill->count >= FILL_BATCH)
+		fill_flush(session, fill);
+}
+
+/*
+ * Loads what ROW's items need: the cached structure, and the object when
+ * a section needs it or the cache is missing. Returns the parsed object
+ * or NULL, and *DATA contains its octets.
+ */
+static imap_mime *load_row(imap_session *session, const fetch_needs *needs, PGresult *result, int row, char **data,
+			   imap_structure *structure, cache_fill *fill)
+{
+	size_t length = 0;
+	*data = NULL;
+	*structure = (imap_structure){ 0 };
+	bool cached = !needs->needs_structure ||
+		      (cached_value(result, row, COLUMN_IMAP_ENVELOPE, &structure->envelope, &structure->envelope_length) &&
+		       cached_value(result, row, COLUMN_IMAP_BODYSTRUCTURE, &structure->bodystructure,
+				    &structure->bodystructure_length));
+	if (cached && !needs->needs_object)
+		return NULL;
+	if (!read_object(session, result, row, data, &length))
+		return NULL;
+	if (!cached) {
+		imap_structure_clear(structure);
+		if (imap_structure_build(*data, length, structure) == 0)
+			fill_add(session, fill, PQgetvalue(result, row, COLUMN_UID), structure);
+		else
+			ex_log(EX_LOG_WARN, "imap_structure_build_failed", "{s:s, s:s, s:I}", "session",
+			       session->options.session_id, "key", PQgetvalue(result, row, COLUMN_STORAGE_KEY), "size",
+			       (json_int_t)length);
+	}
+	return needs->needs_object ? imap_mime_open(*data, length) : NULL;
 }
 
 /* Parses the FETCH modifiers (CHANGEDSINCE n) and VANISHED. Returns false when invalid. */
@@ -361,7 +483,7 @@ void imap_command_fetch(imap_session *session, const ex_imap_command *command, c
 	PGresult *result = uid_text == NULL ? NULL
 					    : imap_query(session,
 							 "SELECT uid, flags, extract(epoch FROM internal_date)::bigint, size, storage_key, "
-							 "modseq FROM messages WHERE mailbox_id = $1 AND uid = ANY ($2::bigint[]) "
+							 "modseq, imap_envelope, imap_bodystructure FROM messages WHERE mailbox_id = $1 AND uid = ANY ($2::bigint[]) "
 							 "AND modseq > $3::bigint ORDER BY uid",
 							 3, params);
 	free(uid_text);
@@ -370,13 +492,18 @@ void imap_command_fetch(imap_session *session, const ex_imap_command *command, c
 		imap_reply_unavailable(session, command->tag);
 		return;
 	}
+	cache_fill fill = { .count = 0 };
+	ex_imap_writer_init(&fill.uids, 0, false);
+	ex_imap_writer_init(&fill.envelopes, 0, false);
+	ex_imap_writer_init(&fill.bodystructures, 0, false);
 	for (int row = 0; row < PQntuples(result); row++) {
 		uint32_t uid = (uint32_t)strtoul(PQgetvalue(result, row, COLUMN_UID), NULL, 10);
 		uint32_t sequence = imap_view_sequence(session, uid);
 		if (sequence == 0)
 			continue;
 		char *data = NULL;
-		imap_mime *mime = needs.needs_object ? open_object(session, result, row, &data) : NULL;
+		imap_structure structure;
+		imap_mime *mime = load_row(session, &needs, result, row, &data, &structure, &fill);
 		ex_imap_writer *out = &session->output;
 		ex_imap_write_text(out, "* ");
 		ex_imap_write_number(out, sequence);
@@ -386,7 +513,7 @@ void imap_command_fetch(imap_session *session, const ex_imap_command *command, c
 			if (!first)
 				ex_imap_write_text(out, " ");
 			first = false;
-			write_item(session, item, result, row, mime);
+			write_item(session, item, result, row, mime, &structure);
 		}
 		/* UID FETCH always returns UID; CHANGEDSINCE returns MODSEQ; setting \Seen returns FLAGS. */
 		static const ex_imap_fetch_item uid_item = { .kind = EX_IMAP_FETCH_UID };
@@ -402,20 +529,25 @@ void imap_command_fetch(imap_session *session, const ex_imap_command *command, c
 		}
 		if (needs.wants_uid && !has_uid) {
 			ex_imap_write_text(out, " ");
-			write_item(session, &uid_item, result, row, mime);
+			write_item(session, &uid_item, result, row, mime, &structure);
 		}
 		if (needs.wants_modseq && !has_modseq) {
 			ex_imap_write_text(out, " ");
-			write_item(session, &modseq_item, result, row, mime);
+			write_item(session, &modseq_item, result, row, mime, &structure);
 		}
 		if (needs.sets_seen && !has_flags) {
 			ex_imap_write_text(out, " ");
-			write_item(session, &flags_item, result, row, mime);
+			write_item(session, &flags_item, result, row, mime, &structure);
 		}
 		ex_imap_write_text(out, ")\r\n");
 		imap_mime_free(mime);
+		imap_structure_clear(&structure);
 		free(data);
 	}
 	PQclear(result);
+	fill_flush(session, &fill);
+	ex_imap_writer_free(&fill.uids);
+	ex_imap_writer_free(&fill.envelopes);
+	ex_imap_writer_free(&fill.bodystructures);
 	imap_reply_ok(session, command->tag, "FETCH completed");
 }

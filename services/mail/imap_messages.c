@@ -21,6 +21,7 @@
 #include "expresso/imap_flags.h"
 #include "expresso/log.h"
 #include "imap_internal.h"
+#include "imap_structure.h"
 #include "mail_envelope.h"
 
 enum { KEY_SIZE = 128, MAX_APPEND_MESSAGES = 1000 };
@@ -253,9 +254,9 @@ typedef struct {
 
 static const char copy_sql[] =
 	"INSERT INTO messages (tenant_id, mailbox_id, flags, internal_date, size, storage_key, date, subject, \"from\", "
-	"sender, reply_to, \"to\", cc, bcc, in_reply_to, message_id, \"references\", bodystructure) "
+	"sender, reply_to, \"to\", cc, bcc, in_reply_to, message_id, \"references\", imap_envelope, imap_bodystructure) "
 	"SELECT tenant_id, $3, flags, internal_date, size, storage_key, date, subject, \"from\", sender, reply_to, \"to\", "
-	"cc, bcc, in_reply_to, message_id, \"references\", bodystructure FROM messages "
+	"cc, bcc, in_reply_to, message_id, \"references\", imap_envelope, imap_bodystructure FROM messages "
 	"WHERE mailbox_id = $1 AND uid = $2 RETURNING uid";
 
 static int copy_messages(PGconn *connection, void *context, ex_db_error *error)
@@ -505,14 +506,28 @@ static int insert_appended(PGconn *connection, void *context, ex_db_error *error
 			fields[EX_MAIL_ENVELOPE_DATE], fields[EX_MAIL_ENVELOPE_SUBJECT], fields[EX_MAIL_ENVELOPE_FROM],
 			fields[EX_MAIL_ENVELOPE_SENDER], fields[EX_MAIL_ENVELOPE_REPLY_TO], fields[EX_MAIL_ENVELOPE_TO],
 			fields[EX_MAIL_ENVELOPE_CC], fields[EX_MAIL_ENVELOPE_BCC], fields[EX_MAIL_ENVELOPE_IN_REPLY_TO],
-			fields[EX_MAIL_ENVELOPE_MESSAGE_ID], fields[EX_MAIL_ENVELOPE_REFERENCES],
+			fields[EX_MAIL_ENVELOPE_MESSAGE_ID], fields[EX_MAIL_ENVELOPE_REFERENCES], NULL, NULL,
 		};
+		/* The cached ENVELOPE and BODYSTRUCTURE; NULL when building them failed, and FETCH builds them later. */
+		imap_structure structure;
+		char *envelope = NULL;
+		char *bodystructure = NULL;
+		if (imap_structure_build(message->data, message->length, &structure) == 0) {
+			envelope = imap_structure_bytea_text(structure.envelope, structure.envelope_length);
+			bodystructure = imap_structure_bytea_text(structure.bodystructure, structure.bodystructure_length);
+			imap_structure_clear(&structure);
+		}
+		params[17] = envelope;
+		params[18] = bodystructure;
 		result = ex_db_exec(connection,
 				    "INSERT INTO messages (tenant_id, mailbox_id, flags, internal_date, size, storage_key, date, "
-				    "subject, \"from\", sender, reply_to, \"to\", cc, bcc, in_reply_to, message_id, \"references\") "
+				    "subject, \"from\", sender, reply_to, \"to\", cc, bcc, in_reply_to, message_id, \"references\", "
+				    "imap_envelope, imap_bodystructure) "
 				    "VALUES ($1, $2, $3::text[], COALESCE($4::timestamptz, now()), $5, $6, $7, $8, $9, $10, $11, "
-				    "$12, $13, $14, $15, $16, $17) RETURNING uid",
-				    17, params, error);
+				    "$12, $13, $14, $15, $16, $17, $18::bytea, $19::bytea) RETURNING uid",
+				    19, params, error);
+		free(envelope);
+		free(bodystructure);
 		if (result == NULL)
 			return -1;
 		message->uid = (uint32_t)strtoul(PQgetvalue(result, 0, 0), NULL, 10);

@@ -1,7 +1,7 @@
 /*
- * The parts of FETCH that read a message's content, with GMime 3:
- * ENVELOPE, BODY and BODYSTRUCTURE (RFC 3501 section 7.4.2), and the
- * octets of a BODY[section] or BINARY[section] (RFC 3516).
+ * The parts of FETCH that read a message's content, with GMime 3: the
+ * octets of a BODY[section] or BINARY[section] (RFC 3516). ENVELOPE,
+ * BODY and BODYSTRUCTURE come from imap_structure.h.
  */
 #ifndef EXPRESSO_MAIL_IMAP_MIME_H
 #define EXPRESSO_MAIL_IMAP_MIME_H
@@ -17,10 +17,6 @@ typedef struct imap_mime imap_mime;
 /* Parses the LENGTH octets at DATA, which must outlive the result. Returns NULL when out of memory. */
 imap_mime *imap_mime_open(const char *data, size_t length);
 void imap_mime_free(imap_mime *mime);
-
-void imap_mime_write_envelope(ex_imap_writer *out, const imap_mime *mime);
-/* Writes BODYSTRUCTURE, or the non-extensible BODY when EXTENDED is false. */
-void imap_mime_write_bodystructure(ex_imap_writer *out, const imap_mime *mime, bool extended);
 
 /*
  * Copies the octets of SECTION into a new buffer (*DATA, freed with

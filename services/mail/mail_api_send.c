@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "expresso/log.h"
+#include "imap_structure.h"
 #include "mail_api.h"
 #include "mail_api_cursor.h"
 #include "mail_envelope.h"
@@ -145,20 +146,31 @@ static int insert_work(PGconn *connection, void *opaque, ex_db_error *error)
 	if (ex_mail_api_create_standard_mailboxes(connection, work->caller->tenant_id, work->caller->user_id, error) != 0)
 		return -1;
 
+	/* The cached ENVELOPE and BODYSTRUCTURE; NULL when building them failed, and FETCH builds them later. */
+	char *structure_text[2] = { NULL, NULL };
+	imap_structure structure;
+	if (imap_structure_build(work->content, work->length, &structure) == 0) {
+		structure_text[0] = imap_structure_bytea_text(structure.envelope, structure.envelope_length);
+		structure_text[1] = imap_structure_bytea_text(structure.bodystructure, structure.bodystructure_length);
+		imap_structure_clear(&structure);
+	}
+
 	/* uid and modseq are left NULL: the insert trigger takes the mailbox's next UID and a new modseq. */
 	PGresult *result = ex_mail_api_sql(
 		connection, error,
 		"INSERT INTO messages (tenant_id, mailbox_id, flags, size, storage_key, date, subject, \"from\", sender, "
-		"reply_to, \"to\", cc, bcc, in_reply_to, message_id, \"references\") "
-		"SELECT $1, b.id, $4::text[], $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17 "
-		"FROM mailboxes AS b WHERE b.user_id = $2 AND b.special_use = $3 "
+		"reply_to, \"to\", cc, bcc, in_reply_to, message_id, \"references\", imap_envelope, imap_bodystructure) "
+		"SELECT $1, b.id, $4::text[], $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18::bytea, "
+		"$19::bytea FROM mailboxes AS b WHERE b.user_id = $2 AND b.special_use = $3 "
 		"RETURNING id::text, mailbox_id::text, uid, modseq",
-		17, work->caller->tenant_id, work->caller->user_id, work->special_use, work->flags, work->size_text,
+		19, work->caller->tenant_id, work->caller->user_id, work->special_use, work->flags, work->size_text,
 		work->storage_key, fields[EX_MAIL_ENVELOPE_DATE], fields[EX_MAIL_ENVELOPE_SUBJECT],
 		fields[EX_MAIL_ENVELOPE_FROM], fields[EX_MAIL_ENVELOPE_SENDER], fields[EX_MAIL_ENVELOPE_REPLY_TO],
 		fields[EX_MAIL_ENVELOPE_TO], fields[EX_MAIL_ENVELOPE_CC], fields[EX_MAIL_ENVELOPE_BCC],
 		fields[EX_MAIL_ENVELOPE_IN_REPLY_TO], fields[EX_MAIL_ENVELOPE_MESSAGE_ID],
-		fields[EX_MAIL_ENVELOPE_REFERENCES]);
+		fields[EX_MAIL_ENVELOPE_REFERENCES], structure_text[0], structure_text[1]);
+	free(structure_text[0]);
+	free(structure_text[1]);
 	if (result == NULL)
 		return -1;
 	if (PQntuples(result) != 1) {

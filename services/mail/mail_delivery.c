@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "expresso/log.h"
+#include "imap_structure.h"
 #include "mail_envelope.h"
 #include "mail_service.h"
 #include "mail_sieve.h"
@@ -148,6 +149,9 @@ typedef struct {
 	delivery_copy *copies;
 	size_t count;
 	const ex_mail_envelope *fields;
+	/* The cached ENVELOPE and BODYSTRUCTURE as bytea text, or NULL to have FETCH build them. */
+	const char *imap_envelope;
+	const char *imap_bodystructure;
 	bool over_quota;
 } tenant_insert;
 
@@ -273,14 +277,15 @@ static int insert_copy(PGconn *connection, const tenant_insert *insert, delivery
 			fields[EX_MAIL_ENVELOPE_DATE], fields[EX_MAIL_ENVELOPE_SUBJECT], fields[EX_MAIL_ENVELOPE_FROM],
 			fields[EX_MAIL_ENVELOPE_SENDER], fields[EX_MAIL_ENVELOPE_REPLY_TO], fields[EX_MAIL_ENVELOPE_TO],
 			fields[EX_MAIL_ENVELOPE_CC], fields[EX_MAIL_ENVELOPE_BCC], fields[EX_MAIL_ENVELOPE_IN_REPLY_TO],
-			fields[EX_MAIL_ENVELOPE_MESSAGE_ID], fields[EX_MAIL_ENVELOPE_REFERENCES],
+			fields[EX_MAIL_ENVELOPE_MESSAGE_ID], fields[EX_MAIL_ENVELOPE_REFERENCES], insert->imap_envelope,
+			insert->imap_bodystructure,
 		};
 		result = ex_db_exec(connection,
 				    "INSERT INTO messages (tenant_id, mailbox_id, uid, size, storage_key, flags, date, "
 				    "subject, \"from\", sender, reply_to, \"to\", cc, bcc, in_reply_to, message_id, "
-				    "\"references\") VALUES ($1, $2, NULL, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, "
-				    "$14, $15, $16) RETURNING uid",
-				    16, params, error);
+				    "\"references\", imap_envelope, imap_bodystructure) VALUES ($1, $2, NULL, $3, $4, $5, $6, "
+				    "$7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17::bytea, $18::bytea) RETURNING uid",
+				    18, params, error);
 		if (result == NULL)
 			return -1;
 		if (copy->mailbox_id[0] == '\0') {
@@ -390,7 +395,8 @@ static void publish_delivered(ex_mail_service *service, const ex_smtp_envelope *
 
 /* Commits the rows of every tenant in turn. Returns the delivery status. */
 static ex_smtp_delivery_status commit_tenants(ex_mail_service *service, const ex_smtp_envelope *envelope,
-					      delivery_copy *copies, const ex_mail_envelope *fields, const char *subject)
+					      delivery_copy *copies, const ex_mail_envelope *fields, const char *subject,
+					      char *const structure_text[2])
 {
 	for (size_t i = 0; i < envelope->recipient_count; i++) {
 		const char *tenant_id = copies[i].recipient->tenant_id;
@@ -403,7 +409,8 @@ static ex_smtp_delivery_status commit_tenants(ex_mail_service *service, const ex
 		/* NOTE: recipients in two tenants commit in two transactions. If the second fails, the
 		 * first tenant's copies stay delivered although the client receives 451 and sends again. */
 		tenant_insert insert = { .service = service, .tenant_id = tenant_id, .copies = copies, .count = envelope->recipient_count,
-					 .fields = fields };
+					 .fields = fields, .imap_envelope = structure_text[0],
+					 .imap_bodystructure = structure_text[1] };
 		ex_db_error error = { 0 };
 		if (ex_db_tenant_transaction(service->database, tenant_id, EX_DB_READ_COMMITTED, insert_rows, &insert,
 					     &error) != 0) {
@@ -429,7 +436,22 @@ static ex_smtp_delivery_status commit_rows(ex_mail_service *service, const ex_sm
 					   delivery_copy *copies, const ex_mail_envelope *fields)
 {
 	char *subject = ex_mail_envelope_decode_text(fields->values[EX_MAIL_ENVELOPE_SUBJECT], EVENT_SUBJECT_MAX);
-	ex_smtp_delivery_status status = commit_tenants(service, envelope, copies, fields, subject);
+
+	/*
+	 * The cache is built from the message without the trace fields of each
+	 * copy: they only lengthen the top-level header, which no ENVELOPE or
+	 * BODYSTRUCTURE value depends on. NULL leaves the building to FETCH.
+	 */
+	char *structure_text[2] = { NULL, NULL };
+	imap_structure structure;
+	if (imap_structure_build(envelope->content, envelope->length, &structure) == 0) {
+		structure_text[0] = imap_structure_bytea_text(structure.envelope, structure.envelope_length);
+		structure_text[1] = imap_structure_bytea_text(structure.bodystructure, structure.bodystructure_length);
+		imap_structure_clear(&structure);
+	}
+	ex_smtp_delivery_status status = commit_tenants(service, envelope, copies, fields, subject, structure_text);
+	free(structure_text[0]);
+	free(structure_text[1]);
 	free(subject);
 	return status;
 }
