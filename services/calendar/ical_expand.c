@@ -215,7 +215,7 @@ static bool override_touches(icalcomponent *calendar, icalcomponent *override, i
 char *ex_ical_limit_recurrence_set(icalcomponent *calendar, int64_t start, int64_t end, const icaltimezone *floating)
 {
 	int count = icalcomponent_count_components(calendar, ICAL_ANY_COMPONENT);
-	icalcomponent **dropped = calloc((size_t)count + 1, sizeof(*dropped));
+	icalcomponent **dropped = calloc((size_t)count + 1, sizeof(icalcomponent *));
 	size_t dropped_count = 0;
 	if (dropped == NULL)
 		return NULL;
