@@ -295,7 +295,8 @@ static bool child_filter_holds(const ex_cal_filter *filter, int index, icalcompo
 	if (child->is_not_defined)
 		return !defined;
 	if (child->has_time_range &&
-	    !ex_ical_overlaps(calendar, ex_ical_component_from_name(child->name), child->start, child->end))
+	    !ex_ical_overlaps_in(calendar, ex_ical_component_from_name(child->name), child->start, child->end,
+				 filter->floating_zone))
 		return false;
 	for (int i = 0; i < count; i++) {
 		if (comp_filter_holds(filter, index, calendar, matches[i]))

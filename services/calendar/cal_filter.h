@@ -54,6 +54,7 @@ typedef struct {
 typedef struct {
 	size_t count; /* 0: the filter matches every object */
 	ex_cal_comp_filter comps[EX_CAL_FILTER_MAX_COMPS];
+	const icaltimezone *floating_zone; /* zone that floating times are read in (CALDAV:calendar-timezone), NULL for UTC */
 } ex_cal_filter;
 
 typedef enum {

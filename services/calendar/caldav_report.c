@@ -6,7 +6,13 @@
  *
  * A time-range query first narrows the candidates with the instance
  * bounds stored for each object (first_start, last_end), then evaluates
- * the whole filter on each candidate with recurrences expanded.
+ * the whole filter on each candidate with recurrences expanded. Floating
+ * times are read in the calendar's CALDAV:calendar-timezone when it has
+ * one (RFC 4791 section 9.9).
+ *
+ * calendar-data takes CALDAV:expand and CALDAV:limit-recurrence-set
+ * (ical_expand.c); CALDAV:limit-freebusy-set is accepted and changes
+ * nothing, because no calendar stores VFREEBUSY components.
  */
 #include "calendar_service.h"
 
@@ -18,9 +24,13 @@
 
 #include "cal_filter.h"
 #include "expresso/router.h"
+#include "ical_expand.h"
 #include "ical_object.h"
 
 typedef enum { REPORT_SYNC, REPORT_QUERY, REPORT_MULTIGET, REPORT_FREE_BUSY } report_kind;
+
+/* How calendar-data returns an object (RFC 4791 sections 9.6.5 and 9.6.6). */
+typedef enum { DATA_AS_STORED, DATA_EXPAND, DATA_LIMIT_RECURRENCE_SET } data_option;
 
 typedef struct {
 	calendar_context *context;
@@ -33,10 +43,50 @@ typedef struct {
 	ex_dav_multistatus *ms;
 	char *free_busy; /* the VFREEBUSY body of a free-busy-query response */
 	PGresult *dead_properties;
+	icaltimezone *floating_zone; /* the calendar's CALDAV:calendar-timezone, NULL when unset */
+	data_option data;
+	int64_t data_start; /* range of CALDAV:expand or limit-recurrence-set */
+	int64_t data_end;
 } report_state;
 
-/* Writes one object response from row ROW of OBJECTS (CALENDAR_OBJECT_COLUMNS then ical). */
-static void describe_object(report_state *state, PGresult *objects, int row, const ex_dav_propfind *properties)
+/*
+ * Returns the calendar-data of OBJECT_NAME after the requested option,
+ * in memory the caller frees, or NULL with an error reply set.
+ */
+static char *shape_calendar_data(report_state *state, const char *object_name, const char *stored)
+{
+	calendar_reply *reply = &state->context->reply;
+	icalcomponent *calendar = ex_ical_parse_stored(stored);
+	char *text = NULL;
+
+	if (calendar == NULL) {
+		calendar_reply_error(reply, 500, NULL, NULL, "the stored calendar object %s could not be read", object_name);
+		return NULL;
+	}
+	if (state->data == DATA_LIMIT_RECURRENCE_SET) {
+		text = ex_ical_limit_recurrence_set(calendar, state->data_start, state->data_end, state->floating_zone);
+	} else {
+		size_t max = state->context->service->max_expanded_instances;
+		ex_ical_expand_status status = ex_ical_expand(calendar, state->data_start, state->data_end,
+							      state->floating_zone, max, &text);
+		if (status == EX_ICAL_EXPAND_TOO_MANY)
+			calendar_reply_error(reply, 403, EX_CALDAV_NS, "max-instances",
+					     "the calendar object %s has more than %zu instances in the CALDAV:expand range; "
+					     "narrow the range",
+					     object_name, max);
+	}
+	icalcomponent_free(calendar);
+	if (text == NULL && reply->status == 0)
+		calendar_reply_error(reply, 500, NULL, NULL, "out of memory");
+	return text;
+}
+
+/*
+ * Writes one object response from row ROW of OBJECTS (CALENDAR_OBJECT_COLUMNS
+ * then ical). Returns 0, or -1 with an error reply set when calendar-data
+ * could not be produced.
+ */
+static int describe_object(report_state *state, PGresult *objects, int row, const ex_dav_propfind *properties)
 {
 	calendar_context *context = state->context;
 	char href[CALENDAR_MAX_HREF];
@@ -45,23 +95,31 @@ static void describe_object(report_state *state, PGresult *objects, int row, con
 
 	snprintf(target.object, sizeof(target.object), "%s", PQgetvalue(objects, row, 0));
 	target.kind = TARGET_OBJECT;
+	char *shaped = NULL;
+	if (state->data != DATA_AS_STORED) {
+		shaped = shape_calendar_data(state, target.object, PQgetvalue(objects, row, 4));
+		if (shaped == NULL)
+			return -1;
+	}
 	calendar_resource resource = {
 		.context = context,
 		.kind = TARGET_OBJECT,
 		.object_etag = PQgetvalue(objects, row, 1),
 		.object_length = PQgetvalue(objects, row, 2),
 		.object_lastmod = PQgetvalue(objects, row, 3),
-		.object_data = PQgetvalue(objects, row, 4),
+		.object_data = shaped != NULL ? shaped : PQgetvalue(objects, row, 4),
 		.dead_properties = state->dead_properties,
 		.property_path = calendar_property_path(path, sizeof(path), context->principal.user_id, &target) == 0
 					 ? path
 					 : NULL,
 	};
-	if (calendar_href_object(href, context->principal.user_id, context->target.calendar, target.object) != 0)
-		return;
-	ex_dav_ms_begin_response(state->ms, href);
-	calendar_write_properties(state->ms, properties, &resource);
-	ex_dav_ms_end_response(state->ms);
+	if (calendar_href_object(href, context->principal.user_id, context->target.calendar, target.object) == 0) {
+		ex_dav_ms_begin_response(state->ms, href);
+		calendar_write_properties(state->ms, properties, &resource);
+		ex_dav_ms_end_response(state->ms);
+	}
+	free(shaped);
+	return 0;
 }
 
 static void describe_missing(report_state *state, const char *href)
@@ -140,7 +198,8 @@ static int sync_report(report_state *state, PGconn *connection, const char *cale
 				 (object_row < PQntuples(objects) && strtoll(PQgetvalue(objects, object_row, 5), NULL, 10) <
 									  strtoll(PQgetvalue(removed, removed_row, 1), NULL, 10));
 		if (take_object) {
-			describe_object(state, objects, object_row, &state->sync.properties);
+			if (describe_object(state, objects, object_row, &state->sync.properties) != 0)
+				break;
 			last_sequence = PQgetvalue(objects, object_row++, 5);
 		} else {
 			if (calendar_href_object(href, context->principal.user_id, context->target.calendar,
@@ -179,9 +238,14 @@ static const char *required_component(const ex_cal_filter *filter)
 	return NULL;
 }
 
-/* Selects the candidates of a calendar-query: every object, or those whose bounds meet the time range. */
+/*
+ * Selects the candidates of a calendar-query: every object, or those whose
+ * bounds meet the time range. The stored bounds read floating times as
+ * UTC, so with FLOATING_ZONE the range is widened by the largest shift a
+ * time zone can give them.
+ */
 static PGresult *select_candidates(PGconn *connection, const char *calendar_id, const ex_cal_filter *filter,
-				   ex_db_error *error)
+				   const icaltimezone *floating_zone, ex_db_error *error)
 {
 	int64_t start;
 	int64_t end;
@@ -190,6 +254,10 @@ static PGresult *select_candidates(PGconn *connection, const char *calendar_id, 
 	const char *component = required_component(filter);
 
 	if (ex_cal_filter_time_range(filter, &start, &end)) {
+		if (floating_zone != NULL && start != EX_ICAL_TIME_MIN)
+			start -= EX_ICAL_FLOATING_SHIFT_MAX;
+		if (floating_zone != NULL && end != EX_ICAL_TIME_MAX)
+			end += EX_ICAL_FLOATING_SHIFT_MAX;
 		if (start != EX_ICAL_TIME_MIN)
 			snprintf(start_text, sizeof(start_text), "%lld", (long long)start);
 		if (end != EX_ICAL_TIME_MAX)
@@ -206,7 +274,8 @@ static PGresult *select_candidates(PGconn *connection, const char *calendar_id, 
 
 static int query_report(report_state *state, PGconn *connection, const char *calendar_id, ex_db_error *error)
 {
-	PGresult *objects = select_candidates(connection, calendar_id, state->filter, error);
+	state->filter->floating_zone = state->floating_zone;
+	PGresult *objects = select_candidates(connection, calendar_id, state->filter, state->floating_zone, error);
 	if (objects == NULL)
 		return -1;
 	for (int row = 0; row < PQntuples(objects); row++) {
@@ -214,8 +283,8 @@ static int query_report(report_state *state, PGconn *connection, const char *cal
 		bool matches = calendar != NULL && ex_cal_filter_matches(state->filter, calendar);
 		if (calendar != NULL)
 			icalcomponent_free(calendar);
-		if (matches)
-			describe_object(state, objects, row, &state->properties);
+		if (matches && describe_object(state, objects, row, &state->properties) != 0)
+			break;
 	}
 	PQclear(objects);
 	return 0;
@@ -328,7 +397,7 @@ static int free_busy_report(report_state *state, PGconn *connection, const char 
 	filter.comps[1].has_time_range = true;
 	filter.comps[1].start = state->busy_start;
 	filter.comps[1].end = state->busy_end;
-	PGresult *objects = select_candidates(connection, calendar_id, &filter, error);
+	PGresult *objects = select_candidates(connection, calendar_id, &filter, state->floating_zone, error);
 	if (objects == NULL)
 		return -1;
 	for (int row = 0; row < PQntuples(objects); row++) {
@@ -336,8 +405,8 @@ static int free_busy_report(report_state *state, PGconn *connection, const char 
 		icalcomponent *event = calendar ? icalcomponent_get_first_component(calendar, ICAL_VEVENT_COMPONENT) : NULL;
 		/* NOTE: TRANSP and STATUS are read from the first VEVENT and apply to every instance of the object. */
 		if (event != NULL && is_busy(event, &list.tentative))
-			ex_ical_foreach_instance(calendar, EX_ICAL_COMPONENT_VEVENT, state->busy_start, state->busy_end,
-						 note_busy, &list);
+			ex_ical_foreach_instance_in(calendar, EX_ICAL_COMPONENT_VEVENT, state->busy_start, state->busy_end,
+						    state->floating_zone, note_busy, &list);
 		if (calendar != NULL)
 			icalcomponent_free(calendar);
 	}
@@ -465,9 +534,10 @@ static int multiget_report(report_state *state, PGconn *connection, const char *
 		const char *href = list->hrefs[i] ? (const char *)list->hrefs[i] : "";
 		while (*href == ' ' || *href == '\n' || *href == '\r' || *href == '\t')
 			href++;
-		if (row >= 0)
-			describe_object(state, objects, row, &state->properties);
-		else
+		if (row >= 0) {
+			if (describe_object(state, objects, row, &state->properties) != 0)
+				break;
+		} else
 			describe_missing(state, href);
 	}
 	PQclear(objects);
@@ -488,6 +558,9 @@ static int report_work(PGconn *connection, void *opaque, ex_db_error *error)
 	free(state->free_busy);
 	state->free_busy = NULL;
 	state->dead_properties = NULL;
+	if (state->floating_zone != NULL)
+		icaltimezone_free(state->floating_zone, 1);
+	state->floating_zone = NULL;
 	state->ms = ex_dav_multistatus_new();
 	if (state->ms == NULL || calendar_ensure_defaults(connection, context, error) != 0)
 		return -1;
@@ -505,6 +578,7 @@ static int report_work(PGconn *connection, void *opaque, ex_db_error *error)
 	}
 
 	const char *calendar_id = PQgetvalue(calendar, 0, 0);
+	state->floating_zone = ex_ical_calendar_timezone(PQgetvalue(calendar, 0, 5));
 	if (state->kind == REPORT_SYNC)
 		status = sync_report(state, connection, calendar_id, PQgetvalue(calendar, 0, 3), PQgetvalue(calendar, 0, 7), error);
 	else if (state->kind == REPORT_QUERY)
@@ -575,9 +649,50 @@ static int read_free_busy(report_state *state, const xmlNode *root, char *err, s
 }
 
 /*
- * Reads the content-type and version attributes of CALDAV:calendar-data
- * among PROPERTIES; sets a 403 reply and returns -1 when the server
- * cannot produce them.
+ * Reads the CALDAV:expand, limit-recurrence-set or limit-freebusy-set
+ * child of the calendar-data element DATA. Sets a 400 reply and returns
+ * -1 when one lacks its start or end or has both options.
+ */
+static int read_data_option(report_state *state, const xmlNode *data)
+{
+	static const char *const names[] = { "expand", "limit-recurrence-set", "limit-freebusy-set" };
+	char err[256];
+
+	for (const xmlNode *child = data->children; child != NULL; child = child->next) {
+		size_t i = 0;
+		while (i < sizeof(names) / sizeof(names[0]) && !ex_dav_xml_is(child, EX_CALDAV_NS, names[i]))
+			i++;
+		if (i == sizeof(names) / sizeof(names[0]))
+			continue;
+		int64_t start;
+		int64_t end;
+		if (ex_cal_read_time_range(child, &start, &end, err, sizeof(err)) != 0 || start == EX_ICAL_TIME_MIN ||
+		    end == EX_ICAL_TIME_MAX) {
+			calendar_reply_error(&state->context->reply, 400, NULL, NULL,
+					     "CALDAV:%s needs start and end attributes in UTC, such as "
+					     "start=\"20260101T000000Z\" end=\"20260201T000000Z\", with end after start",
+					     names[i]);
+			return -1;
+		}
+		/* limit-freebusy-set trims VFREEBUSY components, which calendars here never store. */
+		if (i == 2)
+			continue;
+		if (state->data != DATA_AS_STORED) {
+			calendar_reply_error(&state->context->reply, 400, NULL, NULL,
+					     "calendar-data takes one of CALDAV:expand and limit-recurrence-set");
+			return -1;
+		}
+		state->data = i == 0 ? DATA_EXPAND : DATA_LIMIT_RECURRENCE_SET;
+		state->data_start = start;
+		state->data_end = end;
+	}
+	return 0;
+}
+
+/*
+ * Reads the content-type and version attributes and the options of
+ * CALDAV:calendar-data among PROPERTIES; sets an error reply and returns
+ * -1 when the server cannot produce them.
  */
 static int read_calendar_data_type(report_state *state, const ex_dav_propfind *properties)
 {
@@ -593,9 +708,10 @@ static int read_calendar_data_type(report_state *state, const ex_dav_propfind *p
 					     "calendar-data is served as text/calendar version 2.0 only");
 			status = -1;
 		}
-		/* TODO: CALDAV:expand and limit-recurrence-set are ignored; objects are returned as stored. */
 		xmlFree(type);
 		xmlFree(version);
+		if (status == 0)
+			status = read_data_option(state, properties->properties[i]);
 		return status;
 	}
 	return 0;
@@ -650,6 +766,8 @@ void calendar_handle_report(calendar_context *context)
 	}
 	ex_dav_multistatus_free(state->ms);
 	PQclear(state->dead_properties);
+	if (state->floating_zone != NULL)
+		icaltimezone_free(state->floating_zone, 1);
 	free(state->free_busy);
 	free(state->filter);
 	free(state);

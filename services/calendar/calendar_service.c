@@ -26,6 +26,8 @@ const ex_setting calendar_settings[] = {
 	  "Largest calendar object a PUT may store (CALDAV:max-resource-size); larger ones are answered 413.", false },
 	{ "calendar_quota", "EXPRESSO_CALENDAR_QUOTA", EX_SETTING_SIZE, "100M", "bytes",
 	  "Total size of the calendar objects one user may store; a PUT past it is answered 507 with DAV:quota-not-exceeded.", false },
+	{ "caldav_max_expanded_instances", "EXPRESSO_CALDAV_MAX_EXPANDED_INSTANCES", EX_SETTING_INT, "10000", "instances",
+	  "Most recurrence instances a REPORT with CALDAV:expand returns for one calendar object; more are answered 403.", false },
 	{ "calendar_max_import_size", "EXPRESSO_CALENDAR_MAX_IMPORT_SIZE", EX_SETTING_SIZE, "10M", "bytes",
 	  "Largest .ics file POST /api/v1/calendars/{calendar}/import takes; larger ones are answered 413.", false },
 	{ "caldav_tombstone_days", "EXPRESSO_CALDAV_TOMBSTONE_DAYS", EX_SETTING_INT, "90", "days",
@@ -55,6 +57,10 @@ static int read_settings(calendar_service *service, const ex_config *config)
 	service->max_resource_size = (size_t)ex_config_size(config, "caldav_max_resource_size");
 	service->quota_bytes = (long long)ex_config_size(config, "calendar_quota");
 	service->max_import_size = (size_t)ex_config_size(config, "calendar_max_import_size");
+	int64_t max_expanded = ex_config_int(config, "caldav_max_expanded_instances");
+	if (max_expanded < 1 || max_expanded > 1000000)
+		return invalid_setting("EXPRESSO_CALDAV_MAX_EXPANDED_INSTANCES", "expected 1 to 1000000 instances");
+	service->max_expanded_instances = (size_t)max_expanded;
 	int64_t tombstone_days = ex_config_int(config, "caldav_tombstone_days");
 	if (tombstone_days < 0 || tombstone_days > 36500)
 		return invalid_setting("EXPRESSO_CALDAV_TOMBSTONE_DAYS", "expected 0 to 36500 days");

@@ -58,6 +58,7 @@ typedef struct {
 	size_t max_resource_size; /* bytes of one calendar object (CALDAV:max-resource-size) */
 	long long quota_bytes;    /* bytes of calendar objects one user may store (RFC 4331) */
 	size_t max_import_size;   /* bytes of one .ics file sent to the import API */
+	size_t max_expanded_instances; /* instances of one object a CALDAV:expand returns */
 	int tombstone_days;       /* days a deletion stays reported to sync-collection */
 	size_t max_attendees;     /* ATTENDEE properties per component (CALDAV:max-attendees-per-instance) */
 	size_t max_freebusy_users; /* addresses in one GET /api/v1/calendars/freebusy */

@@ -65,11 +65,7 @@ static icalcomponent_kind component_kind(unsigned bit)
 	return ICAL_NO_COMPONENT;
 }
 
-/*
- * Converts T, read in ZONE (NULL: floating, read as UTC), to seconds since 1970 UTC.
- * NOTE: floating times ignore the collection's CALDAV:calendar-timezone, which RFC 4791 section 9.9 asks for.
- */
-static int64_t to_utc(struct icaltimetype t, const icaltimezone *zone)
+int64_t ex_ical_time_to_utc(struct icaltimetype t, const icaltimezone *zone, const icaltimezone *floating)
 {
 	if (t.is_date) {
 		t.is_date = 0;
@@ -77,6 +73,8 @@ static int64_t to_utc(struct icaltimetype t, const icaltimezone *zone)
 		t.minute = 0;
 		t.second = 0;
 	}
+	if (zone == NULL)
+		zone = floating;
 	if (icaltime_is_utc(t) || zone == NULL)
 		zone = icaltimezone_get_utc_timezone();
 	t.zone = NULL;
@@ -121,7 +119,7 @@ static int64_t duration_seconds(icalcomponent *component)
 	return seconds >= 0 ? seconds : 0;
 }
 
-static component_span read_span(icalcomponent *calendar, icalcomponent *component)
+static component_span read_span(icalcomponent *calendar, icalcomponent *component, const icaltimezone *floating)
 {
 	component_span span = { 0 };
 	struct icaltimetype end;
@@ -132,7 +130,7 @@ static component_span read_span(icalcomponent *calendar, icalcomponent *componen
 		span.dated = true;
 		int64_t duration = duration_seconds(component);
 		if (read_time(calendar, component, todo ? ICAL_DUE_PROPERTY : ICAL_DTEND_PROPERTY, &end, &end_zone))
-			span.length = to_utc(end, end_zone) - to_utc(span.start, span.zone);
+			span.length = ex_ical_time_to_utc(end, end_zone, floating) - ex_ical_time_to_utc(span.start, span.zone, floating);
 		else if (duration >= 0)
 			span.length = duration;
 		else if (span.start.is_date && icalcomponent_isa(component) == ICAL_VEVENT_COMPONENT)
@@ -166,6 +164,7 @@ static bool time_in_list(int64_t value, const int64_t *list, size_t count)
 typedef struct {
 	int64_t range_start;
 	int64_t range_end;
+	const icaltimezone *floating; /* zone of floating times, NULL for UTC */
 	int64_t *excluded; /* EXDATEs and overridden RECURRENCE-IDs, UTC seconds */
 	size_t excluded_count;
 	ex_ical_instance_visitor visit;
@@ -199,7 +198,7 @@ static int collect_exclusions(icalcomponent *calendar, icalcomponent *master, ic
 	     exdate = icalcomponent_get_next_property(master, ICAL_EXDATE_PROPERTY)) {
 		struct icaltimetype time = icalproperty_get_exdate(exdate);
 		if (!icaltime_is_null_time(time) && run->excluded_count < capacity)
-			run->excluded[run->excluded_count++] = to_utc(time, ex_ical_property_zone(calendar, exdate));
+			run->excluded[run->excluded_count++] = ex_ical_time_to_utc(time, ex_ical_property_zone(calendar, exdate), run->floating);
 	}
 	for (icalcomponent *other = icalcomponent_get_first_component(calendar, kind); other != NULL;
 	     other = icalcomponent_get_next_component(calendar, kind)) {
@@ -207,7 +206,7 @@ static int collect_exclusions(icalcomponent *calendar, icalcomponent *master, ic
 		const icaltimezone *zone = NULL;
 		if (read_time(calendar, other, ICAL_RECURRENCEID_PROPERTY, &recurrence_id, &zone) &&
 		    run->excluded_count < capacity)
-			run->excluded[run->excluded_count++] = to_utc(recurrence_id, zone);
+			run->excluded[run->excluded_count++] = ex_ical_time_to_utc(recurrence_id, zone, run->floating);
 	}
 	return 0;
 }
@@ -230,7 +229,7 @@ static void expand_rule(expansion *run, icalcomponent *master, icalproperty *rul
 		struct icaltimetype next = icalrecur_iterator_next(iterator);
 		if (icaltime_is_null_time(next))
 			break;
-		int64_t start = to_utc(next, span->zone);
+		int64_t start = ex_ical_time_to_utc(next, span->zone, run->floating);
 		if (start >= run->range_end)
 			break;
 		/* DTSTART is always the first instance and was offered already. */
@@ -248,14 +247,14 @@ static void expand_rdates(icalcomponent *calendar, expansion *run, icalcomponent
 		struct icaldatetimeperiodtype value = icalproperty_get_rdate(rdate);
 		const icaltimezone *zone = ex_ical_property_zone(calendar, rdate);
 		if (!icaltime_is_null_time(value.period.start)) {
-			int64_t start = to_utc(value.period.start, zone);
+			int64_t start = ex_ical_time_to_utc(value.period.start, zone, run->floating);
 			int64_t end = icaltime_is_null_time(value.period.end)
 					      ? start + (int64_t)icaldurationtype_as_int(value.period.duration)
-					      : to_utc(value.period.end, zone);
+					      : ex_ical_time_to_utc(value.period.end, zone, run->floating);
 			if (start != first)
 				offer_instance(run, master, start, end > start ? end - start : 0);
 		} else if (!icaltime_is_null_time(value.time)) {
-			int64_t start = to_utc(value.time, zone);
+			int64_t start = ex_ical_time_to_utc(value.time, zone, run->floating);
 			if (start != first)
 				offer_instance(run, master, start, span->length);
 		}
@@ -264,7 +263,7 @@ static void expand_rdates(icalcomponent *calendar, expansion *run, icalcomponent
 
 static void expand_master(icalcomponent *calendar, icalcomponent *master, expansion *run)
 {
-	component_span span = read_span(calendar, master);
+	component_span span = read_span(calendar, master, run->floating);
 
 	if (!span.dated) {
 		/* A component without any date (an undated VTODO or VJOURNAL) matches every range. */
@@ -272,7 +271,7 @@ static void expand_master(icalcomponent *calendar, icalcomponent *master, expans
 			run->stopped = true;
 		return;
 	}
-	int64_t first = to_utc(span.start, span.zone);
+	int64_t first = ex_ical_time_to_utc(span.start, span.zone, run->floating);
 	offer_instance(run, master, first, span.length);
 	for (icalproperty *rule = icalcomponent_get_first_property(master, ICAL_RRULE_PROPERTY);
 	     rule != NULL && !run->stopped; rule = icalcomponent_get_next_property(master, ICAL_RRULE_PROPERTY))
@@ -281,7 +280,7 @@ static void expand_master(icalcomponent *calendar, icalcomponent *master, expans
 }
 
 /* Expands the components of KIND; with BOUNDS, endless rules are skipped. Returns true when a rule was truncated. */
-static bool expand_all(icalcomponent *calendar, unsigned kind, int64_t start, int64_t end,
+static bool expand_all(icalcomponent *calendar, unsigned kind, int64_t start, int64_t end, const icaltimezone *floating,
 		       ex_ical_instance_visitor visit, void *context, bool bounds)
 {
 	bool truncated = false;
@@ -298,17 +297,17 @@ static bool expand_all(icalcomponent *calendar, unsigned kind, int64_t start, in
 
 	bool stopped = false;
 	for (int i = 0; i < listed && !stopped; i++) {
-		expansion run = { .range_start = start, .range_end = end, .visit = visit, .context = context,
-				  .skip_infinite_rules = bounds };
+		expansion run = { .range_start = start, .range_end = end, .floating = floating, .visit = visit,
+				  .context = context, .skip_infinite_rules = bounds };
 		struct icaltimetype recurrence_id;
 		const icaltimezone *zone = NULL;
 		if (read_time(calendar, components[i], ICAL_RECURRENCEID_PROPERTY, &recurrence_id, &zone)) {
 			/* An override is one instance of its own, with its own times. */
-			component_span span = read_span(calendar, components[i]);
+			component_span span = read_span(calendar, components[i], floating);
 			if (span.dated)
-				offer_instance(&run, components[i], to_utc(span.start, span.zone), span.length);
+				offer_instance(&run, components[i], ex_ical_time_to_utc(span.start, span.zone, floating), span.length);
 			else
-				offer_instance(&run, components[i], to_utc(recurrence_id, zone), 0);
+				offer_instance(&run, components[i], ex_ical_time_to_utc(recurrence_id, zone, floating), 0);
 		} else if (collect_exclusions(calendar, components[i], requested, &run) == 0) {
 			expand_master(calendar, components[i], &run);
 		}
@@ -323,7 +322,13 @@ static bool expand_all(icalcomponent *calendar, unsigned kind, int64_t start, in
 void ex_ical_foreach_instance(icalcomponent *calendar, unsigned kind, int64_t start, int64_t end,
 			      ex_ical_instance_visitor visit, void *context)
 {
-	expand_all(calendar, kind, start, end, visit, context, false);
+	expand_all(calendar, kind, start, end, NULL, visit, context, false);
+}
+
+void ex_ical_foreach_instance_in(icalcomponent *calendar, unsigned kind, int64_t start, int64_t end,
+				 const icaltimezone *floating, ex_ical_instance_visitor visit, void *context)
+{
+	expand_all(calendar, kind, start, end, floating, visit, context, false);
 }
 
 static bool note_overlap(void *context, icalcomponent *component, int64_t start, int64_t end)
@@ -337,8 +342,13 @@ static bool note_overlap(void *context, icalcomponent *component, int64_t start,
 
 bool ex_ical_overlaps(icalcomponent *calendar, unsigned kind, int64_t start, int64_t end)
 {
+	return ex_ical_overlaps_in(calendar, kind, start, end, NULL);
+}
+
+bool ex_ical_overlaps_in(icalcomponent *calendar, unsigned kind, int64_t start, int64_t end, const icaltimezone *floating)
+{
 	bool found = false;
-	ex_ical_foreach_instance(calendar, kind, start, end, note_overlap, &found);
+	expand_all(calendar, kind, start, end, floating, note_overlap, &found, false);
 	return found;
 }
 
@@ -361,7 +371,7 @@ static void compute_bounds(ex_ical_object *object)
 
 	object->first_start = EX_ICAL_TIME_MAX;
 	object->last_end = EX_ICAL_TIME_MIN;
-	bool truncated = expand_all(object->calendar, object->component, EX_ICAL_TIME_MIN, EX_ICAL_TIME_MAX,
+	bool truncated = expand_all(object->calendar, object->component, EX_ICAL_TIME_MIN, EX_ICAL_TIME_MAX, NULL,
 				    note_bounds, object, true);
 	if (truncated)
 		object->last_end = EX_ICAL_TIME_MAX;
@@ -554,7 +564,7 @@ int ex_ical_parse_utc(const char *text, int64_t *seconds)
 	if (time.month < 1 || time.month > 12 || time.day < 1 || time.day > icaltime_days_in_month(time.month, time.year) ||
 	    time.hour > 23 || time.minute > 59 || time.second > 60)
 		return -1;
-	*seconds = to_utc(time, NULL);
+	*seconds = ex_ical_time_to_utc(time, NULL, NULL);
 	return 0;
 }
 
@@ -563,4 +573,46 @@ void ex_ical_format_utc(int64_t seconds, char *out, size_t size)
 	struct icaltimetype time = icaltime_from_timet_with_zone((time_t)seconds, 0, icaltimezone_get_utc_timezone());
 	snprintf(out, size, "%04d%02d%02dT%02d%02d%02dZ", time.year, time.month, time.day, time.hour, time.minute,
 		 time.second);
+}
+
+/* Returns a zone of its own built from VTIMEZONE, or from the system tz data when VTIMEZONE has no observance. */
+static icaltimezone *zone_from_component(icalcomponent *vtimezone)
+{
+	icalcomponent *source = vtimezone;
+	bool observed = icalcomponent_get_first_component(vtimezone, ICAL_XSTANDARD_COMPONENT) != NULL ||
+			icalcomponent_get_first_component(vtimezone, ICAL_XDAYLIGHT_COMPONENT) != NULL;
+	if (!observed) {
+		/* Some clients send only the TZID: look its name up as ical_zone.c does for a property. */
+		icalproperty *tzid = icalcomponent_get_first_property(vtimezone, ICAL_TZID_PROPERTY);
+		const char *name = tzid != NULL ? icalproperty_get_tzid(tzid) : NULL;
+		const char *iana = name != NULL ? ex_ical_windows_zone(name) : NULL;
+		icaltimezone *builtin = name != NULL ? icaltimezone_get_builtin_timezone(iana != NULL ? iana : name) : NULL;
+		source = builtin != NULL ? icaltimezone_get_component(builtin) : NULL;
+		if (source == NULL)
+			return NULL;
+	}
+
+	icaltimezone *zone = icaltimezone_new();
+	icalcomponent *copy = icalcomponent_new_clone(source);
+	if (zone == NULL || copy == NULL || !icaltimezone_set_component(zone, copy)) {
+		if (copy != NULL)
+			icalcomponent_free(copy);
+		if (zone != NULL)
+			icaltimezone_free(zone, 1);
+		return NULL;
+	}
+	return zone;
+}
+
+icaltimezone *ex_ical_calendar_timezone(const char *text)
+{
+	if (text == NULL || text[0] == '\0')
+		return NULL;
+	icalcomponent *calendar = ex_ical_parse_stored(text);
+	if (calendar == NULL)
+		return NULL;
+	icalcomponent *vtimezone = icalcomponent_get_first_component(calendar, ICAL_VTIMEZONE_COMPONENT);
+	icaltimezone *zone = vtimezone != NULL ? zone_from_component(vtimezone) : NULL;
+	icalcomponent_free(calendar);
+	return zone;
 }

@@ -37,6 +37,17 @@ typedef enum {
 	EX_ICAL_UNSUPPORTED_COMPONENT, /* 403 CALDAV:supported-calendar-component */
 } ex_ical_status;
 
+/*
+ * Seconds by which a floating time can move when it is read in a time
+ * zone instead of UTC: an iCalendar UTC offset is below 24 hours.
+ */
+#define EX_ICAL_FLOATING_SHIFT_MAX INT64_C(86400)
+
+/*
+ * A parsed calendar object resource. The bounds read floating times as
+ * UTC, so a search in a calendar with a CALDAV:calendar-timezone widens
+ * its range by EX_ICAL_FLOATING_SHIFT_MAX before comparing with them.
+ */
 typedef struct {
 	icalcomponent *calendar; /* the VCALENDAR, owned */
 	unsigned component;      /* one EX_ICAL_COMPONENT_* */
@@ -65,6 +76,14 @@ const char *ex_ical_component_name(unsigned component);
 unsigned ex_ical_component_from_name(const char *name);
 
 /*
+ * Converts T, read in ZONE, to seconds since 1970 UTC. A floating time or
+ * a DATE (ZONE NULL) is read in FLOATING, which is the collection's
+ * CALDAV:calendar-timezone (RFC 4791 section 9.9), or in UTC when FLOATING
+ * is NULL. A DATE stands for its midnight.
+ */
+int64_t ex_ical_time_to_utc(struct icaltimetype t, const icaltimezone *zone, const icaltimezone *floating);
+
+/*
  * Calls VISIT for every instance of the components of type KIND in
  * CALENDAR that may overlap [START, END): recurrences expanded with
  * RRULE, RDATE and EXDATE, instances replaced by a RECURRENCE-ID override
@@ -75,12 +94,28 @@ typedef bool (*ex_ical_instance_visitor)(void *context, icalcomponent *component
 void ex_ical_foreach_instance(icalcomponent *calendar, unsigned kind, int64_t start, int64_t end,
 			      ex_ical_instance_visitor visit, void *context);
 
+/* As ex_ical_foreach_instance, with floating times read in FLOATING (NULL: UTC). */
+void ex_ical_foreach_instance_in(icalcomponent *calendar, unsigned kind, int64_t start, int64_t end,
+				 const icaltimezone *floating, ex_ical_instance_visitor visit, void *context);
+
 /*
  * Returns true when an instance of type KIND overlaps [START, END) by the
  * rules of RFC 4791 section 9.9 (a zero-length instance matches when it
  * starts inside the range, one without any date matches every range).
+ * Floating times are read as UTC.
  */
 bool ex_ical_overlaps(icalcomponent *calendar, unsigned kind, int64_t start, int64_t end);
+
+/* As ex_ical_overlaps, with floating times read in FLOATING (NULL: UTC). */
+bool ex_ical_overlaps_in(icalcomponent *calendar, unsigned kind, int64_t start, int64_t end, const icaltimezone *floating);
+
+/*
+ * Builds the time zone of a CALDAV:calendar-timezone value TEXT (a
+ * VCALENDAR holding one VTIMEZONE), used as sent. Returns NULL when TEXT
+ * is empty or holds no readable VTIMEZONE. Free with
+ * icaltimezone_free(zone, 1).
+ */
+icaltimezone *ex_ical_calendar_timezone(const char *text);
 
 /* Reads an iCalendar UTC DATE-TIME ("20260101T000000Z") into *SECONDS. Returns 0, or -1 when it is not one. */
 int ex_ical_parse_utc(const char *text, int64_t *seconds);

@@ -263,11 +263,10 @@ PGresult *contacts_find_book(PGconn *connection, const contacts_context *context
 
 long long contacts_quota_used(PGconn *connection, const contacts_context *context, ex_db_error *error)
 {
-	/* NOTE: the sum reads every vCard row of the user; a stored counter would keep PUT cost flat. */
+	/* addressbooks.octets is kept by a trigger on contact_cards, so this reads one row per address book. */
 	PGresult *result = contacts_sql(connection, error,
-					"SELECT coalesce(sum(octet_length(c.vcard)), 0)::text FROM contact_cards AS c "
-					"JOIN addressbooks AS b ON b.id = c.addressbook_id WHERE b.user_id = $1",
-					1, context->principal.user_id);
+					"SELECT coalesce(sum(octets), 0)::text FROM addressbooks WHERE user_id = $1", 1,
+					context->principal.user_id);
 	if (result == NULL)
 		return -1;
 	long long used = strtoll(PQgetvalue(result, 0, 0), NULL, 10);

@@ -24,6 +24,10 @@ typedef struct {
 /* Applies If-Match and If-None-Match to a resource whose ETag is CURRENT (NULL: absent). Returns true when it may go on. */
 static bool conditions_pass(contacts_context *context, const char *current, bool read_only)
 {
+	if (context->create_only && current != NULL) {
+		contacts_reply_error(&context->reply, 412, NULL, NULL, "a vCard named %s exists already", context->target.card);
+		return false;
+	}
 	ex_dav_condition condition = ex_dav_evaluate_conditions(ex_http_header(context->request, "If-Match"),
 								 ex_http_header(context->request, "If-None-Match"),
 								 current, read_only);
@@ -244,7 +248,8 @@ static int put_work(PGconn *connection, void *opaque, ex_db_error *error)
 	if (book == NULL) {
 		if (!failed)
 			contacts_reply_error(&context->reply, 409, NULL, NULL,
-					     "the address book %s does not exist; create it with MKCOL first", context->target.book);
+					     "the address book %s does not exist; create it first (MKCOL, or POST /api/v1/addressbooks)",
+					     context->target.book);
 		return failed ? -1 : 0;
 	}
 	const char *book_id = PQgetvalue(book, 0, 0);

@@ -2,9 +2,10 @@
  * The read side of the JSON API: the caller's address books with their
  * ctag, an address book exported as one text/vcard file, and a search of
  * the global address list. Credentials are those of the DAV routes (Bearer
- * or Basic with an app password). Errors use the JSON error form.
+ * or Basic with an app password). Errors use the JSON error form. The
+ * write side is in contacts_api_write.c and contacts_api_import.c.
  */
-#include "contacts_service.h"
+#include "contacts_api.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,48 +143,15 @@ static int gal_search_work(PGconn *connection, void *opaque, ex_db_error *error)
 	return state->result ? 0 : -1;
 }
 
-/* Authenticates REQUEST into CONTEXT; on failure sends the JSON 401 or 503 and returns false. */
-static bool authenticate(contacts_service *service, ex_http_request *request, contacts_context *context)
-{
-	ex_dav_auth_status status = ex_dav_authenticate(service->authenticator, request, &context->principal);
-	if (status == EX_DAV_AUTH_OK) {
-		ex_http_set_log_tenant(request, context->principal.tenant_id);
-		return true;
-	}
-	if (status == EX_DAV_AUTH_UNAVAILABLE) {
-		ex_http_respond_error(request, 503, "auth_unavailable", "authentication is unavailable for now; retry later");
-		return false;
-	}
-	if (service->auth_failures != NULL)
-		ex_counter_add(service->auth_failures, 1);
-	ex_http_respond_error(request, 401, status == EX_DAV_AUTH_MISSING ? "missing_token" : "invalid_token",
-			      "log in with a bearer token, or with your email address and an app password");
-	ex_http_add_header(request, "WWW-Authenticate", "Bearer realm=\"expresso\"");
-	return false;
-}
-
-/* Runs WORK for STATE and sends a 503 when the database failed; returns true when the work committed. */
-static bool run(api_state *state, ex_http_request *request, ex_db_isolation isolation, ex_db_work work)
-{
-	ex_db_error error;
-	memset(&error, 0, sizeof(error));
-	if (ex_db_tenant_transaction(state->context->service->database, state->context->principal.tenant_id, isolation,
-				     work, state, &error) == 0)
-		return true;
-	ex_log(EX_LOG_ERROR, "contacts_api_database_failed", "{s:s, s:s, s:s}", "user", state->context->principal.user_id,
-	       "sqlstate", error.sqlstate, "error", error.message);
-	ex_http_respond_error(request, 503, "database_unavailable", "the contacts database failed; retry the request later");
-	return false;
-}
 
 static void handle_list(ex_http_request *request, void *opaque)
 {
 	contacts_context context = { .service = opaque, .request = request };
 	api_state state = { .context = &context };
 
-	if (!authenticate(opaque, request, &context))
+	if (!contacts_api_authenticate(opaque, request, &context))
 		return;
-	if (run(&state, request, EX_DB_REPEATABLE_READ, list_books_work)) {
+	if (contacts_api_run(&context, EX_DB_REPEATABLE_READ, list_books_work, &state)) {
 		ex_http_respond_json(request, 200, state.result);
 		state.result = NULL;
 	}
@@ -196,14 +164,14 @@ static void handle_export(ex_http_request *request, void *opaque)
 	api_state state = { .context = &context };
 	const char *book = ex_http_param(request, "book");
 
-	if (!authenticate(opaque, request, &context))
+	if (!contacts_api_authenticate(opaque, request, &context))
 		return;
 	if (book == NULL || !contacts_book_name_is_valid(book)) {
 		ex_http_respond_error(request, 404, "addressbook_not_found", "no address book has this name");
 		return;
 	}
 	snprintf(context.target.book, sizeof(context.target.book), "%s", book);
-	if (run(&state, request, EX_DB_REPEATABLE_READ, export_work)) {
+	if (contacts_api_run(&context, EX_DB_REPEATABLE_READ, export_work, &state)) {
 		if (state.not_found) {
 			ex_http_respond_error(request, 404, "addressbook_not_found", "the address book %s does not exist", book);
 		} else {
@@ -223,7 +191,7 @@ static void handle_gal_search(ex_http_request *request, void *opaque)
 	api_state state = { .context = &context };
 	char query[GAL_SEARCH_MAX_QUERY + 1];
 
-	if (!authenticate(opaque, request, &context))
+	if (!contacts_api_authenticate(opaque, request, &context))
 		return;
 	int found = ex_http_query(request, "q", query, sizeof(query));
 	if (found != 0 || query[0] == '\0') {
@@ -233,7 +201,7 @@ static void handle_gal_search(ex_http_request *request, void *opaque)
 		return;
 	}
 	state.query = query;
-	if (run(&state, request, EX_DB_READ_COMMITTED, gal_search_work)) {
+	if (contacts_api_run(&context, EX_DB_READ_COMMITTED, gal_search_work, &state)) {
 		ex_http_respond_json(request, 200, state.result);
 		state.result = NULL;
 	}
@@ -246,5 +214,7 @@ int contacts_add_api_routes(contacts_service *service, ex_http_server *http)
 	status |= ex_http_route(http, "GET", "/api/v1/addressbooks", handle_list, service);
 	status |= ex_http_route(http, "GET", "/api/v1/addressbooks/{book}/export.vcf", handle_export, service);
 	status |= ex_http_route(http, "GET", "/api/v1/gal/search", handle_gal_search, service);
+	status |= contacts_add_api_write_routes(service, http);
+	status |= contacts_add_api_import_routes(service, http);
 	return status == 0 ? 0 : -1;
 }

@@ -25,6 +25,8 @@ const ex_setting contacts_settings[] = {
 	  "Largest vCard a PUT may store (CARDDAV:max-resource-size); larger ones are answered 413.", false },
 	{ "contacts_quota", "EXPRESSO_CONTACTS_QUOTA", EX_SETTING_SIZE, "100M", "bytes",
 	  "Total size of the vCards one user may store; a PUT past it is answered 507 with DAV:quota-not-exceeded.", false },
+	{ "contacts_max_import_size", "EXPRESSO_CONTACTS_MAX_IMPORT_SIZE", EX_SETTING_SIZE, "10M", "bytes",
+	  "Largest .vcf file POST /api/v1/addressbooks/{book}/import takes; larger ones are answered 413.", false },
 	{ "carddav_tombstone_days", "EXPRESSO_CARDDAV_TOMBSTONE_DAYS", EX_SETTING_INT, "90", "days",
 	  "Days a deleted vCard stays reported to sync-collection; older sync-tokens then get 403 DAV:valid-sync-token.", false },
 	{ "dav_max_xml_bytes", "EXPRESSO_DAV_MAX_XML_BYTES", EX_SETTING_SIZE, "1M", "bytes",
@@ -46,6 +48,9 @@ static int read_settings(contacts_service *service, const ex_config *config)
 
 	service->max_resource_size = (size_t)ex_config_size(config, "carddav_max_resource_size");
 	service->quota_bytes = (long long)ex_config_size(config, "contacts_quota");
+	service->max_import_size = (size_t)ex_config_size(config, "contacts_max_import_size");
+	if (service->max_import_size < MIN_RESOURCE_SIZE)
+		return invalid_setting("EXPRESSO_CONTACTS_MAX_IMPORT_SIZE", "expected at least 1K");
 	int64_t tombstone_days = ex_config_int(config, "carddav_tombstone_days");
 	if (tombstone_days < 0 || tombstone_days > 36500)
 		return invalid_setting("EXPRESSO_CARDDAV_TOMBSTONE_DAYS", "expected 0 to 36500 days");

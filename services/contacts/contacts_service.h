@@ -55,6 +55,7 @@ typedef struct {
 	ex_dav_authenticator *authenticator;
 	size_t max_resource_size; /* bytes of one vCard (CARDDAV:max-resource-size) */
 	long long quota_bytes;    /* bytes of vCards one user may store (RFC 4331) */
+	size_t max_import_size;   /* bytes of one .vcf file sent to the import API */
 	int tombstone_days;       /* days a deletion stays reported to sync-collection */
 	ex_dav_xml_limits xml_limits;
 	char *issuer;
@@ -121,6 +122,7 @@ typedef struct {
 	xmlDoc *document; /* parsed XML body, or NULL */
 	ex_dav_depth depth;
 	long long quota_used; /* bytes of the user's vCards, -1 until a handler reads it */
+	bool create_only;     /* a PUT must not replace an existing vCard, as with If-None-Match: * */
 	contacts_reply reply;
 } contacts_context;
 

@@ -472,7 +472,8 @@ static int finish_cards(ex_vcard_list *list)
 	if (list->cards == NULL)
 		return -1;
 	for (size_t i = 0; i < list->card_count; i++) {
-		list->cards[i].properties = list->properties + list->ranges[i].first;
+		/* A file of empty vCards has no property array, and NULL plus an offset is undefined. */
+		list->cards[i].properties = list->properties != NULL ? list->properties + list->ranges[i].first : NULL;
 		list->cards[i].property_count = list->ranges[i].count;
 		list->cards[i].version = list->ranges[i].version;
 		list->cards[i].uid = list->ranges[i].uid;

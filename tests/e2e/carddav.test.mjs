@@ -777,11 +777,23 @@ test('contacts quota: at the quota stored, past it 507, quota properties', async
     const over = await send('PUT', `${book}c.vcf`, vcard('quota-c', 'C'));
     assert.equal(over.status, 507);
     assert.match(over.text, /<d:quota-not-exceeded\/>/);
+    const onePast = await send('PUT', `${book}b.vcf`, paddedVcard('quota-b', 1001));
+    assert.equal(onePast.status, 507, 'a replacement one byte larger passes the quota');
+    assert.match(onePast.text, new RegExp(`would use ${used + 3001} bytes, more than your contacts quota of ${used + 3000} bytes`));
     assert.equal((await send('PUT', `${book}a.vcf`, paddedVcard('quota-a', 2000).replace('Padded', 'Paddex'))).status, 204, 'a replacement of the same size fits');
-    const after = await dav('PROPFIND', `${base}${book}`, { user: 'carol', headers: { Depth: '0' }, body: propfindBody('<d:quota-used-bytes/><d:quota-available-bytes/>') });
-    assert.match(after.text, new RegExp(`<d:quota-used-bytes>${used + 3000}</d:quota-used-bytes>`));
-    assert.match(after.text, /<d:quota-available-bytes>0<\/d:quota-available-bytes>/);
+    const quotaOf = async (url) => {
+      const found = await dav('PROPFIND', `${base}${url}`, { user: 'carol', headers: { Depth: '0' }, body: propfindBody('<d:quota-used-bytes/><d:quota-available-bytes/>') });
+      return { used: Number(found.text.match(/<d:quota-used-bytes>(\d+)</)[1]), available: Number(found.text.match(/<d:quota-available-bytes>(\d+)</)[1]) };
+    };
+    assert.deepEqual(await quotaOf(book), { used: used + 3000, available: 0 });
+
+    // The per-book byte counter follows deletions, of one vCard and of a whole address book.
+    assert.equal((await send('DELETE', `${book}b.vcf`)).status, 204);
+    assert.deepEqual(await quotaOf(book), { used: used + 2000, available: 1000 });
+    assert.equal((await send('PUT', `${book}b.vcf`, paddedVcard('quota-b', 1001))).status, 507, 'one byte past after the deletion');
+    assert.equal((await send('PUT', `${book}b.vcf`, paddedVcard('quota-b', 1000))).status, 201, 'at the quota again');
     assert.equal((await send('DELETE', book)).status, 204);
+    assert.deepEqual(await quotaOf(carol.home), { used, available: 3000 });
   } finally {
     daemon.child.kill('SIGTERM');
     await daemon.exited;

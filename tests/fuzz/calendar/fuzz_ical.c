@@ -2,14 +2,18 @@
  * Feeds arbitrary bytes to the calendar object checks of PUT, then, for
  * an accepted object, expands its instances over one year and evaluates
  * a calendar-query filter with a time range and a text-match, as a
- * REPORT does with stored objects.
+ * REPORT does with stored objects. The object is then returned through
+ * CALDAV:expand and limit-recurrence-set with floating times read in
+ * America/Sao_Paulo.
  */
 #include <libxml/parser.h>
+#include <stdlib.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "cal_filter.h"
+#include "ical_expand.h"
 #include "ical_object.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -47,6 +51,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ex_ical_foreach_instance(object.calendar, object.component, 1767225600, 1798761600, count_instance, &instances);
 	if (filter_ready)
 		(void)ex_cal_filter_matches(&filter, object.calendar);
+
+	static icaltimezone *floating;
+	if (floating == NULL)
+		floating = ex_ical_calendar_timezone("BEGIN:VCALENDAR\r\nBEGIN:VTIMEZONE\r\nTZID:America/Sao_Paulo\r\n"
+						     "END:VTIMEZONE\r\nEND:VCALENDAR\r\n");
+	char *text = NULL;
+	(void)ex_ical_expand(object.calendar, 1767225600, 1798761600, floating, 1000, &text);
+	free(text);
+	free(ex_ical_limit_recurrence_set(object.calendar, 1767225600, 1798761600, floating));
 	ex_ical_object_free(&object);
 	return 0;
 }

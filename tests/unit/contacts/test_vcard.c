@@ -146,6 +146,21 @@ static const reject_case reject_cases[] = {
 	{ "nul byte", "BEGIN:VCARD\r\nFN:a\0b\r\nEND:VCARD\r\n", "NUL" },
 };
 
+static void test_empty_vcard(void **state)
+{
+	static const char text[] = "BEGIN:VCARD\r\nEND:VCARD\r\n";
+	char err[256];
+	(void)state;
+
+	/* A vCard without properties parses, so the PUT check can name the missing VERSION. */
+	ex_vcard_list *list = ex_vcard_parse(text, strlen(text), err, sizeof(err));
+	assert_non_null(list);
+	assert_int_equal(ex_vcard_count(list), 1);
+	assert_int_equal(ex_vcard_at(list, 0)->property_count, 0);
+	assert_null(ex_vcard_at(list, 0)->version);
+	ex_vcard_list_free(list);
+}
+
 static void test_reject_cases(void **state)
 {
 	(void)state;
@@ -268,7 +283,7 @@ int main(void)
 		cmocka_unit_test(test_property_cases), cmocka_unit_test(test_base64),
 		cmocka_unit_test(test_version_and_uid), cmocka_unit_test(test_reject_cases),
 		cmocka_unit_test(test_parameter_limit), cmocka_unit_test(test_corpus),
-		cmocka_unit_test(test_corpus_details),
+		cmocka_unit_test(test_corpus_details), cmocka_unit_test(test_empty_vcard),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
