@@ -82,8 +82,8 @@ static char *shape_calendar_data(report_state *state, const char *object_name, c
 }
 
 /*
- * Writes one object response from row ROW of OBJECTS (CALENDAR_OBJECT_COLUMNS
- * then ical). Returns 0, or -1 with an error reply set when calendar-data
+ * Writes one object response from row ROW of OBJECTS (CALENDAR_OBJECT_COLUMNS,
+ * then ical and the schedule-tag). Returns 0, or -1 with an error reply set when calendar-data
  * could not be produced.
  */
 static int describe_object(report_state *state, PGresult *objects, int row, const ex_dav_propfind *properties)
@@ -108,6 +108,7 @@ static int describe_object(report_state *state, PGresult *objects, int row, cons
 		.object_length = PQgetvalue(objects, row, 2),
 		.object_lastmod = PQgetvalue(objects, row, 3),
 		.object_data = shaped != NULL ? shaped : PQgetvalue(objects, row, 4),
+		.schedule_tag = PQgetvalue(objects, row, 5),
 		.dead_properties = state->dead_properties,
 		.property_path = calendar_property_path(path, sizeof(path), context->principal.user_id, &target) == 0
 					 ? path
@@ -165,7 +166,8 @@ static int sync_report(report_state *state, PGconn *connection, const char *cale
 	}
 	snprintf(since_text, sizeof(since_text), "%lld", since);
 	PGresult *objects = calendar_sql(connection, error,
-				       "SELECT " CALENDAR_OBJECT_COLUMNS ", ical, modseq::text FROM calendar_objects "
+				       "SELECT " CALENDAR_OBJECT_COLUMNS ", ical, coalesce(schedule_tag, etag), modseq::text "
+				       "FROM calendar_objects "
 				       "WHERE calendar_id = $1 AND modseq > $2 ORDER BY modseq",
 				       2, calendar_id, since_text);
 	/* An initial sync reports no deletions, so it reads no tombstones. */
@@ -195,12 +197,12 @@ static int sync_report(report_state *state, PGconn *connection, const char *cale
 			break;
 		}
 		bool take_object = removed_row == PQntuples(removed) ||
-				 (object_row < PQntuples(objects) && strtoll(PQgetvalue(objects, object_row, 5), NULL, 10) <
+				 (object_row < PQntuples(objects) && strtoll(PQgetvalue(objects, object_row, 6), NULL, 10) <
 									  strtoll(PQgetvalue(removed, removed_row, 1), NULL, 10));
 		if (take_object) {
 			if (describe_object(state, objects, object_row, &state->sync.properties) != 0)
 				break;
-			last_sequence = PQgetvalue(objects, object_row++, 5);
+			last_sequence = PQgetvalue(objects, object_row++, 6);
 		} else {
 			if (calendar_href_object(href, context->principal.user_id, context->target.calendar,
 					       PQgetvalue(removed, removed_row, 0)) == 0)
@@ -265,7 +267,8 @@ static PGresult *select_candidates(PGconn *connection, const char *calendar_id, 
 	}
 	/* A zero-length instance at the range start matches, so last_end is compared with >=. */
 	return calendar_sql(connection, error,
-			    "SELECT " CALENDAR_OBJECT_COLUMNS ", ical FROM calendar_objects WHERE calendar_id = $1 "
+			    "SELECT " CALENDAR_OBJECT_COLUMNS ", ical, coalesce(schedule_tag, etag) FROM calendar_objects "
+			    "WHERE calendar_id = $1 "
 			    "AND ($2 = '' OR last_end IS NULL OR last_end >= to_timestamp(nullif($2, '')::double precision)) "
 			    "AND ($3 = '' OR first_start IS NULL OR first_start < to_timestamp(nullif($3, '')::double precision)) "
 			    "AND ($4 = '' OR component = $4) ORDER BY name",
@@ -521,7 +524,7 @@ static int multiget_report(report_state *state, PGconn *connection, const char *
 		snprintf(array, array_size, "{}");
 
 	PGresult *objects = calendar_sql(connection, error,
-					 "SELECT " CALENDAR_OBJECT_COLUMNS ", ical FROM calendar_objects "
+					 "SELECT " CALENDAR_OBJECT_COLUMNS ", ical, coalesce(schedule_tag, etag) FROM calendar_objects "
 					 "WHERE calendar_id = $1 AND name = ANY ($2::text[])",
 					 2, calendar_id, array);
 	free(array);

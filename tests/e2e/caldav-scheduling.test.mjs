@@ -256,6 +256,16 @@ test('invitation reaches colleague and external attendee', { timeout: TEST_TIMEO
   const tagged = await propfind(users.alice, href, '<c:schedule-tag/>');
   assert.ok(tagged.text.includes(`<cal:schedule-tag>${scheduleTag.replaceAll('"', '&quot;')}</cal:schedule-tag>`) ||
     tagged.text.includes(`<cal:schedule-tag>${scheduleTag}</cal:schedule-tag>`), tagged.text);
+  // calendar-multiget reports the same schedule-tag as PROPFIND.
+  const multiget = await request(users.alice, 'REPORT', href.replace(/[^/]+$/, ''), {
+    body: '<?xml version="1.0"?><c:calendar-multiget xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav">'
+      + `<d:prop><d:getetag/><c:schedule-tag/></d:prop><d:href>${href}</d:href></c:calendar-multiget>`,
+    type: 'application/xml',
+    headers: { Depth: '1' },
+  });
+  assert.equal(multiget.status, 207, multiget.text);
+  assert.ok(multiget.text.includes(`<cal:schedule-tag>${scheduleTag.replaceAll('"', '&quot;')}</cal:schedule-tag>`) ||
+    multiget.text.includes(`<cal:schedule-tag>${scheduleTag}</cal:schedule-tag>`), multiget.text);
   const stale = await request(users.alice, 'PUT', href, { body: organizerCopy.text, type: 'text/calendar', headers: { 'If-Schedule-Tag-Match': '"stale"' } });
   assert.equal(stale.status, 412);
   assert.match(attendeeLine(organizerCopy.text, users.bob.email), /SCHEDULE-STATUS=2\.0/);
