@@ -204,6 +204,7 @@ start_daemons() {
 			export EXPRESSO_SMTP_PORT=$SMTP_PORT EXPRESSO_SUBMISSION_PORT=$SUBMISSION_PORT
 			export EXPRESSO_SUBMISSIONS_PORT=$SUBMISSIONS_PORT EXPRESSO_IMAP_PORT=$IMAP_PORT
 			export EXPRESSO_IMAPS_PORT=$IMAPS_PORT EXPRESSO_MANAGESIEVE_PORT=$MANAGESIEVE_PORT
+			export EXPRESSO_MAIL_DRIVE_URL="http://127.0.0.1:$(port 8004)"
 			# The local stack sends no mail off the machine: expresso-mail queues mail for other
 			# domains but runs no delivery workers. Tests start their own instance with routes to
 			# SMTP servers on loopback.
