@@ -149,7 +149,7 @@ static int start_worker(ex_sieve_pool *pool, worker_slot *slot, char *err, size_
 	return 0;
 }
 
-/* Ends the worker in SLOT (killing it when KILL is set) and returns its wait status, or -1 when unknown. */
+/* Ends the worker in SLOT (with SIGKILL when KILL_IT is set) and returns its wait status, or -1 when unknown. */
 static int stop_worker(ex_sieve_pool *pool, worker_slot *slot, int kill_it)
 {
 	if (slot->fd < 0)

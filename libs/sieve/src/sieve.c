@@ -17,7 +17,7 @@
 #include <string.h>
 
 typedef struct {
-	char *script;               /* NUL-terminated copy handed to libsieve */
+	char *script;               /* the worker's NUL-terminated copy handed to libsieve */
 	const ex_sieve_message *message;
 	ex_sieve_result *result;
 	ex_sieve_errors *errors;
@@ -298,8 +298,8 @@ static sieve2_callback_t callbacks[] = {
 	{ SIEVE2_VALUE_FIRST, NULL },
 };
 
-/* Copies SCRIPT for libsieve, refusing an oversized or NUL-containing one. */
-static ex_sieve_status prepare_script(call_state *state, const char *script, size_t length, size_t max_size)
+/* Rejects an oversized or NUL-containing SCRIPT before it reaches a worker. */
+static ex_sieve_status check_script(call_state *state, const char *script, size_t length, size_t max_size)
 {
 	if (max_size == 0)
 		max_size = EX_SIEVE_DEFAULT_MAX_SCRIPT;
@@ -314,11 +314,6 @@ static ex_sieve_status prepare_script(call_state *state, const char *script, siz
 		add_error(state, 0, "script contains a NUL byte");
 		return EX_SIEVE_INVALID;
 	}
-	state->script = malloc(length + 1);
-	if (state->script == NULL)
-		return EX_SIEVE_INTERNAL;
-	memcpy(state->script, script, length);
-	state->script[length] = '\0';
 	return EX_SIEVE_OK;
 }
 
@@ -402,7 +397,7 @@ void ex_sieve_pool_stop(void)
 	pthread_mutex_unlock(&pool_lock);
 }
 
-static int run_libsieve(call_state *state, size_t length, int execute)
+static int run_libsieve(call_state *state, const char *script, size_t length, int execute)
 {
 	char err[EX_SIEVE_MAX_ERROR_TEXT];
 
@@ -414,7 +409,7 @@ static int run_libsieve(call_state *state, size_t length, int execute)
 		add_error(state, 0, err);
 		return EX_SIEVE_RUN_FAILED;
 	}
-	return ex_sieve_pool_run(running, state->script, length, execute, state->message, state->result, state->errors,
+	return ex_sieve_pool_run(running, script, length, execute, state->message, state->result, state->errors,
 				 &state->parse_errors);
 }
 
@@ -423,12 +418,11 @@ ex_sieve_status ex_sieve_validate(const char *script, size_t length, size_t max_
 	call_state state = { .errors = errors };
 	memset(errors, 0, sizeof(*errors));
 
-	ex_sieve_status status = prepare_script(&state, script, length, max_size);
+	ex_sieve_status status = check_script(&state, script, length, max_size);
 	if (status != EX_SIEVE_OK)
 		return status;
 
-	int rc = run_libsieve(&state, length, 0);
-	free(state.script);
+	int rc = run_libsieve(&state, script, length, 0);
 	if (state.out_of_memory || rc == EX_SIEVE_RUN_FAILED)
 		return EX_SIEVE_INTERNAL;
 	/* sieve2_validate can return OK for a script with parse errors. */
@@ -482,14 +476,13 @@ ex_sieve_status ex_sieve_execute(const char *script, size_t length, size_t max_s
 	memset(result, 0, sizeof(*result));
 	call_state state = { .message = message, .result = result, .errors = &result->errors };
 
-	ex_sieve_status status = prepare_script(&state, script, length, max_size);
+	ex_sieve_status status = check_script(&state, script, length, max_size);
 	if (status != EX_SIEVE_OK) {
 		only_implicit_keep(result);
 		return status;
 	}
 
-	int rc = run_libsieve(&state, length, 1);
-	free(state.script);
+	int rc = run_libsieve(&state, script, length, 1);
 
 	if (state.out_of_memory) {
 		only_implicit_keep(result);

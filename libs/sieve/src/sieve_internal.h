@@ -10,7 +10,7 @@
 /*
  * The work a worker does for one request. SCRIPT is the worker's own
  * NUL-terminated copy. MESSAGE is NULL for a validation, and its
- * get_header asks the daemon over the socket. RESULT is NULL for a
+ * get_header requests the values from the daemon over the socket. RESULT is NULL for a
  * validation. Whatever the work records in RESULT, ERRORS and
  * *PARSE_ERRORS is sent back with its return value.
  */
@@ -39,7 +39,7 @@ ex_sieve_pool *ex_sieve_pool_create(ex_sieve_work work, char *err, size_t errlen
 int ex_sieve_pool_configure(ex_sieve_pool *pool, const ex_sieve_pool_settings *settings, char *err, size_t errlen);
 
 /*
- * Runs WORK in an idle worker, waiting for one if all are busy. Returns
+ * Runs the pool's work in an idle worker, waiting for one if all are busy. Returns
  * the work's return value with RESULT (may be NULL), ERRORS and
  * *PARSE_ERRORS filled in from the worker's reply, or EX_SIEVE_RUN_FAILED
  * with an error explaining why when the worker crashed, overran the

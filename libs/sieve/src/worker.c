@@ -50,7 +50,7 @@ static void free_answers(worker_channel *channel)
 	}
 }
 
-/* get_header for the worker's copy of the message: asks the daemon, whose callback has the message. */
+/* get_header for the worker's copy of the message: requests the values from the daemon, which has the message. */
 static const char *const *ask_daemon(void *context, const char *name)
 {
 	worker_channel *channel = context;

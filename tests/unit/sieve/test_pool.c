@@ -21,7 +21,7 @@
 
 /*
  * The work behind every test, chosen by the script's text:
- *   "fill"   fills a result with every kind of field and asks for Subject;
+ *   "fill"   fills a result with every kind of field and requests Subject;
  *   "pid"    keeps one action whose mailbox is the worker's pid;
  *   "error"  reports one error;
  *   "crash"  raises SIGSEGV;
@@ -101,7 +101,7 @@ static int run(ex_sieve_pool *pool, const char *script, ex_sieve_errors *errors,
 	memset(errors, 0, sizeof(*errors));
 	int rc = ex_sieve_pool_run(pool, script, strlen(script), 1, &message, &result, errors, &parse_errors);
 	if (pid != NULL)
-		*pid = result.count == 1 && result.actions[0].mailbox != NULL ? atoi(result.actions[0].mailbox) : -1;
+		*pid = result.count == 1 && result.actions[0].mailbox != NULL ? (int)strtol(result.actions[0].mailbox, NULL, 10) : -1;
 	ex_sieve_result_clear(&result);
 	return rc;
 }
@@ -224,32 +224,41 @@ static void runs_per_worker_limit(void **state)
 
 enum { THREADS = 4, RUNS_PER_THREAD = 50 };
 
+typedef struct {
+	ex_sieve_pool *pool;
+	int failures;
+} caller;
+
 static void *run_many(void *argument)
 {
-	ex_sieve_pool *pool = argument;
+	caller *self = argument;
+	ex_sieve_pool *pool = self->pool;
 	ex_sieve_errors errors;
-	intptr_t failures = 0;
+	int failures = 0;
 	for (int i = 0; i < RUNS_PER_THREAD; i++) {
 		int pid = 0;
 		if (run(pool, i % 10 == 9 ? "error" : "pid", &errors, &pid) != 0 || (i % 10 != 9 && pid <= 0))
 			failures++;
 	}
-	return (void *)failures;
+	self->failures = failures;
+	return NULL;
 }
 
 static void threads_share_workers(void **state)
 {
 	pthread_t threads[THREADS];
+	caller callers[THREADS];
 	ex_sieve_pool_counters counters;
 	(void)state;
 
 	ex_sieve_pool *pool = start_pool(2, 1000, 2000);
-	for (int i = 0; i < THREADS; i++)
-		assert_int_equal(pthread_create(&threads[i], NULL, run_many, pool), 0);
 	for (int i = 0; i < THREADS; i++) {
-		void *failures = NULL;
-		pthread_join(threads[i], &failures);
-		assert_int_equal((intptr_t)failures, 0);
+		callers[i] = (caller){ .pool = pool };
+		assert_int_equal(pthread_create(&threads[i], NULL, run_many, &callers[i]), 0);
+	}
+	for (int i = 0; i < THREADS; i++) {
+		pthread_join(threads[i], NULL);
+		assert_int_equal(callers[i].failures, 0);
 	}
 	ex_sieve_pool_counters_get(pool, &counters);
 	assert_int_equal(counters.runs, THREADS * RUNS_PER_THREAD);

@@ -21,7 +21,7 @@
  * validation and execution runs in a pool of worker processes, forked
  * from a small "zygote" process that is itself forked early from the
  * caller. The script and the envelope travel to the worker over a socket,
- * and the worker asks the caller for each header field it needs. A worker
+ * and the worker requests each header field it needs from the caller. A worker
  * that reported errors, crashed, ran longer than the run timeout or served
  * runs_per_worker runs is replaced by a fresh fork of the zygote, so
  * libsieve's state is never reused after an error, and a crash or a hang
