@@ -43,41 +43,67 @@ struct ex_sieve_pool {
 	ex_sieve_pool_counters counters;
 };
 
-ex_sieve_pool *ex_sieve_pool_create(ex_sieve_work work, char *err, size_t errlen)
+/* Forks a zygote for POOL and sets pool->zygote and pool->control; returns 0 or -1 with ERR filled in. */
+static int fork_zygote(ex_sieve_pool *pool, char *err, size_t errlen)
 {
 	int pair[2];
-	ex_sieve_pool *pool = calloc(1, sizeof(*pool));
-	if (pool == NULL) {
-		snprintf(err, errlen, "out of memory for the Sieve pool");
-		return NULL;
-	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
 		snprintf(err, errlen, "cannot create the Sieve zygote's socket: %s", strerror(errno));
-		free(pool);
-		return NULL;
+		return -1;
 	}
 	pid_t zygote = fork();
 	if (zygote == 0) {
 		close(pair[0]);
-		ex_sieve_zygote_main(pair[1], work);
+		ex_sieve_zygote_main(pair[1], pool->work);
 	}
 	close(pair[1]);
 	if (zygote < 0) {
 		snprintf(err, errlen, "cannot fork the Sieve zygote: %s", strerror(errno));
 		close(pair[0]);
+		return -1;
+	}
+	pool->zygote = zygote;
+	pool->control = pair[0];
+	return 0;
+}
+
+ex_sieve_pool *ex_sieve_pool_create(ex_sieve_work work, char *err, size_t errlen)
+{
+	ex_sieve_pool *pool = calloc(1, sizeof(*pool));
+	if (pool == NULL) {
+		snprintf(err, errlen, "out of memory for the Sieve pool");
+		return NULL;
+	}
+	pool->work = work;
+	if (fork_zygote(pool, err, errlen) != 0) {
 		free(pool);
 		return NULL;
 	}
-
-	pool->work = work;
-	pool->zygote = zygote;
-	pool->control = pair[0];
 	pool->settings = (ex_sieve_pool_settings){ EX_SIEVE_DEFAULT_WORKERS, EX_SIEVE_DEFAULT_RUNS_PER_WORKER,
 						   EX_SIEVE_RUN_TIMEOUT_MS };
 	pthread_mutex_init(&pool->control_lock, NULL);
 	pthread_mutex_init(&pool->lock, NULL);
 	pthread_cond_init(&pool->idle, NULL);
 	return pool;
+}
+
+/*
+ * Replaces a zygote that died. The new one is forked from the daemon as it
+ * is now, larger and with threads, which costs more but keeps Sieve
+ * working. Workers of the old zygote end when their sockets close.
+ */
+static int restart_zygote(ex_sieve_pool *pool, char *err, size_t errlen)
+{
+	pthread_mutex_lock(&pool->control_lock);
+	close(pool->control);
+	int status;
+	while (waitpid(pool->zygote, &status, 0) < 0 && errno == EINTR)
+		;
+	int rc = fork_zygote(pool, err, errlen);
+	if (rc != 0)
+		pool->control = -1;
+	pthread_mutex_unlock(&pool->control_lock);
+	return rc;
 }
 
 /* Sends REQUEST to the zygote and reads its reply and, for a spawn, the worker's socket into *FD. */
@@ -131,8 +157,15 @@ static int start_worker(ex_sieve_pool *pool, worker_slot *slot, char *err, size_
 	int fd = -1;
 
 	if (ask_zygote(pool, &request, &reply, &fd) != 0) {
-		snprintf(err, errlen, "the Sieve zygote process is gone");
-		return -1;
+		if (restart_zygote(pool, err, errlen) != 0)
+			return -1;
+		pthread_mutex_lock(&pool->lock);
+		pool->counters.zygotes_restarted++;
+		pthread_mutex_unlock(&pool->lock);
+		if (ask_zygote(pool, &request, &reply, &fd) != 0) {
+			snprintf(err, errlen, "the Sieve zygote process does not respond");
+			return -1;
+		}
 	}
 	if (reply.error != 0 || fd < 0) {
 		snprintf(err, errlen, "cannot start a Sieve worker: %s", strerror(reply.error ? reply.error : EPROTO));
@@ -371,13 +404,22 @@ void ex_sieve_pool_counters_get(ex_sieve_pool *pool, ex_sieve_pool_counters *cou
 	pthread_mutex_unlock(&pool->lock);
 }
 
+int ex_sieve_pool_zygote(ex_sieve_pool *pool)
+{
+	pthread_mutex_lock(&pool->control_lock);
+	int zygote = (int)pool->zygote;
+	pthread_mutex_unlock(&pool->control_lock);
+	return zygote;
+}
+
 void ex_sieve_pool_destroy(ex_sieve_pool *pool)
 {
 	if (pool == NULL)
 		return;
 	for (size_t i = 0; i < pool->slot_count; i++)
 		stop_worker(pool, &pool->slots[i], 0);
-	close(pool->control); /* the zygote kills what is left and exits */
+	if (pool->control >= 0)
+		close(pool->control); /* the zygote kills what is left and exits */
 	int status;
 	while (waitpid(pool->zygote, &status, 0) < 0 && errno == EINTR)
 		;

@@ -25,6 +25,7 @@ typedef struct {
 	unsigned long long started;   /* workers started, the first ones included */
 	unsigned long long crashed;   /* runs whose worker died */
 	unsigned long long timed_out; /* runs whose worker was killed at the deadline */
+	unsigned long long zygotes_restarted;
 } ex_sieve_pool_counters;
 
 /*
@@ -55,6 +56,9 @@ void ex_sieve_pool_counters_get(ex_sieve_pool *pool, ex_sieve_pool_counters *cou
 
 /* Stops every worker and the zygote and frees the pool. Call with no run in progress. */
 void ex_sieve_pool_destroy(ex_sieve_pool *pool);
+
+/* The zygote's process id, for tests. */
+int ex_sieve_pool_zygote(ex_sieve_pool *pool);
 
 /* The zygote's main loop on CONTROL; never returns (worker.c). */
 void ex_sieve_zygote_main(int control, ex_sieve_work work) __attribute__((noreturn));

@@ -2,7 +2,8 @@
  * The Sieve worker pool with work functions of its own: replies and header
  * questions round-trip, a crash or a hang costs one run and the worker is
  * replaced, workers are replaced after a run with errors and after
- * runs_per_worker runs, and several threads share the workers.
+ * runs_per_worker runs, and several threads share the workers. A dead
+ * zygote is replaced.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -268,6 +269,28 @@ static void threads_share_workers(void **state)
 	ex_sieve_pool_destroy(pool);
 }
 
+static void dead_zygote_is_restarted(void **state)
+{
+	ex_sieve_errors errors;
+	ex_sieve_pool_counters counters;
+	int pid = 0;
+	(void)state;
+
+	ex_sieve_pool *pool = start_pool(1, 1, 2000);
+	int zygote = ex_sieve_pool_zygote(pool);
+	assert_int_equal(kill(zygote, SIGKILL), 0);
+
+	/* The worker forked before still serves this run; its replacement needs a new zygote. */
+	assert_int_equal(run(pool, "pid", &errors, &pid), 0);
+	assert_true(pid > 0);
+	assert_int_equal(run(pool, "pid", &errors, &pid), 0);
+	assert_true(pid > 0);
+	assert_int_not_equal(ex_sieve_pool_zygote(pool), zygote);
+	ex_sieve_pool_counters_get(pool, &counters);
+	assert_int_equal(counters.zygotes_restarted, 1);
+	ex_sieve_pool_destroy(pool);
+}
+
 static void settings_out_of_range(void **state)
 {
 	char err[256];
@@ -298,7 +321,7 @@ int main(void)
 		cmocka_unit_test(reply_round_trips),     cmocka_unit_test(crash_replaces_worker),
 		cmocka_unit_test(timeout_replaces_worker), cmocka_unit_test(errors_replace_worker),
 		cmocka_unit_test(runs_per_worker_limit), cmocka_unit_test(threads_share_workers),
-		cmocka_unit_test(settings_out_of_range),
+		cmocka_unit_test(dead_zygote_is_restarted), cmocka_unit_test(settings_out_of_range),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

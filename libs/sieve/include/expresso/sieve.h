@@ -104,7 +104,8 @@ typedef struct {
  * What a script may ask about the message being delivered. get_header
  * returns the values of every header field named NAME (case-insensitive,
  * unfolded, decoded as the caller sees fit), NULL-terminated, owned by the
- * caller and valid until the execution returns; NULL when absent.
+ * caller; NULL when absent. The values are copied to the worker at once,
+ * so they need to stay valid only until the next get_header call.
  */
 typedef struct {
 	const char *envelope_from; /* MAIL FROM, "" for the null sender */
