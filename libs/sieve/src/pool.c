@@ -182,14 +182,18 @@ static int start_worker(ex_sieve_pool *pool, worker_slot *slot, char *err, size_
 	return 0;
 }
 
-/* Ends the worker in SLOT (with SIGKILL when KILL_IT is set) and returns its wait status, or -1 when unknown. */
-static int stop_worker(ex_sieve_pool *pool, worker_slot *slot, int kill_it)
+/*
+ * Ends the worker in SLOT and returns its wait status, or -1 when unknown.
+ * The worker is idle or broken, so SIGKILL loses nothing, and it keeps the
+ * zygote's waitpid from blocking on a worker that does not exit. A worker
+ * that had already died keeps the status of its own death.
+ */
+static int stop_worker(ex_sieve_pool *pool, worker_slot *slot)
 {
 	if (slot->fd < 0)
 		return -1;
-	if (kill_it)
-		kill(slot->pid, SIGKILL);
-	close(slot->fd); /* a healthy worker reads EOF and exits */
+	kill(slot->pid, SIGKILL);
+	close(slot->fd);
 	slot->fd = -1;
 
 	const ex_sieve_zygote_request request = { .operation = EX_SIEVE_ZYGOTE_REAP, .pid = (int)slot->pid };
@@ -217,7 +221,7 @@ int ex_sieve_pool_configure(ex_sieve_pool *pool, const ex_sieve_pool_settings *s
 		slots[i].fd = -1;
 
 	for (size_t i = 0; i < pool->slot_count; i++)
-		stop_worker(pool, &pool->slots[i], 0);
+		stop_worker(pool, &pool->slots[i]);
 	free(pool->slots);
 	pool->slots = slots;
 	pool->slot_count = settings->workers;
@@ -379,10 +383,10 @@ int ex_sieve_pool_run(ex_sieve_pool *pool, const char *script, size_t length, in
 		}
 		replace = replace || rc != 0 || errors->count > 0 || *parse_errors > 0;
 		if (replace)
-			stop_worker(pool, slot, rc == EX_SIEVE_RUN_FAILED);
+			stop_worker(pool, slot);
 	} else if (slot->fd >= 0) {
-		/* No reply: the worker died, hung or broke the protocol. Kill it either way. */
-		int wait_status = stop_worker(pool, slot, 1);
+		/* No reply: the worker died, hung or broke the protocol. */
+		int wait_status = stop_worker(pool, slot);
 		report_lost_worker(pool, status, status == EX_SIEVE_WIRE_TIMEOUT ? -1 : wait_status, errors);
 	}
 	if (slot->fd < 0 && start_worker(pool, slot, err, sizeof(err)) != 0)
@@ -417,7 +421,7 @@ void ex_sieve_pool_destroy(ex_sieve_pool *pool)
 	if (pool == NULL)
 		return;
 	for (size_t i = 0; i < pool->slot_count; i++)
-		stop_worker(pool, &pool->slots[i], 0);
+		stop_worker(pool, &pool->slots[i]);
 	if (pool->control >= 0)
 		close(pool->control); /* the zygote kills what is left and exits */
 	int status;
