@@ -356,7 +356,8 @@ void ex_mail_service_close(ex_mail_service *service)
 	ex_mail_outbound_stop(service->outbound);
 	service->outbound = NULL;
 	ex_mail_sweep_stop(service);
-	ex_sieve_pool_stop();
+	/* NOTE: the Sieve pool stays up, because a request that the HTTP shutdown abandoned may still validate a
+	 * script. The zygote and the workers exit when this process ends and their sockets close. */
 	ex_storage_free(service->storage);
 	service->storage = NULL;
 	ex_auth_limiter_free(service->auth_limiter);
