@@ -208,6 +208,7 @@ start_daemons() {
 			export EXPRESSO_MAIL_PUBLIC_HOSTNAME=localhost
 			export EXPRESSO_CALDAV_PUBLIC_URL="http://127.0.0.1:$(port 8002)/"
 			export EXPRESSO_CARDDAV_PUBLIC_URL="http://127.0.0.1:$(port 8003)/"
+			export EXPRESSO_MAIL_DRIVE_URL="http://127.0.0.1:$(port 8004)"
 			# The local stack sends no mail off the machine: expresso-mail queues mail for other
 			# domains but runs no delivery workers. Tests start their own instance with routes to
 			# SMTP servers on loopback.

@@ -42,6 +42,11 @@ int ex_mail_api_open(ex_mail_service *service, ex_daemon *daemon)
 		.max_attachment_bytes = ex_config_size(config, "mail_api_max_attachment_size"),
 		.max_message_bytes = api->max_message_bytes,
 	};
+	const char *drive_url = ex_config_string(config, "mail_drive_url");
+	snprintf(api->drive_url, sizeof(api->drive_url), "%s", drive_url != NULL ? drive_url : "");
+	for (size_t end = strlen(api->drive_url); end > 0 && api->drive_url[end - 1] == '/'; end--)
+		api->drive_url[end - 1] = '\0';
+	api->drive_timeout_ms = ex_config_duration_ms(config, "mail_drive_timeout");
 	api->messages_sent = ex_metrics_counter(service->metrics, "mail_api_messages_sent_total",
 						"Messages accepted by POST /api/v1/mail/send and /send-itip.");
 	service->api = api;

@@ -27,7 +27,11 @@
 	{ "mail_api_max_recipients", "EXPRESSO_MAIL_API_MAX_RECIPIENTS", EX_SETTING_INT, "100", "recipients",         \
 	  "Recipients (to, cc and bcc together) of a message written through the API.", false },                      \
 	{ "mail_api_max_page", "EXPRESSO_MAIL_API_MAX_PAGE", EX_SETTING_INT, "200", "messages",                       \
-	  "Largest page of the message list (the limit parameter; its default is 50).", false },
+	  "Largest page of the message list (the limit parameter; its default is 50).", false },                     \
+	{ "mail_drive_url", "EXPRESSO_MAIL_DRIVE_URL", EX_SETTING_STRING, "http://127.0.0.1:8004", NULL,              \
+	  "Base URL of expresso-drive, from which attachments given by drive_file_id are read as the user.", false },  \
+	{ "mail_drive_timeout", "EXPRESSO_MAIL_DRIVE_TIMEOUT", EX_SETTING_DURATION, "30s", "duration",                \
+	  "Longest wait for each request to expresso-drive (connection and transfer).", false },
 
 typedef struct ex_mail_api {
 	ex_mail_service *service;
@@ -35,6 +39,8 @@ typedef struct ex_mail_api {
 	uint64_t max_message_bytes; /* a built message larger than this gets message_too_large */
 	unsigned max_page;
 	ex_counter *messages_sent;
+	char drive_url[512];        /* EXPRESSO_MAIL_DRIVE_URL without a trailing slash */
+	uint64_t drive_timeout_ms;
 } ex_mail_api;
 
 /* The caller of a request, from a verified access token. */

@@ -11,6 +11,8 @@
  * transaction inserts the row and removes the key from the garbage list.
  * A crash in between leaves a key that the garbage sweep removes.
  */
+#include <glib.h>
+#include <microhttpd.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +23,7 @@
 #include "imap_structure.h"
 #include "mail_api.h"
 #include "mail_api_cursor.h"
+#include "mail_drive_client.h"
 #include "mail_envelope.h"
 #include "mail_queue.h"
 
@@ -317,6 +320,115 @@ static void respond_compose_error(ex_http_request *request, ex_mail_compose_stat
 	}
 }
 
+/* ---- attachments from expresso-drive ---------------------------------------------------------------------- */
+
+/*
+ * Returns the user's access token as an Authorization header value: the
+ * request's own Bearer header, else the session cookie that authenticated
+ * it. The caller frees the copy; NULL when out of memory.
+ */
+static char *caller_authorization(ex_http_request *request)
+{
+	const char *header = ex_http_header(request, MHD_HTTP_HEADER_AUTHORIZATION);
+	if (header != NULL && g_ascii_strncasecmp(header, "Bearer ", 7) == 0)
+		return strdup(header);
+	const char *cookie = MHD_lookup_connection_value(ex_http_connection(request), MHD_COOKIE_KIND, "expresso_session");
+	if (cookie == NULL || cookie[0] == '\0')
+		return NULL;
+	size_t length = strlen("Bearer ") + strlen(cookie) + 1;
+	char *value = malloc(length);
+	if (value != NULL)
+		snprintf(value, length, "Bearer %s", cookie);
+	return value;
+}
+
+/* Sends the error for a drive attachment that could not be read. */
+static void respond_drive_error(ex_http_request *request, ex_mail_drive_status status, size_t index, bool attachment_limit,
+				const char *err)
+{
+	json_t *detail = json_pack("{s:s}", "field", "attachments");
+	json_object_set_new(detail, "index", json_integer((json_int_t)index));
+	switch (status) {
+	case EX_MAIL_DRIVE_NOT_FOUND:
+		ex_http_respond_error_detail(request, 404, "attachment_not_found", err, detail);
+		return;
+	case EX_MAIL_DRIVE_TOO_LARGE:
+		ex_http_respond_error_detail(request, 413, attachment_limit ? "attachment_too_large" : "message_too_large",
+					     err, detail);
+		return;
+	case EX_MAIL_DRIVE_UNAVAILABLE:
+		ex_log(EX_LOG_WARN, "mail_drive_unavailable", "{s:s}", "error", err);
+		ex_http_respond_error_detail(request, 502, "drive_unavailable", err, detail);
+		return;
+	default:
+		json_decref(detail);
+		ex_http_respond_error(request, 503, "out_of_memory", "the server ran out of memory; retry later");
+		return;
+	}
+}
+
+/*
+ * Fetches every {"drive_file_id": ...} attachment from expresso-drive as the
+ * caller. Each read stops at the smaller of the attachment limit and what
+ * is left of the message limit. Sends the error and returns false on failure.
+ */
+static bool fetch_drive_attachments(ex_mail_api *api, ex_http_request *request, ex_mail_compose *compose)
+{
+	char err[512];
+	char *authorization = NULL;
+	bool fetched = true;
+
+	for (size_t i = 0; i < compose->attachment_count && fetched; i++) {
+		ex_mail_compose_attachment *attachment = &compose->attachments[i];
+		if (attachment->drive_file_id == NULL || attachment->data != NULL)
+			continue;
+		if (authorization == NULL && (authorization = caller_authorization(request)) == NULL) {
+			ex_http_respond_error(request, 503, "out_of_memory", "the server ran out of memory; retry later");
+			return false;
+		}
+
+		uint64_t used = ex_mail_compose_size(compose);
+		uint64_t message_left = used < api->compose_limits.max_message_bytes
+						? api->compose_limits.max_message_bytes - used
+						: 0;
+		bool attachment_limit = api->compose_limits.max_attachment_bytes <= message_left;
+		uint64_t max_bytes = attachment_limit ? api->compose_limits.max_attachment_bytes : message_left;
+		const ex_mail_drive_caller caller = {
+			.base_url = api->drive_url,
+			.authorization = authorization,
+			.request_id = ex_http_request_id(request),
+			.timeout_ms = api->drive_timeout_ms,
+		};
+		ex_mail_drive_file file;
+		ex_mail_drive_status status = ex_mail_drive_fetch(&caller, attachment->drive_file_id, max_bytes, &file, err,
+								  sizeof(err));
+		if (status != EX_MAIL_DRIVE_OK) {
+			respond_drive_error(request, status, i, attachment_limit, err);
+			fetched = false;
+			continue;
+		}
+
+		/* A filename or content_type in the request wins over drive's; one that
+		 * cannot go into a MIME header falls back to a neutral value. */
+		if (attachment->filename == NULL) {
+			bool usable = ex_mail_compose_is_filename(file.filename);
+			attachment->filename = usable ? file.filename : strdup("attachment");
+			if (usable)
+				file.filename = NULL;
+		}
+		if (attachment->content_type == NULL)
+			attachment->content_type = g_ascii_strdown(
+				ex_mail_compose_is_media_type(file.content_type) ? file.content_type : "application/octet-stream",
+				-1);
+		attachment->data = file.data;
+		attachment->length = file.length;
+		file.data = NULL;
+		ex_mail_drive_file_clear(&file);
+	}
+	free(authorization);
+	return fetched;
+}
+
 typedef struct {
 	ex_mail_compose compose;
 	sender_lookup sender;
@@ -353,6 +465,8 @@ static bool build_from_request(ex_mail_api *api, ex_http_request *request, ex_ma
 		respond_compose_error(request, status, err, field);
 		return false;
 	}
+	if (!fetch_drive_attachments(api, request, &built->compose))
+		return false;
 	built->sender.user_id = caller->user_id;
 	if (ex_db_tenant_transaction(api->service->database, caller->tenant_id, EX_DB_READ_COMMITTED, sender_work,
 				     &built->sender, &error) != 0) {

@@ -266,22 +266,66 @@ static bool is_media_type(const char *text)
 	return true;
 }
 
+/* Returns true when TEXT is a UUID in text form. */
+static bool is_uuid(const char *text)
+{
+	for (size_t i = 0; i < 36; i++) {
+		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+		if (dash ? text[i] != '-' : !g_ascii_isxdigit(text[i]))
+			return false;
+	}
+	return text[36] == '\0';
+}
+
+static bool valid_filename(const char *filename)
+{
+	return filename != NULL && filename[0] != '\0' && strlen(filename) <= EX_MAIL_COMPOSE_MAX_NAME &&
+	       is_clean_text(filename, "");
+}
+
+/* Reads {"drive_file_id": "<uuid>"}, with an optional filename and content_type that replace drive's. */
+static ex_mail_compose_status read_drive_reference(parse_state *state, const json_t *item, size_t index,
+						   ex_mail_compose_attachment *out)
+{
+	const char *file_id = json_string_value(json_object_get(item, "drive_file_id"));
+	const char *filename = json_string_value(json_object_get(item, "filename"));
+	const char *content_type = json_string_value(json_object_get(item, "content_type"));
+
+	if (file_id == NULL || strlen(file_id) != 36 || !is_uuid(file_id))
+		return fail(state, EX_MAIL_COMPOSE_INVALID_REQUEST, "attachments[%zu].drive_file_id must be a file id (UUID)",
+			    index);
+	if (json_object_get(item, "content") != NULL)
+		return fail(state, EX_MAIL_COMPOSE_INVALID_REQUEST,
+			    "attachments[%zu] has both drive_file_id and content; send one of them", index);
+	if ((json_object_get(item, "filename") != NULL && !valid_filename(filename)) ||
+	    (json_object_get(item, "content_type") != NULL && (content_type == NULL || !is_media_type(content_type))))
+		return fail(state, EX_MAIL_COMPOSE_INVALID_REQUEST,
+			    "attachments[%zu]: filename must be UTF-8 text of 1 to %d bytes and content_type a media type",
+			    index, EX_MAIL_COMPOSE_MAX_NAME);
+
+	out->drive_file_id = g_ascii_strdown(file_id, -1);
+	out->filename = filename != NULL ? strdup(filename) : NULL;
+	out->content_type = content_type != NULL ? g_ascii_strdown(content_type, -1) : NULL;
+	if (out->drive_file_id == NULL || (filename != NULL && out->filename == NULL) ||
+	    (content_type != NULL && out->content_type == NULL))
+		return EX_MAIL_COMPOSE_NO_MEMORY;
+	return EX_MAIL_COMPOSE_OK;
+}
+
 static ex_mail_compose_status read_attachment(parse_state *state, const json_t *item, size_t index,
 					      ex_mail_compose_attachment *out)
 {
 	if (!json_is_object(item))
 		return fail(state, EX_MAIL_COMPOSE_INVALID_REQUEST,
-			    "attachments[%zu] must be an object with filename, content_type and content", index);
+			    "attachments[%zu] must be an object with filename, content_type and content, or drive_file_id",
+			    index);
 	if (json_object_get(item, "drive_file_id") != NULL)
-		/* TODO: attach drive files once expresso-drive offers a read that a daemon may call for a user. */
-		return fail(state, EX_MAIL_COMPOSE_INVALID_REQUEST,
-			    "attachments[%zu]: drive files cannot be attached yet; send the content in base64", index);
+		return read_drive_reference(state, item, index, out);
 
 	const char *filename = json_string_value(json_object_get(item, "filename"));
 	const char *content_type = json_string_value(json_object_get(item, "content_type"));
 	const json_t *content = json_object_get(item, "content");
-	if (filename == NULL || filename[0] == '\0' || strlen(filename) > EX_MAIL_COMPOSE_MAX_NAME ||
-	    !is_clean_text(filename, ""))
+	if (!valid_filename(filename))
 		return fail(state, EX_MAIL_COMPOSE_INVALID_REQUEST,
 			    "attachments[%zu].filename must be UTF-8 text of 1 to %d bytes", index, EX_MAIL_COMPOSE_MAX_NAME);
 	if (content_type == NULL)
@@ -376,17 +420,6 @@ static ex_mail_compose_status read_itip(parse_state *state, const json_t *body)
 	return EX_MAIL_COMPOSE_OK;
 }
 
-/* Returns true when TEXT is a UUID in text form. */
-static bool is_uuid(const char *text)
-{
-	for (size_t i = 0; i < 36; i++) {
-		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-		if (dash ? text[i] != '-' : !g_ascii_isxdigit(text[i]))
-			return false;
-	}
-	return text[36] == '\0';
-}
-
 static ex_mail_compose_status parse_object(parse_state *state, const json_t *body, ex_mail_compose_mode mode)
 {
 	ex_mail_compose *compose = state->compose;
@@ -460,6 +493,27 @@ size_t ex_mail_compose_envelope(const ex_mail_compose *compose, const char **add
 	return count;
 }
 
+bool ex_mail_compose_is_filename(const char *text)
+{
+	return valid_filename(text);
+}
+
+bool ex_mail_compose_is_media_type(const char *text)
+{
+	return text != NULL && is_media_type(text);
+}
+
+uint64_t ex_mail_compose_size(const ex_mail_compose *compose)
+{
+	uint64_t size = 0;
+	const char *texts[] = { compose->text, compose->html, compose->calendar };
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
+		size += texts[i] != NULL ? strlen(texts[i]) : 0;
+	for (size_t i = 0; i < compose->attachment_count; i++)
+		size += compose->attachments[i].length;
+	return size;
+}
+
 void ex_mail_compose_clear(ex_mail_compose *compose)
 {
 	for (int kind = 0; kind < EX_MAIL_RECIPIENT_KINDS; kind++) {
@@ -473,6 +527,7 @@ void ex_mail_compose_clear(ex_mail_compose *compose)
 		free(compose->attachments[i].filename);
 		g_free(compose->attachments[i].content_type);
 		free(compose->attachments[i].data);
+		g_free(compose->attachments[i].drive_file_id);
 	}
 	free(compose->attachments);
 	free(compose->subject);

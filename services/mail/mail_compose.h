@@ -55,10 +55,11 @@ typedef struct {
 } ex_mail_compose_address;
 
 typedef struct {
-	char *filename;
-	char *content_type; /* "type/subtype" */
-	unsigned char *data;
+	char *filename;      /* NULL for a drive file until it is fetched, unless the client named it */
+	char *content_type;  /* "type/subtype"; NULL like filename */
+	unsigned char *data; /* NULL for a drive file until it is fetched */
 	size_t length;
+	char *drive_file_id; /* {"drive_file_id": ...}: the file to fetch from expresso-drive, else NULL */
 } ex_mail_compose_attachment;
 
 typedef struct {
@@ -93,10 +94,23 @@ ex_mail_compose_status ex_mail_compose_parse(const char *body, size_t length, ex
 					     const ex_mail_compose_limits *limits, ex_mail_compose *compose,
 					     char *err, size_t errlen, char *field, size_t field_size);
 
+/* Whether TEXT may be an attachment's filename: UTF-8 of 1 to EX_MAIL_COMPOSE_MAX_NAME bytes, no controls. */
+bool ex_mail_compose_is_filename(const char *text);
+
+/* Whether TEXT is a bare "type/subtype" media type without parameters. */
+bool ex_mail_compose_is_media_type(const char *text);
+
+/*
+ * Returns the bytes that count against max_message_bytes so far: text,
+ * HTML, calendar and the attachments that have content.
+ */
+uint64_t ex_mail_compose_size(const ex_mail_compose *compose);
+
 /*
  * Builds the message. *WITH_BCC (when not NULL) receives the copy for the
  * sender's Sent or Drafts mailbox, *WITHOUT_BCC (when not NULL) the copy
- * that is sent. Buffers are malloc'd and NUL-terminated. Returns 0 or -1.
+ * that is sent. Buffers are malloc'd and NUL-terminated. Returns 0 or -1,
+ * also when a drive attachment has not been fetched yet.
  */
 int ex_mail_compose_build(const ex_mail_compose *compose, const ex_mail_compose_origin *origin, char **with_bcc,
 			  size_t *with_bcc_length, char **without_bcc, size_t *without_bcc_length);

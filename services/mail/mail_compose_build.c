@@ -162,6 +162,12 @@ static int serialize(GMimeMessage *message, char **out, size_t *length)
 int ex_mail_compose_build(const ex_mail_compose *compose, const ex_mail_compose_origin *origin, char **with_bcc,
 			  size_t *with_bcc_length, char **without_bcc, size_t *without_bcc_length)
 {
+	for (size_t i = 0; i < compose->attachment_count; i++) {
+		const ex_mail_compose_attachment *attachment = &compose->attachments[i];
+		if (attachment->data == NULL || attachment->filename == NULL || attachment->content_type == NULL)
+			return -1;
+	}
+
 	GMimeMessage *message = new_message(compose, origin);
 	int status = 0;
 

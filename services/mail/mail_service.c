@@ -13,6 +13,7 @@
 
 #include "expresso/log.h"
 #include "expresso/oidc_settings.h"
+#include "expresso/sieve.h"
 #include "mail_alias.h"
 #include "mail_api.h"
 #include "mail_autoconfig.h"
@@ -83,6 +84,13 @@ const ex_setting ex_mail_settings[] = {
 	{ "sieve_create_folders", "EXPRESSO_SIEVE_CREATE_FOLDERS", EX_SETTING_BOOL, "false", NULL,
 	  "Let Sieve fileinto create a missing mailbox; when false the message goes to INBOX and the script "
 	  "records an error.", false },
+	{ "sieve_workers", "EXPRESSO_SIEVE_WORKERS", EX_SETTING_INT, "2", "processes",
+	  "Worker processes that run Sieve scripts, forked in advance; more deliveries wait for a free one.", false },
+	{ "sieve_runs_per_worker", "EXPRESSO_SIEVE_RUNS_PER_WORKER", EX_SETTING_INT, "1000", "runs",
+	  "Runs after which a Sieve worker is replaced by a fresh one; a run that reports errors replaces it at "
+	  "once.", false },
+	{ "sieve_run_timeout", "EXPRESSO_SIEVE_RUN_TIMEOUT", EX_SETTING_DURATION, "5s", "duration",
+	  "Longest Sieve run; a longer one is stopped, its worker replaced and the message kept in INBOX.", false },
 	{ "managesieve_port", "EXPRESSO_MANAGESIEVE_PORT", EX_SETTING_INT, "4190", "port",
 	  "Port of the ManageSieve listener (RFC 5804) on smtp_address; 0 disables it. It is also off without "
 	  "a certificate, because AUTHENTICATE needs STARTTLS.", false },
@@ -222,6 +230,24 @@ int ex_mail_service_open(ex_mail_service *service, ex_daemon *daemon)
 	service->sieve_max_script_size = (size_t)max_script;
 	service->sieve_max_redirects_per_day = ex_config_int(config, "sieve_max_redirects_per_day");
 	service->sieve_create_folders = ex_config_bool(config, "sieve_create_folders");
+	if (check_positive(config, "sieve_workers", "EXPRESSO_SIEVE_WORKERS", 256) != 0 ||
+	    check_positive(config, "sieve_runs_per_worker", "EXPRESSO_SIEVE_RUNS_PER_WORKER", 100000000) != 0)
+		return -1;
+	uint64_t sieve_timeout = ex_config_duration_ms(config, "sieve_run_timeout");
+	if (sieve_timeout < 10 || sieve_timeout > 600000)
+		return invalid_setting("EXPRESSO_SIEVE_RUN_TIMEOUT", "must be between 10ms and 10m");
+	const ex_sieve_pool_settings sieve_pool = {
+		.workers = (unsigned)ex_config_int(config, "sieve_workers"),
+		.runs_per_worker = (unsigned)ex_config_int(config, "sieve_runs_per_worker"),
+		.timeout_ms = (unsigned)sieve_timeout,
+	};
+	char sieve_error[256];
+	if (ex_sieve_pool_start(&sieve_pool, sieve_error, sizeof(sieve_error)) != 0) {
+		ex_log(EX_LOG_ERROR, "sieve_pool_start_failed", "{s:s}", "error", sieve_error);
+		return -1;
+	}
+	ex_log(EX_LOG_INFO, "sieve_pool_started", "{s:i, s:i, s:i}", "workers", (int)sieve_pool.workers,
+	       "runs_per_worker", (int)sieve_pool.runs_per_worker, "timeout_ms", (int)sieve_pool.timeout_ms);
 
 	const char *hostname = ex_config_string(config, "smtp_hostname");
 	if (hostname != NULL)
@@ -339,6 +365,8 @@ void ex_mail_service_close(ex_mail_service *service)
 	ex_mail_outbound_stop(service->outbound);
 	service->outbound = NULL;
 	ex_mail_sweep_stop(service);
+	/* NOTE: the Sieve pool stays up, because a request that the HTTP shutdown abandoned may still validate a
+	 * script. The zygote and the workers exit when this process ends and their sockets close. */
 	ex_storage_free(service->storage);
 	service->storage = NULL;
 	ex_auth_limiter_free(service->auth_limiter);

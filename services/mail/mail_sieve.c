@@ -1,6 +1,6 @@
 /*
  * Sieve at local delivery: loads the recipient's active script, runs it in
- * a child process (libexpresso-sieve), turns the actions into the rows to
+ * a worker process of libexpresso-sieve's pool, turns the actions into the rows to
  * insert, and after the commit sends redirects, vacation replies and
  * rejection bounces through ex_mail_queue_submit.
  *
@@ -68,10 +68,19 @@ static int load_active_script(PGconn *connection, void *context, ex_db_error *er
 	return 0;
 }
 
-/* Header lookup for the script; runs in the filter's child process, so it only allocates. */
+/* The message's header fields as the script sees them, and the array the last lookup returned. */
+typedef struct {
+	const ex_mail_sieve_headers *headers;
+	const char **last;
+} header_lookup;
+
+/* Header lookup for the script. The Sieve pool copies each answer before the next lookup, so only the last array is kept. */
 static const char *const *script_header(void *context, const char *name)
 {
-	return ex_mail_sieve_headers_all(context, name);
+	header_lookup *lookup = context;
+	free(lookup->last);
+	lookup->last = ex_mail_sieve_headers_all(lookup->headers, name);
+	return lookup->last;
 }
 
 static void set_error(ex_mail_sieve_plan *plan, const char *format, ...) __attribute__((format(printf, 2, 3)));
@@ -302,15 +311,17 @@ int ex_mail_sieve_plan_copy(ex_mail_service *service, const ex_smtp_envelope *en
 		free(load.content);
 		return -1;
 	}
+	header_lookup lookup = { .headers = &headers };
 	const ex_sieve_message message = {
 		.envelope_from = envelope->reverse_path,
 		.envelope_to = recipient->address,
 		.size = envelope->length,
 		.get_header = script_header,
-		.context = &headers,
+		.context = &lookup,
 	};
 	ex_sieve_status status =
 		ex_sieve_execute(load.content, load.length, service->sieve_max_script_size, &message, &plan->result);
+	free(lookup.last);
 	free(load.content);
 	if (status != EX_SIEVE_OK) {
 		format_script_error(plan, status);

@@ -3,6 +3,8 @@
  * 587 from users' clients after STARTTLS and AUTH) and delivers it into
  * the users' INBOX in the message store. See docs/mail.md.
  */
+#include "expresso/log.h"
+#include "expresso/sieve.h"
 #include "mail_service.h"
 
 static int setup(ex_daemon *daemon, void *context)
@@ -19,6 +21,13 @@ static void teardown(ex_daemon *daemon, void *context)
 int main(int argc, char **argv)
 {
 	static ex_mail_service service;
+	char sieve_error[256];
+
+	/* Fork the Sieve workers' zygote now, while this process is small and has one thread. */
+	if (ex_sieve_prefork(sieve_error, sizeof(sieve_error)) != 0)
+		ex_log(EX_LOG_WARN, "sieve_prefork_failed", "{s:s, s:s}", "error", sieve_error, "effect",
+		       "the Sieve zygote is forked when the settings are read");
+
 	const ex_daemon_spec spec = {
 		.name = "expresso-mail",
 		.metrics_name = "mail",

@@ -687,7 +687,7 @@ test('errors carry stable codes', { timeout: TEST_TIMEOUT_MS }, async () => {
   assert.equal(remote.status, 201, JSON.stringify(remote.json));
   assert.ok(remote.json.queue_id, 'a queued message carries its queue id');
   assertError(await api(alice, '/send', { method: 'POST', body: { to: [alice.email], attachments: [{ drive_file_id: crypto.randomUUID() }] } }),
-    400, 'invalid_request');
+    404, 'attachment_not_found');
 
   const cookie = await api(null, '/folders', { headers: { Cookie: `expresso_session=${alice.token}` } });
   assert.equal(cookie.status, 200, 'the expresso_session cookie is accepted');

@@ -1,8 +1,9 @@
 /*
- * libsieve glue. One libsieve context per call. The callbacks record
- * errors and actions into the caller's result through the user-data
- * pointer. They copy every string, because libsieve frees its own when
- * the context goes away.
+ * libsieve glue. One libsieve context per call, in a pool worker. The
+ * callbacks record errors and actions into the worker's result through
+ * the user-data pointer. They copy every string, because libsieve frees
+ * its own when the context goes away. The public calls check the script
+ * here, then hand it to the pool.
  */
 #include "expresso/sieve.h"
 #include "sieve_internal.h"
@@ -16,7 +17,7 @@
 #include <string.h>
 
 typedef struct {
-	char *script;               /* NUL-terminated copy handed to libsieve */
+	char *script;               /* the worker's NUL-terminated copy handed to libsieve */
 	const ex_sieve_message *message;
 	ex_sieve_result *result;
 	ex_sieve_errors *errors;
@@ -297,8 +298,8 @@ static sieve2_callback_t callbacks[] = {
 	{ SIEVE2_VALUE_FIRST, NULL },
 };
 
-/* Copies SCRIPT for libsieve, refusing an oversized or NUL-containing one. */
-static ex_sieve_status prepare_script(call_state *state, const char *script, size_t length, size_t max_size)
+/* Rejects an oversized or NUL-containing SCRIPT before it reaches a worker. */
+static ex_sieve_status check_script(call_state *state, const char *script, size_t length, size_t max_size)
 {
 	if (max_size == 0)
 		max_size = EX_SIEVE_DEFAULT_MAX_SCRIPT;
@@ -313,24 +314,17 @@ static ex_sieve_status prepare_script(call_state *state, const char *script, siz
 		add_error(state, 0, "script contains a NUL byte");
 		return EX_SIEVE_INVALID;
 	}
-	state->script = malloc(length + 1);
-	if (state->script == NULL)
-		return EX_SIEVE_INTERNAL;
-	memcpy(state->script, script, length);
-	state->script[length] = '\0';
 	return EX_SIEVE_OK;
 }
 
 /*
- * Runs validate (execute == 0) or execute inside a child process (see
- * sandbox.c): libsieve keeps state in globals between runs, and that state
- * has been seen to point into a freed context after a parse error. A child
- * forked from a process that never ran libsieve starts from clean state
- * every time, and a crash or hang there costs the run, not the daemon.
+ * Runs validate (execute == 0) or execute with libsieve. This is the work
+ * of a pool worker (pool.c, worker.c), never of the daemon itself:
+ * libsieve keeps state in globals between runs, and that state has been
+ * seen to point into a freed context after a parse error.
  */
-static int run_in_child(void *argument)
+static int run_libsieve_here(call_state *state)
 {
-	call_state *state = argument;
 	sieve2_context_t *context = NULL;
 
 	int rc = sieve2_alloc(&context);
@@ -345,11 +339,78 @@ static int run_in_child(void *argument)
 	return rc;
 }
 
-static int run_libsieve(call_state *state, int execute)
+static int libsieve_work(char *script, size_t length, int execute, const ex_sieve_message *message,
+			 ex_sieve_result *result, ex_sieve_errors *errors, int *parse_errors)
 {
-	state->execute = execute;
-	return ex_sieve_run_isolated(run_in_child, state, state->result, state->errors,
-				     &state->parse_errors, EX_SIEVE_RUN_TIMEOUT_MS);
+	call_state state = { .script = script, .message = message, .result = result, .errors = errors, .execute = execute };
+	(void)length;
+
+	int rc = run_libsieve_here(&state);
+	if (state.out_of_memory)
+		add_error(&state, 0, "the filter process ran out of memory");
+	*parse_errors = state.parse_errors;
+	return rc;
+}
+
+/* The process-wide pool: forked by ex_sieve_prefork, or by the first run. */
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static ex_sieve_pool *pool;
+static bool pool_started;
+
+int ex_sieve_prefork(char *err, size_t errlen)
+{
+	pthread_mutex_lock(&pool_lock);
+	if (pool == NULL)
+		pool = ex_sieve_pool_create(libsieve_work, err, errlen);
+	int status = pool != NULL ? 0 : -1;
+	pthread_mutex_unlock(&pool_lock);
+	return status;
+}
+
+/* Starts POOL's workers with SETTINGS (NULL for the defaults); the caller holds pool_lock. */
+static int start_locked(const ex_sieve_pool_settings *settings, char *err, size_t errlen)
+{
+	static const ex_sieve_pool_settings defaults = { EX_SIEVE_DEFAULT_WORKERS, EX_SIEVE_DEFAULT_RUNS_PER_WORKER,
+							 EX_SIEVE_RUN_TIMEOUT_MS };
+	if (pool == NULL && (pool = ex_sieve_pool_create(libsieve_work, err, errlen)) == NULL)
+		return -1;
+	if (ex_sieve_pool_configure(pool, settings != NULL ? settings : &defaults, err, errlen) != 0)
+		return -1;
+	pool_started = true;
+	return 0;
+}
+
+int ex_sieve_pool_start(const ex_sieve_pool_settings *settings, char *err, size_t errlen)
+{
+	pthread_mutex_lock(&pool_lock);
+	int status = start_locked(settings, err, errlen);
+	pthread_mutex_unlock(&pool_lock);
+	return status;
+}
+
+void ex_sieve_pool_stop(void)
+{
+	pthread_mutex_lock(&pool_lock);
+	ex_sieve_pool_destroy(pool);
+	pool = NULL;
+	pool_started = false;
+	pthread_mutex_unlock(&pool_lock);
+}
+
+static int run_libsieve(call_state *state, const char *script, size_t length, int execute)
+{
+	char err[EX_SIEVE_MAX_ERROR_TEXT];
+
+	pthread_mutex_lock(&pool_lock);
+	int status = pool_started ? 0 : start_locked(NULL, err, sizeof(err));
+	ex_sieve_pool *running = pool;
+	pthread_mutex_unlock(&pool_lock);
+	if (status != 0) {
+		add_error(state, 0, err);
+		return EX_SIEVE_RUN_FAILED;
+	}
+	return ex_sieve_pool_run(running, script, length, execute, state->message, state->result, state->errors,
+				 &state->parse_errors);
 }
 
 ex_sieve_status ex_sieve_validate(const char *script, size_t length, size_t max_size, ex_sieve_errors *errors)
@@ -357,12 +418,11 @@ ex_sieve_status ex_sieve_validate(const char *script, size_t length, size_t max_
 	call_state state = { .errors = errors };
 	memset(errors, 0, sizeof(*errors));
 
-	ex_sieve_status status = prepare_script(&state, script, length, max_size);
+	ex_sieve_status status = check_script(&state, script, length, max_size);
 	if (status != EX_SIEVE_OK)
 		return status;
 
-	int rc = run_libsieve(&state, 0);
-	free(state.script);
+	int rc = run_libsieve(&state, script, length, 0);
 	if (state.out_of_memory || rc == EX_SIEVE_RUN_FAILED)
 		return EX_SIEVE_INTERNAL;
 	/* sieve2_validate can return OK for a script with parse errors. */
@@ -416,14 +476,13 @@ ex_sieve_status ex_sieve_execute(const char *script, size_t length, size_t max_s
 	memset(result, 0, sizeof(*result));
 	call_state state = { .message = message, .result = result, .errors = &result->errors };
 
-	ex_sieve_status status = prepare_script(&state, script, length, max_size);
+	ex_sieve_status status = check_script(&state, script, length, max_size);
 	if (status != EX_SIEVE_OK) {
 		only_implicit_keep(result);
 		return status;
 	}
 
-	int rc = run_libsieve(&state, 1);
-	free(state.script);
+	int rc = run_libsieve(&state, script, length, 1);
 
 	if (state.out_of_memory) {
 		only_implicit_keep(result);

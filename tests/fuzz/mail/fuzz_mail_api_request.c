@@ -65,6 +65,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				  sizeof(field)) != EX_MAIL_COMPOSE_OK)
 		return 0;
 
+	/* Stand in for expresso-drive: give each drive_file_id attachment what the API would fetch. */
+	for (size_t i = 0; i < compose.attachment_count; i++) {
+		ex_mail_compose_attachment *attachment = &compose.attachments[i];
+		if (attachment->drive_file_id == NULL)
+			continue;
+		if (attachment->filename == NULL)
+			attachment->filename = strdup("drive.bin");
+		if (attachment->content_type == NULL)
+			attachment->content_type = g_strdup("application/octet-stream");
+		attachment->data = (unsigned char *)strdup("drive");
+		attachment->length = 5;
+	}
+
 	const ex_mail_compose_origin origin = { "Fuzz", "fuzz@example.org", "id@example.org", 1764928800 };
 	char *message = NULL;
 	size_t length = 0;

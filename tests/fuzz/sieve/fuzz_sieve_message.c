@@ -2,7 +2,7 @@
  * Fuzzes script and message pairs through the delivery path's pure parts:
  * the input is a Sieve script, a NUL byte, then a message. The message's
  * header is parsed as at delivery (mail_sieve_headers.c), the script runs
- * against it in the wrapper's child process, and a vacation action is
+ * against it in a worker of the wrapper's pool, and a vacation action is
  * turned into a reply (mail_vacation.c). The result must always name at
  * least one action.
  */
@@ -17,9 +17,18 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* The header fields and the array the last lookup returned, freed at the next one as in mail_sieve.c. */
+typedef struct {
+	const ex_mail_sieve_headers *headers;
+	const char **last;
+} header_lookup;
+
 static const char *const *lookup(void *context, const char *name)
 {
-	return ex_mail_sieve_headers_all(context, name);
+	header_lookup *state = context;
+	free(state->last);
+	state->last = ex_mail_sieve_headers_all(state->headers, name);
+	return state->last;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -40,15 +49,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ex_mail_sieve_headers headers;
 	if (ex_mail_sieve_headers_parse(message_text, message_length, &headers) != 0)
 		return 0;
+	header_lookup state = { .headers = &headers };
 	const ex_sieve_message message = {
 		.envelope_from = "carol@acme.expresso.test",
 		.envelope_to = "alice@demo.expresso.test",
 		.size = message_length,
 		.get_header = lookup,
-		.context = &headers,
+		.context = &state,
 	};
 	ex_sieve_result result;
 	ex_sieve_execute(input, script_length, 0, &message, &result);
+	free(state.last);
 	if (result.count == 0)
 		abort();
 

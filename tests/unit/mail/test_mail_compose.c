@@ -11,6 +11,7 @@
 #include <cmocka.h>
 #include <gmime/gmime.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "mail_api_mime.h"
@@ -77,6 +78,20 @@ static void parse_statuses(void **state)
 		  EX_MAIL_COMPOSE_SEND, EX_MAIL_COMPOSE_INVALID_REQUEST },
 		{ "{\"to\": [\"a@b.example\"], \"attachments\": [{\"drive_file_id\": \"x\"}]}", EX_MAIL_COMPOSE_SEND,
 		  EX_MAIL_COMPOSE_INVALID_REQUEST },
+		{ "{\"to\": [\"a@b.example\"], \"attachments\": [{\"drive_file_id\": 7}]}", EX_MAIL_COMPOSE_SEND,
+		  EX_MAIL_COMPOSE_INVALID_REQUEST },
+		{ "{\"to\": [\"a@b.example\"], \"attachments\": [{\"drive_file_id\": "
+		  "\"0b7c3c1e-5f7a-4c55-9d63-2f0f6c1b8e21\"}]}",
+		  EX_MAIL_COMPOSE_SEND, EX_MAIL_COMPOSE_OK },
+		{ "{\"to\": [\"a@b.example\"], \"attachments\": [{\"drive_file_id\": "
+		  "\"0b7c3c1e-5f7a-4c55-9d63-2f0f6c1b8e21\", \"content\": \"MDEy\"}]}",
+		  EX_MAIL_COMPOSE_SEND, EX_MAIL_COMPOSE_INVALID_REQUEST },
+		{ "{\"to\": [\"a@b.example\"], \"attachments\": [{\"drive_file_id\": "
+		  "\"0b7c3c1e-5f7a-4c55-9d63-2f0f6c1b8e21\", \"content_type\": \"pdf\"}]}",
+		  EX_MAIL_COMPOSE_SEND, EX_MAIL_COMPOSE_INVALID_REQUEST },
+		{ "{\"to\": [\"a@b.example\"], \"attachments\": [{\"drive_file_id\": "
+		  "\"0b7c3c1e-5f7a-4c55-9d63-2f0f6c1b8e21\", \"filename\": \"\"}]}",
+		  EX_MAIL_COMPOSE_SEND, EX_MAIL_COMPOSE_INVALID_REQUEST },
 		/* The message: 64 bytes of text, HTML and attachments is the limit. */
 		{ "{\"to\": [\"a@b.example\"], \"text\": \"0123456789012345678901234567890123456789012345678901234567890123\"}",
 		  EX_MAIL_COMPOSE_SEND, EX_MAIL_COMPOSE_OK },
@@ -139,6 +154,39 @@ static bool has_bare_line_feed_or_8bit(const char *text, size_t length)
 			return true;
 	}
 	return false;
+}
+
+static void drive_reference_waits_for_content(void **state)
+{
+	static const char body[] = "{\"to\": [\"a@b.example\"], \"text\": \"0123456789\", \"attachments\": [{\"drive_file_id\": "
+				   "\"0B7C3C1E-5F7A-4C55-9D63-2F0F6C1B8E21\", \"filename\": \"Relat\xc3\xb3rio.pdf\"}]}";
+	const ex_mail_compose_origin origin = { .from_address = "me@b.example", .message_id = "1@b.example", .date = 0 };
+	ex_mail_compose compose;
+	char field[32];
+	char *built = NULL;
+	size_t length = 0;
+	(void)state;
+
+	assert_int_equal(parse(body, EX_MAIL_COMPOSE_SEND, &compose, field), EX_MAIL_COMPOSE_OK);
+	assert_int_equal(compose.attachment_count, 1);
+	assert_string_equal(compose.attachments[0].drive_file_id, "0b7c3c1e-5f7a-4c55-9d63-2f0f6c1b8e21");
+	assert_string_equal(compose.attachments[0].filename, "Relat\xc3\xb3rio.pdf");
+	assert_null(compose.attachments[0].content_type);
+	assert_null(compose.attachments[0].data);
+	assert_int_equal(ex_mail_compose_size(&compose), 10);
+
+	/* The file is not fetched yet, so the build fails. */
+	assert_int_equal(ex_mail_compose_build(&compose, &origin, &built, &length, NULL, NULL), -1);
+	assert_null(built);
+
+	compose.attachments[0].content_type = g_strdup("application/pdf");
+	compose.attachments[0].data = (unsigned char *)strdup("%PDF");
+	compose.attachments[0].length = 4;
+	assert_int_equal(ex_mail_compose_size(&compose), 14);
+	assert_int_equal(ex_mail_compose_build(&compose, &origin, &built, &length, NULL, NULL), 0);
+	assert_non_null(strstr(built, "application/pdf"));
+	free(built);
+	ex_mail_compose_clear(&compose);
 }
 
 static void build_and_read_back(void **state)
@@ -262,6 +310,7 @@ int main(void)
 		cmocka_unit_test(parse_statuses),      cmocka_unit_test(invalid_recipient_field),
 		cmocka_unit_test(envelope_deduplicates), cmocka_unit_test(build_and_read_back),
 		cmocka_unit_test(build_itip),          cmocka_unit_test(part_ids),
+		cmocka_unit_test(drive_reference_waits_for_content),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -18,15 +18,15 @@
  *
  * libsieve keeps state in globals between runs, and a fuzzer showed that
  * state pointing into freed memory after a script with errors. So every
- * validation and execution runs in a child process forked for it (about a
- * millisecond, one at a time per process): each starts from libsieve's
- * initial state, and a crash or a run longer than EX_SIEVE_RUN_TIMEOUT_MS
- * ends that child only, the caller getting a keep.
- * TODO: a pool of pre-forked workers would remove the fork per run and
- * the one-at-a-time limit. The fork copies the caller's page tables, so a
- * run costs about 1 ms in a small process and 7 to 11 ms at 128 MiB
- * resident (tests/unit/sieve/bench_sieve.c, figures in docs/sieve.md).
- * The get_header callback runs in the child: it must not take locks.
+ * validation and execution runs in a pool of worker processes, forked
+ * from a small "zygote" process that is itself forked early from the
+ * caller. The script and the envelope travel to the worker over a socket,
+ * and the worker requests each header field it needs from the caller. A worker
+ * that reported errors, crashed, ran longer than the run timeout or served
+ * runs_per_worker runs is replaced by a fresh fork of the zygote, so
+ * libsieve's state is never reused after an error, and a crash or a hang
+ * costs that run only, the caller getting a keep.
+ * The get_header callback runs in the calling thread.
  */
 #ifndef EXPRESSO_SIEVE_H
 #define EXPRESSO_SIEVE_H
@@ -39,8 +39,17 @@ enum {
 	EX_SIEVE_MAX_ERRORS = 8,                 /* errors kept per call; more are counted */
 	EX_SIEVE_MAX_ACTIONS = 64,               /* actions kept per execution */
 	EX_SIEVE_MAX_ERROR_TEXT = 256,
-	EX_SIEVE_RUN_TIMEOUT_MS = 5000,          /* a run taking longer is killed */
+	EX_SIEVE_RUN_TIMEOUT_MS = 5000,          /* default: a run taking longer is killed */
+	EX_SIEVE_DEFAULT_WORKERS = 2,            /* worker processes */
+	EX_SIEVE_DEFAULT_RUNS_PER_WORKER = 1000, /* runs before a worker is replaced */
 };
+
+/* The worker pool's settings. */
+typedef struct {
+	unsigned workers;         /* processes running scripts at the same time, 1 to 256 */
+	unsigned runs_per_worker; /* a worker is replaced after this many runs (and after any run with errors) */
+	unsigned timeout_ms;      /* a run taking longer is killed and its worker replaced */
+} ex_sieve_pool_settings;
 
 typedef enum {
 	EX_SIEVE_OK = 0,
@@ -95,7 +104,8 @@ typedef struct {
  * What a script may ask about the message being delivered. get_header
  * returns the values of every header field named NAME (case-insensitive,
  * unfolded, decoded as the caller sees fit), NULL-terminated, owned by the
- * caller and valid until the execution returns; NULL when absent.
+ * caller; NULL when absent. The values are copied to the worker at once,
+ * so they need to stay valid only until the next get_header call.
  */
 typedef struct {
 	const char *envelope_from; /* MAIL FROM, "" for the null sender */
@@ -104,6 +114,25 @@ typedef struct {
 	const char *const *(*get_header)(void *context, const char *name);
 	void *context;
 } ex_sieve_message;
+
+/*
+ * Forks the zygote process that later forks the workers. Call it early in
+ * main, while the process is small and has one thread: every worker is a
+ * copy of the process as it is now. Without this call the first run
+ * forks the zygote. Returns 0, or -1 with ERR filled in.
+ */
+int ex_sieve_prefork(char *err, size_t errlen);
+
+/*
+ * Starts the workers with SETTINGS (NULL for the defaults), replacing any
+ * started before. Call it before the first run, with no run in progress;
+ * without it the first run starts the default pool. Returns 0, or -1 with
+ * ERR filled in.
+ */
+int ex_sieve_pool_start(const ex_sieve_pool_settings *settings, char *err, size_t errlen);
+
+/* Stops the workers and the zygote. Call with no run in progress. */
+void ex_sieve_pool_stop(void);
 
 /* Checks SCRIPT without running it. */
 ex_sieve_status ex_sieve_validate(const char *script, size_t length, size_t max_size,
