@@ -455,10 +455,13 @@ static int list_events_work(PGconn *connection, void *opaque, ex_db_error *error
 		state->not_found = !failed;
 		return failed ? -1 : 0;
 	}
+	/* Floating times are read in the calendar's time zone, so the stored bounds (read as UTC) are widened. */
+	icaltimezone *floating = ex_ical_calendar_timezone(PQgetvalue(calendar, 0, 5));
+	int64_t shift = floating != NULL ? EX_ICAL_FLOATING_SHIFT_MAX : 0;
 	if (state->start != EX_ICAL_TIME_MIN)
-		snprintf(start, sizeof(start), "%lld", (long long)state->start);
+		snprintf(start, sizeof(start), "%lld", (long long)(state->start - shift));
 	if (state->end != EX_ICAL_TIME_MAX)
-		snprintf(end, sizeof(end), "%lld", (long long)state->end);
+		snprintf(end, sizeof(end), "%lld", (long long)(state->end + shift));
 	PGresult *objects = calendar_sql(
 		connection, error,
 		"SELECT name, uid, component, etag, ical FROM calendar_objects WHERE calendar_id = $1 "
@@ -467,14 +470,17 @@ static int list_events_work(PGconn *connection, void *opaque, ex_db_error *error
 		"ORDER BY name LIMIT 10000",
 		3, PQgetvalue(calendar, 0, 0), start, end);
 	PQclear(calendar);
-	if (objects == NULL)
+	if (objects == NULL) {
+		if (floating != NULL)
+			icaltimezone_free(floating, 1);
 		return -1;
+	}
 	json_t *list = json_array();
 	for (int row = 0; row < PQntuples(objects) && row < MAX_LISTED_EVENTS; row++) {
 		icalcomponent *parsed = ex_ical_parse_stored(PQgetvalue(objects, row, 4));
 		unsigned kind = ex_ical_component_from_name(PQgetvalue(objects, row, 2));
 		bool ranged = state->start != EX_ICAL_TIME_MIN || state->end != EX_ICAL_TIME_MAX;
-		if (parsed != NULL && (!ranged || ex_ical_overlaps(parsed, kind, state->start, state->end))) {
+		if (parsed != NULL && (!ranged || ex_ical_overlaps_in(parsed, kind, state->start, state->end, floating))) {
 			json_t *event = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "name", PQgetvalue(objects, row, 0), "uid",
 						  PQgetvalue(objects, row, 1), "component", PQgetvalue(objects, row, 2), "etag",
 						  PQgetvalue(objects, row, 3), "summary", first_summary(parsed), "ical",
@@ -487,6 +493,8 @@ static int list_events_work(PGconn *connection, void *opaque, ex_db_error *error
 			icalcomponent_free(parsed);
 	}
 	PQclear(objects);
+	if (floating != NULL)
+		icaltimezone_free(floating, 1);
 	state->result = json_pack("{s:o}", "events", list);
 	return state->result ? 0 : -1;
 }

@@ -216,6 +216,20 @@ test('floating time read in the calendar time zone', async () => {
   assert.deepEqual(lines(calendarData(response.text)['floating.ics'], 'DTSTART'), ['DTSTART:20270104T120000Z']);
 });
 
+test('JSON event list reads floating times in the calendar time zone', async () => {
+  const listed = async (calendarName, start, end) => {
+    const response = await fetch(`${BASE}/api/v1/calendars/${calendarName}/events?start=${start}&end=${end}`,
+      { headers: { Authorization: authorization } });
+    const text = await response.text();
+    assert.equal(response.status, 200, text);
+    return JSON.parse(text).events.map((event) => event.name);
+  };
+  assert.deepEqual(await listed('floating-sao-paulo', '20270104T120000Z', '20270104T123000Z'), ['floating.ics']);
+  assert.deepEqual(await listed('floating-sao-paulo', '20270104T090000Z', '20270104T100000Z'), []);
+  assert.deepEqual(await listed('floating-utc', '20270104T090000Z', '20270104T100000Z'), ['floating.ics']);
+  assert.deepEqual(await listed('floating-utc', '20270104T120000Z', '20270104T123000Z'), []);
+});
+
 test('free-busy-query reads floating times in the calendar time zone', async () => {
   const response = await dav('REPORT', zonedCalendar(), {
     headers: { Depth: '1' },
