@@ -18,6 +18,10 @@ EXPRESSO_DEBIAN_PACKAGES=(
 	python3-botocore
 	# the remote SMTP server of the outbound queue tests (tests/e2e/smtp_remote.py)
 	python3-aiosmtpd swaks
+	# COMPRESS=DEFLATE of the IMAP server (services/mail/imap_compress.c)
+	zlib1g-dev
+	# the IMAP peer of tests/bench/imap, started by the script with its own configuration
+	dovecot-imapd
 )
 
 ensure_debian_packages() {
