@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#define ZLIB_CONST
 #include <zlib.h>
 
 enum {
@@ -85,7 +86,7 @@ int ex_imap_compress_deflate(ex_imap_compress *compress, const char *data, size_
 	do {
 		size_t slice = length > MAX_SLICE ? MAX_SLICE : length;
 		int flush = slice == length ? Z_SYNC_FLUSH : Z_NO_FLUSH;
-		stream->next_in = (Bytef *)(uintptr_t)data;
+		stream->next_in = (const Bytef *)data;
 		stream->avail_in = (uInt)slice;
 		/* deflateBound() covers the data; the sync flush marker and block headers need a few octets more. */
 		size_t room = deflateBound(stream, (uLong)slice) + 64;
@@ -127,7 +128,7 @@ ex_imap_inflate_status ex_imap_compress_inflate(ex_imap_compress *compress, cons
 	*produced = 0;
 	if (out_size == 0)
 		return EX_IMAP_INFLATE_OK;
-	stream->next_in = (Bytef *)(uintptr_t)in;
+	stream->next_in = (const Bytef *)in;
 	stream->avail_in = in_length > MAX_SLICE ? MAX_SLICE : (uInt)in_length;
 	stream->next_out = (Bytef *)out;
 	stream->avail_out = out_size > MAX_SLICE ? MAX_SLICE : (uInt)out_size;

@@ -4,7 +4,7 @@
 Subcommands, each against HOST PORT USER PASSWORD:
   load MAILBOX COUNT          create MAILBOX and APPEND the same COUNT
                               generated messages (seed 42) over LITERAL+,
-                              unless it already holds COUNT messages
+                              unless it already contains COUNT messages
   time MAILBOX RUNS WORD      time SELECT, UID FETCH 1:* (FLAGS),
                               FETCH 1:* (ENVELOPE BODYSTRUCTURE) and
                               UID SEARCH TEXT WORD; prints the median of
@@ -150,7 +150,7 @@ def load(client, mailbox, count):
     if b'* LIST' in listed:
         existing = messages_in(client, mailbox)
         if existing == count:
-            print(f'{mailbox} already holds {count} messages')
+            print(f'{mailbox} already contains {count} messages')
             return
         client.command(b'DELETE ' + quote(mailbox))
     client.command(b'CREATE ' + quote(mailbox))

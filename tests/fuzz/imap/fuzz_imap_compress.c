@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#define ZLIB_CONST
 #include <zlib.h>
 
 #include "imap_compress.h"
@@ -55,7 +56,7 @@ static void round_trip(const uint8_t *data, size_t size)
 	if (inflateInit2(&stream, -15) != Z_OK)
 		abort();
 	unsigned char *plain = malloc(size + 1);
-	stream.next_in = (Bytef *)(uintptr_t)compressed;
+	stream.next_in = (const Bytef *)compressed;
 	stream.avail_in = (uInt)length;
 	stream.next_out = plain;
 	stream.avail_out = (uInt)size + 1;
