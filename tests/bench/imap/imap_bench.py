@@ -33,7 +33,9 @@ SEARCH_WORD = 'xilofone'
 # Logins in flight at once: expresso-mail checks an app password (argon2id) while it holds one of its
 # EXPRESSO_DATABASE_POOL_SIZE connections (8 by default), so a wider window only times logins out.
 IDLE_WINDOW = 4
-IDLE_TIMEOUT_S = 600
+# Time allowed to open the IDLE connections: a base plus this much per connection.
+IDLE_TIMEOUT_S = 120
+IDLE_TIMEOUT_PER_CONNECTION_S = 2
 
 
 class Client:
@@ -239,7 +241,8 @@ def open_idle(host, port, user, password, count):
     ]
     selector = selectors.DefaultSelector()
     done, opened, active = [], 0, 0
-    deadline = time.monotonic() + IDLE_TIMEOUT_S
+    allowed = IDLE_TIMEOUT_S + IDLE_TIMEOUT_PER_CONNECTION_S * count
+    deadline = time.monotonic() + allowed
     while len(done) < count:
         while active < IDLE_WINDOW and opened < count:
             sock = socket.create_connection((host, port), timeout=30)
@@ -248,7 +251,7 @@ def open_idle(host, port, user, password, count):
             opened += 1
             active += 1
         if time.monotonic() > deadline:
-            raise SystemExit(f'only {len(done)} of {count} connections reached IDLE in {IDLE_TIMEOUT_S} s')
+            raise SystemExit(f'only {len(done)} of {count} connections reached IDLE in {allowed} s')
         for key, _ in selector.select(timeout=1):
             state = key.data
             chunk = key.fileobj.recv(65536)
