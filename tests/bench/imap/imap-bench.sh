@@ -109,7 +109,12 @@ passdb {
 protocol imap {
   mail_max_userip_connections = $limit
 }
+# Dovecot 2.3 sets process_limit = 1024 for imap itself, which default_process_limit does not raise.
+service imap {
+  process_limit = $limit
+}
 service imap-login {
+  process_limit = $limit
   inet_listener imap {
     address = 127.0.0.1
     port = $dovecot_port
@@ -142,7 +147,7 @@ else
 	: >"$work/dovecot.times"
 fi
 $bench idle 127.0.0.1 "$expresso_imap_port" "$EXPRESSO_ALICE_EMAIL" "$EXPRESSO_ALICE_APP_PASSWORD" \
-	"$idle_connections" "$expresso_pid" >"$work/expresso.idle"
+	"$idle_connections" "$expresso_pid" | tee "$work/expresso.idle"
 $bench idle 127.0.0.1 "$dovecot_port" bench bench "$idle_connections" "$work/dovecot/run/master.pid" >"$work/dovecot.idle"
 
 # The mailbox goes again, so that the stack's own tests do not list 10,000 more messages.
