@@ -22,7 +22,10 @@ EXPRESSO_DEBIAN_PACKAGES=(
 	nginx
 	# the DNS server of the outbound queue tests (tests/e2e/lib/dns_server.py)
 	python3-dnslib
-	# the IMAP server tests/e2e/imap-dovecot-compare.test.mjs compares ENVELOPE and BODYSTRUCTURE with
+	# COMPRESS=DEFLATE of the IMAP server (services/mail/imap_compress.c)
+	zlib1g-dev
+	# the IMAP peer of tests/e2e/imap-dovecot-compare.test.mjs (ENVELOPE and BODYSTRUCTURE)
+	# and of tests/bench/imap, each started with its own configuration
 	dovecot-imapd
 )
 

@@ -71,6 +71,8 @@ struct ex_imap_session {
 	bool qresync;
 	bool imap4rev2;             /* RFC 9051 behaviour: no RECENT, SEARCH answered with ESEARCH */
 
+	bool compress_active;       /* COMPRESS DEFLATE succeeded (RFC 4978) */
+
 	/* The command waiting for a raw line. */
 	char pending_tag[128];
 	char pending_mechanism[16];
@@ -146,6 +148,10 @@ void imap_command_copy(imap_session *session, const ex_imap_command *command, co
 		       bool move);
 void imap_command_expunge(imap_session *session, const ex_imap_command *command, const ex_imap_arg *uid_set);
 void imap_command_append(imap_session *session, const ex_imap_command *command);
+
+/* ---- COMPRESS (imap_compress_cmd.c) ---- */
+/* Answers COMPRESS; returns EX_IMAP_NEXT_START_COMPRESS after the tagged OK. */
+ex_imap_next imap_command_compress(imap_session *session, const ex_imap_command *command);
 
 /* ---- FETCH (imap_fetch_cmd.c), SEARCH and SORT (imap_search_cmd.c) ---- */
 void imap_command_fetch(imap_session *session, const ex_imap_command *command, const ex_imap_arg *args, bool uid_mode);

@@ -5,6 +5,7 @@
  */
 #include "imap_notify.h"
 
+#include <errno.h>
 #include <libpq-fe.h>
 #include <poll.h>
 #include <pthread.h>
@@ -12,6 +13,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "expresso/log.h"
@@ -26,6 +28,7 @@ struct ex_imap_notifier {
 	char *conninfo;
 	pthread_t thread;
 	atomic_bool stopping;
+	int event_fd;
 	_Atomic uint64_t generations[SLOTS];
 };
 
@@ -47,10 +50,24 @@ uint64_t ex_imap_notifier_generation(const ex_imap_notifier *notifier, const cha
 	return atomic_load(&notifier->generations[slot_of(mailbox_id, strlen(mailbox_id))]);
 }
 
+int ex_imap_notifier_event_fd(const ex_imap_notifier *notifier)
+{
+	return notifier != NULL ? notifier->event_fd : -1;
+}
+
+static void signal_change(const ex_imap_notifier *notifier)
+{
+	uint64_t one = 1;
+	/* EAGAIN means the counter is full, so the reader has a wake-up pending anyway. */
+	if (write(notifier->event_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		ex_log(EX_LOG_WARN, "imap_notify_signal_failed", "{s:s}", "error", strerror(errno));
+}
+
 static void bump_all(ex_imap_notifier *notifier)
 {
 	for (size_t i = 0; i < SLOTS; i++)
 		atomic_fetch_add(&notifier->generations[i], 1);
+	signal_change(notifier);
 }
 
 static PGconn *connect_and_listen(const ex_imap_notifier *notifier)
@@ -76,13 +93,17 @@ static PGconn *connect_and_listen(const ex_imap_notifier *notifier)
 static void drain(ex_imap_notifier *notifier, PGconn *connection)
 {
 	PGnotify *notify;
+	bool changed = false;
 	while ((notify = PQnotifies(connection)) != NULL) {
+		changed = true;
 		/* The payload is "<tenant> <user> <mailbox>"; the mailbox id is the last word. */
 		const char *mailbox = strrchr(notify->extra, ' ');
 		mailbox = mailbox != NULL ? mailbox + 1 : notify->extra;
 		atomic_fetch_add(&notifier->generations[slot_of(mailbox, strlen(mailbox))], 1);
 		PQfreemem(notify);
 	}
+	if (changed)
+		signal_change(notifier);
 }
 
 static void *listen_run(void *argument)
@@ -120,9 +141,13 @@ ex_imap_notifier *ex_imap_notifier_start(const char *conninfo)
 	if (notifier == NULL)
 		return NULL;
 	notifier->conninfo = strdup(conninfo);
+	notifier->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	atomic_init(&notifier->stopping, false);
-	if (notifier->conninfo == NULL || pthread_create(&notifier->thread, NULL, listen_run, notifier) != 0) {
+	if (notifier->conninfo == NULL || notifier->event_fd < 0 ||
+	    pthread_create(&notifier->thread, NULL, listen_run, notifier) != 0) {
 		ex_log(EX_LOG_ERROR, "imap_listen_failed", "{s:s}", "error", "cannot start the LISTEN thread");
+		if (notifier->event_fd >= 0)
+			close(notifier->event_fd);
 		free(notifier->conninfo);
 		free(notifier);
 		return NULL;
@@ -136,6 +161,7 @@ void ex_imap_notifier_stop(ex_imap_notifier *notifier)
 		return;
 	atomic_store(&notifier->stopping, true);
 	pthread_join(notifier->thread, NULL);
+	close(notifier->event_fd);
 	free(notifier->conninfo);
 	free(notifier);
 }

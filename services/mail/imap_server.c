@@ -1,49 +1,58 @@
 /*
- * IMAP listeners and connection threads, in the pattern of smtp_server.c.
- * A connection thread owns its socket, TLS state, session and buffers.
- * Reads wait in slices of POLL_SLICE_MS, so a stopping server and, during
- * IDLE, a change notification are noticed within a slice.
+ * IMAP listeners, the event loop and the worker pool.
+ *
+ * The event-loop thread owns an epoll set with the listening sockets, a
+ * wake-up eventfd, the change notifier's eventfd and every connection
+ * that waits. Connections are registered EPOLLONESHOT: when one becomes
+ * ready, or its IDLE mailbox changed, or a keepalive or timeout is due,
+ * the loop marks it no longer parked and queues it for the workers. A
+ * worker runs it (imap_connection.c) until it must wait again and parks
+ * it, re-arming its epoll registration; a level-triggered re-arm reports
+ * input that arrived in between. The parked flag, changed under the
+ * server lock, makes sure that one connection is run by one thread at a
+ * time. A closed connection's struct is freed by the loop between two
+ * epoll_wait() calls, because an event taken in the same batch may still
+ * point to it.
  */
 #include "imap_server.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
-#include <openssl/err.h>
-#include <openssl/rand.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "expresso/log.h"
+#include "imap_connection.h"
 
 enum {
-	POLL_SLICE_MS = 250,
+	/* How often the loop looks for due keepalives and timeouts. */
+	SCAN_MS = 200,
 	/* Without a notifier, IDLE looks at the database this often. */
 	IDLE_POLL_MS = 1000,
-	INPUT_BUFFER = 16 * 1024,
-	FLUSH_THRESHOLD = 64 * 1024,
-	ADDRESS_TEXT = INET6_ADDRSTRLEN,
-	LISTEN_BACKLOG = 128,
+	LISTEN_BACKLOG = 1024,
 	MAX_LISTENERS = 2,
+	MAX_EVENTS = 128,
+	MAX_ACCEPTS_PER_EVENT = 64,
 };
 
 typedef struct {
+	imap_source_kind kind;
 	int fd;
 	bool implicit_tls;
-	pthread_t thread;
-	bool started;
-	struct ex_imap_server *server;
+	int port;
 } listener;
 
 typedef struct {
-	char address[ADDRESS_TEXT];
+	char address[IMAP_ADDRESS_TEXT];
 	unsigned count;
 } address_slot;
 
@@ -51,36 +60,53 @@ struct ex_imap_server {
 	ex_imap_server_options options;
 	listener listeners[MAX_LISTENERS];
 	size_t listener_count;
-	atomic_bool stopping;
+	int epoll_fd;
+	imap_source_kind wake_source;
+	int wake_fd;
+	imap_source_kind notifier_source;
+
+	pthread_t loop_thread;
+	bool loop_started;
+	pthread_t *workers;
+	unsigned workers_started;
 
 	pthread_mutex_t lock;
-	pthread_cond_t idle;
+	pthread_cond_t work;      /* the queue has a connection, or the workers must end */
+	bool stopping;
+	bool workers_exit;
 	unsigned connections;
-	address_slot *addresses; /* max_connections slots */
+	address_slot *addresses;  /* max_connections slots */
+	imap_connection *all;     /* every open connection, linked by previous and next */
+	imap_connection *queue_head;
+	imap_connection *queue_tail;
+	imap_connection *closed;  /* closed connections whose struct the loop frees */
 };
 
-typedef struct {
-	struct ex_imap_server *server;
-	bool implicit_tls;
-	int fd;
-	SSL *ssl;
-	char address[ADDRESS_TEXT];
-	char session_id[20];
-	char input[INPUT_BUFFER];
-	size_t input_start;
-	size_t input_end;
-	/* The notifier's counter for the selected mailbox when its changes were last read. */
-	uint64_t generation;
-} connection;
+static uint64_t monotonic_ms(void)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
+}
 
-typedef enum { READ_OK, READ_EOF, READ_TIMEOUT, READ_STOPPING, READ_ERROR, READ_CHANGED } read_status;
+static void wake_loop(struct ex_imap_server *server)
+{
+	uint64_t one = 1;
+	if (write(server->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		ex_log(EX_LOG_WARN, "imap_wake_failed", "{s:s}", "error", strerror(errno));
+}
 
-/* ---- connection accounting ------------------------------------------------------ */
+static void drain_eventfd(int fd)
+{
+	uint64_t count;
+	while (read(fd, &count, sizeof(count)) == (ssize_t)sizeof(count))
+		;
+}
+
+/* ---- connection accounting (under the lock) ----------------------------------------------- */
 
 static int admit(struct ex_imap_server *server, const char *address, const char **reply)
 {
-	int status = -1;
-	pthread_mutex_lock(&server->lock);
 	address_slot *free_slot = NULL;
 	address_slot *slot = NULL;
 	for (unsigned i = 0; i < server->options.max_connections; i++) {
@@ -90,26 +116,29 @@ static int admit(struct ex_imap_server *server, const char *address, const char 
 		if (candidate->count > 0 && strcmp(candidate->address, address) == 0)
 			slot = candidate;
 	}
+	if (server->stopping) {
+		*reply = "* BYE [UNAVAILABLE] Server shutting down; reconnect later\r\n";
+		return -1;
+	}
 	if (server->connections >= server->options.max_connections || (slot == NULL && free_slot == NULL)) {
 		*reply = "* BYE [UNAVAILABLE] Too many connections; try again later\r\n";
-	} else if (slot != NULL && slot->count >= server->options.max_connections_per_address) {
-		*reply = "* BYE [UNAVAILABLE] Too many connections from your address; try again later\r\n";
-	} else {
-		if (slot == NULL) {
-			slot = free_slot;
-			snprintf(slot->address, sizeof(slot->address), "%s", address);
-		}
-		slot->count++;
-		server->connections++;
-		status = 0;
+		return -1;
 	}
-	pthread_mutex_unlock(&server->lock);
-	return status;
+	if (slot != NULL && slot->count >= server->options.max_connections_per_address) {
+		*reply = "* BYE [UNAVAILABLE] Too many connections from your address; try again later\r\n";
+		return -1;
+	}
+	if (slot == NULL) {
+		slot = free_slot;
+		snprintf(slot->address, sizeof(slot->address), "%s", address);
+	}
+	slot->count++;
+	server->connections++;
+	return 0;
 }
 
 static void release(struct ex_imap_server *server, const char *address)
 {
-	pthread_mutex_lock(&server->lock);
 	for (unsigned i = 0; i < server->options.max_connections; i++) {
 		if (server->addresses[i].count > 0 && strcmp(server->addresses[i].address, address) == 0) {
 			server->addresses[i].count--;
@@ -117,8 +146,6 @@ static void release(struct ex_imap_server *server, const char *address)
 		}
 	}
 	server->connections--;
-	pthread_cond_broadcast(&server->idle);
-	pthread_mutex_unlock(&server->lock);
 }
 
 double ex_imap_server_connections(void *context)
@@ -130,242 +157,154 @@ double ex_imap_server_connections(void *context)
 	return connections;
 }
 
-/* ---- I/O ---------------------------------------------------------------------------- */
+/* ---- the queue and the workers ------------------------------------------------------------- */
 
-static uint64_t monotonic_ms(void)
+/* Queues CONNECTION for a worker; under the lock. */
+static void enqueue(struct ex_imap_server *server, imap_connection *connection)
 {
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
+	connection->parked = false;
+	connection->queue_next = NULL;
+	if (server->queue_tail != NULL)
+		server->queue_tail->queue_next = connection;
+	else
+		server->queue_head = connection;
+	server->queue_tail = connection;
+	pthread_cond_signal(&server->work);
 }
 
-static int write_all(connection *conn, const char *data, size_t length)
+static void unlink_connection(struct ex_imap_server *server, imap_connection *connection)
 {
-	while (length > 0) {
-		ssize_t written;
-		if (conn->ssl != NULL) {
-			int result = SSL_write(conn->ssl, data, length > INT32_MAX ? INT32_MAX : (int)length);
-			written = result > 0 ? result : -1;
-		} else {
-			written = send(conn->fd, data, length, MSG_NOSIGNAL);
-			if (written < 0 && errno == EINTR)
-				continue;
-		}
-		if (written <= 0)
-			return -1;
-		data += written;
-		length -= (size_t)written;
-	}
-	return 0;
+	if (connection->previous != NULL)
+		connection->previous->next = connection->next;
+	else
+		server->all = connection->next;
+	if (connection->next != NULL)
+		connection->next->previous = connection->previous;
 }
 
-static int flush(connection *conn, ex_imap_session *session)
+static void close_connection(struct ex_imap_server *server, imap_connection *connection)
 {
-	size_t length = 0;
-	const char *output = ex_imap_session_output(session, &length);
-	int status = length == 0 ? 0 : write_all(conn, output, length);
-	ex_imap_session_clear_output(session);
-	return status;
+	if (connection->registered)
+		epoll_ctl(server->epoll_fd, EPOLL_CTL_DEL, connection->fd, NULL);
+	imap_connection_close(connection);
+
+	pthread_mutex_lock(&server->lock);
+	unlink_connection(server, connection);
+	release(server, connection->address);
+	connection->next = server->closed;
+	server->closed = connection;
+	pthread_mutex_unlock(&server->lock);
+	/* The loop frees the struct and, when stopping, sees the count fall. */
+	wake_loop(server);
 }
 
 /*
- * TODO: a connection in IDLE keeps its thread and waits here. Moving IDLE
- * sessions to one epoll thread would make idle connections cost only memory.
- *
- * Waits until the socket is readable. During IDLE it also returns
- * READ_CHANGED when the selected mailbox may have changed and writes the
- * keepalive when it is due.
+ * Parks CONNECTION in the epoll set; under the lock. Returns false when the
+ * server is stopping, so the caller ends the session instead.
  */
-static read_status wait_readable(connection *conn, ex_imap_session *session)
+static bool park(struct ex_imap_server *server, imap_connection *connection, bool for_output)
 {
-	struct ex_imap_server *server = conn->server;
-	uint64_t start = monotonic_ms();
-	uint64_t last_keepalive = start;
-	uint64_t last_poll = start;
-	const char *mailbox = ex_imap_session_mailbox_id(session);
+	if (server->stopping)
+		return false;
+	uint64_t now = monotonic_ms();
+	const char *mailbox = ex_imap_session_mailbox_id(connection->session);
+	bool idling = !for_output && ex_imap_session_idling(connection->session);
 
-	if (conn->ssl != NULL && SSL_pending(conn->ssl) > 0)
-		return READ_OK;
-	for (;;) {
-		if (atomic_load(&server->stopping))
-			return READ_STOPPING;
-		uint64_t now = monotonic_ms();
-		if (now - start >= server->options.idle_timeout_ms)
-			return READ_TIMEOUT;
-		struct pollfd descriptor = { .fd = conn->fd, .events = POLLIN };
-		int ready = poll(&descriptor, 1, POLL_SLICE_MS);
-		if (ready > 0)
-			return READ_OK;
-		if (ready < 0 && errno != EINTR)
-			return READ_ERROR;
-		if (!ex_imap_session_idling(session))
-			continue;
-		now = monotonic_ms();
-		if (now - last_keepalive >= server->options.idle_keepalive_ms) {
-			ex_imap_session_keepalive(session);
-			if (flush(conn, session) != 0)
-				return READ_ERROR;
-			last_keepalive = now;
-		}
-		if (mailbox == NULL)
-			continue;
-		/* A counter that moved since the last read, even before this IDLE, costs one extra look. */
-		uint64_t generation = ex_imap_notifier_generation(server->options.notifier, mailbox);
-		bool changed = server->options.notifier != NULL ? generation != conn->generation
-								: now - last_poll >= IDLE_POLL_MS;
-		if (changed) {
-			conn->generation = generation;
-			return READ_CHANGED;
-		}
+	if (idling && !connection->idling) {
+		connection->keepalive_at_ms = now;
+		connection->polled_at_ms = now;
 	}
+	connection->idling = idling;
+	snprintf(connection->mailbox_id, sizeof(connection->mailbox_id), "%s", idling && mailbox != NULL ? mailbox : "");
+	connection->waiting_output = for_output;
+	connection->parked_at_ms = now;
+	connection->parked = true;
+
+	struct epoll_event event = { .events = (for_output ? EPOLLOUT : EPOLLIN) | EPOLLONESHOT, .data.ptr = connection };
+	int operation = connection->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+	if (epoll_ctl(server->epoll_fd, operation, connection->fd, &event) != 0) {
+		ex_log(EX_LOG_ERROR, "imap_epoll_failed", "{s:s, s:s}", "session", connection->session_id, "error",
+		       strerror(errno));
+		connection->parked = false;
+		return false;
+	}
+	connection->registered = true;
+	return true;
 }
 
-static read_status read_more(connection *conn, ex_imap_session *session)
+/* Remembers the notifier counter before a run, so the first wait of an IDLE skips a look it does not need. */
+static uint64_t generation_before(const struct ex_imap_server *server, const imap_connection *connection,
+				  char mailbox[40])
 {
-	read_status status = wait_readable(conn, session);
-	if (status != READ_OK)
-		return status;
-
-	ssize_t got;
-	if (conn->ssl != NULL) {
-		int result = SSL_read(conn->ssl, conn->input, sizeof(conn->input));
-		if (result <= 0) {
-			int error = SSL_get_error(conn->ssl, result);
-			return error == SSL_ERROR_ZERO_RETURN ? READ_EOF : READ_ERROR;
-		}
-		got = result;
-	} else {
-		do
-			got = recv(conn->fd, conn->input, sizeof(conn->input), 0);
-		while (got < 0 && errno == EINTR);
-		if (got == 0)
-			return READ_EOF;
-		if (got < 0)
-			return READ_ERROR;
-	}
-	conn->input_start = 0;
-	conn->input_end = (size_t)got;
-	return READ_OK;
+	const char *selected = connection->session != NULL ? ex_imap_session_mailbox_id(connection->session) : NULL;
+	snprintf(mailbox, 40, "%s", selected != NULL ? selected : "");
+	return ex_imap_notifier_generation(server->options.notifier, selected);
 }
 
-static int start_tls(connection *conn)
+static void run_connection(struct ex_imap_server *server, imap_connection *connection, unsigned wake)
 {
-	conn->ssl = SSL_new(conn->server->options.tls);
-	if (conn->ssl == NULL || SSL_set_fd(conn->ssl, conn->fd) != 1)
-		return -1;
-	if (SSL_accept(conn->ssl) != 1) {
-		char reason[256];
-		ERR_error_string_n(ERR_get_error(), reason, sizeof(reason));
-		ex_log(EX_LOG_WARN, "imap_tls_failed", "{s:s, s:s, s:s}", "session", conn->session_id, "address",
-		       conn->address, "error", reason);
-		ERR_clear_error();
-		return -1;
-	}
-	return 0;
-}
-
-/* ---- the session loop ------------------------------------------------------------------ */
-
-static void serve(connection *conn, ex_imap_session *session)
-{
-	ex_imap_session_greet(session);
-	if (flush(conn, session) != 0)
-		return;
+	char mailbox[40];
+	uint64_t generation = generation_before(server, connection, mailbox);
+	bool was_idling = connection->idling;
+	imap_run_result result = imap_connection_run(connection, wake);
 
 	for (;;) {
-		if (conn->input_start == conn->input_end) {
-			if (flush(conn, session) != 0)
-				return;
-			read_status status = read_more(conn, session);
-			if (status == READ_CHANGED) {
-				ex_imap_session_poll_changes(session);
-				continue;
-			}
-			if (status == READ_STOPPING) {
-				ex_imap_session_bye(session, "Server shutting down; reconnect later");
-				flush(conn, session);
-				return;
-			}
-			if (status == READ_TIMEOUT) {
-				ex_imap_session_bye(session, "Autologout: idle for too long");
-				flush(conn, session);
-				return;
-			}
-			if (status != READ_OK)
-				return;
-		}
-
-		size_t consumed = 0;
-		ex_imap_next next = ex_imap_session_feed(session, conn->input + conn->input_start,
-							 conn->input_end - conn->input_start, &consumed);
-		conn->input_start += consumed;
-		if (next == EX_IMAP_NEXT_CLOSE) {
-			flush(conn, session);
+		if (result == IMAP_RUN_CLOSE) {
+			close_connection(server, connection);
 			return;
 		}
-		if (next == EX_IMAP_NEXT_START_TLS) {
-			if (flush(conn, session) != 0)
-				return;
-			/* Input sent before the handshake must not be taken as protected (RFC 3501 6.2.1). */
-			conn->input_start = conn->input_end = 0;
-			if (start_tls(conn) != 0)
-				return;
-			ex_imap_session_tls_started(session);
-			continue;
-		}
-		size_t pending = 0;
-		ex_imap_session_output(session, &pending);
-		if (pending > FLUSH_THRESHOLD && flush(conn, session) != 0)
+		pthread_mutex_lock(&server->lock);
+		if (result == IMAP_RUN_YIELD) {
+			enqueue(server, connection);
+			pthread_mutex_unlock(&server->lock);
 			return;
+		}
+		/*
+		 * IDLE began in this run and the mailbox is the one selected before it: IDLE's own look at the
+		 * database came after GENERATION was read, so only a later change needs another look.
+		 */
+		const char *selected = ex_imap_session_mailbox_id(connection->session);
+		if (!was_idling && result == IMAP_RUN_WAIT_READ && ex_imap_session_idling(connection->session) &&
+		    selected != NULL && strcmp(selected, mailbox) == 0)
+			connection->generation = generation;
+		if (park(server, connection, result == IMAP_RUN_WAIT_WRITE)) {
+			pthread_mutex_unlock(&server->lock);
+			return;
+		}
+		bool stop_sent = connection->stop_sent;
+		connection->stop_sent = true;
+		pthread_mutex_unlock(&server->lock);
+		/* Stopping: one last run writes BYE; after that the connection closes whatever it waits for. */
+		result = stop_sent ? IMAP_RUN_CLOSE : imap_connection_run(connection, IMAP_WAKE_STOP);
+		if (result != IMAP_RUN_YIELD)
+			result = IMAP_RUN_CLOSE;
 	}
 }
 
-static void random_session_id(char *out, size_t size)
+static void *worker_run(void *argument)
 {
-	unsigned char bytes[8] = { 0 };
-	RAND_bytes(bytes, sizeof(bytes));
-	snprintf(out, size, "%02x%02x%02x%02x%02x%02x%02x%02x", bytes[0], bytes[1], bytes[2], bytes[3], bytes[4],
-		 bytes[5], bytes[6], bytes[7]);
-}
+	struct ex_imap_server *server = argument;
+	for (;;) {
+		pthread_mutex_lock(&server->lock);
+		while (server->queue_head == NULL && !server->workers_exit)
+			pthread_cond_wait(&server->work, &server->lock);
+		imap_connection *connection = server->queue_head;
+		if (connection == NULL) {
+			pthread_mutex_unlock(&server->lock);
+			return NULL;
+		}
+		server->queue_head = connection->queue_next;
+		if (server->queue_head == NULL)
+			server->queue_tail = NULL;
+		unsigned wake = connection->wake;
+		connection->wake = 0;
+		pthread_mutex_unlock(&server->lock);
 
-static bool is_loopback(const char *address)
-{
-	return strncmp(address, "127.", 4) == 0 || strcmp(address, "::1") == 0;
-}
-
-static void *connection_run(void *argument)
-{
-	connection *conn = argument;
-	struct ex_imap_server *server = conn->server;
-
-	ex_imap_session_options options = server->options.session;
-	options.session_id = conn->session_id;
-	options.client_address = conn->address;
-	options.implicit_tls = conn->implicit_tls;
-	options.tls_available = server->options.tls != NULL;
-	options.allow_plaintext_login = options.allow_plaintext_login && is_loopback(conn->address);
-	ex_log_context_set(conn->session_id, NULL);
-	ex_imap_session *session = ex_imap_session_new(&options);
-	if (session != NULL) {
-		ex_log(EX_LOG_INFO, "imap_connected", "{s:s, s:s, s:b}", "session", conn->session_id, "address",
-		       conn->address, "implicit_tls", conn->implicit_tls);
-		if (!conn->implicit_tls || start_tls(conn) == 0)
-			serve(conn, session);
-		ex_log(EX_LOG_INFO, "imap_disconnected", "{s:s}", "session", conn->session_id);
+		run_connection(server, connection, wake);
 	}
-	ex_imap_session_free(session);
-	if (conn->ssl != NULL) {
-		SSL_shutdown(conn->ssl);
-		SSL_free(conn->ssl);
-	}
-	close(conn->fd);
-	release(server, conn->address);
-	free(conn);
-	ex_log_context_set(NULL, NULL);
-	return NULL;
 }
 
-/* ---- listeners ----------------------------------------------------------------------------- */
+/* ---- the event loop ---------------------------------------------------------------------- */
 
 static void format_address(const struct sockaddr_storage *peer, char *out, size_t size)
 {
@@ -379,63 +318,182 @@ static void format_address(const struct sockaddr_storage *peer, char *out, size_
 	}
 }
 
-static void accept_one(listener *entry)
+static void accept_ready(struct ex_imap_server *server, const listener *entry)
 {
-	struct ex_imap_server *server = entry->server;
-	struct sockaddr_storage peer = { 0 };
-	socklen_t peer_length = sizeof(peer);
-	const char *reply = NULL;
+	for (unsigned i = 0; i < MAX_ACCEPTS_PER_EVENT; i++) {
+		struct sockaddr_storage peer = { 0 };
+		socklen_t peer_length = sizeof(peer);
+		char address[IMAP_ADDRESS_TEXT] = "";
+		const char *reply = NULL;
 
-	int fd = accept(entry->fd, (struct sockaddr *)&peer, &peer_length);
-	if (fd < 0)
-		return;
-	connection *conn = calloc(1, sizeof(*conn));
-	if (conn == NULL) {
-		close(fd);
-		return;
-	}
-	conn->server = server;
-	conn->implicit_tls = entry->implicit_tls;
-	conn->fd = fd;
-	format_address(&peer, conn->address, sizeof(conn->address));
-	random_session_id(conn->session_id, sizeof(conn->session_id));
+		int fd = accept4(entry->fd, (struct sockaddr *)&peer, &peer_length, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
+				ex_log(EX_LOG_WARN, "imap_accept_failed", "{s:i, s:s}", "port", entry->port, "error",
+				       strerror(errno));
+			return;
+		}
+		format_address(&peer, address, sizeof(address));
+		imap_connection *connection = imap_connection_new(fd, entry->implicit_tls, address, &server->options);
 
-	/* A peer that stops reading cannot hold a thread in send() for longer than the idle timeout. */
-	struct timeval timeout = { .tv_sec = (time_t)(server->options.idle_timeout_ms / 1000),
-				   .tv_usec = (suseconds_t)(server->options.idle_timeout_ms % 1000) * 1000 };
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
+		pthread_mutex_lock(&server->lock);
+		int admitted = connection != NULL ? admit(server, address, &reply) : -1;
+		if (admitted == 0) {
+			connection->next = server->all;
+			if (server->all != NULL)
+				server->all->previous = connection;
+			server->all = connection;
+			enqueue(server, connection);
+		}
+		pthread_mutex_unlock(&server->lock);
+		if (admitted == 0)
+			continue;
 
-	if (admit(server, conn->address, &reply) != 0) {
-		ex_log(EX_LOG_WARN, "imap_connection_rejected", "{s:s, s:s}", "address", conn->address, "reply", reply);
-		if (!entry->implicit_tls)
-			send(fd, reply, strlen(reply), MSG_NOSIGNAL);
+		if (reply == NULL)
+			reply = "* BYE [UNAVAILABLE] Out of memory; try again later\r\n";
+		ex_log(EX_LOG_WARN, "imap_connection_rejected", "{s:s, s:s}", "address", address, "reply", reply);
+		if (!entry->implicit_tls && send(fd, reply, strlen(reply), MSG_NOSIGNAL) < 0)
+			ex_log(EX_LOG_DEBUG, "imap_reject_unsent", "{s:s, s:s}", "address", address, "error", strerror(errno));
 		close(fd);
-		free(conn);
-		return;
+		free(connection);
 	}
-	pthread_t thread;
-	pthread_attr_t attributes;
-	pthread_attr_init(&attributes);
-	pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&thread, &attributes, connection_run, conn) != 0) {
-		ex_log(EX_LOG_ERROR, "imap_thread_failed", "{s:s}", "address", conn->address);
-		close(fd);
-		release(server, conn->address);
-		free(conn);
-	}
-	pthread_attr_destroy(&attributes);
 }
 
-static void *listener_run(void *argument)
+/* Hands over a parked connection whose socket became ready. */
+static void socket_ready(struct ex_imap_server *server, imap_connection *connection)
 {
-	listener *entry = argument;
-	while (!atomic_load(&entry->server->stopping)) {
-		struct pollfd descriptor = { .fd = entry->fd, .events = POLLIN };
-		if (poll(&descriptor, 1, POLL_SLICE_MS) > 0)
-			accept_one(entry);
+	pthread_mutex_lock(&server->lock);
+	if (connection->parked) {
+		connection->wake = 0;
+		enqueue(server, connection);
 	}
+	pthread_mutex_unlock(&server->lock);
+}
+
+static unsigned due_wakes(const struct ex_imap_server *server, imap_connection *connection, uint64_t now)
+{
+	const ex_imap_server_options *options = &server->options;
+	if (server->stopping)
+		return IMAP_WAKE_STOP;
+	uint64_t since = connection->waiting_output ? connection->parked_at_ms : connection->input_at_ms;
+	if (now - since >= options->idle_timeout_ms)
+		return IMAP_WAKE_TIMEOUT;
+	if (!connection->idling)
+		return 0;
+
+	unsigned wake = 0;
+	if (now - connection->keepalive_at_ms >= options->idle_keepalive_ms) {
+		connection->keepalive_at_ms = now;
+		wake |= IMAP_WAKE_KEEPALIVE;
+	}
+	if (connection->mailbox_id[0] == '\0')
+		return wake;
+	if (options->notifier != NULL) {
+		/* A counter that moved since the last read, even before this IDLE, costs one extra look. */
+		uint64_t generation = ex_imap_notifier_generation(options->notifier, connection->mailbox_id);
+		if (generation != connection->generation) {
+			connection->generation = generation;
+			wake |= IMAP_WAKE_CHANGED;
+		}
+	} else if (now - connection->polled_at_ms >= IDLE_POLL_MS) {
+		connection->polled_at_ms = now;
+		wake |= IMAP_WAKE_CHANGED;
+	}
+	return wake;
+}
+
+/* Queues every parked connection with a due keepalive, timeout, change or stop. */
+static void scan(struct ex_imap_server *server, uint64_t now)
+{
+	pthread_mutex_lock(&server->lock);
+	for (imap_connection *connection = server->all; connection != NULL; connection = connection->next) {
+		if (!connection->parked)
+			continue;
+		unsigned wake = due_wakes(server, connection, now);
+		if (wake != 0) {
+			connection->wake = wake;
+			enqueue(server, connection);
+		}
+	}
+	pthread_mutex_unlock(&server->lock);
+}
+
+/* Frees the structs of closed connections; called between two epoll_wait() batches only. */
+static void free_closed(struct ex_imap_server *server)
+{
+	pthread_mutex_lock(&server->lock);
+	imap_connection *closed = server->closed;
+	server->closed = NULL;
+	pthread_mutex_unlock(&server->lock);
+	while (closed != NULL) {
+		imap_connection *next = closed->next;
+		free(closed);
+		closed = next;
+	}
+}
+
+static void close_listeners(struct ex_imap_server *server)
+{
+	for (size_t i = 0; i < server->listener_count; i++) {
+		if (server->listeners[i].fd < 0)
+			continue;
+		epoll_ctl(server->epoll_fd, EPOLL_CTL_DEL, server->listeners[i].fd, NULL);
+		close(server->listeners[i].fd);
+		server->listeners[i].fd = -1;
+	}
+}
+
+static void *loop_run(void *argument)
+{
+	struct ex_imap_server *server = argument;
+	struct epoll_event events[MAX_EVENTS];
+	uint64_t scanned_at = monotonic_ms();
+	bool listening = true;
+
+	for (;;) {
+		free_closed(server);
+		pthread_mutex_lock(&server->lock);
+		bool stopping = server->stopping;
+		bool finished = stopping && server->connections == 0;
+		pthread_mutex_unlock(&server->lock);
+		if (finished)
+			break;
+		if (stopping && listening) {
+			close_listeners(server);
+			listening = false;
+		}
+
+		int count = epoll_wait(server->epoll_fd, events, MAX_EVENTS, SCAN_MS);
+		if (count < 0 && errno != EINTR) {
+			ex_log(EX_LOG_ERROR, "imap_epoll_failed", "{s:s}", "error", strerror(errno));
+			count = 0;
+		}
+		bool notified = false;
+		for (int i = 0; i < count; i++) {
+			imap_source_kind *source = events[i].data.ptr;
+			if (*source == IMAP_SOURCE_LISTENER) {
+				accept_ready(server, (const listener *)source);
+			} else if (*source == IMAP_SOURCE_WAKE) {
+				drain_eventfd(server->wake_fd);
+			} else if (*source == IMAP_SOURCE_NOTIFIER) {
+				drain_eventfd(ex_imap_notifier_event_fd(server->options.notifier));
+				notified = true;
+			} else {
+				socket_ready(server, (imap_connection *)source);
+			}
+		}
+		uint64_t now = monotonic_ms();
+		if (notified || stopping || now - scanned_at >= SCAN_MS) {
+			scan(server, now);
+			scanned_at = now;
+		}
+	}
+	close_listeners(server);
+	free_closed(server);
 	return NULL;
 }
+
+/* ---- start and stop ------------------------------------------------------------------------ */
 
 static int open_listener(const char *address, int port, char *err, size_t errlen)
 {
@@ -456,7 +514,7 @@ static int open_listener(const char *address, int port, char *err, size_t errlen
 		snprintf(err, errlen, "invalid listen address %s: expected an IPv4 or IPv6 literal", address);
 		return -1;
 	}
-	int fd = socket(storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = socket(storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	int on = 1;
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
 	    bind(fd, (struct sockaddr *)&storage, length) != 0 || listen(fd, LISTEN_BACKLOG) != 0) {
@@ -468,24 +526,19 @@ static int open_listener(const char *address, int port, char *err, size_t errlen
 	return fd;
 }
 
-ex_imap_server *ex_imap_server_start(const ex_imap_server_options *options, char *err, size_t errlen)
+static int add_source(struct ex_imap_server *server, int fd, void *source, char *err, size_t errlen)
 {
-	struct ex_imap_server *server = calloc(1, sizeof(*server));
-	if (server == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return NULL;
+	struct epoll_event event = { .events = EPOLLIN, .data.ptr = source };
+	if (epoll_ctl(server->epoll_fd, EPOLL_CTL_ADD, fd, &event) != 0) {
+		snprintf(err, errlen, "cannot add a descriptor to the IMAP epoll set: %s", strerror(errno));
+		return -1;
 	}
-	server->options = *options;
-	server->addresses = calloc(options->max_connections, sizeof(*server->addresses));
-	pthread_mutex_init(&server->lock, NULL);
-	pthread_cond_init(&server->idle, NULL);
-	atomic_init(&server->stopping, false);
-	if (server->addresses == NULL) {
-		snprintf(err, errlen, "out of memory");
-		ex_imap_server_stop(server);
-		return NULL;
-	}
+	return 0;
+}
 
+static int open_listeners(struct ex_imap_server *server, char *err, size_t errlen)
+{
+	const ex_imap_server_options *options = &server->options;
 	const struct {
 		int port;
 		bool implicit_tls;
@@ -494,21 +547,71 @@ ex_imap_server *ex_imap_server_start(const ex_imap_server_options *options, char
 		if (ports[i].port == 0)
 			continue;
 		int fd = open_listener(options->bind_address, ports[i].port, err, errlen);
-		if (fd < 0) {
-			ex_imap_server_stop(server);
-			return NULL;
-		}
+		if (fd < 0)
+			return -1;
 		listener *entry = &server->listeners[server->listener_count++];
-		*entry = (listener){ .fd = fd, .implicit_tls = ports[i].implicit_tls, .server = server };
-		if (pthread_create(&entry->thread, NULL, listener_run, entry) != 0) {
-			snprintf(err, errlen, "cannot start the listener thread for port %d", ports[i].port);
-			ex_imap_server_stop(server);
-			return NULL;
-		}
-		entry->started = true;
+		*entry = (listener){ .kind = IMAP_SOURCE_LISTENER, .fd = fd, .implicit_tls = ports[i].implicit_tls,
+				     .port = ports[i].port };
+		if (add_source(server, fd, entry, err, errlen) != 0)
+			return -1;
 		ex_log(EX_LOG_INFO, "imap_listening", "{s:s, s:i, s:b}", "address", options->bind_address, "port",
 		       ports[i].port, "implicit_tls", ports[i].implicit_tls);
 	}
+	return 0;
+}
+
+static int start_threads(struct ex_imap_server *server, char *err, size_t errlen)
+{
+	server->workers = calloc(server->options.workers, sizeof(*server->workers));
+	if (server->workers == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (unsigned i = 0; i < server->options.workers; i++) {
+		if (pthread_create(&server->workers[i], NULL, worker_run, server) != 0) {
+			snprintf(err, errlen, "cannot start IMAP worker thread %u of %u", i + 1, server->options.workers);
+			return -1;
+		}
+		server->workers_started++;
+	}
+	if (pthread_create(&server->loop_thread, NULL, loop_run, server) != 0) {
+		snprintf(err, errlen, "cannot start the IMAP event-loop thread");
+		return -1;
+	}
+	server->loop_started = true;
+	return 0;
+}
+
+ex_imap_server *ex_imap_server_start(const ex_imap_server_options *options, char *err, size_t errlen)
+{
+	struct ex_imap_server *server = calloc(1, sizeof(*server));
+	if (server == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	server->options = *options;
+	if (server->options.workers == 0)
+		server->options.workers = 1;
+	server->wake_source = IMAP_SOURCE_WAKE;
+	server->notifier_source = IMAP_SOURCE_NOTIFIER;
+	pthread_mutex_init(&server->lock, NULL);
+	pthread_cond_init(&server->work, NULL);
+	server->addresses = calloc(options->max_connections, sizeof(*server->addresses));
+	server->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	server->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (server->addresses == NULL || server->epoll_fd < 0 || server->wake_fd < 0) {
+		snprintf(err, errlen, "cannot set up the IMAP event loop: %s", strerror(errno));
+		ex_imap_server_stop(server);
+		return NULL;
+	}
+	int notifier_fd = ex_imap_notifier_event_fd(options->notifier);
+	if (add_source(server, server->wake_fd, &server->wake_source, err, errlen) != 0 ||
+	    (notifier_fd >= 0 && add_source(server, notifier_fd, &server->notifier_source, err, errlen) != 0) ||
+	    open_listeners(server, err, errlen) != 0 || start_threads(server, err, errlen) != 0) {
+		ex_imap_server_stop(server);
+		return NULL;
+	}
+	ex_log(EX_LOG_INFO, "imap_workers_started", "{s:i}", "workers", (int)server->options.workers);
 	return server;
 }
 
@@ -516,20 +619,31 @@ void ex_imap_server_stop(ex_imap_server *server)
 {
 	if (server == NULL)
 		return;
-	atomic_store(&server->stopping, true);
-	for (size_t i = 0; i < server->listener_count; i++) {
-		if (server->listeners[i].started)
-			pthread_join(server->listeners[i].thread, NULL);
-		close(server->listeners[i].fd);
-	}
-
 	pthread_mutex_lock(&server->lock);
-	while (server->connections > 0)
-		pthread_cond_wait(&server->idle, &server->lock);
+	server->stopping = true;
 	pthread_mutex_unlock(&server->lock);
 
+	/* The loop sends every waiting session BYE and ends once the last connection is closed. */
+	if (server->loop_started) {
+		wake_loop(server);
+		pthread_join(server->loop_thread, NULL);
+	}
+	pthread_mutex_lock(&server->lock);
+	server->workers_exit = true;
+	pthread_cond_broadcast(&server->work);
+	pthread_mutex_unlock(&server->lock);
+	for (unsigned i = 0; i < server->workers_started; i++)
+		pthread_join(server->workers[i], NULL);
+
+	close_listeners(server);
+	free_closed(server);
+	if (server->epoll_fd >= 0)
+		close(server->epoll_fd);
+	if (server->wake_fd >= 0)
+		close(server->wake_fd);
 	pthread_mutex_destroy(&server->lock);
-	pthread_cond_destroy(&server->idle);
+	pthread_cond_destroy(&server->work);
+	free(server->workers);
 	free(server->addresses);
 	free(server);
 }

@@ -1,9 +1,10 @@
 /*
  * IMAP listeners and connections: port 143 (STARTTLS) and port 993
- * (implicit TLS), one accepting thread per port and one thread per
- * connection, which reads bytes, feeds the session and writes its
- * responses. Limits here: connections in total and per client address,
- * and the autologout timer (RFC 3501 5.4: at least 30 minutes).
+ * (implicit TLS). One event-loop thread accepts connections and holds
+ * every connection that waits, between commands or in IDLE; a bounded
+ * pool of worker threads runs the connections that have something to do.
+ * Limits here: connections in total and per client address, worker
+ * threads, and the autologout timer (RFC 3501 5.4: at least 30 minutes).
  */
 #ifndef EXPRESSO_MAIL_IMAP_SERVER_H
 #define EXPRESSO_MAIL_IMAP_SERVER_H
@@ -24,16 +25,17 @@ typedef struct {
 	SSL_CTX *tls;                   /* NULL: no STARTTLS and no implicit TLS port */
 	unsigned max_connections;
 	unsigned max_connections_per_address;
-	uint64_t idle_timeout_ms;       /* silence allowed outside IDLE */
+	unsigned workers;               /* threads that run commands; waiting connections need none */
+	uint64_t idle_timeout_ms;       /* silence allowed, in IDLE too, and time allowed for output to be taken */
 	uint64_t idle_keepalive_ms;     /* interval of "* OK Still here" during IDLE */
 	ex_imap_session_options session; /* shared by every connection; session_id and client_address are set per connection */
 	const ex_imap_notifier *notifier; /* NULL: IDLE looks at the database every second instead */
 } ex_imap_server_options;
 
-/* Binds the ports and starts accepting. Returns NULL with a message in err. */
+/* Binds the ports and starts the event loop and the workers. Returns NULL with a message in err. */
 ex_imap_server *ex_imap_server_start(const ex_imap_server_options *options, char *err, size_t errlen);
 
-/* Stops accepting, ends every session with "* BYE" at its next wait, waits for them, then frees SERVER. */
+/* Stops accepting, ends every waiting session with "* BYE", waits for the running ones, then frees SERVER. */
 void ex_imap_server_stop(ex_imap_server *server);
 
 /* Connections open now; for the metrics gauge. */

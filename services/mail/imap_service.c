@@ -12,7 +12,7 @@
 #include "imap_notify.h"
 #include "imap_server.h"
 
-enum { MAX_PORT = 65535, MAX_CONNECTIONS = 100000 };
+enum { MAX_PORT = 65535, MAX_CONNECTIONS = 100000, MAX_WORKERS = 1024 };
 
 static int invalid(const char *variable, const char *problem)
 {
@@ -26,6 +26,7 @@ int ex_imap_service_open(ex_mail_service *service, const ex_config *config)
 	int64_t tls_port = ex_config_int(config, "imaps_port");
 	int64_t connections = ex_config_int(config, "imap_max_connections");
 	int64_t per_address = ex_config_int(config, "imap_max_connections_per_address");
+	int64_t workers = ex_config_int(config, "imap_workers");
 	uint64_t max_message = ex_config_size(config, "imap_max_message_size");
 	uint64_t idle_timeout = ex_config_duration_ms(config, "imap_idle_timeout");
 	uint64_t keepalive = ex_config_duration_ms(config, "imap_idle_keepalive");
@@ -39,6 +40,8 @@ int ex_imap_service_open(ex_mail_service *service, const ex_config *config)
 		return invalid("EXPRESSO_IMAP_MAX_CONNECTIONS", "must be between 1 and 100000");
 	if (per_address < 1 || per_address > MAX_CONNECTIONS)
 		return invalid("EXPRESSO_IMAP_MAX_CONNECTIONS_PER_ADDRESS", "must be between 1 and 100000");
+	if (workers < 1 || workers > MAX_WORKERS)
+		return invalid("EXPRESSO_IMAP_WORKERS", "must be between 1 and 1024");
 	if (max_message < 1024 || max_message > (uint64_t)1 << 31)
 		return invalid("EXPRESSO_IMAP_MAX_MESSAGE_SIZE", "must be between 1K and 2G");
 	if (idle_timeout < 1000)
@@ -69,6 +72,7 @@ int ex_imap_service_open(ex_mail_service *service, const ex_config *config)
 		.tls = service->tls,
 		.max_connections = (unsigned)connections,
 		.max_connections_per_address = (unsigned)per_address,
+		.workers = (unsigned)workers,
 		.idle_timeout_ms = idle_timeout,
 		.idle_keepalive_ms = keepalive,
 		.notifier = service->imap_notifier,

@@ -83,6 +83,7 @@ void imap_write_capabilities(imap_session *session)
 	ex_imap_write_number(out, session->options.max_append_size);
 	ex_imap_write_text(out, " THREAD=ORDEREDSUBJECT THREAD=REFERENCES");
 	ex_imap_write_text(out, " MULTIAPPEND");
+	ex_imap_write_text(out, " COMPRESS=DEFLATE");
 }
 
 /* ---- helpers ---------------------------------------------------------------------- */
@@ -658,6 +659,8 @@ static ex_imap_next dispatch(imap_session *session, const ex_imap_command *comma
 		imap_reply_bad(session, command->tag, "Already logged in");
 		return EX_IMAP_NEXT_READ;
 	}
+	if (strcmp(command->name, "COMPRESS") == 0)
+		return imap_command_compress(session, command);
 	dispatch_authenticated(session, command);
 	return EX_IMAP_NEXT_READ;
 }

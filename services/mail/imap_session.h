@@ -44,6 +44,7 @@ typedef enum {
 	EX_IMAP_NEXT_READ = 0,      /* send the output, then read more input */
 	EX_IMAP_NEXT_START_TLS,     /* send the output, then run the TLS handshake */
 	EX_IMAP_NEXT_CLOSE,         /* send the output, then close */
+	EX_IMAP_NEXT_START_COMPRESS, /* send the output uncompressed, then DEFLATE both directions (RFC 4978) */
 } ex_imap_next;
 
 typedef struct ex_imap_session ex_imap_session;
@@ -56,7 +57,7 @@ void ex_imap_session_greet(ex_imap_session *session);
 
 /*
  * Feeds LENGTH octets of client input. Sets *CONSUMED to the octets used:
- * after START_TLS or CLOSE the rest must not be fed (RFC 3501 6.2.1: input
+ * after START_TLS, START_COMPRESS or CLOSE the rest must not be fed (RFC 3501 6.2.1: input
  * that came before the TLS handshake is discarded).
  */
 ex_imap_next ex_imap_session_feed(ex_imap_session *session, const char *data, size_t length, size_t *consumed);

@@ -105,7 +105,10 @@ const ex_setting ex_mail_settings[] = {
 	  "Largest message APPEND accepts (advertised as APPENDLIMIT); larger ones get NO [TOOBIG]. The message is "
 	  "held in memory while it arrives.", false },
 	{ "imap_max_connections", "EXPRESSO_IMAP_MAX_CONNECTIONS", EX_SETTING_INT, "2000", "connections",
-	  "IMAP connections open at once over both ports; one thread each.", false },
+	  "IMAP connections open at once over both ports. A waiting connection holds no thread.", false },
+	{ "imap_workers", "EXPRESSO_IMAP_WORKERS", EX_SETTING_INT, "16", "threads",
+	  "Threads that run IMAP commands for all connections; a connection in IDLE or between commands uses none.",
+	  false },
 	{ "imap_max_connections_per_address", "EXPRESSO_IMAP_MAX_CONNECTIONS_PER_ADDRESS", EX_SETTING_INT, "100",
 	  "connections", "IMAP connections open at once from one client address.", false },
 	{ "imap_idle_timeout", "EXPRESSO_IMAP_IDLE_TIMEOUT", EX_SETTING_DURATION, "30m", "duration",
