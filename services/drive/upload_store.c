@@ -3,7 +3,8 @@
  * files. Order of durable steps, so that a crash at any point leaves a
  * state the next request can finish or the purge can remove:
  *   create:   upload file (fsynced with its directory), then the row;
- *   append:   bytes written and fsynced, then the row's offset advanced;
+ *   append:   bytes written and fsynced, then the row's offset advanced
+ *             (upload_chunk.c);
  *   complete: upload file moved into object storage, then one transaction
  *             creating the file or version and marking the upload done.
  */
@@ -16,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -216,31 +216,8 @@ ex_upload_result ex_drive_upload_load(ex_drive_service *service, const char *ten
 	return EX_UPLOAD_OK;
 }
 
-/* Writes LENGTH bytes at OFFSET of the open upload file FD and fsyncs them. */
-static int write_chunk(int fd, const char *path, int64_t offset, const unsigned char *data, size_t length)
-{
-	size_t done = 0;
-
-	while (done < length) {
-		ssize_t written = pwrite(fd, data + done, length - done, (off_t)offset + (off_t)done);
-		if (written < 0 && errno == EINTR)
-			continue;
-		if (written <= 0) {
-			log_file_error("write", path, written < 0 ? errno : EIO);
-			return -1;
-		}
-		done += (size_t)written;
-	}
-	if (fdatasync(fd) != 0) {
-		log_file_error("fsync", path, errno);
-		return -1;
-	}
-	return 0;
-}
-
-/* Returns EX_UPLOAD_OK when the row still has the offset this request loaded. */
-static ex_upload_result check_offset_unchanged(ex_drive_service *service, const char *tenant_id,
-					       const ex_drive_upload *upload)
+ex_upload_result ex_drive_upload_check_offset(ex_drive_service *service, const char *tenant_id,
+					     const ex_drive_upload *upload)
 {
 	const char *params[] = { upload->id };
 	ex_db_error error;
@@ -293,46 +270,6 @@ ex_upload_result ex_drive_upload_advance_offset(ex_drive_service *service, const
 	if (new_length >= 0 && upload->length < 0)
 		upload->length = new_length;
 	return EX_UPLOAD_OK;
-}
-
-/*
- * The upload file stays open with an exclusive flock() from the offset
- * check until the offset has moved, so requests in other threads or other
- * daemons sharing the directory never write the same upload at once.
- */
-ex_upload_result ex_drive_upload_append(ex_drive_service *service, const char *tenant_id, ex_drive_upload *upload,
-					const void *data, size_t length, int64_t new_length)
-{
-	char path[EX_DRIVE_PATH_MAX];
-
-	if (ex_drive_upload_path(service, tenant_id, upload->id, path, sizeof(path)) != 0)
-		return EX_UPLOAD_FAILED;
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0) {
-		/* Terminated, completed or purged since it was loaded. */
-		if (errno == ENOENT)
-			return EX_UPLOAD_CONFLICT;
-		log_file_error("open", path, errno);
-		return EX_UPLOAD_FAILED;
-	}
-	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-		int code = errno;
-		close(fd);
-		if (code == EWOULDBLOCK)
-			return EX_UPLOAD_LOCKED;
-		log_file_error("flock", path, code);
-		return EX_UPLOAD_FAILED;
-	}
-
-	ex_upload_result result = check_offset_unchanged(service, tenant_id, upload);
-	if (result == EX_UPLOAD_OK && length > 0 && write_chunk(fd, path, upload->offset, data, length) != 0)
-		result = EX_UPLOAD_FAILED;
-	if (result == EX_UPLOAD_OK)
-		result = ex_drive_upload_advance_offset(service, tenant_id, upload, upload->offset + (int64_t)length, new_length);
-	if (result == EX_UPLOAD_OK)
-		ex_counter_add(service->upload_bytes, length);
-	close(fd);
-	return result;
 }
 
 typedef struct {

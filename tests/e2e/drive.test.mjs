@@ -1178,3 +1178,29 @@ test('SIGKILL during PATCH, restart, HEAD, resume', { timeout: TEST_TIMEOUT_MS }
     await stopOwnDrive(daemon);
   }
 });
+
+test('client gone mid-PATCH: chunk discarded, upload unlocked', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const content = crypto.randomBytes(8 * MiB);
+  const location = await createUpload(content.length);
+  const tenant = JSON.parse(Buffer.from(alice.split('.')[1], 'base64url')).tenant_id;
+  const uploadFile = path.join(requireEnv('EXPRESSO_STATE_DIR'), 'storage', '.uploads', tenant, location.split('/').pop());
+
+  // Half of the chunk is streamed into the upload file, then the client goes away.
+  const request = await startPartialPatch(driveUrl, location, 0, content);
+  await new Promise((r) => setTimeout(r, 300));
+  request.destroy();
+
+  // Bounded wait for the daemon to see the closed connection and release the upload.
+  let status = 0;
+  for (let i = 0; i < 50 && status !== 204; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(await headOffset(location), 0, 'the cut chunk never counts');
+    status = (await patch(location, 0, content.subarray(0, MiB))).status;
+    assert.ok(status === 204 || status === 423, `PATCH after the disconnect answered ${status}`);
+  }
+  assert.equal(status, 204);
+  assert.equal(await headOffset(location), MiB);
+  assert.equal(fs.statSync(uploadFile).size, MiB, 'the discarded bytes past the offset were truncated');
+  assert.equal((await patch(location, MiB, content.subarray(MiB))).status, 204);
+  assert.equal(await headOffset(location), content.length);
+});

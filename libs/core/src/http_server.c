@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -371,20 +372,33 @@ static int append_body(ex_http_request *request, const char *data, size_t size)
 	return 0;
 }
 
-/*
- * Hands a piece of a streaming body to its handler, unless the handler
- * already responded or the body passed the limit: then the piece is dropped.
- */
-static void pass_body_piece(ex_http_request *request, const char *data, size_t size)
+/* Returns 1 when the client sent Expect: 100-continue, so it waits for a response before sending the body. */
+static int client_expects_continue(const ex_http_request *request)
 {
-	if (request->response != NULL || request->body_state == BODY_TOO_LARGE)
-		return;
+	const char *expect = MHD_lookup_connection_value(request->connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+	return expect != NULL && strcasecmp(expect, "100-continue") == 0;
+}
+
+/*
+ * Hands a piece of a streaming body to its handler. Once the handler has
+ * responded, or the body passed the limit, pieces are dropped. Returns -1
+ * to close the connection when a body that is only being dropped passes
+ * the limit.
+ */
+static int pass_body_piece(ex_http_request *request, const char *data, size_t size)
+{
+	if (request->body_state == BODY_TOO_LARGE)
+		return 0;
 	if (size > request->target->max_body - request->body_received) {
+		if (request->response != NULL)
+			return -1;
 		request->body_state = BODY_TOO_LARGE;
-		return;
+		return 0;
 	}
 	request->body_received += size;
-	request->target->stream.body(request, request->target->context, &request->stream_state, data, size);
+	if (request->response == NULL)
+		request->target->stream.body(request, request->target->context, &request->stream_state, data, size);
+	return 0;
 }
 
 static enum MHD_Result queue_answer(ex_http_request *request)
@@ -427,7 +441,7 @@ static enum MHD_Result handle_access(void *server_context, struct MHD_Connection
 		if (request->target->handler == NULL) {
 			request->stream_begun = 1;
 			request->target->stream.begin(request, request->target->context, &request->stream_state);
-			if (request->response != NULL)
+			if (request->response != NULL && client_expects_continue(request))
 				return queue_answer(request);
 		}
 		return MHD_YES;
@@ -438,9 +452,10 @@ static enum MHD_Result handle_access(void *server_context, struct MHD_Connection
 		return MHD_YES;
 
 	if (*upload_data_size > 0) {
-		if (request->target->handler == NULL)
-			pass_body_piece(request, upload_data, *upload_data_size);
-		else if (append_body(request, upload_data, *upload_data_size) != 0)
+		if (request->target->handler == NULL) {
+			if (pass_body_piece(request, upload_data, *upload_data_size) != 0)
+				return MHD_NO;
+		} else if (append_body(request, upload_data, *upload_data_size) != 0)
 			return MHD_NO;
 		*upload_data_size = 0;
 		return MHD_YES;

@@ -185,7 +185,9 @@ static size_t collect(char *data, size_t size, size_t count, void *target)
 	return length;
 }
 
-static void put(const char *path, const unsigned char *body, size_t length, const char *header, response *out)
+/* Sends PUT PATH with BODY and up to two extra headers (each may be NULL). */
+static void put_with_headers(const char *path, const unsigned char *body, size_t length, const char *header,
+			     const char *second_header, response *out)
 {
 	char url[256];
 	struct curl_slist *headers = NULL;
@@ -202,6 +204,8 @@ static void put(const char *path, const unsigned char *body, size_t length, cons
 	curl_easy_setopt(curl, CURLOPT_TIMEOUT, 20L);
 	if (header != NULL)
 		headers = curl_slist_append(headers, header);
+	if (second_header != NULL)
+		headers = curl_slist_append(headers, second_header);
 	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
 	CURLcode rc = curl_easy_perform(curl);
 	curl_slist_free_all(headers);
@@ -209,6 +213,11 @@ static void put(const char *path, const unsigned char *body, size_t length, cons
 		fail_msg("PUT %s failed: %s", path, curl_easy_strerror(rc));
 	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &out->status);
 	curl_easy_cleanup(curl);
+}
+
+static void put(const char *path, const unsigned char *body, size_t length, const char *header, response *out)
+{
+	put_with_headers(path, body, length, header, NULL, out);
 }
 
 static unsigned char *pattern_body(size_t length, uint64_t *checksum)
@@ -343,6 +352,24 @@ static void begin_rejects_before_body(void **state)
 	assert_int_equal(seen.releases, 1);
 }
 
+/* A client waiting for 100 Continue gets the rejection instead, and never sends the body. */
+static void begin_rejects_expecting_client(void **state)
+{
+	uint64_t checksum;
+	response r;
+	(void)state;
+
+	reset_events();
+	unsigned char *body = pattern_body(256 * 1024, &checksum);
+	put_with_headers("/stream", body, 256 * 1024, "X-Reject: 1", "Expect: 100-continue", &r);
+	free(body);
+	assert_int_equal(r.status, 409);
+	stream_events seen = wait_for_release(1);
+	assert_int_equal(seen.begins, 1);
+	assert_int_equal(seen.pieces, 0);
+	assert_int_equal(seen.releases, 1);
+}
+
 static void body_callback_stops_mid_body(void **state)
 {
 	uint64_t checksum;
@@ -442,6 +469,7 @@ int main(void)
 		cmocka_unit_test(chunked_body_past_limit_is_413),
 		cmocka_unit_test(chunked_body_at_limit_is_accepted),
 		cmocka_unit_test(begin_rejects_before_body),
+		cmocka_unit_test(begin_rejects_expecting_client),
 		cmocka_unit_test(body_callback_stops_mid_body),
 		cmocka_unit_test(body_cut_short_by_client),
 		cmocka_unit_test(stalled_body_times_out),

@@ -68,7 +68,11 @@ int ex_http_route_limited(ex_http_server *server, const char *method, const char
 typedef struct {
 	/*
 	 * Runs once the headers are in, before any body byte is read. A
-	 * response here rejects the request, and its body is not read.
+	 * response here rejects the request and no body piece reaches the
+	 * handler. It is sent at once to a client that sent Expect:
+	 * 100-continue, which then sends no body. Other clients send the body
+	 * anyway, so the server reads and drops it first (up to the limit),
+	 * because closing mid-body would lose the response.
 	 */
 	void (*begin)(ex_http_request *request, void *context, void **state);
 	/*
