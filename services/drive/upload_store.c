@@ -86,7 +86,9 @@ int ex_drive_folder_exists(ex_drive_service *service, const char *tenant_id, con
 {
 	const char *params[] = { folder_id, user_id };
 	PGresult *result = ex_drive_query(service, tenant_id,
-					  "SELECT 1 FROM drive_folders WHERE id = $1 AND owner_id = $2 AND trashed_at IS NULL", 2, params, error);
+					  "SELECT 1 FROM drive_folders WHERE id = $1 AND owner_id = $2 AND trashed_at IS NULL "
+					  "AND NOT drive_folder_in_trash(parent_id)",
+					  2, params, error);
 	if (result == NULL)
 		return -1;
 	int found = PQntuples(result) > 0;

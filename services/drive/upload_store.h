@@ -48,7 +48,7 @@ typedef struct {
 int ex_drive_usage_read(ex_drive_service *service, const char *tenant_id, const char *user_id, ex_drive_usage *out,
 			ex_db_error *error);
 
-/* Returns 1 when FOLDER_ID is a folder of the user, 0 when not, -1 on error. */
+/* Returns 1 when FOLDER_ID is a folder of the user outside the trash, 0 when not, -1 on error. */
 int ex_drive_folder_exists(ex_drive_service *service, const char *tenant_id, const char *user_id,
 			   const char *folder_id, ex_db_error *error);
 
