@@ -157,6 +157,13 @@ ssize_t ex_storage_read(ex_storage_reader *reader, void *buffer, size_t length)
 	return reader->backend->read(reader, buffer, length);
 }
 
+int ex_storage_reader_steal_fd(ex_storage_reader *reader)
+{
+	if (reader->backend->reader_steal_fd == NULL)
+		return -1;
+	return reader->backend->reader_steal_fd(reader);
+}
+
 void ex_storage_reader_close(ex_storage_reader *reader)
 {
 	if (reader != NULL)

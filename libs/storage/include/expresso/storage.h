@@ -109,6 +109,14 @@ ssize_t ex_storage_read(ex_storage_reader *reader, void *buffer, size_t length);
 void ex_storage_reader_close(ex_storage_reader *reader);
 
 /*
+ * Takes the open file descriptor of a reader over a local file, so that
+ * the caller can send the object with sendfile(2) and then close it. The
+ * reader reads nothing more but must still be closed. Returns -1 when the
+ * backend streams from elsewhere (S3), and the reader then stays usable.
+ */
+int ex_storage_reader_steal_fd(ex_storage_reader *reader);
+
+/*
  * Reads a whole object of at most MAX_SIZE bytes into a new buffer (NUL
  * terminated, not counted in *length) that the caller frees.
  */
