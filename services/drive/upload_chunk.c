@@ -1,6 +1,6 @@
 /*
- * A tus chunk written into its upload file through a bounded buffer, with
- * the Upload-Checksum digest computed on the way; see upload_chunk.h.
+ * A tus chunk written into its upload file, small pieces gathered in a bounded
+ * buffer, with the Upload-Checksum digest computed on the way; see upload_chunk.h.
  */
 #include "upload_chunk.h"
 
@@ -25,6 +25,7 @@ struct ex_upload_chunk {
 	char path[EX_DRIVE_PATH_MAX];
 	uint64_t received;      /* bytes of the chunk received */
 	uint64_t written;       /* bytes of the chunk written to the file */
+	uint64_t writeback_started; /* bytes of the chunk whose writeback was started */
 	bool committed;
 	ex_tus_checksum checksum;
 	EVP_MD_CTX *digest;     /* NULL without a checksum */
@@ -107,14 +108,19 @@ ex_upload_result ex_upload_chunk_begin(ex_drive_service *service, const char *te
 	return EX_UPLOAD_OK;
 }
 
-/* Writes the buffer at the upload offset plus the bytes already written. */
-static int flush_buffer(ex_upload_chunk *chunk)
+/*
+ * Writes DATA at the upload offset plus the bytes already written. Then,
+ * for every EX_UPLOAD_CHUNK_WRITEBACK bytes written, it starts their
+ * writeback, so that the disk works while the rest of the chunk arrives
+ * and the fdatasync at commit waits for less.
+ */
+static int write_at_end(ex_upload_chunk *chunk, const unsigned char *data, size_t length)
 {
 	size_t done = 0;
 	off_t start = (off_t)chunk->upload->offset + (off_t)chunk->written;
 
-	while (done < chunk->buffered) {
-		ssize_t count = pwrite(chunk->fd, chunk->buffer + done, chunk->buffered - done, start + (off_t)done);
+	while (done < length) {
+		ssize_t count = pwrite(chunk->fd, data + done, length - done, start + (off_t)done);
 		if (count < 0 && errno == EINTR)
 			continue;
 		if (count <= 0) {
@@ -123,7 +129,22 @@ static int flush_buffer(ex_upload_chunk *chunk)
 		}
 		done += (size_t)count;
 	}
-	chunk->written += chunk->buffered;
+	chunk->written += length;
+
+	uint64_t pending = chunk->written - chunk->writeback_started;
+	if (pending >= EX_UPLOAD_CHUNK_WRITEBACK) {
+		off_t from = (off_t)chunk->upload->offset + (off_t)chunk->writeback_started;
+		if (sync_file_range(chunk->fd, from, (off_t)pending, SYNC_FILE_RANGE_WRITE) != 0)
+			log_file_error("sync_file_range", chunk->path, errno);
+		chunk->writeback_started = chunk->written;
+	}
+	return 0;
+}
+
+static int flush_buffer(ex_upload_chunk *chunk)
+{
+	if (chunk->buffered > 0 && write_at_end(chunk, chunk->buffer, chunk->buffered) != 0)
+		return -1;
 	chunk->buffered = 0;
 	return 0;
 }
@@ -135,6 +156,9 @@ int ex_upload_chunk_write(ex_upload_chunk *chunk, const void *data, size_t lengt
 	if (chunk->digest != NULL && EVP_DigestUpdate(chunk->digest, data, length) != 1)
 		return -1;
 	chunk->received += length;
+	/* A large piece goes straight to the file, saving a copy; small ones are gathered first. */
+	if (chunk->buffered == 0 && length >= EX_UPLOAD_CHUNK_DIRECT_WRITE)
+		return write_at_end(chunk, bytes, length);
 	while (length > 0) {
 		size_t room = sizeof(chunk->buffer) - chunk->buffered;
 		size_t take = length < room ? length : room;

@@ -2,9 +2,9 @@
  * One tus chunk on its way into an upload file. The chunk holds the upload
  * file open under an exclusive flock() from the offset check until it is
  * committed or discarded, so requests in other threads or other daemons
- * sharing the directory never write the same upload at once. Bytes pass
- * through a bounded buffer into the file at the upload offset, and the
- * checksum is computed on the way. Nothing counts until commit has fsynced
+ * sharing the directory never write the same upload at once. Bytes go
+ * into the file at the upload offset (small pieces through a bounded
+ * buffer), and the checksum is computed on the way. Nothing counts until commit has fsynced
  * the bytes and advanced the row's offset. A discarded chunk truncates the
  * file back to the offset.
  */
@@ -14,7 +14,9 @@
 #include "upload_store.h"
 
 enum {
-	EX_UPLOAD_CHUNK_BUFFER = 1024 * 1024, /* bytes gathered before each write to the upload file */
+	EX_UPLOAD_CHUNK_BUFFER = 256 * 1024,      /* bytes of small body pieces gathered before a write */
+	EX_UPLOAD_CHUNK_DIRECT_WRITE = 16 * 1024, /* a piece this large is written without gathering */
+	EX_UPLOAD_CHUNK_WRITEBACK = 1024 * 1024,  /* bytes written between two starts of writeback */
 };
 
 typedef struct ex_upload_chunk ex_upload_chunk;
