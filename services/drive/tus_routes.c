@@ -649,12 +649,28 @@ typedef struct {
 	ex_upload_chunk *chunk;
 } patch_stream;
 
-/* Adds the headers every PATCH response carries: Tus-Resumable, and Upload-Expires for an unfinished upload. */
-static void finish_patch_response(ex_http_request *request, const patch_stream *stream)
+/* Discards the chunk unless it was committed, and unlocks the upload. Safe to call twice. */
+static void release_upload(ex_drive_service *service, patch_stream *stream)
 {
-	if (stream != NULL && stream->loaded && !stream->upload.completed)
+	ex_upload_chunk_free(stream->chunk);
+	stream->chunk = NULL;
+	if (stream->id[0] != '\0')
+		ex_drive_upload_unlock(&service->locks, stream->id);
+	stream->id[0] = '\0';
+}
+
+/*
+ * Adds the headers every PATCH response carries (Tus-Resumable, and
+ * Upload-Expires for an unfinished upload), then releases the upload
+ * before the response goes out, so that a client's next PATCH never finds
+ * it still locked by this one.
+ */
+static void finish_patch_response(ex_drive_service *service, ex_http_request *request, patch_stream *stream)
+{
+	if (stream->loaded && !stream->upload.completed)
 		add_expires(request, stream->upload.expires_at);
 	add_tus_resumable(request);
+	release_upload(service, stream);
 }
 
 /* Check: the chunk the headers announce starts at the upload's offset and fits within its length. */
@@ -748,25 +764,24 @@ static void patch_stream_begin(ex_http_request *request, void *context, void **s
 	}
 	stream->new_length = -1;
 	if (!begin_patch(context, request, stream))
-		finish_patch_response(request, stream);
+		finish_patch_response(context, request, stream);
 }
 
 static void patch_stream_body(ex_http_request *request, void *context, void **state, const void *data,
 			      size_t length)
 {
 	patch_stream *stream = *state;
-	(void)context;
 
 	if (stream->room >= 0 && ex_upload_chunk_size(stream->chunk) + length > (uint64_t)stream->room) {
 		ex_http_respond_error(request, 413, "chunk_past_upload_length",
 				      "the chunk at offset %" PRId64 " ends past Upload-Length %" PRId64,
 				      stream->upload.offset, stream->upload.offset + stream->room);
-		finish_patch_response(request, stream);
+		finish_patch_response(context, request, stream);
 		return;
 	}
 	if (ex_upload_chunk_write(stream->chunk, data, length) != 0) {
 		respond_chunk_failure(request, EX_UPLOAD_FAILED);
-		finish_patch_response(request, stream);
+		finish_patch_response(context, request, stream);
 	}
 }
 
@@ -788,21 +803,18 @@ static void patch_stream_end(ex_http_request *request, void *context, void **sta
 			add_offset(request, stream->upload.offset);
 		}
 	}
-	finish_patch_response(request, stream);
+	finish_patch_response(service, request, stream);
 }
 
-/* Discards a chunk that was not committed (client gone, checksum or limit failed) and unlocks the upload. */
+/* Discards a chunk that was not committed (client gone, body too large) and unlocks the upload. */
 static void patch_stream_release(ex_http_request *request, void *context, void **state)
 {
-	ex_drive_service *service = context;
 	patch_stream *stream = *state;
 	(void)request;
 
 	if (stream == NULL)
 		return;
-	ex_upload_chunk_free(stream->chunk);
-	if (stream->id[0] != '\0')
-		ex_drive_upload_unlock(&service->locks, stream->id);
+	release_upload(context, stream);
 	if (stream->authenticated)
 		ex_drive_caller_clear(&stream->caller);
 	free(stream);
