@@ -35,6 +35,7 @@
 #include "drive_service.h"
 #include "expresso/log.h"
 #include "upload_chunk.h"
+#include "upload_parts.h"
 #include "upload_store.h"
 
 #define TUS_VERSION "1.0.0"
@@ -339,6 +340,23 @@ static void respond_chunk_failure(ex_http_request *request, ex_upload_result res
 }
 
 /*
+ * Sends the upload's newly acknowledged bytes to object storage as a part
+ * when the backend takes parts (upload_parts.h). On failure it sends 500
+ * and returns false. The bytes are stored in the upload file either way,
+ * and the next chunk or the completion sends them again.
+ */
+static bool send_parts(ex_drive_service *service, ex_http_request *request, const ex_drive_caller *caller,
+		       ex_drive_upload *upload)
+{
+	if (ex_drive_upload_send_parts(service, caller->tenant_id, upload, false) == 0)
+		return true;
+	ex_http_respond_error(request, 500, "storage_error",
+			      "the chunk was stored but could not be sent to object storage yet; send HEAD and resume "
+			      "from its Upload-Offset");
+	return false;
+}
+
+/*
  * Stores the body of a creation-with-upload request as the first chunk of
  * the new UPLOAD, whose length and checksum the caller checked. Sends the
  * error response and returns false when the write fails.
@@ -354,7 +372,7 @@ static bool apply_creation_chunk(ex_drive_service *service, ex_http_request *req
 		respond_chunk_failure(request, result);
 		return false;
 	}
-	return finish_if_complete(service, request, caller, upload);
+	return send_parts(service, request, caller, upload) && finish_if_complete(service, request, caller, upload);
 }
 
 /* Loads the caller's upload named in the path, or sends 404 or 410 when it cannot be used. */
@@ -798,6 +816,8 @@ static void patch_stream_end(ex_http_request *request, void *context, void **sta
 		ex_upload_result result = ex_upload_chunk_commit(stream->chunk, stream->new_length);
 		if (result != EX_UPLOAD_OK) {
 			respond_chunk_failure(request, result);
+		} else if (!send_parts(service, request, &stream->caller, &stream->upload)) {
+			/* The offset moved, so the client learns it from HEAD. */
 		} else if (finish_if_complete(service, request, &stream->caller, &stream->upload)) {
 			respond_empty(request, 204);
 			add_offset(request, stream->upload.offset);

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "expresso/log.h"
+#include "upload_parts.h"
 
 int ex_drive_upload_path(const ex_drive_service *service, const char *tenant_id, const char *id, char *out,
 			 size_t size)
@@ -181,7 +182,7 @@ ex_upload_result ex_drive_upload_load(ex_drive_service *service, const char *ten
 		"SELECT id::text, COALESCE(folder_id::text, ''), COALESCE(filename, ''), filetype, metadata, "
 		"       COALESCE(upload_length, -1), upload_offset, state = 'completed', expires_at <= now(), "
 		"       extract(epoch FROM expires_at)::bigint, COALESCE(file_id::text, ''), COALESCE(version, 0), "
-		"       COALESCE(concat, ''), concat_header "
+		"       COALESCE(concat, ''), concat_header, COALESCE(storage_upload_id, '') "
 		"  FROM drive_uploads WHERE id = $1 AND owner_id = $2";
 	const char *params[] = { id, user_id };
 	ex_db_error error;
@@ -214,6 +215,7 @@ ex_upload_result ex_drive_upload_load(ex_drive_service *service, const char *ten
 		      : strcmp(concat, "final") == 0 ? EX_TUS_CONCAT_FINAL
 						      : EX_TUS_CONCAT_NONE;
 	copy_column(out->concat_header, sizeof(out->concat_header), result, 13);
+	copy_column(out->storage_upload_id, sizeof(out->storage_upload_id), result, 14);
 	PQclear(result);
 	return EX_UPLOAD_OK;
 }
@@ -392,8 +394,12 @@ static int complete_in_transaction(PGconn *connection, void *context, ex_db_erro
 	return 0;
 }
 
-/* Moves the upload file into object storage unless an earlier attempt already did. */
-static int store_upload_bytes(ex_drive_service *service, const char *tenant_id, const ex_drive_upload *upload,
+/*
+ * Moves the upload file into object storage unless an earlier attempt
+ * already did: by joining the parts already sent (upload_parts.c), or else
+ * by importing the file.
+ */
+static int store_upload_bytes(ex_drive_service *service, const char *tenant_id, ex_drive_upload *upload,
 			      const char *key)
 {
 	char path[EX_DRIVE_PATH_MAX];
@@ -403,6 +409,9 @@ static int store_upload_bytes(ex_drive_service *service, const char *tenant_id, 
 
 	if (ex_drive_upload_path(service, tenant_id, upload->id, path, sizeof(path)) != 0)
 		return -1;
+	int sent = ex_drive_upload_complete_parts(service, tenant_id, upload, key);
+	if (sent <= 0)
+		return sent;
 	if (stat(path, &info) != 0) {
 		if (errno == ENOENT &&
 		    ex_storage_stat(service->storage, tenant_id, key, &stored_size, err, sizeof(err)) == EX_STORAGE_OK &&
@@ -495,6 +504,8 @@ ex_upload_result ex_drive_upload_terminate(ex_drive_service *service, const char
 	PQclear(result);
 	if (deleted == 0)
 		return EX_UPLOAD_NOT_FOUND;
+	if (!upload->completed)
+		ex_drive_upload_abort_parts(service, tenant_id, upload->id, upload->storage_upload_id);
 	if (!upload->completed && ex_drive_upload_path(service, tenant_id, upload->id, path, sizeof(path)) == 0 &&
 	    unlink(path) != 0 && errno != ENOENT)
 		log_file_error("unlink", path, errno);
@@ -519,7 +530,7 @@ static int purge_tenant(ex_drive_service *service, const char *tenant_id)
 		return 0;
 	PGresult *result = ex_drive_query(service, tenant_id,
 					  "DELETE FROM drive_uploads WHERE state = 'uploading' AND expires_at <= now() "
-					  "RETURNING id::text",
+					  "RETURNING id::text, COALESCE(storage_upload_id, '')",
 					  0, NULL, &error);
 	if (result == NULL) {
 		log_database_error("purge expired uploads", &error);
@@ -529,6 +540,7 @@ static int purge_tenant(ex_drive_service *service, const char *tenant_id)
 		if (ex_drive_upload_path(service, tenant_id, PQgetvalue(result, i, 0), path, sizeof(path)) == 0 &&
 		    unlink(path) != 0 && errno != ENOENT)
 			log_file_error("unlink", path, errno);
+		ex_drive_upload_abort_parts(service, tenant_id, PQgetvalue(result, i, 0), PQgetvalue(result, i, 1));
 		purged++;
 	}
 	PQclear(result);

@@ -27,6 +27,7 @@ typedef struct {
 	int version;
 	ex_tus_concat_kind concat;
 	char concat_header[EX_TUS_CONCAT_MAX_HEADER + 1]; /* Upload-Concat of a final upload, echoed by HEAD */
+	char storage_upload_id[EX_STORAGE_UPLOAD_ID_MAX]; /* multipart object of its parts; empty: none yet */
 } ex_drive_upload;
 
 typedef enum {
