@@ -498,6 +498,8 @@ static ex_storage_status s3_parts_put(ex_storage *base, const char *tenant_id, c
 					       &received, err, errlen);
 	if (status != EX_STORAGE_OK)
 		return status;
+	if (received == NULL)
+		return ex_storage_fail(err, errlen, "out of memory");
 	if (strlen(received) >= EX_STORAGE_ETAG_MAX) {
 		free(received);
 		return ex_storage_fail(err, errlen, "S3 UploadPart of %s returned an ETag longer than %d bytes", key,
