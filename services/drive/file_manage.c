@@ -417,7 +417,8 @@ static void list_versions(ex_drive_service *service, ex_http_request *request, c
 		"SELECT v.version, v.id::text, v.size, v.content_type, " TIMESTAMP("v.created_at") ", "
 		"       v.version = f.current_version "
 		"  FROM drive_files f JOIN drive_file_versions v ON v.file_id = f.id "
-		" WHERE f.id = $1 AND f.owner_id = $2 AND f.trashed_at IS NULL ORDER BY v.version DESC";
+		" WHERE f.id = $1 AND f.owner_id = $2 AND f.trashed_at IS NULL AND NOT drive_folder_in_trash(f.folder_id) "
+		" ORDER BY v.version DESC";
 	const char *id = ex_http_param(request, "id");
 	ex_db_error error;
 
@@ -456,7 +457,8 @@ static void restore_version(ex_drive_service *service, ex_http_request *request,
 		"UPDATE drive_files f SET current_version = v.version, size = v.size, content_type = v.content_type, "
 		"       updated_at = now() "
 		"  FROM drive_file_versions v "
-		" WHERE f.id = $1 AND f.owner_id = $2 AND f.trashed_at IS NULL AND v.file_id = f.id "
+		" WHERE f.id = $1 AND f.owner_id = $2 AND f.trashed_at IS NULL AND NOT drive_folder_in_trash(f.folder_id) "
+		"   AND v.file_id = f.id "
 		"   AND v.version = $3::integer "
 		"RETURNING f.current_version";
 	const char *id = ex_http_param(request, "id");

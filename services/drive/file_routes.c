@@ -202,7 +202,7 @@ done:
 /*
  * Columns of a file with its current version (or version $3 when not
  * empty), as file_json reads them, plus the storage key and version id.
- * A file in the trash is not found.
+ * A file in the trash, or in a folder in the trash, is not found.
  */
 static const char file_sql[] =
 	"SELECT f.id::text, f.name, f.folder_id::text, "
@@ -211,7 +211,7 @@ static const char file_sql[] =
 	"       v.storage_key, v.id::text "
 	"  FROM drive_files f JOIN drive_file_versions v ON v.file_id = f.id "
 	"   AND v.version = COALESCE(NULLIF($3, '')::integer, f.current_version) "
-	" WHERE f.id = $1 AND f.owner_id = $2 AND f.trashed_at IS NULL";
+	" WHERE f.id = $1 AND f.owner_id = $2 AND f.trashed_at IS NULL AND NOT drive_folder_in_trash(f.folder_id)";
 
 /* Loads the caller's file named by the path, or sends 404 and returns NULL when there is none. */
 static PGresult *load_file(ex_drive_service *service, ex_http_request *request, const ex_drive_caller *caller)

@@ -122,9 +122,9 @@ static void create_share(ex_drive_service *service, ex_http_request *request, co
 		"SELECT $1, $2, NULLIF($3, '')::uuid, NULLIF($4, '')::uuid, $5, NULLIF($6, ''), "
 		"       CASE WHEN $7 = '' THEN NULL ELSE now() + make_interval(secs => $7::double precision) END "
 		" WHERE ($3 = '' OR EXISTS (SELECT 1 FROM drive_files WHERE id = NULLIF($3, '')::uuid AND owner_id = $2 "
-		"                           AND trashed_at IS NULL)) "
+		"                           AND trashed_at IS NULL AND NOT drive_folder_in_trash(folder_id))) "
 		"   AND ($4 = '' OR EXISTS (SELECT 1 FROM drive_folders WHERE id = NULLIF($4, '')::uuid AND owner_id = $2 "
-		"                           AND trashed_at IS NULL)) "
+		"                           AND trashed_at IS NULL AND NOT drive_folder_in_trash(parent_id))) "
 		"RETURNING id::text, " TIMESTAMP("expires_at");
 	size_t length = 0;
 	const char *body = ex_http_body(request, &length);
@@ -291,7 +291,8 @@ static int load_public_share(ex_drive_service *service, const char *token_hash, 
 	static const char sql[] =
 		"SELECT s.id::text, COALESCE(s.file_id::text, ''), COALESCE(s.folder_id::text, ''), s.owner_id::text, "
 		"       COALESCE(s.password_hash, ''), COALESCE(s.expires_at <= now(), false), s.revoked_at IS NOT NULL, "
-		"       CASE WHEN s.file_id IS NOT NULL THEN f.trashed_at IS NOT NULL ELSE d.trashed_at IS NOT NULL END, "
+		"       CASE WHEN s.file_id IS NOT NULL THEN f.trashed_at IS NOT NULL OR drive_folder_in_trash(f.folder_id) "
+		"            ELSE d.trashed_at IS NOT NULL OR drive_folder_in_trash(d.parent_id) END, "
 		"       COALESCE(d.name, '') "
 		"  FROM drive_shares s LEFT JOIN drive_files f ON f.id = s.file_id "
 		"  LEFT JOIN drive_folders d ON d.id = s.folder_id WHERE s.token_sha256 = $1";
@@ -360,7 +361,7 @@ static void send_shared_file(ex_drive_service *service, ex_http_request *request
 	static const char sql[] =
 		"SELECT f.name, v.size, v.content_type, v.storage_key, v.id::text "
 		"  FROM drive_files f JOIN drive_file_versions v ON v.file_id = f.id AND v.version = f.current_version "
-		" WHERE f.id = $1 AND f.owner_id = $2 AND f.trashed_at IS NULL "
+		" WHERE f.id = $1 AND f.owner_id = $2 AND f.trashed_at IS NULL AND NOT drive_folder_in_trash(f.folder_id) "
 		"   AND ($3 = '' OR f.folder_id = NULLIF($3, '')::uuid)";
 	const char *params[] = { file_id, share->owner_id, folder_id ? folder_id : "" };
 	char disposition[1024];

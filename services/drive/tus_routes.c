@@ -13,6 +13,11 @@
  * process, then on the upload file). One that comes after it gets 409
  * from the offset check.
  *
+ * PATCH (also through X-HTTP-Method-Override) is a streaming route: its
+ * checks run on the headers, then the body goes piece by piece into the
+ * upload file (upload_chunk.c) and is acknowledged once fsynced. A chunk
+ * whose checksum fails or whose client goes away is discarded.
+ *
  * Every response carries Tus-Resumable, including the 412 for a wrong
  * version. NOTE: the 413 that the HTTP server sends by itself, when
  * Content-Length is over the route limit, carries no Tus-Resumable.
@@ -29,6 +34,8 @@
 #include "drive_parse.h"
 #include "drive_service.h"
 #include "expresso/log.h"
+#include "upload_chunk.h"
+#include "upload_parts.h"
 #include "upload_store.h"
 
 #define TUS_VERSION "1.0.0"
@@ -143,6 +150,16 @@ static bool check_checksum_header(ex_http_request *request, ex_tus_checksum *che
 	return false;
 }
 
+static void respond_checksum_mismatch(ex_drive_service *service, ex_http_request *request, const char *upload_id,
+				      uint64_t length)
+{
+	ex_counter_add(service->checksum_mismatches, 1);
+	ex_log(EX_LOG_INFO, "chunk_checksum_mismatch", "{s:s, s:I}", "upload", upload_id ? upload_id : "new", "bytes",
+	       (json_int_t)length);
+	ex_http_respond_error(request, HTTP_CHECKSUM_MISMATCH, "checksum_mismatch",
+			      "the chunk does not match Upload-Checksum and was discarded; send it again");
+}
+
 /* Check: DATA matches the digest the client sent. */
 static bool check_checksum_matches(ex_drive_service *service, ex_http_request *request,
 				   const ex_tus_checksum *checksum, const void *data, size_t length, const char *upload_id)
@@ -160,11 +177,7 @@ static bool check_checksum_matches(ex_drive_service *service, ex_http_request *r
 	if (digest_length == checksum->digest_length &&
 	    CRYPTO_memcmp(digest, checksum->digest, digest_length) == 0)
 		return true;
-	ex_counter_add(service->checksum_mismatches, 1);
-	ex_log(EX_LOG_INFO, "chunk_checksum_mismatch", "{s:s, s:I}", "upload", upload_id ? upload_id : "new", "bytes",
-	       (json_int_t)length);
-	ex_http_respond_error(request, HTTP_CHECKSUM_MISMATCH, "checksum_mismatch",
-			      "the chunk does not match Upload-Checksum and was discarded; send it again");
+	respond_checksum_mismatch(service, request, upload_id, length);
 	return false;
 }
 
@@ -308,50 +321,58 @@ static bool finish_if_complete(ex_drive_service *service, ex_http_request *reque
 	return false;
 }
 
-/*
- * Appends the request body to UPLOAD after the chunk checks: offset, end
- * within Upload-Length, checksum. Sends the error response and returns
- * false when a check or the write fails.
- */
-static bool apply_chunk(ex_drive_service *service, ex_http_request *request, const ex_drive_caller *caller,
-			ex_drive_upload *upload, int64_t client_offset, int64_t new_length,
-			const ex_tus_checksum *checksum)
+/* Sends the response for a failed chunk write or offset move. */
+static void respond_chunk_failure(ex_http_request *request, ex_upload_result result)
 {
-	size_t body_length = 0;
-	const void *body = ex_http_body(request, &body_length);
-	int64_t length = upload->length >= 0 ? upload->length : new_length;
-
-	if (client_offset != upload->offset) {
-		ex_http_respond_error(request, 409, "offset_mismatch",
-				      "Upload-Offset %" PRId64 " does not match the upload's offset %" PRId64
-				      "; send HEAD and resume from its Upload-Offset",
-				      client_offset, upload->offset);
-		return false;
-	}
-	if (length >= 0 && (uint64_t)body_length > (uint64_t)(length - upload->offset)) {
-		ex_http_respond_error(request, 413, "chunk_past_upload_length",
-				      "the chunk of %zu bytes at offset %" PRId64 " ends past Upload-Length %" PRId64,
-				      body_length, upload->offset, length);
-		return false;
-	}
-	if (checksum != NULL && !check_checksum_matches(service, request, checksum, body, body_length, upload->id))
-		return false;
-
-	switch (ex_drive_upload_append(service, caller->tenant_id, upload, body, body_length, new_length)) {
-	case EX_UPLOAD_OK:
-		return finish_if_complete(service, request, caller, upload);
+	switch (result) {
 	case EX_UPLOAD_CONFLICT:
 		ex_http_respond_error(request, 409, "offset_mismatch",
 				      "the upload changed while this chunk was written; send HEAD and resume");
-		return false;
+		return;
 	case EX_UPLOAD_LOCKED:
 		ex_http_respond_error(request, HTTP_LOCKED, "upload_locked",
 				      "another request is writing to this upload; wait for it, then send HEAD");
-		return false;
+		return;
 	default:
 		ex_http_respond_error(request, 500, "storage_error", "the chunk could not be stored; send it again");
+		return;
+	}
+}
+
+/*
+ * Sends the upload's newly acknowledged bytes to object storage as a part
+ * when the backend takes parts (upload_parts.h). On failure it sends 500
+ * and returns false. The bytes are stored in the upload file either way,
+ * and the next chunk or the completion sends them again.
+ */
+static bool send_parts(ex_drive_service *service, ex_http_request *request, const ex_drive_caller *caller,
+		       ex_drive_upload *upload)
+{
+	if (ex_drive_upload_send_parts(service, caller->tenant_id, upload, false) == 0)
+		return true;
+	ex_http_respond_error(request, 500, "storage_error",
+			      "the chunk was stored but could not be sent to object storage yet; send HEAD and resume "
+			      "from its Upload-Offset");
+	return false;
+}
+
+/*
+ * Stores the body of a creation-with-upload request as the first chunk of
+ * the new UPLOAD, whose length and checksum the caller checked. Sends the
+ * error response and returns false when the write fails.
+ */
+static bool apply_creation_chunk(ex_drive_service *service, ex_http_request *request, const ex_drive_caller *caller,
+				 ex_drive_upload *upload)
+{
+	size_t body_length = 0;
+	const void *body = ex_http_body(request, &body_length);
+
+	ex_upload_result result = ex_upload_chunk_append(service, caller->tenant_id, upload, body, body_length, -1);
+	if (result != EX_UPLOAD_OK) {
+		respond_chunk_failure(request, result);
 		return false;
 	}
+	return send_parts(service, request, caller, upload) && finish_if_complete(service, request, caller, upload);
 }
 
 /* Loads the caller's upload named in the path, or sends 404 or 410 when it cannot be used. */
@@ -549,8 +570,7 @@ static void tus_create(ex_drive_service *service, ex_http_request *request, cons
 		goto done;
 	}
 	/* creation-with-upload: the body is the first chunk; an empty upload completes at once. */
-	if ((body_length > 0 || upload->length == 0) &&
-	    !apply_chunk(service, request, caller, upload, 0, -1, NULL))
+	if ((body_length > 0 || upload->length == 0) && !apply_creation_chunk(service, request, caller, upload))
 		goto done;
 
 	respond_created(request, upload);
@@ -635,60 +655,190 @@ static bool check_patch_length(ex_drive_service *service, ex_http_request *reque
 	return true;
 }
 
-static void tus_patch(ex_drive_service *service, ex_http_request *request, const ex_drive_caller *caller)
+/* A PATCH whose checks passed and whose body is being written to the upload file. */
+typedef struct {
+	ex_drive_caller caller;
+	bool authenticated;
+	char id[EX_DRIVE_UUID_TEXT + 1]; /* set while the upload's in-process lock is held */
+	ex_drive_upload upload;
+	bool loaded;
+	int64_t new_length; /* Upload-Length sent to end a deferred length; -1: none */
+	int64_t room;       /* bytes the chunk may have before it passes Upload-Length; -1: no length yet */
+	ex_upload_chunk *chunk;
+} patch_stream;
+
+/* Discards the chunk unless it was committed, and unlocks the upload. Safe to call twice. */
+static void release_upload(ex_drive_service *service, patch_stream *stream)
 {
-	ex_drive_upload *upload = NULL;
+	ex_upload_chunk_free(stream->chunk);
+	stream->chunk = NULL;
+	if (stream->id[0] != '\0')
+		ex_drive_upload_unlock(&service->locks, stream->id);
+	stream->id[0] = '\0';
+}
+
+/*
+ * Adds the headers every PATCH response carries (Tus-Resumable, and
+ * Upload-Expires for an unfinished upload), then releases the upload
+ * before the response goes out, so that a client's next PATCH never finds
+ * it still locked by this one.
+ */
+static void finish_patch_response(ex_drive_service *service, ex_http_request *request, patch_stream *stream)
+{
+	if (stream->loaded && !stream->upload.completed)
+		add_expires(request, stream->upload.expires_at);
+	add_tus_resumable(request);
+	release_upload(service, stream);
+}
+
+/* Check: the chunk the headers announce starts at the upload's offset and fits within its length. */
+static bool check_patch_range(ex_http_request *request, patch_stream *stream, int64_t client_offset)
+{
+	const ex_drive_upload *upload = &stream->upload;
+	int64_t length = upload->length >= 0 ? upload->length : stream->new_length;
+
+	if (client_offset != upload->offset) {
+		ex_http_respond_error(request, 409, "offset_mismatch",
+				      "Upload-Offset %" PRId64 " does not match the upload's offset %" PRId64
+				      "; send HEAD and resume from its Upload-Offset",
+				      client_offset, upload->offset);
+		return false;
+	}
+	stream->room = length >= 0 ? length - upload->offset : -1;
+	int64_t declared = ex_http_declared_body_length(request);
+	if (stream->room >= 0 && declared > stream->room) {
+		ex_http_respond_error(request, 413, "chunk_past_upload_length",
+				      "the chunk of %" PRId64 " bytes at offset %" PRId64 " ends past Upload-Length %" PRId64,
+				      declared, upload->offset, length);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Runs every PATCH check from the headers, before the body is read, then
+ * opens the chunk. Sends the error response and returns false when one fails.
+ */
+static bool begin_patch(ex_drive_service *service, ex_http_request *request, patch_stream *stream)
+{
 	ex_tus_checksum checksum;
 	bool has_checksum = false;
 	int64_t client_offset = 0;
-	int64_t new_length = -1;
-	bool loaded = false;
 	const char *id = ex_http_param(request, "id");
 
+	if (!check_version(request) || !ex_drive_authenticate(service, request, &stream->caller))
+		return false;
+	stream->authenticated = true;
 	if (!check_chunk_content_type(request))
-		return;
+		return false;
 	if (parse_length(ex_http_header(request, "Upload-Offset"), &client_offset) != 0) {
 		ex_http_respond_error(request, 400, "invalid_upload_offset",
 				      "PATCH needs Upload-Offset: the decimal offset the chunk starts at");
-		return;
+		return false;
 	}
 	if (!check_checksum_header(request, &checksum, &has_checksum))
-		return;
+		return false;
 	if (!ex_drive_is_uuid(id)) {
 		ex_http_respond_error(request, 404, "upload_not_found", "no upload with this URL exists");
-		return;
+		return false;
 	}
 	if (!ex_drive_upload_lock(&service->locks, id)) {
 		ex_http_respond_error(request, HTTP_LOCKED, "upload_locked",
 				      "another request is writing to this upload; wait for it, then send HEAD");
-		return;
+		return false;
 	}
-	upload = calloc(1, sizeof(*upload));
-	if (upload == NULL) {
-		ex_http_respond_error(request, 500, "internal_error", "out of memory");
-		goto done;
-	}
-	if (!load_upload(service, request, caller, upload))
-		goto done;
-	loaded = true;
-	if (upload->concat == EX_TUS_CONCAT_FINAL) {
+	snprintf(stream->id, sizeof(stream->id), "%s", id);
+
+	if (!load_upload(service, request, &stream->caller, &stream->upload))
+		return false;
+	stream->loaded = true;
+	if (stream->upload.concat == EX_TUS_CONCAT_FINAL) {
 		ex_http_respond_error(request, HTTP_FORBIDDEN, "final_upload_not_patchable",
 				      "a final upload gets its bytes from its partial uploads and takes no PATCH");
-		goto done;
+		return false;
 	}
-	if (!check_patch_length(service, request, caller, upload, &new_length) ||
-	    !apply_chunk(service, request, caller, upload, client_offset, new_length,
-			 has_checksum ? &checksum : NULL))
-		goto done;
+	if (!check_patch_length(service, request, &stream->caller, &stream->upload, &stream->new_length) ||
+	    !check_patch_range(request, stream, client_offset))
+		return false;
 
-	respond_empty(request, 204);
-	add_offset(request, upload->offset);
-done:
-	/* Every PATCH response about an unfinished upload carries Upload-Expires, errors included. */
-	if (loaded && !upload->completed)
-		add_expires(request, upload->expires_at);
-	ex_drive_upload_unlock(&service->locks, id);
-	free(upload);
+	ex_upload_result result = ex_upload_chunk_begin(service, stream->caller.tenant_id, &stream->upload,
+							has_checksum ? &checksum : NULL, &stream->chunk);
+	if (result != EX_UPLOAD_OK) {
+		respond_chunk_failure(request, result);
+		return false;
+	}
+	return true;
+}
+
+static void patch_stream_begin(ex_http_request *request, void *context, void **state)
+{
+	patch_stream *stream = calloc(1, sizeof(*stream));
+
+	*state = stream;
+	if (stream == NULL) {
+		ex_http_respond_error(request, 500, "internal_error", "out of memory");
+		add_tus_resumable(request);
+		return;
+	}
+	stream->new_length = -1;
+	if (!begin_patch(context, request, stream))
+		finish_patch_response(context, request, stream);
+}
+
+static void patch_stream_body(ex_http_request *request, void *context, void **state, const void *data,
+			      size_t length)
+{
+	patch_stream *stream = *state;
+
+	if (stream->room >= 0 && ex_upload_chunk_size(stream->chunk) + length > (uint64_t)stream->room) {
+		ex_http_respond_error(request, 413, "chunk_past_upload_length",
+				      "the chunk at offset %" PRId64 " ends past Upload-Length %" PRId64,
+				      stream->upload.offset, stream->upload.offset + stream->room);
+		finish_patch_response(context, request, stream);
+		return;
+	}
+	if (ex_upload_chunk_write(stream->chunk, data, length) != 0) {
+		respond_chunk_failure(request, EX_UPLOAD_FAILED);
+		finish_patch_response(context, request, stream);
+	}
+}
+
+/* The whole chunk arrived: checks its checksum, makes it durable, then responds 204. */
+static void patch_stream_end(ex_http_request *request, void *context, void **state)
+{
+	ex_drive_service *service = context;
+	patch_stream *stream = *state;
+	uint64_t size = ex_upload_chunk_size(stream->chunk);
+
+	if (!ex_upload_chunk_checksum_matches(stream->chunk)) {
+		respond_checksum_mismatch(service, request, stream->id, size);
+	} else {
+		ex_upload_result result = ex_upload_chunk_commit(stream->chunk, stream->new_length);
+		if (result != EX_UPLOAD_OK) {
+			respond_chunk_failure(request, result);
+		} else if (!send_parts(service, request, &stream->caller, &stream->upload)) {
+			/* The offset moved, so the client learns it from HEAD. */
+		} else if (finish_if_complete(service, request, &stream->caller, &stream->upload)) {
+			respond_empty(request, 204);
+			add_offset(request, stream->upload.offset);
+		}
+	}
+	finish_patch_response(service, request, stream);
+}
+
+/* Discards a chunk that was not committed (client gone, body too large) and unlocks the upload. */
+static void patch_stream_release(ex_http_request *request, void *context, void **state)
+{
+	patch_stream *stream = *state;
+	(void)request;
+
+	if (stream == NULL)
+		return;
+	release_upload(context, stream);
+	if (stream->authenticated)
+		ex_drive_caller_clear(&stream->caller);
+	free(stream);
+	*state = NULL;
 }
 
 static void tus_delete(ex_drive_service *service, ex_http_request *request, const ex_drive_caller *caller)
@@ -753,16 +903,18 @@ static void handle_options(ex_http_request *request, void *context)
 
 static void handle_create(ex_http_request *request, void *context) { run_command(request, context, tus_create); }
 static void handle_head(ex_http_request *request, void *context) { run_command(request, context, tus_head); }
-static void handle_patch(ex_http_request *request, void *context) { run_command(request, context, tus_patch); }
 static void handle_delete(ex_http_request *request, void *context) { run_command(request, context, tus_delete); }
 
-/* POST to an upload URL: X-HTTP-Method-Override names the method meant (PATCH, DELETE or HEAD). */
-static void handle_override(ex_http_request *request, void *context)
+/*
+ * POST to an upload URL: X-HTTP-Method-Override names the method meant
+ * (PATCH, DELETE or HEAD). Only a PATCH goes on to read the body.
+ */
+static void override_stream_begin(ex_http_request *request, void *context, void **state)
 {
 	const char *method = ex_http_header(request, "X-HTTP-Method-Override");
 
 	if (method != NULL && strcasecmp(method, "PATCH") == 0)
-		run_command(request, context, tus_patch);
+		patch_stream_begin(request, context, state);
 	else if (method != NULL && strcasecmp(method, "DELETE") == 0)
 		run_command(request, context, tus_delete);
 	else if (method != NULL && strcasecmp(method, "HEAD") == 0)
@@ -775,6 +927,20 @@ static void handle_override(ex_http_request *request, void *context)
 	}
 }
 
+static const ex_http_stream_handler patch_handler = {
+	.begin = patch_stream_begin,
+	.body = patch_stream_body,
+	.end = patch_stream_end,
+	.release = patch_stream_release,
+};
+
+static const ex_http_stream_handler override_handler = {
+	.begin = override_stream_begin,
+	.body = patch_stream_body,
+	.end = patch_stream_end,
+	.release = patch_stream_release,
+};
+
 int ex_drive_add_tus_routes(ex_drive_service *service, ex_http_server *http)
 {
 	size_t chunk = (size_t)service->max_chunk_size;
@@ -784,9 +950,9 @@ int ex_drive_add_tus_routes(ex_drive_service *service, ex_http_server *http)
 	    ex_http_route_limited(http, "POST", UPLOADS_PATH, handle_create, service, chunk) != 0 ||
 	    /* The router serves HEAD through the GET route; a GET gets the same headers. */
 	    ex_http_route(http, "GET", UPLOADS_PATH "/{id}", handle_head, service) != 0 ||
-	    ex_http_route_limited(http, "PATCH", UPLOADS_PATH "/{id}", handle_patch, service, chunk) != 0 ||
+	    ex_http_route_streaming(http, "PATCH", UPLOADS_PATH "/{id}", &patch_handler, service, chunk) != 0 ||
 	    ex_http_route(http, "DELETE", UPLOADS_PATH "/{id}", handle_delete, service) != 0 ||
-	    ex_http_route_limited(http, "POST", UPLOADS_PATH "/{id}", handle_override, service, chunk) != 0)
+	    ex_http_route_streaming(http, "POST", UPLOADS_PATH "/{id}", &override_handler, service, chunk) != 0)
 		return -1;
 	return 0;
 }

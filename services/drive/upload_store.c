@@ -3,7 +3,8 @@
  * files. Order of durable steps, so that a crash at any point leaves a
  * state the next request can finish or the purge can remove:
  *   create:   upload file (fsynced with its directory), then the row;
- *   append:   bytes written and fsynced, then the row's offset advanced;
+ *   append:   bytes written and fsynced, then the row's offset advanced
+ *             (upload_chunk.c);
  *   complete: upload file moved into object storage, then one transaction
  *             creating the file or version and marking the upload done.
  */
@@ -16,12 +17,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "expresso/log.h"
+#include "upload_parts.h"
 
 int ex_drive_upload_path(const ex_drive_service *service, const char *tenant_id, const char *id, char *out,
 			 size_t size)
@@ -86,7 +87,9 @@ int ex_drive_folder_exists(ex_drive_service *service, const char *tenant_id, con
 {
 	const char *params[] = { folder_id, user_id };
 	PGresult *result = ex_drive_query(service, tenant_id,
-					  "SELECT 1 FROM drive_folders WHERE id = $1 AND owner_id = $2 AND trashed_at IS NULL", 2, params, error);
+					  "SELECT 1 FROM drive_folders WHERE id = $1 AND owner_id = $2 AND trashed_at IS NULL "
+					  "AND NOT drive_folder_in_trash(parent_id)",
+					  2, params, error);
 	if (result == NULL)
 		return -1;
 	int found = PQntuples(result) > 0;
@@ -179,7 +182,7 @@ ex_upload_result ex_drive_upload_load(ex_drive_service *service, const char *ten
 		"SELECT id::text, COALESCE(folder_id::text, ''), COALESCE(filename, ''), filetype, metadata, "
 		"       COALESCE(upload_length, -1), upload_offset, state = 'completed', expires_at <= now(), "
 		"       extract(epoch FROM expires_at)::bigint, COALESCE(file_id::text, ''), COALESCE(version, 0), "
-		"       COALESCE(concat, ''), concat_header "
+		"       COALESCE(concat, ''), concat_header, COALESCE(storage_upload_id, '') "
 		"  FROM drive_uploads WHERE id = $1 AND owner_id = $2";
 	const char *params[] = { id, user_id };
 	ex_db_error error;
@@ -212,35 +215,13 @@ ex_upload_result ex_drive_upload_load(ex_drive_service *service, const char *ten
 		      : strcmp(concat, "final") == 0 ? EX_TUS_CONCAT_FINAL
 						      : EX_TUS_CONCAT_NONE;
 	copy_column(out->concat_header, sizeof(out->concat_header), result, 13);
+	copy_column(out->storage_upload_id, sizeof(out->storage_upload_id), result, 14);
 	PQclear(result);
 	return EX_UPLOAD_OK;
 }
 
-/* Writes LENGTH bytes at OFFSET of the open upload file FD and fsyncs them. */
-static int write_chunk(int fd, const char *path, int64_t offset, const unsigned char *data, size_t length)
-{
-	size_t done = 0;
-
-	while (done < length) {
-		ssize_t written = pwrite(fd, data + done, length - done, (off_t)offset + (off_t)done);
-		if (written < 0 && errno == EINTR)
-			continue;
-		if (written <= 0) {
-			log_file_error("write", path, written < 0 ? errno : EIO);
-			return -1;
-		}
-		done += (size_t)written;
-	}
-	if (fdatasync(fd) != 0) {
-		log_file_error("fsync", path, errno);
-		return -1;
-	}
-	return 0;
-}
-
-/* Returns EX_UPLOAD_OK when the row still has the offset this request loaded. */
-static ex_upload_result check_offset_unchanged(ex_drive_service *service, const char *tenant_id,
-					       const ex_drive_upload *upload)
+ex_upload_result ex_drive_upload_check_offset(ex_drive_service *service, const char *tenant_id,
+					     const ex_drive_upload *upload)
 {
 	const char *params[] = { upload->id };
 	ex_db_error error;
@@ -293,46 +274,6 @@ ex_upload_result ex_drive_upload_advance_offset(ex_drive_service *service, const
 	if (new_length >= 0 && upload->length < 0)
 		upload->length = new_length;
 	return EX_UPLOAD_OK;
-}
-
-/*
- * The upload file stays open with an exclusive flock() from the offset
- * check until the offset has moved, so requests in other threads or other
- * daemons sharing the directory never write the same upload at once.
- */
-ex_upload_result ex_drive_upload_append(ex_drive_service *service, const char *tenant_id, ex_drive_upload *upload,
-					const void *data, size_t length, int64_t new_length)
-{
-	char path[EX_DRIVE_PATH_MAX];
-
-	if (ex_drive_upload_path(service, tenant_id, upload->id, path, sizeof(path)) != 0)
-		return EX_UPLOAD_FAILED;
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0) {
-		/* Terminated, completed or purged since it was loaded. */
-		if (errno == ENOENT)
-			return EX_UPLOAD_CONFLICT;
-		log_file_error("open", path, errno);
-		return EX_UPLOAD_FAILED;
-	}
-	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-		int code = errno;
-		close(fd);
-		if (code == EWOULDBLOCK)
-			return EX_UPLOAD_LOCKED;
-		log_file_error("flock", path, code);
-		return EX_UPLOAD_FAILED;
-	}
-
-	ex_upload_result result = check_offset_unchanged(service, tenant_id, upload);
-	if (result == EX_UPLOAD_OK && length > 0 && write_chunk(fd, path, upload->offset, data, length) != 0)
-		result = EX_UPLOAD_FAILED;
-	if (result == EX_UPLOAD_OK)
-		result = ex_drive_upload_advance_offset(service, tenant_id, upload, upload->offset + (int64_t)length, new_length);
-	if (result == EX_UPLOAD_OK)
-		ex_counter_add(service->upload_bytes, length);
-	close(fd);
-	return result;
 }
 
 typedef struct {
@@ -453,8 +394,12 @@ static int complete_in_transaction(PGconn *connection, void *context, ex_db_erro
 	return 0;
 }
 
-/* Moves the upload file into object storage unless an earlier attempt already did. */
-static int store_upload_bytes(ex_drive_service *service, const char *tenant_id, const ex_drive_upload *upload,
+/*
+ * Moves the upload file into object storage unless an earlier attempt
+ * already did: by joining the parts already sent (upload_parts.c), or else
+ * by importing the file.
+ */
+static int store_upload_bytes(ex_drive_service *service, const char *tenant_id, ex_drive_upload *upload,
 			      const char *key)
 {
 	char path[EX_DRIVE_PATH_MAX];
@@ -464,6 +409,9 @@ static int store_upload_bytes(ex_drive_service *service, const char *tenant_id, 
 
 	if (ex_drive_upload_path(service, tenant_id, upload->id, path, sizeof(path)) != 0)
 		return -1;
+	int sent = ex_drive_upload_complete_parts(service, tenant_id, upload, key);
+	if (sent <= 0)
+		return sent;
 	if (stat(path, &info) != 0) {
 		if (errno == ENOENT &&
 		    ex_storage_stat(service->storage, tenant_id, key, &stored_size, err, sizeof(err)) == EX_STORAGE_OK &&
@@ -556,6 +504,8 @@ ex_upload_result ex_drive_upload_terminate(ex_drive_service *service, const char
 	PQclear(result);
 	if (deleted == 0)
 		return EX_UPLOAD_NOT_FOUND;
+	if (!upload->completed)
+		ex_drive_upload_abort_parts(service, tenant_id, upload->id, upload->storage_upload_id);
 	if (!upload->completed && ex_drive_upload_path(service, tenant_id, upload->id, path, sizeof(path)) == 0 &&
 	    unlink(path) != 0 && errno != ENOENT)
 		log_file_error("unlink", path, errno);
@@ -580,7 +530,7 @@ static int purge_tenant(ex_drive_service *service, const char *tenant_id)
 		return 0;
 	PGresult *result = ex_drive_query(service, tenant_id,
 					  "DELETE FROM drive_uploads WHERE state = 'uploading' AND expires_at <= now() "
-					  "RETURNING id::text",
+					  "RETURNING id::text, COALESCE(storage_upload_id, '')",
 					  0, NULL, &error);
 	if (result == NULL) {
 		log_database_error("purge expired uploads", &error);
@@ -590,6 +540,7 @@ static int purge_tenant(ex_drive_service *service, const char *tenant_id)
 		if (ex_drive_upload_path(service, tenant_id, PQgetvalue(result, i, 0), path, sizeof(path)) == 0 &&
 		    unlink(path) != 0 && errno != ENOENT)
 			log_file_error("unlink", path, errno);
+		ex_drive_upload_abort_parts(service, tenant_id, PQgetvalue(result, i, 0), PQgetvalue(result, i, 1));
 		purged++;
 	}
 	PQclear(result);

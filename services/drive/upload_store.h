@@ -27,6 +27,7 @@ typedef struct {
 	int version;
 	ex_tus_concat_kind concat;
 	char concat_header[EX_TUS_CONCAT_MAX_HEADER + 1]; /* Upload-Concat of a final upload, echoed by HEAD */
+	char storage_upload_id[EX_STORAGE_UPLOAD_ID_MAX]; /* multipart object of its parts; empty: none yet */
 } ex_drive_upload;
 
 typedef enum {
@@ -48,7 +49,7 @@ typedef struct {
 int ex_drive_usage_read(ex_drive_service *service, const char *tenant_id, const char *user_id, ex_drive_usage *out,
 			ex_db_error *error);
 
-/* Returns 1 when FOLDER_ID is a folder of the user, 0 when not, -1 on error. */
+/* Returns 1 when FOLDER_ID is a folder of the user outside the trash, 0 when not, -1 on error. */
 int ex_drive_folder_exists(ex_drive_service *service, const char *tenant_id, const char *user_id,
 			   const char *folder_id, ex_db_error *error);
 
@@ -75,14 +76,9 @@ ex_upload_result ex_drive_upload_create(ex_drive_service *service, const char *t
 ex_upload_result ex_drive_upload_load(ex_drive_service *service, const char *tenant_id, const char *user_id,
 				      const char *id, ex_drive_upload *out);
 
-/*
- * Writes DATA at the upload's current offset, fsyncs it, then advances the
- * row's offset (and sets a deferred length when NEW_LENGTH >= 0) only if
- * the row still has that offset. Updates *upload on success. Returns
- * EX_UPLOAD_LOCKED when another request holds the upload file's lock.
- */
-ex_upload_result ex_drive_upload_append(ex_drive_service *service, const char *tenant_id, ex_drive_upload *upload,
-					const void *data, size_t length, int64_t new_length);
+/* Returns EX_UPLOAD_OK when the row still has upload->offset, else EX_UPLOAD_CONFLICT. */
+ex_upload_result ex_drive_upload_check_offset(ex_drive_service *service, const char *tenant_id,
+					     const ex_drive_upload *upload);
 
 /*
  * Turns a fully received upload into a file (or a new version of the file

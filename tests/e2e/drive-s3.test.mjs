@@ -17,6 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawn, execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import pg from 'pg';
 import S3rver from 's3rver';
 
 import { freePort, requireEnv, startDaemon, waitForHttp } from './lib/stack.mjs';
@@ -181,5 +182,76 @@ test('wrong S3 secret is never acknowledged', { timeout: 60_000 }, async () => {
     assert.match(proxyLog, /rejected PUT/);
   } finally {
     await stopDaemon(drive);
+  }
+});
+
+// Returns the part files (name and size) that s3rver holds for the multipart upload ID.
+function s3rverParts(id) {
+  const found = fs.readdirSync(s3Directory, { recursive: true }).find((entry) => path.basename(entry) === id);
+  if (!found) return [];
+  const directory = path.join(s3Directory, found);
+  return fs.readdirSync(directory).filter((name) => /^\d+$/.test(name)).sort((a, b) => a - b)
+    .map((name) => ({ number: Number(name), size: fs.statSync(path.join(directory, name)).size }));
+}
+
+test('each chunk of 5 MiB or more is one S3 part', { timeout: 120_000 }, async () => {
+  const MiB = 1024 * 1024;
+  const owner = new pg.Client({ connectionString: requireEnv('EXPRESSO_DATABASE_OWNER_URL') });
+  await owner.connect();
+  const drive = await startS3Drive();
+  try {
+    const token = await devToken(process.env.EXPRESSO_ALICE_EMAIL ?? 'alice@demo.expresso.test');
+    const headers = { 'Tus-Resumable': '1.0.0', Authorization: `Bearer ${token}` };
+    // Row-level security is forced on the owner too, so it reads as the token's tenant.
+    const tenant = JSON.parse(Buffer.from(token.split('.')[1], 'base64url')).tenant_id;
+    await owner.query("SELECT set_config('app.tenant_id', $1, false)", [tenant]);
+    // 8 MiB is a part at once; three 2 MiB chunks wait until they pass 5 MiB; the last 1 MiB ends the upload.
+    const sizes = [8 * MiB, 2 * MiB, 2 * MiB, 2 * MiB, MiB];
+    const content = crypto.randomBytes(sizes.reduce((a, b) => a + b, 0));
+    const name = `parts-${crypto.randomUUID()}.bin`;
+    const created = await fetch(`${drive.base}/api/v1/drive/uploads`, {
+      method: 'POST',
+      headers: { ...headers, 'Upload-Length': String(content.length), 'Upload-Metadata': `filename ${Buffer.from(name).toString('base64')}` },
+    });
+    assert.equal(created.status, 201);
+    const location = drive.base + created.headers.get('location');
+    const id = location.split('/').pop();
+    const partsAfter = [];
+    let offset = 0;
+    for (const size of sizes) {
+      const response = await fetch(location, {
+        method: 'PATCH',
+        headers: { ...headers, 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': String(offset) },
+        body: content.subarray(offset, offset + size),
+      });
+      await response.arrayBuffer();
+      assert.equal(response.status, 204, `PATCH at ${offset}`);
+      offset += size;
+      const rows = await owner.query(
+        'SELECT part_number, end_offset::bigint AS end_offset FROM drive_upload_parts WHERE upload_id = $1 ORDER BY part_number', [id]);
+      partsAfter.push(rows.rows.map((row) => Number(row.end_offset)));
+      if (partsAfter.length === 1) {
+        const { rows: [upload] } = await owner.query('SELECT storage_upload_id FROM drive_uploads WHERE id = $1', [id]);
+        assert.ok(upload.storage_upload_id, 'the multipart upload started with the first chunk');
+        assert.deepEqual(s3rverParts(upload.storage_upload_id), [{ number: 1, size: 8 * MiB }]);
+      }
+    }
+    assert.deepEqual(partsAfter, [
+      [8 * MiB],
+      [8 * MiB],
+      [8 * MiB],
+      [8 * MiB, 14 * MiB],
+      [8 * MiB, 14 * MiB, 15 * MiB],
+    ]);
+
+    const list = await fetch(`${drive.base}/api/v1/drive/folders/root?limit=1000`, { headers });
+    const file = (await list.json()).entries.find((entry) => entry.name === name);
+    assert.ok(file, `${name} is listed`);
+    const download = await fetch(`${drive.base}/api/v1/drive/files/${file.id}/content`, { headers });
+    const bytes = Buffer.from(await download.arrayBuffer());
+    assert.equal(crypto.createHash('sha256').update(bytes).digest('hex'), crypto.createHash('sha256').update(content).digest('hex'));
+  } finally {
+    await stopDaemon(drive);
+    await owner.end();
   }
 });

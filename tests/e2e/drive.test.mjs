@@ -1178,3 +1178,63 @@ test('SIGKILL during PATCH, restart, HEAD, resume', { timeout: TEST_TIMEOUT_MS }
     await stopOwnDrive(daemon);
   }
 });
+
+test('client gone mid-PATCH: chunk discarded, upload unlocked', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const content = crypto.randomBytes(8 * MiB);
+  const location = await createUpload(content.length);
+  const tenant = JSON.parse(Buffer.from(alice.split('.')[1], 'base64url')).tenant_id;
+  const uploadFile = path.join(requireEnv('EXPRESSO_STATE_DIR'), 'storage', '.uploads', tenant, location.split('/').pop());
+
+  // Half of the chunk is streamed into the upload file, then the client goes away.
+  const request = await startPartialPatch(driveUrl, location, 0, content);
+  await new Promise((r) => setTimeout(r, 300));
+  request.destroy();
+
+  // Bounded wait for the daemon to see the closed connection and release the upload.
+  let status = 0;
+  for (let i = 0; i < 50 && status !== 204; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(await headOffset(location), 0, 'the cut chunk never counts');
+    status = (await patch(location, 0, content.subarray(0, MiB))).status;
+    assert.ok(status === 204 || status === 423, `PATCH after the disconnect answered ${status}`);
+  }
+  assert.equal(status, 204);
+  assert.equal(await headOffset(location), MiB);
+  assert.equal(fs.statSync(uploadFile).size, MiB, 'the discarded bytes past the offset were truncated');
+  assert.equal((await patch(location, MiB, content.subarray(MiB))).status, 204);
+  assert.equal(await headOffset(location), content.length);
+});
+
+test('file inside a trashed folder is hidden', async () => {
+  const outer = await makeFolder(`hidden-outer-${run}`);
+  const inner = await makeFolder('inner', outer.id);
+  const direct = await uploadSmall('direct.txt', 'direct bytes', { folder: outer.id });
+  const nested = await uploadSmall('nested.txt', 'nested bytes', { folder: inner.id });
+  const created = await api('/api/v1/drive/shares', { method: 'POST', body: { file_id: nested.id } });
+  assert.equal(created.response.status, 201);
+  const share = created.json();
+  const folderShare = await api('/api/v1/drive/shares', { method: 'POST', body: { folder_id: inner.id } });
+  assert.equal(folderShare.response.status, 201);
+  assert.equal((await openShare(share.url)).response.status, 200);
+
+  assert.equal((await api(`/api/v1/drive/folders/${outer.id}`, { method: 'DELETE' })).response.status, 204);
+  for (const file of [direct, nested]) {
+    assert.equal((await api(`/api/v1/drive/files/${file.id}`)).response.status, 404, `metadata of ${file.name}`);
+    assert.equal((await api(`/api/v1/drive/files/${file.id}/content`)).response.status, 404, `content of ${file.name}`);
+    assert.equal((await api(`/api/v1/drive/files/${file.id}/versions`)).response.status, 404, `versions of ${file.name}`);
+    assert.equal((await api(`/api/v1/drive/files/${file.id}/versions/1/content`)).response.status, 404,
+      `version 1 of ${file.name}`);
+  }
+  assert.equal((await api(`/api/v1/drive/folders/${inner.id}`)).response.status, 404, 'a folder below is hidden too');
+  assert.equal((await openShare(share.url)).response.status, 404, 'a share of a hidden file');
+  assert.equal((await openShare(folderShare.json().url)).response.status, 404, 'a share of a hidden folder');
+  const again = await api('/api/v1/drive/shares', { method: 'POST', body: { file_id: nested.id } });
+  assert.equal(again.response.status, 404, 'a hidden file cannot be shared');
+
+  // Restoring the folder brings back everything below it.
+  assert.equal((await api(`/api/v1/drive/trash/folders/${outer.id}/restore`, { method: 'POST' })).response.status, 204);
+  assert.equal((await api(`/api/v1/drive/files/${nested.id}/content`)).buffer.toString(), 'nested bytes');
+  assert.equal((await openShare(share.url)).buffer.toString(), 'nested bytes');
+  assert.equal((await api(`/api/v1/drive/folders/${outer.id}`, { method: 'DELETE' })).response.status, 204);
+  assert.equal((await api(`/api/v1/drive/trash/${outer.id}`, { method: 'DELETE' })).response.status, 204);
+});

@@ -2,16 +2,19 @@
  * libmicrohttpd glue: request lifecycle, limits, request ids, access log,
  * metrics and graceful shutdown. A request struct is created on the first
  * callback of a connection's request and freed in one place, the
- * completion callback.
+ * completion callback. A route either gets its body buffered whole before
+ * its handler runs, or (a streaming route) piece by piece as it arrives.
  */
 #include "expresso/http.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <microhttpd.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,7 +23,8 @@
 #include "expresso/router.h"
 
 typedef struct {
-	ex_http_handler handler;
+	ex_http_handler handler; /* NULL on a streaming route */
+	ex_http_stream_handler stream;
 	void *context;
 	size_t max_body;
 } route_target;
@@ -57,6 +61,9 @@ struct ex_http_request {
 	char *body;
 	size_t body_length;
 	size_t body_capacity;
+	uint64_t body_received; /* streaming routes: bytes handed to the handler */
+	void *stream_state;     /* streaming routes: the handler's per-request pointer */
+	int stream_begun;       /* begin ran, so release must run */
 	struct MHD_Response *response;
 	unsigned status;
 	int answered; /* a response was queued on this request */
@@ -283,6 +290,20 @@ static ex_http_request *begin_request(ex_http_server *server, struct MHD_Connect
 	return request;
 }
 
+int64_t ex_http_declared_body_length(const ex_http_request *request)
+{
+	const char *length_text = MHD_lookup_connection_value(request->connection, MHD_HEADER_KIND,
+							      MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (length_text == NULL || length_text[0] < '0' || length_text[0] > '9')
+		return -1;
+	char *end;
+	errno = 0;
+	unsigned long long declared = strtoull(length_text, &end, 10);
+	if (*end != '\0' || errno != 0 || declared > INT64_MAX)
+		return -1;
+	return (int64_t)declared;
+}
+
 /* Queues a 413 and returns 1 when Content-Length is over the route's limit. */
 static int declared_body_too_large(ex_http_request *request)
 {
@@ -351,6 +372,35 @@ static int append_body(ex_http_request *request, const char *data, size_t size)
 	return 0;
 }
 
+/* Returns 1 when the client sent Expect: 100-continue, so it waits for a response before sending the body. */
+static int client_expects_continue(const ex_http_request *request)
+{
+	const char *expect = MHD_lookup_connection_value(request->connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+	return expect != NULL && strcasecmp(expect, "100-continue") == 0;
+}
+
+/*
+ * Hands a piece of a streaming body to its handler. Once the handler has
+ * responded, or the body passed the limit, pieces are dropped. Returns -1
+ * to close the connection when a body that is only being dropped passes
+ * the limit.
+ */
+static int pass_body_piece(ex_http_request *request, const char *data, size_t size)
+{
+	if (request->body_state == BODY_TOO_LARGE)
+		return 0;
+	if (size > request->target->max_body - request->body_received) {
+		if (request->response != NULL)
+			return -1;
+		request->body_state = BODY_TOO_LARGE;
+		return 0;
+	}
+	request->body_received += size;
+	if (request->response == NULL)
+		request->target->stream.body(request, request->target->context, &request->stream_state, data, size);
+	return 0;
+}
+
 static enum MHD_Result queue_answer(ex_http_request *request)
 {
 	if (request->response == NULL) {
@@ -388,6 +438,12 @@ static enum MHD_Result handle_access(void *server_context, struct MHD_Connection
 		request->target = request->match.handler;
 		if (declared_body_too_large(request))
 			return queue_answer(request);
+		if (request->target->handler == NULL) {
+			request->stream_begun = 1;
+			request->target->stream.begin(request, request->target->context, &request->stream_state);
+			if (request->response != NULL && client_expects_continue(request))
+				return queue_answer(request);
+		}
 		return MHD_YES;
 	}
 
@@ -396,16 +452,23 @@ static enum MHD_Result handle_access(void *server_context, struct MHD_Connection
 		return MHD_YES;
 
 	if (*upload_data_size > 0) {
-		if (append_body(request, upload_data, *upload_data_size) != 0)
+		if (request->target->handler == NULL) {
+			if (pass_body_piece(request, upload_data, *upload_data_size) != 0)
+				return MHD_NO;
+		} else if (append_body(request, upload_data, *upload_data_size) != 0)
 			return MHD_NO;
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
 
-	if (request->body_state == BODY_TOO_LARGE) {
+	if (request->response != NULL) {
+		/* A streaming handler responded mid-body; the rest of the body was dropped. */
+	} else if (request->body_state == BODY_TOO_LARGE) {
 		ex_http_respond_error(request, 413, "payload_too_large",
 				      "request body exceeds the limit of %zu bytes for this endpoint",
 				      request->target->max_body);
+	} else if (request->target->handler == NULL) {
+		request->target->stream.end(request, request->target->context, &request->stream_state);
 	} else {
 		request->target->handler(request, request->target->context);
 	}
@@ -434,6 +497,8 @@ static void complete_request(void *server_context, struct MHD_Connection *connec
 	       "route", ex_http_route_pattern(request), "status", (int)status,
 	       "duration_ms", seconds * 1000.0, "address", request->client_address,
 	       "completed", termination == MHD_REQUEST_TERMINATED_COMPLETED_OK);
+	if (request->stream_begun && request->target->stream.release != NULL)
+		request->target->stream.release(request, request->target->context, &request->stream_state);
 	ex_log_context_set(NULL, NULL);
 
 	if (request->response != NULL)
@@ -500,10 +565,27 @@ ex_http_server *ex_http_server_new(const ex_http_options *options)
 int ex_http_route_limited(ex_http_server *server, const char *method, const char *pattern,
 			  ex_http_handler handler, void *context, size_t max_body)
 {
-	if (server->target_count == EX_ROUTER_MAX_ROUTES)
+	if (handler == NULL || server->target_count == EX_ROUTER_MAX_ROUTES)
 		return -1;
 	route_target *target = &server->targets[server->target_count];
 	target->handler = handler;
+	target->context = context;
+	target->max_body = max_body;
+	if (ex_router_add(server->router, method, pattern, target, NULL) != 0)
+		return -1;
+	server->target_count++;
+	return 0;
+}
+
+int ex_http_route_streaming(ex_http_server *server, const char *method, const char *pattern,
+			    const ex_http_stream_handler *handler, void *context, size_t max_body)
+{
+	if (handler->begin == NULL || handler->body == NULL || handler->end == NULL ||
+	    server->target_count == EX_ROUTER_MAX_ROUTES)
+		return -1;
+	route_target *target = &server->targets[server->target_count];
+	target->handler = NULL;
+	target->stream = *handler;
 	target->context = context;
 	target->max_body = max_body;
 	if (ex_router_add(server->router, method, pattern, target, NULL) != 0)

@@ -39,11 +39,23 @@ struct ex_storage_backend {
 				       ex_storage_reader **out, uint64_t *size, char *err, size_t errlen);
 	ssize_t (*read)(ex_storage_reader *reader, void *buffer, size_t length);
 	void (*reader_close)(ex_storage_reader *reader);
+	int (*reader_steal_fd)(ex_storage_reader *reader); /* NULL: the backend has no file descriptor */
 	ex_storage_status (*delete_object)(ex_storage *storage, const char *tenant_id, const char *key, char *err,
 					   size_t errlen);
 	ex_storage_status (*stat)(ex_storage *storage, const char *tenant_id, const char *key, uint64_t *size,
 				  char *err, size_t errlen);
 	int (*sweep_temporary)(ex_storage *storage, unsigned max_age_seconds);
+	/* Multipart objects; NULL in a backend without them. */
+	ex_storage_status (*parts_begin)(ex_storage *storage, const char *tenant_id, const char *key,
+					 char *upload_id, char *err, size_t errlen);
+	ex_storage_status (*parts_put)(ex_storage *storage, const char *tenant_id, const char *key,
+				       const char *upload_id, unsigned part_number, int fd, uint64_t offset,
+				       uint64_t length, char *etag, char *err, size_t errlen);
+	ex_storage_status (*parts_complete)(ex_storage *storage, const char *tenant_id, const char *key,
+					    const char *upload_id, const char *const *etags, unsigned count, char *err,
+					    size_t errlen);
+	ex_storage_status (*parts_abort)(ex_storage *storage, const char *tenant_id, const char *key,
+					 const char *upload_id, char *err, size_t errlen);
 };
 
 /* Formats the message into ERR and returns EX_STORAGE_IO_ERROR. */

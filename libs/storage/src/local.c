@@ -382,8 +382,18 @@ static void local_reader_close(ex_storage_reader *base)
 {
 	local_reader *reader = (local_reader *)base;
 
-	close(reader->fd);
+	if (reader->fd >= 0)
+		close(reader->fd);
 	free(reader);
+}
+
+static int local_reader_steal_fd(ex_storage_reader *base)
+{
+	local_reader *reader = (local_reader *)base;
+	int fd = reader->fd;
+
+	reader->fd = -1;
+	return fd;
 }
 
 static ex_storage_status local_delete(ex_storage *storage, const char *tenant_id, const char *key, char *err,
@@ -473,6 +483,7 @@ static const ex_storage_backend local_backend = {
 	.open_read = local_open_read,
 	.read = local_read,
 	.reader_close = local_reader_close,
+	.reader_steal_fd = local_reader_steal_fd,
 	.delete_object = local_delete,
 	.stat = local_stat,
 	.sweep_temporary = local_sweep_temporary,

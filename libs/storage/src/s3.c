@@ -25,10 +25,10 @@
 #include "s3_request.h"
 
 enum {
-	MIN_PART_SIZE = 5 * 1024 * 1024, /* S3's minimum size of every part but the last */
-	MAX_PARTS = 10000,               /* S3's maximum part count of one multipart upload */
+	MIN_PART_SIZE = EX_STORAGE_MIN_PART_SIZE,
+	MAX_PARTS = EX_STORAGE_MAX_PARTS,
 	READ_BUFFER = 256 * 1024,
-	UPLOAD_ID_MAX = 1024,
+	UPLOAD_ID_MAX = EX_STORAGE_UPLOAD_ID_MAX,
 };
 
 static const ex_storage_backend s3_backend;
@@ -207,7 +207,7 @@ static ex_storage_status upload_part(const s3_storage *storage, const char *tena
 }
 
 static ex_storage_status complete_multipart(const s3_storage *storage, const char *tenant_id, const char *key,
-					    const char *upload_id, char *const *etags, unsigned part_count,
+					    const char *upload_id, const char *const *etags, unsigned part_count,
 					    char *err, size_t errlen)
 {
 	size_t size = 64 + (size_t)part_count * 200;
@@ -241,17 +241,30 @@ static ex_storage_status complete_multipart(const s3_storage *storage, const cha
 	return status;
 }
 
-static void abort_multipart(const s3_storage *storage, const char *tenant_id, const char *key, const char *upload_id)
+/* Sends AbortMultipartUpload, which S3 acknowledges with 204. */
+static ex_storage_status abort_multipart_checked(const s3_storage *storage, const char *tenant_id, const char *key,
+						 const char *upload_id, char *err, size_t errlen)
 {
-	char err[EX_STORAGE_ERROR_MAX];
 	s3_response response = { 0 };
 	char *query = part_query(upload_id, 0);
 	char *url = query ? s3_object_url(storage, tenant_id, key, query) : NULL;
+	ex_storage_status status = url ? s3_perform(storage, "DELETE", url, NULL, NULL, &response, err, errlen)
+				       : ex_storage_fail(err, errlen, "out of memory");
 
-	if (url != NULL && s3_perform(storage, "DELETE", url, NULL, NULL, &response, err, sizeof(err)) == EX_STORAGE_OK)
-		s3_response_clear(&response);
 	free(query);
 	free(url);
+	if (status != EX_STORAGE_OK)
+		return status;
+	if (response.status != 204 && response.status != 200)
+		status = fail_status(&response, "AbortMultipartUpload", key, err, errlen);
+	s3_response_clear(&response);
+	return status;
+}
+
+static void abort_multipart(const s3_storage *storage, const char *tenant_id, const char *key, const char *upload_id)
+{
+	char err[EX_STORAGE_ERROR_MAX];
+	abort_multipart_checked(storage, tenant_id, key, upload_id, err, sizeof(err));
 }
 
 static ex_storage_status put_object(const s3_storage *storage, const char *tenant_id, const char *key, s3_body *body,
@@ -393,7 +406,7 @@ static ex_storage_status s3_writer_commit(ex_storage_writer *base, char *err, si
 	status = writer->buffered > 0 ? flush_part(writer, err, errlen) : EX_STORAGE_OK;
 	if (status == EX_STORAGE_OK)
 		status = complete_multipart(writer->storage, writer->tenant_id, writer->key, writer->upload_id,
-					    writer->etags, writer->part_count, err, errlen);
+					    (const char *const *)writer->etags, writer->part_count, err, errlen);
 	if (status != EX_STORAGE_OK) {
 		s3_writer_abort(base);
 		return status;
@@ -427,7 +440,8 @@ static ex_storage_status import_multipart(const s3_storage *storage, const char 
 		status = upload_part(storage, tenant_id, key, upload_id, i + 1, &body, &etags[i], err, errlen);
 	}
 	if (status == EX_STORAGE_OK)
-		status = complete_multipart(storage, tenant_id, key, upload_id, etags, part_count, err, errlen);
+		status = complete_multipart(storage, tenant_id, key, upload_id, (const char *const *)etags, part_count,
+					    err, errlen);
 	if (status != EX_STORAGE_OK && started)
 		abort_multipart(storage, tenant_id, key, upload_id);
 	for (unsigned i = 0; i < part_count; i++)
@@ -463,6 +477,50 @@ static ex_storage_status s3_import_file(ex_storage *base, const char *tenant_id,
 		return ex_storage_fail(err, errlen, "the object was stored but %s could not be removed: %s", path,
 				       strerror(errno));
 	return status;
+}
+
+/* ---- multipart objects built over time ---- */
+
+static ex_storage_status s3_parts_begin(ex_storage *base, const char *tenant_id, const char *key, char *upload_id,
+					char *err, size_t errlen)
+{
+	return create_multipart((const s3_storage *)base, tenant_id, key, upload_id, err, errlen);
+}
+
+static ex_storage_status s3_parts_put(ex_storage *base, const char *tenant_id, const char *key, const char *upload_id,
+				      unsigned part_number, int fd, uint64_t offset, uint64_t length, char *etag,
+				      char *err, size_t errlen)
+{
+	s3_body body = { .fd = fd, .offset = (off_t)offset, .length = length };
+	char *received = NULL;
+
+	ex_storage_status status = upload_part((const s3_storage *)base, tenant_id, key, upload_id, part_number, &body,
+					       &received, err, errlen);
+	if (status != EX_STORAGE_OK)
+		return status;
+	if (received == NULL)
+		return ex_storage_fail(err, errlen, "out of memory");
+	if (strlen(received) >= EX_STORAGE_ETAG_MAX) {
+		free(received);
+		return ex_storage_fail(err, errlen, "S3 UploadPart of %s returned an ETag longer than %d bytes", key,
+				       EX_STORAGE_ETAG_MAX - 1);
+	}
+	snprintf(etag, EX_STORAGE_ETAG_MAX, "%s", received);
+	free(received);
+	return EX_STORAGE_OK;
+}
+
+static ex_storage_status s3_parts_complete(ex_storage *base, const char *tenant_id, const char *key,
+					   const char *upload_id, const char *const *etags, unsigned count, char *err,
+					   size_t errlen)
+{
+	return complete_multipart((const s3_storage *)base, tenant_id, key, upload_id, etags, count, err, errlen);
+}
+
+static ex_storage_status s3_parts_abort(ex_storage *base, const char *tenant_id, const char *key,
+					const char *upload_id, char *err, size_t errlen)
+{
+	return abort_multipart_checked((const s3_storage *)base, tenant_id, key, upload_id, err, errlen);
 }
 
 /* ---- streaming reader ---- */
@@ -688,4 +746,8 @@ static const ex_storage_backend s3_backend = {
 	.delete_object = s3_delete,
 	.stat = s3_stat,
 	.sweep_temporary = s3_sweep_temporary,
+	.parts_begin = s3_parts_begin,
+	.parts_put = s3_parts_put,
+	.parts_complete = s3_parts_complete,
+	.parts_abort = s3_parts_abort,
 };

@@ -142,6 +142,64 @@ ex_storage_status ex_storage_import_file(ex_storage *storage, const char *tenant
 	return storage->backend->import_file(storage, tenant_id, key, path, err, errlen);
 }
 
+int ex_storage_has_parts(const ex_storage *storage)
+{
+	return storage->backend->parts_begin != NULL;
+}
+
+/* Checks the name of a multipart call and that the backend has multipart objects. */
+static ex_storage_status check_parts_call(const ex_storage *storage, const char *tenant_id, const char *key,
+					  char *err, size_t errlen)
+{
+	if (!ex_storage_has_parts(storage))
+		return ex_storage_fail(err, errlen, "this storage backend has no multipart objects");
+	return check_name(tenant_id, key, err, errlen);
+}
+
+ex_storage_status ex_storage_parts_begin(ex_storage *storage, const char *tenant_id, const char *key,
+					 char upload_id[EX_STORAGE_UPLOAD_ID_MAX], char *err, size_t errlen)
+{
+	ex_storage_status status = check_parts_call(storage, tenant_id, key, err, errlen);
+	if (status != EX_STORAGE_OK)
+		return status;
+	return storage->backend->parts_begin(storage, tenant_id, key, upload_id, err, errlen);
+}
+
+ex_storage_status ex_storage_parts_put(ex_storage *storage, const char *tenant_id, const char *key,
+				       const char *upload_id, unsigned part_number, int fd, uint64_t offset,
+				       uint64_t length, char etag[EX_STORAGE_ETAG_MAX], char *err, size_t errlen)
+{
+	ex_storage_status status = check_parts_call(storage, tenant_id, key, err, errlen);
+	if (status != EX_STORAGE_OK)
+		return status;
+	if (part_number < 1 || part_number > EX_STORAGE_MAX_PARTS)
+		return ex_storage_fail(err, errlen, "part number %u is outside 1..%d", part_number, EX_STORAGE_MAX_PARTS);
+	return storage->backend->parts_put(storage, tenant_id, key, upload_id, part_number, fd, offset, length, etag,
+					   err, errlen);
+}
+
+ex_storage_status ex_storage_parts_complete(ex_storage *storage, const char *tenant_id, const char *key,
+					    const char *upload_id, const char *const *etags, unsigned count,
+					    char *err, size_t errlen)
+{
+	ex_storage_status status = check_parts_call(storage, tenant_id, key, err, errlen);
+	if (status != EX_STORAGE_OK)
+		return status;
+	if (count < 1 || count > EX_STORAGE_MAX_PARTS)
+		return ex_storage_fail(err, errlen, "a multipart object needs 1 to %d parts, not %u", EX_STORAGE_MAX_PARTS,
+				       count);
+	return storage->backend->parts_complete(storage, tenant_id, key, upload_id, etags, count, err, errlen);
+}
+
+ex_storage_status ex_storage_parts_abort(ex_storage *storage, const char *tenant_id, const char *key,
+					 const char *upload_id, char *err, size_t errlen)
+{
+	ex_storage_status status = check_parts_call(storage, tenant_id, key, err, errlen);
+	if (status != EX_STORAGE_OK)
+		return status;
+	return storage->backend->parts_abort(storage, tenant_id, key, upload_id, err, errlen);
+}
+
 ex_storage_status ex_storage_open_read(ex_storage *storage, const char *tenant_id, const char *key,
 				       ex_storage_reader **out, uint64_t *size, char *err, size_t errlen)
 {
@@ -155,6 +213,13 @@ ex_storage_status ex_storage_open_read(ex_storage *storage, const char *tenant_i
 ssize_t ex_storage_read(ex_storage_reader *reader, void *buffer, size_t length)
 {
 	return reader->backend->read(reader, buffer, length);
+}
+
+int ex_storage_reader_steal_fd(ex_storage_reader *reader)
+{
+	if (reader->backend->reader_steal_fd == NULL)
+		return -1;
+	return reader->backend->reader_steal_fd(reader);
 }
 
 void ex_storage_reader_close(ex_storage_reader *reader)

@@ -56,6 +56,52 @@ int ex_http_route(ex_http_server *server, const char *method, const char *patter
 int ex_http_route_limited(ex_http_server *server, const char *method, const char *pattern,
 			  ex_http_handler handler, void *context, size_t max_body);
 
+/*
+ * A streaming route hands its body to the handler piece by piece as it
+ * arrives, instead of buffering it whole, so memory stays bounded by the
+ * server's read buffer whatever the body size. The server checks the
+ * route's body limit as for other routes: 413 from Content-Length before
+ * begin runs, or once a chunked body passes it. Every callback of one
+ * request runs on the same thread; STATE is the handler's per-request
+ * pointer, NULL at first.
+ */
+typedef struct {
+	/*
+	 * Runs once the headers are in, before any body byte is read. A
+	 * response here rejects the request and no body piece reaches the
+	 * handler. It is sent at once to a client that sent Expect:
+	 * 100-continue, which then sends no body. Other clients send the body
+	 * anyway, so the server reads and drops it first (up to the limit),
+	 * because closing mid-body would lose the response.
+	 */
+	void (*begin)(ex_http_request *request, void *context, void **state);
+	/*
+	 * Receives the next piece of the body. A response here stops the
+	 * delivery: the server reads and drops the rest of the body, then
+	 * sends that response.
+	 */
+	void (*body)(ex_http_request *request, void *context, void **state, const void *data, size_t length);
+	/* Runs after the last body byte unless a response was already made; it must respond. */
+	void (*end)(ex_http_request *request, void *context, void **state);
+	/*
+	 * Runs once when the request ends, for every request whose begin ran:
+	 * after end, or without end when the client closed the connection or
+	 * timed out mid-body, the body passed the limit, or the server stopped.
+	 * It frees *STATE. May be NULL.
+	 */
+	void (*release)(ex_http_request *request, void *context, void **state);
+} ex_http_stream_handler;
+
+/* Adds a streaming route with the body limit MAX_BODY in bytes. HANDLER is copied. */
+int ex_http_route_streaming(ex_http_server *server, const char *method, const char *pattern,
+			    const ex_http_stream_handler *handler, void *context, size_t max_body);
+
+/*
+ * Returns the body length the client declared in Content-Length, or -1
+ * when it sent none (a chunked body) or an invalid one.
+ */
+int64_t ex_http_declared_body_length(const ex_http_request *request);
+
 int ex_http_server_start(ex_http_server *server, char *err, size_t errlen);
 
 /* Returns the bound port (useful after starting on port 0). */
@@ -82,6 +128,7 @@ const char *ex_http_param(const ex_http_request *request, const char *name); /* 
 const char *ex_http_header(const ex_http_request *request, const char *name);
 const char *ex_http_request_id(const ex_http_request *request);
 const char *ex_http_client_address(const ex_http_request *request);
+/* The buffered body; NULL with *length 0 on a streaming route. */
 const void *ex_http_body(const ex_http_request *request, size_t *length);
 struct MHD_Connection *ex_http_connection(const ex_http_request *request);
 

@@ -29,6 +29,10 @@ typedef struct ex_storage_reader ex_storage_reader;
 enum {
 	EX_STORAGE_MAX_KEY = 512, /* bytes */
 	EX_STORAGE_ERROR_MAX = 256,
+	EX_STORAGE_UPLOAD_ID_MAX = 1024, /* bytes of a multipart upload id, NUL included */
+	EX_STORAGE_ETAG_MAX = 256,       /* bytes of a part's ETag, NUL included */
+	EX_STORAGE_MAX_PARTS = 10000,    /* S3's maximum part count of one multipart upload */
+	EX_STORAGE_MIN_PART_SIZE = 5 * 1024 * 1024, /* S3's minimum size of every part but the last */
 };
 
 typedef enum {
@@ -101,12 +105,48 @@ ex_storage_status ex_storage_put(ex_storage *storage, const char *tenant_id, con
 ex_storage_status ex_storage_import_file(ex_storage *storage, const char *tenant_id, const char *key,
 					 const char *path, char *err, size_t errlen);
 
+/*
+ * Multipart objects built part by part over time, each part read from a
+ * range of a file, for uploads whose bytes arrive in chunks (tus). Every
+ * part but the last must have at least EX_STORAGE_MIN_PART_SIZE bytes.
+ * The object becomes visible only when ex_storage_parts_complete returns
+ * EX_STORAGE_OK. Only the S3 backend has them; ex_storage_has_parts
+ * returns 0 for the local backend, whose callers keep writing files.
+ */
+int ex_storage_has_parts(const ex_storage *storage);
+
+/* Starts a multipart object for KEY and writes its upload id into UPLOAD_ID. */
+ex_storage_status ex_storage_parts_begin(ex_storage *storage, const char *tenant_id, const char *key,
+					 char upload_id[EX_STORAGE_UPLOAD_ID_MAX], char *err, size_t errlen);
+
+/* Stores LENGTH bytes of FD from OFFSET as part PART_NUMBER (1..10000), replacing one of that number. */
+ex_storage_status ex_storage_parts_put(ex_storage *storage, const char *tenant_id, const char *key,
+				       const char *upload_id, unsigned part_number, int fd, uint64_t offset,
+				       uint64_t length, char etag[EX_STORAGE_ETAG_MAX], char *err, size_t errlen);
+
+/* Joins parts 1..COUNT, whose ETags are ETAGS in order, into the object KEY. */
+ex_storage_status ex_storage_parts_complete(ex_storage *storage, const char *tenant_id, const char *key,
+					    const char *upload_id, const char *const *etags, unsigned count,
+					    char *err, size_t errlen);
+
+/* Discards a multipart object and its parts. */
+ex_storage_status ex_storage_parts_abort(ex_storage *storage, const char *tenant_id, const char *key,
+					 const char *upload_id, char *err, size_t errlen);
+
 /* Streaming read. */
 ex_storage_status ex_storage_open_read(ex_storage *storage, const char *tenant_id, const char *key,
 				       ex_storage_reader **out, uint64_t *size, char *err, size_t errlen);
 /* Reads up to LENGTH bytes; returns the count, 0 at the end, -1 on error. */
 ssize_t ex_storage_read(ex_storage_reader *reader, void *buffer, size_t length);
 void ex_storage_reader_close(ex_storage_reader *reader);
+
+/*
+ * Takes the open file descriptor of a reader over a local file, so that
+ * the caller can send the object with sendfile(2) and then close it. The
+ * reader reads nothing more but must still be closed. Returns -1 when the
+ * backend streams from elsewhere (S3), and the reader then stays usable.
+ */
+int ex_storage_reader_steal_fd(ex_storage_reader *reader);
 
 /*
  * Reads a whole object of at most MAX_SIZE bytes into a new buffer (NUL
