@@ -458,10 +458,14 @@ static int list_events_work(PGconn *connection, void *opaque, ex_db_error *error
 	/* Floating times are read in the calendar's time zone, so the stored bounds (read as UTC) are widened. */
 	icaltimezone *floating = ex_ical_calendar_timezone(PQgetvalue(calendar, 0, 5));
 	int64_t shift = floating != NULL ? EX_ICAL_FLOATING_SHIFT_MAX : 0;
-	if (state->start != EX_ICAL_TIME_MIN)
-		snprintf(start, sizeof(start), "%lld", (long long)(state->start - shift));
-	if (state->end != EX_ICAL_TIME_MAX)
-		snprintf(end, sizeof(end), "%lld", (long long)(state->end + shift));
+	if (state->start != EX_ICAL_TIME_MIN) {
+		int64_t from = state->start - shift;
+		snprintf(start, sizeof(start), "%lld", (long long)from);
+	}
+	if (state->end != EX_ICAL_TIME_MAX) {
+		int64_t to = state->end + shift;
+		snprintf(end, sizeof(end), "%lld", (long long)to);
+	}
 	PGresult *objects = calendar_sql(
 		connection, error,
 		"SELECT name, uid, component, etag, ical FROM calendar_objects WHERE calendar_id = $1 "
