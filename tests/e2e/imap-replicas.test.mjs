@@ -11,15 +11,15 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { ImapFlow } from 'imapflow';
 
+import { SmtpClient } from './lib/smtp_client.mjs';
 import { buildDir, freePort, repoRoot, requireEnv, startDaemon, waitForHttp } from './lib/stack.mjs';
 
 const TEST_TIMEOUT_MS = 120_000;
-const NOTICE_MS = 1000; // the longest a change may take to reach an IDLE session
+const NOTICE_MS = 1000; // maximum delay between a change and its untagged response in IDLE
 const host = '127.0.0.1';
 const runId = crypto.randomBytes(4).toString('hex');
 const env = {};
@@ -76,38 +76,22 @@ function imapflow(port, options = {}) {
 }
 
 // Delivers MESSAGE to alice over SMTP on PORT; resolves with the time of the 250 reply to the final dot.
-function deliverSmtp(port, message) {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, host);
-    const steps = ['EHLO e2e.test', 'MAIL FROM:<sender@example.org>', `RCPT TO:<${env.EXPRESSO_ALICE_EMAIL}>`, 'DATA',
-      `${message}\r\n.`, 'QUIT'];
-    let step = -1;
-    let buffer = '';
-    const timer = setTimeout(() => { socket.destroy(); reject(new Error(`SMTP timed out at step ${step}`)); }, 15_000);
-    socket.on('data', (chunk) => {
-      buffer += chunk.toString('utf8');
-      while (/^\d{3} .*\r\n/m.test(buffer)) {
-        const lines = buffer.split('\r\n');
-        const last = lines.findIndex((line) => /^\d{3} /.test(line));
-        const reply = lines[last];
-        buffer = lines.slice(last + 1).join('\r\n');
-        if (!/^[23]/.test(reply)) {
-          clearTimeout(timer);
-          socket.destroy();
-          reject(new Error(`SMTP step ${step}: ${reply}`));
-          return;
-        }
-        if (steps[step] === `${message}\r\n.`) {
-          clearTimeout(timer);
-          resolve(Date.now());
-        }
-        step++;
-        if (step < steps.length) socket.write(`${steps[step]}\r\n`);
-        else socket.end();
-      }
-    });
-    socket.on('error', (error) => { clearTimeout(timer); reject(error); });
-  });
+async function deliverSmtp(port, message) {
+  const client = await SmtpClient.connect(port, host);
+  try {
+    await client.ehlo('e2e.test');
+    const from = await client.command('MAIL FROM:<sender@example.org>');
+    assert.equal(from.code, 250, from.text);
+    const to = await client.command(`RCPT TO:<${env.EXPRESSO_ALICE_EMAIL}>`);
+    assert.equal(to.code, 250, to.text);
+    const stored = await client.data(Buffer.from(message));
+    assert.equal(stored.code, 250, stored.text);
+    const accepted = Date.now();
+    await client.command('QUIT');
+    return accepted;
+  } finally {
+    client.close();
+  }
 }
 
 function testMessage(subject) {
