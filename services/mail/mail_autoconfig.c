@@ -16,7 +16,6 @@
 #include "mail_api.h"
 
 enum {
-	ACQUIRE_TIMEOUT_MS = 5000,
 	MAX_EMAIL = 254,
 	MAX_DISPLAY_NAME = 255,
 	DEFAULT_CALDAV_PORT = 8002,
@@ -36,27 +35,6 @@ typedef struct {
 	char display_name[MAX_DISPLAY_NAME + 1];
 } user_row;
 
-/* Returns 1 when a tenant owns DOMAIN, 0 when none does, -1 when the lookup failed. */
-static int domain_is_served(ex_db_pool *pool, const char *domain)
-{
-	ex_db_error error = { 0 };
-	PGconn *connection = ex_db_acquire(pool, ACQUIRE_TIMEOUT_MS, &error);
-	if (connection == NULL) {
-		ex_log(EX_LOG_ERROR, "autoconfig_domain_lookup_failed", "{s:s}", "error", error.message);
-		return -1;
-	}
-	const char *params[] = { domain };
-	PGresult *result = ex_db_exec(connection, "SELECT ex_tenant_for_domain($1)", 1, params, &error);
-	ex_db_release(pool, connection);
-	if (result == NULL) {
-		ex_log(EX_LOG_ERROR, "autoconfig_domain_lookup_failed", "{s:s}", "error", error.message);
-		return -1;
-	}
-	int served = PQntuples(result) == 1 && !PQgetisnull(result, 0, 0);
-	PQclear(result);
-	return served;
-}
-
 static void handle_autoconfig(ex_http_request *request, void *context)
 {
 	ex_mail_autoconfig *autoconfig = context;
@@ -73,7 +51,8 @@ static void handle_autoconfig(ex_http_request *request, void *context)
 				      "give the address as ?emailaddress=user@domain, or ask autoconfig.<domain>");
 		return;
 	}
-	int served = domain_is_served(autoconfig->service->database, domain);
+	char tenant_id[EX_SMTP_UUID_TEXT];
+	int served = ex_mail_tenant_for_domain(autoconfig->service->database, domain, tenant_id);
 	if (served < 0) {
 		ex_http_respond_error(request, 503, "database_unavailable", "the domain cannot be checked now; try again");
 		return;

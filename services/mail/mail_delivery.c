@@ -66,20 +66,19 @@ static int random_uuid(char out[EX_SMTP_UUID_TEXT])
 	return 0;
 }
 
-/* Returns the tenant id of DOMAIN in OUT: 1 found, 0 not ours, -1 error. */
-static int tenant_for_domain(ex_db_pool *pool, const char *domain, char out[EX_SMTP_UUID_TEXT])
+int ex_mail_tenant_for_domain(ex_db_pool *pool, const char *domain, char out[EX_SMTP_UUID_TEXT])
 {
 	ex_db_error error = { 0 };
 	PGconn *connection = ex_db_acquire(pool, ACQUIRE_TIMEOUT_MS, &error);
 	if (connection == NULL) {
-		ex_log(EX_LOG_ERROR, "smtp_domain_lookup_failed", "{s:s}", "error", error.message);
+		ex_log(EX_LOG_ERROR, "domain_lookup_failed", "{s:s, s:s}", "domain", domain, "error", error.message);
 		return -1;
 	}
 	const char *params[] = { domain };
 	PGresult *result = ex_db_exec(connection, "SELECT ex_tenant_for_domain($1)", 1, params, &error);
 	ex_db_release(pool, connection);
 	if (result == NULL) {
-		ex_log(EX_LOG_ERROR, "smtp_domain_lookup_failed", "{s:s}", "error", error.message);
+		ex_log(EX_LOG_ERROR, "domain_lookup_failed", "{s:s, s:s}", "domain", domain, "error", error.message);
 		return -1;
 	}
 	int found = PQntuples(result) == 1 && !PQgetisnull(result, 0, 0);
@@ -112,7 +111,7 @@ ex_smtp_lookup_status ex_mail_lookup_recipient(void *context, const ex_smtp_path
 	ex_mail_service *service = context;
 	ex_db_error error = { 0 };
 
-	int found = tenant_for_domain(service->database, ex_smtp_path_domain(path), recipient->tenant_id);
+	int found = ex_mail_tenant_for_domain(service->database, ex_smtp_path_domain(path), recipient->tenant_id);
 	if (found < 0)
 		return EX_SMTP_LOOKUP_TEMPORARY_FAILURE;
 	if (found == 0)

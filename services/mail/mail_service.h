@@ -54,6 +54,12 @@ int ex_mail_service_open(ex_mail_service *service, ex_daemon *daemon);
 /* Stops the listeners, lets sessions in progress finish, frees everything. */
 void ex_mail_service_close(ex_mail_service *service);
 
+/*
+ * Writes the id of the tenant that owns DOMAIN into OUT. Returns 1 when
+ * found, 0 when no tenant owns it, -1 on a database error (logged).
+ */
+int ex_mail_tenant_for_domain(ex_db_pool *pool, const char *domain, char out[EX_SMTP_UUID_TEXT]);
+
 /* The backend operations (mail_delivery.c and mail_auth.c). */
 ex_smtp_lookup_status ex_mail_lookup_recipient(void *context, const ex_smtp_path *path,
 					       ex_smtp_recipient *recipient);
