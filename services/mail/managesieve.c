@@ -1,40 +1,30 @@
 /*
- * ManageSieve server (RFC 5804). The listener thread accepts connections
- * and starts one detached thread per session, up to max_connections. A
- * session reads into a buffer until ex_managesieve_parse finds a whole
+ * ManageSieve server (RFC 5804). The mail listener (mail_listener.c)
+ * accepts connections and starts one thread per session, up to
+ * max_connections. A session reads into a buffer until ex_managesieve_parse finds a whole
  * command, runs it against the sieve_scripts table (mail_sieve_store.c)
  * and writes the response. Scripts are validated by libsieve in a child
  * process (libexpresso-sieve) before they are stored.
  */
 #include "managesieve.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <openssl/err.h>
 #include <openssl/evp.h>
-#include <poll.h>
-#include <pthread.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <sys/time.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "expresso/log.h"
 #include "expresso/sieve.h"
+#include "mail_listener.h"
 #include "managesieve_parse.h"
 #include "mail_sieve.h"
 #include "mail_sieve_store.h"
 
 enum {
-	LISTEN_BACKLOG = 64,
 	READ_CHUNK = 16384,
 	COMMAND_OVERHEAD = 8192, /* bytes of a command beyond its script literal */
 	MAX_AUTH_RESPONSE = 16384, /* bytes of a decoded SASL response */
@@ -44,24 +34,15 @@ enum {
 struct ex_managesieve_server {
 	ex_mail_service *service;
 	ex_managesieve_options options;
-	int listen_fd;
-	int wake[2]; /* written once by stop to end the accept loop */
-	pthread_t thread;
-	bool thread_started;
-	pthread_mutex_t lock;
-	pthread_cond_t idle;
-	unsigned active;
-	int *fds; /* open session sockets, -1 when free, shut down by stop */
-	atomic_bool stopping;
+	ex_mail_listener *listener;
 };
 
 typedef struct {
-	ex_managesieve_server *server;
+	ex_mail_listener *listener;
 	ex_mail_service *service;
 	int fd;
-	size_t slot;
 	SSL *ssl;
-	char address[INET6_ADDRSTRLEN];
+	const char *address;
 	char *input;
 	size_t input_length;
 	size_t input_capacity;
@@ -526,10 +507,9 @@ static int start_tls(session *self)
 	}
 	respond(self, "OK", NULL, "begin TLS negotiation now");
 	self->input_length = 0; /* RFC 5804 section 2.2: nothing sent before the handshake counts */
-	self->ssl = SSL_new(self->service->tls);
-	if (self->ssl == NULL || SSL_set_fd(self->ssl, self->fd) != 1 || SSL_accept(self->ssl) != 1) {
-		char reason[256];
-		ERR_error_string_n(ERR_get_error(), reason, sizeof(reason));
+	char reason[256];
+	self->ssl = ex_mail_tls_accept(self->service->tls, self->fd, reason, sizeof(reason));
+	if (self->ssl == NULL) {
 		ex_log(EX_LOG_INFO, "managesieve_tls_failed", "{s:s, s:s}", "client", self->address, "error", reason);
 		return -1;
 	}
@@ -611,13 +591,21 @@ static int run_command(session *self, const ex_managesieve_command *command)
 
 /* ---- sessions and the listener ------------------------------------------------ */
 
-static void *run_session(void *argument)
+/* Runs one session in the thread the listener started for it. The listener closes the socket. */
+static void run_session(ex_mail_connection *connection, void *context)
 {
-	session *self = argument;
-	ex_managesieve_server *server = self->server;
+	ex_managesieve_server *server = context;
+	session *self = calloc(1, sizeof(*self));
+	if (self == NULL)
+		return;
+	self->listener = connection->listener;
+	self->service = server->service;
+	self->fd = connection->fd;
+	self->address = connection->address;
+	self->max_input = server->service->sieve_max_script_size * 2 + COMMAND_OVERHEAD;
 
 	send_capabilities(self);
-	while (!self->closing && !atomic_load(&server->stopping)) {
+	while (!self->closing && !ex_mail_listener_stopping(self->listener)) {
 		ex_managesieve_command command;
 		int rc = read_command(self, false, &command);
 		if (rc < 0)
@@ -634,132 +622,8 @@ static void *run_session(void *argument)
 		SSL_shutdown(self->ssl);
 		SSL_free(self->ssl);
 	}
-	pthread_mutex_lock(&server->lock);
-	server->fds[self->slot] = -1;
-	close(self->fd);
-	server->active--;
-	pthread_cond_broadcast(&server->idle);
-	pthread_mutex_unlock(&server->lock);
 	free(self->input);
 	free(self);
-	return NULL;
-}
-
-static void format_address(const struct sockaddr_storage *peer, char *out, size_t size)
-{
-	if (peer->ss_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)peer)->sin6_addr, out, (socklen_t)size);
-	else
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, out, (socklen_t)size);
-}
-
-static void accept_one(ex_managesieve_server *server)
-{
-	struct sockaddr_storage peer = { 0 };
-	socklen_t peer_length = sizeof(peer);
-	int fd = accept4(server->listen_fd, (struct sockaddr *)&peer, &peer_length, SOCK_CLOEXEC);
-	if (fd < 0)
-		return;
-
-	session *self = calloc(1, sizeof(*self));
-	if (self == NULL) {
-		close(fd);
-		return;
-	}
-	self->server = server;
-	self->service = server->service;
-	self->fd = fd;
-	self->max_input = server->service->sieve_max_script_size * 2 + COMMAND_OVERHEAD;
-	format_address(&peer, self->address, sizeof(self->address));
-	struct timeval timeout = { .tv_sec = (time_t)(server->options.idle_timeout_ms / 1000),
-				   .tv_usec = (suseconds_t)(server->options.idle_timeout_ms % 1000 * 1000) };
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
-
-	pthread_mutex_lock(&server->lock);
-	bool admitted = server->active < server->options.max_connections;
-	if (admitted) {
-		for (size_t i = 0; i < server->options.max_connections; i++) {
-			if (server->fds[i] < 0) {
-				server->fds[i] = fd;
-				self->slot = i;
-				break;
-			}
-		}
-		server->active++;
-	}
-	pthread_mutex_unlock(&server->lock);
-	if (!admitted) {
-		static const char busy[] = "BYE (TRYLATER) \"too many connections; try again later\"\r\n";
-		send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL);
-		ex_log(EX_LOG_WARN, "managesieve_connection_rejected", "{s:s, s:i}", "client", self->address,
-		       "max_connections", (int)server->options.max_connections);
-		close(fd);
-		free(self);
-		return;
-	}
-
-	pthread_t thread;
-	pthread_attr_t attributes;
-	pthread_attr_init(&attributes);
-	pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&thread, &attributes, run_session, self) != 0) {
-		pthread_mutex_lock(&server->lock);
-		server->fds[self->slot] = -1;
-		server->active--;
-		pthread_cond_broadcast(&server->idle);
-		pthread_mutex_unlock(&server->lock);
-		close(fd);
-		free(self);
-	}
-	pthread_attr_destroy(&attributes);
-}
-
-static void *run_listener(void *argument)
-{
-	ex_managesieve_server *server = argument;
-	struct pollfd fds[2] = { { .fd = server->listen_fd, .events = POLLIN }, { .fd = server->wake[0], .events = POLLIN } };
-	while (!atomic_load(&server->stopping)) {
-		int ready = poll(fds, 2, -1);
-		if (ready < 0 && errno != EINTR)
-			break;
-		if (fds[1].revents != 0)
-			break;
-		if (fds[0].revents & POLLIN)
-			accept_one(server);
-	}
-	return NULL;
-}
-
-static int open_listener(const char *address, int port, char *err, size_t errlen)
-{
-	struct sockaddr_storage storage = { 0 };
-	socklen_t length;
-	struct sockaddr_in *in4 = (struct sockaddr_in *)&storage;
-	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&storage;
-
-	if (inet_pton(AF_INET, address, &in4->sin_addr) == 1) {
-		in4->sin_family = AF_INET;
-		in4->sin_port = htons((uint16_t)port);
-		length = sizeof(*in4);
-	} else if (inet_pton(AF_INET6, address, &in6->sin6_addr) == 1) {
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons((uint16_t)port);
-		length = sizeof(*in6);
-	} else {
-		snprintf(err, errlen, "invalid listen address %s: expected an IPv4 or IPv6 literal", address);
-		return -1;
-	}
-	int fd = socket(storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	int on = 1;
-	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
-	    bind(fd, (struct sockaddr *)&storage, length) != 0 || listen(fd, LISTEN_BACKLOG) != 0) {
-		snprintf(err, errlen, "cannot listen on %s port %d: %s", address, port, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	return fd;
 }
 
 ex_managesieve_server *ex_managesieve_start(ex_mail_service *service, const ex_managesieve_options *options,
@@ -772,29 +636,25 @@ ex_managesieve_server *ex_managesieve_start(ex_mail_service *service, const ex_m
 	}
 	server->service = service;
 	server->options = *options;
-	server->listen_fd = -1;
-	server->wake[0] = server->wake[1] = -1;
-	pthread_mutex_init(&server->lock, NULL);
-	pthread_cond_init(&server->idle, NULL);
-	atomic_init(&server->stopping, false);
-	server->fds = malloc(options->max_connections * sizeof(int));
-	if (server->fds == NULL || pipe2(server->wake, O_CLOEXEC) != 0) {
-		snprintf(err, errlen, "out of memory or file descriptors");
-		ex_managesieve_stop(server);
+
+	const ex_mail_listener_port port = { options->port, "managesieve", false, 0 };
+	const ex_mail_listener_options listener = {
+		.protocol = "managesieve",
+		.bind_address = options->bind_address,
+		.ports = &port,
+		.port_count = 1,
+		.max_connections = options->max_connections,
+		.idle_timeout_ms = options->idle_timeout_ms,
+		.reply_too_many = "BYE (TRYLATER) \"too many connections; try again later\"\r\n",
+		.reply_too_many_from_address = "BYE (TRYLATER) \"too many connections; try again later\"\r\n",
+		.handler = run_session,
+		.context = server,
+	};
+	server->listener = ex_mail_listener_start(&listener, err, errlen);
+	if (server->listener == NULL) {
+		free(server);
 		return NULL;
 	}
-	for (size_t i = 0; i < options->max_connections; i++)
-		server->fds[i] = -1;
-	server->listen_fd = open_listener(options->bind_address, options->port, err, errlen);
-	if (server->listen_fd < 0 || pthread_create(&server->thread, NULL, run_listener, server) != 0) {
-		if (server->listen_fd >= 0)
-			snprintf(err, errlen, "cannot start the ManageSieve listener thread");
-		ex_managesieve_stop(server);
-		return NULL;
-	}
-	server->thread_started = true;
-	ex_log(EX_LOG_INFO, "managesieve_listening", "{s:s, s:i}", "address", options->bind_address, "port",
-	       options->port);
 	return server;
 }
 
@@ -802,42 +662,8 @@ void ex_managesieve_stop(ex_managesieve_server *server)
 {
 	if (server == NULL)
 		return;
-	atomic_store(&server->stopping, true);
-	if (server->thread_started) {
-		if (write(server->wake[1], "x", 1) < 0)
-			ex_log(EX_LOG_WARN, "managesieve_stop_signal_failed", "{s:s}", "error", strerror(errno));
-		pthread_join(server->thread, NULL);
-	}
-
-	/* Sessions blocked in a read see EOF once their socket is shut down. */
-	pthread_mutex_lock(&server->lock);
-	for (size_t i = 0; server->fds != NULL && i < server->options.max_connections; i++) {
-		if (server->fds[i] >= 0)
-			shutdown(server->fds[i], SHUT_RDWR);
-	}
-	struct timespec deadline;
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += STOP_WAIT_MS / 1000;
-	while (server->active > 0) {
-		if (pthread_cond_timedwait(&server->idle, &server->lock, &deadline) != 0)
-			break;
-	}
-	bool drained = server->active == 0;
-	pthread_mutex_unlock(&server->lock);
-	if (!drained) {
-		/* Session threads still hold the server; leak it rather than free memory they use. */
-		ex_log(EX_LOG_WARN, "managesieve_stop_timed_out", "{s:i}", "sessions", (int)server->active);
-		return;
-	}
-
-	if (server->listen_fd >= 0)
-		close(server->listen_fd);
-	for (int i = 0; i < 2; i++) {
-		if (server->wake[i] >= 0)
-			close(server->wake[i]);
-	}
-	pthread_mutex_destroy(&server->lock);
-	pthread_cond_destroy(&server->idle);
-	free(server->fds);
+	/* Sessions blocked in a read see end of file once their socket is shut down. */
+	if (!ex_mail_listener_stop(server->listener, true, STOP_WAIT_MS))
+		return; /* session threads still use SERVER as their handler's context */
 	free(server);
 }

@@ -1,19 +1,16 @@
 /*
- * SMTP listeners and connection threads. A connection thread owns its
- * socket, its TLS state, its session and its buffers, and frees them all
- * in connection_run() when it ends. Reads wait in slices of
- * POLL_SLICE_MS so a stopping server is noticed between commands.
+ * SMTP connection threads. The mail listener (mail_listener.c) accepts
+ * and counts the connections and starts a thread for each. The thread
+ * owns its TLS state, its session and its buffers, and frees them all in
+ * run_connection() when it ends. The listener then closes the socket.
+ * Reads wait in slices of POLL_SLICE_MS so a stopping server is noticed
+ * between commands.
  */
 #include "smtp_server.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
-#include <openssl/err.h>
 #include <openssl/rand.h>
 #include <poll.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,41 +18,18 @@
 #include <unistd.h>
 
 #include "expresso/log.h"
+#include "mail_listener.h"
 #include "smtp_line.h"
 
 enum {
 	POLL_SLICE_MS = 500,
 	INPUT_BUFFER = 16 * 1024,
 	FLUSH_THRESHOLD = 4 * 1024,
-	ADDRESS_TEXT = INET6_ADDRSTRLEN,
-	LISTEN_BACKLOG = 128,
-	MAX_LISTENERS = 3,
 };
-
-typedef struct {
-	int fd;
-	ex_smtp_listener_kind kind;
-	bool implicit_tls;
-	pthread_t thread;
-	bool started;
-	struct ex_smtp_server *server;
-} listener;
-
-typedef struct {
-	char address[ADDRESS_TEXT];
-	unsigned count;
-} address_slot;
 
 struct ex_smtp_server {
 	ex_smtp_server_options options;
-	listener listeners[MAX_LISTENERS];
-	size_t listener_count;
-	atomic_bool stopping;
-
-	pthread_mutex_t lock;
-	pthread_cond_t idle;
-	unsigned connections;
-	address_slot *addresses; /* max_connections slots */
+	ex_mail_listener *listener;
 };
 
 typedef struct {
@@ -64,7 +38,7 @@ typedef struct {
 	bool implicit_tls;
 	int fd;
 	SSL *ssl;
-	char address[ADDRESS_TEXT];
+	const char *address;
 	char session_id[20];
 	char input[INPUT_BUFFER];
 	size_t input_start;
@@ -73,61 +47,10 @@ typedef struct {
 
 typedef enum { READ_OK, READ_EOF, READ_TIMEOUT, READ_STOPPING, READ_ERROR } read_status;
 
-/* ---- connection accounting -------------------------------------------------- */
-
-/* Counts a new connection from ADDRESS; returns 0, or -1 (and the reply) when a limit is reached. */
-static int admit(struct ex_smtp_server *server, const char *address, const char **reply)
-{
-	int status = -1;
-	pthread_mutex_lock(&server->lock);
-	address_slot *free_slot = NULL;
-	address_slot *slot = NULL;
-	for (unsigned i = 0; i < server->options.max_connections; i++) {
-		address_slot *candidate = &server->addresses[i];
-		if (candidate->count == 0 && free_slot == NULL)
-			free_slot = candidate;
-		if (candidate->count > 0 && strcmp(candidate->address, address) == 0)
-			slot = candidate;
-	}
-	/* Full when the total is reached or every address slot is taken by other clients. */
-	if (server->connections >= server->options.max_connections || (slot == NULL && free_slot == NULL)) {
-		*reply = "421 4.3.2 Too many connections; try again later\r\n";
-	} else if (slot != NULL && slot->count >= server->options.max_connections_per_address) {
-		*reply = "421 4.7.0 Too many connections from your address; try again later\r\n";
-	} else {
-		if (slot == NULL) {
-			slot = free_slot;
-			snprintf(slot->address, sizeof(slot->address), "%s", address);
-		}
-		slot->count++;
-		server->connections++;
-		status = 0;
-	}
-	pthread_mutex_unlock(&server->lock);
-	return status;
-}
-
-static void release(struct ex_smtp_server *server, const char *address)
-{
-	pthread_mutex_lock(&server->lock);
-	for (unsigned i = 0; i < server->options.max_connections; i++) {
-		if (server->addresses[i].count > 0 && strcmp(server->addresses[i].address, address) == 0) {
-			server->addresses[i].count--;
-			break;
-		}
-	}
-	server->connections--;
-	pthread_cond_broadcast(&server->idle);
-	pthread_mutex_unlock(&server->lock);
-}
-
 double ex_smtp_server_connections(void *context)
 {
 	struct ex_smtp_server *server = context;
-	pthread_mutex_lock(&server->lock);
-	double connections = server->connections;
-	pthread_mutex_unlock(&server->lock);
-	return connections;
+	return server->listener != NULL ? ex_mail_listener_connections(server->listener) : 0;
 }
 
 /* ---- I/O -------------------------------------------------------------------- */
@@ -172,7 +95,7 @@ static read_status wait_readable(connection *conn, uint64_t timeout_ms, bool sto
 	if (conn->ssl != NULL && SSL_pending(conn->ssl) > 0)
 		return READ_OK;
 	while (waited < timeout_ms) {
-		if (stop_when_idle && atomic_load(&conn->server->stopping))
+		if (stop_when_idle && ex_mail_listener_stopping(conn->server->listener))
 			return READ_STOPPING;
 		uint64_t slice = timeout_ms - waited < POLL_SLICE_MS ? timeout_ms - waited : POLL_SLICE_MS;
 		struct pollfd descriptor = { .fd = conn->fd, .events = POLLIN };
@@ -217,15 +140,11 @@ static read_status read_more(connection *conn, bool stop_when_idle)
 
 static int start_tls(connection *conn)
 {
-	conn->ssl = SSL_new(conn->server->options.tls);
-	if (conn->ssl == NULL || SSL_set_fd(conn->ssl, conn->fd) != 1)
-		return -1;
-	if (SSL_accept(conn->ssl) != 1) {
-		char reason[256];
-		ERR_error_string_n(ERR_get_error(), reason, sizeof(reason));
+	char reason[256];
+	conn->ssl = ex_mail_tls_accept(conn->server->options.tls, conn->fd, reason, sizeof(reason));
+	if (conn->ssl == NULL) {
 		ex_log(EX_LOG_WARN, "smtp_tls_failed", "{s:s, s:s, s:s}", "session", conn->session_id, "address",
 		       conn->address, "error", reason);
-		ERR_clear_error();
 		return -1;
 	}
 	return 0;
@@ -339,19 +258,21 @@ static void random_session_id(char *out, size_t size)
 		 bytes[5], bytes[6], bytes[7]);
 }
 
-static const char *listener_name(ex_smtp_listener_kind kind, bool implicit_tls)
+/* Runs one SMTP connection in the thread the listener started for it. The listener closes the socket. */
+static void run_connection(ex_mail_connection *accepted, void *context)
 {
-	if (kind == EX_SMTP_LISTENER_MX)
-		return "mx";
-	return implicit_tls ? "submissions" : "submission";
-}
+	struct ex_smtp_server *server = context;
+	connection *conn = calloc(1, sizeof(*conn));
+	if (conn == NULL)
+		return;
+	conn->server = server;
+	conn->kind = (ex_smtp_listener_kind)accepted->port->kind;
+	conn->implicit_tls = accepted->port->implicit_tls;
+	conn->fd = accepted->fd;
+	conn->address = accepted->address;
+	random_session_id(conn->session_id, sizeof(conn->session_id));
 
-static void *connection_run(void *argument)
-{
-	connection *conn = argument;
-	struct ex_smtp_server *server = conn->server;
 	ex_smtp_line_reader reader;
-
 	const ex_smtp_session_options options = {
 		.hostname = server->options.hostname,
 		.session_id = conn->session_id,
@@ -367,7 +288,7 @@ static void *connection_run(void *argument)
 	ex_smtp_session *session = ex_smtp_session_new(&options);
 	if (session != NULL && ex_smtp_line_init(&reader, EX_SMTP_MAX_AUTH_LINE) == 0) {
 		ex_log(EX_LOG_INFO, "smtp_connected", "{s:s, s:s, s:s}", "session", conn->session_id, "address",
-		       conn->address, "listener", listener_name(conn->kind, conn->implicit_tls));
+		       conn->address, "listener", accepted->port->label);
 		if (!conn->implicit_tls || start_tls(conn) == 0)
 			serve(conn, session, &reader);
 		ex_smtp_line_free(&reader);
@@ -378,117 +299,11 @@ static void *connection_run(void *argument)
 		SSL_shutdown(conn->ssl);
 		SSL_free(conn->ssl);
 	}
-	close(conn->fd);
-	release(server, conn->address);
 	free(conn);
 	ex_log_context_set(NULL, NULL);
-	return NULL;
 }
 
-/* ---- listeners ----------------------------------------------------------------- */
-
-static void format_address(const struct sockaddr_storage *peer, char *out, size_t size)
-{
-	if (peer->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)peer;
-		inet_ntop(AF_INET6, &in6->sin6_addr, out, (socklen_t)size);
-		/* An IPv4 client on a dual-stack socket is counted by its IPv4 address. */
-		if (strncmp(out, "::ffff:", 7) == 0 && strchr(out + 7, '.') != NULL)
-			memmove(out, out + 7, strlen(out + 7) + 1);
-	} else {
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, out, (socklen_t)size);
-	}
-}
-
-static void accept_one(listener *entry)
-{
-	struct ex_smtp_server *server = entry->server;
-	struct sockaddr_storage peer = { 0 };
-	socklen_t peer_length = sizeof(peer);
-	const char *reply = NULL;
-
-	int fd = accept(entry->fd, (struct sockaddr *)&peer, &peer_length);
-	if (fd < 0)
-		return;
-	connection *conn = calloc(1, sizeof(*conn));
-	if (conn == NULL) {
-		close(fd);
-		return;
-	}
-	conn->server = server;
-	conn->kind = entry->kind;
-	conn->implicit_tls = entry->implicit_tls;
-	conn->fd = fd;
-	format_address(&peer, conn->address, sizeof(conn->address));
-	random_session_id(conn->session_id, sizeof(conn->session_id));
-
-	/* A peer that stops reading cannot hold a thread in send() for longer than the idle timeout. */
-	struct timeval timeout = { .tv_sec = (time_t)(server->options.idle_timeout_ms / 1000),
-				   .tv_usec = (suseconds_t)(server->options.idle_timeout_ms % 1000) * 1000 };
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-
-	if (admit(server, conn->address, &reply) != 0) {
-		ex_log(EX_LOG_WARN, "smtp_connection_rejected", "{s:s, s:s}", "address", conn->address, "reply", reply);
-		send(fd, reply, strlen(reply), MSG_NOSIGNAL);
-		close(fd);
-		free(conn);
-		return;
-	}
-	pthread_t thread;
-	pthread_attr_t attributes;
-	pthread_attr_init(&attributes);
-	pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&thread, &attributes, connection_run, conn) != 0) {
-		ex_log(EX_LOG_ERROR, "smtp_thread_failed", "{s:s}", "address", conn->address);
-		close(fd);
-		release(server, conn->address);
-		free(conn);
-	}
-	pthread_attr_destroy(&attributes);
-}
-
-static void *listener_run(void *argument)
-{
-	listener *entry = argument;
-	while (!atomic_load(&entry->server->stopping)) {
-		struct pollfd descriptor = { .fd = entry->fd, .events = POLLIN };
-		if (poll(&descriptor, 1, POLL_SLICE_MS) > 0)
-			accept_one(entry);
-	}
-	return NULL;
-}
-
-static int open_listener(const char *address, int port, char *err, size_t errlen)
-{
-	struct sockaddr_storage storage = { 0 };
-	socklen_t length;
-	struct sockaddr_in *in4 = (struct sockaddr_in *)&storage;
-	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&storage;
-
-	if (inet_pton(AF_INET, address, &in4->sin_addr) == 1) {
-		in4->sin_family = AF_INET;
-		in4->sin_port = htons((uint16_t)port);
-		length = sizeof(*in4);
-	} else if (inet_pton(AF_INET6, address, &in6->sin6_addr) == 1) {
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons((uint16_t)port);
-		length = sizeof(*in6);
-	} else {
-		snprintf(err, errlen, "invalid listen address %s: expected an IPv4 or IPv6 literal", address);
-		return -1;
-	}
-	int fd = socket(storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	int on = 1;
-	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
-	    bind(fd, (struct sockaddr *)&storage, length) != 0 || listen(fd, LISTEN_BACKLOG) != 0) {
-		snprintf(err, errlen, "cannot listen on %s port %d: %s", address, port, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	return fd;
-}
+/* ---- start and stop ------------------------------------------------------------------ */
 
 ex_smtp_server *ex_smtp_server_start(const ex_smtp_server_options *options, char *err, size_t errlen)
 {
@@ -498,41 +313,38 @@ ex_smtp_server *ex_smtp_server_start(const ex_smtp_server_options *options, char
 		return NULL;
 	}
 	server->options = *options;
-	server->addresses = calloc(options->max_connections, sizeof(*server->addresses));
-	pthread_mutex_init(&server->lock, NULL);
-	pthread_cond_init(&server->idle, NULL);
-	atomic_init(&server->stopping, false);
-	if (server->addresses == NULL) {
-		snprintf(err, errlen, "out of memory");
-		ex_smtp_server_stop(server);
-		return NULL;
-	}
 
-	const struct {
-		int port;
-		ex_smtp_listener_kind kind;
-		bool implicit_tls;
-	} ports[MAX_LISTENERS] = { { options->mx_port, EX_SMTP_LISTENER_MX, false },
-				   { options->submission_port, EX_SMTP_LISTENER_SUBMISSION, false },
-				   { options->tls == NULL ? 0 : options->submissions_port, EX_SMTP_LISTENER_SUBMISSION, true } };
-	for (size_t i = 0; i < MAX_LISTENERS; i++) {
-		if (ports[i].port == 0)
-			continue;
-		int fd = open_listener(options->bind_address, ports[i].port, err, errlen);
-		if (fd < 0) {
-			ex_smtp_server_stop(server);
-			return NULL;
-		}
-		listener *entry = &server->listeners[server->listener_count++];
-		*entry = (listener){ .fd = fd, .kind = ports[i].kind, .implicit_tls = ports[i].implicit_tls, .server = server };
-		if (pthread_create(&entry->thread, NULL, listener_run, entry) != 0) {
-			snprintf(err, errlen, "cannot start the listener thread for port %d", ports[i].port);
-			ex_smtp_server_stop(server);
-			return NULL;
-		}
-		entry->started = true;
-		ex_log(EX_LOG_INFO, "smtp_listening", "{s:s, s:i, s:s}", "address", options->bind_address, "port",
-		       ports[i].port, "listener", listener_name(ports[i].kind, ports[i].implicit_tls));
+	const ex_mail_listener_port candidates[] = {
+		{ options->mx_port, "mx", false, EX_SMTP_LISTENER_MX },
+		{ options->submission_port, "submission", false, EX_SMTP_LISTENER_SUBMISSION },
+		{ options->tls == NULL ? 0 : options->submissions_port, "submissions", true, EX_SMTP_LISTENER_SUBMISSION },
+	};
+	ex_mail_listener_port ports[EX_MAIL_LISTENER_MAX_PORTS];
+	size_t port_count = 0;
+	for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++) {
+		if (candidates[i].port != 0)
+			ports[port_count++] = candidates[i];
+	}
+	if (port_count == 0)
+		return server;
+
+	const ex_mail_listener_options listener = {
+		.protocol = "smtp",
+		.bind_address = options->bind_address,
+		.ports = ports,
+		.port_count = port_count,
+		.max_connections = options->max_connections,
+		.max_connections_per_address = options->max_connections_per_address,
+		.idle_timeout_ms = options->idle_timeout_ms,
+		.reply_too_many = "421 4.3.2 Too many connections; try again later\r\n",
+		.reply_too_many_from_address = "421 4.7.0 Too many connections from your address; try again later\r\n",
+		.handler = run_connection,
+		.context = server,
+	};
+	server->listener = ex_mail_listener_start(&listener, err, errlen);
+	if (server->listener == NULL) {
+		free(server);
+		return NULL;
 	}
 	return server;
 }
@@ -541,21 +353,7 @@ void ex_smtp_server_stop(ex_smtp_server *server)
 {
 	if (server == NULL)
 		return;
-	atomic_store(&server->stopping, true);
-	for (size_t i = 0; i < server->listener_count; i++) {
-		if (server->listeners[i].started)
-			pthread_join(server->listeners[i].thread, NULL);
-		close(server->listeners[i].fd);
-	}
-
 	/* Sessions in a transaction finish it; idle ones close at their next wait. */
-	pthread_mutex_lock(&server->lock);
-	while (server->connections > 0)
-		pthread_cond_wait(&server->idle, &server->lock);
-	pthread_mutex_unlock(&server->lock);
-
-	pthread_mutex_destroy(&server->lock);
-	pthread_cond_destroy(&server->idle);
-	free(server->addresses);
+	ex_mail_listener_stop(server->listener, false, 0);
 	free(server);
 }

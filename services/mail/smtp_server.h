@@ -1,7 +1,8 @@
 /*
- * SMTP listeners and connections: one accepting thread per port and one
- * thread per connection, which reads bytes, feeds the line reader or the
- * DATA decoder and writes the session's replies, in clear or over TLS.
+ * SMTP listeners and connections: the mail listener's accept thread for
+ * every port and one thread per connection, which reads bytes, feeds the
+ * line reader or the DATA decoder and writes the session's replies, in
+ * clear or over TLS.
  * Limits here: connections in total and per client address, the idle
  * timeout, and the early-talker check on port 25.
  */
