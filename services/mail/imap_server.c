@@ -16,9 +16,7 @@
  */
 #include "imap_server.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -32,6 +30,7 @@
 
 #include "expresso/log.h"
 #include "imap_connection.h"
+#include "mail_listener.h"
 
 enum {
 	/* How often the loop looks for due keepalives and timeouts. */
@@ -51,11 +50,6 @@ typedef struct {
 	int port;
 } listener;
 
-typedef struct {
-	char address[IMAP_ADDRESS_TEXT];
-	unsigned count;
-} address_slot;
-
 struct ex_imap_server {
 	ex_imap_server_options options;
 	listener listeners[MAX_LISTENERS];
@@ -74,8 +68,8 @@ struct ex_imap_server {
 	pthread_cond_t work;      /* the queue has a connection, or the workers must end */
 	bool stopping;
 	bool workers_exit;
-	unsigned connections;
-	address_slot *addresses;  /* max_connections slots */
+	ex_mail_connection_limit limit;
+	bool limit_ready;
 	imap_connection *all;     /* every open connection, linked by previous and next */
 	imap_connection *queue_head;
 	imap_connection *queue_tail;
@@ -107,54 +101,26 @@ static void drain_eventfd(int fd)
 
 static int admit(struct ex_imap_server *server, const char *address, const char **reply)
 {
-	address_slot *free_slot = NULL;
-	address_slot *slot = NULL;
-	for (unsigned i = 0; i < server->options.max_connections; i++) {
-		address_slot *candidate = &server->addresses[i];
-		if (candidate->count == 0 && free_slot == NULL)
-			free_slot = candidate;
-		if (candidate->count > 0 && strcmp(candidate->address, address) == 0)
-			slot = candidate;
-	}
 	if (server->stopping) {
 		*reply = "* BYE [UNAVAILABLE] Server shutting down; reconnect later\r\n";
 		return -1;
 	}
-	if (server->connections >= server->options.max_connections || (slot == NULL && free_slot == NULL)) {
+	switch (ex_mail_connection_limit_admit(&server->limit, address)) {
+	case EX_MAIL_ADMITTED:
+		return 0;
+	case EX_MAIL_REJECTED_ADDRESS:
+		*reply = "* BYE [UNAVAILABLE] Too many connections from your address; try again later\r\n";
+		return -1;
+	default:
 		*reply = "* BYE [UNAVAILABLE] Too many connections; try again later\r\n";
 		return -1;
 	}
-	if (slot != NULL && slot->count >= server->options.max_connections_per_address) {
-		*reply = "* BYE [UNAVAILABLE] Too many connections from your address; try again later\r\n";
-		return -1;
-	}
-	if (slot == NULL) {
-		slot = free_slot;
-		snprintf(slot->address, sizeof(slot->address), "%s", address);
-	}
-	slot->count++;
-	server->connections++;
-	return 0;
-}
-
-static void release(struct ex_imap_server *server, const char *address)
-{
-	for (unsigned i = 0; i < server->options.max_connections; i++) {
-		if (server->addresses[i].count > 0 && strcmp(server->addresses[i].address, address) == 0) {
-			server->addresses[i].count--;
-			break;
-		}
-	}
-	server->connections--;
 }
 
 double ex_imap_server_connections(void *context)
 {
 	struct ex_imap_server *server = context;
-	pthread_mutex_lock(&server->lock);
-	double connections = server->connections;
-	pthread_mutex_unlock(&server->lock);
-	return connections;
+	return ex_mail_connection_limit_count(&server->limit);
 }
 
 /* ---- the queue and the workers ------------------------------------------------------------- */
@@ -190,7 +156,7 @@ static void close_connection(struct ex_imap_server *server, imap_connection *con
 
 	pthread_mutex_lock(&server->lock);
 	unlink_connection(server, connection);
-	release(server, connection->address);
+	ex_mail_connection_limit_release(&server->limit, connection->address);
 	connection->next = server->closed;
 	server->closed = connection;
 	pthread_mutex_unlock(&server->lock);
@@ -306,18 +272,6 @@ static void *worker_run(void *argument)
 
 /* ---- the event loop ---------------------------------------------------------------------- */
 
-static void format_address(const struct sockaddr_storage *peer, char *out, size_t size)
-{
-	if (peer->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)peer;
-		inet_ntop(AF_INET6, &in6->sin6_addr, out, (socklen_t)size);
-		if (strncmp(out, "::ffff:", 7) == 0 && strchr(out + 7, '.') != NULL)
-			memmove(out, out + 7, strlen(out + 7) + 1);
-	} else {
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, out, (socklen_t)size);
-	}
-}
-
 static void accept_ready(struct ex_imap_server *server, const listener *entry)
 {
 	for (unsigned i = 0; i < MAX_ACCEPTS_PER_EVENT; i++) {
@@ -333,7 +287,7 @@ static void accept_ready(struct ex_imap_server *server, const listener *entry)
 				       strerror(errno));
 			return;
 		}
-		format_address(&peer, address, sizeof(address));
+		ex_mail_peer_address(&peer, address, sizeof(address));
 		imap_connection *connection = imap_connection_new(fd, entry->implicit_tls, address, &server->options);
 
 		pthread_mutex_lock(&server->lock);
@@ -454,7 +408,7 @@ static void *loop_run(void *argument)
 		free_closed(server);
 		pthread_mutex_lock(&server->lock);
 		bool stopping = server->stopping;
-		bool finished = stopping && server->connections == 0;
+		bool finished = stopping && ex_mail_connection_limit_count(&server->limit) == 0;
 		pthread_mutex_unlock(&server->lock);
 		if (finished)
 			break;
@@ -495,37 +449,6 @@ static void *loop_run(void *argument)
 
 /* ---- start and stop ------------------------------------------------------------------------ */
 
-static int open_listener(const char *address, int port, char *err, size_t errlen)
-{
-	struct sockaddr_storage storage = { 0 };
-	socklen_t length;
-	struct sockaddr_in *in4 = (struct sockaddr_in *)&storage;
-	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&storage;
-
-	if (inet_pton(AF_INET, address, &in4->sin_addr) == 1) {
-		in4->sin_family = AF_INET;
-		in4->sin_port = htons((uint16_t)port);
-		length = sizeof(*in4);
-	} else if (inet_pton(AF_INET6, address, &in6->sin6_addr) == 1) {
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons((uint16_t)port);
-		length = sizeof(*in6);
-	} else {
-		snprintf(err, errlen, "invalid listen address %s: expected an IPv4 or IPv6 literal", address);
-		return -1;
-	}
-	int fd = socket(storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	int on = 1;
-	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
-	    bind(fd, (struct sockaddr *)&storage, length) != 0 || listen(fd, LISTEN_BACKLOG) != 0) {
-		snprintf(err, errlen, "cannot listen on %s port %d: %s", address, port, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 static int add_source(struct ex_imap_server *server, int fd, void *source, char *err, size_t errlen)
 {
 	struct epoll_event event = { .events = EPOLLIN, .data.ptr = source };
@@ -546,7 +469,7 @@ static int open_listeners(struct ex_imap_server *server, char *err, size_t errle
 	for (size_t i = 0; i < MAX_LISTENERS; i++) {
 		if (ports[i].port == 0)
 			continue;
-		int fd = open_listener(options->bind_address, ports[i].port, err, errlen);
+		int fd = ex_mail_listen_socket(options->bind_address, ports[i].port, LISTEN_BACKLOG, true, err, errlen);
 		if (fd < 0)
 			return -1;
 		listener *entry = &server->listeners[server->listener_count++];
@@ -596,10 +519,11 @@ ex_imap_server *ex_imap_server_start(const ex_imap_server_options *options, char
 	server->notifier_source = IMAP_SOURCE_NOTIFIER;
 	pthread_mutex_init(&server->lock, NULL);
 	pthread_cond_init(&server->work, NULL);
-	server->addresses = calloc(options->max_connections, sizeof(*server->addresses));
+	server->limit_ready = ex_mail_connection_limit_init(&server->limit, options->max_connections,
+							    options->max_connections_per_address) == 0;
 	server->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
 	server->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (server->addresses == NULL || server->epoll_fd < 0 || server->wake_fd < 0) {
+	if (!server->limit_ready || server->epoll_fd < 0 || server->wake_fd < 0) {
 		snprintf(err, errlen, "cannot set up the IMAP event loop: %s", strerror(errno));
 		ex_imap_server_stop(server);
 		return NULL;
@@ -644,6 +568,7 @@ void ex_imap_server_stop(ex_imap_server *server)
 	pthread_mutex_destroy(&server->lock);
 	pthread_cond_destroy(&server->work);
 	free(server->workers);
-	free(server->addresses);
+	if (server->limit_ready)
+		ex_mail_connection_limit_destroy(&server->limit);
 	free(server);
 }
