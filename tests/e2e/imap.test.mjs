@@ -17,6 +17,7 @@ import path from 'node:path';
 import { ImapFlow } from 'imapflow';
 import pg from 'pg';
 
+import { sendMessage } from './lib/smtp_client.mjs';
 import { buildDir, freePort, mailListenersOff, requireEnv, startDaemon, waitForHttp } from './lib/stack.mjs';
 
 const TEST_TIMEOUT_MS = 300_000;
@@ -68,41 +69,13 @@ function imapflow(email, password, options = {}) {
   });
 }
 
-// Delivers MESSAGE over SMTP port 25 with a minimal client; resolves when the server accepted it with 250.
-function deliverSmtp(recipient, message) {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(Number(env.EXPRESSO_SMTP_PORT), host);
-    const steps = ['EHLO e2e.test', 'MAIL FROM:<sender@example.org>', `RCPT TO:<${recipient}>`, 'DATA',
-      `${message.replace(/\r\n\./g, '\r\n..')}\r\n.`, 'QUIT'];
-    let buffer = '';
-    let step = -1;
-    const timer = setTimeout(() => { socket.destroy(); reject(new Error(`SMTP timed out at step ${step}: ${buffer}`)); },
-      20_000);
-    socket.on('data', (chunk) => {
-      buffer += chunk.toString('latin1');
-      for (;;) {
-        const lines = buffer.split('\r\n');
-        const complete = lines.findIndex((line) => /^\d{3} /.test(line));
-        if (complete < 0) return;
-        const reply = lines[complete];
-        buffer = lines.slice(complete + 1).join('\r\n');
-        if (!/^[23]/.test(reply)) {
-          clearTimeout(timer);
-          socket.destroy();
-          reject(new Error(`SMTP step ${steps[step]} failed: ${reply}`));
-          return;
-        }
-        if (step === 4) {
-          clearTimeout(timer);
-          resolve(Date.now());
-        }
-        step++;
-        if (step < steps.length) socket.write(`${steps[step]}\r\n`);
-        else socket.end();
-      }
-    });
-    socket.on('error', (error) => { clearTimeout(timer); reject(error); });
+// Delivers MESSAGE over SMTP port 25; resolves with the time of the 250 reply to the end of DATA.
+async function deliverSmtp(recipient, message) {
+  const reply = await sendMessage(env.EXPRESSO_SMTP_PORT, {
+    from: 'sender@example.org', to: recipient, content: `${message}\r\n`, ehlo: 'e2e.test', host,
   });
+  assert.equal(reply.code, 250, reply.text);
+  return reply.at;
 }
 
 function testMessage(subject, body = 'Corpo de teste.') {

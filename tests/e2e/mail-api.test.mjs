@@ -16,11 +16,11 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
-import net from 'node:net';
 import path from 'node:path';
 import { connect as natsConnect, StringCodec } from 'nats';
 import pg from 'pg';
 
+import { sendMessage } from './lib/smtp_client.mjs';
 import { buildDir, freePort, mailListenersOff, repoRoot, requireEnv, startDaemon, waitForHttp } from './lib/stack.mjs';
 
 const host = '127.0.0.1';
@@ -75,44 +75,12 @@ function assertError(result, status, code) {
   assert.ok(result.json.error.message.length > 10, 'the error has a message');
 }
 
-// Delivers RAW (CRLF lines) to RECIPIENT over port 25 with a minimal SMTP client.
-function deliver(recipient, raw) {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(Number(env.EXPRESSO_SMTP_PORT), host);
-    const steps = [
-      [null, 220], ['EHLO client.example.org', 250], ['MAIL FROM:<sender@example.org>', 250],
-      [`RCPT TO:<${recipient}>`, 250], ['DATA', 354],
-      [`${raw.replace(/\r?\n/g, '\r\n').replace(/^\./gm, '..')}\r\n.`, 250], ['QUIT', 221],
-    ];
-    let buffer = '';
-    let step = 0;
-    const timer = setTimeout(() => { socket.destroy(); reject(new Error(`SMTP timed out at step ${step}`)); }, 15_000);
-    socket.on('error', (error) => { clearTimeout(timer); reject(error); });
-    socket.on('data', (chunk) => {
-      buffer += chunk.toString('utf8');
-      while (/^\d{3} .*\r\n/m.test(buffer)) {
-        const lines = buffer.split('\r\n');
-        const last = lines.findIndex((line) => /^\d{3} /.test(line));
-        const reply = lines.slice(0, last + 1).join('\n');
-        buffer = lines.slice(last + 1).join('\r\n');
-        const expected = steps[step][1];
-        if (!reply.startsWith(String(expected))) {
-          clearTimeout(timer);
-          socket.destroy();
-          reject(new Error(`SMTP step ${step} expected ${expected}, got ${reply}`));
-          return;
-        }
-        step++;
-        if (step === steps.length) {
-          clearTimeout(timer);
-          socket.end();
-          resolve();
-          return;
-        }
-        socket.write(`${steps[step][0]}\r\n`, 'utf8');
-      }
-    });
+// Delivers RAW (CRLF or LF lines) to RECIPIENT over port 25.
+async function deliver(recipient, raw) {
+  const reply = await sendMessage(env.EXPRESSO_SMTP_PORT, {
+    from: 'sender@example.org', to: recipient, content: `${raw.replace(/\r?\n/g, '\r\n')}\r\n`, host,
   });
+  assert.equal(reply.code, 250, reply.text);
 }
 
 function plainMessage({ subject, from = 'Sender <sender@example.org>', date = new Date(), body = 'hello', extra = '' }) {

@@ -9,12 +9,12 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { ImapFlow } from 'imapflow';
 import pg from 'pg';
 
+import { sendMessage } from './lib/smtp_client.mjs';
 import { buildDir, freePort, mailListenersOff, requireEnv, startDaemon, waitForHttp } from './lib/stack.mjs';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
@@ -97,47 +97,11 @@ function readObject(user, key) {
   return readFileSync(path.join(env.EXPRESSO_STATE_DIR, 'storage', user.tenantId, key)).toString('utf8');
 }
 
-// Reads SMTP replies line by line; resolves with {code, text} of each complete reply.
-function smtpSession(port) {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, host);
-    let buffer = '';
-    const waiters = [];
-    const pump = () => {
-      for (;;) {
-        const match = /^(\d{3}) [^\r\n]*\r\n/m.exec(buffer);
-        if (!match || waiters.length === 0) return;
-        const end = match.index + match[0].length;
-        const text = buffer.slice(0, end);
-        buffer = buffer.slice(end);
-        waiters.shift()({ code: Number(match[1]), text });
-      }
-    };
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk) => { buffer += chunk; pump(); });
-    socket.once('error', reject);
-    const reply = () => new Promise((done) => { waiters.push(done); pump(); });
-    const command = async (line) => { socket.write(`${line}\r\n`); return reply(); };
-    socket.once('connect', async () => resolve({ socket, reply, command }));
-  });
-}
-
 // Delivers one message over the MX port and returns the reply to the end of DATA.
-async function deliver({ from, to, subject, headers = '', body = 'Hello.', port = Number(env.EXPRESSO_SMTP_PORT) }) {
-  const session = await smtpSession(port);
-  try {
-    assert.equal((await session.reply()).code, 220);
-    assert.equal((await session.command('EHLO client.example.org')).code, 250);
-    assert.equal((await session.command(`MAIL FROM:<${from}>`)).code, 250);
-    for (const recipient of [].concat(to)) assert.equal((await session.command(`RCPT TO:<${recipient}>`)).code, 250);
-    assert.equal((await session.command('DATA')).code, 354);
-    const message = `From: <${from || 'mailer-daemon@example.org'}>\r\nTo: <${[].concat(to).join('>, <')}>\r\n` +
-      `Subject: ${subject}\r\nMessage-ID: <${crypto.randomUUID()}@e2e.expresso.test>\r\n${headers}\r\n${body}\r\n`;
-    return await session.command(`${message}.`);
-  } finally {
-    session.command('QUIT').catch(() => {});
-    session.socket.end();
-  }
+function deliver({ from, to, subject, headers = '', body = 'Hello.', port = Number(env.EXPRESSO_SMTP_PORT) }) {
+  const content = `From: <${from || 'mailer-daemon@example.org'}>\r\nTo: <${[].concat(to).join('>, <')}>\r\n` +
+    `Subject: ${subject}\r\nMessage-ID: <${crypto.randomUUID()}@e2e.expresso.test>\r\n${headers}\r\n${body}\r\n`;
+  return sendMessage(port, { from, to, content, host });
 }
 
 // Waits until CHECK returns a truthy value (mail sent after a commit arrives a moment later).

@@ -17,6 +17,7 @@ import tls from 'node:tls';
 import { promisify } from 'node:util';
 import pg from 'pg';
 
+import { sendMessage } from './lib/smtp_client.mjs';
 import { requireEnv } from './lib/stack.mjs';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
@@ -151,28 +152,11 @@ async function aliceQuery(sql, params) {
   }
 }
 
-// Delivers one message to TO over the MX port and returns the reply to the end of DATA.
-function deliver(to, subject) {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(Number(env.EXPRESSO_SMTP_PORT), host);
-    const lines = [`EHLO client.example.org`, 'MAIL FROM:<someone@example.org>', `RCPT TO:<${to}>`, 'DATA',
-      `From: <someone@example.org>\r\nTo: <${to}>\r\nSubject: ${subject}\r\n\r\nHello.\r\n.`, 'QUIT'];
-    let buffer = '';
-    const replies = [];
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk) => {
-      buffer += chunk;
-      let match;
-      while ((match = /^(\d{3}) [^\r\n]*\r\n/m.exec(buffer))) {
-        replies.push(match[0].trim());
-        buffer = buffer.slice(match.index + match[0].length);
-        const next = lines.shift();
-        if (next !== undefined) socket.write(`${next}\r\n`);
-      }
-    });
-    socket.on('close', () => resolve(replies[5] ?? replies.join(' | ')));
-    socket.on('error', reject);
-  });
+// Delivers one message to TO over the MX port and returns the reply line to the end of DATA.
+async function deliver(to, subject) {
+  const content = `From: <someone@example.org>\r\nTo: <${to}>\r\nSubject: ${subject}\r\n\r\nHello.\r\n`;
+  const reply = await sendMessage(env.EXPRESSO_SMTP_PORT, { from: 'someone@example.org', to, content, host });
+  return reply.text;
 }
 
 const literal = (text) => `{${Buffer.byteLength(text)}+}\r\n${text}`;

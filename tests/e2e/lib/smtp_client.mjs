@@ -132,3 +132,27 @@ export function dotStuff(content) {
   parts.push(Buffer.from('.\r\n'));
   return Buffer.concat(parts);
 }
+
+// Sends CONTENT (a string or Buffer with CRLF line ends, ending in CRLF) in one plain
+// SMTP session on PORT: EHLO, MAIL FROM, RCPT TO for each recipient, DATA and QUIT.
+// Every step before DATA must succeed; returns the reply to the end of DATA, with
+// `at` set to the time it arrived.
+export async function sendMessage(port, { from, to, content, ehlo = 'client.example.org', host = '127.0.0.1' }) {
+  const client = await SmtpClient.connect(Number(port), host);
+  try {
+    assert.equal(client.banner.code, 220, client.banner.text);
+    await client.ehlo(ehlo);
+    const mail = await client.command(`MAIL FROM:<${from}>`);
+    assert.equal(mail.code, 250, mail.text);
+    for (const recipient of [].concat(to)) {
+      const rcpt = await client.command(`RCPT TO:<${recipient}>`);
+      assert.equal(rcpt.code, 250, rcpt.text);
+    }
+    const reply = await client.data(Buffer.isBuffer(content) ? content : Buffer.from(content, 'utf8'));
+    reply.at = Date.now();
+    await client.command('QUIT');
+    return reply;
+  } finally {
+    client.close();
+  }
+}
