@@ -143,8 +143,10 @@ static void reject(ex_mail_listener *listener, int fd, const ex_mail_listener_po
 	ex_log(EX_LOG_WARN, event, "{s:s, s:s, s:s}", "address", address, "listener", port->label, "reply", reply);
 
 	/* A client of an implicit-TLS port would read a clear-text line as a broken handshake. */
-	if (!port->implicit_tls && send(fd, reply, strlen(reply), MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+	if (!port->implicit_tls && send(fd, reply, strlen(reply), MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+		event_name(listener, "reject_unsent", event);
 		ex_log(EX_LOG_DEBUG, event, "{s:s, s:s}", "address", address, "error", strerror(errno));
+	}
 	close(fd);
 }
 
@@ -224,8 +226,12 @@ static void *accept_loop(void *argument)
 
 	while (!atomic_load(&listener->stopping)) {
 		int ready = poll(fds, count + 1, -1);
-		if (ready < 0 && errno != EINTR)
+		if (ready < 0 && errno != EINTR) {
+			char event[EVENT_NAME];
+			event_name(listener, "accept_loop_failed", event);
+			ex_log(EX_LOG_ERROR, event, "{s:s}", "error", strerror(errno));
 			break;
+		}
 		if (ready <= 0 || fds[count].revents != 0)
 			continue;
 		for (size_t i = 0; i < count; i++) {
