@@ -18,7 +18,7 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 
 import { sendMessage } from './lib/smtp_client.mjs';
-import { requireEnv } from './lib/stack.mjs';
+import { buildDir, freePort, mailListenersOff, requireEnv, startDaemon, waitForHttp } from './lib/stack.mjs';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
 const host = '127.0.0.1';
@@ -63,9 +63,9 @@ class RawClient {
     socket.on('error', () => {});
   }
 
-  static connect() {
+  static connect(port = Number(env.EXPRESSO_MANAGESIEVE_PORT)) {
     return new Promise((resolve, reject) => {
-      const socket = net.connect(Number(env.EXPRESSO_MANAGESIEVE_PORT), host, () => resolve(new RawClient(socket)));
+      const socket = net.connect(port, host, () => resolve(new RawClient(socket)));
       socket.once('error', reject);
     });
   }
@@ -344,5 +344,63 @@ test('scripts are isolated between tenants', async () => {
     assert.match((await carol.command(`DELETESCRIPT "raw-${run}"`)).at(-1), /^NO \(NONEXISTENT\)/);
   } finally {
     carol.close();
+  }
+});
+
+// ---- connection limit and stop ---------------------------------------------------
+
+test('connection limit and stop with sessions open', { timeout: 60_000 }, async () => {
+  // A private instance that takes two sessions at most, with its SMTP and IMAP listeners off.
+  const ports = { http: await freePort(), managesieve: await freePort() };
+  const stateDir = requireEnv('EXPRESSO_STATE_DIR');
+  const daemon = startDaemon(path.join(buildDir, 'services', 'mail', 'expresso-mail'), {
+    ...mailListenersOff,
+    EXPRESSO_HTTP_ADDRESS: host,
+    EXPRESSO_HTTP_PORT: String(ports.http),
+    EXPRESSO_SMTP_PORT: '0',
+    EXPRESSO_SUBMISSION_PORT: '0',
+    EXPRESSO_SUBMISSIONS_PORT: '0',
+    EXPRESSO_MANAGESIEVE_PORT: String(ports.managesieve),
+    EXPRESSO_MANAGESIEVE_MAX_CONNECTIONS: '2',
+    EXPRESSO_STORAGE_DIR: path.join(stateDir, 'storage'),
+    EXPRESSO_TLS_CERT: path.join(stateDir, 'tls', 'server.pem'),
+    EXPRESSO_TLS_KEY: path.join(stateDir, 'tls', 'server.key'),
+  });
+  const clients = [];
+  try {
+    await waitForHttp(`http://${host}:${ports.http}/ready`, { timeoutMs: 20_000 });
+    for (let i = 0; i < 2; i++) {
+      const client = await RawClient.connect(ports.managesieve);
+      clients.push(client);
+      assert.match((await client.response()).at(-1), /^OK/, 'a session at the limit is greeted');
+    }
+    const extra = await RawClient.connect(ports.managesieve);
+    assert.deepEqual(await extra.response(), ['BYE (TRYLATER) "too many connections; try again later"']);
+    extra.close();
+
+    // A closed session makes room for the next one.
+    clients.shift().close();
+    let admitted = null;
+    for (let attempt = 0; attempt < 20 && admitted === null; attempt++) {
+      const client = await RawClient.connect(ports.managesieve);
+      const greeting = await client.response();
+      if (/^OK/.test(greeting.at(-1))) admitted = client;
+      else client.close();
+      if (admitted === null) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.ok(admitted, 'a session is admitted after another one closed');
+    clients.push(admitted);
+
+    // SIGTERM with two sessions open: the daemon ends them and exits.
+    const closed = clients.map((client) => new Promise((resolve) => client.socket.once('close', resolve)));
+    const stopped = Date.now();
+    daemon.child.kill('SIGTERM');
+    await daemon.exited;
+    await Promise.all(closed);
+    assert.ok(Date.now() - stopped < 15_000, `the daemon took ${Date.now() - stopped} ms to stop`);
+  } finally {
+    for (const client of clients) client.close();
+    daemon.child.kill('SIGKILL');
+    await daemon.exited;
   }
 });
