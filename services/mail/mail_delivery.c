@@ -2,13 +2,16 @@
  * Local delivery. For each recipient the active Sieve script, if any,
  * decides which mailboxes (with which flags) the copy goes to
  * (mail_sieve.c). The message, with its Return-Path and Received fields
- * in front, is written to object storage under mail/<user id>/<uuid> and
- * made durable. Then one transaction per tenant inserts the messages rows
- * with uid NULL, so the insert trigger takes each mailbox's next UID and
- * modseq under its row lock. Only after the commit does the session reply
- * 250 and Sieve send its redirects and replies. A crash between the two
- * leaves objects that no row names, and readers reach objects only
- * through rows.
+ * in front, is written to object storage under mail/<user id>/<uuid>, its
+ * file fsynced and renamed over the key. The group committer
+ * (mail_commit_group.c) then fsyncs the directory entries of several
+ * sessions' objects at once and inserts their messages rows in one
+ * transaction, each delivery in its own savepoint covering all of its
+ * tenants. The rows have uid NULL, so the insert trigger takes each
+ * mailbox's next UID and modseq under its row lock. Only after the commit
+ * does the session reply 250 and Sieve send its redirects and replies. A
+ * crash between the two leaves objects that no row names, and readers
+ * reach objects only through rows.
  *
  * Recipient lookups map the domain to a tenant with the SECURITY DEFINER
  * function ex_tenant_for_domain(), then read the user inside that tenant.
@@ -21,6 +24,7 @@
 
 #include "expresso/log.h"
 #include "imap_structure.h"
+#include "mail_commit_group.h"
 #include "mail_envelope.h"
 #include "mail_service.h"
 #include "mail_sieve.h"
@@ -315,7 +319,7 @@ static int insert_rows(PGconn *connection, void *context, ex_db_error *error)
 	return 0;
 }
 
-/* Writes one recipient's copy to storage and makes it durable. */
+/* Writes one recipient's copy to storage: the file is durable, its directory entry not yet. */
 static int store_copy(ex_mail_service *service, const ex_smtp_envelope *envelope, const char *queue_id,
 		      delivery_copy *copy)
 {
@@ -341,7 +345,8 @@ static int store_copy(ex_mail_service *service, const ex_smtp_envelope *envelope
 		       copy->storage_key, "error", err);
 		return -1;
 	}
-	status = ex_storage_writer_commit(writer, err, sizeof(err));
+	/* The directory entry becomes durable in the group commit, before the row commits. */
+	status = ex_storage_writer_commit_unsynced(writer, err, sizeof(err));
 	if (status != EX_STORAGE_OK) {
 		ex_log(EX_LOG_ERROR, "smtp_store_failed", "{s:s, s:s, s:s}", "session", envelope->session_id, "key",
 		       copy->storage_key, "error", err);
@@ -392,65 +397,124 @@ static void publish_delivered(ex_mail_service *service, const ex_smtp_envelope *
 	json_decref(event);
 }
 
-/* Commits the rows of every tenant in turn. Returns the delivery status. */
-static ex_smtp_delivery_status commit_tenants(ex_mail_service *service, const ex_smtp_envelope *envelope,
-					      delivery_copy *copies, const ex_mail_envelope *fields, const char *subject,
-					      char *const structure_text[2])
-{
-	for (size_t i = 0; i < envelope->recipient_count; i++) {
-		const char *tenant_id = copies[i].recipient->tenant_id;
-		bool seen = false;
-		for (size_t j = 0; j < i && !seen; j++)
-			seen = strcmp(copies[j].recipient->tenant_id, tenant_id) == 0;
-		if (seen)
-			continue;
+/* One delivery's rows, written by the group committer inside the delivery's savepoint. */
+typedef struct {
+	ex_mail_service *service;
+	const ex_smtp_envelope *envelope;
+	delivery_copy *copies;
+	const ex_mail_envelope *fields;
+	char *structure_text[2]; /* cached ENVELOPE and BODYSTRUCTURE as bytea text, or NULL */
+	bool over_quota;
+	const char *failed_tenant;
+} delivery_rows;
 
-		/* NOTE: recipients in two tenants commit in two transactions. If the second fails, the
-		 * first tenant's copies stay delivered although the client receives 451 and sends again. */
-		tenant_insert insert = { .service = service, .tenant_id = tenant_id, .copies = copies, .count = envelope->recipient_count,
-					 .fields = fields, .imap_envelope = structure_text[0],
-					 .imap_bodystructure = structure_text[1] };
-		ex_db_error error = { 0 };
-		if (ex_db_tenant_transaction(service->database, tenant_id, EX_DB_READ_COMMITTED, insert_rows, &insert,
-					     &error) != 0) {
-			remove_copies(service, copies, envelope->recipient_count, tenant_id);
-			if (insert.over_quota)
-				return EX_SMTP_DELIVERY_OVER_QUOTA;
-			ex_log(EX_LOG_ERROR, "smtp_delivery_failed", "{s:s, s:s, s:s}", "session", envelope->session_id,
-			       "tenant", tenant_id, "error", error.message);
-			return EX_SMTP_DELIVERY_TEMPORARY_FAILURE;
-		}
-		for (size_t j = 0; j < envelope->recipient_count; j++) {
-			if (strcmp(copies[j].recipient->tenant_id, tenant_id) == 0 && copies[j].stored) {
-				copies[j].stored = false; /* committed: no longer ours to remove */
-				publish_delivered(service, envelope, &copies[j], subject);
-			}
+/* Returns true when no copy before INDEX belongs to the tenant of copy INDEX. */
+static bool first_of_tenant(const delivery_copy *copies, size_t index)
+{
+	for (size_t j = 0; j < index; j++)
+		if (strcmp(copies[j].recipient->tenant_id, copies[index].recipient->tenant_id) == 0)
+			return false;
+	return true;
+}
+
+/* Inserts the rows of every tenant of the delivery, each with its own tenant bound. */
+static int write_delivery_rows(PGconn *connection, void *context, ex_db_error *error)
+{
+	delivery_rows *rows = context;
+	size_t count = rows->envelope->recipient_count;
+
+	/* A retry after a deadlock starts over, so what the last attempt recorded goes. */
+	for (size_t i = 0; i < count; i++) {
+		rows->copies[i].mailbox_id[0] = '\0';
+		rows->copies[i].uid[0] = '\0';
+	}
+	rows->over_quota = false;
+	rows->failed_tenant = NULL;
+	for (size_t i = 0; i < count; i++) {
+		if (!first_of_tenant(rows->copies, i))
+			continue;
+		const char *tenant_id = rows->copies[i].recipient->tenant_id;
+		tenant_insert insert = { .service = rows->service, .tenant_id = tenant_id, .copies = rows->copies,
+					 .count = count, .fields = rows->fields,
+					 .imap_envelope = rows->structure_text[0],
+					 .imap_bodystructure = rows->structure_text[1] };
+		if (ex_mail_commit_bind_tenant(connection, tenant_id, error) != 0 ||
+		    insert_rows(connection, &insert, error) != 0) {
+			rows->over_quota = insert.over_quota;
+			rows->failed_tenant = tenant_id;
+			return -1;
 		}
 	}
-	return EX_SMTP_DELIVERY_STORED;
+	return 0;
+}
+
+/*
+ * Hands the delivery to the group committer, which makes the stored
+ * objects' directory entries durable and commits the rows of all the
+ * delivery's tenants together. Returns the delivery status.
+ */
+static ex_smtp_delivery_status commit_delivery(ex_mail_service *service, const ex_smtp_envelope *envelope,
+					       delivery_copy *copies, delivery_rows *rows)
+{
+	size_t count = envelope->recipient_count;
+	ex_storage_object_name *objects = calloc(count, sizeof(*objects));
+	if (objects == NULL)
+		return EX_SMTP_DELIVERY_TEMPORARY_FAILURE;
+	size_t object_count = 0;
+	for (size_t i = 0; i < count; i++) {
+		if (copies[i].stored)
+			objects[object_count++] = (ex_storage_object_name){ .tenant_id = copies[i].recipient->tenant_id,
+									    .key = copies[i].storage_key };
+	}
+	if (object_count == 0) {
+		/* Every copy was discarded by its Sieve script: nothing to commit. */
+		free(objects);
+		return EX_SMTP_DELIVERY_STORED;
+	}
+
+	ex_mail_commit_request request = { .work = write_delivery_rows, .context = rows, .objects = objects,
+					   .object_count = object_count };
+	int committed = ex_mail_commit_group_run(service->commit_group, &request);
+	free(objects);
+	if (committed == 0)
+		return EX_SMTP_DELIVERY_STORED;
+	if (rows->over_quota)
+		return EX_SMTP_DELIVERY_OVER_QUOTA;
+	ex_log(EX_LOG_ERROR, "smtp_delivery_failed", "{s:s, s:s?, s:s}", "session", envelope->session_id, "tenant",
+	       rows->failed_tenant, "error", request.error.message);
+	return EX_SMTP_DELIVERY_TEMPORARY_FAILURE;
 }
 
 /* Commits the rows; the decoded subject goes into the mail.delivered events. */
 static ex_smtp_delivery_status commit_rows(ex_mail_service *service, const ex_smtp_envelope *envelope,
 					   delivery_copy *copies, const ex_mail_envelope *fields)
 {
-	char *subject = ex_mail_envelope_decode_text(fields->values[EX_MAIL_ENVELOPE_SUBJECT], EVENT_SUBJECT_MAX);
+	delivery_rows rows = { .service = service, .envelope = envelope, .copies = copies, .fields = fields };
 
 	/*
 	 * The cache is built from the message without the trace fields of each
 	 * copy: they only lengthen the top-level header, which no ENVELOPE or
 	 * BODYSTRUCTURE value depends on. NULL leaves the building to FETCH.
 	 */
-	char *structure_text[2] = { NULL, NULL };
 	imap_structure structure;
 	if (imap_structure_build(envelope->content, envelope->length, &structure) == 0) {
-		structure_text[0] = imap_structure_bytea_text(structure.envelope, structure.envelope_length);
-		structure_text[1] = imap_structure_bytea_text(structure.bodystructure, structure.bodystructure_length);
+		rows.structure_text[0] = imap_structure_bytea_text(structure.envelope, structure.envelope_length);
+		rows.structure_text[1] = imap_structure_bytea_text(structure.bodystructure, structure.bodystructure_length);
 		imap_structure_clear(&structure);
 	}
-	ex_smtp_delivery_status status = commit_tenants(service, envelope, copies, fields, subject, structure_text);
-	free(structure_text[0]);
-	free(structure_text[1]);
+	ex_smtp_delivery_status status = commit_delivery(service, envelope, copies, &rows);
+	free(rows.structure_text[0]);
+	free(rows.structure_text[1]);
+	if (status != EX_SMTP_DELIVERY_STORED)
+		return status;
+
+	char *subject = ex_mail_envelope_decode_text(fields->values[EX_MAIL_ENVELOPE_SUBJECT], EVENT_SUBJECT_MAX);
+	for (size_t i = 0; i < envelope->recipient_count; i++) {
+		if (copies[i].stored) {
+			copies[i].stored = false; /* committed: no longer ours to remove */
+			publish_delivered(service, envelope, &copies[i], subject);
+		}
+	}
 	free(subject);
 	return status;
 }

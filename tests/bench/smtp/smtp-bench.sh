@@ -15,6 +15,9 @@
 # server and the ratio of the medians.
 #
 # Usage: tests/bench/smtp/smtp-bench.sh [messages] [runs]   (default 2000 3)
+# EXPRESSO_BENCH_MAIL_BINARY selects the expresso-mail binary to measure
+# (default build/services/mail/expresso-mail); give it a RelWithDebInfo
+# or Release build for figures, because the default build is Debug.
 # Needs: root (Postfix and Dovecot drop privileges to their users), the
 # stack up (scripts/run-local.sh) with stack.env in the environment and
 # the tree built in build/. The script installs the Debian packages
@@ -29,6 +32,8 @@ repo=$(cd "$(dirname "$0")/../../.." && pwd)
 messages=${1:-2000}
 runs=${2:-3}
 sessions=20
+mail_binary=${EXPRESSO_BENCH_MAIL_BINARY:-$repo/build/services/mail/expresso-mail}
+[ -x "$mail_binary" ] || { echo "no expresso-mail binary at $mail_binary; build the tree or set EXPRESSO_BENCH_MAIL_BINARY" >&2; exit 2; }
 size=10240
 offset=${EXPRESSO_PORT_OFFSET:?source the stack.env of a running stack}
 expresso_smtp_port=$((offset + 1025))
@@ -94,7 +99,7 @@ EXPRESSO_HTTP_ADDRESS=127.0.0.1 EXPRESSO_HTTP_PORT=$expresso_http_port EXPRESSO_
 EXPRESSO_SUBMISSION_PORT=0 EXPRESSO_SUBMISSIONS_PORT=0 EXPRESSO_STORAGE_DIR="$EXPRESSO_STATE_DIR/storage" \
 EXPRESSO_SMTP_GREETING_DELAY=0 EXPRESSO_SMTP_MAX_CONNECTIONS_PER_ADDRESS=100 \
 EXPRESSO_SMTP_MAX_COMMANDS_PER_MINUTE=0 EXPRESSO_OUTBOUND_WORKERS=0 EXPRESSO_LOG_LEVEL=warn \
-	"$repo/build/services/mail/expresso-mail" >"$work/expresso.log" 2>&1 &
+	"$mail_binary" >"$work/expresso.log" 2>&1 &
 expresso_pid=$!
 for _ in $(seq 100); do
 	curl -fs "http://127.0.0.1:$expresso_http_port/ready" >/dev/null && break

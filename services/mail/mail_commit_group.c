@@ -1,0 +1,249 @@
+/*
+ * Group commit of local deliveries. A session thread whose objects are
+ * written (each file fsynced and renamed over its key) queues its request
+ * and waits. One waiting thread at a time becomes the leader and takes
+ * the requests queued so far (at most max_batch). It fsyncs their
+ * objects' directories once per directory, writes every request's rows in
+ * one transaction with a savepoint per request, commits, and wakes the
+ * threads of that batch. Requests that arrive while a leader commits
+ * queue for the next leader, so a batch grows with the load and a lone
+ * delivery waits for no one.
+ *
+ * A request whose rows fail is rolled back to its savepoint and fails
+ * alone. A failed directory fsync, BEGIN or COMMIT fails the whole batch,
+ * and every session of it replies with a temporary failure.
+ */
+#include "mail_commit_group.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "expresso/log.h"
+
+enum { ACQUIRE_TIMEOUT_MS = 5000 };
+
+struct ex_mail_commit_group {
+	ex_db_pool *database;
+	ex_storage *storage;
+	size_t max_batch;
+	pthread_mutex_t lock;
+	pthread_cond_t finished; /* broadcast when a batch is done */
+	ex_mail_commit_request *head;
+	ex_mail_commit_request *tail;
+	bool committing;         /* a leader is working on a batch */
+};
+
+ex_mail_commit_group *ex_mail_commit_group_new(ex_db_pool *database, ex_storage *storage, size_t max_batch)
+{
+	ex_mail_commit_group *group = calloc(1, sizeof(*group));
+	if (group == NULL)
+		return NULL;
+	group->database = database;
+	group->storage = storage;
+	group->max_batch = max_batch > 0 ? max_batch : 1;
+	pthread_mutex_init(&group->lock, NULL);
+	pthread_cond_init(&group->finished, NULL);
+	return group;
+}
+
+void ex_mail_commit_group_free(ex_mail_commit_group *group)
+{
+	if (group == NULL)
+		return;
+	pthread_mutex_destroy(&group->lock);
+	pthread_cond_destroy(&group->finished);
+	free(group);
+}
+
+int ex_mail_commit_bind_tenant(PGconn *connection, const char *tenant_id, ex_db_error *error)
+{
+	const char *params[] = { tenant_id };
+	PGresult *result = ex_db_exec(connection, "SELECT set_config('app.tenant_id', $1, true)", 1, params, error);
+	if (result == NULL)
+		return -1;
+	PQclear(result);
+	return 0;
+}
+
+/* Runs SQL, a constant of this file without parameters (it may hold several statements). */
+static int run_statement(PGconn *connection, const char *sql, ex_db_error *error)
+{
+	PGresult *result = PQexec(connection, sql);
+	ExecStatusType status = PQresultStatus(result);
+	if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
+		PQclear(result);
+		return 0;
+	}
+	const char *sqlstate = PQresultErrorField(result, PG_DIAG_SQLSTATE);
+	snprintf(error->sqlstate, sizeof(error->sqlstate), "%s", sqlstate != NULL ? sqlstate : "");
+	snprintf(error->message, sizeof(error->message), "%s", PQerrorMessage(connection));
+	PQclear(result);
+	return -1;
+}
+
+static void fail_batch(ex_mail_commit_request *batch, const ex_db_error *error)
+{
+	for (ex_mail_commit_request *request = batch; request != NULL; request = request->next) {
+		if (request->status == 0 || request->error.message[0] == '\0')
+			request->error = *error;
+		request->status = -1;
+	}
+}
+
+/* Fsyncs the directories of every object of the batch, once each. */
+static int sync_objects(ex_mail_commit_group *group, ex_mail_commit_request *batch, ex_db_error *error)
+{
+	size_t count = 0;
+	for (ex_mail_commit_request *request = batch; request != NULL; request = request->next)
+		count += request->object_count;
+	if (count == 0)
+		return 0;
+
+	ex_storage_object_name *objects = calloc(count, sizeof(*objects));
+	if (objects == NULL) {
+		snprintf(error->message, sizeof(error->message), "out of memory for %zu object names", count);
+		return -1;
+	}
+	size_t used = 0;
+	for (ex_mail_commit_request *request = batch; request != NULL; request = request->next) {
+		memcpy(objects + used, request->objects, request->object_count * sizeof(*objects));
+		used += request->object_count;
+	}
+	char err[EX_STORAGE_ERROR_MAX] = "";
+	ex_storage_status status = ex_storage_sync_objects(group->storage, objects, count, err, sizeof(err));
+	free(objects);
+	if (status != EX_STORAGE_OK) {
+		snprintf(error->message, sizeof(error->message), "%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Writes one request's rows in a savepoint, with no tenant bound when its
+ * work starts. Retries a serialization failure or deadlock from the
+ * savepoint. Returns -1 only when the transaction itself is unusable.
+ */
+static int write_request(PGconn *connection, ex_mail_commit_request *request)
+{
+	for (int attempt = 0; attempt < EX_DB_MAX_ATTEMPTS; attempt++) {
+		memset(&request->error, 0, sizeof(request->error));
+		if (run_statement(connection, "SAVEPOINT delivery; SELECT set_config('app.tenant_id', '', true)",
+				  &request->error) != 0)
+			return -1;
+		if (request->work(connection, request->context, &request->error) == 0) {
+			request->status = 0;
+			return run_statement(connection, "RELEASE SAVEPOINT delivery", &request->error);
+		}
+		ex_db_error undo = { 0 };
+		if (run_statement(connection, "ROLLBACK TO SAVEPOINT delivery; RELEASE SAVEPOINT delivery", &undo) != 0) {
+			request->error = undo;
+			return -1;
+		}
+		request->status = -1;
+		if (!ex_db_error_is_retryable(&request->error))
+			return 0;
+		ex_log(EX_LOG_INFO, "delivery_rows_retry", "{s:i, s:s}", "attempt", attempt + 1, "sqlstate",
+		       request->error.sqlstate);
+	}
+	return 0;
+}
+
+/* Makes the batch durable: directory fsyncs, then one transaction of every request's rows. */
+static void commit_batch(ex_mail_commit_group *group, ex_mail_commit_request *batch, size_t size)
+{
+	ex_db_error error = { 0 };
+	for (ex_mail_commit_request *request = batch; request != NULL; request = request->next)
+		request->status = -1;
+
+	if (sync_objects(group, batch, &error) != 0) {
+		ex_log(EX_LOG_ERROR, "delivery_sync_failed", "{s:I, s:s}", "batch", (json_int_t)size, "error",
+		       error.message);
+		fail_batch(batch, &error);
+		return;
+	}
+	PGconn *connection = ex_db_acquire(group->database, ACQUIRE_TIMEOUT_MS, &error);
+	if (connection == NULL) {
+		ex_log(EX_LOG_ERROR, "delivery_commit_failed", "{s:I, s:s}", "batch", (json_int_t)size, "error",
+		       error.message);
+		fail_batch(batch, &error);
+		return;
+	}
+	int failed = run_statement(connection, "BEGIN ISOLATION LEVEL READ COMMITTED", &error);
+	for (ex_mail_commit_request *request = batch; request != NULL && failed == 0; request = request->next) {
+		if (write_request(connection, request) != 0) {
+			error = request->error;
+			failed = -1;
+		}
+	}
+	if (failed == 0)
+		failed = run_statement(connection, "COMMIT", &error);
+	if (failed != 0) {
+		ex_log(EX_LOG_ERROR, "delivery_commit_failed", "{s:I, s:s}", "batch", (json_int_t)size, "error",
+		       error.message);
+		fail_batch(batch, &error);
+	}
+	/* After a failure the connection may be inside the aborted transaction: release rolls it back. */
+	ex_db_release(group->database, connection);
+}
+
+/* Takes up to max_batch requests from the queue, in arrival order. Called with the lock held. */
+static ex_mail_commit_request *take_batch(ex_mail_commit_group *group, size_t *size)
+{
+	ex_mail_commit_request *batch = group->head;
+	ex_mail_commit_request *last = batch;
+	*size = 1;
+	while (*size < group->max_batch && last->next != NULL) {
+		last = last->next;
+		(*size)++;
+	}
+	group->head = last->next;
+	if (group->head == NULL)
+		group->tail = NULL;
+	last->next = NULL;
+	return batch;
+}
+
+int ex_mail_commit_group_run(ex_mail_commit_group *group, ex_mail_commit_request *request)
+{
+	request->status = -1;
+	request->done = false;
+	request->next = NULL;
+	memset(&request->error, 0, sizeof(request->error));
+
+	pthread_mutex_lock(&group->lock);
+	if (group->tail != NULL)
+		group->tail->next = request;
+	else
+		group->head = request;
+	group->tail = request;
+
+	while (!request->done) {
+		if (group->committing) {
+			pthread_cond_wait(&group->finished, &group->lock);
+			continue;
+		}
+		/* This thread leads the next batch, which may or may not contain its own request. */
+		group->committing = true;
+		size_t size = 0;
+		ex_mail_commit_request *batch = take_batch(group, &size);
+		pthread_mutex_unlock(&group->lock);
+
+		commit_batch(group, batch, size);
+
+		pthread_mutex_lock(&group->lock);
+		for (ex_mail_commit_request *member = batch; member != NULL;) {
+			ex_mail_commit_request *next = member->next;
+			member->next = NULL;
+			member->done = true;
+			member = next;
+		}
+		group->committing = false;
+		pthread_cond_broadcast(&group->finished);
+	}
+	pthread_mutex_unlock(&group->lock);
+	return request->status;
+}

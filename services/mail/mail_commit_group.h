@@ -1,0 +1,51 @@
+/*
+ * Group commit of local deliveries: several sessions' rows in one
+ * transaction and their objects' directory entries in one fsync per
+ * directory (mail_commit_group.c).
+ */
+#ifndef EXPRESSO_MAIL_COMMIT_GROUP_H
+#define EXPRESSO_MAIL_COMMIT_GROUP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "expresso/db.h"
+#include "expresso/storage.h"
+
+typedef struct ex_mail_commit_group ex_mail_commit_group;
+
+/* One delivery handed to the group. The caller fills the first four fields. */
+typedef struct ex_mail_commit_request {
+	/*
+	 * Writes the delivery's rows. It runs inside its own savepoint with no
+	 * tenant bound, so it binds each tenant it writes for with
+	 * ex_mail_commit_bind_tenant first. It may run again after a
+	 * serialization failure or deadlock, so it must reset what it records.
+	 */
+	ex_db_work work;
+	void *context;
+	const ex_storage_object_name *objects; /* made durable before the rows commit */
+	size_t object_count;
+
+	/* Set by the group. */
+	int status;        /* 0: committed; -1: failed, see error */
+	ex_db_error error;
+	bool done;
+	struct ex_mail_commit_request *next;
+} ex_mail_commit_request;
+
+/* Creates a group that commits at most MAX_BATCH deliveries per transaction. Returns NULL when out of memory. */
+ex_mail_commit_group *ex_mail_commit_group_new(ex_db_pool *database, ex_storage *storage, size_t max_batch);
+void ex_mail_commit_group_free(ex_mail_commit_group *group);
+
+/*
+ * Makes REQUEST's objects durable and commits its rows, together with
+ * the requests of other threads that arrive meanwhile. Blocks until its
+ * batch has committed or failed. Returns REQUEST->status.
+ */
+int ex_mail_commit_group_run(ex_mail_commit_group *group, ex_mail_commit_request *request);
+
+/* Binds TENANT_ID for the statements that follow in a request's work. */
+int ex_mail_commit_bind_tenant(PGconn *connection, const char *tenant_id, ex_db_error *error);
+
+#endif
