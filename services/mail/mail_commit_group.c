@@ -34,13 +34,27 @@ struct ex_mail_commit_group {
 	ex_mail_commit_request *head;
 	ex_mail_commit_request *tail;
 	bool committing;         /* a leader is working on a batch */
+	ex_counter *batches;     /* transactions of the group, committed or not */
+	ex_counter *requests;    /* requests handed to those transactions */
+	ex_counter *slow_batches; /* batches that took the savepoint path */
 };
 
-ex_mail_commit_group *ex_mail_commit_group_new(ex_db_pool *database, ex_storage *storage, size_t max_batch)
+ex_mail_commit_group *ex_mail_commit_group_new(ex_db_pool *database, ex_storage *storage, size_t max_batch,
+					       ex_metrics *metrics)
 {
 	ex_mail_commit_group *group = calloc(1, sizeof(*group));
 	if (group == NULL)
 		return NULL;
+	if (metrics != NULL) {
+		group->batches = ex_metrics_counter(metrics, "delivery_batches_total",
+						    "Transactions of the delivery group commit, committed or not.");
+		group->requests = ex_metrics_counter(metrics, "delivery_batch_requests_total",
+						     "Requests handed to those transactions: each local delivery makes two, its garbage "
+						     "records and then its rows.");
+		group->slow_batches = ex_metrics_counter(
+			metrics, "delivery_batches_slow_total",
+			"Batches written again with a savepoint per delivery after a statement failed or wrote nothing.");
+	}
 	group->database = database;
 	group->storage = storage;
 	group->max_batch = max_batch > 0 ? max_batch : 1;
@@ -66,6 +80,15 @@ int ex_mail_commit_bind_tenant(PGconn *connection, const char *tenant_id, ex_db_
 		return -1;
 	PQclear(result);
 	return 0;
+}
+
+int ex_mail_commit_send_bind_tenant(PGconn *connection, const char *tenant_id)
+{
+	const char *params[] = { tenant_id };
+	return PQsendQueryParams(connection, "SELECT set_config('app.tenant_id', $1, true)", 1, NULL, params, NULL, NULL,
+				 0) == 1
+		       ? 0
+		       : -1;
 }
 
 /* Runs SQL, a constant of this file without parameters (it may hold several statements). */
@@ -124,22 +147,30 @@ static int sync_objects(ex_mail_commit_group *group, ex_mail_commit_request *bat
 
 /*
  * Writes one request's rows in a savepoint, with no tenant bound when its
- * work starts. Retries a serialization failure or deadlock from the
- * savepoint. Returns -1 only when the transaction itself is unusable.
+ * work starts. The savepoint stays open after a success, because the next
+ * request's SAVEPOINT releases it in the same round trip. Retries a
+ * serialization failure or deadlock from the savepoint. Returns -1 only
+ * when the transaction itself is unusable.
  */
-static int write_request(PGconn *connection, ex_mail_commit_request *request)
+static int write_request(PGconn *connection, ex_mail_commit_request *request, bool first)
 {
+	const char *open_savepoint =
+		first ? "SAVEPOINT delivery; SELECT set_config('app.tenant_id', '', true)"
+		      : "RELEASE SAVEPOINT delivery; SAVEPOINT delivery; SELECT set_config('app.tenant_id', '', true)";
 	for (int attempt = 0; attempt < EX_DB_MAX_ATTEMPTS; attempt++) {
 		memset(&request->error, 0, sizeof(request->error));
-		if (run_statement(connection, "SAVEPOINT delivery; SELECT set_config('app.tenant_id', '', true)",
-				  &request->error) != 0)
+		if (run_statement(connection, open_savepoint, &request->error) != 0)
 			return -1;
-		if (request->work(connection, request->context, &request->error) == 0) {
+		/* After a rollback to it, the savepoint still exists and is opened again in place. */
+		open_savepoint = "RELEASE SAVEPOINT delivery; SAVEPOINT delivery; SELECT set_config('app.tenant_id', '', true)";
+
+		int worked = request->work(connection, request->context, &request->error);
+		if (worked == 0) {
 			request->status = 0;
-			return run_statement(connection, "RELEASE SAVEPOINT delivery", &request->error);
+			return 0;
 		}
 		ex_db_error undo = { 0 };
-		if (run_statement(connection, "ROLLBACK TO SAVEPOINT delivery; RELEASE SAVEPOINT delivery", &undo) != 0) {
+		if (run_statement(connection, "ROLLBACK TO SAVEPOINT delivery", &undo) != 0) {
 			request->error = undo;
 			return -1;
 		}
@@ -150,6 +181,99 @@ static int write_request(PGconn *connection, ex_mail_commit_request *request)
 		       request->error.sqlstate);
 	}
 	return 0;
+}
+
+/* Copies the error of RESULT, or of CONNECTION when RESULT carries none, into ERROR. */
+static void copy_error(PGconn *connection, const PGresult *result, ex_db_error *error)
+{
+	const char *sqlstate = result != NULL ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : NULL;
+	const char *message = result != NULL ? PQresultErrorMessage(result) : NULL;
+	if (message == NULL || message[0] == '\0')
+		message = PQerrorMessage(connection);
+	snprintf(error->sqlstate, sizeof(error->sqlstate), "%s", sqlstate != NULL ? sqlstate : "");
+	snprintf(error->message, sizeof(error->message), "%s", message);
+}
+
+/* Reads every result of one pipelined statement. Returns 0, or -1 when it failed or was skipped. */
+static int read_statement(PGconn *connection)
+{
+	int outcome = 0;
+	PGresult *result;
+	while ((result = PQgetResult(connection)) != NULL) {
+		ExecStatusType status = PQresultStatus(result);
+		if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
+			outcome = -1;
+		PQclear(result);
+	}
+	return outcome;
+}
+
+/*
+ * The fast path of a batch: BEGIN and every request's statements go in
+ * one round trip (libpq pipeline mode, PostgreSQL 14 or later), without
+ * savepoints, and COMMIT follows in a second. Returns 0 when the batch
+ * committed, 1 when a request needs the slow path or a statement failed
+ * (the transaction is then rolled back), -1 when the connection failed.
+ */
+static int commit_pipelined(PGconn *connection, ex_mail_commit_request *batch, ex_db_error *error)
+{
+	for (ex_mail_commit_request *request = batch; request != NULL; request = request->next)
+		if (request->send_fast == NULL)
+			return 1;
+	if (PQenterPipelineMode(connection) != 1) {
+		copy_error(connection, NULL, error);
+		return -1;
+	}
+
+	bool sent = PQsendQueryParams(connection, "BEGIN ISOLATION LEVEL READ COMMITTED", 0, NULL, NULL, NULL, NULL,
+				      0) == 1;
+	for (ex_mail_commit_request *request = batch; request != NULL && sent; request = request->next) {
+		/* No request's statements run with the tenant of the one before. */
+		sent = PQsendQueryParams(connection, "SELECT set_config('app.tenant_id', '', true)", 0, NULL, NULL, NULL,
+					 NULL, 0) == 1 &&
+		       request->send_fast(connection, request->context) >= 0;
+	}
+	if (!sent || PQpipelineSync(connection) != 1) {
+		copy_error(connection, NULL, error);
+		PQexitPipelineMode(connection);
+		return -1;
+	}
+
+	int outcome = read_statement(connection) == 0 ? 0 : 1;
+	for (ex_mail_commit_request *request = batch; request != NULL; request = request->next) {
+		int cleared = read_statement(connection);
+		int written = request->read_fast(connection, request->context, &request->error);
+		if ((cleared != 0 || written != 0) && outcome == 0)
+			outcome = 1;
+	}
+	PGresult *sync = PQgetResult(connection);
+	bool synced = PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+	PQclear(sync);
+	if (!synced || PQexitPipelineMode(connection) != 1) {
+		copy_error(connection, NULL, error);
+		return -1;
+	}
+
+	if (outcome == 0)
+		return run_statement(connection, "COMMIT", error) == 0 ? 0 : -1;
+	if (run_statement(connection, "ROLLBACK", error) != 0)
+		return -1;
+	return 1;
+}
+
+/* The slow path of a batch: one savepoint per request, so a failing request fails alone. */
+static int commit_with_savepoints(PGconn *connection, ex_mail_commit_request *batch, ex_db_error *error)
+{
+	int failed = run_statement(connection, "BEGIN ISOLATION LEVEL READ COMMITTED", error);
+	for (ex_mail_commit_request *request = batch; request != NULL && failed == 0; request = request->next) {
+		if (write_request(connection, request, request == batch) != 0) {
+			*error = request->error;
+			failed = -1;
+		}
+	}
+	if (failed == 0)
+		failed = run_statement(connection, "COMMIT", error);
+	return failed;
 }
 
 /* Makes the batch durable: directory fsyncs, then one transaction of every request's rows. */
@@ -172,15 +296,19 @@ static void commit_batch(ex_mail_commit_group *group, ex_mail_commit_request *ba
 		fail_batch(batch, &error);
 		return;
 	}
-	int failed = run_statement(connection, "BEGIN ISOLATION LEVEL READ COMMITTED", &error);
-	for (ex_mail_commit_request *request = batch; request != NULL && failed == 0; request = request->next) {
-		if (write_request(connection, request) != 0) {
-			error = request->error;
-			failed = -1;
-		}
+	int failed = commit_pipelined(connection, batch, &error);
+	if (failed == 0) {
+		for (ex_mail_commit_request *request = batch; request != NULL; request = request->next)
+			request->status = 0;
+	} else if (failed > 0) {
+		if (group->slow_batches != NULL)
+			ex_counter_add(group->slow_batches, 1);
+		failed = commit_with_savepoints(connection, batch, &error);
 	}
-	if (failed == 0)
-		failed = run_statement(connection, "COMMIT", &error);
+	if (group->batches != NULL) {
+		ex_counter_add(group->batches, 1);
+		ex_counter_add(group->requests, size);
+	}
 	if (failed != 0) {
 		ex_log(EX_LOG_ERROR, "delivery_commit_failed", "{s:I, s:s}", "batch", (json_int_t)size, "error",
 		       error.message);

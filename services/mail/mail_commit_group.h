@@ -10,19 +10,32 @@
 #include <stddef.h>
 
 #include "expresso/db.h"
+#include "expresso/metrics.h"
 #include "expresso/storage.h"
 
 typedef struct ex_mail_commit_group ex_mail_commit_group;
 
-/* One delivery handed to the group. The caller fills the first four fields. */
+enum { EX_MAIL_COMMIT_RUN_AGAIN = 1 };
+
+/* One request to the group: a delivery's garbage records or its rows. The caller fills the fields up to object_count. */
 typedef struct ex_mail_commit_request {
 	/*
 	 * Writes the delivery's rows. It runs inside its own savepoint with no
 	 * tenant bound, so it binds each tenant it writes for with
-	 * ex_mail_commit_bind_tenant first. It may run again after a
-	 * serialization failure or deadlock, so it must reset what it records.
+	 * ex_mail_commit_bind_tenant first. It returns 0 or -1, and runs
+	 * again after a serialization failure or deadlock, so it must reset
+	 * what it records.
 	 */
 	ex_db_work work;
+	/*
+	 * The fast path, or NULL for none. send_fast queues the delivery's
+	 * statements, tenant bindings included, on a connection in pipeline
+	 * mode and returns how many it queued, or -1. read_fast reads their
+	 * results in order and returns 0 when every row was written,
+	 * EX_MAIL_COMMIT_RUN_AGAIN when the slow path must write them, or -1.
+	 */
+	int (*send_fast)(PGconn *connection, void *context);
+	int (*read_fast)(PGconn *connection, void *context, ex_db_error *error);
 	void *context;
 	const ex_storage_object_name *objects; /* made durable before the rows commit */
 	size_t object_count;
@@ -34,8 +47,13 @@ typedef struct ex_mail_commit_request {
 	struct ex_mail_commit_request *next;
 } ex_mail_commit_request;
 
-/* Creates a group that commits at most MAX_BATCH deliveries per transaction. Returns NULL when out of memory. */
-ex_mail_commit_group *ex_mail_commit_group_new(ex_db_pool *database, ex_storage *storage, size_t max_batch);
+/*
+ * Creates a group that commits at most MAX_BATCH deliveries per
+ * transaction and counts them in METRICS (NULL: no metrics). Returns NULL
+ * when out of memory.
+ */
+ex_mail_commit_group *ex_mail_commit_group_new(ex_db_pool *database, ex_storage *storage, size_t max_batch,
+					       ex_metrics *metrics);
 void ex_mail_commit_group_free(ex_mail_commit_group *group);
 
 /*
@@ -47,5 +65,7 @@ int ex_mail_commit_group_run(ex_mail_commit_group *group, ex_mail_commit_request
 
 /* Binds TENANT_ID for the statements that follow in a request's work. */
 int ex_mail_commit_bind_tenant(PGconn *connection, const char *tenant_id, ex_db_error *error);
+/* Queues the binding of TENANT_ID on a connection in pipeline mode, for send_fast. Returns 0 or -1. */
+int ex_mail_commit_send_bind_tenant(PGconn *connection, const char *tenant_id);
 
 #endif

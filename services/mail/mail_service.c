@@ -293,7 +293,8 @@ int ex_mail_service_open(ex_mail_service *service, ex_daemon *daemon)
 	if (check_positive(config, "delivery_max_batch", "EXPRESSO_DELIVERY_MAX_BATCH", MAX_DELIVERY_BATCH) != 0)
 		return -1;
 	service->commit_group = ex_mail_commit_group_new(service->database, service->storage,
-							 (size_t)ex_config_int(config, "delivery_max_batch"));
+							 (size_t)ex_config_int(config, "delivery_max_batch"),
+							 service->metrics);
 	if (service->commit_group == NULL)
 		return -1;
 	service->backend = (ex_smtp_backend){
