@@ -990,6 +990,75 @@ test('parallel deliveries share commits, over-quota fails alone', { timeout: TES
   }
 });
 
+test('delivery batch size at the limit and one past', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const MAX_BATCH = 10000;
+  const SESSIONS = 4;
+  const run = crypto.randomUUID();
+  const deliverInParallel = async (instance) => {
+    const clients = [];
+    try {
+      for (let s = 0; s < SESSIONS; s++) {
+        const client = await SmtpClient.connect(instance.ports.smtp);
+        clients.push(client);
+        await ehlo(client);
+        await client.command('MAIL FROM:<batch@example.org>');
+        assert.equal((await client.command(`RCPT TO:<${alice.email}>`)).code, 250);
+        assert.equal((await client.command('DATA')).code, 354);
+        await client.write(`Message-ID: <batch-${run}-${instance.ports.smtp}-${s}@e2e.expresso.test>\r\n\r\nbody\r\n`);
+      }
+      return await Promise.all(clients.map(async (client) => {
+        await client.write('.\r\n');
+        return client.reply(60_000);
+      }));
+    } finally {
+      for (const client of clients) client.close();
+    }
+  };
+
+  // The largest batch is accepted.
+  let instance = await startInstance({ EXPRESSO_SMTP_GREETING_DELAY: '0', EXPRESSO_DELIVERY_MAX_BATCH: String(MAX_BATCH) });
+  try {
+    for (const reply of await deliverInParallel(instance)) assert.equal(reply.code, 250, reply.text);
+  } finally {
+    await stopInstance(instance);
+  }
+
+  // A batch of 1 commits every request alone.
+  instance = await startInstance({ EXPRESSO_SMTP_GREETING_DELAY: '0', EXPRESSO_DELIVERY_MAX_BATCH: '1' });
+  try {
+    const before = await deliveryBatchCounters(instance);
+    for (const reply of await deliverInParallel(instance)) assert.equal(reply.code, 250, reply.text);
+    const after = await deliveryBatchCounters(instance);
+    assert.equal(after.requests - before.requests, 2 * SESSIONS);
+    assert.equal(after.batches - before.batches, 2 * SESSIONS);
+  } finally {
+    await stopInstance(instance);
+  }
+
+  // One past the maximum, and 0, stop the daemon at start with the setting named.
+  for (const value of [String(MAX_BATCH + 1), '0']) {
+    const daemon = startDaemon(binary, {
+      ...mailListenersOff,
+      EXPRESSO_HTTP_ADDRESS: host,
+      EXPRESSO_HTTP_PORT: String(await freePort()),
+      EXPRESSO_SMTP_PORT: String(await freePort()),
+      EXPRESSO_SUBMISSION_PORT: '0',
+      EXPRESSO_SUBMISSIONS_PORT: '0',
+      EXPRESSO_STORAGE_DIR: path.join(env.EXPRESSO_STATE_DIR, 'storage'),
+      EXPRESSO_DELIVERY_MAX_BATCH: value,
+    });
+    const { code } = await daemon.exited;
+    assert.notEqual(code, 0, `EXPRESSO_DELIVERY_MAX_BATCH=${value} is rejected`);
+    const invalid = daemon.lines.find((line) => line.includes('"setting_invalid"'));
+    assert.ok(invalid, `a setting_invalid line for ${value}: ${daemon.lines.slice(-5).join('\n')}`);
+    assert.match(invalid, /EXPRESSO_DELIVERY_MAX_BATCH/);
+    assert.match(invalid, new RegExp(`must be between 1 and ${MAX_BATCH}, got ${value}`));
+  }
+  const stored = await tenantQuery(alice.tenantId, 'SELECT count(*)::int AS n FROM messages WHERE message_id LIKE $1',
+    [`<batch-${run}-%`]);
+  assert.equal(stored[0].n, 2 * SESSIONS);
+});
+
 test('SIGTERM lets a transaction in progress finish', { timeout: TEST_TIMEOUT_MS }, async () => {
   const instance = await startInstance({ EXPRESSO_SMTP_GREETING_DELAY: '0' });
   const client = await SmtpClient.connect(instance.ports.smtp);
