@@ -132,6 +132,8 @@ static int sync_objects(ex_mail_commit_group *group, ex_mail_commit_request *bat
 	}
 	size_t used = 0;
 	for (ex_mail_commit_request *request = batch; request != NULL; request = request->next) {
+		if (request->object_count == 0)
+			continue; /* its objects may be NULL, which memcpy must not get */
 		memcpy(objects + used, request->objects, request->object_count * sizeof(*objects));
 		used += request->object_count;
 	}
@@ -208,6 +210,25 @@ static int read_statement(PGconn *connection)
 	return outcome;
 }
 
+void ex_mail_pipeline_abandon(PGconn *connection, size_t queued)
+{
+	if (PQpipelineSync(connection) == 1) {
+		/* Each statement ends with a NULL result and the sync with its own result. A send_fast that
+		 * failed may have queued statements it did not count, so the bound leaves room for them. */
+		size_t results_max = 4 * (queued + 1) + 1024;
+		for (size_t i = 0; i < results_max && PQstatus(connection) == CONNECTION_OK; i++) {
+			PGresult *result = PQgetResult(connection);
+			if (result == NULL)
+				continue;
+			bool synced = PQresultStatus(result) == PGRES_PIPELINE_SYNC;
+			PQclear(result);
+			if (synced)
+				break;
+		}
+	}
+	PQexitPipelineMode(connection);
+}
+
 /*
  * The fast path of a batch: BEGIN and every request's statements go in
  * one round trip (libpq pipeline mode, PostgreSQL 14 or later), without
@@ -225,17 +246,21 @@ static int commit_pipelined(PGconn *connection, ex_mail_commit_request *batch, e
 		return -1;
 	}
 
+	size_t queued = 0;
 	bool sent = PQsendQueryParams(connection, "BEGIN ISOLATION LEVEL READ COMMITTED", 0, NULL, NULL, NULL, NULL,
 				      0) == 1;
 	for (ex_mail_commit_request *request = batch; request != NULL && sent; request = request->next) {
+		queued++;
 		/* No request's statements run with the tenant of the one before. */
 		sent = PQsendQueryParams(connection, "SELECT set_config('app.tenant_id', '', true)", 0, NULL, NULL, NULL,
-					 NULL, 0) == 1 &&
-		       request->send_fast(connection, request->context) >= 0;
+					 NULL, 0) == 1;
+		int request_queued = sent ? request->send_fast(connection, request->context) : -1;
+		sent = request_queued >= 0;
+		queued += 1 + (request_queued > 0 ? (size_t)request_queued : 0);
 	}
 	if (!sent || PQpipelineSync(connection) != 1) {
 		copy_error(connection, NULL, error);
-		PQexitPipelineMode(connection);
+		ex_mail_pipeline_abandon(connection, queued);
 		return -1;
 	}
 

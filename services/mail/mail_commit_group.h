@@ -48,7 +48,7 @@ typedef struct ex_mail_commit_request {
 } ex_mail_commit_request;
 
 /*
- * Creates a group that commits at most MAX_BATCH deliveries per
+ * Creates a group that commits at most MAX_BATCH requests per
  * transaction and counts them in METRICS (NULL: no metrics). Returns NULL
  * when out of memory.
  */
@@ -65,6 +65,14 @@ int ex_mail_commit_group_run(ex_mail_commit_group *group, ex_mail_commit_request
 
 /* Binds TENANT_ID for the statements that follow in a request's work. */
 int ex_mail_commit_bind_tenant(PGconn *connection, const char *tenant_id, ex_db_error *error);
+/*
+ * Leaves libpq pipeline mode after a failed send. The QUEUED statements
+ * sent so far are synced and their results dropped, so the connection
+ * goes back to the pool idle or visibly broken, never half inside a
+ * pipeline.
+ */
+void ex_mail_pipeline_abandon(PGconn *connection, size_t queued);
+
 /* Queues the binding of TENANT_ID on a connection in pipeline mode, for send_fast. Returns 0 or -1. */
 int ex_mail_commit_send_bind_tenant(PGconn *connection, const char *tenant_id);
 

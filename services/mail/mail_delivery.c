@@ -141,7 +141,7 @@ static int lookup_pipelined(PGconn *connection, recipient_lookup *lookup, const 
 		    PQpipelineSync(connection) == 1;
 	if (!sent) {
 		snprintf(error->message, sizeof(error->message), "%s", PQerrorMessage(connection));
-		PQexitPipelineMode(connection);
+		ex_mail_pipeline_abandon(connection, 4);
 		return -1;
 	}
 
@@ -700,7 +700,7 @@ static ex_smtp_delivery_status commit_delivery(ex_mail_service *service, const e
 		return EX_SMTP_DELIVERY_STORED;
 	}
 
-	rows->sent = calloc(count * (EX_MAIL_SIEVE_MAX_TARGETS + 1), sizeof(*rows->sent));
+	rows->sent = calloc(count * (EX_MAIL_SIEVE_MAX_TARGETS + 1), sizeof(delivery_copy *));
 	rows->sizes = calloc(count, sizeof(*rows->sizes));
 	if (rows->sent == NULL || rows->sizes == NULL) {
 		free(rows->sent);
