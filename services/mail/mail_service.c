@@ -121,8 +121,9 @@ const ex_setting ex_mail_settings[] = {
 	  "Allow LOGIN and AUTHENTICATE without TLS from 127.0.0.0/8 and ::1 (for tests); elsewhere LOGINDISABLED "
 	  "stays until STARTTLS.", false },
 	{ "delivery_max_batch", "EXPRESSO_DELIVERY_MAX_BATCH", EX_SETTING_INT, "64", "deliveries",
-	  "Local deliveries whose rows commit in one transaction at most, after one fsync per directory of their "
-	  "objects; more wait for the next transaction. 1 commits every delivery alone. At most 10000.", false },
+	  "Requests of local deliveries (a delivery's garbage records, or its rows after one fsync per directory of "
+	  "its objects) committed in one transaction at most; more wait for the next transaction. 1 commits every "
+	  "request alone. At most 10000.", false },
 	{ "smtp_max_commands_per_minute", "EXPRESSO_SMTP_MAX_COMMANDS_PER_MINUTE", EX_SETTING_INT, "1000", "commands",
 	  "Command lines one SMTP session may send in any one-minute window; more close it with 421 4.7.0. 0 turns "
 	  "the limit off.", false },
