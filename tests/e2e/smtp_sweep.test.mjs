@@ -123,8 +123,12 @@ test('SIGKILL between object and row leaves an orphan the sweep removes', { time
 
   const sweeping = await startInstance({ EXPRESSO_MAIL_SWEEP_INTERVAL: '300ms', EXPRESSO_MAIL_SWEEP_GRACE: '1s' });
   await waitFor('the sweep to delete the object', async () => !existsSync(objectPath(key)));
-  const entries = await tenantQuery(alice.tenantId, 'SELECT 1 FROM mail_object_garbage WHERE storage_key = $1', [key]);
-  assert.deepEqual(entries, [], 'the garbage entry is gone with its object');
+  // The sweep deletes the object before its transaction deletes the entry and commits.
+  await waitFor('the sweep to delete the garbage entry', async () => {
+    const entries = await tenantQuery(alice.tenantId, 'SELECT 1 FROM mail_object_garbage WHERE storage_key = $1', [key]);
+    return entries.length === 0;
+  });
+  assert.ok(!existsSync(objectPath(key)), 'the object stays deleted with its entry');
 
   // Every row of Alice's still names an object on disk.
   const rows = await tenantQuery(alice.tenantId,
