@@ -12,7 +12,9 @@
 #      files. The clock stops when the last message is in the Maildir.
 # Each server takes RUNS rounds (default 3), and the rounds alternate
 # between the two servers. The script prints every round's messages per
-# second, the median of each server and the ratio of the medians.
+# second, the median of each server and the ratio of the medians. For
+# expresso-mail it also prints the CPU time that the daemon and the
+# stack's PostgreSQL used per message.
 #
 # Usage: tests/bench/smtp/smtp-bench.sh [messages] [runs]   (default 2000 3)
 # EXPRESSO_BENCH_MAIL_BINARY selects the expresso-mail binary to measure
@@ -108,8 +110,13 @@ SQL
 
 now() { date +%s.%N; }
 rate() { awk -v n="$1" -v s="$2" -v e="$3" 'BEGIN { printf "%.1f", n / (e - s) }'; }
-# The median of the numbers given as arguments.
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { printf "%.1f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# The median of the numbers given after the first argument, printed with the awk format in the first.
+median() {
+	local format=$1
+	shift
+	printf '%s\n' "$@" | sort -g |
+		awk -v f="$format" '{ v[NR] = $1 } END { printf f, NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
 
 # ---- expresso-mail ----------------------------------------------------------------
 EXPRESSO_HTTP_ADDRESS=127.0.0.1 EXPRESSO_HTTP_PORT=$expresso_http_port EXPRESSO_SMTP_PORT=$expresso_smtp_port \
@@ -199,20 +206,38 @@ for _ in $(seq 100); do
 done
 [ "$listening" -eq 1 ] || { echo "Postfix is not listening on 127.0.0.1:$postfix_port" >&2; exit 1; }
 
+# CPU ticks used so far by the private expresso-mail and by every process of the stack's PostgreSQL
+# (backends, WAL writer, checkpointer). The backends of the other daemons of the stack are idle.
+postmaster=$(head -1 "$EXPRESSO_STATE_DIR/pg/postmaster.pid")
+cpu_ticks() {
+	local total=0 ticks process
+	for process in "$expresso_pid" $(pgrep -P "$postmaster"); do
+		ticks=$(awk '{ print $14 + $15 }' "/proc/$process/stat" 2>/dev/null || echo 0)
+		total=$((total + ticks))
+	done
+	echo "$total"
+}
+ticks_per_second=$(getconf CLK_TCK)
+
 # ---- rounds ---------------------------------------------------------------------------
 # The rounds alternate between the servers, so that a change in the load of
 # the machine during the run reaches both.
 maildir="$work/mail/bench/new"
 expresso_rates=()
+expresso_cpu=()
 postfix_rates=()
 for round in $(seq "$runs"); do
 	bench_messages_sent=1
+	ticks_before=$(cpu_ticks)
 	start=$(now)
 	smtp-source -d -s "$sessions" -m "$messages" -l "$size" -f bench@example.org -t "$EXPRESSO_ALICE_EMAIL" \
 		"127.0.0.1:$expresso_smtp_port"
 	end=$(now)
+	ticks_after=$(cpu_ticks)
 	expresso_rates+=("$(rate "$messages" "$start" "$end")")
-	echo "expresso-mail round $round: ${expresso_rates[-1]} messages/s" >&2
+	expresso_cpu+=("$(awk -v t="$((ticks_after - ticks_before))" -v hz="$ticks_per_second" -v n="$messages" \
+		'BEGIN { printf "%.2f", 1000 * t / hz / n }')")
+	echo "expresso-mail round $round: ${expresso_rates[-1]} messages/s, ${expresso_cpu[-1]} ms of CPU per message" >&2
 
 	expected=$((round * messages))
 	start=$(now)
@@ -236,9 +261,10 @@ expresso_pid=""
 remove_bench_messages
 bench_messages_sent=0
 
-expresso_rate=$(median "${expresso_rates[@]}")
-postfix_rate=$(median "${postfix_rates[@]}")
+expresso_rate=$(median %.1f "${expresso_rates[@]}")
+postfix_rate=$(median %.1f "${postfix_rates[@]}")
 printf '%-34s %-24s %10s\n' "receiver ($messages x 10 KB, $sessions sessions)" "rounds (messages/s)" "median"
 printf '%-34s %-24s %10s\n' "expresso-mail (250 after commit)" "${expresso_rates[*]}" "$expresso_rate"
 printf '%-34s %-24s %10s\n' "Postfix + LMTP + Dovecot Maildir" "${postfix_rates[*]}" "$postfix_rate"
 awk -v a="$expresso_rate" -v b="$postfix_rate" 'BEGIN { printf "ratio of the medians, expresso / postfix+dovecot: %.2f\n", a / b }'
+echo "expresso-mail and PostgreSQL CPU per message (ms), median: $(median %.2f "${expresso_cpu[@]}")"
