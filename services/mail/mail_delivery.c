@@ -2,13 +2,16 @@
  * Local delivery. For each recipient the active Sieve script, if any,
  * decides which mailboxes (with which flags) the copy goes to
  * (mail_sieve.c). The message, with its Return-Path and Received fields
- * in front, is written to object storage under mail/<user id>/<uuid> and
- * made durable. Then one transaction per tenant inserts the messages rows
- * with uid NULL, so the insert trigger takes each mailbox's next UID and
- * modseq under its row lock. Only after the commit does the session reply
- * 250 and Sieve send its redirects and replies. A crash between the two
- * leaves objects that no row names, and readers reach objects only
- * through rows.
+ * in front, is written to object storage under mail/<user id>/<uuid>, its
+ * file fsynced and renamed over the key. The group committer
+ * (mail_commit_group.c) then fsyncs the directory entries of several
+ * sessions' objects at once and inserts their messages rows in one
+ * transaction, each delivery in its own savepoint covering all of its
+ * tenants. The rows have uid NULL, so the insert trigger takes each
+ * mailbox's next UID and modseq under its row lock. Only after the commit
+ * does the session reply 250 and Sieve send its redirects and replies. A
+ * crash between the two leaves objects that no row names, and readers
+ * reach objects only through rows.
  *
  * Recipient lookups map the domain to a tenant with the SECURITY DEFINER
  * function ex_tenant_for_domain(), then read the user inside that tenant.
@@ -21,6 +24,7 @@
 
 #include "expresso/log.h"
 #include "imap_structure.h"
+#include "mail_commit_group.h"
 #include "mail_envelope.h"
 #include "mail_service.h"
 #include "mail_sieve.h"
@@ -88,42 +92,114 @@ int ex_mail_tenant_for_domain(ex_db_pool *pool, const char *domain, char out[EX_
 	return found;
 }
 
-static int lookup_user(PGconn *connection, void *context, ex_db_error *error)
+/* Reads every result of one pipelined statement into *KEPT (the last with rows). Returns 0, or -1 on an error. */
+static int read_lookup_result(PGconn *connection, PGresult **kept, ex_db_error *error)
 {
-	recipient_lookup *lookup = context;
-	const char *params[] = { lookup->address, "0" };
-
-	PGresult *result = ex_db_exec(connection, usage_query, 2, params, error);
-	if (result == NULL)
-		return -1;
-	lookup->found = PQntuples(result) == 1;
-	if (lookup->found) {
-		snprintf(lookup->recipient->user_id, sizeof(lookup->recipient->user_id), "%s", PQgetvalue(result, 0, 0));
-		/* Over when the bytes stored already exceed the quota; a message that would cross it is refused after DATA. */
-		lookup->over_quota = strcmp(PQgetvalue(result, 0, 1), "t") == 0;
+	int outcome = 0;
+	PGresult *result;
+	while ((result = PQgetResult(connection)) != NULL) {
+		ExecStatusType status = PQresultStatus(result);
+		if (status == PGRES_TUPLES_OK && kept != NULL) {
+			PQclear(*kept);
+			*kept = result;
+			continue;
+		}
+		if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK && outcome == 0) {
+			const char *message = PQresultErrorMessage(result);
+			snprintf(error->message, sizeof(error->message), "%s",
+				 message != NULL && message[0] != '\0' ? message : PQerrorMessage(connection));
+			outcome = -1;
+		}
+		PQclear(result);
 	}
-	PQclear(result);
-	return 0;
+	return outcome;
+}
+
+/*
+ * Maps the recipient's domain to its tenant, binds it and reads the user
+ * and quota state, in one round trip (libpq pipeline mode). The pipeline
+ * holds BEGIN, the binding of ex_tenant_for_domain()'s tenant, usage_query
+ * and COMMIT. The binding is '' when no tenant owns the domain, so
+ * row-level security then shows no user.
+ * Returns 1 when the domain is local, 0 when not, -1 on an error.
+ */
+static int lookup_pipelined(PGconn *connection, recipient_lookup *lookup, const char *domain, ex_db_error *error)
+{
+	if (PQenterPipelineMode(connection) != 1) {
+		snprintf(error->message, sizeof(error->message), "%s", PQerrorMessage(connection));
+		return -1;
+	}
+	const char *bind_params[] = { domain };
+	const char *usage_params[] = { lookup->address, "0" };
+	bool sent = PQsendQueryParams(connection, "BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY", 0, NULL, NULL, NULL,
+				      NULL, 0) == 1 &&
+		    PQsendQueryParams(connection,
+				      "SELECT set_config('app.tenant_id', COALESCE(ex_tenant_for_domain($1)::text, ''), true)",
+				      1, NULL, bind_params, NULL, NULL, 0) == 1 &&
+		    PQsendQueryParams(connection, usage_query, 2, NULL, usage_params, NULL, NULL, 0) == 1 &&
+		    PQsendQueryParams(connection, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) == 1 &&
+		    PQpipelineSync(connection) == 1;
+	if (!sent) {
+		snprintf(error->message, sizeof(error->message), "%s", PQerrorMessage(connection));
+		ex_mail_pipeline_abandon(connection, 4);
+		return -1;
+	}
+
+	PGresult *tenant = NULL;
+	PGresult *user = NULL;
+	int failed = read_lookup_result(connection, NULL, error);
+	failed |= read_lookup_result(connection, &tenant, error);
+	failed |= read_lookup_result(connection, &user, error);
+	failed |= read_lookup_result(connection, NULL, error);
+	PGresult *sync = PQgetResult(connection);
+	if (PQresultStatus(sync) != PGRES_PIPELINE_SYNC || PQexitPipelineMode(connection) != 1) {
+		if (failed == 0)
+			snprintf(error->message, sizeof(error->message), "%s", PQerrorMessage(connection));
+		failed = -1;
+	}
+	PQclear(sync);
+
+	int local = 0;
+	if (failed == 0 && tenant != NULL && PQntuples(tenant) == 1 && PQgetvalue(tenant, 0, 0)[0] != '\0') {
+		local = 1;
+		snprintf(lookup->recipient->tenant_id, sizeof(lookup->recipient->tenant_id), "%s",
+			 PQgetvalue(tenant, 0, 0));
+		lookup->found = user != NULL && PQntuples(user) == 1;
+		if (lookup->found) {
+			snprintf(lookup->recipient->user_id, sizeof(lookup->recipient->user_id), "%s",
+				 PQgetvalue(user, 0, 0));
+			/* Over when the bytes stored already exceed the quota; a message that would cross it is refused after DATA. */
+			lookup->over_quota = strcmp(PQgetvalue(user, 0, 1), "t") == 0;
+		}
+	}
+	PQclear(tenant);
+	PQclear(user);
+	return failed != 0 ? -1 : local;
 }
 
 ex_smtp_lookup_status ex_mail_lookup_recipient(void *context, const ex_smtp_path *path, ex_smtp_recipient *recipient)
 {
 	ex_mail_service *service = context;
 	ex_db_error error = { 0 };
+	const char *domain = ex_smtp_path_domain(path);
 
-	int found = ex_mail_tenant_for_domain(service->database, ex_smtp_path_domain(path), recipient->tenant_id);
-	if (found < 0)
-		return EX_SMTP_LOOKUP_TEMPORARY_FAILURE;
-	if (found == 0)
-		return EX_SMTP_LOOKUP_NOT_LOCAL;
-
-	recipient_lookup lookup = { .address = path->mailbox, .recipient = recipient };
-	if (ex_db_tenant_transaction(service->database, recipient->tenant_id, EX_DB_READ_COMMITTED, lookup_user,
-				     &lookup, &error) != 0) {
-		ex_log(EX_LOG_ERROR, "smtp_recipient_lookup_failed", "{s:s, s:s}", "tenant", recipient->tenant_id, "error",
+	PGconn *connection = ex_db_acquire(service->database, ACQUIRE_TIMEOUT_MS, &error);
+	if (connection == NULL) {
+		ex_log(EX_LOG_ERROR, "smtp_recipient_lookup_failed", "{s:s, s:s}", "domain", domain, "error",
 		       error.message);
 		return EX_SMTP_LOOKUP_TEMPORARY_FAILURE;
 	}
+	recipient_lookup lookup = { .address = path->mailbox, .recipient = recipient };
+	int local = lookup_pipelined(connection, &lookup, domain, &error);
+	/* After a failure the connection may be inside the aborted transaction: release rolls it back. */
+	ex_db_release(service->database, connection);
+	if (local < 0) {
+		ex_log(EX_LOG_ERROR, "smtp_recipient_lookup_failed", "{s:s, s:s}", "domain", domain, "error",
+		       error.message);
+		return EX_SMTP_LOOKUP_TEMPORARY_FAILURE;
+	}
+	if (local == 0)
+		return EX_SMTP_LOOKUP_NOT_LOCAL;
 	if (!lookup.found)
 		return EX_SMTP_LOOKUP_NO_MAILBOX;
 	if (lookup.over_quota)
@@ -296,6 +372,54 @@ static int insert_copy(PGconn *connection, const tenant_insert *insert, delivery
 	return 0;
 }
 
+/*
+ * The common case of one row in one statement: find the target mailbox
+ * by name, check the quota (with $20 true, for the first target of a
+ * copy), insert the row and then forget the key's garbage record. It
+ * returns no row when the mailbox is missing or the copy would cross the
+ * quota, and the slow path (insert_copy) then distinguishes the two and
+ * creates missing mailboxes. The garbage record goes only when a row was
+ * inserted, so a copy that ends up without a row keeps it for the sweep.
+ */
+static const char fast_insert_query[] =
+	"WITH target AS ("
+	"  SELECT m.id FROM mailboxes AS m JOIN users AS u ON u.id = m.user_id "
+	"  WHERE m.user_id = $19 AND m.name = $2 AND NOT ($20::boolean AND u.quota_bytes IS NOT NULL AND "
+	"    COALESCE((SELECT sum(s.bytes) FROM mailbox_stats AS s JOIN mailboxes AS b ON b.id = s.mailbox_id "
+	"              WHERE b.user_id = u.id), 0) + $3::bigint > u.quota_bytes)"
+	"), inserted AS ("
+	"  INSERT INTO messages (tenant_id, mailbox_id, uid, size, storage_key, flags, date, subject, \"from\", "
+	"  sender, reply_to, \"to\", cc, bcc, in_reply_to, message_id, \"references\", imap_envelope, "
+	"  imap_bodystructure) "
+	"  SELECT $1::uuid, target.id, NULL, $3::bigint, $4::text, $5::text[], $6::timestamptz, $7::text, $8::text, "
+	"  $9::text, $10::text, $11::text, $12::text, $13::text, $14::text, $15::text, $16::text, $17::bytea, "
+	"  $18::bytea FROM target RETURNING mailbox_id, uid"
+	"), forgotten AS ("
+	"  DELETE FROM mail_object_garbage WHERE $20::boolean AND tenant_id = $1::uuid AND storage_key = $4::text "
+	"  AND EXISTS (SELECT 1 FROM inserted)"
+	") SELECT mailbox_id, uid FROM inserted";
+
+enum { FAST_INSERT_PARAMS = 20 };
+
+/* Queues the fast statement of target INDEX of COPY on a connection in pipeline mode. */
+static int send_fast_insert(PGconn *connection, const tenant_insert *insert, const delivery_copy *copy, size_t index,
+			    const char *size_text)
+{
+	const char *const *fields = (const char *const *)insert->fields->values;
+	const char *params[FAST_INSERT_PARAMS] = {
+		insert->tenant_id, copy->sieve.targets[index].mailbox, size_text, copy->storage_key,
+		copy->sieve.targets[index].flags, fields[EX_MAIL_ENVELOPE_DATE], fields[EX_MAIL_ENVELOPE_SUBJECT],
+		fields[EX_MAIL_ENVELOPE_FROM], fields[EX_MAIL_ENVELOPE_SENDER], fields[EX_MAIL_ENVELOPE_REPLY_TO],
+		fields[EX_MAIL_ENVELOPE_TO], fields[EX_MAIL_ENVELOPE_CC], fields[EX_MAIL_ENVELOPE_BCC],
+		fields[EX_MAIL_ENVELOPE_IN_REPLY_TO], fields[EX_MAIL_ENVELOPE_MESSAGE_ID],
+		fields[EX_MAIL_ENVELOPE_REFERENCES], insert->imap_envelope, insert->imap_bodystructure,
+		copy->recipient->user_id, index == 0 ? "true" : "false",
+	};
+	return PQsendQueryParams(connection, fast_insert_query, FAST_INSERT_PARAMS, NULL, params, NULL, NULL, 0) == 1
+		       ? 0
+		       : -1;
+}
+
 static int insert_rows(PGconn *connection, void *context, ex_db_error *error)
 {
 	tenant_insert *insert = context;
@@ -315,7 +439,7 @@ static int insert_rows(PGconn *connection, void *context, ex_db_error *error)
 	return 0;
 }
 
-/* Writes one recipient's copy to storage and makes it durable. */
+/* Writes one recipient's copy to storage: the file is durable, its directory entry not yet. */
 static int store_copy(ex_mail_service *service, const ex_smtp_envelope *envelope, const char *queue_id,
 		      delivery_copy *copy)
 {
@@ -341,7 +465,8 @@ static int store_copy(ex_mail_service *service, const ex_smtp_envelope *envelope
 		       copy->storage_key, "error", err);
 		return -1;
 	}
-	status = ex_storage_writer_commit(writer, err, sizeof(err));
+	/* The directory entry becomes durable in the group commit, before the row commits. */
+	status = ex_storage_writer_commit_unsynced(writer, err, sizeof(err));
 	if (status != EX_STORAGE_OK) {
 		ex_log(EX_LOG_ERROR, "smtp_store_failed", "{s:s, s:s, s:s}", "session", envelope->session_id, "key",
 		       copy->storage_key, "error", err);
@@ -392,73 +517,321 @@ static void publish_delivered(ex_mail_service *service, const ex_smtp_envelope *
 	json_decref(event);
 }
 
-/* Commits the rows of every tenant in turn. Returns the delivery status. */
-static ex_smtp_delivery_status commit_tenants(ex_mail_service *service, const ex_smtp_envelope *envelope,
-					      delivery_copy *copies, const ex_mail_envelope *fields, const char *subject,
-					      char *const structure_text[2])
-{
-	for (size_t i = 0; i < envelope->recipient_count; i++) {
-		const char *tenant_id = copies[i].recipient->tenant_id;
-		bool seen = false;
-		for (size_t j = 0; j < i && !seen; j++)
-			seen = strcmp(copies[j].recipient->tenant_id, tenant_id) == 0;
-		if (seen)
-			continue;
+/* One delivery's rows, written by the group committer inside the delivery's savepoint. */
+typedef struct {
+	ex_mail_service *service;
+	const ex_smtp_envelope *envelope;
+	delivery_copy *copies;
+	const ex_mail_envelope *fields;
+	char *structure_text[2]; /* cached ENVELOPE and BODYSTRUCTURE as bytea text, or NULL */
+	bool over_quota;
+	const char *failed_tenant;
+	/* The statements send_fast_rows queued, in order. A NULL copy stands for a tenant binding. */
+	delivery_copy **sent;
+	size_t sent_count;
+	char (*sizes)[NUMBER_TEXT]; /* size text of each copy, alive until the results are read */
+} delivery_rows;
 
-		/* NOTE: recipients in two tenants commit in two transactions. If the second fails, the
-		 * first tenant's copies stay delivered although the client receives 451 and sends again. */
-		tenant_insert insert = { .service = service, .tenant_id = tenant_id, .copies = copies, .count = envelope->recipient_count,
-					 .fields = fields, .imap_envelope = structure_text[0],
-					 .imap_bodystructure = structure_text[1] };
-		ex_db_error error = { 0 };
-		if (ex_db_tenant_transaction(service->database, tenant_id, EX_DB_READ_COMMITTED, insert_rows, &insert,
-					     &error) != 0) {
-			remove_copies(service, copies, envelope->recipient_count, tenant_id);
-			if (insert.over_quota)
-				return EX_SMTP_DELIVERY_OVER_QUOTA;
-			ex_log(EX_LOG_ERROR, "smtp_delivery_failed", "{s:s, s:s, s:s}", "session", envelope->session_id,
-			       "tenant", tenant_id, "error", error.message);
-			return EX_SMTP_DELIVERY_TEMPORARY_FAILURE;
+/* Returns true when no copy before INDEX belongs to the tenant of copy INDEX. */
+static bool first_of_tenant(const delivery_copy *copies, size_t index)
+{
+	for (size_t j = 0; j < index; j++)
+		if (strcmp(copies[j].recipient->tenant_id, copies[index].recipient->tenant_id) == 0)
+			return false;
+	return true;
+}
+
+/* Copies the error of RESULT, or of CONNECTION when RESULT carries none, into ERROR. */
+static void copy_result_error(PGconn *connection, const PGresult *result, ex_db_error *error)
+{
+	const char *sqlstate = result != NULL ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : NULL;
+	const char *message = result != NULL ? PQresultErrorMessage(result) : NULL;
+	if (message == NULL || message[0] == '\0')
+		message = PQerrorMessage(connection);
+	snprintf(error->sqlstate, sizeof(error->sqlstate), "%s", sqlstate != NULL ? sqlstate : "");
+	snprintf(error->message, sizeof(error->message), "%s", message);
+}
+
+/*
+ * Reads the results of one pipelined statement. Returns 1 when it
+ * returned a row (whose mailbox id and uid go to COPY when COPY has none
+ * yet), 0 when it returned none or another statement came first, -1 on
+ * an error, which is copied into ERROR.
+ */
+static int read_pipelined(PGconn *connection, delivery_copy *copy, ex_db_error *error)
+{
+	int outcome = 0;
+	PGresult *result;
+	while ((result = PQgetResult(connection)) != NULL) {
+		ExecStatusType status = PQresultStatus(result);
+		if (status == PGRES_TUPLES_OK && PQntuples(result) == 1 && outcome == 0) {
+			outcome = 1;
+			if (copy != NULL && copy->mailbox_id[0] == '\0') {
+				snprintf(copy->mailbox_id, sizeof(copy->mailbox_id), "%s", PQgetvalue(result, 0, 0));
+				snprintf(copy->uid, sizeof(copy->uid), "%s", PQgetvalue(result, 0, 1));
+			}
+		} else if (status == PGRES_PIPELINE_ABORTED) {
+			outcome = -1; /* skipped after an earlier statement's error, which ERROR keeps */
+		} else if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK && outcome >= 0) {
+			copy_result_error(connection, result, error);
+			outcome = -1;
 		}
-		for (size_t j = 0; j < envelope->recipient_count; j++) {
-			if (strcmp(copies[j].recipient->tenant_id, tenant_id) == 0 && copies[j].stored) {
-				copies[j].stored = false; /* committed: no longer ours to remove */
-				publish_delivered(service, envelope, &copies[j], subject);
+		PQclear(result);
+	}
+	return outcome;
+}
+
+/*
+ * Queues the fast statements of every stored copy on a connection in
+ * pipeline mode: each tenant's binding, then one statement per target.
+ * Records what it queued in ROWS for read_fast_rows.
+ */
+static int send_fast_rows(PGconn *connection, void *context)
+{
+	delivery_rows *rows = context;
+	size_t count = rows->envelope->recipient_count;
+
+	rows->sent_count = 0;
+	for (size_t i = 0; i < count; i++) {
+		if (!first_of_tenant(rows->copies, i))
+			continue;
+		const char *tenant_id = rows->copies[i].recipient->tenant_id;
+		if (ex_mail_commit_send_bind_tenant(connection, tenant_id) != 0)
+			return -1;
+		rows->sent[rows->sent_count++] = NULL;
+		tenant_insert insert = { .service = rows->service, .tenant_id = tenant_id, .fields = rows->fields,
+					 .imap_envelope = rows->structure_text[0],
+					 .imap_bodystructure = rows->structure_text[1] };
+		for (size_t j = i; j < count; j++) {
+			delivery_copy *copy = &rows->copies[j];
+			if (!copy->stored || strcmp(copy->recipient->tenant_id, tenant_id) != 0)
+				continue;
+			snprintf(rows->sizes[j], NUMBER_TEXT, "%llu", (unsigned long long)copy->size);
+			for (size_t t = 0; t < copy->sieve.target_count; t++) {
+				if (send_fast_insert(connection, &insert, copy, t, rows->sizes[j]) != 0)
+					return -1;
+				rows->sent[rows->sent_count++] = copy;
 			}
 		}
 	}
-	return EX_SMTP_DELIVERY_STORED;
+	return (int)rows->sent_count;
+}
+
+/*
+ * Reads the results that send_fast_rows queued. Returns 0 when every
+ * statement inserted its row, EX_MAIL_COMMIT_RUN_AGAIN when one inserted
+ * none, and -1 on an error.
+ */
+static int read_fast_rows(PGconn *connection, void *context, ex_db_error *error)
+{
+	delivery_rows *rows = context;
+	for (size_t i = 0; i < rows->envelope->recipient_count; i++) {
+		rows->copies[i].mailbox_id[0] = '\0';
+		rows->copies[i].uid[0] = '\0';
+	}
+
+	int outcome = 0;
+	for (size_t i = 0; i < rows->sent_count; i++) {
+		int read = read_pipelined(connection, rows->sent[i], error);
+		if (read < 0)
+			outcome = -1;
+		else if (read == 0 && rows->sent[i] != NULL && outcome == 0)
+			outcome = EX_MAIL_COMMIT_RUN_AGAIN;
+	}
+	return outcome;
+}
+
+/*
+ * The slow path: inserts the rows of every tenant of the delivery, each
+ * with its own tenant bound, creating missing mailboxes and telling an
+ * over-quota copy apart.
+ */
+static int write_delivery_rows(PGconn *connection, void *context, ex_db_error *error)
+{
+	delivery_rows *rows = context;
+	size_t count = rows->envelope->recipient_count;
+
+	/* A retry after a deadlock starts over, so what the last attempt recorded goes. */
+	for (size_t i = 0; i < count; i++) {
+		rows->copies[i].mailbox_id[0] = '\0';
+		rows->copies[i].uid[0] = '\0';
+	}
+	rows->over_quota = false;
+	rows->failed_tenant = NULL;
+	for (size_t i = 0; i < count; i++) {
+		if (!first_of_tenant(rows->copies, i))
+			continue;
+		const char *tenant_id = rows->copies[i].recipient->tenant_id;
+		tenant_insert insert = { .service = rows->service, .tenant_id = tenant_id, .copies = rows->copies,
+					 .count = count, .fields = rows->fields,
+					 .imap_envelope = rows->structure_text[0],
+					 .imap_bodystructure = rows->structure_text[1] };
+		if (ex_mail_commit_bind_tenant(connection, tenant_id, error) != 0 ||
+		    insert_rows(connection, &insert, error) != 0) {
+			rows->over_quota = insert.over_quota;
+			rows->failed_tenant = tenant_id;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Hands the delivery to the group committer, which makes the stored
+ * objects' directory entries durable and commits the rows of all the
+ * delivery's tenants together. Returns the delivery status.
+ */
+static ex_smtp_delivery_status commit_delivery(ex_mail_service *service, const ex_smtp_envelope *envelope,
+					       delivery_copy *copies, delivery_rows *rows)
+{
+	size_t count = envelope->recipient_count;
+	ex_storage_object_name *objects = calloc(count, sizeof(*objects));
+	if (objects == NULL)
+		return EX_SMTP_DELIVERY_TEMPORARY_FAILURE;
+	size_t object_count = 0;
+	for (size_t i = 0; i < count; i++) {
+		if (copies[i].stored)
+			objects[object_count++] = (ex_storage_object_name){ .tenant_id = copies[i].recipient->tenant_id,
+									    .key = copies[i].storage_key };
+	}
+	if (object_count == 0) {
+		/* Every copy was discarded by its Sieve script: nothing to commit. */
+		free(objects);
+		return EX_SMTP_DELIVERY_STORED;
+	}
+
+	rows->sent = calloc(count * (EX_MAIL_SIEVE_MAX_TARGETS + 1), sizeof(delivery_copy *));
+	rows->sizes = calloc(count, sizeof(*rows->sizes));
+	if (rows->sent == NULL || rows->sizes == NULL) {
+		free(rows->sent);
+		free(rows->sizes);
+		free(objects);
+		return EX_SMTP_DELIVERY_TEMPORARY_FAILURE;
+	}
+	ex_mail_commit_request request = { .work = write_delivery_rows, .send_fast = send_fast_rows,
+					   .read_fast = read_fast_rows, .context = rows, .objects = objects,
+					   .object_count = object_count };
+	int committed = ex_mail_commit_group_run(service->commit_group, &request);
+	free(rows->sent);
+	free(rows->sizes);
+	free(objects);
+	if (committed == 0)
+		return EX_SMTP_DELIVERY_STORED;
+	if (rows->over_quota)
+		return EX_SMTP_DELIVERY_OVER_QUOTA;
+	ex_log(EX_LOG_ERROR, "smtp_delivery_failed", "{s:s, s:s?, s:s}", "session", envelope->session_id, "tenant",
+	       rows->failed_tenant, "error", request.error.message);
+	return EX_SMTP_DELIVERY_TEMPORARY_FAILURE;
 }
 
 /* Commits the rows; the decoded subject goes into the mail.delivered events. */
 static ex_smtp_delivery_status commit_rows(ex_mail_service *service, const ex_smtp_envelope *envelope,
 					   delivery_copy *copies, const ex_mail_envelope *fields)
 {
-	char *subject = ex_mail_envelope_decode_text(fields->values[EX_MAIL_ENVELOPE_SUBJECT], EVENT_SUBJECT_MAX);
+	delivery_rows rows = { .service = service, .envelope = envelope, .copies = copies, .fields = fields };
 
 	/*
 	 * The cache is built from the message without the trace fields of each
 	 * copy: they only lengthen the top-level header, which no ENVELOPE or
 	 * BODYSTRUCTURE value depends on. NULL leaves the building to FETCH.
 	 */
-	char *structure_text[2] = { NULL, NULL };
 	imap_structure structure;
 	if (imap_structure_build(envelope->content, envelope->length, &structure) == 0) {
-		structure_text[0] = imap_structure_bytea_text(structure.envelope, structure.envelope_length);
-		structure_text[1] = imap_structure_bytea_text(structure.bodystructure, structure.bodystructure_length);
+		rows.structure_text[0] = imap_structure_bytea_text(structure.envelope, structure.envelope_length);
+		rows.structure_text[1] = imap_structure_bytea_text(structure.bodystructure, structure.bodystructure_length);
 		imap_structure_clear(&structure);
 	}
-	ex_smtp_delivery_status status = commit_tenants(service, envelope, copies, fields, subject, structure_text);
-	free(structure_text[0]);
-	free(structure_text[1]);
+	ex_smtp_delivery_status status = commit_delivery(service, envelope, copies, &rows);
+	free(rows.structure_text[0]);
+	free(rows.structure_text[1]);
+	if (status != EX_SMTP_DELIVERY_STORED)
+		return status;
+
+	char *subject = ex_mail_envelope_decode_text(fields->values[EX_MAIL_ENVELOPE_SUBJECT], EVENT_SUBJECT_MAX);
+	for (size_t i = 0; i < envelope->recipient_count; i++) {
+		if (copies[i].stored) {
+			copies[i].stored = false; /* committed: no longer ours to remove */
+			publish_delivered(service, envelope, &copies[i], subject);
+		}
+	}
 	free(subject);
 	return status;
+}
+
+/* The garbage records of one delivery's keys, written by the group committer. */
+typedef struct {
+	delivery_copy *copies;
+	size_t count;
+	size_t sent_count; /* statements send_garbage_records queued */
+} garbage_records;
+
+static const char garbage_insert_query[] =
+	"INSERT INTO mail_object_garbage (tenant_id, storage_key) VALUES ($1, $2) ON CONFLICT DO NOTHING";
+
+/* Queues each tenant's binding and then one garbage record per key of that tenant, in pipeline mode. */
+static int send_garbage_records(PGconn *connection, void *context)
+{
+	garbage_records *records = context;
+	records->sent_count = 0;
+	for (size_t i = 0; i < records->count; i++) {
+		if (!first_of_tenant(records->copies, i))
+			continue;
+		const char *tenant_id = records->copies[i].recipient->tenant_id;
+		if (ex_mail_commit_send_bind_tenant(connection, tenant_id) != 0)
+			return -1;
+		records->sent_count++;
+		for (size_t j = i; j < records->count; j++) {
+			if (strcmp(records->copies[j].recipient->tenant_id, tenant_id) != 0)
+				continue;
+			const char *params[] = { tenant_id, records->copies[j].storage_key };
+			if (PQsendQueryParams(connection, garbage_insert_query, 2, NULL, params, NULL, NULL, 0) != 1)
+				return -1;
+			records->sent_count++;
+		}
+	}
+	return (int)records->sent_count;
+}
+
+static int read_garbage_records(PGconn *connection, void *context, ex_db_error *error)
+{
+	garbage_records *records = context;
+	int outcome = 0;
+	for (size_t i = 0; i < records->sent_count; i++) {
+		if (read_pipelined(connection, NULL, error) < 0)
+			outcome = -1;
+	}
+	return outcome;
+}
+
+/* The savepoint path of the same records, one statement at a time. */
+static int write_garbage_records(PGconn *connection, void *context, ex_db_error *error)
+{
+	garbage_records *records = context;
+	for (size_t i = 0; i < records->count; i++) {
+		if (!first_of_tenant(records->copies, i))
+			continue;
+		const char *tenant_id = records->copies[i].recipient->tenant_id;
+		if (ex_mail_commit_bind_tenant(connection, tenant_id, error) != 0)
+			return -1;
+		for (size_t j = i; j < records->count; j++) {
+			if (strcmp(records->copies[j].recipient->tenant_id, tenant_id) != 0)
+				continue;
+			const char *params[] = { tenant_id, records->copies[j].storage_key };
+			PGresult *result = ex_db_exec(connection, garbage_insert_query, 2, params, error);
+			if (result == NULL)
+				return -1;
+			PQclear(result);
+		}
+	}
+	return 0;
 }
 
 /*
  * Gives every copy its storage key and records the keys in
  * mail_object_garbage before any object is written, so an object left by
  * a crash before its row commits is found by the sweep (mail_sweep.c).
+ * The records commit through the group committer, so the deliveries that
+ * start together share that commit too.
  */
 static ex_smtp_delivery_status assign_keys(ex_mail_service *service, const ex_smtp_envelope *envelope,
 					   delivery_copy *copies)
@@ -471,24 +844,14 @@ static ex_smtp_delivery_status assign_keys(ex_mail_service *service, const ex_sm
 		snprintf(copies[i].storage_key, sizeof(copies[i].storage_key), "mail/%s/%s",
 			 copies[i].recipient->user_id, object_id);
 	}
-	for (size_t i = 0; i < envelope->recipient_count; i++) {
-		const char *tenant_id = copies[i].recipient->tenant_id;
-		bool seen = false;
-		for (size_t j = 0; j < i && !seen; j++)
-			seen = strcmp(copies[j].recipient->tenant_id, tenant_id) == 0;
-		if (seen)
-			continue;
-		const char **keys = calloc(envelope->recipient_count, sizeof(*keys));
-		if (keys == NULL)
-			return EX_SMTP_DELIVERY_TEMPORARY_FAILURE;
-		size_t count = 0;
-		for (size_t j = i; j < envelope->recipient_count; j++)
-			if (strcmp(copies[j].recipient->tenant_id, tenant_id) == 0)
-				keys[count++] = copies[j].storage_key;
-		int recorded = ex_mail_sweep_record_keys(service, tenant_id, keys, count);
-		free(keys);
-		if (recorded != 0)
-			return EX_SMTP_DELIVERY_TEMPORARY_FAILURE;
+
+	garbage_records records = { .copies = copies, .count = envelope->recipient_count };
+	ex_mail_commit_request request = { .work = write_garbage_records, .send_fast = send_garbage_records,
+					   .read_fast = read_garbage_records, .context = &records };
+	if (ex_mail_commit_group_run(service->commit_group, &request) != 0) {
+		ex_log(EX_LOG_ERROR, "garbage_record_failed", "{s:s, s:s}", "session", envelope->session_id, "error",
+		       request.error.message);
+		return EX_SMTP_DELIVERY_TEMPORARY_FAILURE;
 	}
 	return EX_SMTP_DELIVERY_STORED;
 }

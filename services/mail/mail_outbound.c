@@ -663,7 +663,8 @@ static void send_delay_notice(const ex_mail_outbound *outbound, queued_message *
 			if (selected[i])
 				message->recipients[i].delay_notified = true;
 		ex_db_error error = { 0 };
-		/* NOTE: a crash between the notice's acceptance and this update sends the notice again. */
+		/* NOTE: a crash between the notice's acceptance and this update sends the notice again, with a new
+		 * Message-ID. Closing the window needs the notice's submission and this update in one transaction. */
 		if (ex_db_tenant_transaction(outbound->service->database, message->tenant_id, EX_DB_READ_COMMITTED,
 					     mark_delay_notified, message, &error) != 0)
 			ex_log(EX_LOG_ERROR, "outbound_record_failed", "{s:s, s:s}", "queue_id", message->id, "error",
@@ -740,7 +741,9 @@ static void process_message(ex_mail_outbound *outbound, const char *tenant_id, c
 		return;
 	}
 	if (update.dsn_pending > 0 && send_dsn(outbound, &message, content != NULL ? content : "", length) == 0) {
-		/* NOTE: a crash between the DSN's acceptance and this update sends the DSN again on the next pass. */
+		/* NOTE: a crash between the DSN's acceptance and this update sends the DSN again on the next pass,
+		 * with a new Message-ID. Closing the window needs the DSN's submission (ex_mail_queue_submit) and
+		 * this update in one transaction. */
 		if (ex_db_tenant_transaction(service->database, tenant_id, EX_DB_READ_COMMITTED, clear_dsn_pending,
 					     &message, &error) == 0)
 			update.dsn_pending = 0;

@@ -22,6 +22,7 @@
 #include "mail_queue.h"
 #include "mail_sieve_routes.h"
 #include "mail_sweep.h"
+#include "mail_commit_group.h"
 #include "mail_itip_consumer.h"
 #include "managesieve.h"
 #include "smtp_server.h"
@@ -35,6 +36,7 @@ enum {
 	MAX_PORT = 65535,
 	/* Addresses and accounts with recent AUTH failures that are remembered at once. */
 	AUTH_LIMITER_SLOTS = 4096,
+	MAX_DELIVERY_BATCH = 10000,
 };
 
 const ex_setting ex_mail_settings[] = {
@@ -118,6 +120,10 @@ const ex_setting ex_mail_settings[] = {
 	{ "imap_loopback_plaintext", "EXPRESSO_IMAP_LOOPBACK_PLAINTEXT", EX_SETTING_BOOL, "false", NULL,
 	  "Allow LOGIN and AUTHENTICATE without TLS from 127.0.0.0/8 and ::1 (for tests); elsewhere LOGINDISABLED "
 	  "stays until STARTTLS.", false },
+	{ "delivery_max_batch", "EXPRESSO_DELIVERY_MAX_BATCH", EX_SETTING_INT, "64", "deliveries",
+	  "Requests of local deliveries (a delivery's garbage records, or its rows after one fsync per directory of "
+	  "its objects) committed in one transaction at most; more wait for the next transaction. 1 commits every "
+	  "request alone. At most 10000.", false },
 	{ "smtp_max_commands_per_minute", "EXPRESSO_SMTP_MAX_COMMANDS_PER_MINUTE", EX_SETTING_INT, "1000", "commands",
 	  "Command lines one SMTP session may send in any one-minute window; more close it with 421 4.7.0. 0 turns "
 	  "the limit off.", false },
@@ -285,6 +291,13 @@ int ex_mail_service_open(ex_mail_service *service, ex_daemon *daemon)
 						"Messages stored in a mailbox, one per recipient.");
 	service->auth_failures = ex_metrics_counter(service->metrics, "smtp_auth_failures_total",
 						    "SMTP AUTH attempts rejected.");
+	if (check_positive(config, "delivery_max_batch", "EXPRESSO_DELIVERY_MAX_BATCH", MAX_DELIVERY_BATCH) != 0)
+		return -1;
+	service->commit_group = ex_mail_commit_group_new(service->database, service->storage,
+							 (size_t)ex_config_int(config, "delivery_max_batch"),
+							 service->metrics);
+	if (service->commit_group == NULL)
+		return -1;
 	service->backend = (ex_smtp_backend){
 		.lookup_recipient = ex_mail_lookup_recipient,
 		.authenticate = ex_mail_authenticate,
@@ -370,6 +383,8 @@ void ex_mail_service_close(ex_mail_service *service)
 	ex_mail_sweep_stop(service);
 	/* NOTE: the Sieve pool stays up, because a request that the HTTP shutdown abandoned may still validate a
 	 * script. The zygote and the workers exit when this process ends and their sockets close. */
+	ex_mail_commit_group_free(service->commit_group);
+	service->commit_group = NULL;
 	ex_storage_free(service->storage);
 	service->storage = NULL;
 	ex_auth_limiter_free(service->auth_limiter);

@@ -915,6 +915,150 @@ test('SIGKILL during DATA loses no acknowledged message', { timeout: TEST_TIMEOU
   }
 });
 
+// Reads the group-commit counters of an instance's /metrics.
+async function deliveryBatchCounters(instance) {
+  const text = await (await fetch(`http://${host}:${instance.ports.http}/metrics`)).text();
+  const read = (name) => {
+    const match = new RegExp(`^expresso_${name}\\{[^}]*\\} (\\d+)$`, 'm').exec(text);
+    assert.ok(match, `${name} is in /metrics`);
+    return Number(match[1]);
+  };
+  return {
+    batches: read('delivery_batches_total'),
+    requests: read('delivery_batch_requests_total'),
+    slow: read('delivery_batches_slow_total'),
+  };
+}
+
+test('parallel deliveries share commits, over-quota fails alone', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const SESSIONS = 12;
+  const run = crypto.randomUUID();
+  const instance = await startInstance({ EXPRESSO_SMTP_GREETING_DELAY: '0' });
+  // Carol may store 1000 bytes more than now: RCPT passes, and the 4 KB message crosses the quota at DATA.
+  const usage = await tenantQuery(carol.tenantId,
+    'SELECT COALESCE(sum(s.bytes), 0)::bigint AS bytes FROM mailbox_stats s JOIN mailboxes m ON m.id = s.mailbox_id WHERE m.user_id = $1',
+    [carol.userId]);
+  await tenantQuery(carol.tenantId, 'UPDATE users SET quota_bytes = $2 WHERE id = $1',
+    [carol.userId, Number(usage[0].bytes) + 1000]);
+  const clients = [];
+  try {
+    const before = await deliveryBatchCounters(instance);
+    // Sessions 0 .. SESSIONS-1 deliver to Alice, the last one to Carol in another tenant.
+    for (let s = 0; s <= SESSIONS; s++) {
+      const client = await SmtpClient.connect(instance.ports.smtp);
+      clients.push(client);
+      await ehlo(client);
+      await client.command('MAIL FROM:<group@example.org>');
+      const recipient = s < SESSIONS ? alice.email : carol.email;
+      assert.equal((await client.command(`RCPT TO:<${recipient}>`)).code, 250);
+      assert.equal((await client.command('DATA')).code, 354);
+      await client.write(`Message-ID: <group-${run}-${s}@e2e.expresso.test>\r\nSubject: group commit\r\n\r\n`);
+      await client.write('line of the group commit test body\r\n'.repeat(120));
+    }
+    // Every final dot at once, so the deliveries reach the committer together.
+    const replies = await Promise.all(clients.map(async (client) => {
+      await client.write('.\r\n');
+      return client.reply(60_000);
+    }));
+
+    for (let s = 0; s < SESSIONS; s++) {
+      assert.equal(replies[s].code, 250, `session ${s}: ${replies[s].text}`);
+    }
+    assert.match(replies[SESSIONS].text, /^452 4\.2\.2 /);
+    const stored = await tenantQuery(alice.tenantId,
+      'SELECT message_id, count(*)::int AS n FROM messages WHERE message_id LIKE $1 GROUP BY message_id',
+      [`<group-${run}-%`]);
+    assert.equal(stored.length, SESSIONS);
+    for (const row of stored) {
+      assert.equal(row.n, 1, `${row.message_id} is stored once`);
+    }
+    const refused = await tenantQuery(carol.tenantId, 'SELECT count(*)::int AS n FROM messages WHERE message_id LIKE $1',
+      [`<group-${run}-%`]);
+    assert.equal(refused[0].n, 0);
+
+    // Each delivery hands two requests to the committer: its garbage records, then its rows.
+    const requests = 2 * (SESSIONS + 1);
+    const after = await deliveryBatchCounters(instance);
+    assert.equal(after.requests - before.requests, requests);
+    assert.ok(after.batches - before.batches < requests,
+      `some requests shared a transaction (${after.batches - before.batches} for ${requests})`);
+    assert.ok(after.slow - before.slow >= 1, 'the batch with the over-quota delivery took the savepoint path');
+  } finally {
+    for (const client of clients) client.close();
+    await tenantQuery(carol.tenantId, 'UPDATE users SET quota_bytes = NULL WHERE id = $1', [carol.userId]);
+    await stopInstance(instance);
+  }
+});
+
+test('delivery batch size at the limit and one past', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const MAX_BATCH = 10000;
+  const SESSIONS = 4;
+  const run = crypto.randomUUID();
+  const deliverInParallel = async (instance) => {
+    const clients = [];
+    try {
+      for (let s = 0; s < SESSIONS; s++) {
+        const client = await SmtpClient.connect(instance.ports.smtp);
+        clients.push(client);
+        await ehlo(client);
+        await client.command('MAIL FROM:<batch@example.org>');
+        assert.equal((await client.command(`RCPT TO:<${alice.email}>`)).code, 250);
+        assert.equal((await client.command('DATA')).code, 354);
+        await client.write(`Message-ID: <batch-${run}-${instance.ports.smtp}-${s}@e2e.expresso.test>\r\n\r\nbody\r\n`);
+      }
+      return await Promise.all(clients.map(async (client) => {
+        await client.write('.\r\n');
+        return client.reply(60_000);
+      }));
+    } finally {
+      for (const client of clients) client.close();
+    }
+  };
+
+  // The largest batch is accepted.
+  let instance = await startInstance({ EXPRESSO_SMTP_GREETING_DELAY: '0', EXPRESSO_DELIVERY_MAX_BATCH: String(MAX_BATCH) });
+  try {
+    for (const reply of await deliverInParallel(instance)) assert.equal(reply.code, 250, reply.text);
+  } finally {
+    await stopInstance(instance);
+  }
+
+  // A batch of 1 commits every request alone.
+  instance = await startInstance({ EXPRESSO_SMTP_GREETING_DELAY: '0', EXPRESSO_DELIVERY_MAX_BATCH: '1' });
+  try {
+    const before = await deliveryBatchCounters(instance);
+    for (const reply of await deliverInParallel(instance)) assert.equal(reply.code, 250, reply.text);
+    const after = await deliveryBatchCounters(instance);
+    assert.equal(after.requests - before.requests, 2 * SESSIONS);
+    assert.equal(after.batches - before.batches, 2 * SESSIONS);
+  } finally {
+    await stopInstance(instance);
+  }
+
+  // One past the maximum, and 0, stop the daemon at start with the setting named.
+  for (const value of [String(MAX_BATCH + 1), '0']) {
+    const daemon = startDaemon(binary, {
+      ...mailListenersOff,
+      EXPRESSO_HTTP_ADDRESS: host,
+      EXPRESSO_HTTP_PORT: String(await freePort()),
+      EXPRESSO_SMTP_PORT: String(await freePort()),
+      EXPRESSO_SUBMISSION_PORT: '0',
+      EXPRESSO_SUBMISSIONS_PORT: '0',
+      EXPRESSO_STORAGE_DIR: path.join(env.EXPRESSO_STATE_DIR, 'storage'),
+      EXPRESSO_DELIVERY_MAX_BATCH: value,
+    });
+    const { code } = await daemon.exited;
+    assert.notEqual(code, 0, `EXPRESSO_DELIVERY_MAX_BATCH=${value} is rejected`);
+    const invalid = daemon.lines.find((line) => line.includes('"setting_invalid"'));
+    assert.ok(invalid, `a setting_invalid line for ${value}: ${daemon.lines.slice(-5).join('\n')}`);
+    assert.match(invalid, /EXPRESSO_DELIVERY_MAX_BATCH/);
+    assert.match(invalid, new RegExp(`must be between 1 and ${MAX_BATCH}, got ${value}`));
+  }
+  const stored = await tenantQuery(alice.tenantId, 'SELECT count(*)::int AS n FROM messages WHERE message_id LIKE $1',
+    [`<batch-${run}-%`]);
+  assert.equal(stored[0].n, 2 * SESSIONS);
+});
+
 test('SIGTERM lets a transaction in progress finish', { timeout: TEST_TIMEOUT_MS }, async () => {
   const instance = await startInstance({ EXPRESSO_SMTP_GREETING_DELAY: '0' });
   const client = await SmtpClient.connect(instance.ports.smtp);

@@ -32,6 +32,11 @@ struct ex_storage_backend {
 	ex_storage_status (*writer_write)(ex_storage_writer *writer, const void *data, size_t length, char *err,
 					  size_t errlen);
 	ex_storage_status (*writer_commit)(ex_storage_writer *writer, char *err, size_t errlen);
+	/* Commit whose directory entry ex_storage_sync_objects makes durable; NULL: writer_commit. */
+	ex_storage_status (*writer_commit_unsynced)(ex_storage_writer *writer, char *err, size_t errlen);
+	/* NULL in a backend whose commit is durable by itself (S3). */
+	ex_storage_status (*sync_objects)(ex_storage *storage, const ex_storage_object_name *objects, size_t count,
+					  char *err, size_t errlen);
 	void (*writer_abort)(ex_storage_writer *writer);
 	ex_storage_status (*import_file)(ex_storage *storage, const char *tenant_id, const char *key, const char *path,
 					 char *err, size_t errlen);

@@ -3,7 +3,9 @@
  * file ROOT/<tenant>/.tmp/<random> which is fsynced, renamed over the
  * final name, and followed by an fsync of the final directory (and of any
  * directory this write created), so a committed object survives a crash
- * and an uncommitted one never appears under its key.
+ * and an uncommitted one never appears under its key. The unsynced commit
+ * leaves the directory fsync to local_sync_objects, which does it once per
+ * directory for a group of objects.
  */
 #include "backend.h"
 
@@ -12,6 +14,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -221,13 +224,16 @@ static void local_writer_abort(ex_storage_writer *base)
 	free(writer);
 }
 
-/* Renames FROM over TO and makes both the file and the new entry durable. */
-static ex_storage_status publish_file(const char *from, const char *to, char *err, size_t errlen)
+/* Renames FROM over TO and, when SYNC_DIRECTORY is set, makes the new entry durable. */
+static ex_storage_status publish_file(const char *from, const char *to, bool sync_directory, char *err,
+				      size_t errlen)
 {
 	if (make_parent_directories(to) != 0)
 		return fail(err, errlen, "cannot create the directory of %s: %s", to, strerror(errno));
 	if (rename(from, to) != 0)
 		return fail(err, errlen, "rename %s to %s failed: %s", from, to, strerror(errno));
+	if (!sync_directory)
+		return EX_STORAGE_OK;
 
 	char directory[PATH_MAX];
 	snprintf(directory, sizeof(directory), "%s", to);
@@ -239,7 +245,8 @@ static ex_storage_status publish_file(const char *from, const char *to, char *er
 	return EX_STORAGE_OK;
 }
 
-static ex_storage_status local_writer_commit(ex_storage_writer *base, char *err, size_t errlen)
+/* Fsyncs the file and renames it over its key; SYNC_DIRECTORY also fsyncs the directory entry. */
+static ex_storage_status commit_writer(ex_storage_writer *base, bool sync_directory, char *err, size_t errlen)
 {
 	local_writer *writer = (local_writer *)base;
 	ex_storage_status status = EX_STORAGE_OK;
@@ -250,11 +257,54 @@ static ex_storage_status local_writer_commit(ex_storage_writer *base, char *err,
 		status = fail(err, errlen, "close of %s failed: %s", writer->temporary_path, strerror(errno));
 	writer->fd = -1;
 	if (status == EX_STORAGE_OK)
-		status = publish_file(writer->temporary_path, writer->final_path, err, errlen);
+		status = publish_file(writer->temporary_path, writer->final_path, sync_directory, err, errlen);
 
 	if (status != EX_STORAGE_OK)
 		unlink(writer->temporary_path);
 	free(writer);
+	return status;
+}
+
+static ex_storage_status local_writer_commit(ex_storage_writer *base, char *err, size_t errlen)
+{
+	return commit_writer(base, true, err, errlen);
+}
+
+static ex_storage_status local_writer_commit_unsynced(ex_storage_writer *base, char *err, size_t errlen)
+{
+	return commit_writer(base, false, err, errlen);
+}
+
+/* Fsyncs the directory of each object once, however many of the objects share it. */
+static ex_storage_status local_sync_objects(ex_storage *base, const ex_storage_object_name *objects, size_t count,
+					    char *err, size_t errlen)
+{
+	local_storage *storage = (local_storage *)base;
+	char (*directories)[PATH_MAX] = calloc(count > 0 ? count : 1, sizeof(*directories));
+	if (directories == NULL)
+		return fail(err, errlen, "out of memory");
+
+	ex_storage_status status = EX_STORAGE_OK;
+	size_t distinct = 0;
+	for (size_t i = 0; i < count && status == EX_STORAGE_OK; i++) {
+		char path[PATH_MAX];
+		status = object_path(storage, objects[i].tenant_id, objects[i].key, path, sizeof(path), err, errlen);
+		if (status != EX_STORAGE_OK)
+			break;
+		char *slash = strrchr(path, '/');
+		if (slash != NULL)
+			*slash = '\0';
+		bool seen = false;
+		for (size_t j = 0; j < distinct && !seen; j++)
+			seen = strcmp(directories[j], path) == 0;
+		if (seen)
+			continue;
+		snprintf(directories[distinct], PATH_MAX, "%s", path);
+		distinct++;
+		if (fsync_path(path) != 0)
+			status = fail(err, errlen, "fsync of directory %s failed: %s", path, strerror(errno));
+	}
+	free(directories);
 	return status;
 }
 
@@ -478,6 +528,8 @@ static const ex_storage_backend local_backend = {
 	.writer_begin = local_writer_begin,
 	.writer_write = local_writer_write,
 	.writer_commit = local_writer_commit,
+	.writer_commit_unsynced = local_writer_commit_unsynced,
+	.sync_objects = local_sync_objects,
 	.writer_abort = local_writer_abort,
 	.import_file = local_import_file,
 	.open_read = local_open_read,

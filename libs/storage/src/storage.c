@@ -112,6 +112,26 @@ ex_storage_status ex_storage_writer_commit(ex_storage_writer *writer, char *err,
 	return writer->backend->writer_commit(writer, err, errlen);
 }
 
+ex_storage_status ex_storage_writer_commit_unsynced(ex_storage_writer *writer, char *err, size_t errlen)
+{
+	if (writer->backend->writer_commit_unsynced == NULL)
+		return writer->backend->writer_commit(writer, err, errlen);
+	return writer->backend->writer_commit_unsynced(writer, err, errlen);
+}
+
+ex_storage_status ex_storage_sync_objects(ex_storage *storage, const ex_storage_object_name *objects, size_t count,
+					  char *err, size_t errlen)
+{
+	for (size_t i = 0; i < count; i++) {
+		ex_storage_status status = check_name(objects[i].tenant_id, objects[i].key, err, errlen);
+		if (status != EX_STORAGE_OK)
+			return status;
+	}
+	if (storage->backend->sync_objects == NULL)
+		return EX_STORAGE_OK;
+	return storage->backend->sync_objects(storage, objects, count, err, errlen);
+}
+
 void ex_storage_writer_abort(ex_storage_writer *writer)
 {
 	if (writer != NULL)

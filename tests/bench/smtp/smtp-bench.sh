@@ -4,17 +4,22 @@
 # parallel sessions (several messages per connection) to:
 #   1. a private expresso-mail on the running stack: the client's 250
 #      comes after the fsync of the object and the commit of the row.
-#      Afterwards the script deletes these messages from Alice's INBOX
+#      At the end the script deletes these messages from Alice's INBOX
 #      and their objects, so that the tests, which expect a small INBOX,
 #      still pass;
 #   2. a private Postfix that delivers over LMTP to a private Dovecot
 #      writing Maildir with mail_fsync = always; Postfix fsyncs its queue
 #      files. The clock stops when the last message is in the Maildir.
-# Each server takes RUNS rounds (default 3), one after the other. The
-# script prints every round's messages per second, the median of each
-# server and the ratio of the medians.
+# Each server takes RUNS rounds (default 3), and the rounds alternate
+# between the two servers. The script prints every round's messages per
+# second, the median of each server and the ratio of the medians. For
+# expresso-mail it also prints the CPU time that the daemon and the
+# stack's PostgreSQL used per message.
 #
 # Usage: tests/bench/smtp/smtp-bench.sh [messages] [runs]   (default 2000 3)
+# EXPRESSO_BENCH_MAIL_BINARY selects the expresso-mail binary to measure
+# (default build/services/mail/expresso-mail); give it a RelWithDebInfo
+# or Release build for figures, because the default build is Debug.
 # Needs: root (Postfix and Dovecot drop privileges to their users), the
 # stack up (scripts/run-local.sh) with stack.env in the environment and
 # the tree built in build/. The script installs the Debian packages
@@ -29,6 +34,8 @@ repo=$(cd "$(dirname "$0")/../../.." && pwd)
 messages=${1:-2000}
 runs=${2:-3}
 sessions=20
+mail_binary=${EXPRESSO_BENCH_MAIL_BINARY:-$repo/build/services/mail/expresso-mail}
+[ -x "$mail_binary" ] || { echo "no expresso-mail binary at $mail_binary; build the tree or set EXPRESSO_BENCH_MAIL_BINARY" >&2; exit 2; }
 size=10240
 offset=${EXPRESSO_PORT_OFFSET:?source the stack.env of a running stack}
 expresso_smtp_port=$((offset + 1025))
@@ -50,6 +57,7 @@ fi
 work=$(mktemp -d /tmp/expresso-smtp-bench.XXXXXX)
 chmod 755 "$work"
 expresso_pid=""
+bench_messages_sent=0
 cleanup() {
 	if [ -n "$expresso_pid" ]; then
 		kill "$expresso_pid" 2>/dev/null || true
@@ -57,6 +65,10 @@ cleanup() {
 	fi
 	if [ -f "$work/postfix/etc/main.cf" ]; then
 		postfix -c "$work/postfix/etc" stop >/dev/null 2>&1 || true
+	fi
+	# An early exit still leaves Alice's INBOX as the tests expect it.
+	if [ "$bench_messages_sent" -eq 1 ]; then
+		remove_bench_messages || true
 	fi
 	if [ -f "$work/dovecot/run/master.pid" ]; then
 		kill "$(cat "$work/dovecot/run/master.pid")" 2>/dev/null || true
@@ -80,44 +92,45 @@ RETURNING m.tenant_id || '/' || m.storage_key;
 COMMIT;
 SQL
 ) || { echo "deleting the benchmark's messages failed" >&2; return 1; }
-	printf '%s\n' "$keys" | grep -E '^[0-9a-f-]{36}/mail/[0-9a-f-]{36}/[0-9a-f-]{36}$' |
-		sed "s|^|$EXPRESSO_STATE_DIR/storage/|" | xargs -r rm -f
+	keys=$(printf '%s\n' "$keys" | grep -E '^[0-9a-f-]{36}/mail/[0-9a-f-]{36}/[0-9a-f-]{36}$' || true)
+	printf '%s\n' "$keys" | sed "s|^|$EXPRESSO_STATE_DIR/storage/|" | xargs -r rm -f
+	# The delete trigger listed each key in mail_object_garbage for the sweep; the objects are gone now.
+	# The keys go through COPY on standard input: as one argument they would exceed the 128 KiB limit.
+	{
+		printf '%s\n' 'BEGIN;' \
+			"SELECT FROM (SELECT set_config('app.tenant_id', tenant_id::text, true) FROM ex_tenant_for_login(:'login')) AS bound;" \
+			'CREATE TEMPORARY TABLE bench_keys (storage_key text) ON COMMIT DROP;' 'COPY bench_keys FROM STDIN;'
+		printf '%s\n' "$keys" | cut -d/ -f2-
+		printf '%s\n' '\.' \
+			"DELETE FROM mail_object_garbage AS g USING ex_tenant_for_login(:'login') AS u, bench_keys AS k" \
+			'WHERE g.tenant_id = u.tenant_id AND g.storage_key = k.storage_key;' 'COMMIT;'
+	} | psql "$EXPRESSO_DATABASE_OWNER_URL" -qAt -v ON_ERROR_STOP=1 -v login="$EXPRESSO_ALICE_EMAIL" >/dev/null ||
+		{ echo "deleting the garbage entries of the benchmark's objects failed" >&2; return 1; }
 }
 
 now() { date +%s.%N; }
 rate() { awk -v n="$1" -v s="$2" -v e="$3" 'BEGIN { printf "%.1f", n / (e - s) }'; }
-# The median of the numbers given as arguments.
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { printf "%.1f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# The median of the numbers given after the first argument, printed with the awk format in the first.
+median() {
+	local format=$1
+	shift
+	printf '%s\n' "$@" | sort -g |
+		awk -v f="$format" '{ v[NR] = $1 } END { printf f, NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
 
 # ---- expresso-mail ----------------------------------------------------------------
 EXPRESSO_HTTP_ADDRESS=127.0.0.1 EXPRESSO_HTTP_PORT=$expresso_http_port EXPRESSO_SMTP_PORT=$expresso_smtp_port \
-EXPRESSO_SUBMISSION_PORT=0 EXPRESSO_SUBMISSIONS_PORT=0 EXPRESSO_STORAGE_DIR="$EXPRESSO_STATE_DIR/storage" \
+EXPRESSO_SUBMISSION_PORT=0 EXPRESSO_SUBMISSIONS_PORT=0 EXPRESSO_IMAP_PORT=0 EXPRESSO_IMAPS_PORT=0 \
+EXPRESSO_MANAGESIEVE_PORT=0 EXPRESSO_STORAGE_DIR="$EXPRESSO_STATE_DIR/storage" \
 EXPRESSO_SMTP_GREETING_DELAY=0 EXPRESSO_SMTP_MAX_CONNECTIONS_PER_ADDRESS=100 \
 EXPRESSO_SMTP_MAX_COMMANDS_PER_MINUTE=0 EXPRESSO_OUTBOUND_WORKERS=0 EXPRESSO_LOG_LEVEL=warn \
-	"$repo/build/services/mail/expresso-mail" >"$work/expresso.log" 2>&1 &
+	"$mail_binary" >"$work/expresso.log" 2>&1 &
 expresso_pid=$!
 for _ in $(seq 100); do
 	curl -fs "http://127.0.0.1:$expresso_http_port/ready" >/dev/null && break
 	sleep 0.1
 done
 curl -fs "http://127.0.0.1:$expresso_http_port/ready" >/dev/null || { cat "$work/expresso.log" >&2; exit 1; }
-
-expresso_rates=()
-for round in $(seq "$runs"); do
-	start=$(now)
-	smtp-source -d -s "$sessions" -m "$messages" -l "$size" -f bench@example.org -t "$EXPRESSO_ALICE_EMAIL" \
-		"127.0.0.1:$expresso_smtp_port"
-	end=$(now)
-	expresso_rates+=("$(rate "$messages" "$start" "$end")")
-	echo "expresso-mail round $round: ${expresso_rates[-1]} messages/s" >&2
-done
-expresso_rate=$(median "${expresso_rates[@]}")
-printf '%-34s %-24s %10s\n' "receiver ($messages x 10 KB, $sessions sessions)" "rounds (messages/s)" "median"
-printf '%-34s %-24s %10s\n' "expresso-mail (250 after commit)" "${expresso_rates[*]}" "$expresso_rate"
-kill "$expresso_pid"
-wait "$expresso_pid" 2>/dev/null || true
-expresso_pid=""
-remove_bench_messages
 
 # ---- Dovecot (LMTP into Maildir) ----------------------------------------------------
 mkdir -p "$work/dovecot/run" "$work/mail"
@@ -193,9 +206,39 @@ for _ in $(seq 100); do
 done
 [ "$listening" -eq 1 ] || { echo "Postfix is not listening on 127.0.0.1:$postfix_port" >&2; exit 1; }
 
+# CPU ticks used so far by the private expresso-mail and by every process of the stack's PostgreSQL
+# (backends, WAL writer, checkpointer). The backends of the other daemons of the stack are idle.
+postmaster=$(head -1 "$EXPRESSO_STATE_DIR/pg/postmaster.pid")
+cpu_ticks() {
+	local total=0 ticks process
+	for process in "$expresso_pid" $(pgrep -P "$postmaster"); do
+		ticks=$(awk '{ print $14 + $15 }' "/proc/$process/stat" 2>/dev/null || echo 0)
+		total=$((total + ticks))
+	done
+	echo "$total"
+}
+ticks_per_second=$(getconf CLK_TCK)
+
+# ---- rounds ---------------------------------------------------------------------------
+# The rounds alternate between the servers, so that a change in the load of
+# the machine during the run reaches both.
 maildir="$work/mail/bench/new"
+expresso_rates=()
+expresso_cpu=()
 postfix_rates=()
 for round in $(seq "$runs"); do
+	bench_messages_sent=1
+	ticks_before=$(cpu_ticks)
+	start=$(now)
+	smtp-source -d -s "$sessions" -m "$messages" -l "$size" -f bench@example.org -t "$EXPRESSO_ALICE_EMAIL" \
+		"127.0.0.1:$expresso_smtp_port"
+	end=$(now)
+	ticks_after=$(cpu_ticks)
+	expresso_rates+=("$(rate "$messages" "$start" "$end")")
+	expresso_cpu+=("$(awk -v t="$((ticks_after - ticks_before))" -v hz="$ticks_per_second" -v n="$messages" \
+		'BEGIN { printf "%.2f", 1000 * t / hz / n }')")
+	echo "expresso-mail round $round: ${expresso_rates[-1]} messages/s, ${expresso_cpu[-1]} ms of CPU per message" >&2
+
 	expected=$((round * messages))
 	start=$(now)
 	smtp-source -d -s "$sessions" -m "$messages" -l "$size" -f bench@example.org -t bench@bench.expresso.test \
@@ -212,7 +255,16 @@ for round in $(seq "$runs"); do
 	postfix_rates+=("$(rate "$messages" "$start" "$end")")
 	echo "Postfix + Dovecot round $round: ${postfix_rates[-1]} messages/s" >&2
 done
-postfix_rate=$(median "${postfix_rates[@]}")
+kill "$expresso_pid"
+wait "$expresso_pid" 2>/dev/null || true
+expresso_pid=""
+remove_bench_messages
+bench_messages_sent=0
 
+expresso_rate=$(median %.1f "${expresso_rates[@]}")
+postfix_rate=$(median %.1f "${postfix_rates[@]}")
+printf '%-34s %-24s %10s\n' "receiver ($messages x 10 KB, $sessions sessions)" "rounds (messages/s)" "median"
+printf '%-34s %-24s %10s\n' "expresso-mail (250 after commit)" "${expresso_rates[*]}" "$expresso_rate"
 printf '%-34s %-24s %10s\n' "Postfix + LMTP + Dovecot Maildir" "${postfix_rates[*]}" "$postfix_rate"
 awk -v a="$expresso_rate" -v b="$postfix_rate" 'BEGIN { printf "ratio of the medians, expresso / postfix+dovecot: %.2f\n", a / b }'
+echo "expresso-mail and PostgreSQL CPU per message (ms), median: $(median %.2f "${expresso_cpu[@]}")"

@@ -280,6 +280,35 @@ static void relative_root_is_rejected(void **state)
 	assert_non_null(strstr(err, "absolute"));
 }
 
+/* Objects committed without their directory fsync are readable, and one sync covers them all. */
+static void unsynced_commit_then_sync(void **state)
+{
+	static const char *const keys[] = { "mail/u9/a", "mail/u9/b", "mail/u8/c" };
+	ex_storage_object_name names[4];
+	char *data = NULL;
+	size_t length = 0;
+	(void)state;
+
+	for (size_t i = 0; i < 3; i++) {
+		ex_storage_writer *writer = NULL;
+		assert_int_equal(ex_storage_writer_begin(storage, DEMO, keys[i], &writer, err, sizeof(err)), EX_STORAGE_OK);
+		assert_int_equal(ex_storage_writer_write(writer, keys[i], strlen(keys[i]), err, sizeof(err)), EX_STORAGE_OK);
+		assert_int_equal(ex_storage_writer_commit_unsynced(writer, err, sizeof(err)), EX_STORAGE_OK);
+		names[i] = (ex_storage_object_name){ .tenant_id = DEMO, .key = keys[i] };
+	}
+	assert_int_equal(ex_storage_read_all(storage, DEMO, "mail/u9/b", 64, &data, &length, err, sizeof(err)), EX_STORAGE_OK);
+	assert_memory_equal(data, "mail/u9/b", length);
+	free(data);
+
+	assert_int_equal(ex_storage_sync_objects(storage, names, 3, err, sizeof(err)), EX_STORAGE_OK);
+	assert_int_equal(ex_storage_sync_objects(storage, names, 0, err, sizeof(err)), EX_STORAGE_OK);
+
+	names[3] = (ex_storage_object_name){ .tenant_id = DEMO, .key = "../escape" };
+	assert_int_equal(ex_storage_sync_objects(storage, names, 4, err, sizeof(err)), EX_STORAGE_INVALID_NAME);
+	names[3] = (ex_storage_object_name){ .tenant_id = "not-a-tenant", .key = "mail/u9/a" };
+	assert_int_equal(ex_storage_sync_objects(storage, names, 4, err, sizeof(err)), EX_STORAGE_INVALID_NAME);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -295,6 +324,7 @@ int main(void)
 		cmocka_unit_test(delete_removes_object),
 		cmocka_unit_test(invalid_names_are_rejected),
 		cmocka_unit_test(relative_root_is_rejected),
+		cmocka_unit_test(unsynced_commit_then_sync),
 	};
 	return cmocka_run_group_tests(tests, open_store, close_store);
 }

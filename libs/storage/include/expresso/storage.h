@@ -89,6 +89,26 @@ ex_storage_status ex_storage_writer_write(ex_storage_writer *writer, const void 
 uint64_t ex_storage_writer_size(const ex_storage_writer *writer);
 /* Makes the object durable and visible, replacing any object of that key; frees the writer. */
 ex_storage_status ex_storage_writer_commit(ex_storage_writer *writer, char *err, size_t errlen);
+/*
+ * Group commit of several objects. ex_storage_writer_commit_unsynced makes
+ * the object visible under its key like ex_storage_writer_commit, but the
+ * local backend leaves the fsync of its directory entry out, so a crash
+ * may still take the object away. ex_storage_sync_objects then makes the
+ * objects given durable, with one fsync per distinct directory: an fsync
+ * of a directory covers every rename into it done before the call. A
+ * caller that needs many objects durable at once (mail delivery) pays one
+ * directory fsync for all of them. The S3 backend's commit is durable by
+ * itself, and its sync does nothing.
+ */
+typedef struct {
+	const char *tenant_id;
+	const char *key;
+} ex_storage_object_name;
+
+ex_storage_status ex_storage_writer_commit_unsynced(ex_storage_writer *writer, char *err, size_t errlen);
+ex_storage_status ex_storage_sync_objects(ex_storage *storage, const ex_storage_object_name *objects, size_t count,
+					  char *err, size_t errlen);
+
 /* Discards everything written; frees the writer. Safe on NULL. */
 void ex_storage_writer_abort(ex_storage_writer *writer);
 
