@@ -210,8 +210,9 @@ int ex_drive_upload_complete_parts(ex_drive_service *service, const char *tenant
 }
 
 /*
- * NOTE: the S3 server of the end-to-end tests (s3rver 3) rejects
- * AbortMultipartUpload with 405, so no test sees an abort succeed.
+ * Runs on termination and on expiry. tests/e2e/drive-swift.test.mjs checks
+ * that the parts are gone from Swift's S3 API afterwards; s3rver, the S3
+ * server of the other S3 tests, rejects AbortMultipartUpload with 405.
  */
 void ex_drive_upload_abort_parts(ex_drive_service *service, const char *tenant_id, const char *upload_id,
 				 const char *storage_upload_id)
