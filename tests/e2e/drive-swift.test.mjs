@@ -4,7 +4,8 @@
 // 405. An upload whose first chunk became an S3 part is terminated
 // (DELETE), left to expire, or completed. After each, the multipart upload
 // is gone from Swift (ListParts returns NoSuchUpload, and its data files
-// are deleted from Swift's disk), and the local upload file is gone.
+// are deleted from Swift's disk), and the local upload file is gone. While
+// the upload is open, the bytes sent as a part no longer take local disk.
 // botocore (lib/s3_client.py) looks at Swift from outside the daemon.
 //
 // Needs the local stack (stack.env), Debian's python3-swift, memcached and
@@ -116,7 +117,10 @@ async function startUpload(base) {
   const multipart = (await s3('list-uploads', BUCKET)).find((upload) => upload.key.endsWith(`/drive/${id}`));
   assert.ok(multipart, `a multipart upload exists for ${id}`);
   assert.deepEqual(await s3('list-parts', BUCKET, multipart.key, multipart.upload_id), [1]);
-  assert.ok(fs.existsSync(uploadFile(id)), 'the local upload file exists while the upload is open');
+  // The part's bytes were punched out of the local upload file, which keeps its size.
+  const local = fs.statSync(uploadFile(id));
+  assert.equal(local.size, 6 * MiB, 'the local upload file keeps its size');
+  assert.ok(local.blocks * 512 < MiB, `the local upload file holds ${local.blocks * 512} bytes on disk after its part was sent`);
   return { name, location, id, content, multipart, dataFilesBefore };
 }
 
