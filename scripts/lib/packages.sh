@@ -16,6 +16,8 @@ EXPRESSO_DEBIAN_PACKAGES=(
 	python3 vdirsyncer python3-caldav litmus radicale sieve-connect isync
 	# the S3 test server's signature check (botocore is AWS's own SigV4 code)
 	python3-botocore
+	# the S3 server with AbortMultipartUpload of tests/e2e/drive-swift.test.mjs (Swift's s3api)
+	python3-swift memcached
 	# the remote SMTP server of the outbound queue tests (tests/e2e/smtp_remote.py)
 	python3-aiosmtpd swaks
 	# the public proxy of deploy/compose.yaml, run by tests/e2e/mail-autoconfig.test.mjs

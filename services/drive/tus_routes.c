@@ -13,10 +13,11 @@
  * process, then on the upload file). One that comes after it gets 409
  * from the offset check.
  *
- * PATCH (also through X-HTTP-Method-Override) is a streaming route: its
- * checks run on the headers, then the body goes piece by piece into the
- * upload file (upload_chunk.c) and is acknowledged once fsynced. A chunk
- * whose checksum fails or whose client goes away is discarded.
+ * PATCH (also through X-HTTP-Method-Override) and creation (POST) are
+ * streaming routes: their checks run on the headers, then the body goes
+ * piece by piece into the upload file (upload_chunk.c) and is acknowledged
+ * once fsynced. A chunk whose checksum fails or whose client goes away is
+ * discarded, and so is an upload whose creation-with-upload chunk fails.
  *
  * Every response carries Tus-Resumable, including the 412 for a wrong
  * version. NOTE: the 413 that the HTTP server sends by itself, when
@@ -24,8 +25,6 @@
  */
 #include <inttypes.h>
 #include <microhttpd.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,27 +157,6 @@ static void respond_checksum_mismatch(ex_drive_service *service, ex_http_request
 	       (json_int_t)length);
 	ex_http_respond_error(request, HTTP_CHECKSUM_MISMATCH, "checksum_mismatch",
 			      "the chunk does not match Upload-Checksum and was discarded; send it again");
-}
-
-/* Check: DATA matches the digest the client sent. */
-static bool check_checksum_matches(ex_drive_service *service, ex_http_request *request,
-				   const ex_tus_checksum *checksum, const void *data, size_t length, const char *upload_id)
-{
-	unsigned char digest[EVP_MAX_MD_SIZE];
-	unsigned int digest_length = 0;
-	const EVP_MD *md = checksum->algorithm == EX_TUS_CHECKSUM_SHA1     ? EVP_sha1()
-			   : checksum->algorithm == EX_TUS_CHECKSUM_SHA256 ? EVP_sha256()
-									   : EVP_md5();
-
-	if (EVP_Digest(data, length, digest, &digest_length, md, NULL) != 1) {
-		ex_http_respond_error(request, 500, "internal_error", "the chunk's checksum could not be computed");
-		return false;
-	}
-	if (digest_length == checksum->digest_length &&
-	    CRYPTO_memcmp(digest, checksum->digest, digest_length) == 0)
-		return true;
-	respond_checksum_mismatch(service, request, upload_id, length);
-	return false;
 }
 
 /* Check: a length is within Tus-Max-Size. */
@@ -356,25 +334,6 @@ static bool send_parts(ex_drive_service *service, ex_http_request *request, cons
 	return false;
 }
 
-/*
- * Stores the body of a creation-with-upload request as the first chunk of
- * the new UPLOAD, whose length and checksum the caller checked. Sends the
- * error response and returns false when the write fails.
- */
-static bool apply_creation_chunk(ex_drive_service *service, ex_http_request *request, const ex_drive_caller *caller,
-				 ex_drive_upload *upload)
-{
-	size_t body_length = 0;
-	const void *body = ex_http_body(request, &body_length);
-
-	ex_upload_result result = ex_upload_chunk_append(service, caller->tenant_id, upload, body, body_length, -1);
-	if (result != EX_UPLOAD_OK) {
-		respond_chunk_failure(request, result);
-		return false;
-	}
-	return send_parts(service, request, caller, upload) && finish_if_complete(service, request, caller, upload);
-}
-
 /* Loads the caller's upload named in the path, or sends 404 or 410 when it cannot be used. */
 static bool load_upload(ex_drive_service *service, ex_http_request *request, const ex_drive_caller *caller,
 			ex_drive_upload *upload)
@@ -476,20 +435,8 @@ static bool check_concat_header(ex_http_request *request, ex_tus_concat *concat)
 static void tus_create_final(ex_drive_service *service, ex_http_request *request, const ex_drive_caller *caller,
 			     ex_drive_upload *upload, const ex_tus_concat *concat)
 {
-	size_t body_length = 0;
 	size_t bad_part = 0;
 
-	ex_http_body(request, &body_length);
-	if (ex_http_header(request, "Upload-Length") != NULL || ex_http_header(request, "Upload-Defer-Length") != NULL) {
-		ex_http_respond_error(request, 400, "invalid_upload_length",
-				      "a final upload must not send Upload-Length: its length is the sum of its parts");
-		return;
-	}
-	if (body_length > 0) {
-		ex_http_respond_error(request, 400, "invalid_concat",
-				      "a final upload takes no body; send the bytes to the partial uploads");
-		return;
-	}
 	if (!check_metadata(service, request, caller, upload))
 		return;
 	snprintf(upload->concat_header, sizeof(upload->concat_header), "%s", ex_http_header(request, "Upload-Concat"));
@@ -526,59 +473,6 @@ static void tus_create_final(ex_drive_service *service, ex_http_request *request
 		return;
 	respond_created(request, upload);
 	add_offset(request, upload->offset);
-}
-
-static void tus_create(ex_drive_service *service, ex_http_request *request, const ex_drive_caller *caller)
-{
-	ex_drive_upload *upload = calloc(1, sizeof(*upload));
-	ex_tus_concat *concat = malloc(sizeof(*concat));
-	ex_tus_checksum checksum;
-	bool has_checksum = false;
-	size_t body_length = 0;
-
-	if (upload == NULL || concat == NULL) {
-		ex_http_respond_error(request, 500, "internal_error", "out of memory");
-		goto done;
-	}
-	if (!check_concat_header(request, concat))
-		goto done;
-	upload->concat = concat->kind;
-	if (concat->kind == EX_TUS_CONCAT_FINAL) {
-		tus_create_final(service, request, caller, upload, concat);
-		goto done;
-	}
-	ex_http_body(request, &body_length);
-	if (!check_creation_length(service, request, upload) || !check_metadata(service, request, caller, upload))
-		goto done;
-	if (body_length > 0 && (!check_chunk_content_type(request) ||
-				!check_checksum_header(request, &checksum, &has_checksum)))
-		goto done;
-	if (upload->length >= 0 && (uint64_t)body_length > (uint64_t)upload->length) {
-		ex_http_respond_error(request, 413, "chunk_past_upload_length",
-				      "the body of %zu bytes is longer than Upload-Length %" PRId64, body_length,
-				      upload->length);
-		goto done;
-	}
-	if (has_checksum && !check_checksum_matches(service, request, &checksum, ex_http_body(request, &body_length),
-						    body_length, NULL))
-		goto done;
-	if (!check_quota(service, request, caller, upload->length >= 0 ? (uint64_t)upload->length : body_length))
-		goto done;
-
-	if (ex_drive_upload_create(service, caller->tenant_id, caller->user_id, upload) != EX_UPLOAD_OK) {
-		ex_http_respond_error(request, 500, "storage_error", "the upload could not be created; try again");
-		goto done;
-	}
-	/* creation-with-upload: the body is the first chunk; an empty upload completes at once. */
-	if ((body_length > 0 || upload->length == 0) && !apply_creation_chunk(service, request, caller, upload))
-		goto done;
-
-	respond_created(request, upload);
-	if (body_length > 0)
-		add_offset(request, upload->offset);
-done:
-	free(concat);
-	free(upload);
 }
 
 static void tus_head(ex_drive_service *service, ex_http_request *request, const ex_drive_caller *caller)
@@ -655,7 +549,10 @@ static bool check_patch_length(ex_drive_service *service, ex_http_request *reque
 	return true;
 }
 
-/* A PATCH whose checks passed and whose body is being written to the upload file. */
+/*
+ * A PATCH, or a creation POST, whose checks passed and whose body is being
+ * written to the upload file.
+ */
 typedef struct {
 	ex_drive_caller caller;
 	bool authenticated;
@@ -665,6 +562,8 @@ typedef struct {
 	int64_t new_length; /* Upload-Length sent to end a deferred length; -1: none */
 	int64_t room;       /* bytes the chunk may have before it passes Upload-Length; -1: no length yet */
 	ex_upload_chunk *chunk;
+	ex_tus_concat *concat; /* creation only: the parsed Upload-Concat */
+	bool created;          /* creation only: the upload row and file exist */
 } patch_stream;
 
 /* Discards the chunk unless it was committed, and unlocks the upload. Safe to call twice. */
@@ -675,6 +574,21 @@ static void release_upload(ex_drive_service *service, patch_stream *stream)
 	if (stream->id[0] != '\0')
 		ex_drive_upload_unlock(&service->locks, stream->id);
 	stream->id[0] = '\0';
+}
+
+/*
+ * Discards the chunk, then removes the upload when this request is a
+ * creation that made it, so that a failed creation-with-upload leaves
+ * nothing. Does only the first on a PATCH.
+ */
+static void discard_created_upload(ex_drive_service *service, patch_stream *stream)
+{
+	release_upload(service, stream);
+	if (stream->created &&
+	    ex_drive_upload_terminate(service, stream->caller.tenant_id, stream->caller.user_id, &stream->upload) !=
+		    EX_UPLOAD_OK)
+		ex_log(EX_LOG_WARN, "upload_discard_failed", "{s:s}", "upload", stream->upload.id);
+	stream->created = false;
 }
 
 /*
@@ -790,15 +704,25 @@ static void patch_stream_body(ex_http_request *request, void *context, void **st
 {
 	patch_stream *stream = *state;
 
+	if (stream->chunk == NULL) {
+		/* A creation request whose headers announced no body (a final upload, or no Content-Length). */
+		ex_http_respond_error(request, 400, "unexpected_body",
+				      "this creation request takes no body: a final upload gets its bytes from its "
+				      "partial uploads, and a body needs Content-Length or Transfer-Encoding");
+		finish_patch_response(context, request, stream);
+		return;
+	}
 	if (stream->room >= 0 && ex_upload_chunk_size(stream->chunk) + length > (uint64_t)stream->room) {
 		ex_http_respond_error(request, 413, "chunk_past_upload_length",
 				      "the chunk at offset %" PRId64 " ends past Upload-Length %" PRId64,
 				      stream->upload.offset, stream->upload.offset + stream->room);
+		discard_created_upload(context, stream);
 		finish_patch_response(context, request, stream);
 		return;
 	}
 	if (ex_upload_chunk_write(stream->chunk, data, length) != 0) {
 		respond_chunk_failure(request, EX_UPLOAD_FAILED);
+		discard_created_upload(context, stream);
 		finish_patch_response(context, request, stream);
 	}
 }
@@ -837,8 +761,167 @@ static void patch_stream_release(ex_http_request *request, void *context, void *
 	release_upload(context, stream);
 	if (stream->authenticated)
 		ex_drive_caller_clear(&stream->caller);
+	free(stream->concat);
 	free(stream);
 	*state = NULL;
+}
+
+/* ---- creation (POST), streamed like PATCH ---- */
+
+/* Returns true when the creation request carries a body: a Content-Length above 0, or a chunked body. */
+static bool creation_has_body(ex_http_request *request)
+{
+	int64_t declared = ex_http_declared_body_length(request);
+
+	if (declared >= 0)
+		return declared > 0;
+	return ex_http_header(request, "Transfer-Encoding") != NULL;
+}
+
+/*
+ * Creates the upload from the headers and, for creation-with-upload, opens
+ * its first chunk. The checks are those of a creation without a body, and
+ * with a body those of a PATCH at offset 0, all run before any body byte
+ * is read. Sends the error response and returns false when one fails.
+ */
+static bool create_upload(ex_drive_service *service, ex_http_request *request, patch_stream *stream)
+{
+	ex_drive_upload *upload = &stream->upload;
+	ex_tus_checksum checksum;
+	bool has_checksum = false;
+	bool has_body = creation_has_body(request);
+	int64_t declared = ex_http_declared_body_length(request);
+
+	if (!check_creation_length(service, request, upload) ||
+	    !check_metadata(service, request, &stream->caller, upload))
+		return false;
+	if (has_body && (!check_chunk_content_type(request) || !check_checksum_header(request, &checksum, &has_checksum)))
+		return false;
+	if (upload->length >= 0 && declared > upload->length) {
+		ex_http_respond_error(request, 413, "chunk_past_upload_length",
+				      "the body of %" PRId64 " bytes is longer than Upload-Length %" PRId64, declared,
+				      upload->length);
+		return false;
+	}
+	uint64_t reserved = upload->length >= 0 ? (uint64_t)upload->length : (uint64_t)(declared > 0 ? declared : 0);
+	if (!check_quota(service, request, &stream->caller, reserved))
+		return false;
+
+	if (ex_drive_upload_create(service, stream->caller.tenant_id, stream->caller.user_id, upload) !=
+	    EX_UPLOAD_OK) {
+		ex_http_respond_error(request, 500, "storage_error", "the upload could not be created; try again");
+		return false;
+	}
+	stream->created = true;
+	stream->room = upload->length;
+	if (!has_body)
+		return true;
+
+	/* No client has the new upload's URL yet, so its locks are free. */
+	if (!ex_drive_upload_lock(&service->locks, upload->id)) {
+		ex_http_respond_error(request, 500, "internal_error", "the new upload could not be locked; try again");
+		return false;
+	}
+	snprintf(stream->id, sizeof(stream->id), "%s", upload->id);
+	ex_upload_result result = ex_upload_chunk_begin(service, stream->caller.tenant_id, upload,
+							has_checksum ? &checksum : NULL, &stream->chunk);
+	if (result != EX_UPLOAD_OK) {
+		respond_chunk_failure(request, result);
+		return false;
+	}
+	return true;
+}
+
+static void creation_stream_begin(ex_http_request *request, void *context, void **state)
+{
+	ex_drive_service *service = context;
+	patch_stream *stream = calloc(1, sizeof(*stream));
+
+	*state = stream;
+	if (stream == NULL || (stream->concat = malloc(sizeof(*stream->concat))) == NULL) {
+		ex_http_respond_error(request, 500, "internal_error", "out of memory");
+		add_tus_resumable(request);
+		return;
+	}
+	stream->new_length = -1;
+	if (!check_version(request) || !ex_drive_authenticate(service, request, &stream->caller)) {
+		add_tus_resumable(request);
+		return;
+	}
+	stream->authenticated = true;
+	if (!check_concat_header(request, stream->concat)) {
+		add_tus_resumable(request);
+		return;
+	}
+	stream->upload.concat = stream->concat->kind;
+	if (stream->concat->kind == EX_TUS_CONCAT_FINAL) {
+		/* A final upload is created at the end of the request, which must have no body. */
+		if (ex_http_header(request, "Upload-Length") != NULL ||
+		    ex_http_header(request, "Upload-Defer-Length") != NULL)
+			ex_http_respond_error(request, 400, "invalid_upload_length",
+					      "a final upload must not send Upload-Length: its length is the sum of "
+					      "its parts");
+		else if (creation_has_body(request))
+			ex_http_respond_error(request, 400, "invalid_concat",
+					      "a final upload takes no body; send the bytes to the partial uploads");
+		else
+			return;
+		add_tus_resumable(request);
+		return;
+	}
+	if (!create_upload(service, request, stream)) {
+		discard_created_upload(service, stream);
+		add_tus_resumable(request);
+	}
+}
+
+/*
+ * Stores the first chunk of a creation-with-upload: checks its checksum,
+ * makes it durable and moves the offset. Sends the error response and
+ * returns false when that fails, after removing the upload unless the
+ * chunk was stored.
+ */
+static bool store_creation_chunk(ex_drive_service *service, ex_http_request *request, patch_stream *stream)
+{
+	uint64_t size = ex_upload_chunk_size(stream->chunk);
+
+	if (stream->upload.length < 0 && ex_http_declared_body_length(request) < 0 &&
+	    !check_quota(service, request, &stream->caller, size)) {
+		discard_created_upload(service, stream);
+		return false;
+	}
+	if (!ex_upload_chunk_checksum_matches(stream->chunk)) {
+		respond_checksum_mismatch(service, request, stream->upload.id, size);
+		discard_created_upload(service, stream);
+		return false;
+	}
+	ex_upload_result result = ex_upload_chunk_commit(stream->chunk, -1);
+	if (result != EX_UPLOAD_OK) {
+		respond_chunk_failure(request, result);
+		discard_created_upload(service, stream);
+		return false;
+	}
+	release_upload(service, stream);
+	return send_parts(service, request, &stream->caller, &stream->upload);
+}
+
+/* The whole body arrived: stores it as the first chunk, completes an upload that is full, responds 201. */
+static void creation_stream_end(ex_http_request *request, void *context, void **state)
+{
+	ex_drive_service *service = context;
+	patch_stream *stream = *state;
+	bool had_chunk = stream->chunk != NULL;
+
+	if (stream->concat->kind == EX_TUS_CONCAT_FINAL) {
+		tus_create_final(service, request, &stream->caller, &stream->upload, stream->concat);
+	} else if ((!had_chunk || store_creation_chunk(service, request, stream)) &&
+		   finish_if_complete(service, request, &stream->caller, &stream->upload)) {
+		respond_created(request, &stream->upload);
+		if (had_chunk)
+			add_offset(request, stream->upload.offset);
+	}
+	add_tus_resumable(request);
+	release_upload(service, stream);
 }
 
 static void tus_delete(ex_drive_service *service, ex_http_request *request, const ex_drive_caller *caller)
@@ -901,7 +984,6 @@ static void handle_options(ex_http_request *request, void *context)
 	add_tus_resumable(request);
 }
 
-static void handle_create(ex_http_request *request, void *context) { run_command(request, context, tus_create); }
 static void handle_head(ex_http_request *request, void *context) { run_command(request, context, tus_head); }
 static void handle_delete(ex_http_request *request, void *context) { run_command(request, context, tus_delete); }
 
@@ -934,6 +1016,18 @@ static const ex_http_stream_handler patch_handler = {
 	.release = patch_stream_release,
 };
 
+/*
+ * NOTE: a creation-with-upload whose client goes away mid-body leaves an
+ * upload at offset 0 that the client never learnt the URL of. It expires
+ * and is purged like any unfinished upload.
+ */
+static const ex_http_stream_handler creation_handler = {
+	.begin = creation_stream_begin,
+	.body = patch_stream_body,
+	.end = creation_stream_end,
+	.release = patch_stream_release,
+};
+
 static const ex_http_stream_handler override_handler = {
 	.begin = override_stream_begin,
 	.body = patch_stream_body,
@@ -947,7 +1041,7 @@ int ex_drive_add_tus_routes(ex_drive_service *service, ex_http_server *http)
 
 	if (ex_http_route(http, "OPTIONS", UPLOADS_PATH, handle_options, service) != 0 ||
 	    ex_http_route(http, "OPTIONS", UPLOADS_PATH "/{id}", handle_options, service) != 0 ||
-	    ex_http_route_limited(http, "POST", UPLOADS_PATH, handle_create, service, chunk) != 0 ||
+	    ex_http_route_streaming(http, "POST", UPLOADS_PATH, &creation_handler, service, chunk) != 0 ||
 	    /* The router serves HEAD through the GET route; a GET gets the same headers. */
 	    ex_http_route(http, "GET", UPLOADS_PATH "/{id}", handle_head, service) != 0 ||
 	    ex_http_route_streaming(http, "PATCH", UPLOADS_PATH "/{id}", &patch_handler, service, chunk) != 0 ||

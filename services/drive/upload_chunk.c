@@ -223,17 +223,3 @@ void ex_upload_chunk_free(ex_upload_chunk *chunk)
 	EVP_MD_CTX_free(chunk->digest);
 	free(chunk);
 }
-
-ex_upload_result ex_upload_chunk_append(ex_drive_service *service, const char *tenant_id, ex_drive_upload *upload,
-					const void *data, size_t length, int64_t new_length)
-{
-	ex_upload_chunk *chunk = NULL;
-
-	ex_upload_result result = ex_upload_chunk_begin(service, tenant_id, upload, NULL, &chunk);
-	if (result == EX_UPLOAD_OK && ex_upload_chunk_write(chunk, data, length) != 0)
-		result = EX_UPLOAD_FAILED;
-	if (result == EX_UPLOAD_OK)
-		result = ex_upload_chunk_commit(chunk, new_length);
-	ex_upload_chunk_free(chunk);
-	return result;
-}

@@ -50,10 +50,6 @@ bool ex_upload_chunk_checksum_matches(ex_upload_chunk *chunk);
  */
 ex_upload_result ex_upload_chunk_commit(ex_upload_chunk *chunk, int64_t new_length);
 
-/* Writes a whole chunk from memory: begin without a checksum, write, commit, free. */
-ex_upload_result ex_upload_chunk_append(ex_drive_service *service, const char *tenant_id, ex_drive_upload *upload,
-					const void *data, size_t length, int64_t new_length);
-
 /* Discards the chunk unless it was committed, unlocks and closes the file. Safe on NULL. */
 void ex_upload_chunk_free(ex_upload_chunk *chunk);
 

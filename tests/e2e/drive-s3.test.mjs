@@ -130,6 +130,11 @@ test('S3 front checks signatures', async () => {
   assert.equal(await curlStatus(`${SECRET_KEY}x`, url), 403);
   const unsigned = await fetch(url);
   assert.equal(unsigned.status, 403);
+  // The front logs each rejection on stderr, which may arrive after the response: wait for both lines
+  // (bounded), so that they do not count against the next test.
+  const deadline = Date.now() + 5_000;
+  while ((proxyLog.match(/rejected GET/g) ?? []).length < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.equal((proxyLog.match(/rejected GET/g) ?? []).length, 2, proxyLog);
 });
 
 test('drive suite passes on the S3 backend', { timeout: SUITE_TIMEOUT_MS }, async () => {

@@ -562,6 +562,137 @@ test('X-HTTP-Method-Override, defer-length and creation-with-upload', async () =
   assert.equal(download.buffer.toString(), 'hello world');
 });
 
+// Sends a creation POST with "Expect: 100-continue" and resolves with the status
+// and whether the body was sent: a check that fails on the headers responds
+// before the client sends a body byte.
+function rawCreate(headers, body) {
+  return new Promise((resolve, reject) => {
+    let bodySent = false;
+    const request = http.request(driveUrl + UPLOADS, {
+      method: 'POST',
+      headers: {
+        'Tus-Resumable': '1.0.0',
+        Authorization: `Bearer ${alice}`,
+        'Content-Length': String(body.length),
+        Expect: '100-continue',
+        ...headers,
+      },
+    });
+    request.on('continue', () => {
+      bodySent = true;
+      request.end(body);
+    });
+    request.on('response', (response) => {
+      response.resume();
+      resolve({ status: response.statusCode, bodySent });
+    });
+    request.on('error', reject);
+    request.flushHeaders();
+  });
+}
+
+async function reservedBytes() {
+  const { response, json } = await api('/api/v1/drive/quota');
+  assert.equal(response.status, 200);
+  return json().reserved_bytes;
+}
+
+test('creation-with-upload streams its body', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const name = `creation-stream-${run}.bin`;
+  const content = crypto.randomBytes(CHUNK + MiB);
+  const first = content.subarray(0, CHUNK);
+  const chunkHeaders = { 'Content-Type': 'application/offset+octet-stream', 'Upload-Metadata': metadata({ filename: name }) };
+
+  // A whole 16 MiB first chunk, with its sha1, then the rest by PATCH.
+  const sha1 = crypto.createHash('sha1').update(first).digest('base64');
+  const created = await tusRequest('POST', UPLOADS, {
+    body: first,
+    headers: { ...chunkHeaders, 'Upload-Length': String(content.length), 'Upload-Checksum': `sha1 ${sha1}` },
+  });
+  assert.equal(created.status, 201);
+  assert.equal(created.headers.get('upload-offset'), String(CHUNK));
+  assert.ok(created.headers.get('upload-expires'), 'an unfinished upload has Upload-Expires');
+  const location = created.headers.get('location');
+  assert.equal(await headOffset(location), CHUNK);
+  assert.equal((await patch(location, CHUNK, content.subarray(CHUNK))).status, 204);
+  const file = await findFile(name);
+  assert.equal(sha256((await api(`/api/v1/drive/files/${file.id}/content`)).buffer), sha256(content));
+
+  // A chunked body (no Content-Length) with a deferred length completes when Upload-Length follows.
+  const streamedName = `creation-chunked-${run}.txt`;
+  const pieces = ['stream', 'ed ', 'body'];
+  const chunked = await fetch(driveUrl + UPLOADS, {
+    method: 'POST',
+    duplex: 'half',
+    headers: { 'Tus-Resumable': '1.0.0', Authorization: `Bearer ${alice}`, 'Content-Type': 'application/offset+octet-stream',
+      'Upload-Defer-Length': '1', 'Upload-Metadata': metadata({ filename: streamedName }) },
+    body: new ReadableStream({
+      pull(controller) {
+        if (pieces.length) controller.enqueue(Buffer.from(pieces.shift()));
+        else controller.close();
+      },
+    }),
+  });
+  await chunked.arrayBuffer();
+  assert.equal(chunked.status, 201);
+  assert.equal(chunked.headers.get('upload-offset'), '13');
+  const finish = await patch(chunked.headers.get('location'), 13, '', { headers: { 'Upload-Length': '13' } });
+  assert.equal(finish.status, 204);
+  const streamed = await findFile(streamedName);
+  assert.equal((await api(`/api/v1/drive/files/${streamed.id}/content`)).buffer.toString(), 'streamed body');
+});
+
+test('creation-with-upload failures leave no upload', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const name = `creation-failed-${run}.txt`;
+  const headers = { 'Content-Type': 'application/offset+octet-stream', 'Upload-Metadata': metadata({ filename: name }) };
+  const reserved = await reservedBytes();
+
+  // A checksum that does not match the body: 460, and the upload made for it is gone.
+  const wrongSum = crypto.createHash('sha256').update('other bytes').digest('base64');
+  const mismatch = await tusRequest('POST', UPLOADS, {
+    body: 'some bytes',
+    headers: { ...headers, 'Upload-Length': '10', 'Upload-Checksum': `sha256 ${wrongSum}` },
+  });
+  assert.equal(mismatch.status, 460);
+  assert.equal(mismatch.headers.get('location'), null);
+  assert.equal(await reservedBytes(), reserved, 'no upload keeps bytes reserved after a 460');
+
+  // A chunked body longer than Upload-Length: 413 once it passes the length.
+  const pieces = ['0123456789', 'abcdef'];
+  const tooLong = await fetch(driveUrl + UPLOADS, {
+    method: 'POST',
+    duplex: 'half',
+    headers: { 'Tus-Resumable': '1.0.0', Authorization: `Bearer ${alice}`, ...headers, 'Upload-Length': '12' },
+    body: new ReadableStream({
+      pull(controller) {
+        if (pieces.length) controller.enqueue(Buffer.from(pieces.shift()));
+        else controller.close();
+      },
+    }),
+  });
+  await tooLong.arrayBuffer();
+  assert.equal(tooLong.status, 413);
+  assert.equal(await reservedBytes(), reserved, 'no upload keeps bytes reserved after a 413');
+  assert.ok(!(await listRoot()).some((entry) => entry.name === name), `${name} was not created`);
+
+  // Header checks respond before the body is sent.
+  const wrongType = await rawCreate({ 'Content-Type': 'text/plain', 'Upload-Length': '3', 'Upload-Metadata': metadata({ filename: name }) }, 'abc');
+  assert.deepEqual(wrongType, { status: 415, bodySent: false });
+  const pastLength = await rawCreate({ ...headers, 'Upload-Length': '2' }, 'abc');
+  assert.deepEqual(pastLength, { status: 413, bodySent: false });
+  const accepted = await rawCreate({ ...headers, 'Upload-Length': '3' }, 'abc');
+  assert.deepEqual(accepted, { status: 201, bodySent: true });
+  assert.equal(await reservedBytes(), reserved, 'the completed upload reserves nothing');
+  assert.ok((await listRoot()).some((entry) => entry.name === name), `${name} was created by the last request`);
+
+  // A final upload takes no body.
+  const final = await tusRequest('POST', UPLOADS, {
+    body: 'abc',
+    headers: { ...headers, 'Upload-Concat': `final;${UPLOADS}/${crypto.randomUUID()}` },
+  });
+  assert.equal(final.status, 400);
+});
+
 test('other users and tenants get 404 for an upload and a file', async () => {
   const name = `private-${run}.txt`;
   const location = await createUpload(4, { filename: name });

@@ -90,14 +90,14 @@ ex_storage *ex_storage_open_s3(const ex_storage_s3_config *config, char *err, si
 	storage->endpoint = strdup(config->endpoint);
 	storage->bucket = strdup(config->bucket);
 	storage->ca_file = config->ca_file ? strdup(config->ca_file) : NULL;
-	size_t credentials_size = strlen(config->access_key) + strlen(config->secret_key) + 2;
-	storage->credentials = malloc(credentials_size);
-	if (storage->endpoint == NULL || storage->bucket == NULL || storage->credentials == NULL) {
+	storage->access_key = strdup(config->access_key);
+	storage->secret_key = strdup(config->secret_key);
+	if (storage->endpoint == NULL || storage->bucket == NULL || storage->access_key == NULL ||
+	    storage->secret_key == NULL) {
 		s3_backend.free(&storage->base);
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	snprintf(storage->credentials, credentials_size, "%s:%s", config->access_key, config->secret_key);
 	size_t endpoint_length = strlen(storage->endpoint);
 	if (endpoint_length > 0 && storage->endpoint[endpoint_length - 1] == '/')
 		storage->endpoint[endpoint_length - 1] = '\0';
@@ -116,9 +116,10 @@ static void s3_free(ex_storage *base)
 
 	free(storage->endpoint);
 	free(storage->bucket);
-	if (storage->credentials != NULL)
-		memset(storage->credentials, 0, strlen(storage->credentials));
-	free(storage->credentials);
+	free(storage->access_key);
+	if (storage->secret_key != NULL)
+		memset(storage->secret_key, 0, strlen(storage->secret_key));
+	free(storage->secret_key);
 	free(storage->ca_file);
 	free(storage);
 }

@@ -149,7 +149,8 @@ static size_t keep_header(char *data, size_t size, size_t count, void *context)
 void s3_configure_easy(const s3_storage *storage, CURL *easy)
 {
 	curl_easy_setopt(easy, CURLOPT_AWS_SIGV4, storage->sigv4);
-	curl_easy_setopt(easy, CURLOPT_USERPWD, storage->credentials);
+	curl_easy_setopt(easy, CURLOPT_USERNAME, storage->access_key);
+	curl_easy_setopt(easy, CURLOPT_PASSWORD, storage->secret_key);
 	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)storage->timeout_ms);
 	/* A transfer that moves less than 1 byte/s for the timeout is abandoned. */

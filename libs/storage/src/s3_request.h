@@ -18,8 +18,10 @@ typedef struct {
 	ex_storage base;
 	char *endpoint; /* scheme://host[:port], without a trailing slash */
 	char *bucket;
-	char *credentials; /* access key ":" secret key, for CURLOPT_USERPWD; never logged */
-	char sigv4[128];   /* CURLOPT_AWS_SIGV4 value: aws:amz:<region>:s3 */
+	/* Set apart (CURLOPT_USERNAME, CURLOPT_PASSWORD), because an access key may contain ':' (Swift's s3api). */
+	char *access_key;
+	char *secret_key; /* never logged */
+	char sigv4[128];  /* CURLOPT_AWS_SIGV4 value: aws:amz:<region>:s3 */
 	char *ca_file;
 	uint64_t part_size;
 	unsigned max_attempts;

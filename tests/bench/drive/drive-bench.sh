@@ -2,20 +2,29 @@
 # Benchmark of expresso-drive against dd on the same disk: uploads
 # EXPRESSO_BENCH_SIZE_MIB (default 1024) MiB through tus in 16 MiB PATCHes
 # to the stack's drive (local-disk backend) and downloads it back, then
-# has dd write the same size with conv=fsync into the drive's storage
-# directory and read it back. Prints MB/s (10^6 bytes/s) for each and the
-# ratios drive/dd. Reads are from the page cache for both, since the file
-# was just written; the script does not drop caches on a shared machine.
+# has dd write the same size into the drive's storage directory and read
+# it back. Prints MB/s (10^6 bytes/s) for each, the median of the runs,
+# and the ratios drive/dd.
 #
-# curl is the client both ways, because Node's fetch and http clients
-# measured slower than the daemon (about 100 to 550 MB/s against curl's
-# 1.8 to 2 GB/s for one download on the loaded 2-core test machine), so
-# they timed the client rather than the daemon. Each PATCH is acknowledged
-# only after the daemon has fsynced the chunk, and the last one also moves
-# the file into storage.
+# How the two sides are made comparable:
+# - Upload against dd conv=fsync (one fsync at the end) is the target.
+#   Each tus PATCH is acknowledged only after the daemon has fsynced its
+#   chunk, so the table also shows dd oflag=dsync with bs=16M, which
+#   makes each 16 MiB write durable before the next one, as tus does.
+# - Downloads are measured twice against dd reads of the same size: warm
+#   (both files in the page cache, because both were just written) and
+#   cold (both files' pages dropped first with dd iflag=nocache count=0,
+#   that is posix_fadvise(POSIX_FADV_DONTNEED), which needs no privilege
+#   and drops the clean pages of one file only).
+# - curl is the client both ways, because Node's fetch and http clients
+#   measured slower than the daemon (about 100 to 550 MB/s against curl's
+#   1.8 to 2 GB/s for one download on a loaded 2-core machine). All the
+#   PATCHes of one upload go through one curl process (--next), which
+#   keeps one connection as tus clients do. A curl process and a new
+#   connection per chunk cost 20 to 95 ms per chunk, with the disk idle.
 #
 # Needs a running stack: set -a; . .local/dev/stack.env; set +a
-# Usage: tests/bench/drive/drive-bench.sh [runs]   (default 3; the best run of each counts)
+# Usage: tests/bench/drive/drive-bench.sh [runs]   (default 3)
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/../../.." && pwd)
@@ -37,21 +46,40 @@ split -b "${chunk_mib}M" -d -a 4 "$work/source" "$work/chunks/"
 now() { date +%s.%N; }
 rate() { awk -v b="$1" -v s="$2" -v e="$3" 'BEGIN { printf "%.1f\n", b / (e - s) / 1e6 }'; }
 
-# Uploads the chunks of $work/chunks as one tus upload; prints the upload URL.
+# Drops the page-cache pages of the file PATH (clean pages only).
+drop_cache() { dd if="$1" iflag=nocache count=0 status=none; }
+
+# Uploads the chunks of $work/chunks as one tus upload over one connection.
 upload() {
-	local name=$1 headers location offset=0 status
+	local name=$1 headers location offset=0 args=() statuses
 	headers=$(curl -sS -o /dev/null -D - -X POST "$EXPRESSO_DRIVE_URL/api/v1/drive/uploads" \
 		-H 'Tus-Resumable: 1.0.0' -H "Authorization: Bearer $token" -H "Upload-Length: $size" \
 		-H "Upload-Metadata: filename $(printf '%s' "$name" | base64 -w0)")
 	location=$(printf '%s' "$headers" | tr -d '\r' | awk -F': ' 'tolower($1) == "location" { print $2 }')
 	[ -n "$location" ] || { echo "POST did not create an upload: $headers" >&2; exit 1; }
 	for part in "$work"/chunks/*; do
-		status=$(curl -sS -o /dev/null -w '%{http_code}' -X PATCH -T "$part" "$EXPRESSO_DRIVE_URL$location" \
-			-H 'Tus-Resumable: 1.0.0' -H "Authorization: Bearer $token" -H 'Expect:' \
+		[ "${#args[@]}" -eq 0 ] || args+=(--next)
+		args+=(-sS -o /dev/null -w '%{http_code}\n' -X PATCH -T "$part" "$EXPRESSO_DRIVE_URL$location"
+			-H 'Tus-Resumable: 1.0.0' -H "Authorization: Bearer $token" -H 'Expect:'
 			-H 'Content-Type: application/offset+octet-stream' -H "Upload-Offset: $offset")
-		[ "$status" = 204 ] || { echo "PATCH at $offset answered $status" >&2; exit 1; }
 		offset=$((offset + $(stat -c %s "$part")))
 	done
+	statuses=$(curl "${args[@]}")
+	if printf '%s\n' "$statuses" | grep -qv '^204$'; then
+		echo "a PATCH returned another status than 204: $(printf '%s' "$statuses" | sort | uniq -c | tr '\n' ' ')" >&2
+		exit 1
+	fi
+}
+
+# Prints the download rate of file ID in MB/s, checking the length received.
+download() {
+	local start received end
+	start=$(now)
+	received=$(curl -sS -o /dev/null -w '%{size_download}' -H "Authorization: Bearer $token" \
+		"$EXPRESSO_DRIVE_URL/api/v1/drive/files/$1/content")
+	end=$(now)
+	[ "$received" = "$size" ] || { echo "downloaded $received bytes of $size" >&2; exit 1; }
+	rate "$size" "$start" "$end"
 }
 
 # Prints the rate of a dd run from its last line ("... bytes ... copied, S s, R MB/s").
@@ -59,36 +87,44 @@ dd_rate() {
 	dd "$@" 2>&1 | awk '/copied/ { for (i = 1; i <= NF; i++) if ($i == "bytes") b = $1; split($0, p, ", "); s = p[3]; sub(/ s$/, "", s); printf "%.1f\n", b / s / 1e6 }'
 }
 
-best_up=0 best_down=0 best_dd_write=0 best_dd_read=0
-max() { awk -v a="$1" -v b="$2" 'BEGIN { print (a > b ? a : b) }'; }
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+
+ups=() warm_downs=() cold_downs=() dd_fsyncs=() dd_dsyncs=() dd_warm_reads=() dd_cold_reads=()
 for run in $(seq 1 "$runs"); do
 	name="bench-$(date +%s%N).bin"
+	touch "$work/marker"
 	start=$(now)
 	upload "$name"
 	up=$(rate "$size" "$start" "$(now)")
 	id=$(curl -sS -H "Authorization: Bearer $token" "$EXPRESSO_DRIVE_URL/api/v1/drive/folders/root?limit=1000" |
 		jq -r --arg name "$name" '.entries[] | select(.name == $name) | .id')
 	[ -n "$id" ] || { echo "$name is not listed" >&2; exit 1; }
-	received=$(curl -sS -o /dev/null -w '%{size_download}' -H "Authorization: Bearer $token" \
-		"$EXPRESSO_DRIVE_URL/api/v1/drive/files/$id/content")
-	[ "$received" = "$size" ] || { echo "downloaded $received bytes of $size" >&2; exit 1; }
-	start=$(now)
-	curl -sS -o /dev/null -H "Authorization: Bearer $token" "$EXPRESSO_DRIVE_URL/api/v1/drive/files/$id/content"
-	down=$(rate "$size" "$start" "$(now)")
+	stored=$(find "$storage" -path "$work" -prune -o -type f -size "${size}c" -newer "$work/marker" -print | head -1)
+	[ -n "$stored" ] || { echo "the stored file of $name was not found under $storage" >&2; exit 1; }
+	warm_down=$(download "$id")
+	drop_cache "$stored"
+	cold_down=$(download "$id")
 	curl -sS -o /dev/null -X DELETE -H "Authorization: Bearer $token" "$EXPRESSO_DRIVE_URL/api/v1/drive/files/$id"
 	curl -sS -o /dev/null -X DELETE -H "Authorization: Bearer $token" "$EXPRESSO_DRIVE_URL/api/v1/drive/trash/$id"
 
-	dd_write=$(dd_rate if="$work/source" of="$work/dd-copy" bs=16M conv=fsync)
-	dd_read=$(dd_rate if="$work/dd-copy" of=/dev/null bs=16M)
+	dd_fsync=$(dd_rate if="$work/source" of="$work/dd-copy" bs=16M conv=fsync)
 	rm -f "$work/dd-copy"
-	printf 'run %d: drive upload %.1f, download %.1f; dd write %.1f, read %.1f MB/s\n' "$run" "$up" "$down" "$dd_write" "$dd_read" >&2
-	best_up=$(max "$best_up" "$up")
-	best_down=$(max "$best_down" "$down")
-	best_dd_write=$(max "$best_dd_write" "$dd_write")
-	best_dd_read=$(max "$best_dd_read" "$dd_read")
+	dd_dsync=$(dd_rate if="$work/source" of="$work/dd-copy" bs=16M oflag=dsync)
+	dd_warm_read=$(dd_rate if="$work/dd-copy" of=/dev/null bs=16M)
+	drop_cache "$work/dd-copy"
+	dd_cold_read=$(dd_rate if="$work/dd-copy" of=/dev/null bs=16M)
+	rm -f "$work/dd-copy"
+	printf 'run %d: drive upload %s, download warm %s, cold %s; dd write fsync %s, dsync %s, read warm %s, cold %s MB/s\n' \
+		"$run" "$up" "$warm_down" "$cold_down" "$dd_fsync" "$dd_dsync" "$dd_warm_read" "$dd_cold_read" >&2
+	ups+=("$up") warm_downs+=("$warm_down") cold_downs+=("$cold_down")
+	dd_fsyncs+=("$dd_fsync") dd_dsyncs+=("$dd_dsync") dd_warm_reads+=("$dd_warm_read") dd_cold_reads+=("$dd_cold_read")
 done
 
-printf '\n%s MiB, tus chunks of %s MiB, best of %d runs\n\n' "$size_mib" "$chunk_mib" "$runs"
-printf '| direction | expresso-drive MB/s | dd MB/s | ratio |\n|---|---|---|---|\n'
-awk -v u="$best_up" -v w="$best_dd_write" 'BEGIN { printf "| upload (dd write, conv=fsync) | %.1f | %.1f | %.2f |\n", u, w, u / w }'
-awk -v d="$best_down" -v r="$best_dd_read" 'BEGIN { printf "| download (dd read) | %.1f | %.1f | %.2f |\n", d, r, d / r }'
+row() { awk -v label="$1" -v d="$2" -v p="$3" 'BEGIN { printf "| %s | %.1f | %.1f | %.2f |\n", label, d, p, d / p }'; }
+up=$(median "${ups[@]}")
+printf '\n%s MiB, tus chunks of %s MiB, median of %d runs\n\n' "$size_mib" "$chunk_mib" "$runs"
+printf '| direction (dd run) | expresso-drive MB/s | dd MB/s | ratio |\n|---|---|---|---|\n'
+row 'upload (dd bs=16M conv=fsync)' "$up" "$(median "${dd_fsyncs[@]}")"
+row 'upload (dd bs=16M oflag=dsync)' "$up" "$(median "${dd_dsyncs[@]}")"
+row 'download, page cache warm (dd read)' "$(median "${warm_downs[@]}")" "$(median "${dd_warm_reads[@]}")"
+row 'download, page cache dropped (dd read)' "$(median "${cold_downs[@]}")" "$(median "${dd_cold_reads[@]}")"

@@ -72,9 +72,17 @@ static void signed_authorization(const char *sigv4, const char *user, const char
 
 	char endpoint[] = "http://127.0.0.1";
 	char bucket[] = "bucket";
-	char credentials[128];
-	snprintf(credentials, sizeof(credentials), "%s", user);
-	s3_storage storage = { .endpoint = endpoint, .bucket = bucket, .credentials = credentials, .timeout_ms = 5000 };
+	/* USER is "<access key>:<secret key>", split at its last ':' because an access key may contain one. */
+	char access_key[128];
+	const char *colon = strrchr(user, ':');
+	assert_non_null(colon);
+	assert_true((size_t)(colon - user) < sizeof(access_key));
+	memcpy(access_key, user, (size_t)(colon - user));
+	access_key[colon - user] = '\0';
+	char secret_key[128];
+	snprintf(secret_key, sizeof(secret_key), "%s", colon + 1);
+	s3_storage storage = { .endpoint = endpoint, .bucket = bucket, .access_key = access_key,
+			       .secret_key = secret_key, .timeout_ms = 5000 };
 	snprintf(storage.sigv4, sizeof(storage.sigv4), "%s", sigv4);
 
 	CURL *easy = curl_easy_init();
@@ -135,6 +143,25 @@ static void sigv4_post_vanilla(void **state)
 			    "Signature=5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b");
 }
 
+/*
+ * get-vanilla with tempauth's access key form "account:user" (Swift's
+ * s3api). The expected value is botocore's SigV4Auth for the same request,
+ * which returns the published signature for the AWS example key.
+ */
+static void sigv4_access_key_with_colon(void **state)
+{
+	(void)state;
+	const char *headers[] = { "X-Amz-Date: 20150830T123600Z", NULL };
+	char authorization[512];
+
+	signed_authorization("aws:amz:us-east-1:service", "test:tester:testing", "GET", "http://example.amazonaws.com/",
+			     "example.amazonaws.com", headers, authorization, sizeof(authorization));
+	assert_string_equal(authorization,
+			    "AWS4-HMAC-SHA256 Credential=test:tester/20150830/us-east-1/service/aws4_request, "
+			    "SignedHeaders=host;x-amz-date, "
+			    "Signature=fa227e7967b2c33bacc2fe53d9f22a97f930ee2587184072ed3f42a955ae92df");
+}
+
 static void sigv4_s3_get_object_range(void **state)
 {
 	(void)state;
@@ -180,6 +207,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(sigv4_get_vanilla),
 		cmocka_unit_test(sigv4_post_vanilla),
+		cmocka_unit_test(sigv4_access_key_with_colon),
 		cmocka_unit_test(sigv4_s3_get_object_range),
 		cmocka_unit_test(payload_sha256),
 	};
