@@ -58,34 +58,15 @@ static int find_user(schedule_run *run, const char *address, char *out, size_t s
 	return found;
 }
 
-/* Returns the copy of the event (calendar id, name, ical) in the calendars of USER_ID, or NULL with *FAILED set on error. */
 static PGresult *find_copy(schedule_run *run, const char *user_id, bool *failed)
 {
-	PGresult *result = calendar_sql(run->connection, run->error,
-					"SELECT o.calendar_id::text, o.name, o.ical FROM calendar_objects o "
-					"JOIN calendars c ON c.id = o.calendar_id WHERE c.user_id = $1 AND o.uid = $2 "
-					"ORDER BY c.name = '" CALENDAR_DEFAULT_CALENDAR "' DESC, c.created_at LIMIT 1 FOR UPDATE OF o",
-					2, user_id, run->uid);
-	*failed = result == NULL;
-	if (result != NULL && PQntuples(result) == 0) {
-		PQclear(result);
-		return NULL;
-	}
-	return result;
+	return calendar_schedule_find_copy(run->connection, user_id, run->uid, run->error, failed);
 }
 
 static int insert_inbox(schedule_run *run, const char *user_id, const char *method, const char *message)
 {
-	char etag[80];
-	calendar_compute_etag(message, strlen(message), etag);
-	PGresult *result = calendar_sql(run->connection, run->error,
-					"INSERT INTO calendar_schedule_inbox (tenant_id, user_id, name, uid, method, etag, ical) "
-					"VALUES ($1, $2, gen_random_uuid()::text || '.ics', $3, $4, $5, $6)",
-					6, run->context->principal.tenant_id, user_id, run->uid, method, etag, message);
-	if (result == NULL)
-		return -1;
-	PQclear(result);
-	return 0;
+	return calendar_schedule_insert_inbox(run->connection, run->context->principal.tenant_id, user_id, run->uid, method,
+					      message, run->error);
 }
 
 static int insert_outbox(schedule_run *run, const char *recipient, const char *method, const char *message)
@@ -108,37 +89,13 @@ static int store_copy(schedule_run *run, const char *user_id, PGresult *row, ica
 	char *text = icalcomponent_as_ical_string_r(calendar);
 	if (text == NULL)
 		return -1;
-	int status = 0;
-	if (row != NULL) {
-		status = calendar_schedule_store(run->connection, run->context->principal.tenant_id, PQgetvalue(row, 0, 0),
-						 PQgetvalue(row, 0, 1), text, keep_tag, run->error);
-		free(text);
-		return status;
-	}
-
-	/* Components: 1 is VEVENT and 2 is VTODO (ical_object.h), as calendar_ensure_defaults creates them. */
-	PGresult *defaults = calendar_sql(
-		run->connection, run->error,
-		"INSERT INTO calendars (tenant_id, user_id, name, displayname, components) "
-		"SELECT $1, $2, d.name, d.displayname, d.components FROM (VALUES "
-		"('" CALENDAR_DEFAULT_CALENDAR "', 'Calendar', 1), ('" CALENDAR_DEFAULT_TASKS "', 'Tasks', 2)) "
-		"AS d (name, displayname, components) WHERE NOT EXISTS (SELECT 1 FROM calendars WHERE user_id = $2) "
-		"ON CONFLICT (user_id, name) DO NOTHING",
-		2, run->context->principal.tenant_id, user_id);
-	PGresult *target = defaults == NULL ? NULL
-			   : calendar_sql(run->connection, run->error,
-					  "SELECT id::text, gen_random_uuid()::text || '.ics' FROM calendars WHERE user_id = $1 "
-					  "AND components & 1 = 1 ORDER BY name = '" CALENDAR_DEFAULT_CALENDAR "' DESC, created_at LIMIT 1",
-					  1, user_id);
-	if (target == NULL)
-		status = -1;
-	else if (PQntuples(target) == 1)
-		status = calendar_schedule_store(run->connection, run->context->principal.tenant_id, PQgetvalue(target, 0, 0),
-						 PQgetvalue(target, 0, 1), text, false, run->error);
+	const char *tenant_id = run->context->principal.tenant_id;
+	int status;
+	if (row != NULL)
+		status = calendar_schedule_store(run->connection, tenant_id, PQgetvalue(row, 0, 0), PQgetvalue(row, 0, 1), text,
+						 keep_tag, NULL, run->error);
 	else
-		ex_log(EX_LOG_WARN, "caldav_schedule_no_calendar", "{s:s, s:s}", "user", user_id, "uid", run->uid);
-	PQclear(defaults);
-	PQclear(target);
+		status = calendar_schedule_store_new(run->connection, tenant_id, user_id, run->uid, text, NULL, run->error);
 	free(text);
 	return status;
 }

@@ -15,6 +15,7 @@
 
 #include <libical/ical.h>
 
+#include "caldav_schedule_store.h"
 #include "calendar_service.h"
 
 /* Path segments below the calendar home that name the schedule inbox and outbox; no calendar can have them. */
@@ -48,15 +49,5 @@ void calendar_schedule_load_address(calendar_context *context);
 
 /* Serves METHOD on the schedule inbox, its messages and the schedule outbox (PROPFIND, GET, DELETE). */
 void calendar_schedule_handle_dav(calendar_context *context, const char *method);
-
-/*
- * Stores TEXT as the object NAME of the calendar CALENDAR_ID on behalf of
- * the server (a delivered invitation, a merged reply), taking the next
- * sync_seq of the calendar. KEEP_SCHEDULE_TAG leaves the schedule-tag as
- * it was. Returns 0, or -1 with ERROR filled; TEXT that libical rejects is
- * logged and not stored.
- */
-int calendar_schedule_store(PGconn *connection, const char *tenant_id, const char *calendar_id, const char *name,
-			    const char *text, bool keep_schedule_tag, ex_db_error *error);
 
 #endif
