@@ -14,7 +14,6 @@ enum {
 	FETCH_BATCH = 16,
 	FETCH_TIMEOUT_MS = 1000,
 	MIN_PART_SIZE = 1024,
-	TEMPORARY_FILE_MAX_AGE_SECONDS = 86400,
 };
 
 const ex_setting imip_settings[] = {
