@@ -163,13 +163,21 @@ void calendar_schedule_handle_dav(calendar_context *context, const char *method)
 	} else if (context->target.kind == TARGET_SCHEDULE_OUTBOX && strcmp(method, "POST") == 0) {
 		calendar_schedule_handle_post(context);
 	} else {
-		bool outbox = context->target.kind == TARGET_SCHEDULE_OUTBOX;
+		const char *collection = "inbox";
+		const char *accepted = "PROPFIND only";
+		const char *allow = "OPTIONS, PROPFIND";
+		if (message) {
+			accepted = "GET and DELETE";
+			allow = "OPTIONS, GET, HEAD, DELETE, PROPFIND";
+		} else if (context->target.kind == TARGET_SCHEDULE_OUTBOX) {
+			collection = "outbox";
+			accepted = "PROPFIND and free-busy POSTs only";
+			allow = "OPTIONS, PROPFIND, POST";
+		}
 		calendar_reply_error(&context->reply, 405, NULL, NULL,
-				     "the schedule %s takes %s; the server delivers scheduling messages itself",
-				     outbox ? "outbox" : "inbox",
-				     message ? "GET and DELETE" : outbox ? "PROPFIND and free-busy POSTs only" : "PROPFIND only");
-		snprintf(context->reply.allow, sizeof(context->reply.allow), "%s",
-			 message ? "OPTIONS, GET, HEAD, DELETE, PROPFIND" : outbox ? "OPTIONS, PROPFIND, POST" : "OPTIONS, PROPFIND");
+				     "the schedule %s takes %s; the server delivers scheduling messages itself", collection,
+				     accepted);
+		snprintf(context->reply.allow, sizeof(context->reply.allow), "%s", allow);
 	}
 }
 

@@ -1,8 +1,8 @@
 /*
- * POST to the schedule outbox (RFC 6638 section 5): a free-busy request,
- * a VFREEBUSY with METHOD:REQUEST whose ORGANIZER is the user, answered
- * with a CALDAV:schedule-response that holds, for each ATTENDEE, a
- * request-status and a VFREEBUSY REPLY. Only users of the tenant are
+ * POST to the schedule outbox (RFC 6638 section 5). A free-busy request
+ * is a VFREEBUSY with METHOD:REQUEST whose ORGANIZER is the user. The
+ * response is a CALDAV:schedule-response that contains, for each
+ * ATTENDEE, a request-status and a VFREEBUSY REPLY. Only users of the tenant are
  * answered (2.0), any other address gets 3.7. The reply lists busy
  * periods only, never what the events are, so private events show as
  * busy time and nothing else. Other iTIP messages are not taken here,
@@ -98,18 +98,18 @@ static void merge_periods(busy_periods *list)
 	if (list->count == 0)
 		return;
 	qsort(list->periods, list->count, sizeof(*list->periods), compare_periods);
-	size_t kept = 0;
+	size_t last_index = 0;
 	for (size_t i = 1; i < list->count; i++) {
-		busy_period *last = &list->periods[kept];
+		busy_period *last = &list->periods[last_index];
 		const busy_period *next = &list->periods[i];
 		if (next->tentative == last->tentative && next->start <= last->end) {
 			if (next->end > last->end)
 				last->end = next->end;
 		} else {
-			list->periods[++kept] = *next;
+			list->periods[++last_index] = *next;
 		}
 	}
-	list->count = kept + 1;
+	list->count = last_index + 1;
 }
 
 /* Collects the busy periods of the events of USER_ID in the requested range. */
@@ -202,7 +202,7 @@ static int write_response(xmlTextWriterPtr writer, const char *recipient, const 
 	return failed ? -1 : 0;
 }
 
-/* Answers one recipient: 3.7 for an address that is not an enabled user of the tenant, else 2.0 and the busy periods. */
+/* Writes the response for one recipient: 3.7 for an address that is not an enabled user of the tenant, else 2.0 and the busy periods. */
 static int answer_recipient(PGconn *connection, freebusy_request *request, xmlTextWriterPtr writer,
 			    const char *recipient, ex_db_error *error)
 {

@@ -2,7 +2,7 @@
  * Writes the server makes into a user's calendar while scheduling
  * (caldav_schedule_store.h). Each store takes the next sync_seq of the
  * calendar and keeps its octets and tombstones as a PUT does, so
- * sync-collection sees it like any other change.
+ * sync-collection reports it like any other change.
  *
  * This file is built into the static library expresso_calendar_store,
  * which expresso-calendar and expresso-imip-dispatch link, so it uses only

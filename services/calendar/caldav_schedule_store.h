@@ -1,8 +1,8 @@
 /*
- * The writes scheduling makes into a user's calendars and schedule inbox
- * on behalf of the server: an invitation placed in an attendee's default
- * calendar, a reply merged into the organizer's copy, a cancellation, an
- * iTIP message kept in the schedule inbox. expresso-calendar (implicit
+ * The writes that scheduling makes on behalf of the server into a user's
+ * calendars and schedule inbox. They place an invitation in an attendee's
+ * default calendar, merge a reply into the organizer's copy, mark a
+ * cancellation and keep iTIP messages in the schedule inbox. expresso-calendar (implicit
  * scheduling) and expresso-imip-dispatch (incoming iMIP) both link these
  * functions, so sync tokens, ETags, tombstones and octets stay the same
  * whichever daemon writes. Every function runs inside the caller's

@@ -40,7 +40,7 @@ typedef enum {
 	IMIP_IGNORED_NOT_PARTICIPANT, /* the recipient is not the organizer (REPLY) or an attendee (REQUEST) */
 	IMIP_IGNORED_LOCAL,           /* the organizer or replier is a user of the tenant */
 	IMIP_IGNORED_OUTDATED,        /* an older SEQUENCE or DTSTAMP than the stored copy */
-	IMIP_IGNORED_DUPLICATE,       /* the copy already says what the message says */
+	IMIP_IGNORED_DUPLICATE,       /* the copy already contains what the message changes */
 	IMIP_OUTCOME_COUNT,
 } imip_outcome;
 

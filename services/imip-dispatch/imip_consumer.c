@@ -1,7 +1,7 @@
 /*
  * The handler of expresso.<tenant>.mail.delivered events (imip_service.h).
  * Each event names one delivered copy (tenant, user, mailbox, uid). The
- * cached BODYSTRUCTURE of its messages row tells whether it can hold a
+ * cached BODYSTRUCTURE of its messages row shows whether it can contain a
  * text/calendar part, so most messages are skipped without reading their
  * object. Handling is idempotent: applying the same iTIP message again
  * finds the copy already up to date and changes nothing.

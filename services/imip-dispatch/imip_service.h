@@ -1,9 +1,9 @@
 /*
  * expresso-imip-dispatch: applies incoming iMIP messages (RFC 6047) to
- * calendars. A durable JetStream consumer reads expresso.*.mail.delivered;
- * for each delivered message with a text/calendar part, the daemon reads
- * the message from the object storage expresso-mail writes and applies
- * the iTIP message (imip_apply.h) to the recipient's calendars. It serves
+ * calendars. A durable JetStream consumer reads expresso.*.mail.delivered.
+ * For each delivered message with a text/calendar part, the daemon reads
+ * the message from the object storage that expresso-mail writes. Then it
+ * applies the iTIP message (imip_apply.h) to the recipient's calendars. It serves
  * only /health, /ready and /metrics over HTTP.
  */
 #ifndef EXPRESSO_IMIP_SERVICE_H

@@ -1,8 +1,8 @@
 // Free-busy requests POSTed to the schedule outbox (RFC 6638 section 5):
 // raw POSTs shaped as Thunderbird and Apple Calendar send them, and
 // python3-caldav's Principal.freebusy_request. Bob (demo) has busy,
-// tentative, transparent, cancelled and private events; Alice asks for
-// his busy time; Carol is in another tenant.
+// tentative, transparent, cancelled and private events. Alice requests
+// his busy time, and Carol is in another tenant.
 //
 // Needs: the stack up (scripts/run-local.sh), the variables of stack.env,
 // /usr/bin/python3 with python3-caldav.
@@ -185,8 +185,8 @@ test('outbox POST attendee limit', async () => {
 });
 
 test('python3-caldav freebusy_request', async () => {
-  // python-caldav 0.11 parses the answer as a DAV:multistatus and returns {None: {}} for a
-  // CALDAV:schedule-response, so the script records the raw answer of the client's POST.
+  // python-caldav 0.11 parses the response as a DAV:multistatus and returns {None: {}} for a
+  // CALDAV:schedule-response, so the script records the raw response of the client's POST.
   const script = `
 import sys, datetime, caldav
 client = caldav.DAVClient(url=sys.argv[1] + '/dav/', username=sys.argv[2], password=sys.argv[3])

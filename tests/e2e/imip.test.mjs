@@ -178,7 +178,7 @@ async function sendAndWait(outcome, message) {
   await waitFor(`imip_${outcome}_total above ${before}`, async () => (await counter(`imip_${outcome}_total`)) > before);
 }
 
-// Alice organizes an event with an external attendee; returns its href and text.
+// Stores an event that Alice organizes with the attendee EXTERNAL; returns its UID and href.
 async function aliceOrganizes(external) {
   const uid = `imip-${crypto.randomUUID()}`;
   const href = `${await homeOf(users.alice)}default/${uid}.ics`;
@@ -222,7 +222,7 @@ test('forged REPLY changes nothing', { timeout: TEST_TIMEOUT_MS }, async () => {
   const before = await request(users.alice, 'GET', href);
   const reply = vcalendar('REPLY', eventLines(uid, users.alice.email, [{ email: external, partstat: 'DECLINED' }]));
 
-  // From and envelope sender are someone else than the attendee.
+  // Neither the From address nor the envelope sender is the attendee.
   await sendAndWait('ignored_sender', { from: 'mallory@remote.test', to: users.alice.email, method: 'REPLY', ical: reply });
   const after = await request(users.alice, 'GET', href);
   assert.equal(after.headers.get('etag'), before.headers.get('etag'));
@@ -255,7 +255,7 @@ test('external REQUEST lands in attendee calendar', { timeout: TEST_TIMEOUT_MS }
   assert.equal(again.length, 1);
   assert.equal(again[0].etag, copies[0].etag, 'the duplicate left the copy as it was');
 
-  // An older SEQUENCE is ignored; a newer one updates the copy.
+  // A newer SEQUENCE updates the copy, and an older one is ignored.
   const moved = vcalendar('REQUEST', eventLines(uid, organizer, attendees, { sequence: 2, summary: 'Reunião adiada' }));
   await sendAndWait('applied', { from: organizer, to: users.bob.email, method: 'REQUEST', ical: moved });
   const older = vcalendar('REQUEST', eventLines(uid, organizer, attendees, { sequence: 1, summary: 'Versão antiga' }));
