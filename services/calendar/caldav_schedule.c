@@ -22,6 +22,46 @@
 #include "expresso/log.h"
 #include "ical_object.h"
 
+/* One copy written for another user: its owner and where it went. */
+typedef struct {
+	char user_id[64];
+	calendar_schedule_written written;
+} schedule_change;
+
+struct calendar_schedule_changes {
+	schedule_change *entries;
+	size_t count;
+	size_t capacity;
+};
+
+void calendar_schedule_changes_free(calendar_schedule_changes *changes)
+{
+	if (changes == NULL)
+		return;
+	free(changes->entries);
+	free(changes);
+}
+
+/* Remembers the copy WRITTEN for USER_ID, so that calendar_schedule_publish announces it. Returns 0 or -1. */
+static int note_change(calendar_reply *reply, const char *user_id, const calendar_schedule_written *written)
+{
+	if (reply->schedule_changes == NULL && (reply->schedule_changes = calloc(1, sizeof(*reply->schedule_changes))) == NULL)
+		return -1;
+	calendar_schedule_changes *changes = reply->schedule_changes;
+	if (changes->count == changes->capacity) {
+		size_t capacity = changes->capacity ? changes->capacity * 2 : 8;
+		schedule_change *grown = realloc(changes->entries, capacity * sizeof(*grown));
+		if (grown == NULL)
+			return -1;
+		changes->entries = grown;
+		changes->capacity = capacity;
+	}
+	schedule_change *change = &changes->entries[changes->count++];
+	snprintf(change->user_id, sizeof(change->user_id), "%s", user_id);
+	change->written = *written;
+	return 0;
+}
+
 typedef struct {
 	PGconn *connection;
 	calendar_context *context;
@@ -90,13 +130,20 @@ static int store_copy(schedule_run *run, const char *user_id, PGresult *row, ica
 	if (text == NULL)
 		return -1;
 	const char *tenant_id = run->context->principal.tenant_id;
+	long long quota = run->context->service->quota_bytes;
+	calendar_schedule_written written;
 	int status;
 	if (row != NULL)
 		status = calendar_schedule_store(run->connection, tenant_id, PQgetvalue(row, 0, 0), PQgetvalue(row, 0, 1), text,
-						 keep_tag, NULL, run->error);
+						 keep_tag, &written, run->error);
 	else
-		status = calendar_schedule_store_new(run->connection, tenant_id, user_id, run->uid, text, NULL, run->error);
+		status = calendar_schedule_store_new(run->connection, tenant_id, user_id, run->uid, text, quota, &written,
+						     run->error);
 	free(text);
+	if (status == 0 && written.calendar[0] != '\0' && note_change(&run->context->reply, user_id, &written) != 0) {
+		snprintf(run->error->message, sizeof(run->error->message), "out of memory");
+		return -1;
+	}
 	return status;
 }
 
@@ -357,12 +404,35 @@ bool calendar_schedule_tag_matches(calendar_context *context, const char *curren
 	return false;
 }
 
+/* Publishes calendar.changed for each copy written for another user. */
+static void publish_changes(const calendar_context *context)
+{
+	const calendar_schedule_changes *changes = context->reply.schedule_changes;
+	char err[256];
+
+	for (size_t i = 0; changes != NULL && i < changes->count; i++) {
+		const schedule_change *change = &changes->entries[i];
+		json_t *event = json_pack("{s:s, s:s, s:s, s:s}", "user", change->user_id, "calendar",
+					  change->written.calendar, "resource", change->written.object, "change",
+					  change->written.change);
+		if (event == NULL)
+			return;
+		if (ex_bus_publish(context->service->bus, context->principal.tenant_id, "calendar", "changed", event, err,
+				   sizeof(err)) != 0)
+			ex_log(EX_LOG_WARN, "calendar_event_publish_failed", "{s:s, s:s}", "user", change->user_id, "error", err);
+		json_decref(event);
+	}
+}
+
 void calendar_schedule_publish(const calendar_context *context)
 {
 	ex_bus *bus = context->service->bus;
 	char err[256];
 
-	if (!context->reply.itip_queued || context->reply.status >= 300 || bus == NULL)
+	if (context->reply.status >= 300 || bus == NULL)
+		return;
+	publish_changes(context);
+	if (!context->reply.itip_queued)
 		return;
 	json_t *event = json_pack("{s:s}", "user", context->principal.user_id);
 	if (event == NULL)

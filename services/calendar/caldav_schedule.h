@@ -41,7 +41,17 @@ int calendar_schedule_after_delete(PGconn *connection, calendar_context *context
  */
 bool calendar_schedule_tag_matches(calendar_context *context, const char *current);
 
-/* Publishes calendar.itip after a commit that wrote outbox rows, so that expresso-mail sends them. */
+/* The copies scheduling wrote into the calendars of other users during one request. */
+typedef struct calendar_schedule_changes calendar_schedule_changes;
+
+/* Frees CHANGES; safe on NULL. */
+void calendar_schedule_changes_free(calendar_schedule_changes *changes);
+
+/*
+ * After a commit, publishes calendar.changed for each copy scheduling
+ * wrote for another user, and calendar.itip when outbox rows were
+ * written, so that expresso-mail sends them.
+ */
 void calendar_schedule_publish(const calendar_context *context);
 
 /* Reads the user's email address into CONTEXT->user_email (left "" on failure), for calendar-user-address-set. */

@@ -10,6 +10,7 @@
  */
 #include "caldav_schedule_store.h"
 
+#include <jansson.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
@@ -42,7 +43,26 @@ static void compute_etag(const char *data, size_t length, char *out)
 	out[2 + 2 * digest_length] = '\0';
 }
 
-/* NOTE: the owner's calendar quota is not checked here; the caller publishes calendar.changed after its commit. */
+/* Returns 1 when SIZE more bytes take the calendars of USER_ID past QUOTA_BYTES, 0 when not, -1 on error. */
+static int over_quota(PGconn *connection, const char *user_id, size_t size, long long quota_bytes, ex_db_error *error)
+{
+	char length[32];
+	char quota[32];
+	snprintf(length, sizeof(length), "%zu", size);
+	snprintf(quota, sizeof(quota), "%lld", quota_bytes);
+	const char *params[] = { user_id, length, quota };
+	PGresult *result = ex_db_exec(connection,
+				      "SELECT (coalesce(sum(octets), 0) + $2::bigint > $3::bigint)::text FROM calendars "
+				      "WHERE user_id = $1",
+				      3, params, error);
+	if (result == NULL)
+		return -1;
+	int exceeded = PQntuples(result) == 1 && strcmp(PQgetvalue(result, 0, 0), "true") == 0;
+	PQclear(result);
+	return exceeded;
+}
+
+/* The caller publishes calendar.changed for WRITTEN after its commit. */
 int calendar_schedule_store(PGconn *connection, const char *tenant_id, const char *calendar_id, const char *name,
 			    const char *text, bool keep_schedule_tag, calendar_schedule_written *written,
 			    ex_db_error *error)
@@ -54,12 +74,12 @@ int calendar_schedule_store(PGconn *connection, const char *tenant_id, const cha
 	char first_start[32] = "";
 	char last_end[32] = "";
 
-	if (written != NULL)
-		written->calendar[0] = '\0';
+	memset(written, 0, sizeof(*written));
 	size_t size = strlen(text);
 	if (ex_ical_object_parse(text, size, EX_ICAL_COMPONENT_ALL, &object, err, sizeof(err)) != EX_ICAL_OK) {
 		ex_log(EX_LOG_WARN, "caldav_schedule_invalid_copy", "{s:s, s:s, s:s}", "calendar", calendar_id, "name", name,
 		       "error", err);
+		written->skipped = "invalid_copy";
 		return 0;
 	}
 	if (object.first_start != EX_ICAL_TIME_MIN)
@@ -81,6 +101,7 @@ int calendar_schedule_store(PGconn *connection, const char *tenant_id, const cha
 		/* The calendar was deleted in the meantime: nothing to store. */
 		PQclear(sequence);
 		ex_ical_object_free(&object);
+		written->skipped = "no_calendar";
 		return 0;
 	}
 	PGresult *stored = NULL;
@@ -105,7 +126,7 @@ int calendar_schedule_store(PGconn *connection, const char *tenant_id, const cha
 							2, object_params, error)
 					   : NULL;
 	int status = cleared != NULL ? 0 : -1;
-	if (status == 0 && written != NULL) {
+	if (status == 0) {
 		snprintf(written->calendar, sizeof(written->calendar), "%s", PQgetvalue(sequence, 0, 1));
 		snprintf(written->object, sizeof(written->object), "%s", name);
 		written->change = strcmp(PQgetvalue(sequence, 0, 2), "t") == 0 ? "updated" : "created";
@@ -118,7 +139,8 @@ int calendar_schedule_store(PGconn *connection, const char *tenant_id, const cha
 }
 
 int calendar_schedule_store_new(PGconn *connection, const char *tenant_id, const char *user_id, const char *uid,
-				const char *text, calendar_schedule_written *written, ex_db_error *error)
+				const char *text, long long quota_bytes, calendar_schedule_written *written,
+				ex_db_error *error)
 {
 	/* Components: 1 is VEVENT and 2 is VTODO (ical_object.h), as calendar_ensure_defaults creates them. */
 	const char *default_params[] = { tenant_id, user_id };
@@ -137,15 +159,23 @@ int calendar_schedule_store_new(PGconn *connection, const char *tenant_id, const
 					"AND components & 1 = 1 ORDER BY name = '" SCHEDULE_DEFAULT_CALENDAR "' DESC, created_at LIMIT 1",
 					1, user_params, error);
 	int status = 0;
-	if (written != NULL)
-		written->calendar[0] = '\0';
-	if (target == NULL)
+	int exceeded = 0;
+	memset(written, 0, sizeof(*written));
+	if (target != NULL && quota_bytes > 0)
+		exceeded = over_quota(connection, user_id, strlen(text), quota_bytes, error);
+	if (target == NULL || exceeded < 0) {
 		status = -1;
-	else if (PQntuples(target) == 1)
+	} else if (exceeded) {
+		ex_log(EX_LOG_WARN, "caldav_schedule_over_quota", "{s:s, s:s, s:I}", "user", user_id, "uid", uid, "quota",
+		       (json_int_t)quota_bytes);
+		written->skipped = "over_quota";
+	} else if (PQntuples(target) == 1) {
 		status = calendar_schedule_store(connection, tenant_id, PQgetvalue(target, 0, 0), PQgetvalue(target, 0, 1),
 						 text, false, written, error);
-	else
+	} else {
 		ex_log(EX_LOG_WARN, "caldav_schedule_no_calendar", "{s:s, s:s}", "user", user_id, "uid", uid);
+		written->skipped = "no_calendar";
+	}
 	PQclear(defaults);
 	PQclear(target);
 	return status;

@@ -21,15 +21,16 @@ typedef struct {
 	char calendar[65];  /* calendar name (a path segment), "" when nothing was stored */
 	char object[256];   /* object name */
 	const char *change; /* "created" or "updated" */
+	const char *skipped; /* why nothing was stored ("invalid_copy", "over_quota", "no_calendar"), else NULL */
 } calendar_schedule_written;
 
 /*
  * Stores TEXT as the object NAME of the calendar CALENDAR_ID on behalf of
  * the server (a delivered invitation, a merged reply), taking the next
  * sync_seq of the calendar. KEEP_SCHEDULE_TAG leaves the schedule-tag as
- * it was. WRITTEN (may be NULL) receives where the object went. Returns 0,
- * or -1 with ERROR filled; TEXT that libical rejects is logged and not
- * stored.
+ * it was. WRITTEN receives where the object went. Returns 0, or -1 with
+ * ERROR filled. TEXT that libical rejects is logged and not stored, with
+ * WRITTEN->skipped set.
  */
 int calendar_schedule_store(PGconn *connection, const char *tenant_id, const char *calendar_id, const char *name,
 			    const char *text, bool keep_schedule_tag, calendar_schedule_written *written,
@@ -38,11 +39,16 @@ int calendar_schedule_store(PGconn *connection, const char *tenant_id, const cha
 /*
  * Stores TEXT as a new object of the first calendar of USER_ID that takes
  * events (the default calendar first), creating the default calendars
- * when the user has none. Returns 0 (also when the user has no calendar
- * for events, which is logged), or -1 with ERROR filled.
+ * when the user has none. A new object that would take the user's
+ * calendars past QUOTA_BYTES (0: no quota) is logged and not stored.
+ * Updates of existing copies are not limited, so that replies and
+ * cancellations still reach a user who is over quota. Returns 0 (also
+ * when nothing was stored, with WRITTEN->skipped set), or -1 with ERROR
+ * filled.
  */
 int calendar_schedule_store_new(PGconn *connection, const char *tenant_id, const char *user_id, const char *uid,
-				const char *text, calendar_schedule_written *written, ex_db_error *error);
+				const char *text, long long quota_bytes, calendar_schedule_written *written,
+				ex_db_error *error);
 
 /*
  * Returns the copy of the event UID in the calendars of USER_ID (the

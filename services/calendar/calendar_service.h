@@ -121,6 +121,7 @@ typedef struct {
 	char changed_object[CALENDAR_MAX_OBJECT_NAME + 1];
 	const char *change_kind;  /* "created", "updated", "deleted" */
 	bool itip_queued;         /* outbox rows were written: publish calendar.itip */
+	struct calendar_schedule_changes *schedule_changes; /* copies scheduling wrote for other users (caldav_schedule.c) */
 } calendar_reply;
 
 /* The state of one DAV request, shared by the handlers and their transactions. */

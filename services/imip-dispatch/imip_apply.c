@@ -24,6 +24,7 @@ static const char *const outcome_names[IMIP_OUTCOME_COUNT] = {
 	[IMIP_IGNORED_LOCAL] = "ignored_local",
 	[IMIP_IGNORED_OUTDATED] = "ignored_outdated",
 	[IMIP_IGNORED_DUPLICATE] = "ignored_duplicate",
+	[IMIP_IGNORED_NOT_STORED] = "ignored_not_stored",
 };
 
 const char *imip_outcome_name(imip_outcome outcome)
@@ -133,12 +134,12 @@ static int store(apply_run *run, PGresult *row, icalcomponent *calendar, bool ke
 						 run->error);
 	else
 		status = calendar_schedule_store_new(run->connection, message->tenant_id, message->user_id, run->uid, text,
-						     &run->result->written, run->error);
+						     message->quota_bytes, &run->result->written, run->error);
 	free(text);
 	if (status != 0)
 		return -1;
 	if (run->result->written.calendar[0] == '\0')
-		return ignore(run, IMIP_IGNORED_INVALID, "copy_not_stored");
+		return ignore(run, IMIP_IGNORED_NOT_STORED, run->result->written.skipped);
 	if (calendar_schedule_insert_inbox(run->connection, message->tenant_id, message->user_id, run->uid,
 					   run->result->method, message->part->calendar, run->error) != 0)
 		return -1;

@@ -41,6 +41,7 @@ typedef enum {
 	IMIP_IGNORED_LOCAL,           /* the organizer or replier is a user of the tenant */
 	IMIP_IGNORED_OUTDATED,        /* an older SEQUENCE or DTSTAMP than the stored copy */
 	IMIP_IGNORED_DUPLICATE,       /* the copy already contains what the message changes */
+	IMIP_IGNORED_NOT_STORED,      /* the copy was not stored: over the owner's quota, or rejected by the PUT checks */
 	IMIP_OUTCOME_COUNT,
 } imip_outcome;
 
@@ -51,6 +52,7 @@ typedef struct {
 	const char *from;            /* the message's From address, lowercase, "" when none */
 	const char *envelope_sender; /* the SMTP reverse path, lowercase, "" for the null sender */
 	const imip_part *part;       /* the text/calendar part */
+	long long quota_bytes;       /* bytes of calendar objects one user may store, 0 for no limit */
 } imip_message;
 
 typedef struct {

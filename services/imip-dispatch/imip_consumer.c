@@ -92,7 +92,7 @@ static void publish_change(imip_service *service, const delivered_copy *copy, co
 static ex_bus_verdict apply_part(imip_service *service, const delivered_copy *copy, const imip_part *part)
 {
 	const imip_message message = { .tenant_id = copy->tenant_id, .user_id = copy->user_id, .from = part->from,
-				       .envelope_sender = copy->sender, .part = part };
+				       .envelope_sender = copy->sender, .part = part, .quota_bytes = service->quota_bytes };
 	apply_work_state state = { .message = &message };
 	ex_db_error error;
 	memset(&error, 0, sizeof(error));

@@ -21,6 +21,9 @@ const ex_setting imip_settings[] = {
 	  "Directory of the local-disk object storage that holds message bodies: the one expresso-mail writes.", false },
 	{ "imip_max_part_size", "EXPRESSO_IMIP_MAX_PART_SIZE", EX_SETTING_SIZE, "1M", "bytes",
 	  "Largest decoded text/calendar part applied; a larger one is ignored, logged and counted.", false },
+	{ "calendar_quota", "EXPRESSO_CALENDAR_QUOTA", EX_SETTING_SIZE, "100M", "bytes",
+	  "Total size of the calendar objects one user may store, as expresso-calendar reads it; an invitation that "
+	  "would exceed it is not stored, and is logged and counted.", false },
 	{ "imip_max_message_size", "EXPRESSO_IMIP_MAX_MESSAGE_SIZE", EX_SETTING_SIZE, "50M", "bytes",
 	  "Largest message read to look for a text/calendar part; a larger one is ignored, logged and counted.", false },
 	{ 0 },
@@ -63,6 +66,7 @@ int imip_service_open(imip_service *service, ex_daemon *daemon)
 	service->bus = ex_daemon_bus(daemon);
 	service->max_part_size = (size_t)ex_config_size(config, "imip_max_part_size");
 	service->max_message_size = (size_t)ex_config_size(config, "imip_max_message_size");
+	service->quota_bytes = (long long)ex_config_size(config, "calendar_quota");
 	if (service->max_part_size < MIN_PART_SIZE)
 		return invalid_setting("EXPRESSO_IMIP_MAX_PART_SIZE", "expected at least 1K");
 	if (service->max_message_size < service->max_part_size)

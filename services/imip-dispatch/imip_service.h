@@ -28,6 +28,7 @@ typedef struct {
 	ex_storage *storage;
 	size_t max_part_size;    /* bytes of a decoded text/calendar part */
 	size_t max_message_size; /* bytes of a message read to look for the part */
+	long long quota_bytes;   /* bytes of calendar objects one user may store */
 	ex_bus_consumer *consumer;
 	pthread_t thread;
 	bool running;
