@@ -22,6 +22,9 @@
 #include "expresso/log.h"
 #include "ical_object.h"
 
+/* Queued outbox rows deleted per transaction that sends an iMIP message, so that one change never deletes a large backlog at once. */
+enum { OUTBOX_PRUNE_BATCH = 1000 };
+
 /* One copy written for another user: its owner and where it went. */
 typedef struct {
 	char user_id[64];
@@ -69,6 +72,7 @@ typedef struct {
 	char email[EX_ITIP_MAX_ADDRESS];
 	const char *uid;
 	const char *summary;
+	bool outbox_pruned; /* prune_outbox ran in this transaction */
 } schedule_run;
 
 /* Reads the email address of USER_ID into OUT; returns 0, 1 when the user has none, -1 on a database error. */
@@ -109,8 +113,34 @@ static int insert_inbox(schedule_run *run, const char *user_id, const char *meth
 					      message, run->error);
 }
 
+/*
+ * Deletes up to OUTBOX_PRUNE_BATCH rows of the tenant that expresso-mail
+ * queued more than itip_retention_days ago, once per transaction. Rows
+ * still waiting are never deleted.
+ */
+static int prune_outbox(schedule_run *run)
+{
+	char days[16];
+	char batch[16];
+	if (run->outbox_pruned)
+		return 0;
+	run->outbox_pruned = true;
+	snprintf(days, sizeof(days), "%d", run->context->service->itip_retention_days);
+	snprintf(batch, sizeof(batch), "%d", OUTBOX_PRUNE_BATCH);
+	PGresult *result = calendar_sql(run->connection, run->error,
+					"DELETE FROM calendar_itip_outbox WHERE id IN (SELECT id FROM calendar_itip_outbox "
+					"WHERE queued_at < now() - make_interval(days => $1::int) LIMIT $2::int)",
+					2, days, batch);
+	if (result == NULL)
+		return -1;
+	PQclear(result);
+	return 0;
+}
+
 static int insert_outbox(schedule_run *run, const char *recipient, const char *method, const char *message)
 {
+	if (prune_outbox(run) != 0)
+		return -1;
 	PGresult *result = calendar_sql(run->connection, run->error,
 					"INSERT INTO calendar_itip_outbox (tenant_id, user_id, sender, recipient, method, uid, summary, ical) "
 					"VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",

@@ -1,16 +1,20 @@
-// The copies implicit scheduling writes into other users' calendars:
-// each one publishes calendar.changed for its owner, and an invitation
-// that would take the attendee past EXPRESSO_CALENDAR_QUOTA is not
-// stored (the iTIP message still reaches the schedule inbox). Alice (demo)
-// invites Bob (demo). The quota cases run against private
-// expresso-calendar instances with a quota computed from Bob's usage.
+// What implicit scheduling writes besides the organizer's object. Each
+// copy written into another user's calendar publishes calendar.changed
+// for its owner. An invitation that would take the attendee past
+// EXPRESSO_CALENDAR_QUOTA is not stored, but the iTIP message still
+// reaches the schedule inbox. iMIP outbox rows that expresso-mail queued
+// are deleted after EXPRESSO_CALENDAR_ITIP_RETENTION_DAYS. Alice (demo)
+// invites Bob (demo) and addresses at remote.test. The limit cases run
+// against private expresso-calendar instances.
 //
-// Needs: the stack up (scripts/run-local.sh) and the variables of stack.env.
+// Needs: the stack up (scripts/run-local.sh) and the variables of stack.env
+// (EXPRESSO_DATABASE_OWNER_URL to backdate outbox rows).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import path from 'node:path';
 import { connect as connectNats } from 'nats';
+import pg from 'pg';
 
 import { buildDir, freePort, requireEnv, startDaemon, waitForHttp } from './lib/stack.mjs';
 
@@ -71,17 +75,17 @@ async function inboxCount(user, uid) {
 }
 
 // Alice's invitation to Bob; every UID has the same length, so every copy of it has the same size.
-function invitation(uid) {
+function invitation(uid, attendee) {
   return ['BEGIN:VCALENDAR', 'VERSION:2.0', 'PRODID:-//Expresso e2e//EN', 'BEGIN:VEVENT', `UID:${uid}`,
     'DTSTAMP:20261201T120000Z', 'DTSTART:20300110T130000Z', 'DTEND:20300110T140000Z', 'SUMMARY:Cota',
     `ORGANIZER:mailto:${users.alice.email}`, `ATTENDEE;PARTSTAT=ACCEPTED:mailto:${users.alice.email}`,
-    `ATTENDEE;PARTSTAT=NEEDS-ACTION:mailto:${users.bob.email}`, 'END:VEVENT', 'END:VCALENDAR', ''].join('\r\n');
+    `ATTENDEE;PARTSTAT=NEEDS-ACTION:mailto:${attendee}`, 'END:VEVENT', 'END:VCALENDAR', ''].join('\r\n');
 }
 
-async function invite(base) {
+async function invite(base, attendee = users.bob.email) {
   const uid = crypto.randomUUID();
   const stored = await request(users.alice, 'PUT', `${await homeOf(users.alice)}default/${uid}.ics`,
-    { body: invitation(uid), type: 'text/calendar', base });
+    { body: invitation(uid, attendee), type: 'text/calendar', base });
   assert.equal(stored.status, 201, stored.text);
   return uid;
 }
@@ -96,10 +100,10 @@ async function waitFor(description, probe, timeoutMs = 15_000) {
   }
 }
 
-// Runs WORK against a private expresso-calendar whose quota is QUOTA bytes.
-async function withQuota(quota, work) {
+// Runs WORK against a private expresso-calendar with the settings SETTINGS.
+async function withCalendar(settings, work) {
   const port = await freePort();
-  const daemon = startDaemon(calendarBinary, { EXPRESSO_HTTP_ADDRESS: host, EXPRESSO_HTTP_PORT: String(port), EXPRESSO_CALENDAR_QUOTA: String(quota) });
+  const daemon = startDaemon(calendarBinary, { EXPRESSO_HTTP_ADDRESS: host, EXPRESSO_HTTP_PORT: String(port), ...settings });
   try {
     await waitForHttp(`http://${host}:${port}/ready`, { timeoutMs: 20_000 });
     return await work(`http://${host}:${port}`);
@@ -165,7 +169,7 @@ test('invitation copy quota limit', { timeout: TEST_TIMEOUT_MS }, async () => {
 
     // At the limit: usage plus the copy equals the quota, so the copy is stored.
     used = await quotaUsed(users.bob);
-    const atLimit = await withQuota(used + copySize, async (base) => {
+    const atLimit = await withCalendar({ EXPRESSO_CALENDAR_QUOTA: String(used + copySize) }, async (base) => {
       const names = await objectNames(users.bob);
       const uid = await invite(base);
       return { uid, stored: [...await objectNames(users.bob)].filter((name) => !names.has(name)).length };
@@ -175,7 +179,7 @@ test('invitation copy quota limit', { timeout: TEST_TIMEOUT_MS }, async () => {
 
     // One byte past: the copy is left out, the REQUEST still reaches Bob's schedule inbox.
     used = await quotaUsed(users.bob);
-    const past = await withQuota(used + copySize - 1, async (base) => {
+    const past = await withCalendar({ EXPRESSO_CALENDAR_QUOTA: String(used + copySize - 1) }, async (base) => {
       const names = await objectNames(users.bob);
       const uid = await invite(base);
       return { uid, stored: [...await objectNames(users.bob)].filter((name) => !names.has(name)).length };
@@ -185,5 +189,37 @@ test('invitation copy quota limit', { timeout: TEST_TIMEOUT_MS }, async () => {
     assert.equal(await inboxCount(users.bob, past.uid), 1);
   } finally {
     await request(users.bob, 'DELETE', fillerHref);
+  }
+});
+
+test('queued iMIP outbox retention', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const owner = new pg.Client({ connectionString: requireEnv('EXPRESSO_DATABASE_OWNER_URL'), application_name: 'expresso-e2e-itip-retention' });
+  await owner.connect();
+  try {
+    // Row-level security is forced on the owner too, so the session binds Alice's tenant.
+    const { tenant_id: tenant } = (await owner.query('SELECT tenant_id FROM ex_tenant_for_login($1)', [users.alice.email])).rows[0];
+    await owner.query("SELECT set_config('app.tenant_id', $1, false)", [tenant]);
+    // Two invitations to remote.test; the stack's expresso-mail queues their outbox rows.
+    const [past, within] = [await invite(stackBase, 'past@remote.test'), await invite(stackBase, 'within@remote.test')];
+    const queued = (uid) => owner.query('SELECT queued_at IS NOT NULL AS queued FROM calendar_itip_outbox WHERE uid = $1', [uid]);
+    await waitFor('the outbox rows queued', async () => (await queued(past)).rows[0]?.queued && (await queued(within)).rows[0]?.queued);
+
+    // One day is the retention: one row queued a minute more than a day ago, one a minute less, and one still waiting.
+    await owner.query("UPDATE calendar_itip_outbox SET queued_at = now() - interval '1 day 1 minute' WHERE uid = $1", [past]);
+    await owner.query("UPDATE calendar_itip_outbox SET queued_at = now() - interval '1 day' + interval '1 minute' WHERE uid = $1", [within]);
+    const waiting = `waiting-${crypto.randomUUID()}`;
+    // A copy of the second row that was never queued; only the trigger below publishes calendar.itip, after the pruning.
+    await owner.query(`INSERT INTO calendar_itip_outbox (tenant_id, user_id, sender, recipient, method, uid, ical, created_at)
+      SELECT tenant_id, user_id, sender, 'waiting@remote.test', method, $1, ical, now() - interval '2 days'
+      FROM calendar_itip_outbox WHERE uid = $2`, [waiting, within]);
+
+    await withCalendar({ EXPRESSO_CALENDAR_ITIP_RETENTION_DAYS: '1' }, (base) => invite(base, 'trigger@remote.test'));
+    const count = async (uid) => Number((await owner.query('SELECT count(*) FROM calendar_itip_outbox WHERE uid = $1', [uid])).rows[0].count);
+    assert.equal(await count(past), 0, 'the row queued past the retention is deleted');
+    assert.equal(await count(within), 1, 'the row queued within the retention is kept');
+    assert.equal(await count(waiting), 1, 'a row that was never queued is kept, however old');
+    await owner.query('DELETE FROM calendar_itip_outbox WHERE uid = $1', [waiting]);
+  } finally {
+    await owner.end();
   }
 });
