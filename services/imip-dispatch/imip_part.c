@@ -63,7 +63,9 @@ static imip_part_status decode_part(GMimePart *mime_part, size_t max_size, imip_
 		if (result->calendar == NULL) {
 			status = IMIP_PART_INVALID;
 		} else {
-			memcpy(result->calendar, bytes->data, bytes->len);
+			/* An empty part has no byte array data at all. */
+			if (bytes->len > 0)
+				memcpy(result->calendar, bytes->data, bytes->len);
 			result->calendar[bytes->len] = '\0';
 			result->length = bytes->len;
 		}

@@ -132,6 +132,17 @@ static void test_part_garbage(void **state)
 	}
 }
 
+static void test_part_empty(void **state)
+{
+	(void)state;
+	static const char empty[] = "From: a@remote.test\r\nContent-Type: text/calendar; method=REPLY\r\n\r\n";
+	imip_part part;
+	assert_int_equal(imip_part_extract(empty, strlen(empty), 1024, &part), IMIP_PART_FOUND);
+	assert_int_equal(part.length, 0);
+	assert_string_equal(part.calendar, "");
+	imip_part_clear(&part);
+}
+
 static void test_address_lower(void **state)
 {
 	(void)state;
@@ -155,6 +166,7 @@ int main(void)
 		cmocka_unit_test(test_part_in_attached_message_skipped),
 		cmocka_unit_test(test_part_size_limit),
 		cmocka_unit_test(test_part_garbage),
+		cmocka_unit_test(test_part_empty),
 		cmocka_unit_test(test_address_lower),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
