@@ -272,6 +272,29 @@ test('external REQUEST lands in attendee calendar', { timeout: TEST_TIMEOUT_MS }
   assert.match(unfold(cancelled[0].ical), /\r\nSTATUS:CANCELLED\r\n/);
 });
 
+test('CANCEL of one recurrence instance', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const organizer = `boss-${crypto.randomUUID()}@remote.test`;
+  const uid = `imip-${crypto.randomUUID()}`;
+  const attendees = [{ email: organizer, partstat: 'ACCEPTED' }, { email: users.bob.email, partstat: 'NEEDS-ACTION' }];
+  const series = vcalendar('REQUEST', [...eventLines(uid, organizer, attendees), 'RRULE:FREQ=DAILY;COUNT=3']);
+  await sendAndWait('applied', { from: organizer, to: users.bob.email, method: 'REQUEST', ical: series });
+
+  // The organizer cancels the second day only: the master gets an EXDATE and stays confirmed.
+  const cancel = vcalendar('CANCEL', [...eventLines(uid, organizer, attendees, { sequence: 1 }),
+    'RECURRENCE-ID:20270111T130000Z', 'STATUS:CANCELLED']);
+  await sendAndWait('applied', { from: organizer, to: users.bob.email, method: 'CANCEL', ical: cancel });
+  const copies = await copiesOf(users.bob, uid);
+  assert.equal(copies.length, 1);
+  const ical = unfold(copies[0].ical);
+  assert.match(ical, /\r\nEXDATE:20270111T130000Z\r\n/);
+  assert.ok(!/STATUS:CANCELLED/.test(ical), 'the other instances are not cancelled');
+
+  // A CANCEL from someone else than the organizer changes nothing.
+  const forged = vcalendar('CANCEL', [...eventLines(uid, organizer, attendees, { sequence: 2 }), 'STATUS:CANCELLED']);
+  await sendAndWait('ignored_sender', { from: 'mallory@remote.test', to: users.bob.email, method: 'CANCEL', ical: forged });
+  assert.equal((await copiesOf(users.bob, uid))[0].etag, copies[0].etag);
+});
+
 test('REQUEST for a non-attendee is ignored', { timeout: TEST_TIMEOUT_MS }, async () => {
   const organizer = `boss-${crypto.randomUUID()}@remote.test`;
   const uid = `imip-${crypto.randomUUID()}`;
