@@ -102,7 +102,7 @@ static icalcomponent *main_component(icalcomponent *calendar)
 
 /*
  * Compares the revision (SEQUENCE, then DTSTAMP) of the iTIP message with
- * the stored copy (RFC 5546 section 2.1.5). Returns <0 when the message is
+ * the stored copy, the order RFC 5546 gives to messages about one event. Returns <0 when the message is
  * older, 0 when it is the same, >0 when it is newer.
  */
 static int compare_revision(icalcomponent *message, icalcomponent *stored)
@@ -409,7 +409,7 @@ static int parse_message(apply_run *run)
 	snprintf(run->result->method, sizeof(run->result->method), "%s", name != NULL ? name : "");
 	if (method != ICAL_METHOD_REPLY && method != ICAL_METHOD_REQUEST && method != ICAL_METHOD_CANCEL)
 		return ignore(run, IMIP_IGNORED_METHOD, "method_not_accepted");
-	/* RFC 6047 section 2.4: the Content-Type method parameter, when present, names the same METHOD. */
+	/* iMIP (RFC 6047) requires the Content-Type method parameter, when present, to name the same METHOD. */
 	if (part->method[0] != '\0' && strcmp(part->method, run->result->method) != 0)
 		return ignore(run, IMIP_IGNORED_INVALID, "method_parameter_mismatch");
 	if (run->uid == NULL)

@@ -3,8 +3,9 @@
  * text/calendar body part of the message, decoded from its transfer
  * encoding, with the "method" parameter of its Content-Type and the From
  * address of the message. Parts inside an attached message/rfc822 are not
- * looked at, because RFC 6047 section 2.4 puts the iTIP body in the
- * message itself. No I/O: the caller reads the message.
+ * looked at, because an iMIP sender puts the iTIP body in the message
+ * itself, and an attached message is a forwarded one. No I/O: the caller
+ * reads the message.
  */
 #ifndef EXPRESSO_IMIP_PART_H
 #define EXPRESSO_IMIP_PART_H
