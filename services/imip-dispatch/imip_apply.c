@@ -51,7 +51,11 @@ static int ignore(apply_run *run, imip_outcome outcome, const char *reason)
 	return 0;
 }
 
-/* Returns true when ADDRESS is the From address or the envelope sender. */
+/*
+ * Returns true when ADDRESS is the From address or the envelope sender.
+ * NOTE: both are taken as delivered, because expresso-mail checks no SPF,
+ * DKIM or DMARC yet, so a forged From address passes this check.
+ */
 static bool sent_by(const apply_run *run, const char *address)
 {
 	return address[0] != '\0' &&
@@ -203,7 +207,10 @@ static int apply_reply(apply_run *run)
 		   icalcomponent_get_sequence(main_component(stored))) {
 		status = ignore(run, IMIP_IGNORED_OUTDATED, "reply_to_older_sequence");
 	} else {
-		/* RFC 6638 section 3.2.10: merging a reply leaves the organizer's schedule-tag as it was. */
+		/*
+		 * RFC 6638 section 3.2.10: merging a reply leaves the organizer's schedule-tag as it was.
+		 * NOTE: the PARTSTAT is set in every component, also when the reply names one RECURRENCE-ID.
+		 */
 		ex_itip_set_partstat(edited, replier->address, replier->partstat, "2.0");
 		status = store_if_changed(run, row, stored, edited, true);
 	}
