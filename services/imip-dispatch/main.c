@@ -38,7 +38,7 @@ int main(int argc, char **argv)
 	static imip_service service;
 	const ex_daemon_spec spec = {
 		.name = "expresso-imip-dispatch",
-		.metrics_name = "imip_dispatch",
+		.metrics_name = "imip", /* the daemon label of metrics: lowercase letters only */
 		.default_port = "8012",
 		.needs = EX_NEEDS_DATABASE | EX_NEEDS_NATS,
 		.settings = imip_settings,
