@@ -39,6 +39,7 @@ EXPRESSO_DAEMONS=(
 	"contacts expresso-contacts 8003 CARDDAV database,nats"
 	"drive expresso-drive 8004 DRIVE database,nats"
 	"notifications expresso-notifications 8006 NOTIFICATIONS database,redis,nats"
+	"imip expresso-imip-dispatch 8012 IMIP_DISPATCH database,nats"
 )
 
 pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }

@@ -165,6 +165,7 @@ int calendar_property_path(char *out, size_t size, const char *user_id, const ca
 void calendar_reply_reset(calendar_reply *reply)
 {
 	free(reply->body);
+	calendar_schedule_changes_free(reply->schedule_changes);
 	memset(reply, 0, sizeof(*reply));
 }
 

@@ -32,6 +32,7 @@ static const struct {
 	{ "GET", calendar_handle_get, false },
 	{ "PUT", calendar_handle_put, false },
 	{ "DELETE", calendar_handle_delete, false },
+	{ "POST", calendar_schedule_handle_post, false },
 };
 
 static void send_reply(calendar_context *context)

@@ -22,6 +22,49 @@
 #include "expresso/log.h"
 #include "ical_object.h"
 
+/* Queued outbox rows deleted per transaction that sends an iMIP message, so that one change never deletes a large backlog at once. */
+enum { OUTBOX_PRUNE_BATCH = 1000 };
+
+/* One copy written for another user: its owner and where it went. */
+typedef struct {
+	char user_id[64];
+	calendar_schedule_written written;
+} schedule_change;
+
+struct calendar_schedule_changes {
+	schedule_change *entries;
+	size_t count;
+	size_t capacity;
+};
+
+void calendar_schedule_changes_free(calendar_schedule_changes *changes)
+{
+	if (changes == NULL)
+		return;
+	free(changes->entries);
+	free(changes);
+}
+
+/* Remembers the copy WRITTEN for USER_ID, so that calendar_schedule_publish announces it. Returns 0 or -1. */
+static int note_change(calendar_reply *reply, const char *user_id, const calendar_schedule_written *written)
+{
+	if (reply->schedule_changes == NULL && (reply->schedule_changes = calloc(1, sizeof(*reply->schedule_changes))) == NULL)
+		return -1;
+	calendar_schedule_changes *changes = reply->schedule_changes;
+	if (changes->count == changes->capacity) {
+		size_t capacity = changes->capacity ? changes->capacity * 2 : 8;
+		schedule_change *grown = realloc(changes->entries, capacity * sizeof(*grown));
+		if (grown == NULL)
+			return -1;
+		changes->entries = grown;
+		changes->capacity = capacity;
+	}
+	schedule_change *change = &changes->entries[changes->count++];
+	snprintf(change->user_id, sizeof(change->user_id), "%s", user_id);
+	change->written = *written;
+	return 0;
+}
+
 typedef struct {
 	PGconn *connection;
 	calendar_context *context;
@@ -29,6 +72,7 @@ typedef struct {
 	char email[EX_ITIP_MAX_ADDRESS];
 	const char *uid;
 	const char *summary;
+	bool outbox_pruned; /* prune_outbox ran in this transaction */
 } schedule_run;
 
 /* Reads the email address of USER_ID into OUT; returns 0, 1 when the user has none, -1 on a database error. */
@@ -58,30 +102,35 @@ static int find_user(schedule_run *run, const char *address, char *out, size_t s
 	return found;
 }
 
-/* Returns the copy of the event (calendar id, name, ical) in the calendars of USER_ID, or NULL with *FAILED set on error. */
 static PGresult *find_copy(schedule_run *run, const char *user_id, bool *failed)
 {
-	PGresult *result = calendar_sql(run->connection, run->error,
-					"SELECT o.calendar_id::text, o.name, o.ical FROM calendar_objects o "
-					"JOIN calendars c ON c.id = o.calendar_id WHERE c.user_id = $1 AND o.uid = $2 "
-					"ORDER BY c.name = '" CALENDAR_DEFAULT_CALENDAR "' DESC, c.created_at LIMIT 1 FOR UPDATE OF o",
-					2, user_id, run->uid);
-	*failed = result == NULL;
-	if (result != NULL && PQntuples(result) == 0) {
-		PQclear(result);
-		return NULL;
-	}
-	return result;
+	return calendar_schedule_find_copy(run->connection, user_id, run->uid, run->error, failed);
 }
 
 static int insert_inbox(schedule_run *run, const char *user_id, const char *method, const char *message)
 {
-	char etag[80];
-	calendar_compute_etag(message, strlen(message), etag);
+	return calendar_schedule_insert_inbox(run->connection, run->context->principal.tenant_id, user_id, run->uid, method,
+					      message, run->error);
+}
+
+/*
+ * Deletes up to OUTBOX_PRUNE_BATCH rows of the tenant that expresso-mail
+ * queued more than itip_retention_days ago, once per transaction. Rows
+ * still waiting are never deleted.
+ */
+static int prune_outbox(schedule_run *run)
+{
+	char days[16];
+	char batch[16];
+	if (run->outbox_pruned)
+		return 0;
+	run->outbox_pruned = true;
+	snprintf(days, sizeof(days), "%d", run->context->service->itip_retention_days);
+	snprintf(batch, sizeof(batch), "%d", OUTBOX_PRUNE_BATCH);
 	PGresult *result = calendar_sql(run->connection, run->error,
-					"INSERT INTO calendar_schedule_inbox (tenant_id, user_id, name, uid, method, etag, ical) "
-					"VALUES ($1, $2, gen_random_uuid()::text || '.ics', $3, $4, $5, $6)",
-					6, run->context->principal.tenant_id, user_id, run->uid, method, etag, message);
+					"DELETE FROM calendar_itip_outbox WHERE id IN (SELECT id FROM calendar_itip_outbox "
+					"WHERE queued_at < now() - make_interval(days => $1::int) LIMIT $2::int)",
+					2, days, batch);
 	if (result == NULL)
 		return -1;
 	PQclear(result);
@@ -90,6 +139,8 @@ static int insert_inbox(schedule_run *run, const char *user_id, const char *meth
 
 static int insert_outbox(schedule_run *run, const char *recipient, const char *method, const char *message)
 {
+	if (prune_outbox(run) != 0)
+		return -1;
 	PGresult *result = calendar_sql(run->connection, run->error,
 					"INSERT INTO calendar_itip_outbox (tenant_id, user_id, sender, recipient, method, uid, summary, ical) "
 					"VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -108,38 +159,21 @@ static int store_copy(schedule_run *run, const char *user_id, PGresult *row, ica
 	char *text = icalcomponent_as_ical_string_r(calendar);
 	if (text == NULL)
 		return -1;
-	int status = 0;
-	if (row != NULL) {
-		status = calendar_schedule_store(run->connection, run->context->principal.tenant_id, PQgetvalue(row, 0, 0),
-						 PQgetvalue(row, 0, 1), text, keep_tag, run->error);
-		free(text);
-		return status;
-	}
-
-	/* Components: 1 is VEVENT and 2 is VTODO (ical_object.h), as calendar_ensure_defaults creates them. */
-	PGresult *defaults = calendar_sql(
-		run->connection, run->error,
-		"INSERT INTO calendars (tenant_id, user_id, name, displayname, components) "
-		"SELECT $1, $2, d.name, d.displayname, d.components FROM (VALUES "
-		"('" CALENDAR_DEFAULT_CALENDAR "', 'Calendar', 1), ('" CALENDAR_DEFAULT_TASKS "', 'Tasks', 2)) "
-		"AS d (name, displayname, components) WHERE NOT EXISTS (SELECT 1 FROM calendars WHERE user_id = $2) "
-		"ON CONFLICT (user_id, name) DO NOTHING",
-		2, run->context->principal.tenant_id, user_id);
-	PGresult *target = defaults == NULL ? NULL
-			   : calendar_sql(run->connection, run->error,
-					  "SELECT id::text, gen_random_uuid()::text || '.ics' FROM calendars WHERE user_id = $1 "
-					  "AND components & 1 = 1 ORDER BY name = '" CALENDAR_DEFAULT_CALENDAR "' DESC, created_at LIMIT 1",
-					  1, user_id);
-	if (target == NULL)
-		status = -1;
-	else if (PQntuples(target) == 1)
-		status = calendar_schedule_store(run->connection, run->context->principal.tenant_id, PQgetvalue(target, 0, 0),
-						 PQgetvalue(target, 0, 1), text, false, run->error);
+	const char *tenant_id = run->context->principal.tenant_id;
+	long long quota = run->context->service->quota_bytes;
+	calendar_schedule_written written;
+	int status;
+	if (row != NULL)
+		status = calendar_schedule_store(run->connection, tenant_id, PQgetvalue(row, 0, 0), PQgetvalue(row, 0, 1), text,
+						 keep_tag, &written, run->error);
 	else
-		ex_log(EX_LOG_WARN, "caldav_schedule_no_calendar", "{s:s, s:s}", "user", user_id, "uid", run->uid);
-	PQclear(defaults);
-	PQclear(target);
+		status = calendar_schedule_store_new(run->connection, tenant_id, user_id, run->uid, text, quota, &written,
+						     run->error);
 	free(text);
+	if (status == 0 && written.calendar[0] != '\0' && note_change(&run->context->reply, user_id, &written) != 0) {
+		snprintf(run->error->message, sizeof(run->error->message), "out of memory");
+		return -1;
+	}
 	return status;
 }
 
@@ -400,12 +434,35 @@ bool calendar_schedule_tag_matches(calendar_context *context, const char *curren
 	return false;
 }
 
+/* Publishes calendar.changed for each copy written for another user. */
+static void publish_changes(const calendar_context *context)
+{
+	const calendar_schedule_changes *changes = context->reply.schedule_changes;
+	char err[256];
+
+	for (size_t i = 0; changes != NULL && i < changes->count; i++) {
+		const schedule_change *change = &changes->entries[i];
+		json_t *event = json_pack("{s:s, s:s, s:s, s:s}", "user", change->user_id, "calendar",
+					  change->written.calendar, "resource", change->written.object, "change",
+					  change->written.change);
+		if (event == NULL)
+			return;
+		if (ex_bus_publish(context->service->bus, context->principal.tenant_id, "calendar", "changed", event, err,
+				   sizeof(err)) != 0)
+			ex_log(EX_LOG_WARN, "calendar_event_publish_failed", "{s:s, s:s}", "user", change->user_id, "error", err);
+		json_decref(event);
+	}
+}
+
 void calendar_schedule_publish(const calendar_context *context)
 {
 	ex_bus *bus = context->service->bus;
 	char err[256];
 
-	if (!context->reply.itip_queued || context->reply.status >= 300 || bus == NULL)
+	if (context->reply.status >= 300 || bus == NULL)
+		return;
+	publish_changes(context);
+	if (!context->reply.itip_queued)
 		return;
 	json_t *event = json_pack("{s:s}", "user", context->principal.user_id);
 	if (event == NULL)

@@ -15,6 +15,7 @@
 
 #include <libical/ical.h>
 
+#include "caldav_schedule_store.h"
 #include "calendar_service.h"
 
 /* Path segments below the calendar home that name the schedule inbox and outbox; no calendar can have them. */
@@ -40,23 +41,26 @@ int calendar_schedule_after_delete(PGconn *connection, calendar_context *context
  */
 bool calendar_schedule_tag_matches(calendar_context *context, const char *current);
 
-/* Publishes calendar.itip after a commit that wrote outbox rows, so that expresso-mail sends them. */
+/* The copies scheduling wrote into the calendars of other users during one request. */
+typedef struct calendar_schedule_changes calendar_schedule_changes;
+
+/* Frees CHANGES; safe on NULL. */
+void calendar_schedule_changes_free(calendar_schedule_changes *changes);
+
+/*
+ * After a commit, publishes calendar.changed for each copy scheduling
+ * wrote for another user, and calendar.itip when outbox rows were
+ * written, so that expresso-mail sends them.
+ */
 void calendar_schedule_publish(const calendar_context *context);
 
 /* Reads the user's email address into CONTEXT->user_email (left "" on failure), for calendar-user-address-set. */
 void calendar_schedule_load_address(calendar_context *context);
 
-/* Serves METHOD on the schedule inbox, its messages and the schedule outbox (PROPFIND, GET, DELETE). */
-void calendar_schedule_handle_dav(calendar_context *context, const char *method);
+/* Answers a POST: a free-busy request to the schedule outbox (caldav_schedule_outbox.c), 405 on any other resource. */
+void calendar_schedule_handle_post(calendar_context *context);
 
-/*
- * Stores TEXT as the object NAME of the calendar CALENDAR_ID on behalf of
- * the server (a delivered invitation, a merged reply), taking the next
- * sync_seq of the calendar. KEEP_SCHEDULE_TAG leaves the schedule-tag as
- * it was. Returns 0, or -1 with ERROR filled; TEXT that libical rejects is
- * logged and not stored.
- */
-int calendar_schedule_store(PGconn *connection, const char *tenant_id, const char *calendar_id, const char *name,
-			    const char *text, bool keep_schedule_tag, ex_db_error *error);
+/* Serves METHOD on the schedule inbox, its messages and the schedule outbox (PROPFIND, GET, DELETE, POST). */
+void calendar_schedule_handle_dav(calendar_context *context, const char *method);
 
 #endif

@@ -2,7 +2,8 @@
  * The schedule inbox and outbox collections (RFC 6638 sections 2.1 and
  * 2.2). The inbox lists the iTIP messages delivered to the user (rows of
  * calendar_schedule_inbox): PROPFIND with Depth 0 or 1, GET and DELETE of
- * a message. The outbox serves PROPFIND with Depth 0 only.
+ * a message. The outbox serves PROPFIND with Depth 0, and POST of
+ * free-busy requests (caldav_schedule_outbox.c).
  */
 #include "caldav_schedule.h"
 
@@ -159,14 +160,24 @@ void calendar_schedule_handle_dav(calendar_context *context, const char *method)
 		calendar_run(context, EX_DB_READ_COMMITTED, get_work, context);
 	} else if (message && strcmp(method, "DELETE") == 0) {
 		calendar_run(context, EX_DB_READ_COMMITTED, delete_work, context);
+	} else if (context->target.kind == TARGET_SCHEDULE_OUTBOX && strcmp(method, "POST") == 0) {
+		calendar_schedule_handle_post(context);
 	} else {
-		/* TODO: POST to the outbox (free-busy requests, RFC 6638 section 5) is not served. */
+		const char *collection = "inbox";
+		const char *accepted = "PROPFIND only";
+		const char *allow = "OPTIONS, PROPFIND";
+		if (message) {
+			accepted = "GET and DELETE";
+			allow = "OPTIONS, GET, HEAD, DELETE, PROPFIND";
+		} else if (context->target.kind == TARGET_SCHEDULE_OUTBOX) {
+			collection = "outbox";
+			accepted = "PROPFIND and free-busy POSTs only";
+			allow = "OPTIONS, PROPFIND, POST";
+		}
 		calendar_reply_error(&context->reply, 405, NULL, NULL,
-				     "the schedule %s takes %s; the server delivers scheduling messages itself",
-				     context->target.kind == TARGET_SCHEDULE_OUTBOX ? "outbox" : "inbox",
-				     message ? "GET and DELETE" : "PROPFIND only");
-		snprintf(context->reply.allow, sizeof(context->reply.allow), "%s",
-			 message ? "OPTIONS, GET, HEAD, DELETE, PROPFIND" : "OPTIONS, PROPFIND");
+				     "the schedule %s takes %s; the server delivers scheduling messages itself", collection,
+				     accepted);
+		snprintf(context->reply.allow, sizeof(context->reply.allow), "%s", allow);
 	}
 }
 

@@ -32,6 +32,9 @@ const ex_setting calendar_settings[] = {
 	  "Largest .ics file POST /api/v1/calendars/{calendar}/import takes; larger ones are answered 413.", false },
 	{ "caldav_tombstone_days", "EXPRESSO_CALDAV_TOMBSTONE_DAYS", EX_SETTING_INT, "90", "days",
 	  "Days a deleted calendar object stays reported to sync-collection; older sync-tokens then get 403 DAV:valid-sync-token.", false },
+	{ "calendar_itip_retention_days", "EXPRESSO_CALENDAR_ITIP_RETENTION_DAYS", EX_SETTING_INT, "30", "days",
+	  "Days an iMIP message stays in calendar_itip_outbox after expresso-mail queued it (0 to 36500); older ones are "
+	  "deleted when the tenant sends its next iMIP message.", false },
 	{ "caldav_max_attendees", "EXPRESSO_CALDAV_MAX_ATTENDEES", EX_SETTING_INT, "100", "attendees",
 	  "Maximum number of ATTENDEE properties in one component of a calendar object (1 to 1000); a PUT with more is answered 403 "
 	  "with CALDAV:max-attendees-per-instance.", false },
@@ -65,6 +68,10 @@ static int read_settings(calendar_service *service, const ex_config *config)
 	if (tombstone_days < 0 || tombstone_days > 36500)
 		return invalid_setting("EXPRESSO_CALDAV_TOMBSTONE_DAYS", "expected 0 to 36500 days");
 	service->tombstone_days = (int)tombstone_days;
+	int64_t itip_retention_days = ex_config_int(config, "calendar_itip_retention_days");
+	if (itip_retention_days < 0 || itip_retention_days > 36500)
+		return invalid_setting("EXPRESSO_CALENDAR_ITIP_RETENTION_DAYS", "expected 0 to 36500 days");
+	service->itip_retention_days = (int)itip_retention_days;
 	int64_t max_attendees = ex_config_int(config, "caldav_max_attendees");
 	if (max_attendees < 1 || max_attendees > EX_ITIP_MAX_ATTENDEES)
 		return invalid_setting("EXPRESSO_CALDAV_MAX_ATTENDEES", "expected 1 to 1000 attendees");

@@ -60,6 +60,7 @@ typedef struct {
 	size_t max_import_size;   /* bytes of one .ics file sent to the import API */
 	size_t max_expanded_instances; /* instances of one object a CALDAV:expand returns */
 	int tombstone_days;       /* days a deletion stays reported to sync-collection */
+	int itip_retention_days;  /* days a queued calendar_itip_outbox row is kept */
 	size_t max_attendees;     /* ATTENDEE properties per component (CALDAV:max-attendees-per-instance) */
 	size_t max_freebusy_users; /* addresses in one GET /api/v1/calendars/freebusy */
 	ex_dav_xml_limits xml_limits;
@@ -121,6 +122,7 @@ typedef struct {
 	char changed_object[CALENDAR_MAX_OBJECT_NAME + 1];
 	const char *change_kind;  /* "created", "updated", "deleted" */
 	bool itip_queued;         /* outbox rows were written: publish calendar.itip */
+	struct calendar_schedule_changes *schedule_changes; /* copies scheduling wrote for other users (caldav_schedule.c) */
 } calendar_reply;
 
 /* The state of one DAV request, shared by the handlers and their transactions. */

@@ -1,0 +1,380 @@
+/*
+ * POST to the schedule outbox (RFC 6638 section 5). A free-busy request
+ * is a VFREEBUSY with METHOD:REQUEST whose ORGANIZER is the user. The
+ * response is a CALDAV:schedule-response that contains, for each
+ * ATTENDEE, a request-status and a VFREEBUSY REPLY. Only users of the tenant are
+ * answered (2.0), any other address gets 3.7. The reply lists busy
+ * periods only, never what the events are, so private events show as
+ * busy time and nothing else. Other iTIP messages are not taken here,
+ * because the server schedules events itself (caldav_schedule.c).
+ */
+#include "caldav_schedule.h"
+
+#include <libxml/xmlwriter.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "calendar_itip.h"
+#include "expresso/log.h"
+#include "ical_object.h"
+
+enum {
+	MAX_BUSY_PERIODS = 10000,  /* periods listed per recipient; later ones are left out */
+	MAX_BUSY_OBJECTS = 10000,  /* events read per recipient, as GET /api/v1/calendars/freebusy reads */
+};
+
+typedef struct {
+	int64_t start;
+	int64_t end;
+	bool tentative;
+} busy_period;
+
+typedef struct {
+	busy_period *periods;
+	size_t count;
+	size_t capacity;
+	int64_t range_start;
+	int64_t range_end;
+} busy_periods;
+
+/* One free-busy request, read from the POST body. */
+typedef struct {
+	calendar_context *context;
+	icalcomponent *calendar;   /* the parsed body */
+	icalcomponent *request;    /* its VFREEBUSY */
+	int64_t start;
+	int64_t end;
+	char organizer[EX_ITIP_MAX_ADDRESS];
+	const char *uid;           /* UID of the request, NULL when it has none */
+	const char **recipients;   /* the ATTENDEE values as sent, owned by CALENDAR */
+	size_t recipient_count;
+	xmlBufferPtr output;       /* the schedule-response being written */
+} freebusy_request;
+
+/* Records one busy instance of COMPONENT, unless it is transparent or cancelled. */
+static bool note_busy(void *opaque, icalcomponent *component, int64_t start, int64_t end)
+{
+	busy_periods *list = opaque;
+	icalproperty *transp = icalcomponent_get_first_property(component, ICAL_TRANSP_PROPERTY);
+	icalproperty_status status = icalcomponent_get_status(component);
+	if (end <= start || status == ICAL_STATUS_CANCELLED ||
+	    (transp != NULL && icalproperty_get_transp(transp) == ICAL_TRANSP_TRANSPARENT))
+		return true;
+	if (list->count == MAX_BUSY_PERIODS)
+		return false;
+	if (list->count == list->capacity) {
+		size_t capacity = list->capacity ? list->capacity * 2 : 64;
+		busy_period *grown = realloc(list->periods, capacity * sizeof(*grown));
+		if (grown == NULL)
+			return false;
+		list->periods = grown;
+		list->capacity = capacity;
+	}
+	list->periods[list->count++] = (busy_period){
+		.start = start < list->range_start ? list->range_start : start,
+		.end = end > list->range_end ? list->range_end : end,
+		.tentative = status == ICAL_STATUS_TENTATIVE,
+	};
+	return true;
+}
+
+static int compare_periods(const void *left, const void *right)
+{
+	const busy_period *a = left;
+	const busy_period *b = right;
+	if (a->tentative != b->tentative)
+		return a->tentative ? 1 : -1;
+	if (a->start != b->start)
+		return a->start < b->start ? -1 : 1;
+	return (a->end > b->end) - (a->end < b->end);
+}
+
+/* Sorts the periods by type and start and merges those of one type that overlap or touch. */
+static void merge_periods(busy_periods *list)
+{
+	if (list->count == 0)
+		return;
+	qsort(list->periods, list->count, sizeof(*list->periods), compare_periods);
+	size_t last_index = 0;
+	for (size_t i = 1; i < list->count; i++) {
+		busy_period *last = &list->periods[last_index];
+		const busy_period *next = &list->periods[i];
+		if (next->tentative == last->tentative && next->start <= last->end) {
+			if (next->end > last->end)
+				last->end = next->end;
+		} else {
+			list->periods[++last_index] = *next;
+		}
+	}
+	list->count = last_index + 1;
+}
+
+/* Collects the busy periods of the events of USER_ID in the requested range. */
+static int collect_busy(PGconn *connection, const freebusy_request *request, const char *user_id, busy_periods *list,
+			ex_db_error *error)
+{
+	char start[32];
+	char end[32];
+	char limit[16];
+	snprintf(start, sizeof(start), "%lld", (long long)request->start);
+	snprintf(end, sizeof(end), "%lld", (long long)request->end);
+	snprintf(limit, sizeof(limit), "%d", MAX_BUSY_OBJECTS);
+	PGresult *objects = calendar_sql(
+		connection, error,
+		"SELECT o.ical FROM calendar_objects o JOIN calendars c ON c.id = o.calendar_id "
+		"WHERE c.user_id = $1 AND o.component = 'VEVENT' "
+		"AND (o.last_end IS NULL OR o.last_end >= to_timestamp($2::double precision)) "
+		"AND (o.first_start IS NULL OR o.first_start < to_timestamp($3::double precision)) LIMIT $4::int",
+		4, user_id, start, end, limit);
+	if (objects == NULL)
+		return -1;
+	for (int row = 0; row < PQntuples(objects); row++) {
+		icalcomponent *calendar = ex_ical_parse_stored(PQgetvalue(objects, row, 0));
+		if (calendar == NULL)
+			continue;
+		ex_ical_foreach_instance(calendar, EX_ICAL_COMPONENT_VEVENT, request->start, request->end, note_busy, list);
+		icalcomponent_free(calendar);
+	}
+	PQclear(objects);
+	merge_periods(list);
+	return 0;
+}
+
+/* Writes the FREEBUSY lines of one type ("BUSY" or "BUSY-TENTATIVE") of LIST to OUT. */
+static void write_busy_lines(FILE *out, const busy_periods *list, bool tentative)
+{
+	for (size_t i = 0; i < list->count; i++) {
+		char from[20];
+		char to[20];
+		if (list->periods[i].tentative != tentative)
+			continue;
+		ex_ical_format_utc(list->periods[i].start, from, sizeof(from));
+		ex_ical_format_utc(list->periods[i].end, to, sizeof(to));
+		fprintf(out, "FREEBUSY;FBTYPE=%s:%s/%s\r\n", tentative ? "BUSY-TENTATIVE" : "BUSY", from, to);
+	}
+}
+
+/* Returns the VFREEBUSY REPLY for the recipient ADDRESS (malloc'd), or NULL without memory. */
+static char *build_reply(const freebusy_request *request, const char *address, const busy_periods *list)
+{
+	char *text = NULL;
+	size_t length = 0;
+	FILE *out = open_memstream(&text, &length);
+	if (out == NULL)
+		return NULL;
+	char start[20];
+	char end[20];
+	char stamp[20];
+	ex_ical_format_utc(request->start, start, sizeof(start));
+	ex_ical_format_utc(request->end, end, sizeof(end));
+	ex_ical_format_utc((int64_t)time(NULL), stamp, sizeof(stamp));
+	fprintf(out, "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Expresso//CalDAV//EN\r\nMETHOD:REPLY\r\n"
+		     "BEGIN:VFREEBUSY\r\n");
+	/* The UID was checked by libical's parser, which accepts no line breaks in a value. */
+	if (request->uid != NULL)
+		fprintf(out, "UID:%s\r\n", request->uid);
+	fprintf(out, "DTSTAMP:%s\r\nDTSTART:%s\r\nDTEND:%s\r\nORGANIZER:mailto:%s\r\nATTENDEE:mailto:%s\r\n", stamp, start,
+		end, request->organizer, address);
+	write_busy_lines(out, list, false);
+	write_busy_lines(out, list, true);
+	fprintf(out, "END:VFREEBUSY\r\nEND:VCALENDAR\r\n");
+	if (fclose(out) != 0) {
+		free(text);
+		return NULL;
+	}
+	return text;
+}
+
+/* Writes one CALDAV:response of the schedule-response: RECIPIENT as sent, its STATUS and, when not NULL, DATA. */
+static int write_response(xmlTextWriterPtr writer, const char *recipient, const char *status, const char *data)
+{
+	int failed = xmlTextWriterStartElement(writer, BAD_CAST "C:response") < 0;
+	failed |= xmlTextWriterStartElement(writer, BAD_CAST "C:recipient") < 0;
+	failed |= xmlTextWriterWriteElement(writer, BAD_CAST "D:href", BAD_CAST recipient) < 0;
+	failed |= xmlTextWriterEndElement(writer) < 0;
+	failed |= xmlTextWriterWriteElement(writer, BAD_CAST "C:request-status", BAD_CAST status) < 0;
+	if (data != NULL)
+		failed |= xmlTextWriterWriteElement(writer, BAD_CAST "C:calendar-data", BAD_CAST data) < 0;
+	failed |= xmlTextWriterEndElement(writer) < 0;
+	return failed ? -1 : 0;
+}
+
+/* Writes the response for one recipient: 3.7 for an address that is not an enabled user of the tenant, else 2.0 and the busy periods. */
+static int answer_recipient(PGconn *connection, freebusy_request *request, xmlTextWriterPtr writer,
+			    const char *recipient, ex_db_error *error)
+{
+	char address[EX_ITIP_MAX_ADDRESS];
+	if (ex_itip_address(recipient, address, sizeof(address)) != 0)
+		return write_response(writer, recipient, "3.7;Invalid calendar user", NULL);
+	PGresult *user = calendar_sql(connection, error,
+				      "SELECT id::text FROM users WHERE lower(email) = $1 AND NOT disabled", 1, address);
+	if (user == NULL)
+		return -1;
+	if (PQntuples(user) == 0) {
+		PQclear(user);
+		return write_response(writer, recipient, "3.7;Invalid calendar user", NULL);
+	}
+	busy_periods list = { .range_start = request->start, .range_end = request->end };
+	int status = collect_busy(connection, request, PQgetvalue(user, 0, 0), &list, error);
+	PQclear(user);
+	char *reply = status == 0 ? build_reply(request, address, &list) : NULL;
+	free(list.periods);
+	if (reply == NULL)
+		return -1;
+	status = write_response(writer, recipient, "2.0;Success", reply);
+	free(reply);
+	return status;
+}
+
+static int freebusy_work(PGconn *connection, void *opaque, ex_db_error *error)
+{
+	freebusy_request *request = opaque;
+	xmlBufferEmpty(request->output);
+	xmlTextWriterPtr writer = xmlNewTextWriterMemory(request->output, 0);
+	if (writer == NULL)
+		return -1;
+	int failed = xmlTextWriterStartDocument(writer, "1.0", "utf-8", NULL) < 0;
+	failed |= xmlTextWriterStartElement(writer, BAD_CAST "C:schedule-response") < 0;
+	failed |= xmlTextWriterWriteAttribute(writer, BAD_CAST "xmlns:D", BAD_CAST EX_DAV_NS) < 0;
+	failed |= xmlTextWriterWriteAttribute(writer, BAD_CAST "xmlns:C", BAD_CAST EX_CALDAV_NS) < 0;
+	for (size_t i = 0; i < request->recipient_count && !failed; i++)
+		failed |= answer_recipient(connection, request, writer, request->recipients[i], error) != 0;
+	if (!failed)
+		failed |= xmlTextWriterEndDocument(writer) < 0;
+	xmlFreeTextWriter(writer);
+	if (failed && error->message[0] == '\0')
+		snprintf(error->message, sizeof(error->message), "writing the schedule-response failed");
+	return failed ? -1 : 0;
+}
+
+/* Reads the VFREEBUSY of REQUEST->calendar. Returns true, or false with a 403 reply set. */
+static bool read_request(freebusy_request *request)
+{
+	calendar_context *context = request->context;
+	calendar_reply *reply = &context->reply;
+	icalcomponent *calendar = request->calendar;
+
+	if (icalcomponent_get_method(calendar) != ICAL_METHOD_REQUEST ||
+	    (request->request = icalcomponent_get_first_component(calendar, ICAL_VFREEBUSY_COMPONENT)) == NULL) {
+		calendar_reply_error(reply, 403, EX_CALDAV_NS, "valid-scheduling-message",
+				     "the schedule outbox takes free-busy requests only (METHOD:REQUEST with a VFREEBUSY); "
+				     "events are scheduled by storing them in a calendar");
+		return false;
+	}
+	struct icaltimetype start = icalcomponent_get_dtstart(request->request);
+	struct icaltimetype end = icalcomponent_get_dtend(request->request);
+	if (icaltime_is_null_time(start) || icaltime_is_null_time(end)) {
+		calendar_reply_error(reply, 403, EX_CALDAV_NS, "valid-scheduling-message",
+				     "the VFREEBUSY needs DTSTART and DTEND");
+		return false;
+	}
+	request->start = ex_ical_time_to_utc(start, start.zone, NULL);
+	request->end = ex_ical_time_to_utc(end, end.zone, NULL);
+	if (request->end <= request->start) {
+		calendar_reply_error(reply, 403, EX_CALDAV_NS, "valid-scheduling-message",
+				     "the VFREEBUSY DTEND must be after its DTSTART");
+		return false;
+	}
+
+	icalproperty *organizer = icalcomponent_get_first_property(request->request, ICAL_ORGANIZER_PROPERTY);
+	if (organizer == NULL ||
+	    ex_itip_address(icalproperty_get_organizer(organizer), request->organizer, sizeof(request->organizer)) != 0 ||
+	    strcasecmp(request->organizer, context->user_email) != 0) {
+		calendar_reply_error(reply, 403, EX_CALDAV_NS, "organizer-allowed",
+				     "the ORGANIZER of a free-busy request must be your address, mailto:%s", context->user_email);
+		return false;
+	}
+	request->uid = icalcomponent_get_uid(request->request);
+	return true;
+}
+
+/* Collects the ATTENDEE values of the request. Returns true, or false with a 403 reply set. */
+static bool read_recipients(freebusy_request *request, size_t max)
+{
+	calendar_reply *reply = &request->context->reply;
+	size_t count = 0;
+	for (icalproperty *p = icalcomponent_get_first_property(request->request, ICAL_ATTENDEE_PROPERTY); p != NULL;
+	     p = icalcomponent_get_next_property(request->request, ICAL_ATTENDEE_PROPERTY))
+		count++;
+	if (count == 0) {
+		calendar_reply_error(reply, 403, EX_CALDAV_NS, "recipient-specified",
+				     "the free-busy request names no ATTENDEE");
+		return false;
+	}
+	if (count > max) {
+		calendar_reply_error(reply, 403, EX_CALDAV_NS, "valid-scheduling-message",
+				     "the free-busy request names %zu attendees; at most %zu are answered "
+				     "(EXPRESSO_CALENDAR_MAX_FREEBUSY_USERS)", count, max);
+		return false;
+	}
+	request->recipients = calloc(count, sizeof(*request->recipients));
+	if (request->recipients == NULL)
+		return false;
+	for (icalproperty *p = icalcomponent_get_first_property(request->request, ICAL_ATTENDEE_PROPERTY); p != NULL;
+	     p = icalcomponent_get_next_property(request->request, ICAL_ATTENDEE_PROPERTY)) {
+		const char *value = icalproperty_get_attendee(p);
+		request->recipients[request->recipient_count++] = value != NULL ? value : "";
+	}
+	return true;
+}
+
+static bool body_is_calendar(const calendar_context *context)
+{
+	const char *type = ex_http_header(context->request, "Content-Type");
+	return type != NULL && strncasecmp(type, "text/calendar", 13) == 0;
+}
+
+void calendar_schedule_handle_post(calendar_context *context)
+{
+	freebusy_request request = { .context = context };
+	char *body = NULL;
+
+	if (context->target.kind != TARGET_SCHEDULE_OUTBOX) {
+		calendar_reply_error(&context->reply, 405, NULL, NULL, "POST is served only by the schedule outbox");
+		return;
+	}
+	if (!body_is_calendar(context)) {
+		calendar_reply_error(&context->reply, 415, NULL, NULL,
+				     "a POST to the schedule outbox takes text/calendar, not %.100s",
+				     ex_http_header(context->request, "Content-Type") ? ex_http_header(context->request, "Content-Type")
+											: "an untyped body");
+		return;
+	}
+	calendar_schedule_load_address(context);
+	body = malloc(context->body_length + 1);
+	if (body != NULL) {
+		memcpy(body, context->body, context->body_length);
+		body[context->body_length] = '\0';
+		request.calendar = ex_ical_parse_stored(body);
+	}
+	if (request.calendar == NULL) {
+		calendar_reply_error(&context->reply, 403, EX_CALDAV_NS, "valid-calendar-data",
+				     "the body is not one iCalendar VCALENDAR object");
+	} else if (context->user_email[0] == '\0') {
+		calendar_reply_error(&context->reply, 403, EX_CALDAV_NS, "organizer-allowed",
+				     "your account has no email address, so it cannot organize a free-busy request");
+	} else if (read_request(&request) &&
+		   read_recipients(&request, context->service->max_freebusy_users)) {
+		request.output = xmlBufferCreate();
+		if (request.output != NULL)
+			calendar_run(context, EX_DB_REPEATABLE_READ, freebusy_work, &request);
+		if (request.output != NULL && context->reply.status == 0) {
+			context->reply.status = 200;
+			context->reply.length = (size_t)xmlBufferLength(request.output);
+			context->reply.body = malloc(context->reply.length + 1);
+			if (context->reply.body != NULL)
+				memcpy(context->reply.body, xmlBufferContent(request.output), context->reply.length + 1);
+			context->reply.content_type = "application/xml; charset=utf-8";
+		}
+	}
+	if (context->reply.status == 0 || (context->reply.status == 200 && context->reply.body == NULL))
+		calendar_reply_error(&context->reply, 500, NULL, NULL, "the free-busy request could not be answered");
+	xmlBufferFree(request.output);
+	free((void *)request.recipients);
+	if (request.calendar != NULL)
+		icalcomponent_free(request.calendar);
+	free(body);
+}
