@@ -9,7 +9,7 @@
  * first; BODY and TEXT search the decoded text of the text parts (and
  * for TEXT the header values). They ask the search index first
  * (imap_search_index.h) and read the stored message only for messages
- * the index has no row for, or a needle it cannot answer.
+ * the index has no row for, or a needle it cannot match.
  */
 #include <gmime/gmime.h>
 #include <stdio.h>
@@ -249,7 +249,7 @@ static bool matches_date(const candidate *message, const ex_imap_search_key *key
 	}
 }
 
-/* BODY and TEXT: the search index answers for an indexed message, the stored message for the others. */
+/* BODY and TEXT: the search index decides for an indexed message, the stored message for the others. */
 static bool text_matches(candidate *message, const ex_imap_search_key *key)
 {
 	if (is_indexed(message)) {
@@ -449,6 +449,7 @@ static PGresult *search_rows(imap_session *session, const char *tag, const ex_im
 		imap_reply_unavailable(session, tag);
 		return NULL;
 	}
+	imap_search_index_query(session, &index, search->root);
 	size_t rows = (size_t)PQntuples(result);
 	*matched = malloc((rows + 1) * sizeof(**matched));
 	if (*matched == NULL) {

@@ -1,10 +1,11 @@
 /*
  * The search index of SEARCH BODY and TEXT: one message_search_text row
  * per message with its folded header values and text parts, and trigram
- * indexes that answer substring matches. A search asks the index once
+ * indexes for substring matches. A search asks the index once
  * per BODY or TEXT key for the matching UIDs among the messages that have
  * a row, reads the stored object only for the others, and writes their
- * rows as it goes, so the next search finds them indexed.
+ * rows as it goes, so the next search finds them indexed. APPEND writes
+ * the row of each new message in its own transaction.
  */
 #ifndef EXPRESSO_MAIL_IMAP_SEARCH_INDEX_H
 #define EXPRESSO_MAIL_IMAP_SEARCH_INDEX_H
@@ -17,7 +18,7 @@
 #include "expresso/imap_search.h"
 #include "imap_internal.h"
 
-/* The index's answer for one BODY or TEXT key: UIDs in ascending order. */
+/* The UIDs the index matched for one BODY or TEXT key, in ascending order. */
 typedef struct {
 	const ex_imap_search_key *key;
 	uint32_t *uids;
@@ -33,23 +34,34 @@ typedef struct {
 
 /* The index's state during one SEARCH, SORT or THREAD command. */
 typedef struct {
-	bool enabled;                /* the setting is on and every key query succeeded */
+	bool enabled;                /* the setting is on and no key query failed */
 	size_t max_text;
 	imap_search_index_answer *answers;
 	size_t answer_count;
 	imap_search_index_row *pending;
 	size_t pending_count;
 	size_t pending_octets;
+	size_t queued;               /* rows queued by this command, at most MAX_ROWS_PER_COMMAND */
 } imap_search_index;
 
 /*
- * Queries the index for each BODY and TEXT key of the program at ROOT.
- * Leaves the index disabled (every message is scanned) when the setting
- * is off, no key can use it, or a query failed (logged).
+ * Enables the index for the program at ROOT unless the setting is off or
+ * the program has no BODY or TEXT key, in which case every message is
+ * scanned. The caller then reads the mailbox's rows with the index
+ * columns and calls imap_search_index_query().
  */
 void imap_search_index_prepare(imap_session *session, imap_search_index *index, const ex_imap_search_key *root);
 
-/* Returns 1 when the indexed message UID matches KEY, 0 when not, -1 when the index has no answer for KEY. */
+/*
+ * Queries the index for each BODY and TEXT key of the program at ROOT.
+ * It runs after the mailbox's rows were read, so an index row those rows
+ * show is also seen by the key queries, because index rows are only
+ * inserted, or deleted with their message. Disables the index when a
+ * query failed (logged).
+ */
+void imap_search_index_query(imap_session *session, imap_search_index *index, const ex_imap_search_key *root);
+
+/* Returns 1 when the indexed message UID matches KEY, 0 when not, -1 when the index did not query KEY. */
 int imap_search_index_lookup(const imap_search_index *index, const ex_imap_search_key *key, uint32_t uid);
 
 /*
@@ -61,5 +73,14 @@ void imap_search_index_add(imap_session *session, imap_search_index *index, cons
 
 /* Writes the queued rows and frees the index's state. */
 void imap_search_index_finish(imap_session *session, imap_search_index *index);
+
+/*
+ * Writes the index row of message UID of MAILBOX_ID from its raw octets
+ * DATA, in the caller's transaction. Writes nothing when MAX_TEXT is 0 or
+ * GMime cannot parse DATA, because the search then reads the stored
+ * message. Returns 0, or -1 with ERROR set.
+ */
+int imap_search_index_write(PGconn *connection, const char *mailbox_id, uint32_t uid, const char *data, size_t length,
+			    uint64_t max_text, ex_db_error *error);
 
 #endif

@@ -5,8 +5,10 @@
 // storage: one with the index off (EXPRESSO_IMAP_SEARCH_INDEX_MAX_TEXT=0),
 // which reads every stored message, and one with the index on and a cap
 // of 8 KiB, so that one message of the corpus is too large to index. The
-// same searches must return the same UIDs from both, before the index has
-// rows (the first search writes them) and after. A third instance has a
+// same searches must return the same UIDs from both: before the index has
+// rows (the corpus is appended through the first instance, so the first
+// search writes them), after, and for messages whose rows APPEND wrote on
+// the second instance. A third instance has a
 // pool of one database connection and takes 16 LOGINs with an app
 // password at once.
 //
@@ -135,6 +137,29 @@ const SEARCHES = [
   'UNSEEN TEXT relatorio', 'TEXT "linha dois"', 'BODY numero', 'TEXT ana@example.org',
 ];
 
+// Returns uid and whether the row has text, for each index row of the test mailbox.
+async function indexRows(database, tenantId) {
+  await database.query('BEGIN');
+  try {
+    await database.query("SELECT set_config('app.tenant_id', $1, true)", [tenantId]);
+    const { rows } = await database.query(
+      'SELECT m.uid::int AS uid, t.body IS NOT NULL AS indexed FROM messages AS m '
+      + 'JOIN mailboxes AS b ON b.id = m.mailbox_id JOIN message_search_text AS t ON t.message_id = m.id '
+      + 'WHERE b.name = $1 AND b.user_id = (SELECT user_id FROM ex_tenant_for_login($2)) ORDER BY m.uid',
+      [mailbox, env.EXPRESSO_ALICE_EMAIL]);
+    return rows;
+  } finally {
+    await database.query('COMMIT');
+  }
+}
+
+async function assertSameResults(scanClient, indexClient, label) {
+  for (const search of SEARCHES) {
+    const expected = await uidSearch(scanClient, search);
+    assert.deepEqual(await uidSearch(indexClient, search), expected, `${search} (${label})`);
+  }
+}
+
 before(async () => {
   for (const name of ['EXPRESSO_STATE_DIR', 'EXPRESSO_DATABASE_URL', 'EXPRESSO_ALICE_EMAIL',
     'EXPRESSO_ALICE_APP_PASSWORD']) {
@@ -159,41 +184,45 @@ test('SEARCH BODY and TEXT return the same UIDs from index and scan', { timeout:
   const database = new pg.Client({ connectionString: env.EXPRESSO_DATABASE_URL });
   await database.connect();
   try {
-    await indexClient.command(`CREATE "${mailbox}"`);
+    const { rows: [account] } = await database.query('SELECT tenant_id FROM ex_tenant_for_login($1)',
+      [env.EXPRESSO_ALICE_EMAIL]);
+    await scanClient.command(`CREATE "${mailbox}"`);
     const messages = corpus();
-    for (const octets of messages) await indexClient.append(mailbox, octets);
+    for (const octets of messages) await scanClient.append(mailbox, octets);
+    assert.deepEqual(await indexRows(database, account.tenant_id), [], 'APPEND with the index off writes no row');
     await scanClient.command(`SELECT "${mailbox}"`);
     await indexClient.command(`SELECT "${mailbox}"`);
 
-    const expected = new Map();
-    for (const search of SEARCHES) expected.set(search, await uidSearch(scanClient, search));
-    assert.equal(expected.get('TEXT xilofone').length, 5, 'planted in two bodies, a Subject, an X-Projeto field and the large body');
-    assert.equal(expected.get('BODY conceicao').length, 4);
-    assert.equal(expected.get('BODY "100%"').length, 1);
-    assert.equal(expected.get('BODY anexo').length, 0);
+    const planted = new Map();
+    for (const search of ['TEXT xilofone', 'BODY conceicao', 'BODY "100%"', 'BODY anexo', 'BODY grande']) {
+      planted.set(search, await uidSearch(scanClient, search));
+    }
+    assert.equal(planted.get('TEXT xilofone').length, 5,
+      'planted in two bodies, a Subject, an X-Projeto field and the large body');
+    assert.equal(planted.get('BODY conceicao').length, 4);
+    assert.equal(planted.get('BODY "100%"').length, 1);
+    assert.equal(planted.get('BODY anexo').length, 0);
+    assert.equal(planted.get('BODY grande').length, 1);
 
     // The first pass scans and writes the rows, the second reads the index.
-    for (const pass of ['without rows', 'with rows']) {
-      for (const search of SEARCHES) {
-        assert.deepEqual(await uidSearch(indexClient, search), expected.get(search), `${search} (${pass})`);
-      }
-    }
+    await assertSameResults(scanClient, indexClient, 'without rows');
+    let rows = await indexRows(database, account.tenant_id);
+    assert.equal(rows.length, messages.length, 'the first search wrote a row for every message');
+    assert.deepEqual(rows.filter((row) => !row.indexed).map((row) => row.uid), planted.get('BODY grande'),
+      'only the message above the cap has a row without text');
+    await assertSameResults(scanClient, indexClient, 'with rows');
 
-    const { rows: [account] } = await database.query('SELECT tenant_id FROM ex_tenant_for_login($1)',
-      [env.EXPRESSO_ALICE_EMAIL]);
-    await database.query('BEGIN');
-    await database.query("SELECT set_config('app.tenant_id', $1, true)", [account.tenant_id]);
-    const { rows } = await database.query(
-      'SELECT m.uid, t.body IS NOT NULL AS indexed FROM messages AS m JOIN mailboxes AS b ON b.id = m.mailbox_id '
-      + 'JOIN message_search_text AS t ON t.message_id = m.id '
-      + 'WHERE b.name = $1 AND b.user_id = (SELECT user_id FROM ex_tenant_for_login($2)) ORDER BY m.uid',
-      [mailbox, env.EXPRESSO_ALICE_EMAIL]);
-    await database.query('COMMIT');
-    assert.equal(rows.length, messages.length, 'every message has an index row');
-    assert.deepEqual(rows.filter((row) => !row.indexed).map((row) => row.uid),
-      [String(expected.get('BODY grande')[0])], 'only the message above the cap has no text');
+    // APPEND with the index on writes the row in its own transaction.
+    const appended = [messages[60], messages[68], messages[messages.length - 2]];
+    for (const octets of appended) await indexClient.append(mailbox, octets);
+    rows = await indexRows(database, account.tenant_id);
+    assert.equal(rows.length, messages.length + appended.length, 'APPEND wrote the rows');
+    assert.equal(rows.filter((row) => !row.indexed).length, 2, 'the large message appended again has no text');
+    await scanClient.command('NOOP');
+    await indexClient.command('NOOP');
+    await assertSameResults(scanClient, indexClient, 'after APPEND');
 
-    // A row changed behind the daemon's back shows that the answer comes from the index.
+    // A row changed behind the daemon's back shows that the result comes from the index.
     const target = rows.find((row) => row.indexed).uid;
     await database.query('BEGIN');
     await database.query("SELECT set_config('app.tenant_id', $1, true)", [account.tenant_id]);
