@@ -20,10 +20,11 @@ enum {
 	MAX_PENDING_OCTETS = 4 * 1024 * 1024,
 	/*
 	 * Rows one command writes for messages stored before the index
-	 * existed. Each row costs about a millisecond of trigram indexing
-	 * (estimate from tests/bench/imap on a loaded 2-core machine), so the
-	 * first search of a large old mailbox stays close to the time of a
-	 * scan, and the rest of its rows come with the next searches.
+	 * existed. Each row cost between one and two milliseconds of trigram
+	 * indexing in tests/bench/imap on a loaded 2-core machine, so the
+	 * first search of a large old mailbox costs at most a few seconds
+	 * more than a scan, and the rest of its rows come with the next
+	 * searches.
 	 */
 	MAX_ROWS_PER_COMMAND = 1000,
 };

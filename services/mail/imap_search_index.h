@@ -79,6 +79,8 @@ void imap_search_index_finish(imap_session *session, imap_search_index *index);
  * DATA, in the caller's transaction. Writes nothing when MAX_TEXT is 0 or
  * GMime cannot parse DATA, because the search then reads the stored
  * message. Returns 0, or -1 with ERROR set.
+ * TODO: SMTP delivery (insert_copy() in mail_delivery.c) does not call
+ * this yet, so delivered messages get their row from the first search.
  */
 int imap_search_index_write(PGconn *connection, const char *mailbox_id, uint32_t uid, const char *data, size_t length,
 			    uint64_t max_text, ex_db_error *error);
