@@ -22,6 +22,7 @@
 #include "expresso/log.h"
 #include "imap_internal.h"
 #include "imap_structure.h"
+#include "imap_search_index.h"
 #include "mail_envelope.h"
 
 enum { KEY_SIZE = 128, MAX_APPEND_MESSAGES = 1000 };
@@ -455,6 +456,7 @@ typedef struct {
 	size_t count;
 	uint32_t uidvalidity;
 	bool over_quota;
+	uint64_t search_index_max_text;
 } append_work;
 
 static int random_key(const char *user_id, char *out, size_t size)
@@ -532,6 +534,9 @@ static int insert_appended(PGconn *connection, void *context, ex_db_error *error
 			return -1;
 		message->uid = (uint32_t)strtoul(PQgetvalue(result, 0, 0), NULL, 10);
 		PQclear(result);
+		if (imap_search_index_write(connection, work->mailbox_id, message->uid, message->data, message->length,
+					    work->search_index_max_text, error) != 0)
+			return -1;
 	}
 	return 0;
 }
@@ -674,6 +679,7 @@ void imap_command_append(imap_session *session, const ex_imap_command *command)
 	}
 	append_work work = { .tenant_id = session->tenant_id, .user_id = session->user_id, .mailbox_id = mailbox_id,
 			     .messages = messages, .count = (size_t)count };
+	work.search_index_max_text = session->options.search_index_max_text;
 	if (imap_transaction(session, insert_appended, &work) != 0) {
 		imap_reply_unavailable(session, command->tag);
 		append_free(session, messages, count);

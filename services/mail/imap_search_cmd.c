@@ -6,8 +6,10 @@
  * compare case- and accent-insensitively: both sides are decomposed
  * (Unicode NFD), combining marks are dropped and the rest is case-folded,
  * so "acao" finds "Ação". Header keys decode RFC 2047 encoded-words
- * first; BODY and TEXT read the stored message and search the decoded
- * text of its text parts.
+ * first; BODY and TEXT search the decoded text of the text parts (and
+ * for TEXT the header values). They ask the search index first
+ * (imap_search_index.h) and read the stored message only for messages
+ * the index has no row for, or a needle it cannot match.
  */
 #include <gmime/gmime.h>
 #include <stdio.h>
@@ -19,6 +21,8 @@
 #include "expresso/imap_thread.h"
 #include "expresso/log.h"
 #include "imap_internal.h"
+#include "imap_search_index.h"
+#include "mail_search_text.h"
 
 enum {
 	COLUMN_UID = 0,
@@ -36,6 +40,10 @@ enum {
 	COLUMN_MESSAGE_ID,
 	COLUMN_IN_REPLY_TO,
 	COLUMN_REFERENCES,
+	/* Only in the query with the search index (SEARCH_WITH_INDEX_SQL). */
+	COLUMN_ID,
+	COLUMN_INDEX_ROW,
+	COLUMN_INDEXED,
 	SECONDS_PER_DAY = 86400,
 	EXTRA_OBJECT_BYTES = 64 * 1024,
 };
@@ -50,35 +58,27 @@ typedef struct {
 	char *data;
 	char *text;             /* folded decoded text of the body parts */
 	bool loaded;
+	imap_search_index *index;
 } candidate;
 
-/* Returns TEXT decomposed, without combining marks, case-folded (g_free). */
-static char *fold(const char *text)
+/* Whether the row came from the query with the search index and the message has indexed text. */
+static bool is_indexed(const candidate *message)
 {
-	char *valid = g_utf8_make_valid(text, -1);
-	char *decomposed = g_utf8_normalize(valid, -1, G_NORMALIZE_NFD);
-	g_free(valid);
-	if (decomposed == NULL)
-		return g_strdup("");
-	GString *stripped = g_string_sized_new(strlen(decomposed));
-	for (const char *p = decomposed; *p != '\0'; p = g_utf8_next_char(p)) {
-		gunichar c = g_utf8_get_char(p);
-		if (g_unichar_ismark(c))
-			continue;
-		g_string_append_unichar(stripped, c);
-	}
-	g_free(decomposed);
-	char *folded = g_utf8_casefold(stripped->str, -1);
-	g_string_free(stripped, TRUE);
-	return folded;
+	return message->index->enabled && PQgetvalue(message->result, message->row, COLUMN_INDEXED)[0] == 't';
+}
+
+/* Whether the search index has no row for the message yet, so the scan should write one. */
+static bool needs_index_row(const candidate *message)
+{
+	return message->index->enabled && PQgetvalue(message->result, message->row, COLUMN_INDEX_ROW)[0] != 't';
 }
 
 static bool folded_contains(const char *haystack, const char *needle)
 {
 	if (haystack == NULL)
 		return false;
-	char *folded = fold(haystack);
-	char *folded_needle = fold(needle);
+	char *folded = ex_mail_search_fold(haystack);
+	char *folded_needle = ex_mail_search_fold(needle);
 	bool found = strstr(folded, folded_needle) != NULL;
 	g_free(folded);
 	g_free(folded_needle);
@@ -125,20 +125,6 @@ static bool has_flag(const candidate *message, const char *flag)
 	return false;
 }
 
-static void collect_text(GMimeObject *parent, GMimeObject *part, gpointer data)
-{
-	GString *text = data;
-	(void)parent;
-	if (!GMIME_IS_TEXT_PART(part))
-		return;
-	char *content = g_mime_text_part_get_text(GMIME_TEXT_PART(part));
-	if (content != NULL) {
-		g_string_append(text, content);
-		g_string_append_c(text, '\n');
-		g_free(content);
-	}
-}
-
 /* Loads and parses the stored message on first need. */
 static void load(candidate *message)
 {
@@ -164,10 +150,10 @@ static void load(candidate *message)
 	g_object_unref(stream);
 	if (message->message == NULL)
 		return;
-	GString *text = g_string_new("");
-	g_mime_message_foreach(message->message, collect_text, text);
-	message->text = fold(text->str);
-	g_string_free(text, TRUE);
+	message->text = ex_mail_search_body_text(message->message);
+	if (needs_index_row(message))
+		imap_search_index_add(session, message->index, PQgetvalue(message->result, message->row, COLUMN_ID),
+				      message->message, message->text);
 }
 
 static void unload(candidate *message)
@@ -187,7 +173,7 @@ static bool body_contains(candidate *message, const char *needle)
 	load(message);
 	if (message->text == NULL)
 		return false;
-	char *folded_needle = fold(needle);
+	char *folded_needle = ex_mail_search_fold(needle);
 	bool found = strstr(message->text, folded_needle) != NULL;
 	g_free(folded_needle);
 	return found;
@@ -263,6 +249,20 @@ static bool matches_date(const candidate *message, const ex_imap_search_key *key
 	}
 }
 
+/* BODY and TEXT: the search index decides for an indexed message, the stored message for the others. */
+static bool text_matches(candidate *message, const ex_imap_search_key *key)
+{
+	if (is_indexed(message)) {
+		uint32_t uid = (uint32_t)strtoul(PQgetvalue(message->result, message->row, COLUMN_UID), NULL, 10);
+		int answer = imap_search_index_lookup(message->index, key, uid);
+		if (answer >= 0)
+			return answer == 1;
+	}
+	if (key->kind == EX_IMAP_SEARCH_TEXT && headers_contain(message, key->value))
+		return true;
+	return body_contains(message, key->value);
+}
+
 static bool matches(candidate *message, const ex_imap_search_key *key)
 {
 	uint32_t uid = (uint32_t)strtoul(PQgetvalue(message->result, message->row, COLUMN_UID), NULL, 10);
@@ -322,9 +322,8 @@ static bool matches(candidate *message, const ex_imap_search_key *key)
 	case EX_IMAP_SEARCH_HEADER:
 		return header_contains(message, key->header_name, key->value);
 	case EX_IMAP_SEARCH_BODY:
-		return body_contains(message, key->value);
 	case EX_IMAP_SEARCH_TEXT:
-		return headers_contain(message, key->value) || body_contains(message, key->value);
+		return text_matches(message, key);
 	case EX_IMAP_SEARCH_LARGER:
 		return strtoull(PQgetvalue(message->result, message->row, COLUMN_SIZE), NULL, 10) > key->number;
 	case EX_IMAP_SEARCH_SMALLER:
@@ -406,6 +405,18 @@ static void write_esearch(imap_session *session, const char *tag, const ex_imap_
 	ex_imap_write_text(out, "\r\n");
 }
 
+#define SEARCH_COLUMNS                                                                                          \
+	"m.uid, m.flags, extract(epoch FROM m.internal_date)::bigint, m.size, extract(epoch FROM m.date)::bigint, " \
+	"m.modseq, m.storage_key, m.subject, m.\"from\", m.\"to\", m.cc, m.bcc, m.message_id, m.in_reply_to, "     \
+	"m.\"references\""
+
+static const char SEARCH_SQL[] = "SELECT " SEARCH_COLUMNS " FROM messages AS m WHERE m.mailbox_id = $1 ORDER BY m.uid";
+
+/* The same rows with the message id and whether the search index has a row, and text, for each. */
+static const char SEARCH_WITH_INDEX_SQL[] =
+	"SELECT " SEARCH_COLUMNS ", m.id, t.message_id IS NOT NULL, t.body IS NOT NULL FROM messages AS m "
+	"LEFT JOIN message_search_text AS t ON t.message_id = m.id WHERE m.mailbox_id = $1 ORDER BY m.uid";
+
 /*
  * Parses the program at FIRST and evaluates it over the selected mailbox.
  * Returns the rows (uid order) with *MATCHED set to the indices of the
@@ -429,19 +440,20 @@ static PGresult *search_rows(imap_session *session, const char *tag, const ex_im
 	if (*uses_modseq)
 		session->condstore = true;
 
+	imap_search_index index;
+	imap_search_index_prepare(session, &index, search->root);
 	const char *params[] = { session->view.id };
-	PGresult *result = imap_query(session,
-				      "SELECT uid, flags, extract(epoch FROM internal_date)::bigint, size, "
-				      "extract(epoch FROM date)::bigint, modseq, storage_key, subject, \"from\", \"to\", cc, bcc, "
-				      "message_id, in_reply_to, \"references\" FROM messages WHERE mailbox_id = $1 ORDER BY uid",
-				      1, params);
+	PGresult *result = imap_query(session, index.enabled ? SEARCH_WITH_INDEX_SQL : SEARCH_SQL, 1, params);
 	if (result == NULL) {
+		imap_search_index_finish(session, &index);
 		imap_reply_unavailable(session, tag);
 		return NULL;
 	}
+	imap_search_index_query(session, &index, search->root);
 	size_t rows = (size_t)PQntuples(result);
 	*matched = malloc((rows + 1) * sizeof(**matched));
 	if (*matched == NULL) {
+		imap_search_index_finish(session, &index);
 		PQclear(result);
 		imap_reply_no(session, tag, "SERVERBUG", "Out of memory");
 		return NULL;
@@ -449,7 +461,7 @@ static PGresult *search_rows(imap_session *session, const char *tag, const ex_im
 	for (size_t row = 0; row < rows; row++) {
 		uint32_t uid = (uint32_t)strtoul(PQgetvalue(result, (int)row, COLUMN_UID), NULL, 10);
 		candidate message = { .session = session, .result = result, .row = (int)row,
-				      .sequence = imap_view_sequence(session, uid) };
+				      .sequence = imap_view_sequence(session, uid), .index = &index };
 		/* A message another session added after our last update has no sequence number yet. */
 		if (message.sequence == 0)
 			continue;
@@ -457,6 +469,7 @@ static PGresult *search_rows(imap_session *session, const char *tag, const ex_im
 			(*matched)[(*count)++] = (int)row;
 		unload(&message);
 	}
+	imap_search_index_finish(session, &index);
 	return result;
 }
 
@@ -576,7 +589,7 @@ static char *base_subject(PGresult *result, int row, bool *reply_or_forward)
 	if (PQgetisnull(result, row, COLUMN_SUBJECT))
 		return g_strdup("");
 	char *decoded = g_mime_utils_header_decode_text(NULL, PQgetvalue(result, row, COLUMN_SUBJECT));
-	char *folded = fold(decoded);
+	char *folded = ex_mail_search_fold(decoded);
 	g_free(decoded);
 	char *base = g_strdup(ex_imap_base_subject(folded, reply_or_forward));
 	g_free(folded);

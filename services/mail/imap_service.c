@@ -13,6 +13,8 @@
 #include "imap_server.h"
 
 enum { MAX_PORT = 65535, MAX_CONNECTIONS = 100000, MAX_WORKERS = 1024 };
+/* Folded text the search index keeps per message, below the 1 GB limit of a PostgreSQL text value. */
+#define MAX_SEARCH_INDEX_TEXT ((uint64_t)256 * 1024 * 1024)
 
 static int invalid(const char *variable, const char *problem)
 {
@@ -44,6 +46,8 @@ int ex_imap_service_open(ex_mail_service *service, const ex_config *config)
 		return invalid("EXPRESSO_IMAP_WORKERS", "must be between 1 and 1024");
 	if (max_message < 1024 || max_message > (uint64_t)1 << 31)
 		return invalid("EXPRESSO_IMAP_MAX_MESSAGE_SIZE", "must be between 1K and 2G");
+	if (ex_config_size(config, "imap_search_index_max_text") > MAX_SEARCH_INDEX_TEXT)
+		return invalid("EXPRESSO_IMAP_SEARCH_INDEX_MAX_TEXT", "must be at most 256M");
 	if (idle_timeout < 1000)
 		return invalid("EXPRESSO_IMAP_IDLE_TIMEOUT", "must be at least 1s");
 	if (keepalive < 1000)
@@ -80,6 +84,7 @@ int ex_imap_service_open(ex_mail_service *service, const ex_config *config)
 			.hostname = service->hostname,
 			.allow_plaintext_login = ex_config_bool(config, "imap_loopback_plaintext"),
 			.max_append_size = max_message,
+			.search_index_max_text = ex_config_size(config, "imap_search_index_max_text"),
 			.auth = auth,
 			.database = service->database,
 			.storage = service->storage,

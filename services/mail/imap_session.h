@@ -34,6 +34,7 @@ typedef struct {
 	bool implicit_tls;           /* port 993: TLS from the first byte */
 	bool allow_plaintext_login;  /* LOGIN and AUTHENTICATE without TLS from a loopback address */
 	uint64_t max_append_size;    /* APPENDLIMIT in octets */
+	uint64_t search_index_max_text; /* folded octets of a message the search index keeps; 0: no index */
 	const ex_imap_auth_backend *auth;
 	ex_db_pool *database;        /* NULL: every command after login fails with NO [UNAVAILABLE] */
 	ex_storage *storage;

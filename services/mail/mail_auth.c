@@ -24,10 +24,13 @@ enum { ACQUIRE_TIMEOUT_MS = 5000, MAX_LOGIN = 254 };
 
 typedef struct {
 	const char *user_id;
-	const char *password;
-	bool matched;
-	char email[EX_SMTP_MAX_PATH + 1];
-} password_check;
+	PGresult *candidates; /* id, hash, email of each active app password */
+} password_candidates;
+
+typedef struct {
+	const char *app_password_id;
+	bool still_active;
+} password_use;
 
 /* Looks up the tenant and user of LOGIN outside any tenant. Returns 1 found, 0 not found, -1 error. */
 static int tenant_for_login(ex_db_pool *pool, const char *login, ex_smtp_identity *identity)
@@ -55,39 +58,87 @@ static int tenant_for_login(ex_db_pool *pool, const char *login, ex_smtp_identit
 	return found;
 }
 
-/* Transaction body: verifies the password against the user's active app passwords. */
-static int check_app_passwords(PGconn *connection, void *context, ex_db_error *error)
+/*
+ * Transaction body: reads the user's active app passwords. The rows
+ * outlive the transaction, so argon2id runs after the connection went
+ * back to the pool, because each check costs tens of milliseconds of CPU and
+ * holding a pooled connection meanwhile made logins beyond the pool size
+ * time out.
+ */
+static int read_app_passwords(PGconn *connection, void *context, ex_db_error *error)
 {
-	password_check *check = context;
-	const char *params[] = { check->user_id };
+	password_candidates *candidates = context;
+	const char *params[] = { candidates->user_id };
 
-	check->matched = false;
+	PQclear(candidates->candidates);
+	candidates->candidates = ex_db_exec(connection,
+					    "SELECT a.id, a.hash, u.email FROM app_passwords AS a JOIN users AS u ON u.id = a.user_id "
+					    "WHERE a.user_id = $1 AND a.revoked_at IS NULL AND NOT u.disabled",
+					    1, params, error);
+	return candidates->candidates == NULL ? -1 : 0;
+}
+
+/* Transaction body: records the use of the matched app password, unless it was revoked or its user disabled since. */
+static int record_app_password_use(PGconn *connection, void *context, ex_db_error *error)
+{
+	password_use *use = context;
+	const char *params[] = { use->app_password_id };
 	PGresult *result = ex_db_exec(connection,
-				      "SELECT a.id, a.hash, u.email FROM app_passwords AS a JOIN users AS u ON u.id = a.user_id "
-				      "WHERE a.user_id = $1 AND a.revoked_at IS NULL AND NOT u.disabled",
+				      "UPDATE app_passwords AS a SET last_used_at = now() FROM users AS u "
+				      "WHERE a.id = $1 AND a.revoked_at IS NULL AND u.id = a.user_id AND NOT u.disabled",
 				      1, params, error);
 	if (result == NULL)
 		return -1;
-
-	char matched_id[EX_SMTP_UUID_TEXT] = "";
-	for (int row = 0; row < PQntuples(result) && !check->matched; row++) {
-		if (argon2id_verify(PQgetvalue(result, row, 1), check->password, strlen(check->password)) == ARGON2_OK) {
-			check->matched = true;
-			snprintf(matched_id, sizeof(matched_id), "%s", PQgetvalue(result, row, 0));
-			snprintf(check->email, sizeof(check->email), "%s", PQgetvalue(result, row, 2));
-		}
-	}
-	PQclear(result);
-	if (!check->matched)
-		return 0;
-
-	const char *update_params[] = { matched_id };
-	result = ex_db_exec(connection, "UPDATE app_passwords SET last_used_at = now() WHERE id = $1", 1, update_params,
-			    error);
-	if (result == NULL)
-		return -1;
+	use->still_active = strcmp(PQcmdTuples(result), "1") == 0;
 	PQclear(result);
 	return 0;
+}
+
+/* Returns the row of CANDIDATES whose hash PASSWORD matches, or -1. Uses no database connection. */
+static int matching_app_password(PGresult *candidates, const char *password)
+{
+	for (int row = 0; row < PQntuples(candidates); row++)
+		if (argon2id_verify(PQgetvalue(candidates, row, 1), password, strlen(password)) == ARGON2_OK)
+			return row;
+	return -1;
+}
+
+/*
+ * Verifies PASSWORD against the active app passwords of IDENTITY's user:
+ * one transaction reads the hashes, argon2id runs without a connection,
+ * and a second transaction records the use. Returns 1 matched (EMAIL
+ * set), 0 no match, -1 database error (logged).
+ */
+static int check_app_passwords(ex_mail_service *service, const ex_smtp_identity *identity, const char *password,
+			       char *email, size_t email_size)
+{
+	password_candidates candidates = { .user_id = identity->user_id };
+	ex_db_error error = { 0 };
+	if (ex_db_tenant_transaction(service->database, identity->tenant_id, EX_DB_READ_COMMITTED, read_app_passwords,
+				     &candidates, &error) != 0) {
+		PQclear(candidates.candidates);
+		ex_log(EX_LOG_ERROR, "smtp_auth_check_failed", "{s:s, s:s}", "user", identity->user_id, "error",
+		       error.message);
+		return -1;
+	}
+
+	int row = matching_app_password(candidates.candidates, password);
+	if (row < 0) {
+		PQclear(candidates.candidates);
+		return 0;
+	}
+
+	password_use use = { .app_password_id = PQgetvalue(candidates.candidates, row, 0) };
+	snprintf(email, email_size, "%s", PQgetvalue(candidates.candidates, row, 2));
+	int status = ex_db_tenant_transaction(service->database, identity->tenant_id, EX_DB_READ_COMMITTED,
+					      record_app_password_use, &use, &error);
+	PQclear(candidates.candidates);
+	if (status != 0) {
+		ex_log(EX_LOG_ERROR, "smtp_auth_check_failed", "{s:s, s:s}", "user", identity->user_id, "error",
+		       error.message);
+		return -1;
+	}
+	return use.still_active ? 1 : 0;
 }
 
 static void audit_failure(ex_mail_service *service, const ex_smtp_identity *identity, const char *client_address)
@@ -154,22 +205,18 @@ ex_smtp_auth_status ex_mail_authenticate(void *context, const char *login, const
 		return EX_SMTP_AUTH_REJECTED;
 	}
 
-	password_check check = { .user_id = identity->user_id, .password = password };
-	ex_db_error error = { 0 };
-	if (ex_db_tenant_transaction(service->database, identity->tenant_id, EX_DB_READ_COMMITTED, check_app_passwords,
-				     &check, &error) != 0) {
-		ex_log(EX_LOG_ERROR, "smtp_auth_check_failed", "{s:s, s:s}", "user", identity->user_id, "error",
-		       error.message);
+	char email[EX_SMTP_MAX_PATH + 1] = "";
+	int matched = check_app_passwords(service, identity, password, email, sizeof(email));
+	if (matched < 0)
 		return EX_SMTP_AUTH_TEMPORARY_FAILURE;
-	}
-	if (!check.matched) {
+	if (matched == 0) {
 		count_failure(service, address_key, account_key);
 		ex_log(EX_LOG_WARN, "smtp_auth_failed", "{s:s, s:s, s:s}", "reason", "wrong app password", "user",
 		       identity->user_id, "address", client_address);
 		audit_failure(service, identity, client_address);
 		return EX_SMTP_AUTH_REJECTED;
 	}
-	snprintf(identity->email, sizeof(identity->email), "%s", check.email);
+	snprintf(identity->email, sizeof(identity->email), "%s", email);
 	/* A success clears both counts, so people behind one address are not locked out by a typo of a neighbour. */
 	ex_auth_limiter_reset(service->auth_limiter, account_key);
 	ex_auth_limiter_reset(service->auth_limiter, address_key);

@@ -103,6 +103,10 @@ const ex_setting ex_mail_settings[] = {
 	  "IMAP port with STARTTLS. 0 disables it.", false },
 	{ "imaps_port", "EXPRESSO_IMAPS_PORT", EX_SETTING_INT, "993", "port",
 	  "IMAP port with implicit TLS. 0 disables it; it is also off without a certificate.", false },
+	{ "imap_search_index_max_text", "EXPRESSO_IMAP_SEARCH_INDEX_MAX_TEXT", EX_SETTING_SIZE,
+	  "256K", "bytes",
+	  "Folded header and body text of one message that the SEARCH BODY and TEXT index keeps; a longer message is "
+	  "read from storage on every search. At most 256M; 0 turns the index off.", false },
 	{ "imap_max_message_size", "EXPRESSO_IMAP_MAX_MESSAGE_SIZE", EX_SETTING_SIZE, "50M", "bytes",
 	  "Largest message APPEND accepts (advertised as APPENDLIMIT); larger ones get NO [TOOBIG]. The message is "
 	  "held in memory while it arrives.", false },
