@@ -150,10 +150,12 @@ static void mark_used(imap_view_cache *cache, entry *item)
 
 static void drop(imap_view_cache *cache, entry *item)
 {
+	/* Every entry is in the chain of its bucket, so the walk ends at it. */
 	entry **link = &cache->buckets[bucket_of(item->mailbox_id)];
-	while (*link != item)
+	while (*link != NULL && *link != item)
 		link = &(*link)->bucket_next;
-	*link = item->bucket_next;
+	if (*link == item)
+		*link = item->bucket_next;
 	unlink_use(cache, item);
 	cache->total -= item->count + 1;
 	entry_free(item);
