@@ -1,10 +1,10 @@
-// The per-process mailbox cache of expresso-mail (UIDs, modseqs and flags
-// that SELECT and FETCH FLAGS read from memory) is never served stale:
-// after a flag change, an append and an expunge made by another session of
-// the same process, or by a session on a second replica started here on the
-// same database, SELECT and FETCH FLAGS on the first process return the
-// new state. The API path is covered too: a flag change through the JSON
-// API reaches FETCH FLAGS.
+// The per-process mailbox cache of expresso-mail keeps UIDs, modseqs and
+// flags that SELECT and FETCH FLAGS read from memory, and it is never
+// served stale. A flag change, an append and an expunge are made by
+// another session of the same process and by a session on a second
+// replica started here on the same database. After them, SELECT and FETCH
+// FLAGS on the first process return the new state. FETCH FLAGS from the cache also matches
+// FETCH FLAGS read with other items from the messages rows.
 //
 // Needs: the stack up (scripts/run-local.sh), the variables of stack.env,
 // imapflow (package.json).
