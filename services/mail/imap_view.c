@@ -4,7 +4,10 @@
  * sequence numbers and UIDs, and the untagged updates that tell the client
  * what other sessions changed. Changes are read from the database by
  * modseq: every writer's triggers raise the mailbox's highestmodseq, store
- * each message's modseq and record expunges in message_expunges.
+ * each message's modseq and record expunges in message_expunges. SELECT
+ * copies the UIDs from the shared mailbox cache (imap_view_cache.h) when
+ * the cache can serve the mailbox, and reads them from the database
+ * otherwise.
  */
 #include <jansson.h>
 #include <stdio.h>
