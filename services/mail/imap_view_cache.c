@@ -396,6 +396,12 @@ imap_view_cache_status imap_view_cache_apply(imap_view_cache *cache, const char 
 		pthread_mutex_unlock(&cache->lock);
 		return IMAP_VIEW_CACHE_STALE;
 	}
+	if (item != NULL && delta->highest_modseq < current) {
+		/* The database went back in time (a restore): nothing in the entry can be trusted. */
+		drop(cache, item);
+		pthread_mutex_unlock(&cache->lock);
+		return IMAP_VIEW_CACHE_STALE;
+	}
 	if (delta->changed_count + 1 > cache->max_messages) {
 		if (item != NULL)
 			drop(cache, item);

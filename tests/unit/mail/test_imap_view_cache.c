@@ -158,6 +158,20 @@ static void stale_delta_is_rejected(void **state)
 	imap_view_cache_free(cache);
 }
 
+static void modseq_going_back_drops_entry(void **state)
+{
+	(void)state;
+	imap_view_cache *cache = imap_view_cache_new(100);
+	imap_view_snapshot snapshot;
+	load_three(cache);
+	/* A database restored from a backup reports a lower highestmodseq than the entry's. */
+	imap_view_delta restored = { .since = 3, .highest_modseq = 2, .uidnext = 3 };
+	assert_int_equal(imap_view_cache_apply(cache, TENANT, MAILBOX, &restored, &snapshot), IMAP_VIEW_CACHE_STALE);
+	assert_int_equal(imap_view_cache_modseq(cache, TENANT, MAILBOX), 0);
+	assert_int_equal(imap_view_cache_message_count(cache), 0);
+	imap_view_cache_free(cache);
+}
+
 static void tenants_are_kept_apart(void **state)
 {
 	(void)state;
@@ -253,6 +267,7 @@ int main(void)
 		cmocka_unit_test(expunge_removes_message),
 		cmocka_unit_test(append_adds_message),
 		cmocka_unit_test(stale_delta_is_rejected),
+		cmocka_unit_test(modseq_going_back_drops_entry),
 		cmocka_unit_test(tenants_are_kept_apart),
 		cmocka_unit_test(limit_at_and_past),
 		cmocka_unit_test(least_recent_is_evicted),
