@@ -98,8 +98,9 @@ typedef enum {
  * imap_view_cache_release(). The delta applies when the entry is at
  * DELTA->since (an absent entry is at 0), or when it is at
  * DELTA->highest_modseq already. STALE means another session moved the
- * entry in the meantime, or the delta ends below the entry's modseq (a
- * restored database), which drops the entry; the caller reads a new delta. REJECTED means
+ * entry in the meantime, or the delta ends below the entry's modseq
+ * because the database was restored, which drops the entry. Either way
+ * the caller reads a new delta. REJECTED means
  * the mailbox alone costs more than the cache may hold: one unit per
  * message plus one per mailbox. Entries used least recently are dropped
  * to stay within the limit.
