@@ -666,6 +666,11 @@ static bool fetch_from_cache(imap_session *session, const ex_imap_fetch_list *li
 	imap_view_snapshot snapshot;
 	if (!imap_view_cache_sync(session, session->view.id, 0, &snapshot))
 		return false;
+	/*
+	 * NOTE: the cache has one lock for all mailboxes, held until the loop
+	 * below has written every response, so other sessions' SELECT and
+	 * FETCH FLAGS wait that long.
+	 */
 	const imap_view *view = &session->view;
 	size_t cached = 0;
 	size_t sequence = 0;
