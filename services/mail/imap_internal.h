@@ -142,6 +142,20 @@ uint32_t imap_view_sequence(const imap_session *session, uint32_t uid);
 /* Builds the PostgreSQL array text '{1,2,3}' of UIDS; NULL when out of memory. */
 char *imap_uid_array(const uint32_t *uids, size_t count);
 
+/* ---- the shared mailbox cache (imap_view_load.c, imap_view_cache.h) ---- */
+struct imap_view_snapshot_s;
+/*
+ * Brings the shared cache entry of MAILBOX_ID up to date and returns true
+ * with the cache locked and SNAPSHOT set; release it with
+ * imap_view_cache_release(imap_view_cache_shared()). KNOWN_MODSEQ is the
+ * mailbox's highestmodseq when the caller has just read it, which saves a
+ * query when the entry is at it, or 0. Returns false when the cache is
+ * off, the mailbox does not fit in it or the database failed; the caller
+ * then reads the database itself.
+ */
+bool imap_view_cache_sync(imap_session *session, const char *mailbox_id, uint64_t known_modseq,
+			  struct imap_view_snapshot_s *snapshot);
+
 /* ---- messages (imap_messages.c) ---- */
 void imap_command_store(imap_session *session, const ex_imap_command *command, const ex_imap_arg *args, bool uid_mode);
 void imap_command_copy(imap_session *session, const ex_imap_command *command, const ex_imap_arg *args, bool uid_mode,

@@ -774,29 +774,106 @@ static const char *read_literal(const char *p, const char *end, size_t *length)
 	return p + 3;
 }
 
+/*
+ * Response text staged in a local buffer and copied to the writer in
+ * large pieces, because a cached value is made of many short parts and
+ * each ex_imap_write_raw() call checks and terminates the whole buffer.
+ */
+typedef struct {
+	ex_imap_writer *out;
+	size_t length;
+	char data[8192];
+} render_buffer;
+
+static void render_flush(render_buffer *buffer)
+{
+	if (buffer->length > 0)
+		ex_imap_write_raw(buffer->out, buffer->data, buffer->length);
+	buffer->length = 0;
+}
+
+static void render_put(render_buffer *buffer, const char *data, size_t length)
+{
+	if (length > sizeof(buffer->data) - buffer->length) {
+		render_flush(buffer);
+		if (length > sizeof(buffer->data)) {
+			ex_imap_write_raw(buffer->out, data, length);
+			return;
+		}
+	}
+	memcpy(buffer->data + buffer->length, data, length);
+	buffer->length += length;
+}
+
+/*
+ * Writes a string of a cached value. Printable US-ASCII up to
+ * EX_IMAP_MAX_QUOTED_LENGTH octets, which is nearly every header value,
+ * is quoted here, as ex_imap_write_string() would quote it. Anything else
+ * (8-bit text, control characters, longer strings) goes through
+ * ex_imap_write_string(), which picks the form the client needs.
+ */
+static void render_string(render_buffer *buffer, const char *string, size_t length)
+{
+	bool needs_escape = false;
+	bool printable = length <= EX_IMAP_MAX_QUOTED_LENGTH;
+	for (size_t i = 0; i < length && printable; i++) {
+		unsigned char c = (unsigned char)string[i];
+		printable = c >= 0x20 && c < 0x7f;
+		needs_escape = needs_escape || c == '"' || c == '\\';
+	}
+	if (!printable) {
+		render_flush(buffer);
+		ex_imap_write_string(buffer->out, string, length);
+		return;
+	}
+	/* At most two octets per character plus the quotes, which fit in the buffer. */
+	if (2 * length + 2 > sizeof(buffer->data) - buffer->length)
+		render_flush(buffer);
+	char *p = buffer->data + buffer->length;
+	*p++ = '"';
+	if (!needs_escape) {
+		memcpy(p, string, length);
+		p += length;
+	} else {
+		for (size_t i = 0; i < length; i++) {
+			if (string[i] == '"' || string[i] == '\\')
+				*p++ = '\\';
+			*p++ = string[i];
+		}
+	}
+	*p++ = '"';
+	buffer->length = (size_t)(p - buffer->data);
+}
+
 bool imap_structure_render(ex_imap_writer *out, const char *value, size_t length, bool extended)
 {
 	if (length == 0 || value[0] != IMAP_STRUCTURE_VERSION)
 		return false;
+	render_buffer buffer;
+	buffer.out = out;
+	buffer.length = 0;
 	const char *p = value + 1;
 	const char *end = value + length;
 	int skip_depth = -1;
 	int depth = 0;
+	bool valid = true;
 	while (p < end) {
 		const char *run = p;
 		while (p < end && *p != '{' && *p != EXTENSION_MARK && *p != '(' && *p != ')')
 			p++;
 		if (skip_depth < 0 && p > run)
-			ex_imap_write_raw(out, run, (size_t)(p - run));
+			render_put(&buffer, run, (size_t)(p - run));
 		if (p >= end)
 			break;
 		if (*p == '{') {
 			size_t n = 0;
 			const char *octets = read_literal(p, end, &n);
-			if (octets == NULL)
-				return false;
+			if (octets == NULL) {
+				valid = false;
+				break;
+			}
 			if (skip_depth < 0)
-				ex_imap_write_string(out, octets, n);
+				render_string(&buffer, octets, n);
 			p = octets + n;
 			continue;
 		}
@@ -806,15 +883,16 @@ bool imap_structure_render(ex_imap_writer *out, const char *value, size_t length
 		} else if (*p == '(') {
 			depth++;
 			if (skip_depth < 0)
-				ex_imap_write_raw(out, p, 1);
+				render_put(&buffer, p, 1);
 		} else {
 			if (skip_depth == depth)
 				skip_depth = -1;
 			depth--;
 			if (skip_depth < 0)
-				ex_imap_write_raw(out, p, 1);
+				render_put(&buffer, p, 1);
 		}
 		p++;
 	}
-	return depth == 0;
+	render_flush(&buffer);
+	return valid && depth == 0;
 }

@@ -4,7 +4,10 @@
  * sequence numbers and UIDs, and the untagged updates that tell the client
  * what other sessions changed. Changes are read from the database by
  * modseq: every writer's triggers raise the mailbox's highestmodseq, store
- * each message's modseq and record expunges in message_expunges.
+ * each message's modseq and record expunges in message_expunges. SELECT
+ * copies the UIDs from the shared mailbox cache (imap_view_cache.h) when
+ * the cache can serve the mailbox, and reads them from the database
+ * otherwise.
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -15,6 +18,7 @@
 #include "expresso/imap_arena.h"
 #include "expresso/log.h"
 #include "imap_internal.h"
+#include "imap_view_cache.h"
 
 void imap_view_clear(imap_session *session)
 {
@@ -283,6 +287,69 @@ bool imap_view_resolve(imap_session *session, const char *tag, const ex_imap_arg
 
 /* ---- SELECT ----------------------------------------------------------------------------- */
 
+enum { LOAD_OK = 0, LOAD_DATABASE_FAILED = -1, LOAD_NO_MEMORY = -2 };
+
+/* Copies the UIDs of SNAPSHOT into the view; sets *FIRST_UNSEEN to the UID of the first message without \Seen, or 0. */
+static int load_from_snapshot(imap_view *view, const imap_view_snapshot *snapshot, uint32_t *first_unseen)
+{
+	if (snapshot->count > view->capacity) {
+		uint32_t *grown = realloc(view->uids, snapshot->count * sizeof(*grown));
+		if (grown == NULL)
+			return LOAD_NO_MEMORY;
+		view->uids = grown;
+		view->capacity = snapshot->count;
+	}
+	for (size_t i = 0; i < snapshot->count; i++) {
+		view->uids[i] = snapshot->messages[i].uid;
+		if (*first_unseen == 0 && !snapshot->messages[i].seen)
+			*first_unseen = snapshot->messages[i].uid;
+	}
+	view->count = snapshot->count;
+	view->uidnext = snapshot->uidnext;
+	view->highest_modseq = snapshot->highest_modseq;
+	return LOAD_OK;
+}
+
+/*
+ * Fills the view's UIDs, with the uidnext and highestmodseq they belong
+ * to, from the shared cache, or from the database when the cache cannot
+ * serve the mailbox. The view's highest_modseq is the value SELECT just
+ * read, so a current cache entry costs no query.
+ */
+static int load_messages(imap_session *session, uint32_t *first_unseen)
+{
+	imap_view *view = &session->view;
+	imap_view_snapshot snapshot;
+	if (imap_view_cache_sync(session, view->id, view->highest_modseq, &snapshot)) {
+		int status = load_from_snapshot(view, &snapshot, first_unseen);
+		imap_view_cache_release(imap_view_cache_shared());
+		return status;
+	}
+	const char *params[] = { view->id };
+	PGresult *result = imap_query(
+		session,
+		"SELECT m.uidnext, m.highestmodseq, "
+		"(SELECT array_agg(x.uid ORDER BY x.uid) FROM messages AS x WHERE x.mailbox_id = m.id)::text, "
+		"(SELECT min(x.uid) FROM messages AS x WHERE x.mailbox_id = m.id AND NOT ('\\Seen' = ANY (x.flags))) "
+		"FROM mailboxes AS m WHERE m.id = $1",
+		1, params);
+	if (result == NULL)
+		return LOAD_DATABASE_FAILED;
+	if (PQntuples(result) != 1) {
+		PQclear(result);
+		return LOAD_DATABASE_FAILED;
+	}
+	view->uidnext = (uint32_t)strtoul(PQgetvalue(result, 0, 0), NULL, 10);
+	view->highest_modseq = strtoull(PQgetvalue(result, 0, 1), NULL, 10);
+	if (!PQgetisnull(result, 0, 3))
+		*first_unseen = (uint32_t)strtoul(PQgetvalue(result, 0, 3), NULL, 10);
+	int status = parse_uid_array(PQgetisnull(result, 0, 2) ? NULL : PQgetvalue(result, 0, 2), view) == 0
+			     ? LOAD_OK
+			     : LOAD_NO_MEMORY;
+	PQclear(result);
+	return status;
+}
+
 typedef struct {
 	bool condstore;
 	bool qresync;
@@ -385,10 +452,8 @@ void imap_command_select(imap_session *session, const ex_imap_command *command, 
 	const char *params[] = { session->user_id, name };
 	PGresult *result = imap_query(
 		session,
-		"SELECT m.id, m.uidvalidity, m.uidnext, m.highestmodseq, "
-		"(SELECT array_agg(x.uid ORDER BY x.uid) FROM messages AS x WHERE x.mailbox_id = m.id)::text, "
-		"(SELECT min(x.uid) FROM messages AS x WHERE x.mailbox_id = m.id AND NOT ('\\Seen' = ANY (x.flags))), "
-		"m.special_use, EXISTS (SELECT 1 FROM mailboxes AS c WHERE c.user_id = m.user_id "
+		"SELECT m.id, m.uidvalidity, m.uidnext, m.highestmodseq, m.special_use, "
+		"EXISTS (SELECT 1 FROM mailboxes AS c WHERE c.user_id = m.user_id "
 		" AND left(c.name, length(m.name) + 1) = m.name || '/') "
 		"FROM mailboxes AS m WHERE m.user_id = $1 AND m.name = $2",
 		2, params);
@@ -408,18 +473,21 @@ void imap_command_select(imap_session *session, const ex_imap_command *command, 
 	view->uidnext = (uint32_t)strtoul(PQgetvalue(result, 0, 2), NULL, 10);
 	view->highest_modseq = strtoull(PQgetvalue(result, 0, 3), NULL, 10);
 	view->read_only = read_only;
-	uint32_t first_unseen = PQgetisnull(result, 0, 5) ? 0 : (uint32_t)strtoul(PQgetvalue(result, 0, 5), NULL, 10);
 	char special_use[16] = "";
-	if (!PQgetisnull(result, 0, 6))
-		snprintf(special_use, sizeof(special_use), "%s", PQgetvalue(result, 0, 6));
-	bool has_children = strcmp(PQgetvalue(result, 0, 7), "t") == 0;
-	if (parse_uid_array(PQgetisnull(result, 0, 4) ? NULL : PQgetvalue(result, 0, 4), view) != 0) {
-		PQclear(result);
+	if (!PQgetisnull(result, 0, 4))
+		snprintf(special_use, sizeof(special_use), "%s", PQgetvalue(result, 0, 4));
+	bool has_children = strcmp(PQgetvalue(result, 0, 5), "t") == 0;
+	PQclear(result);
+	uint32_t first_unseen = 0;
+	int loaded = load_messages(session, &first_unseen);
+	if (loaded != 0) {
 		imap_view_clear(session);
-		imap_reply_no(session, command->tag, "SERVERBUG", "Out of memory");
+		if (loaded == LOAD_NO_MEMORY)
+			imap_reply_no(session, command->tag, "SERVERBUG", "Out of memory");
+		else
+			imap_reply_unavailable(session, command->tag);
 		return;
 	}
-	PQclear(result);
 	session->view_open = true;
 	session->state = IMAP_STATE_SELECTED;
 	if (parameters.condstore)

@@ -27,6 +27,7 @@
 #include "managesieve.h"
 #include "smtp_server.h"
 #include "imap_service.h"
+#include "imap_view_cache.h"
 
 /* The session cookie that expresso-auth sets. The JSON API accepts the access token in it. */
 #define EX_MAIL_SESSION_COOKIE "expresso_session"
@@ -121,6 +122,10 @@ const ex_setting ex_mail_settings[] = {
 	  "Silence allowed before the session ends with * BYE (RFC 3501 5.4 asks for at least 30 minutes).", false },
 	{ "imap_idle_keepalive", "EXPRESSO_IMAP_IDLE_KEEPALIVE", EX_SETTING_DURATION, "2m", "duration",
 	  "Interval of the untagged OK sent to a client in IDLE.", false },
+	{ "imap_view_cache_messages", "EXPRESSO_IMAP_VIEW_CACHE_MESSAGES", EX_SETTING_INT, "1000000", "messages",
+	  "Messages whose UID, modseq and flags IMAP keeps in memory over all mailboxes (24 octets each plus flag text; each "
+	  "mailbox counts as one more), so SELECT and FETCH FLAGS skip most database reads. 0 turns the cache off.",
+	  false },
 	{ "imap_loopback_plaintext", "EXPRESSO_IMAP_LOOPBACK_PLAINTEXT", EX_SETTING_BOOL, "false", NULL,
 	  "Allow LOGIN and AUTHENTICATE without TLS from 127.0.0.0/8 and ::1 (for tests); elsewhere LOGINDISABLED "
 	  "stays until STARTTLS.", false },
@@ -365,6 +370,10 @@ int ex_mail_service_open(ex_mail_service *service, ex_daemon *daemon)
 			return -1;
 		}
 	}
+	int64_t view_cache_messages = ex_config_int(config, "imap_view_cache_messages");
+	if (view_cache_messages < 0 || view_cache_messages > IMAP_VIEW_CACHE_MAX_MESSAGES)
+		return invalid_setting("EXPRESSO_IMAP_VIEW_CACHE_MESSAGES", "must be between 0 and 100000000");
+	imap_view_cache_configure((size_t)view_cache_messages);
 	if (ex_imap_service_open(service, config) != 0)
 		return -1;
 	if (ex_mail_api_open(service, daemon) != 0)

@@ -16,7 +16,8 @@
 #
 # Usage: tests/bench/imap/imap-bench.sh [messages] [idle connections] [runs]
 #        (defaults 10000, 2000, 5); EXPRESSO_BENCH_IDLE_ONLY=1 skips the
-#        mailbox and measures idle connections only.
+#        mailbox and measures idle connections only;
+#        EXPRESSO_BENCH_KEEP_MAILBOX=1 leaves the mailbox in expresso-mail.
 # Needs: root (Dovecot switches to its users), the stack up
 # (scripts/run-local.sh) with stack.env in the environment, and the tree
 # built in build/ (EXPRESSO_BENCH_MAIL_BINARY picks another expresso-mail
@@ -150,8 +151,9 @@ $bench idle 127.0.0.1 "$expresso_imap_port" "$EXPRESSO_ALICE_EMAIL" "$EXPRESSO_A
 	"$idle_connections" "$expresso_pid" | tee "$work/expresso.idle"
 $bench idle 127.0.0.1 "$dovecot_port" bench bench "$idle_connections" "$work/dovecot/run/master.pid" >"$work/dovecot.idle"
 
-# The mailbox goes again, so that the stack's own tests do not list 10,000 more messages.
-[ "${EXPRESSO_BENCH_IDLE_ONLY:-0}" = 1 ] || $bench delete 127.0.0.1 "$expresso_imap_port" "$EXPRESSO_ALICE_EMAIL" "$EXPRESSO_ALICE_APP_PASSWORD" "$mailbox"
+# The mailbox goes again, so that the stack's own tests do not list 10,000 more messages, unless
+# EXPRESSO_BENCH_KEEP_MAILBOX=1 keeps it for the next run (which then skips loading expresso-mail).
+[ "${EXPRESSO_BENCH_IDLE_ONLY:-0}" = 1 ] || [ "${EXPRESSO_BENCH_KEEP_MAILBOX:-0}" = 1 ] || $bench delete 127.0.0.1 "$expresso_imap_port" "$EXPRESSO_ALICE_EMAIL" "$EXPRESSO_ALICE_APP_PASSWORD" "$mailbox"
 
 # ---- the table ---------------------------------------------------------------------------------
 awk -F'\t' -v n="$idle_connections" -v m="$messages" -v runs="$runs" '

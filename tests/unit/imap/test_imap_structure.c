@@ -131,6 +131,72 @@ static void test_render_utf8(void **state)
 	imap_structure_clear(&structure);
 }
 
+/* Renders the ENVELOPE of a message with SUBJECT, for a client without UTF8=ACCEPT. */
+static char *envelope_with_subject(const char *subject)
+{
+	size_t size = strlen(subject) + 32;
+	char *message = malloc(size);
+	assert_non_null(message);
+	snprintf(message, size, "Subject: %s\r\n\r\n", subject);
+	imap_structure structure;
+	assert_int_equal(imap_structure_build(message, strlen(message), &structure), 0);
+	char *text = render(structure.envelope, structure.envelope_length, true);
+	imap_structure_clear(&structure);
+	free(message);
+	return text;
+}
+
+/* Quotes and backslashes are escaped; 1024 octets are quoted and 1025 go as a literal. */
+static void test_render_quoting(void **state)
+{
+	(void)state;
+	char *escaped = envelope_with_subject("say \"hi\" \\ there");
+	assert_string_equal(escaped, "(NIL \"say \\\"hi\\\" \\\\ there\" NIL NIL NIL NIL NIL NIL NIL NIL)");
+	free(escaped);
+
+	char subject[1026];
+	memset(subject, 'a', 1025);
+	subject[1024] = '\0';
+	char *at_limit = envelope_with_subject(subject);
+	assert_int_equal(strncmp(at_limit, "(NIL \"aaaa", 10), 0);
+	assert_int_equal(strlen(at_limit), 1024 + strlen("(NIL \"\" NIL NIL NIL NIL NIL NIL NIL NIL)"));
+	free(at_limit);
+
+	subject[1024] = 'a';
+	subject[1025] = '\0';
+	char *past_limit = envelope_with_subject(subject);
+	assert_int_equal(strncmp(past_limit, "(NIL {1025}\r\naaaa", 17), 0);
+	free(past_limit);
+}
+
+/* A value longer than the render's staging buffer comes out whole. */
+static void test_render_long_value(void **state)
+{
+	(void)state;
+	enum { ADDRESSES = 400 };
+	size_t size = ADDRESSES * 40 + 64;
+	char *message = malloc(size);
+	assert_non_null(message);
+	size_t length = (size_t)snprintf(message, size, "To: ");
+	for (int i = 0; i < ADDRESSES; i++)
+		length += (size_t)snprintf(message + length, size - length, "%suser%03d@example.org", i > 0 ? ", " : "", i);
+	snprintf(message + length, size - length, "\r\n\r\n");
+	imap_structure structure;
+	assert_int_equal(imap_structure_build(message, strlen(message), &structure), 0);
+	char *text = render(structure.envelope, structure.envelope_length, true);
+	assert_true(strlen(text) > 8192);
+	char expected[64];
+	for (int i = 0; i < ADDRESSES; i++) {
+		snprintf(expected, sizeof(expected), "(NIL NIL \"user%03d\" \"example.org\")", i);
+		assert_non_null(strstr(text, expected));
+	}
+	const char *end = "\"example.org\")) NIL NIL NIL NIL)";
+	assert_string_equal(text + strlen(text) - strlen(end), end);
+	free(text);
+	imap_structure_clear(&structure);
+	free(message);
+}
+
 /* A value of another version, or a damaged one, is rejected so FETCH builds it again. */
 static void test_render_rejects_invalid(void **state)
 {
@@ -189,6 +255,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cases),
 		cmocka_unit_test(test_render_utf8),
+		cmocka_unit_test(test_render_quoting),
+		cmocka_unit_test(test_render_long_value),
 		cmocka_unit_test(test_render_rejects_invalid),
 		cmocka_unit_test(test_depth_limit),
 		cmocka_unit_test(test_bytea_text),
