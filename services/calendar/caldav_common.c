@@ -12,6 +12,7 @@
 
 #include "expresso/dav_http.h"
 #include "expresso/dav_properties.h"
+#include "expresso/dav_sync.h"
 #include "expresso/dav_target.h"
 #include "expresso/log.h"
 
@@ -196,7 +197,7 @@ long long calendar_quota_used(PGconn *connection, const calendar_context *contex
 
 void calendar_sync_token(char *out, size_t size, const char *calendar_id, const char *sequence)
 {
-	snprintf(out, size, CALENDAR_SYNC_TOKEN_PREFIX "%s:%s", calendar_id, sequence);
+	ex_dav_format_sync_token(out, size, calendar_id, sequence);
 }
 
 PGresult *calendar_load_dead_properties(PGconn *connection, const calendar_context *context, ex_db_error *error)

@@ -25,6 +25,7 @@
 #include "expresso/dav_multistatus.h"
 #include "expresso/dav_request.h"
 #include "expresso/dav_store.h"
+#include "expresso/dav_sync.h"
 #include "expresso/dav_target.h"
 #include "expresso/dav_xml.h"
 #include "expresso/db.h"
@@ -34,7 +35,7 @@
 #define CALENDAR_HOME "calendars"
 #define CALENDAR_DEFAULT_CALENDAR "default"
 #define CALENDAR_DEFAULT_TASKS "tasks"
-#define CALENDAR_SYNC_TOKEN_PREFIX "urn:x-expresso:sync:"
+#define CALENDAR_SYNC_TOKEN_PREFIX EX_DAV_SYNC_TOKEN_PREFIX
 /* Namespace of Apple iCal properties such as calendar-color. */
 #define CALENDAR_APPLE_NS "http://apple.com/ns/ical/"
 

@@ -11,6 +11,7 @@
 
 #include "expresso/dav_http.h"
 #include "expresso/dav_properties.h"
+#include "expresso/dav_sync.h"
 #include "expresso/dav_target.h"
 #include "expresso/log.h"
 
@@ -189,7 +190,7 @@ long long contacts_quota_used(PGconn *connection, const contacts_context *contex
 
 void contacts_sync_token(char *out, size_t size, const char *book_id, const char *sequence)
 {
-	snprintf(out, size, CONTACTS_SYNC_TOKEN_PREFIX "%s:%s", book_id, sequence);
+	ex_dav_format_sync_token(out, size, book_id, sequence);
 }
 
 PGresult *contacts_load_dead_properties(PGconn *connection, const contacts_context *context, ex_db_error *error)

@@ -24,6 +24,7 @@
 #include "expresso/dav_multistatus.h"
 #include "expresso/dav_request.h"
 #include "expresso/dav_store.h"
+#include "expresso/dav_sync.h"
 #include "expresso/dav_target.h"
 #include "expresso/dav_xml.h"
 #include "expresso/db.h"
@@ -34,7 +35,7 @@
 #define CONTACTS_DEFAULT_BOOK "default"
 /* The read-only global address list in every home (carddav_gal.c). */
 #define CONTACTS_GAL_BOOK "gal"
-#define CONTACTS_SYNC_TOKEN_PREFIX "urn:x-expresso:sync:"
+#define CONTACTS_SYNC_TOKEN_PREFIX EX_DAV_SYNC_TOKEN_PREFIX
 
 /* The columns of a vCard row that PROPFIND and REPORT read: name, etag, length, last modification. */
 #define CONTACTS_CARD_COLUMNS \

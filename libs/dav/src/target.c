@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "expresso/dav_http.h"
+#include "expresso/router.h"
 
 bool ex_dav_collection_name_is_valid(const char *name)
 {
@@ -129,4 +130,27 @@ int ex_dav_property_path(char *out, size_t size, const char *home, const char *u
 		return -1;
 	}
 	return written > 0 && (size_t)written < size ? 0 : -1;
+}
+
+const char *ex_dav_resource_name_of_href(const char *href, const char *home, const char *user_id,
+					 const char *collection, char *name, size_t size)
+{
+	char decoded[EX_DAV_MAX_HREF];
+	ex_dav_target target;
+
+	const char *path = href;
+	const char *scheme = strstr(href, "://");
+	if (scheme != NULL) {
+		path = strchr(scheme + 3, '/');
+		if (path == NULL)
+			return NULL;
+	}
+	if (ex_percent_decode(path, strlen(path), decoded, sizeof(decoded), 0) != 0 ||
+	    strncmp(decoded, EX_DAV_ROOT, strlen(EX_DAV_ROOT)) != 0)
+		return NULL;
+	ex_dav_parse_target(decoded + strlen(EX_DAV_ROOT), home, user_id, &target);
+	if (target.kind != EX_DAV_TARGET_RESOURCE || strcmp(target.collection, collection) != 0)
+		return NULL;
+	snprintf(name, size, "%s", target.resource);
+	return name;
 }

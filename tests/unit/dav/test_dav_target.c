@@ -154,6 +154,42 @@ static void test_property_path(void **state)
 	assert_int_equal(ex_dav_property_path(path, 10, "calendars", USER, &target), -1);
 }
 
+typedef struct {
+	const char *href;
+	const char *expected; /* NULL when the href names no resource of the collection */
+} href_case;
+
+static const href_case href_cases[] = {
+	{ "/dav/calendars/" USER "/work/a.ics", "a.ics" },
+	{ "/dav/calendars/" USER "/work/a%20b.ics", "a b.ics" },
+	/* The href is decoded before it is split, so an encoded slash separates segments. */
+	{ "/dav/calendars/" USER "/work/a%2Fc.ics", NULL },
+	{ "https://dav.example.com/dav/calendars/" USER "/work/a.ics", "a.ics" },
+	{ "https://dav.example.com", NULL },
+	{ "/dav/calendars/" USER "/home/a.ics", NULL },
+	{ "/dav/calendars/u-2/work/a.ics", NULL },
+	{ "/dav/calendars/" USER "/work/", NULL },
+	{ "/dav/addressbooks/" USER "/work/a.vcf", NULL },
+	{ "/other/calendars/" USER "/work/a.ics", NULL },
+	{ "/dav/calendars/" USER "/work/a%zz", NULL },
+	{ "/dav/calendars/" USER "/work/%2e%2e", NULL },
+};
+
+static void test_resource_name_of_href(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(href_cases) / sizeof(href_cases[0]); i++) {
+		char name[EX_DAV_MAX_RESOURCE_NAME + 1];
+		const char *found =
+			ex_dav_resource_name_of_href(href_cases[i].href, "calendars", USER, "work", name, sizeof(name));
+		if (href_cases[i].expected == NULL && found != NULL)
+			fail_msg("href \"%s\": found \"%s\", expected none", href_cases[i].href, found);
+		if (href_cases[i].expected != NULL && (found == NULL || strcmp(found, href_cases[i].expected) != 0))
+			fail_msg("href \"%s\": found \"%s\", expected \"%s\"", href_cases[i].href, found ? found : "(none)",
+				 href_cases[i].expected);
+	}
+}
+
 static void test_compute_etag(void **state)
 {
 	(void)state;
@@ -172,6 +208,7 @@ int main(void)
 		cmocka_unit_test(test_long_resource_path),
 		cmocka_unit_test(test_format_href),
 		cmocka_unit_test(test_property_path),
+		cmocka_unit_test(test_resource_name_of_href),
 		cmocka_unit_test(test_compute_etag),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -72,4 +72,12 @@ int ex_dav_format_href(char *out, const char *segment, const char *user_id, cons
  */
 int ex_dav_property_path(char *out, size_t size, const char *home, const char *user_id, const ex_dav_target *target);
 
+/*
+ * Returns the name of the resource that HREF (a path or an absolute URL,
+ * percent-encoded) names inside COLLECTION of USER_ID below HOME, copied
+ * into NAME, or NULL when HREF names anything else.
+ */
+const char *ex_dav_resource_name_of_href(const char *href, const char *home, const char *user_id,
+					 const char *collection, char *name, size_t size);
+
 #endif
