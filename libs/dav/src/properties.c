@@ -1,7 +1,8 @@
-/* Dead properties, the allprop and propname lists, and privileges of the resources PROPFIND and REPORT describe. */
+/* Dead properties, the allprop and propname lists, privileges, and the checks and results of PROPPATCH. */
 #include "expresso/dav_properties.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "expresso/dav_store.h"
@@ -87,4 +88,95 @@ void ex_dav_write_privileges(ex_dav_multistatus *ms, bool owner)
 		ex_dav_ms_end_property(ms);
 	}
 	ex_dav_ms_end_property(ms);
+}
+
+bool ex_dav_property_is_listed(const ex_dav_property_name *names, size_t count, const char *ns, const char *name)
+{
+	for (size_t i = 0; i < count; i++) {
+		if (strcmp(names[i].ns, ns) == 0 && strcmp(names[i].name, name) == 0)
+			return true;
+	}
+	return false;
+}
+
+bool ex_dav_proppatch_check(const ex_dav_proppatch *patch, const ex_dav_property_name *protected_names, size_t count,
+			    size_t max_value_size, unsigned *statuses)
+{
+	bool ok = true;
+
+	for (size_t i = 0; i < patch->count; i++) {
+		const xmlNode *property = patch->ops[i].property;
+		const char *ns = ex_dav_xml_namespace(property);
+		statuses[i] = 200;
+		if (ex_dav_property_is_listed(protected_names, count, ns, (const char *)property->name)) {
+			statuses[i] = 403;
+			ok = false;
+		} else if (!patch->ops[i].remove) {
+			char *value = ex_dav_xml_serialize_element(property);
+			if (value == NULL || strlen(value) > max_value_size) {
+				statuses[i] = 507;
+				ok = false;
+			}
+			free(value);
+		}
+	}
+	if (!ok) {
+		for (size_t i = 0; i < patch->count; i++) {
+			if (statuses[i] == 200)
+				statuses[i] = 424;
+		}
+	}
+	return ok;
+}
+
+ex_dav_multistatus *ex_dav_proppatch_result(const ex_dav_proppatch *patch, const unsigned *statuses, const char *href)
+{
+	static const unsigned written[] = { 200, 403, 424, 507 };
+	ex_dav_multistatus *ms = ex_dav_multistatus_new();
+
+	if (ms == NULL)
+		return NULL;
+	ex_dav_ms_begin_response(ms, href);
+	for (size_t s = 0; s < sizeof(written) / sizeof(written[0]); s++) {
+		const xmlNode *names[EX_DAV_MAX_PROPERTIES];
+		size_t count = 0;
+		for (size_t i = 0; i < patch->count; i++) {
+			if (statuses[i] == written[s])
+				names[count++] = patch->ops[i].property;
+		}
+		ex_dav_ms_propstat_names(ms, names, count, written[s]);
+	}
+	ex_dav_ms_end_response(ms);
+	return ms;
+}
+
+int ex_dav_store_dead_property(PGconn *connection, const char *tenant_id, const char *user_id, const char *path,
+			       const ex_dav_proppatch_op *op, ex_db_error *error)
+{
+	const char *ns = ex_dav_xml_namespace(op->property);
+	const char *name = (const char *)op->property->name;
+	PGresult *result;
+
+	if (op->remove) {
+		result = ex_dav_sql(connection, error,
+				    "DELETE FROM dav_properties WHERE user_id = $1 AND path = $2 AND namespace = $3 AND name = $4",
+				    4, user_id, path, ns, name);
+	} else {
+		char *value = ex_dav_xml_serialize_element(op->property);
+		if (value == NULL) {
+			snprintf(error->message, sizeof(error->message), "the value of property %s could not be serialized",
+				 name);
+			return -1;
+		}
+		result = ex_dav_sql(connection, error,
+				    "INSERT INTO dav_properties (tenant_id, user_id, path, namespace, name, value) "
+				    "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, path, namespace, name) "
+				    "DO UPDATE SET value = excluded.value",
+				    6, tenant_id, user_id, path, ns, name, value);
+		free(value);
+	}
+	if (result == NULL)
+		return -1;
+	PQclear(result);
+	return 0;
 }

@@ -2,7 +2,8 @@
  * Property plumbing that PROPFIND and REPORT share in both DAV daemons:
  * dead properties stored by PROPPATCH in the dav_properties table (path,
  * namespace, name, value), the property list of allprop and propname,
- * and the DAV:current-user-privilege-set of a resource (RFC 3744).
+ * the DAV:current-user-privilege-set of a resource (RFC 3744), and the
+ * all-or-nothing checks and multistatus of PROPPATCH (RFC 4918 section 9.2).
  */
 #ifndef EXPRESSO_DAV_PROPERTIES_H
 #define EXPRESSO_DAV_PROPERTIES_H
@@ -41,5 +42,28 @@ void ex_dav_write_resource_properties(ex_dav_multistatus *ms, const ex_dav_propf
  * when OWNER is true, else only read-current-user-privilege-set.
  */
 void ex_dav_write_privileges(ex_dav_multistatus *ms, bool owner);
+
+/* Returns true when NS:NAME is one of the COUNT entries of NAMES. */
+bool ex_dav_property_is_listed(const ex_dav_property_name *names, size_t count, const char *ns, const char *name);
+
+/*
+ * Checks each instruction of PATCH before any is applied and writes its
+ * status into STATUSES (PATCH->count entries): 200, 403 for a property in
+ * the COUNT names of PROTECTED_NAMES, 507 for a value longer than
+ * MAX_VALUE_SIZE bytes once serialized. A PROPPATCH is all or nothing, so
+ * when one fails the others get 424. Returns true when all may be applied.
+ */
+bool ex_dav_proppatch_check(const ex_dav_proppatch *patch, const ex_dav_property_name *protected_names, size_t count,
+			    size_t max_value_size, unsigned *statuses);
+
+/* Returns a multistatus with one response for HREF and a propstat per status of STATUSES, or NULL when out of memory. */
+ex_dav_multistatus *ex_dav_proppatch_result(const ex_dav_proppatch *patch, const unsigned *statuses, const char *href);
+
+/*
+ * Stores the dead property of instruction OP for the resource at PATH of
+ * USER_ID, or deletes it for a DAV:remove. Returns 0, or -1 with ERROR set.
+ */
+int ex_dav_store_dead_property(PGconn *connection, const char *tenant_id, const char *user_id, const char *path,
+			       const ex_dav_proppatch_op *op, ex_db_error *error);
 
 #endif
