@@ -27,6 +27,7 @@
 #include "expresso/router.h"
 #include "ical_expand.h"
 #include "ical_object.h"
+#include "ical_subset.h"
 
 typedef enum { REPORT_SYNC, REPORT_QUERY, REPORT_MULTIGET, REPORT_FREE_BUSY } report_kind;
 
@@ -49,6 +50,7 @@ typedef struct {
 	data_option data;
 	int64_t data_start; /* range of CALDAV:expand or limit-recurrence-set */
 	int64_t data_end;
+	ex_ical_subset *subset; /* CALDAV:comp of calendar-data, NULL to return whole objects */
 } report_state;
 
 /*
@@ -102,6 +104,17 @@ static int describe_object(report_state *state, PGresult *objects, int row, cons
 		shaped = shape_calendar_data(state, target.object, PQgetvalue(objects, row, 4));
 		if (shaped == NULL)
 			return -1;
+	}
+	if (state->subset != NULL) {
+		char *trimmed = ex_ical_subset_apply(state->subset, shaped != NULL ? shaped : PQgetvalue(objects, row, 4));
+		free(shaped);
+		shaped = trimmed;
+		if (shaped == NULL) {
+			calendar_reply_error(&context->reply, 500, NULL, NULL,
+					     "the components and properties of calendar object %s could not be selected",
+					     target.object);
+			return -1;
+		}
 	}
 	calendar_resource resource = {
 		.context = context,
@@ -625,6 +638,10 @@ static int read_data_option(report_state *state, const xmlNode *data)
 		state->data_start = start;
 		state->data_end = end;
 	}
+	if (ex_ical_subset_read(data, &state->subset, err, sizeof(err)) != 0) {
+		calendar_reply_error(&state->context->reply, 400, NULL, NULL, "%s", err);
+		return -1;
+	}
 	return 0;
 }
 
@@ -709,5 +726,6 @@ void calendar_handle_report(calendar_context *context)
 		icaltimezone_free(state->floating_zone, 1);
 	free(state->free_busy);
 	free(state->filter);
+	ex_ical_subset_free(state->subset);
 	free(state);
 }
