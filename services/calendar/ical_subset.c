@@ -148,6 +148,7 @@ static int trim(icalcomponent *component, const ex_ical_subset *subset)
 	if (!subset->all_properties) {
 		/* Collected first, so that removing properties does not disturb the iteration over them. */
 		int count = icalcomponent_count_properties(component, ICAL_ANY_PROPERTY);
+		/* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers to libical's opaque structs */
 		icalproperty **removed = count > 0 ? calloc((size_t)count, sizeof(*removed)) : NULL;
 		if (count > 0 && removed == NULL)
 			return -1;
@@ -168,6 +169,7 @@ static int trim(icalcomponent *component, const ex_ical_subset *subset)
 		return 0;
 
 	int count = icalcomponent_count_components(component, ICAL_ANY_COMPONENT);
+	/* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers, as for the properties above */
 	icalcomponent **children = count > 0 ? calloc((size_t)count, sizeof(*children)) : NULL;
 	if (count > 0 && children == NULL)
 		return -1;

@@ -52,7 +52,7 @@ void ex_dav_write_resource_properties(ex_dav_multistatus *ms, const ex_dav_propf
 		ex_dav_ms_write_properties(ms, request, live, resolver, resource);
 		return;
 	}
-	while (live[live_count].name != NULL && live_count < EX_DAV_MAX_PROPERTIES)
+	while (live_count < EX_DAV_MAX_PROPERTIES && live[live_count].name != NULL)
 		names[count++] = live[live_count++];
 
 	/* Dead properties of this resource follow the live ones. */
