@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "expresso/dav_properties.h"
+
 #include "ical_object.h"
 
 typedef struct {
@@ -51,11 +53,8 @@ static const ex_dav_property_name protected_properties[] = {
 
 static bool is_protected(const char *ns, const char *name)
 {
-	for (size_t i = 0; i < sizeof(protected_properties) / sizeof(protected_properties[0]); i++) {
-		if (strcmp(protected_properties[i].ns, ns) == 0 && strcmp(protected_properties[i].name, name) == 0)
-			return true;
-	}
-	return false;
+	return ex_dav_property_is_listed(protected_properties, sizeof(protected_properties) / sizeof(protected_properties[0]),
+					 ns, name);
 }
 
 /* The properties of a calendar stored in its row, with the UPDATE that sets each. */
@@ -98,54 +97,21 @@ static int apply_instruction(PGconn *connection, calendar_context *context, cons
 		result = calendar_sql(connection, error, sql, 3, context->principal.user_id, context->target.calendar,
 				      text ? (const char *)text : "");
 		xmlFree(text);
-	} else if (op->remove) {
-		result = calendar_sql(connection, error,
-				      "DELETE FROM dav_properties WHERE user_id = $1 AND path = $2 AND namespace = $3 AND name = $4",
-				      4, context->principal.user_id, path, ns, name);
-	} else {
-		char *value = ex_dav_xml_serialize_element(op->property);
-		if (value == NULL)
+		if (result == NULL)
 			return -1;
-		result = calendar_sql(connection, error,
-				      "INSERT INTO dav_properties (tenant_id, user_id, path, namespace, name, value) "
-				      "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, path, namespace, name) "
-				      "DO UPDATE SET value = excluded.value",
-				      6, context->principal.tenant_id, context->principal.user_id, path, ns, name, value);
-		free(value);
+		PQclear(result);
+		return 0;
 	}
-	if (result == NULL)
-		return -1;
-	PQclear(result);
-	return 0;
+	return ex_dav_store_dead_property(connection, context->principal.tenant_id, context->principal.user_id, path, op,
+					  error);
 }
 
 /* Decides the status of each instruction before anything is written. Returns true when all may be applied. */
 static bool check_instructions(proppatch_state *state)
 {
-	bool ok = true;
-	for (size_t i = 0; i < state->patch.count; i++) {
-		const xmlNode *property = state->patch.ops[i].property;
-		const char *ns = ex_dav_xml_namespace(property);
-		state->statuses[i] = 200;
-		if (is_protected(ns, (const char *)property->name)) {
-			state->statuses[i] = 403;
-			ok = false;
-		} else if (!state->patch.ops[i].remove) {
-			char *value = ex_dav_xml_serialize_element(property);
-			if (value == NULL || strlen(value) > CALENDAR_MAX_DEAD_PROPERTY) {
-				state->statuses[i] = 507;
-				ok = false;
-			}
-			free(value);
-		}
-	}
-	if (!ok) {
-		for (size_t i = 0; i < state->patch.count; i++) {
-			if (state->statuses[i] == 200)
-				state->statuses[i] = 424;
-		}
-	}
-	return ok;
+	return ex_dav_proppatch_check(&state->patch, protected_properties,
+				      sizeof(protected_properties) / sizeof(protected_properties[0]), CALENDAR_MAX_DEAD_PROPERTY,
+				      state->statuses);
 }
 
 /* Returns 1 when the target of CONTEXT exists, 0 when not, -1 on error. */
@@ -200,23 +166,11 @@ static int proppatch_work(PGconn *connection, void *opaque, ex_db_error *error)
 /* Writes the 207 response of a PROPPATCH: one propstat per instruction status. */
 static void write_proppatch_result(proppatch_state *state, const char *href)
 {
-	static const unsigned statuses[] = { 200, 403, 424, 507 };
-	ex_dav_multistatus *ms = ex_dav_multistatus_new();
+	ex_dav_multistatus *ms = ex_dav_proppatch_result(&state->patch, state->statuses, href);
 	if (ms == NULL) {
 		calendar_reply_error(&state->context->reply, 500, NULL, NULL, "out of memory");
 		return;
 	}
-	ex_dav_ms_begin_response(ms, href);
-	for (size_t s = 0; s < sizeof(statuses) / sizeof(statuses[0]); s++) {
-		const xmlNode *names[EX_DAV_MAX_PROPERTIES];
-		size_t count = 0;
-		for (size_t i = 0; i < state->patch.count; i++) {
-			if (state->statuses[i] == statuses[s])
-				names[count++] = state->patch.ops[i].property;
-		}
-		ex_dav_ms_propstat_names(ms, names, count, statuses[s]);
-	}
-	ex_dav_ms_end_response(ms);
 	calendar_reply_multistatus(&state->context->reply, ms);
 }
 

@@ -5,161 +5,100 @@
 #include "calendar_service.h"
 #include "caldav_schedule.h"
 
-#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "expresso/dav_http.h"
+#include "expresso/dav_properties.h"
+#include "expresso/dav_sync.h"
+#include "expresso/dav_target.h"
 #include "expresso/log.h"
 
-enum { SQL_MAX_PARAMETERS = 12 };
+const ex_dav_store calendar_dav_store = {
+	.home = CALENDAR_HOME,
+	.collection_table = "calendars",
+	.resource_table = "calendar_objects",
+	.tombstone_table = "calendar_tombstones",
+	.collection_column = "calendar_id",
+	.resource_noun = "calendar object",
+};
 
 bool calendar_name_is_valid(const char *name)
 {
-	size_t length = strlen(name);
-	if (length == 0 || length > CALENDAR_MAX_CALENDAR_NAME)
-		return false;
-	for (size_t i = 0; i < length; i++) {
-		char c = name[i];
-		bool letter_or_digit = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-		if (!letter_or_digit && (i == 0 || (c != '.' && c != '_' && c != '-')))
-			return false;
-	}
-	return true;
+	return ex_dav_collection_name_is_valid(name);
 }
 
-static bool object_name_is_valid(const char *name)
-{
-	size_t length = strlen(name);
-	if (length == 0 || length > CALENDAR_MAX_OBJECT_NAME || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
-		return false;
-	for (size_t i = 0; i < length; i++) {
-		if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
-			return false;
-	}
-	return true;
-}
-
-/* Copies the next segment of *PATH into OUT; returns its length or -1 when it does not fit. */
-static long next_segment(const char **path, char *out, size_t size)
-{
-	const char *slash = strchr(*path, '/');
-	size_t length = slash ? (size_t)(slash - *path) : strlen(*path);
-	if (length >= size)
-		return -1;
-	memcpy(out, *path, length);
-	out[length] = '\0';
-	*path += length + (slash ? 1 : 0);
-	return (long)length;
-}
-
+/* Maps the shared target kinds onto the calendar's, and moves the schedule inbox and outbox to their own kinds. */
 void calendar_parse_target(const char *path, const char *user_id, calendar_target *target)
 {
-	char kind[32];
-	char user[64];
+	ex_dav_target parsed;
 
+	ex_dav_parse_target(path, CALENDAR_HOME, user_id, &parsed);
 	memset(target, 0, sizeof(*target));
-	target->kind = TARGET_NOT_FOUND;
-	if (path[0] == '\0') {
-		target->kind = TARGET_DAV_ROOT;
-		return;
-	}
-	if (next_segment(&path, kind, sizeof(kind)) < 0)
-		return;
-	if (strcmp(kind, "principals") == 0 && path[0] == '\0') {
-		target->kind = TARGET_PRINCIPALS;
-		return;
-	}
-	if (next_segment(&path, user, sizeof(user)) <= 0 || strcmp(user, user_id) != 0)
-		return;
-	if (strcmp(kind, "principals") == 0) {
-		if (path[0] == '\0')
-			target->kind = TARGET_PRINCIPAL;
-		return;
-	}
-	if (strcmp(kind, "calendars") != 0)
-		return;
-	if (path[0] == '\0') {
-		target->kind = TARGET_HOME;
-		return;
-	}
-	if (next_segment(&path, target->calendar, sizeof(target->calendar)) <= 0 || !calendar_name_is_valid(target->calendar))
-		return;
+	memcpy(target->calendar, parsed.collection, sizeof(target->calendar));
+	memcpy(target->object, parsed.resource, sizeof(target->object));
+	static const target_kind kinds[] = {
+		[EX_DAV_TARGET_NOT_FOUND] = TARGET_NOT_FOUND, [EX_DAV_TARGET_DAV_ROOT] = TARGET_DAV_ROOT,
+		[EX_DAV_TARGET_PRINCIPALS] = TARGET_PRINCIPALS, [EX_DAV_TARGET_PRINCIPAL] = TARGET_PRINCIPAL,
+		[EX_DAV_TARGET_HOME] = TARGET_HOME, [EX_DAV_TARGET_COLLECTION] = TARGET_CALENDAR,
+		[EX_DAV_TARGET_RESOURCE] = TARGET_OBJECT,
+	};
+	target->kind = kinds[parsed.kind];
+
 	bool inbox = strcmp(target->calendar, CALENDAR_SCHEDULE_INBOX) == 0;
-	if (inbox || strcmp(target->calendar, CALENDAR_SCHEDULE_OUTBOX) == 0) {
-		if (path[0] == '\0')
-			target->kind = inbox ? TARGET_SCHEDULE_INBOX : TARGET_SCHEDULE_OUTBOX;
-		else if (inbox && next_segment(&path, target->object, sizeof(target->object)) > 0 && path[0] == '\0' &&
-			 object_name_is_valid(target->object))
-			target->kind = TARGET_SCHEDULE_MESSAGE;
-		return;
-	}
-	if (path[0] == '\0') {
-		target->kind = TARGET_CALENDAR;
-		return;
-	}
-	if (next_segment(&path, target->object, sizeof(target->object)) <= 0 || path[0] != '\0' ||
-	    !object_name_is_valid(target->object))
-		return;
-	target->kind = TARGET_OBJECT;
-}
-
-/* Writes CALENDAR_DAV_ROOT KIND "/" USER "/" [COLLECTION "/" [RESOURCE]] into OUT, percent-encoding COLLECTION and RESOURCE. */
-static int format_href(char *out, const char *kind, const char *user_id, const char *collection, const char *resource)
-{
-	char encoded_collection[CALENDAR_MAX_HREF] = "";
-	char encoded_resource[CALENDAR_MAX_HREF] = "";
-
-	if ((collection != NULL && ex_dav_encode_segment(collection, encoded_collection, sizeof(encoded_collection)) != 0) ||
-	    (resource != NULL && ex_dav_encode_segment(resource, encoded_resource, sizeof(encoded_resource)) != 0))
-		return -1;
-	int written = snprintf(out, CALENDAR_MAX_HREF, "%s%s/%s/%s%s%s", CALENDAR_DAV_ROOT, kind, user_id, encoded_collection,
-			       collection != NULL ? "/" : "", encoded_resource);
-	return written > 0 && written < CALENDAR_MAX_HREF ? 0 : -1;
+	if (inbox && target->kind == TARGET_CALENDAR)
+		target->kind = TARGET_SCHEDULE_INBOX;
+	else if (inbox && target->kind == TARGET_OBJECT)
+		target->kind = TARGET_SCHEDULE_MESSAGE;
+	else if (strcmp(target->calendar, CALENDAR_SCHEDULE_OUTBOX) == 0)
+		target->kind = target->kind == TARGET_CALENDAR ? TARGET_SCHEDULE_OUTBOX : TARGET_NOT_FOUND;
 }
 
 int calendar_href_principal(char *out, const char *user_id)
 {
-	return format_href(out, "principals", user_id, NULL, NULL);
+	return ex_dav_format_href(out, EX_DAV_PRINCIPALS, user_id, NULL, NULL);
 }
 
 int calendar_href_home(char *out, const char *user_id)
 {
-	return format_href(out, "calendars", user_id, NULL, NULL);
+	return ex_dav_format_href(out, CALENDAR_HOME, user_id, NULL, NULL);
 }
 
 int calendar_href_calendar(char *out, const char *user_id, const char *calendar)
 {
-	return format_href(out, "calendars", user_id, calendar, NULL);
+	return ex_dav_format_href(out, CALENDAR_HOME, user_id, calendar, NULL);
 }
 
 int calendar_href_object(char *out, const char *user_id, const char *calendar, const char *object)
 {
-	return format_href(out, "calendars", user_id, calendar, object);
+	return ex_dav_format_href(out, CALENDAR_HOME, user_id, calendar, object);
 }
 
 int calendar_property_path(char *out, size_t size, const char *user_id, const calendar_target *target)
 {
-	int written;
+	ex_dav_target shared = {.kind = EX_DAV_TARGET_NOT_FOUND};
+
 	switch (target->kind) {
 	case TARGET_PRINCIPAL:
-		written = snprintf(out, size, "principals/%s/", user_id);
+		shared.kind = EX_DAV_TARGET_PRINCIPAL;
 		break;
 	case TARGET_HOME:
-		written = snprintf(out, size, "calendars/%s/", user_id);
+		shared.kind = EX_DAV_TARGET_HOME;
 		break;
 	case TARGET_CALENDAR:
-		written = snprintf(out, size, "calendars/%s/%s/", user_id, target->calendar);
+		shared.kind = EX_DAV_TARGET_COLLECTION;
 		break;
 	case TARGET_OBJECT:
-		written = snprintf(out, size, "calendars/%s/%s/%s", user_id, target->calendar, target->object);
+		shared.kind = EX_DAV_TARGET_RESOURCE;
 		break;
 	default:
 		return -1;
 	}
-	return written > 0 && (size_t)written < size ? 0 : -1;
+	memcpy(shared.collection, target->calendar, sizeof(shared.collection));
+	memcpy(shared.resource, target->object, sizeof(shared.resource));
+	return ex_dav_property_path(out, size, CALENDAR_HOME, user_id, &shared);
 }
 
 void calendar_reply_reset(calendar_reply *reply)
@@ -207,32 +146,7 @@ void calendar_reply_multistatus(calendar_reply *reply, ex_dav_multistatus *ms)
 
 void calendar_compute_etag(const char *data, size_t length, char *out)
 {
-	unsigned char digest[EVP_MAX_MD_SIZE];
-	unsigned int digest_length = 0;
-	static const char hex[] = "0123456789abcdef";
-
-	EVP_Digest(data, length, digest, &digest_length, EVP_sha256(), NULL);
-	out[0] = '"';
-	for (unsigned int i = 0; i < digest_length && i < 32; i++) {
-		out[1 + 2 * i] = hex[digest[i] >> 4];
-		out[2 + 2 * i] = hex[digest[i] & 0x0f];
-	}
-	out[1 + 2 * digest_length] = '"';
-	out[2 + 2 * digest_length] = '\0';
-}
-
-PGresult *calendar_sql(PGconn *connection, ex_db_error *error, const char *sql, int count, ...)
-{
-	const char *params[SQL_MAX_PARAMETERS];
-	va_list arguments;
-
-	if (count > SQL_MAX_PARAMETERS)
-		return NULL;
-	va_start(arguments, count);
-	for (int i = 0; i < count; i++)
-		params[i] = va_arg(arguments, const char *);
-	va_end(arguments);
-	return ex_db_exec(connection, sql, count, params, error);
+	ex_dav_compute_etag(data, length, out);
 }
 
 int calendar_ensure_defaults(PGconn *connection, const calendar_context *context, ex_db_error *error)
@@ -284,15 +198,12 @@ long long calendar_quota_used(PGconn *connection, const calendar_context *contex
 
 void calendar_sync_token(char *out, size_t size, const char *calendar_id, const char *sequence)
 {
-	snprintf(out, size, CALENDAR_SYNC_TOKEN_PREFIX "%s:%s", calendar_id, sequence);
+	ex_dav_format_sync_token(out, size, calendar_id, sequence);
 }
 
 PGresult *calendar_load_dead_properties(PGconn *connection, const calendar_context *context, ex_db_error *error)
 {
-	return calendar_sql(connection, error,
-			    "SELECT path, namespace, name, value FROM dav_properties WHERE user_id = $1 "
-			    "ORDER BY path, namespace, name LIMIT 10000",
-			    1, context->principal.user_id);
+	return ex_dav_load_dead_properties(connection, context->principal.user_id, error);
 }
 
 void calendar_run(calendar_context *context, ex_db_isolation isolation, ex_db_work work, void *argument)

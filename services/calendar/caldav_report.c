@@ -23,9 +23,11 @@
 #include <time.h>
 
 #include "cal_filter.h"
+#include "expresso/dav_sync.h"
 #include "expresso/router.h"
 #include "ical_expand.h"
 #include "ical_object.h"
+#include "ical_subset.h"
 
 typedef enum { REPORT_SYNC, REPORT_QUERY, REPORT_MULTIGET, REPORT_FREE_BUSY } report_kind;
 
@@ -43,10 +45,12 @@ typedef struct {
 	ex_dav_multistatus *ms;
 	char *free_busy; /* the VFREEBUSY body of a free-busy-query response */
 	PGresult *dead_properties;
+	PGresult *changed_rows;       /* the changed resources a sync-collection report is describing */
 	icaltimezone *floating_zone; /* the calendar's CALDAV:calendar-timezone, NULL when unset */
 	data_option data;
 	int64_t data_start; /* range of CALDAV:expand or limit-recurrence-set */
 	int64_t data_end;
+	ex_ical_subset *subset; /* CALDAV:comp of calendar-data, NULL to return whole objects */
 } report_state;
 
 /*
@@ -101,6 +105,17 @@ static int describe_object(report_state *state, PGresult *objects, int row, cons
 		if (shaped == NULL)
 			return -1;
 	}
+	if (state->subset != NULL) {
+		char *trimmed = ex_ical_subset_apply(state->subset, shaped != NULL ? shaped : PQgetvalue(objects, row, 4));
+		free(shaped);
+		shaped = trimmed;
+		if (shaped == NULL) {
+			calendar_reply_error(&context->reply, 500, NULL, NULL,
+					     "the components and properties of calendar object %s could not be selected",
+					     target.object);
+			return -1;
+		}
+	}
 	calendar_resource resource = {
 		.context = context,
 		.kind = TARGET_OBJECT,
@@ -131,23 +146,11 @@ static void describe_missing(report_state *state, const char *href)
 }
 
 /* Returns the modseq named by TOKEN for calendar CALENDAR_ID, -1 for an empty token, -2 when the token is not valid here. */
-static long long parse_sync_token(const char *token, const char *calendar_id, long long current, long long pruned)
+/* Describes row ROW of the changed objects of a sync-collection report. */
+static int describe_changed(void *opaque, int row)
 {
-	size_t prefix = strlen(CALENDAR_SYNC_TOKEN_PREFIX);
-	size_t id_length = strlen(calendar_id);
-
-	if (token[0] == '\0')
-		return -1;
-	if (strncmp(token, CALENDAR_SYNC_TOKEN_PREFIX, prefix) != 0 || strncmp(token + prefix, calendar_id, id_length) != 0 ||
-	    token[prefix + id_length] != ':')
-		return -2;
-	const char *digits = token + prefix + id_length + 1;
-	char *end;
-	long long sequence = strtoll(digits, &end, 10);
-	/* Below PRUNED, deletions the client has not seen may have lost their tombstones. */
-	if (digits[0] < '0' || digits[0] > '9' || *end != '\0' || sequence < pruned || sequence > current)
-		return -2;
-	return sequence;
+	report_state *state = opaque;
+	return describe_object(state, state->changed_rows, row, &state->sync.properties);
 }
 
 static int sync_report(report_state *state, PGconn *connection, const char *calendar_id, const char *calendar_seq,
@@ -155,11 +158,10 @@ static int sync_report(report_state *state, PGconn *connection, const char *cale
 {
 	calendar_context *context = state->context;
 	char since_text[32];
-	char href[CALENDAR_MAX_HREF];
-	long long since = parse_sync_token(state->sync.sync_token, calendar_id, strtoll(calendar_seq, NULL, 10),
+	long long since = ex_dav_parse_sync_token(state->sync.sync_token, calendar_id, strtoll(calendar_seq, NULL, 10),
 					   strtoll(pruned_seq, NULL, 10));
 
-	if (since == -2) {
+	if (since == EX_DAV_SYNC_INVALID) {
 		calendar_reply_error(&context->reply, 403, EX_DAV_NS, "valid-sync-token",
 				     "the sync-token is unknown for this calendar; sync again with an empty sync-token");
 		return 0;
@@ -170,60 +172,28 @@ static int sync_report(report_state *state, PGconn *connection, const char *cale
 				       "FROM calendar_objects "
 				       "WHERE calendar_id = $1 AND modseq > $2 ORDER BY modseq",
 				       2, calendar_id, since_text);
-	/* An initial sync reports no deletions, so it reads no tombstones. */
-	PGresult *removed = calendar_sql(connection, error,
-					 "SELECT name, modseq::text FROM calendar_tombstones "
-					 "WHERE calendar_id = $1 AND modseq > $2 AND $2 >= 0 ORDER BY modseq",
-					 2, calendar_id, since_text);
+	PGresult *removed = ex_dav_store_select_tombstones(connection, &calendar_dav_store, calendar_id, since_text, error);
 	if (objects == NULL || removed == NULL) {
 		PQclear(objects);
 		PQclear(removed);
 		return -1;
 	}
-
-	/*
-	 * Each change has its own modseq, so merging both lists by modseq gives
-	 * the order of the changes. With DAV:limit the report stops after that
-	 * many changes and its sync-token names the last one reported.
-	 */
-	int object_row = 0;
-	int removed_row = 0;
-	long reported = 0;
-	const char *last_sequence = calendar_seq;
-	bool truncated = false;
-	while (object_row < PQntuples(objects) || removed_row < PQntuples(removed)) {
-		if (state->sync.limit > 0 && reported == state->sync.limit) {
-			truncated = true;
-			break;
-		}
-		bool take_object = removed_row == PQntuples(removed) ||
-				 (object_row < PQntuples(objects) && strtoll(PQgetvalue(objects, object_row, 6), NULL, 10) <
-									  strtoll(PQgetvalue(removed, removed_row, 1), NULL, 10));
-		if (take_object) {
-			if (describe_object(state, objects, object_row, &state->sync.properties) != 0)
-				break;
-			last_sequence = PQgetvalue(objects, object_row++, 6);
-		} else {
-			if (calendar_href_object(href, context->principal.user_id, context->target.calendar,
-					       PQgetvalue(removed, removed_row, 0)) == 0)
-				describe_missing(state, href);
-			last_sequence = PQgetvalue(removed, removed_row++, 1);
-		}
-		reported++;
-	}
-
-	char token[256];
-	if (truncated) {
-		calendar_href_calendar(href, context->principal.user_id, context->target.calendar);
-		ex_dav_ms_begin_response(state->ms, href);
-		ex_dav_ms_status(state->ms, 507);
-		ex_dav_ms_begin_property(state->ms, EX_DAV_NS, "error");
-		ex_dav_ms_empty_element(state->ms, EX_DAV_NS, "number-of-matches-within-limits");
-		ex_dav_ms_end_property(state->ms);
-		ex_dav_ms_end_response(state->ms);
-	}
-	calendar_sync_token(token, sizeof(token), calendar_id, truncated ? last_sequence : calendar_seq);
-	ex_dav_ms_sync_token(state->ms, token);
+	state->changed_rows = objects;
+	ex_dav_sync_changes changes = {
+		.ms = state->ms,
+		.changed = objects,
+		.modseq_column = 6,
+		.removed = removed,
+		.limit = state->sync.limit,
+		.home = CALENDAR_HOME,
+		.user_id = context->principal.user_id,
+		.collection = context->target.calendar,
+		.collection_id = calendar_id,
+		.sequence = calendar_seq,
+		.describe = describe_changed,
+		.context = state,
+	};
+	ex_dav_write_sync_changes(&changes);
 	PQclear(objects);
 	PQclear(removed);
 	return 0;
@@ -420,28 +390,6 @@ static int free_busy_report(report_state *state, PGconn *connection, const char 
 }
 
 /* Reduces HREF (absolute URL or path, percent-encoded) to the name of a calendar object in the request's calendar, or NULL. */
-static const char *object_name_of_href(const calendar_context *context, const char *href, char *name, size_t size)
-{
-	char decoded[CALENDAR_MAX_HREF];
-	calendar_target target;
-
-	const char *path = href;
-	const char *scheme = strstr(href, "://");
-	if (scheme != NULL) {
-		path = strchr(scheme + 3, '/');
-		if (path == NULL)
-			return NULL;
-	}
-	if (ex_percent_decode(path, strlen(path), decoded, sizeof(decoded), 0) != 0 ||
-	    strncmp(decoded, CALENDAR_DAV_ROOT, strlen(CALENDAR_DAV_ROOT)) != 0)
-		return NULL;
-	calendar_parse_target(decoded + strlen(CALENDAR_DAV_ROOT), context->principal.user_id, &target);
-	if (target.kind != TARGET_OBJECT || strcmp(target.calendar, context->target.calendar) != 0)
-		return NULL;
-	snprintf(name, size, "%s", target.object);
-	return name;
-}
-
 /* Appends NAME to the PostgreSQL array literal in OUT, quoting it. Returns 0, or -1 when OUT is full. */
 static int append_array_item(char *out, size_t size, size_t *used, const char *name)
 {
@@ -513,7 +461,8 @@ static int multiget_report(report_state *state, PGconn *connection, const char *
 		const char *href = list->hrefs[i] ? (const char *)list->hrefs[i] : "";
 		while (*href == ' ' || *href == '\n' || *href == '\r' || *href == '\t')
 			href++;
-		if (object_name_of_href(state->context, href, list->names[i], sizeof(list->names[i])) == NULL)
+		if (ex_dav_resource_name_of_href(href, CALENDAR_HOME, state->context->principal.user_id, state->context->target.calendar,
+						 list->names[i], sizeof(list->names[i])) == NULL)
 			list->names[i][0] = '\0';
 		else
 			append_array_item(array, array_size, &used, list->names[i]);
@@ -689,6 +638,10 @@ static int read_data_option(report_state *state, const xmlNode *data)
 		state->data_start = start;
 		state->data_end = end;
 	}
+	if (ex_ical_subset_read(data, &state->subset, err, sizeof(err)) != 0) {
+		calendar_reply_error(&state->context->reply, 400, NULL, NULL, "%s", err);
+		return -1;
+	}
 	return 0;
 }
 
@@ -773,5 +726,6 @@ void calendar_handle_report(calendar_context *context)
 		icaltimezone_free(state->floating_zone, 1);
 	free(state->free_busy);
 	free(state->filter);
+	ex_ical_subset_free(state->subset);
 	free(state);
 }

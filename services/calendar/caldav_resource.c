@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "expresso/dav_http.h"
+#include "expresso/dav_store.h"
 #include "calendar_itip.h"
 #include "ical_object.h"
 
@@ -30,21 +31,18 @@ typedef struct {
 /* Applies If-Match and If-None-Match to a resource whose ETag is CURRENT (NULL: absent). Returns true when it may go on. */
 static bool conditions_pass(calendar_context *context, const char *current, bool read_only)
 {
+	char message[sizeof(context->reply.message)];
 	const char *if_match = context->if_match ? context->if_match : ex_http_header(context->request, "If-Match");
-	ex_dav_condition condition = ex_dav_evaluate_conditions(if_match,
-								 ex_http_header(context->request, "If-None-Match"),
-								 current, read_only);
-	if (condition == EX_DAV_CONDITION_NOT_MODIFIED) {
+	unsigned status = ex_dav_check_conditions(if_match, ex_http_header(context->request, "If-None-Match"), current,
+						  read_only, calendar_dav_store.resource_noun, message, sizeof(message));
+	if (status == 304) {
 		context->reply.status = 304;
 		if (current != NULL)
 			snprintf(context->reply.etag, sizeof(context->reply.etag), "%s", current);
 		return false;
 	}
-	if (condition == EX_DAV_CONDITION_FAILED) {
-		calendar_reply_error(&context->reply, 412, NULL, NULL,
-				     current ? "the calendar object has changed (its ETag is %s); fetch it again before writing"
-					     : "the calendar object does not exist%s",
-				     current ? current : "");
+	if (status != 0) {
+		calendar_reply_error(&context->reply, status, NULL, NULL, "%s", message);
 		return false;
 	}
 	return true;
@@ -194,19 +192,6 @@ static bool component_supported(calendar_context *context, PGresult *calendar, c
 	return false;
 }
 
-/* Takes the next sync_seq of BOOK_ID into SEQUENCE. */
-static int next_sequence(PGconn *connection, const char *calendar_id, char *sequence, size_t size, ex_db_error *error)
-{
-	PGresult *result = calendar_sql(connection, error,
-					"UPDATE calendars SET sync_seq = sync_seq + 1 WHERE id = $1 RETURNING sync_seq::text",
-					1, calendar_id);
-	if (result == NULL)
-		return -1;
-	snprintf(sequence, size, "%s", PQgetvalue(result, 0, 0));
-	PQclear(result);
-	return 0;
-}
-
 /* Adds LENGTH minus the bytes of the object NAME stored now (0 when absent) to the calendar's octets. */
 static int count_octets(PGconn *connection, const char *calendar_id, const char *name, size_t length,
 			ex_db_error *error)
@@ -273,7 +258,7 @@ static int put_work(PGconn *connection, void *opaque, ex_db_error *error)
 {
 	put_state *state = opaque;
 	calendar_context *context = state->context;
-	char sequence[32];
+	char sequence[EX_DAV_SEQUENCE_SIZE];
 	bool failed;
 
 	calendar_reply_reset(&context->reply);
@@ -287,10 +272,8 @@ static int put_work(PGconn *connection, void *opaque, ex_db_error *error)
 		return failed ? -1 : 0;
 	}
 	const char *calendar_id = PQgetvalue(calendar, 0, 0);
-	PGresult *existing = calendar_sql(connection, error,
-					  "SELECT etag, ical, coalesce(schedule_tag, etag) FROM calendar_objects "
-					  "WHERE calendar_id = $1 AND name = $2 FOR UPDATE",
-					  2, calendar_id, context->target.object);
+	PGresult *existing = ex_dav_store_lock_resource(connection, &calendar_dav_store, calendar_id, context->target.object,
+							"ical, coalesce(schedule_tag, etag)", error);
 	int status = existing == NULL ? -1 : 0;
 	const char *current = existing && PQntuples(existing) == 1 ? PQgetvalue(existing, 0, 0) : NULL;
 
@@ -305,7 +288,7 @@ static int put_work(PGconn *connection, void *opaque, ex_db_error *error)
 		/* Storing the same bytes again changes nothing, so neither the ETag nor the sync-token moves. */
 		if (current == NULL || strcmp(current, state->etag) != 0) {
 			PGresult *stored = NULL;
-			status = next_sequence(connection, calendar_id, sequence, sizeof(sequence), error);
+			status = ex_dav_store_next_sequence(connection, &calendar_dav_store, calendar_id, sequence, error);
 			if (status == 0)
 				status = count_octets(connection, calendar_id, context->target.object, context->body_length, error);
 			if (status == 0)
@@ -360,31 +343,10 @@ void calendar_handle_put(calendar_context *context)
 	ex_ical_object_free(&state.object);
 }
 
-/*
- * Removes the calendar's tombstones older than the configured days and
- * records the highest modseq removed, so sync-tokens below it are rejected.
- */
-static int prune_tombstones(PGconn *connection, const calendar_context *context, const char *calendar_id,
-			    ex_db_error *error)
-{
-	char days[16];
-	snprintf(days, sizeof(days), "%d", context->service->tombstone_days);
-	PGresult *pruned = calendar_sql(connection, error,
-					"WITH pruned AS (DELETE FROM calendar_tombstones WHERE calendar_id = $1 "
-					"AND deleted_at < now() - make_interval(days => $2::int) RETURNING modseq) "
-					"UPDATE calendars SET tombstones_pruned_seq = greatest(tombstones_pruned_seq, "
-					"(SELECT max(modseq) FROM pruned)) WHERE id = $1 AND EXISTS (SELECT 1 FROM pruned)",
-					2, calendar_id, days);
-	if (pruned == NULL)
-		return -1;
-	PQclear(pruned);
-	return 0;
-}
-
 static int delete_object_work(PGconn *connection, void *opaque, ex_db_error *error)
 {
 	calendar_context *context = opaque;
-	char sequence[32];
+	char sequence[EX_DAV_SEQUENCE_SIZE];
 	bool failed;
 
 	calendar_reply_reset(&context->reply);
@@ -396,40 +358,26 @@ static int delete_object_work(PGconn *connection, void *opaque, ex_db_error *err
 		return failed ? -1 : 0;
 	}
 	const char *calendar_id = PQgetvalue(calendar, 0, 0);
-	PGresult *existing = calendar_sql(connection, error,
-					  "SELECT etag, ical FROM calendar_objects WHERE calendar_id = $1 AND name = $2 FOR UPDATE", 2,
-					  calendar_id, context->target.object);
+	PGresult *existing = ex_dav_store_lock_resource(connection, &calendar_dav_store, calendar_id, context->target.object,
+							"ical", error);
 	int status = existing == NULL ? -1 : 0;
 	if (status == 0 && PQntuples(existing) == 0) {
 		calendar_reply_error(&context->reply, 404, NULL, NULL, "the calendar object %s does not exist", context->target.object);
 	} else if (status == 0 && conditions_pass(context, PQgetvalue(existing, 0, 0), false)) {
-		PGresult *deleted = NULL;
-		PGresult *tombstone = NULL;
-		status = next_sequence(connection, calendar_id, sequence, sizeof(sequence), error);
+		char path[CALENDAR_MAX_HREF] = "";
+		calendar_property_path(path, sizeof(path), context->principal.user_id, &context->target);
+		status = ex_dav_store_next_sequence(connection, &calendar_dav_store, calendar_id, sequence, error);
 		if (status == 0)
 			status = count_octets(connection, calendar_id, context->target.object, 0, error);
 		if (status == 0)
-			deleted = calendar_sql(connection, error,
-					       "DELETE FROM calendar_objects WHERE calendar_id = $1 AND name = $2", 2, calendar_id,
-					       context->target.object);
-		if (deleted != NULL)
-			tombstone = calendar_sql(connection, error,
-						 "INSERT INTO calendar_tombstones (tenant_id, calendar_id, name, modseq) "
-						 "VALUES ($1, $2, $3, $4) ON CONFLICT (calendar_id, name) DO UPDATE SET "
-						 "modseq = excluded.modseq, deleted_at = now()",
-						 4, context->principal.tenant_id, calendar_id, context->target.object, sequence);
-		char path[CALENDAR_MAX_HREF] = "";
-		calendar_property_path(path, sizeof(path), context->principal.user_id, &context->target);
-		PGresult *properties = tombstone ? calendar_sql(connection, error,
-								"DELETE FROM dav_properties WHERE user_id = $1 AND path = $2",
-								2, context->principal.user_id, path)
-						 : NULL;
-		status = tombstone != NULL && properties != NULL ? prune_tombstones(connection, context, calendar_id, error) : -1;
+			status = ex_dav_store_remove_resource(connection, &calendar_dav_store, context->principal.tenant_id,
+							      context->principal.user_id, calendar_id, context->target.object,
+							      sequence, path, error);
+		if (status == 0)
+			status = ex_dav_store_prune_tombstones(connection, &calendar_dav_store, calendar_id,
+							       context->service->tombstone_days, error);
 		if (status == 0)
 			status = calendar_schedule_after_delete(connection, context, PQgetvalue(existing, 0, 1), error);
-		PQclear(deleted);
-		PQclear(tombstone);
-		PQclear(properties);
 		context->reply.status = 204;
 		context->reply.changed = true;
 		context->reply.change_kind = "deleted";
@@ -442,27 +390,16 @@ static int delete_object_work(PGconn *connection, void *opaque, ex_db_error *err
 static int delete_calendar_work(PGconn *connection, void *opaque, ex_db_error *error)
 {
 	calendar_context *context = opaque;
-	char prefix[CALENDAR_MAX_HREF];
 
 	calendar_reply_reset(&context->reply);
-	PGresult *deleted = calendar_sql(connection, error,
-					 "DELETE FROM calendars WHERE user_id = $1 AND name = $2 RETURNING id", 2,
-					 context->principal.user_id, context->target.calendar);
-	if (deleted == NULL)
+	int found = ex_dav_store_remove_collection(connection, &calendar_dav_store, context->principal.user_id,
+						   context->target.calendar, error);
+	if (found < 0)
 		return -1;
-	int found = PQntuples(deleted) > 0;
-	PQclear(deleted);
-	if (!found) {
+	if (found == 0) {
 		calendar_reply_error(&context->reply, 404, NULL, NULL, "the calendar %s does not exist", context->target.calendar);
 		return 0;
 	}
-	snprintf(prefix, sizeof(prefix), "calendars/%s/%s/", context->principal.user_id, context->target.calendar);
-	PGresult *properties = calendar_sql(connection, error,
-					    "DELETE FROM dav_properties WHERE user_id = $1 AND left(path, length($2)) = $2", 2,
-					    context->principal.user_id, prefix);
-	if (properties == NULL)
-		return -1;
-	PQclear(properties);
 	context->reply.status = 204;
 	context->reply.changed = true;
 	context->reply.change_kind = "deleted";

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "expresso/dav_api.h"
 #include "expresso/log.h"
 #include "calendar_itip.h"
 #include "ical_object.h"
@@ -56,35 +57,14 @@ static void reset(api_state *state)
 /* Authenticates REQUEST into CONTEXT; on failure sends the JSON 401 or 503 and returns false. */
 static bool authenticate(calendar_service *service, ex_http_request *request, calendar_context *context)
 {
-	ex_dav_auth_status status = ex_dav_authenticate(service->authenticator, request, &context->principal);
-	if (status == EX_DAV_AUTH_OK) {
-		ex_http_set_log_tenant(request, context->principal.tenant_id);
-		return true;
-	}
-	if (status == EX_DAV_AUTH_UNAVAILABLE) {
-		ex_http_respond_error(request, 503, "auth_unavailable", "authentication is unavailable for now; retry later");
-		return false;
-	}
-	if (service->auth_failures != NULL)
-		ex_counter_add(service->auth_failures, 1);
-	ex_http_respond_error(request, 401, status == EX_DAV_AUTH_MISSING ? "missing_token" : "invalid_token",
-			      "log in with a bearer token, or with your email address and an app password");
-	ex_http_add_header(request, "WWW-Authenticate", "Bearer realm=\"expresso\"");
-	return false;
+	return ex_dav_api_authenticate(service->authenticator, service->auth_failures, request, &context->principal);
 }
 
 /* Runs WORK(ARGUMENT) for STATE and sends a 503 when the database failed; returns true when the work committed. */
 static bool run(api_state *state, ex_http_request *request, ex_db_isolation isolation, ex_db_work work, void *argument)
 {
-	ex_db_error error;
-	memset(&error, 0, sizeof(error));
-	if (ex_db_tenant_transaction(state->context->service->database, state->context->principal.tenant_id, isolation,
-				     work, argument, &error) == 0)
-		return true;
-	ex_log(EX_LOG_ERROR, "calendar_api_database_failed", "{s:s, s:s, s:s}", "user", state->context->principal.user_id,
-	       "sqlstate", error.sqlstate, "error", error.message);
-	ex_http_respond_error(request, 503, "database_unavailable", "the calendar database failed; retry the request later");
-	return false;
+	return ex_dav_api_run(state->context->service->database, &state->context->principal, request, "calendar", isolation,
+			      work, argument);
 }
 
 /*
@@ -114,26 +94,17 @@ static bool read_target(ex_http_request *request, calendar_context *context, boo
 static void send_dav_reply(calendar_context *context, ex_http_request *request)
 {
 	calendar_reply *reply = &context->reply;
-	char code[64];
+	ex_dav_api_reply sent = {
+		.status = reply->status,
+		.condition = reply->condition,
+		.message = reply->message,
+		.body = reply->body,
+		.length = reply->length,
+		.content_type = reply->content_type,
+		.etag = reply->etag,
+	};
 
-	if (reply->status >= 400) {
-		snprintf(code, sizeof(code), "%s", reply->condition ? reply->condition
-					   : reply->status == 404 ? "not_found"
-					   : reply->status == 412 ? "precondition_failed"
-					   : reply->status == 503 ? "database_unavailable"
-								  : "request_failed");
-		for (char *c = code; *c != '\0'; c++) {
-			if (*c == '-')
-				*c = '_';
-		}
-		ex_http_respond_error(request, reply->status, code, "%s", reply->message);
-	} else if (reply->body != NULL) {
-		ex_http_respond_bytes(request, reply->status, reply->content_type, reply->body, reply->length);
-	} else {
-		ex_http_respond_bytes(request, reply->status, NULL, "", 0);
-	}
-	if (reply->etag[0] != '\0')
-		ex_http_add_header(request, "ETag", reply->etag);
+	ex_dav_api_send_reply(request, &sent, NULL);
 	if (reply->status < 300 && reply->changed && context->service->changes != NULL)
 		ex_counter_add(context->service->changes, 1);
 	if (reply->status < 300) {

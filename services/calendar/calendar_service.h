@@ -24,13 +24,18 @@
 #include "expresso/dav_auth.h"
 #include "expresso/dav_multistatus.h"
 #include "expresso/dav_request.h"
+#include "expresso/dav_store.h"
+#include "expresso/dav_sync.h"
+#include "expresso/dav_target.h"
 #include "expresso/dav_xml.h"
 #include "expresso/db.h"
 
-#define CALENDAR_DAV_ROOT "/dav/"
+#define CALENDAR_DAV_ROOT EX_DAV_ROOT
+/* Path segment of the calendar homes below the DAV root. */
+#define CALENDAR_HOME "calendars"
 #define CALENDAR_DEFAULT_CALENDAR "default"
 #define CALENDAR_DEFAULT_TASKS "tasks"
-#define CALENDAR_SYNC_TOKEN_PREFIX "urn:x-expresso:sync:"
+#define CALENDAR_SYNC_TOKEN_PREFIX EX_DAV_SYNC_TOKEN_PREFIX
 /* Namespace of Apple iCal properties such as calendar-color. */
 #define CALENDAR_APPLE_NS "http://apple.com/ns/ical/"
 
@@ -40,9 +45,9 @@
 	"to_char(modified_at AT TIME ZONE 'UTC', 'Dy, DD Mon YYYY HH24:MI:SS') || ' GMT'"
 
 enum {
-	CALENDAR_MAX_CALENDAR_NAME = 64,
-	CALENDAR_MAX_OBJECT_NAME = 255,
-	CALENDAR_MAX_HREF = 1024,
+	CALENDAR_MAX_CALENDAR_NAME = EX_DAV_MAX_COLLECTION_NAME,
+	CALENDAR_MAX_OBJECT_NAME = EX_DAV_MAX_RESOURCE_NAME,
+	CALENDAR_MAX_HREF = EX_DAV_MAX_HREF,
 	CALENDAR_MAX_DEAD_PROPERTY = 65536, /* bytes of one stored dead property */
 	CALENDAR_MAX_CALENDARS = 1000,      /* calendars listed per home */
 	CALENDAR_MAX_MULTIGET = 1000,       /* hrefs in one calendar-multiget */
@@ -166,7 +171,10 @@ int calendar_property_path(char *out, size_t size, const char *user_id, const ca
 void calendar_compute_etag(const char *data, size_t length, char *out);
 
 /* Runs the SQL with bound text parameters; returns NULL and fills ERROR on failure. */
-PGresult *calendar_sql(PGconn *connection, ex_db_error *error, const char *sql, int count, ...);
+#define calendar_sql ex_dav_sql
+
+/* The tables and names of the daemon's DAV store. */
+extern const ex_dav_store calendar_dav_store;
 
 /* Creates the default calendar and task list of the user when the home has no calendar. */
 int calendar_ensure_defaults(PGconn *connection, const calendar_context *context, ex_db_error *error);

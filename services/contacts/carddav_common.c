@@ -4,152 +4,91 @@
  */
 #include "contacts_service.h"
 
-#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "expresso/dav_http.h"
+#include "expresso/dav_properties.h"
+#include "expresso/dav_sync.h"
+#include "expresso/dav_target.h"
 #include "expresso/log.h"
 
-enum { SQL_MAX_PARAMETERS = 8 };
+const ex_dav_store contacts_dav_store = {
+	.home = CONTACTS_HOME,
+	.collection_table = "addressbooks",
+	.resource_table = "contact_cards",
+	.tombstone_table = "contact_tombstones",
+	.collection_column = "addressbook_id",
+	.resource_noun = "vCard",
+};
 
 bool contacts_book_name_is_valid(const char *name)
 {
-	size_t length = strlen(name);
-	if (length == 0 || length > CONTACTS_MAX_BOOK_NAME)
-		return false;
-	for (size_t i = 0; i < length; i++) {
-		char c = name[i];
-		bool letter_or_digit = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-		if (!letter_or_digit && (i == 0 || (c != '.' && c != '_' && c != '-')))
-			return false;
-	}
-	return true;
-}
-
-static bool card_name_is_valid(const char *name)
-{
-	size_t length = strlen(name);
-	if (length == 0 || length > CONTACTS_MAX_CARD_NAME || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
-		return false;
-	for (size_t i = 0; i < length; i++) {
-		if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
-			return false;
-	}
-	return true;
-}
-
-/* Copies the next segment of *PATH into OUT; returns its length or -1 when it does not fit. */
-static long next_segment(const char **path, char *out, size_t size)
-{
-	const char *slash = strchr(*path, '/');
-	size_t length = slash ? (size_t)(slash - *path) : strlen(*path);
-	if (length >= size)
-		return -1;
-	memcpy(out, *path, length);
-	out[length] = '\0';
-	*path += length + (slash ? 1 : 0);
-	return (long)length;
+	return ex_dav_collection_name_is_valid(name);
 }
 
 void contacts_parse_target(const char *path, const char *user_id, contacts_target *target)
 {
-	char kind[32];
-	char user[64];
+	ex_dav_target parsed;
 
+	ex_dav_parse_target(path, CONTACTS_HOME, user_id, &parsed);
 	memset(target, 0, sizeof(*target));
-	target->kind = TARGET_NOT_FOUND;
-	if (path[0] == '\0') {
-		target->kind = TARGET_DAV_ROOT;
-		return;
-	}
-	if (next_segment(&path, kind, sizeof(kind)) < 0)
-		return;
-	if (strcmp(kind, "principals") == 0 && path[0] == '\0') {
-		target->kind = TARGET_PRINCIPALS;
-		return;
-	}
-	if (next_segment(&path, user, sizeof(user)) <= 0 || strcmp(user, user_id) != 0)
-		return;
-	if (strcmp(kind, "principals") == 0) {
-		if (path[0] == '\0')
-			target->kind = TARGET_PRINCIPAL;
-		return;
-	}
-	if (strcmp(kind, "addressbooks") != 0)
-		return;
-	if (path[0] == '\0') {
-		target->kind = TARGET_HOME;
-		return;
-	}
-	if (next_segment(&path, target->book, sizeof(target->book)) <= 0 || !contacts_book_name_is_valid(target->book))
-		return;
-	if (path[0] == '\0') {
-		target->kind = TARGET_BOOK;
-		return;
-	}
-	if (next_segment(&path, target->card, sizeof(target->card)) <= 0 || path[0] != '\0' ||
-	    !card_name_is_valid(target->card))
-		return;
-	target->kind = TARGET_CARD;
-}
-
-/* Writes CONTACTS_DAV_ROOT KIND "/" USER "/" [BOOK "/" [CARD]] into OUT, percent-encoding BOOK and CARD. */
-static int format_href(char *out, const char *kind, const char *user_id, const char *book, const char *card)
-{
-	char encoded_book[CONTACTS_MAX_HREF] = "";
-	char encoded_card[CONTACTS_MAX_HREF] = "";
-
-	if ((book != NULL && ex_dav_encode_segment(book, encoded_book, sizeof(encoded_book)) != 0) ||
-	    (card != NULL && ex_dav_encode_segment(card, encoded_card, sizeof(encoded_card)) != 0))
-		return -1;
-	int written = snprintf(out, CONTACTS_MAX_HREF, "%s%s/%s/%s%s%s", CONTACTS_DAV_ROOT, kind, user_id, encoded_book,
-			       book != NULL ? "/" : "", encoded_card);
-	return written > 0 && written < CONTACTS_MAX_HREF ? 0 : -1;
+	memcpy(target->book, parsed.collection, sizeof(target->book));
+	memcpy(target->card, parsed.resource, sizeof(target->card));
+	static const target_kind kinds[] = {
+		[EX_DAV_TARGET_NOT_FOUND] = TARGET_NOT_FOUND, [EX_DAV_TARGET_DAV_ROOT] = TARGET_DAV_ROOT,
+		[EX_DAV_TARGET_PRINCIPALS] = TARGET_PRINCIPALS, [EX_DAV_TARGET_PRINCIPAL] = TARGET_PRINCIPAL,
+		[EX_DAV_TARGET_HOME] = TARGET_HOME, [EX_DAV_TARGET_COLLECTION] = TARGET_BOOK,
+		[EX_DAV_TARGET_RESOURCE] = TARGET_CARD,
+	};
+	target->kind = kinds[parsed.kind];
 }
 
 int contacts_href_principal(char *out, const char *user_id)
 {
-	return format_href(out, "principals", user_id, NULL, NULL);
+	return ex_dav_format_href(out, EX_DAV_PRINCIPALS, user_id, NULL, NULL);
 }
 
 int contacts_href_home(char *out, const char *user_id)
 {
-	return format_href(out, "addressbooks", user_id, NULL, NULL);
+	return ex_dav_format_href(out, CONTACTS_HOME, user_id, NULL, NULL);
 }
 
 int contacts_href_book(char *out, const char *user_id, const char *book)
 {
-	return format_href(out, "addressbooks", user_id, book, NULL);
+	return ex_dav_format_href(out, CONTACTS_HOME, user_id, book, NULL);
 }
 
 int contacts_href_card(char *out, const char *user_id, const char *book, const char *card)
 {
-	return format_href(out, "addressbooks", user_id, book, card);
+	return ex_dav_format_href(out, CONTACTS_HOME, user_id, book, card);
 }
 
 int contacts_property_path(char *out, size_t size, const char *user_id, const contacts_target *target)
 {
-	int written;
+	ex_dav_target shared = {.kind = EX_DAV_TARGET_NOT_FOUND};
+
 	switch (target->kind) {
 	case TARGET_PRINCIPAL:
-		written = snprintf(out, size, "principals/%s/", user_id);
+		shared.kind = EX_DAV_TARGET_PRINCIPAL;
 		break;
 	case TARGET_HOME:
-		written = snprintf(out, size, "addressbooks/%s/", user_id);
+		shared.kind = EX_DAV_TARGET_HOME;
 		break;
 	case TARGET_BOOK:
-		written = snprintf(out, size, "addressbooks/%s/%s/", user_id, target->book);
+		shared.kind = EX_DAV_TARGET_COLLECTION;
 		break;
 	case TARGET_CARD:
-		written = snprintf(out, size, "addressbooks/%s/%s/%s", user_id, target->book, target->card);
+		shared.kind = EX_DAV_TARGET_RESOURCE;
 		break;
 	default:
 		return -1;
 	}
-	return written > 0 && (size_t)written < size ? 0 : -1;
+	memcpy(shared.collection, target->book, sizeof(shared.collection));
+	memcpy(shared.resource, target->card, sizeof(shared.resource));
+	return ex_dav_property_path(out, size, CONTACTS_HOME, user_id, &shared);
 }
 
 void contacts_reply_reset(contacts_reply *reply)
@@ -196,32 +135,7 @@ void contacts_reply_multistatus(contacts_reply *reply, ex_dav_multistatus *ms)
 
 void contacts_compute_etag(const char *data, size_t length, char *out)
 {
-	unsigned char digest[EVP_MAX_MD_SIZE];
-	unsigned int digest_length = 0;
-	static const char hex[] = "0123456789abcdef";
-
-	EVP_Digest(data, length, digest, &digest_length, EVP_sha256(), NULL);
-	out[0] = '"';
-	for (unsigned int i = 0; i < digest_length && i < 32; i++) {
-		out[1 + 2 * i] = hex[digest[i] >> 4];
-		out[2 + 2 * i] = hex[digest[i] & 0x0f];
-	}
-	out[1 + 2 * digest_length] = '"';
-	out[2 + 2 * digest_length] = '\0';
-}
-
-PGresult *contacts_sql(PGconn *connection, ex_db_error *error, const char *sql, int count, ...)
-{
-	const char *params[SQL_MAX_PARAMETERS];
-	va_list arguments;
-
-	if (count > SQL_MAX_PARAMETERS)
-		return NULL;
-	va_start(arguments, count);
-	for (int i = 0; i < count; i++)
-		params[i] = va_arg(arguments, const char *);
-	va_end(arguments);
-	return ex_db_exec(connection, sql, count, params, error);
+	ex_dav_compute_etag(data, length, out);
 }
 
 int contacts_ensure_default_book(PGconn *connection, const contacts_context *context, ex_db_error *error)
@@ -276,15 +190,12 @@ long long contacts_quota_used(PGconn *connection, const contacts_context *contex
 
 void contacts_sync_token(char *out, size_t size, const char *book_id, const char *sequence)
 {
-	snprintf(out, size, CONTACTS_SYNC_TOKEN_PREFIX "%s:%s", book_id, sequence);
+	ex_dav_format_sync_token(out, size, book_id, sequence);
 }
 
 PGresult *contacts_load_dead_properties(PGconn *connection, const contacts_context *context, ex_db_error *error)
 {
-	return contacts_sql(connection, error,
-			    "SELECT path, namespace, name, value FROM dav_properties WHERE user_id = $1 "
-			    "ORDER BY path, namespace, name LIMIT 10000",
-			    1, context->principal.user_id);
+	return ex_dav_load_dead_properties(connection, context->principal.user_id, error);
 }
 
 void contacts_run(contacts_context *context, ex_db_isolation isolation, ex_db_work work, void *argument)

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "expresso/dav_properties.h"
+
 #include "vcard.h"
 #include "vcard_convert.h"
 
@@ -45,24 +47,8 @@ static void write_resourcetype(ex_dav_multistatus *ms, target_kind kind)
 
 static void write_privileges(ex_dav_multistatus *ms, target_kind kind, bool read_only)
 {
-	static const char *const owner_privileges[] = { "read", "write", "write-properties", "write-content",
-							"bind", "unbind", "read-current-user-privilege-set" };
-	bool owner = !read_only && (kind == TARGET_HOME || kind == TARGET_BOOK || kind == TARGET_CARD ||
-				    kind == TARGET_PRINCIPAL);
-	size_t count = owner ? sizeof(owner_privileges) / sizeof(owner_privileges[0]) : 1;
-
-	ex_dav_ms_begin_property(ms, EX_DAV_NS, "current-user-privilege-set");
-	for (size_t i = 0; i < count; i++) {
-		ex_dav_ms_begin_property(ms, EX_DAV_NS, "privilege");
-		ex_dav_ms_empty_element(ms, EX_DAV_NS, owner_privileges[i]);
-		ex_dav_ms_end_property(ms);
-	}
-	if (count == 1) {
-		ex_dav_ms_begin_property(ms, EX_DAV_NS, "privilege");
-		ex_dav_ms_empty_element(ms, EX_DAV_NS, "read-current-user-privilege-set");
-		ex_dav_ms_end_property(ms);
-	}
-	ex_dav_ms_end_property(ms);
+	bool owner = !read_only && (kind == TARGET_HOME || kind == TARGET_BOOK || kind == TARGET_CARD || kind == TARGET_PRINCIPAL);
+	ex_dav_write_privileges(ms, owner);
 }
 
 static void write_supported_reports(ex_dav_multistatus *ms)
@@ -104,15 +90,7 @@ static void write_address_data_types(ex_dav_multistatus *ms)
 /* Finds the stored dead property NS:NAME of the resource; returns its row or -1. */
 static int find_dead_property(const contacts_resource *resource, const char *ns, const char *name)
 {
-	PGresult *rows = resource->dead_properties;
-	if (rows == NULL || resource->property_path == NULL)
-		return -1;
-	for (int row = 0; row < PQntuples(rows); row++) {
-		if (strcmp(PQgetvalue(rows, row, 0), resource->property_path) == 0 &&
-		    strcmp(PQgetvalue(rows, row, 1), ns) == 0 && strcmp(PQgetvalue(rows, row, 2), name) == 0)
-			return row;
-	}
-	return -1;
+	return ex_dav_find_dead_property(resource->dead_properties, resource->property_path, ns, name);
 }
 
 /* Resolves the DAV: live properties; returns true when NAME is one the resource has. */
@@ -240,41 +218,10 @@ static bool resolve_carddav(const contacts_resource *resource, ex_dav_multistatu
 	return false;
 }
 
-static bool is_live_name(const char *ns, const char *name)
-{
-	for (size_t i = 0; allprop_names[i].name != NULL; i++) {
-		if (strcmp(allprop_names[i].ns, ns) == 0 && strcmp(allprop_names[i].name, name) == 0)
-			return true;
-	}
-	return false;
-}
-
 void contacts_write_properties(ex_dav_multistatus *ms, const ex_dav_propfind *request, contacts_resource *resource)
 {
-	enum { LIVE_COUNT = sizeof(allprop_names) / sizeof(allprop_names[0]) - 1 };
-	ex_dav_property_name names[LIVE_COUNT + EX_DAV_MAX_PROPERTIES + 1];
-	size_t count = 0;
-
-	if (request->kind == EX_DAV_PROPFIND_PROP) {
-		ex_dav_ms_write_properties(ms, request, allprop_names, contacts_resolve_property, resource);
-		return;
-	}
-	for (size_t i = 0; i < LIVE_COUNT; i++)
-		names[count++] = allprop_names[i];
-	/* Dead properties of this resource follow the live ones; the rows are ordered by path. */
-	PGresult *rows = resource->dead_properties;
-	for (int row = 0; rows != NULL && resource->property_path != NULL && row < PQntuples(rows); row++) {
-		if (count == LIVE_COUNT + EX_DAV_MAX_PROPERTIES)
-			break;
-		if (strcmp(PQgetvalue(rows, row, 0), resource->property_path) != 0 ||
-		    is_live_name(PQgetvalue(rows, row, 1), PQgetvalue(rows, row, 2)))
-			continue;
-		names[count].ns = PQgetvalue(rows, row, 1);
-		names[count].name = PQgetvalue(rows, row, 2);
-		count++;
-	}
-	names[count] = (ex_dav_property_name){ NULL, NULL };
-	ex_dav_ms_write_properties(ms, request, names, contacts_resolve_property, resource);
+	ex_dav_write_resource_properties(ms, request, allprop_names, resource->dead_properties, resource->property_path,
+					 contacts_resolve_property, resource);
 }
 
 bool contacts_resolve_property(void *opaque, ex_dav_multistatus *ms, const char *ns, const char *name)

@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "card_filter.h"
+#include "expresso/dav_sync.h"
 #include "expresso/router.h"
 #include "vcard.h"
 
@@ -27,6 +28,7 @@ typedef struct {
 	char address_data_version[8]; /* "" for the stored version */
 	ex_dav_multistatus *ms;
 	PGresult *dead_properties;
+	PGresult *changed_rows;       /* the changed resources a sync-collection report is describing */
 } report_state;
 
 /* Writes one vCard response from row ROW of CARDS (CONTACTS_CARD_COLUMNS then vcard). */
@@ -67,25 +69,6 @@ static void describe_missing(report_state *state, const char *href)
 }
 
 /* Returns the modseq named by TOKEN for book BOOK_ID, -1 for an empty token, -2 when the token is not valid here. */
-static long long parse_sync_token(const char *token, const char *book_id, long long current, long long pruned)
-{
-	size_t prefix = strlen(CONTACTS_SYNC_TOKEN_PREFIX);
-	size_t id_length = strlen(book_id);
-
-	if (token[0] == '\0')
-		return -1;
-	if (strncmp(token, CONTACTS_SYNC_TOKEN_PREFIX, prefix) != 0 || strncmp(token + prefix, book_id, id_length) != 0 ||
-	    token[prefix + id_length] != ':')
-		return -2;
-	const char *digits = token + prefix + id_length + 1;
-	char *end;
-	long long sequence = strtoll(digits, &end, 10);
-	/* Below PRUNED, deletions the client has not seen may have lost their tombstones. */
-	if (digits[0] < '0' || digits[0] > '9' || *end != '\0' || sequence < pruned || sequence > current)
-		return -2;
-	return sequence;
-}
-
 /*
  * Syncs the global address list: everything for an empty token, nothing
  * for the current token. Any other token was rejected before, or names an
@@ -114,16 +97,23 @@ static int sync_gal(report_state *state, PGconn *connection, const char *book_id
 	return 0;
 }
 
+/* Describes row ROW of the changed vCards of a sync-collection report. */
+static int describe_changed(void *opaque, int row)
+{
+	report_state *state = opaque;
+	describe_card(state, state->changed_rows, row, &state->sync.properties);
+	return 0;
+}
+
 static int sync_report(report_state *state, PGconn *connection, const char *book_id, const char *book_seq,
 		       const char *pruned_seq, ex_db_error *error)
 {
 	contacts_context *context = state->context;
 	char since_text[32];
-	char href[CONTACTS_MAX_HREF];
-	long long since = parse_sync_token(state->sync.sync_token, book_id, strtoll(book_seq, NULL, 10),
+	long long since = ex_dav_parse_sync_token(state->sync.sync_token, book_id, strtoll(book_seq, NULL, 10),
 					   strtoll(pruned_seq, NULL, 10));
 
-	if (since == -2) {
+	if (since == EX_DAV_SYNC_INVALID) {
 		contacts_reply_error(&context->reply, 403, EX_DAV_NS, "valid-sync-token",
 				     "the sync-token is unknown for this address book; sync again with an empty sync-token");
 		return 0;
@@ -135,59 +125,28 @@ static int sync_report(report_state *state, PGconn *connection, const char *book
 				       "SELECT " CONTACTS_CARD_COLUMNS ", vcard, modseq::text FROM contact_cards "
 				       "WHERE addressbook_id = $1 AND modseq > $2 ORDER BY modseq",
 				       2, book_id, since_text);
-	/* An initial sync reports no deletions, so it reads no tombstones. */
-	PGresult *removed = contacts_sql(connection, error,
-					 "SELECT name, modseq::text FROM contact_tombstones "
-					 "WHERE addressbook_id = $1 AND modseq > $2 AND $2 >= 0 ORDER BY modseq",
-					 2, book_id, since_text);
+	PGresult *removed = ex_dav_store_select_tombstones(connection, &contacts_dav_store, book_id, since_text, error);
 	if (cards == NULL || removed == NULL) {
 		PQclear(cards);
 		PQclear(removed);
 		return -1;
 	}
-
-	/*
-	 * Each change has its own modseq, so merging both lists by modseq gives
-	 * the order of the changes. With DAV:limit the report stops after that
-	 * many changes and its sync-token names the last one reported.
-	 */
-	int card_row = 0;
-	int removed_row = 0;
-	long reported = 0;
-	const char *last_sequence = book_seq;
-	bool truncated = false;
-	while (card_row < PQntuples(cards) || removed_row < PQntuples(removed)) {
-		if (state->sync.limit > 0 && reported == state->sync.limit) {
-			truncated = true;
-			break;
-		}
-		bool take_card = removed_row == PQntuples(removed) ||
-				 (card_row < PQntuples(cards) && strtoll(PQgetvalue(cards, card_row, 5), NULL, 10) <
-									  strtoll(PQgetvalue(removed, removed_row, 1), NULL, 10));
-		if (take_card) {
-			describe_card(state, cards, card_row, &state->sync.properties);
-			last_sequence = PQgetvalue(cards, card_row++, 5);
-		} else {
-			if (contacts_href_card(href, context->principal.user_id, context->target.book,
-					       PQgetvalue(removed, removed_row, 0)) == 0)
-				describe_missing(state, href);
-			last_sequence = PQgetvalue(removed, removed_row++, 1);
-		}
-		reported++;
-	}
-
-	char token[256];
-	if (truncated) {
-		contacts_href_book(href, context->principal.user_id, context->target.book);
-		ex_dav_ms_begin_response(state->ms, href);
-		ex_dav_ms_status(state->ms, 507);
-		ex_dav_ms_begin_property(state->ms, EX_DAV_NS, "error");
-		ex_dav_ms_empty_element(state->ms, EX_DAV_NS, "number-of-matches-within-limits");
-		ex_dav_ms_end_property(state->ms);
-		ex_dav_ms_end_response(state->ms);
-	}
-	contacts_sync_token(token, sizeof(token), book_id, truncated ? last_sequence : book_seq);
-	ex_dav_ms_sync_token(state->ms, token);
+	state->changed_rows = cards;
+	ex_dav_sync_changes changes = {
+		.ms = state->ms,
+		.changed = cards,
+		.modseq_column = 5,
+		.removed = removed,
+		.limit = state->sync.limit,
+		.home = CONTACTS_HOME,
+		.user_id = context->principal.user_id,
+		.collection = context->target.book,
+		.collection_id = book_id,
+		.sequence = book_seq,
+		.describe = describe_changed,
+		.context = state,
+	};
+	ex_dav_write_sync_changes(&changes);
 	PQclear(cards);
 	PQclear(removed);
 	return 0;
@@ -226,28 +185,6 @@ static int query_report(report_state *state, PGconn *connection, const char *boo
 }
 
 /* Reduces HREF (absolute URL or path, percent-encoded) to the name of a vCard in the request's book, or NULL. */
-static const char *card_name_of_href(const contacts_context *context, const char *href, char *name, size_t size)
-{
-	char decoded[CONTACTS_MAX_HREF];
-	contacts_target target;
-
-	const char *path = href;
-	const char *scheme = strstr(href, "://");
-	if (scheme != NULL) {
-		path = strchr(scheme + 3, '/');
-		if (path == NULL)
-			return NULL;
-	}
-	if (ex_percent_decode(path, strlen(path), decoded, sizeof(decoded), 0) != 0 ||
-	    strncmp(decoded, CONTACTS_DAV_ROOT, strlen(CONTACTS_DAV_ROOT)) != 0)
-		return NULL;
-	contacts_parse_target(decoded + strlen(CONTACTS_DAV_ROOT), context->principal.user_id, &target);
-	if (target.kind != TARGET_CARD || strcmp(target.book, context->target.book) != 0)
-		return NULL;
-	snprintf(name, size, "%s", target.card);
-	return name;
-}
-
 static int multiget_report(report_state *state, PGconn *connection, const char *book_id, ex_db_error *error)
 {
 	const xmlNode *root = xmlDocGetRootElement(state->context->document);
@@ -261,7 +198,8 @@ static int multiget_report(report_state *state, PGconn *connection, const char *
 		while (*href == ' ' || *href == '\n' || *href == '\r' || *href == '\t')
 			href++;
 		PGresult *cards = NULL;
-		if (card_name_of_href(state->context, href, name, sizeof(name)) != NULL) {
+		if (ex_dav_resource_name_of_href(href, CONTACTS_HOME, state->context->principal.user_id, state->context->target.book, name,
+						 sizeof(name)) != NULL) {
 			cards = contacts_select_cards(connection, book_id, name, error);
 			if (cards == NULL) {
 				xmlFree(content);

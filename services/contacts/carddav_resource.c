@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "expresso/dav_http.h"
+#include "expresso/dav_store.h"
 #include "vcard.h"
 
 typedef struct {
@@ -24,24 +25,23 @@ typedef struct {
 /* Applies If-Match and If-None-Match to a resource whose ETag is CURRENT (NULL: absent). Returns true when it may go on. */
 static bool conditions_pass(contacts_context *context, const char *current, bool read_only)
 {
+	char message[sizeof(context->reply.message)];
+
 	if (context->create_only && current != NULL) {
 		contacts_reply_error(&context->reply, 412, NULL, NULL, "a vCard named %s exists already", context->target.card);
 		return false;
 	}
-	ex_dav_condition condition = ex_dav_evaluate_conditions(ex_http_header(context->request, "If-Match"),
-								 ex_http_header(context->request, "If-None-Match"),
-								 current, read_only);
-	if (condition == EX_DAV_CONDITION_NOT_MODIFIED) {
+	unsigned status = ex_dav_check_conditions(ex_http_header(context->request, "If-Match"),
+						  ex_http_header(context->request, "If-None-Match"), current, read_only,
+						  contacts_dav_store.resource_noun, message, sizeof(message));
+	if (status == 304) {
 		context->reply.status = 304;
 		if (current != NULL)
 			snprintf(context->reply.etag, sizeof(context->reply.etag), "%s", current);
 		return false;
 	}
-	if (condition == EX_DAV_CONDITION_FAILED) {
-		contacts_reply_error(&context->reply, 412, NULL, NULL,
-				     current ? "the vCard has changed (its ETag is %s); fetch it again before writing"
-					     : "the vCard does not exist%s",
-				     current ? current : "");
+	if (status != 0) {
+		contacts_reply_error(&context->reply, status, NULL, NULL, "%s", message);
 		return false;
 	}
 	return true;
@@ -175,19 +175,6 @@ static bool check_put_body(contacts_context *context, put_state *state, ex_vcard
 	return true;
 }
 
-/* Takes the next sync_seq of BOOK_ID into SEQUENCE. */
-static int next_sequence(PGconn *connection, const char *book_id, char *sequence, size_t size, ex_db_error *error)
-{
-	PGresult *result = contacts_sql(connection, error,
-					"UPDATE addressbooks SET sync_seq = sync_seq + 1 WHERE id = $1 RETURNING sync_seq::text",
-					1, book_id);
-	if (result == NULL)
-		return -1;
-	snprintf(sequence, size, "%s", PQgetvalue(result, 0, 0));
-	PQclear(result);
-	return 0;
-}
-
 /* Checks no-uid-conflict; returns 1 when another vCard of the book has the UID, 0 when not, -1 on error. */
 static int uid_conflict(contacts_context *context, PGconn *connection, const char *book_id, const char *uid,
 			ex_db_error *error)
@@ -238,7 +225,7 @@ static int put_work(PGconn *connection, void *opaque, ex_db_error *error)
 {
 	put_state *state = opaque;
 	contacts_context *context = state->context;
-	char sequence[32];
+	char sequence[EX_DAV_SEQUENCE_SIZE];
 	bool failed;
 
 	contacts_reply_reset(&context->reply);
@@ -253,9 +240,8 @@ static int put_work(PGconn *connection, void *opaque, ex_db_error *error)
 		return failed ? -1 : 0;
 	}
 	const char *book_id = PQgetvalue(book, 0, 0);
-	PGresult *existing = contacts_sql(connection, error,
-					  "SELECT etag FROM contact_cards WHERE addressbook_id = $1 AND name = $2 FOR UPDATE", 2,
-					  book_id, context->target.card);
+	PGresult *existing = ex_dav_store_lock_resource(connection, &contacts_dav_store, book_id, context->target.card,
+							NULL, error);
 	int status = existing == NULL ? -1 : 0;
 	const char *current = existing && PQntuples(existing) == 1 ? PQgetvalue(existing, 0, 0) : NULL;
 
@@ -267,7 +253,7 @@ static int put_work(PGconn *connection, void *opaque, ex_db_error *error)
 		/* Storing the same bytes again changes nothing, so neither the ETag nor the sync-token moves. */
 		if (current == NULL || strcmp(current, state->etag) != 0) {
 			PGresult *stored = NULL;
-			status = next_sequence(connection, book_id, sequence, sizeof(sequence), error);
+			status = ex_dav_store_next_sequence(connection, &contacts_dav_store, book_id, sequence, error);
 			if (status == 0)
 				stored = contacts_sql(
 					connection, error,
@@ -314,31 +300,10 @@ void contacts_handle_put(contacts_context *context)
 	ex_vcard_list_free(parsed);
 }
 
-/*
- * Removes the address book's tombstones older than the configured days and
- * records the highest modseq removed, so sync-tokens below it are rejected.
- */
-static int prune_tombstones(PGconn *connection, const contacts_context *context, const char *book_id,
-			    ex_db_error *error)
-{
-	char days[16];
-	snprintf(days, sizeof(days), "%d", context->service->tombstone_days);
-	PGresult *pruned = contacts_sql(connection, error,
-					"WITH pruned AS (DELETE FROM contact_tombstones WHERE addressbook_id = $1 "
-					"AND deleted_at < now() - make_interval(days => $2::int) RETURNING modseq) "
-					"UPDATE addressbooks SET tombstones_pruned_seq = greatest(tombstones_pruned_seq, "
-					"(SELECT max(modseq) FROM pruned)) WHERE id = $1 AND EXISTS (SELECT 1 FROM pruned)",
-					2, book_id, days);
-	if (pruned == NULL)
-		return -1;
-	PQclear(pruned);
-	return 0;
-}
-
 static int delete_card_work(PGconn *connection, void *opaque, ex_db_error *error)
 {
 	contacts_context *context = opaque;
-	char sequence[32];
+	char sequence[EX_DAV_SEQUENCE_SIZE];
 	bool failed;
 
 	contacts_reply_reset(&context->reply);
@@ -350,36 +315,22 @@ static int delete_card_work(PGconn *connection, void *opaque, ex_db_error *error
 		return failed ? -1 : 0;
 	}
 	const char *book_id = PQgetvalue(book, 0, 0);
-	PGresult *existing = contacts_sql(connection, error,
-					  "SELECT etag FROM contact_cards WHERE addressbook_id = $1 AND name = $2 FOR UPDATE", 2,
-					  book_id, context->target.card);
+	PGresult *existing = ex_dav_store_lock_resource(connection, &contacts_dav_store, book_id, context->target.card,
+							NULL, error);
 	int status = existing == NULL ? -1 : 0;
 	if (status == 0 && PQntuples(existing) == 0) {
 		contacts_reply_error(&context->reply, 404, NULL, NULL, "the vCard %s does not exist", context->target.card);
 	} else if (status == 0 && conditions_pass(context, PQgetvalue(existing, 0, 0), false)) {
-		PGresult *deleted = NULL;
-		PGresult *tombstone = NULL;
-		status = next_sequence(connection, book_id, sequence, sizeof(sequence), error);
-		if (status == 0)
-			deleted = contacts_sql(connection, error,
-					       "DELETE FROM contact_cards WHERE addressbook_id = $1 AND name = $2", 2, book_id,
-					       context->target.card);
-		if (deleted != NULL)
-			tombstone = contacts_sql(connection, error,
-						 "INSERT INTO contact_tombstones (tenant_id, addressbook_id, name, modseq) "
-						 "VALUES ($1, $2, $3, $4) ON CONFLICT (addressbook_id, name) DO UPDATE SET "
-						 "modseq = excluded.modseq, deleted_at = now()",
-						 4, context->principal.tenant_id, book_id, context->target.card, sequence);
 		char path[CONTACTS_MAX_HREF] = "";
 		contacts_property_path(path, sizeof(path), context->principal.user_id, &context->target);
-		PGresult *properties = tombstone ? contacts_sql(connection, error,
-								"DELETE FROM dav_properties WHERE user_id = $1 AND path = $2",
-								2, context->principal.user_id, path)
-						 : NULL;
-		status = tombstone != NULL && properties != NULL ? prune_tombstones(connection, context, book_id, error) : -1;
-		PQclear(deleted);
-		PQclear(tombstone);
-		PQclear(properties);
+		status = ex_dav_store_next_sequence(connection, &contacts_dav_store, book_id, sequence, error);
+		if (status == 0)
+			status = ex_dav_store_remove_resource(connection, &contacts_dav_store, context->principal.tenant_id,
+							      context->principal.user_id, book_id, context->target.card,
+							      sequence, path, error);
+		if (status == 0)
+			status = ex_dav_store_prune_tombstones(connection, &contacts_dav_store, book_id,
+							       context->service->tombstone_days, error);
 		context->reply.status = 204;
 		context->reply.changed = true;
 		context->reply.change_kind = "deleted";
@@ -392,27 +343,16 @@ static int delete_card_work(PGconn *connection, void *opaque, ex_db_error *error
 static int delete_book_work(PGconn *connection, void *opaque, ex_db_error *error)
 {
 	contacts_context *context = opaque;
-	char prefix[CONTACTS_MAX_HREF];
 
 	contacts_reply_reset(&context->reply);
-	PGresult *deleted = contacts_sql(connection, error,
-					 "DELETE FROM addressbooks WHERE user_id = $1 AND name = $2 RETURNING id", 2,
-					 context->principal.user_id, context->target.book);
-	if (deleted == NULL)
+	int found = ex_dav_store_remove_collection(connection, &contacts_dav_store, context->principal.user_id,
+						   context->target.book, error);
+	if (found < 0)
 		return -1;
-	int found = PQntuples(deleted) > 0;
-	PQclear(deleted);
-	if (!found) {
+	if (found == 0) {
 		contacts_reply_error(&context->reply, 404, NULL, NULL, "the address book %s does not exist", context->target.book);
 		return 0;
 	}
-	snprintf(prefix, sizeof(prefix), "addressbooks/%s/%s/", context->principal.user_id, context->target.book);
-	PGresult *properties = contacts_sql(connection, error,
-					    "DELETE FROM dav_properties WHERE user_id = $1 AND left(path, length($2)) = $2", 2,
-					    context->principal.user_id, prefix);
-	if (properties == NULL)
-		return -1;
-	PQclear(properties);
 	context->reply.status = 204;
 	context->reply.changed = true;
 	context->reply.change_kind = "deleted";

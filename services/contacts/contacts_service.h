@@ -23,14 +23,19 @@
 #include "expresso/dav_auth.h"
 #include "expresso/dav_multistatus.h"
 #include "expresso/dav_request.h"
+#include "expresso/dav_store.h"
+#include "expresso/dav_sync.h"
+#include "expresso/dav_target.h"
 #include "expresso/dav_xml.h"
 #include "expresso/db.h"
 
-#define CONTACTS_DAV_ROOT "/dav/"
+#define CONTACTS_DAV_ROOT EX_DAV_ROOT
+/* Path segment of the address-book homes below the DAV root. */
+#define CONTACTS_HOME "addressbooks"
 #define CONTACTS_DEFAULT_BOOK "default"
 /* The read-only global address list in every home (carddav_gal.c). */
 #define CONTACTS_GAL_BOOK "gal"
-#define CONTACTS_SYNC_TOKEN_PREFIX "urn:x-expresso:sync:"
+#define CONTACTS_SYNC_TOKEN_PREFIX EX_DAV_SYNC_TOKEN_PREFIX
 
 /* The columns of a vCard row that PROPFIND and REPORT read: name, etag, length, last modification. */
 #define CONTACTS_CARD_COLUMNS \
@@ -38,9 +43,9 @@
 	"to_char(modified_at AT TIME ZONE 'UTC', 'Dy, DD Mon YYYY HH24:MI:SS') || ' GMT'"
 
 enum {
-	CONTACTS_MAX_BOOK_NAME = 64,
-	CONTACTS_MAX_CARD_NAME = 255,
-	CONTACTS_MAX_HREF = 1024,
+	CONTACTS_MAX_BOOK_NAME = EX_DAV_MAX_COLLECTION_NAME,
+	CONTACTS_MAX_CARD_NAME = EX_DAV_MAX_RESOURCE_NAME,
+	CONTACTS_MAX_HREF = EX_DAV_MAX_HREF,
 	CONTACTS_MAX_DEAD_PROPERTY = 65536, /* bytes of one stored dead property */
 	CONTACTS_MAX_BOOKS = 1000,          /* address books listed per home */
 	CONTACTS_MAX_MULTIGET = 1000,       /* hrefs in one addressbook-multiget */
@@ -149,7 +154,10 @@ int contacts_property_path(char *out, size_t size, const char *user_id, const co
 void contacts_compute_etag(const char *data, size_t length, char *out);
 
 /* Runs the SQL with bound text parameters; returns NULL and fills ERROR on failure. */
-PGresult *contacts_sql(PGconn *connection, ex_db_error *error, const char *sql, int count, ...);
+#define contacts_sql ex_dav_sql
+
+/* The tables and names of the daemon's DAV store. */
+extern const ex_dav_store contacts_dav_store;
 
 /* Creates the default address book of the user when the home has none. */
 int contacts_ensure_default_book(PGconn *connection, const contacts_context *context, ex_db_error *error);

@@ -739,3 +739,36 @@ test('calendar-multiget href limit at and one past', async () => {
   assert.equal(past.status, 400);
   assert.match(past.text, /limited to 1000 hrefs/);
 });
+
+test('calendar-data comp and prop subsets in query and multiget', async () => {
+  const url = `${alice.home}subset/`;
+  await dav('DELETE', url);
+  assert.equal((await dav('MKCALENDAR', url)).status, 201);
+  const stored = event('subset', '20270310T150000Z', '20270310T160000Z',
+    'DESCRIPTION:Long agenda\r\nATTENDEE:mailto:bob@example.com\r\nBEGIN:VALARM\r\nACTION:DISPLAY\r\nTRIGGER:-PT10M\r\nDESCRIPTION:Soon\r\nEND:VALARM\r\n');
+  assert.equal((await dav('PUT', `${url}subset.ics`, { body: stored })).status, 201);
+  const data = '<c:calendar-data><c:comp name="VCALENDAR"><c:prop name="VERSION"/><c:comp name="VEVENT"><c:prop name="SUMMARY"/><c:prop name="UID"/><c:prop name="DTSTART"/></c:comp></c:comp></c:calendar-data>';
+
+  const queried = await dav('REPORT', url, { headers: { Depth: '1' }, body: `<c:calendar-query ${NS}><d:prop><d:getetag/>${data}</d:prop><c:filter>${range('VEVENT', '20270310T000000Z', '20270311T000000Z')}</c:filter></c:calendar-query>` });
+  assert.equal(queried.status, 207, queried.text);
+  const multiget = await dav('REPORT', url, { body: `<c:calendar-multiget ${NS}><d:prop>${data}</d:prop><d:href>${url}subset.ics</d:href></c:calendar-multiget>` });
+  assert.equal(multiget.status, 207, multiget.text);
+  for (const [report, response] of [['calendar-query', queried], ['calendar-multiget', multiget]]) {
+    const [item] = responses(response.text);
+    assert.ok(item, `${report} returned the object`);
+    for (const kept of ['VERSION:2.0', 'BEGIN:VEVENT', 'SUMMARY:subset', 'UID:subset', 'DTSTART:20270310T150000Z']) assert.ok(item.body.includes(kept), `${report} keeps ${kept}`);
+    for (const dropped of ['PRODID', 'DTSTAMP', 'DTEND', 'DESCRIPTION', 'ATTENDEE', 'VALARM']) assert.ok(!item.body.includes(dropped), `${report} drops ${dropped}`);
+  }
+
+  const everything = await dav('REPORT', url, { body: `<c:calendar-multiget ${NS}><d:prop><c:calendar-data><c:comp name="VCALENDAR"><c:allprop/><c:allcomp/></c:comp></c:calendar-data></d:prop><d:href>${url}subset.ics</d:href></c:calendar-multiget>` });
+  assert.equal(everything.status, 207, everything.text);
+  for (const kept of ['PRODID', 'DESCRIPTION:Long agenda', 'ATTENDEE:mailto:bob@example.com', 'TRIGGER:-PT10M']) assert.ok(responses(everything.text)[0].body.includes(kept), `allprop and allcomp keep ${kept}`);
+
+  const wrongRoot = await dav('REPORT', url, { body: `<c:calendar-multiget ${NS}><d:prop><c:calendar-data><c:comp name="VEVENT"/></c:calendar-data></d:prop><d:href>${url}subset.ics</d:href></c:calendar-multiget>` });
+  assert.equal(wrongRoot.status, 400);
+  assert.match(wrongRoot.text, /must name VCALENDAR/);
+  const unnamed = await dav('REPORT', url, { body: `<c:calendar-multiget ${NS}><d:prop><c:calendar-data><c:comp name="VCALENDAR"><c:prop/></c:comp></c:calendar-data></d:prop><d:href>${url}subset.ics</d:href></c:calendar-multiget>` });
+  assert.equal(unnamed.status, 400);
+  assert.match(unnamed.text, /needs a name attribute/);
+  assert.equal((await dav('DELETE', url)).status, 204);
+});

@@ -196,6 +196,8 @@ test('each API change publishes contacts.changed', async () => {
       return received;
     })();
     const timer = setTimeout(() => subscription.unsubscribe(), 5000);
+    // The server must have the subscription before the first change, or that event is lost.
+    await nats.flush();
     assert.equal((await api('POST', contactsUrl(), { body: vcard('api-event', 'Evento') })).status, 201);
     assert.equal((await api('PUT', `${contactsUrl()}/api-event.vcf`, { body: vcard('api-event', 'Evento 2') })).status, 204);
     assert.equal((await api('DELETE', `${contactsUrl()}/api-event.vcf`)).status, 204);

@@ -1,6 +1,7 @@
 /* If-Match and If-None-Match with strong comparison (RFC 9110 sections 13.1.1, 13.1.2). */
 #include "expresso/dav_http.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* Returns true when the comma-separated entity-tag LIST contains ETAG or "*" (with ETAG present). */
@@ -44,4 +45,20 @@ ex_dav_condition ex_dav_evaluate_conditions(const char *if_match, const char *if
 	if (if_none_match != NULL && list_matches(if_none_match, current_etag))
 		return read_only ? EX_DAV_CONDITION_NOT_MODIFIED : EX_DAV_CONDITION_FAILED;
 	return EX_DAV_CONDITION_PASSED;
+}
+
+unsigned ex_dav_check_conditions(const char *if_match, const char *if_none_match, const char *current_etag,
+				 bool read_only, const char *noun, char *message, size_t size)
+{
+	ex_dav_condition condition = ex_dav_evaluate_conditions(if_match, if_none_match, current_etag, read_only);
+	if (condition == EX_DAV_CONDITION_NOT_MODIFIED)
+		return 304;
+	if (condition == EX_DAV_CONDITION_PASSED)
+		return 0;
+	if (current_etag != NULL)
+		snprintf(message, size, "the %s has changed (its ETag is %s); fetch it again before writing", noun,
+			 current_etag);
+	else
+		snprintf(message, size, "the %s does not exist", noun);
+	return 412;
 }

@@ -116,6 +116,20 @@ static void test_basic(void **state)
 	assert_int_equal(ex_dav_parse_basic("Basic YWJjOmQ=", small, sizeof(small), password, sizeof(password)), -1);
 }
 
+static void test_check_conditions(void **state)
+{
+	(void)state;
+	char message[160] = "";
+
+	assert_int_equal(ex_dav_check_conditions(NULL, NULL, "\"a\"", false, "vCard", message, sizeof(message)), 0);
+	assert_int_equal(ex_dav_check_conditions(NULL, "\"a\"", "\"a\"", true, "vCard", message, sizeof(message)), 304);
+	assert_int_equal(ex_dav_check_conditions("\"b\"", NULL, "\"a\"", false, "vCard", message, sizeof(message)), 412);
+	assert_string_equal(message, "the vCard has changed (its ETag is \"a\"); fetch it again before writing");
+	assert_int_equal(ex_dav_check_conditions("*", NULL, NULL, false, "calendar object", message, sizeof(message)),
+			 412);
+	assert_string_equal(message, "the calendar object does not exist");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -123,6 +137,7 @@ int main(void)
 		cmocka_unit_test(test_depth),
 		cmocka_unit_test(test_encode_segment),
 		cmocka_unit_test(test_basic),
+		cmocka_unit_test(test_check_conditions),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

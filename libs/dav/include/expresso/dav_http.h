@@ -28,6 +28,20 @@ ex_dav_condition ex_dav_evaluate_conditions(const char *if_match, const char *if
 					    const char *current_etag, bool read_only);
 
 /*
+ * Evaluates the conditions as ex_dav_evaluate_conditions does for the
+ * resource whose ETag is CURRENT_ETAG (NULL when absent). Returns 0 when
+ * the request may go on, 304 for Not Modified, or 412 with MESSAGE set to
+ * a sentence naming the NOUN ("vCard") and what the client should do.
+ */
+unsigned ex_dav_check_conditions(const char *if_match, const char *if_none_match, const char *current_etag,
+				 bool read_only, const char *noun, char *message, size_t size);
+
+enum { EX_DAV_ETAG_SIZE = 67 }; /* bytes of a quoted SHA-256 hex ETag with its terminating NUL */
+
+/* Writes the strong ETag of DATA, the quoted hex of its SHA-256, into OUT (EX_DAV_ETAG_SIZE bytes). */
+void ex_dav_compute_etag(const char *data, size_t length, char *out);
+
+/*
  * Percent-encodes SEGMENT (one path segment) into OUT, keeping RFC 3986
  * unreserved characters and sub-delims other than those that clients
  * mishandle. Returns 0, or -1 when OUT is too small.
