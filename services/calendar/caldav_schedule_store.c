@@ -6,42 +6,21 @@
  *
  * This file is built into the static library expresso_calendar_store,
  * which expresso-calendar and expresso-imip-dispatch link, so it uses only
- * libexpresso-core and the iCalendar checks, not the CalDAV handlers.
+ * libexpresso-core, libexpresso-dav and the iCalendar checks, not the
+ * CalDAV handlers.
  */
 #include "caldav_schedule_store.h"
 
 #include <jansson.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "expresso/dav_http.h"
 #include "expresso/log.h"
 #include "ical_object.h"
 
 /* The name of a user's default calendar: CALENDAR_DEFAULT_CALENDAR of calendar_service.h. */
 #define SCHEDULE_DEFAULT_CALENDAR "default"
-
-/*
- * Writes the strong ETag of DATA (quoted hex of SHA-256) into OUT (at
- * least 70 bytes).
- * NOTE: this must stay the same as calendar_compute_etag in caldav_common.c,
- * which the CalDAV handlers use; this library does not link the handlers.
- */
-static void compute_etag(const char *data, size_t length, char *out)
-{
-	unsigned char digest[EVP_MAX_MD_SIZE];
-	unsigned int digest_length = 0;
-	static const char hex[] = "0123456789abcdef";
-
-	EVP_Digest(data, length, digest, &digest_length, EVP_sha256(), NULL);
-	out[0] = '"';
-	for (unsigned int i = 0; i < digest_length && i < 32; i++) {
-		out[1 + 2 * i] = hex[digest[i] >> 4];
-		out[2 + 2 * i] = hex[digest[i] & 0x0f];
-	}
-	out[1 + 2 * digest_length] = '"';
-	out[2 + 2 * digest_length] = '\0';
-}
 
 /* Returns 1 when SIZE more bytes take the calendars of USER_ID past QUOTA_BYTES, 0 when not, -1 on error. */
 static int over_quota(PGconn *connection, const char *user_id, size_t size, long long quota_bytes, ex_db_error *error)
@@ -69,7 +48,7 @@ int calendar_schedule_store(PGconn *connection, const char *tenant_id, const cha
 {
 	ex_ical_object object;
 	char err[256];
-	char etag[80];
+	char etag[EX_DAV_ETAG_SIZE];
 	char length[32];
 	char first_start[32] = "";
 	char last_end[32] = "";
@@ -86,7 +65,7 @@ int calendar_schedule_store(PGconn *connection, const char *tenant_id, const cha
 		snprintf(first_start, sizeof(first_start), "%lld", (long long)object.first_start);
 	if (object.last_end != EX_ICAL_TIME_MAX)
 		snprintf(last_end, sizeof(last_end), "%lld", (long long)object.last_end);
-	compute_etag(text, size, etag);
+	ex_dav_compute_etag(text, size, etag);
 	snprintf(length, sizeof(length), "%zu", size);
 
 	/* One statement takes the next sync_seq and counts the octets before the object row changes. */
@@ -201,8 +180,8 @@ PGresult *calendar_schedule_find_copy(PGconn *connection, const char *user_id, c
 int calendar_schedule_insert_inbox(PGconn *connection, const char *tenant_id, const char *user_id, const char *uid,
 				   const char *method, const char *message, ex_db_error *error)
 {
-	char etag[80];
-	compute_etag(message, strlen(message), etag);
+	char etag[EX_DAV_ETAG_SIZE];
+	ex_dav_compute_etag(message, strlen(message), etag);
 	const char *params[] = { tenant_id, user_id, uid, method, etag, message };
 	PGresult *result = ex_db_exec(connection,
 				      "INSERT INTO calendar_schedule_inbox (tenant_id, user_id, name, uid, method, etag, ical) "
