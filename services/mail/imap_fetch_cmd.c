@@ -489,9 +489,7 @@ static int run_fetch_query(PGconn *connection, void *context, ex_db_error *error
 	fetch_query *query = context;
 	PGresult *result = PQexecParams(connection, query->sql, query->param_count, NULL, query->params, NULL, NULL, 1);
 	if (PQresultStatus(result) != PGRES_TUPLES_OK) {
-		const char *sqlstate = result != NULL ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : NULL;
-		snprintf(error->sqlstate, sizeof(error->sqlstate), "%s", sqlstate != NULL ? sqlstate : "");
-		snprintf(error->message, sizeof(error->message), "%s", PQerrorMessage(connection));
+		ex_db_error_from_result(connection, result, error);
 		PQclear(result);
 		return -1;
 	}

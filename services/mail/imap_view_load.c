@@ -46,9 +46,7 @@ static int run_delta_query(PGconn *connection, void *context, ex_db_error *error
 		" WHERE e.mailbox_id = $1 AND e.modseq > $2::bigint AND $2::bigint > 0",
 		2, NULL, params, NULL, NULL, 1);
 	if (PQresultStatus(result) != PGRES_TUPLES_OK) {
-		const char *sqlstate = result != NULL ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : NULL;
-		snprintf(error->sqlstate, sizeof(error->sqlstate), "%s", sqlstate != NULL ? sqlstate : "");
-		snprintf(error->message, sizeof(error->message), "%s", PQerrorMessage(connection));
+		ex_db_error_from_result(connection, result, error);
 		PQclear(result);
 		return -1;
 	}

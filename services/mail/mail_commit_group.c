@@ -185,17 +185,6 @@ static int write_request(PGconn *connection, ex_mail_commit_request *request, bo
 	return 0;
 }
 
-/* Copies the error of RESULT, or of CONNECTION when RESULT carries none, into ERROR. */
-static void copy_error(PGconn *connection, const PGresult *result, ex_db_error *error)
-{
-	const char *sqlstate = result != NULL ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : NULL;
-	const char *message = result != NULL ? PQresultErrorMessage(result) : NULL;
-	if (message == NULL || message[0] == '\0')
-		message = PQerrorMessage(connection);
-	snprintf(error->sqlstate, sizeof(error->sqlstate), "%s", sqlstate != NULL ? sqlstate : "");
-	snprintf(error->message, sizeof(error->message), "%s", message);
-}
-
 /* Reads every result of one pipelined statement. Returns 0, or -1 when it failed or was skipped. */
 static int read_statement(PGconn *connection)
 {
@@ -242,7 +231,7 @@ static int commit_pipelined(PGconn *connection, ex_mail_commit_request *batch, e
 		if (request->send_fast == NULL)
 			return 1;
 	if (PQenterPipelineMode(connection) != 1) {
-		copy_error(connection, NULL, error);
+		ex_db_error_from_result(connection, NULL, error);
 		return -1;
 	}
 
@@ -259,7 +248,7 @@ static int commit_pipelined(PGconn *connection, ex_mail_commit_request *batch, e
 		queued += 1 + (request_queued > 0 ? (size_t)request_queued : 0);
 	}
 	if (!sent || PQpipelineSync(connection) != 1) {
-		copy_error(connection, NULL, error);
+		ex_db_error_from_result(connection, NULL, error);
 		ex_mail_pipeline_abandon(connection, queued);
 		return -1;
 	}
@@ -275,7 +264,7 @@ static int commit_pipelined(PGconn *connection, ex_mail_commit_request *batch, e
 	bool synced = PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
 	PQclear(sync);
 	if (!synced || PQexitPipelineMode(connection) != 1) {
-		copy_error(connection, NULL, error);
+		ex_db_error_from_result(connection, NULL, error);
 		return -1;
 	}
 

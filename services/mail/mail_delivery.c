@@ -541,17 +541,6 @@ static bool first_of_tenant(const delivery_copy *copies, size_t index)
 	return true;
 }
 
-/* Copies the error of RESULT, or of CONNECTION when RESULT carries none, into ERROR. */
-static void copy_result_error(PGconn *connection, const PGresult *result, ex_db_error *error)
-{
-	const char *sqlstate = result != NULL ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : NULL;
-	const char *message = result != NULL ? PQresultErrorMessage(result) : NULL;
-	if (message == NULL || message[0] == '\0')
-		message = PQerrorMessage(connection);
-	snprintf(error->sqlstate, sizeof(error->sqlstate), "%s", sqlstate != NULL ? sqlstate : "");
-	snprintf(error->message, sizeof(error->message), "%s", message);
-}
-
 /*
  * Reads the results of one pipelined statement. Returns 1 when it
  * returned a row (whose mailbox id and uid go to COPY when COPY has none
@@ -573,7 +562,7 @@ static int read_pipelined(PGconn *connection, delivery_copy *copy, ex_db_error *
 		} else if (status == PGRES_PIPELINE_ABORTED) {
 			outcome = -1; /* skipped after an earlier statement's error, which ERROR keeps */
 		} else if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK && outcome >= 0) {
-			copy_result_error(connection, result, error);
+			ex_db_error_from_result(connection, result, error);
 			outcome = -1;
 		}
 		PQclear(result);

@@ -33,17 +33,6 @@ struct ex_mail_sweeper {
 	bool stopping;
 };
 
-/* Copies the error of RESULT (or of CONNECTION when RESULT has none) into ERROR. */
-static void copy_error(PGconn *connection, const PGresult *result, ex_db_error *error)
-{
-	const char *sqlstate = result != NULL ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : NULL;
-	const char *message = result != NULL ? PQresultErrorMessage(result) : NULL;
-	if (message == NULL || message[0] == '\0')
-		message = PQerrorMessage(connection);
-	snprintf(error->sqlstate, sizeof(error->sqlstate), "%s", sqlstate != NULL ? sqlstate : "");
-	snprintf(error->message, sizeof(error->message), "%s", message);
-}
-
 /* Reads the results of one pipelined statement. Returns FAILED, or -1 when this statement failed. */
 static int read_pipelined(PGconn *connection, ex_db_error *error, int failed)
 {
@@ -51,7 +40,7 @@ static int read_pipelined(PGconn *connection, ex_db_error *error, int failed)
 	while ((result = PQgetResult(connection)) != NULL) {
 		ExecStatusType status = PQresultStatus(result);
 		if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK && !failed) {
-			copy_error(connection, result, error);
+			ex_db_error_from_result(connection, result, error);
 			failed = -1;
 		}
 		PQclear(result);
@@ -69,7 +58,7 @@ static int insert_keys_pipelined(PGconn *connection, const char *tenant_id, cons
 				 ex_db_error *error)
 {
 	if (PQenterPipelineMode(connection) != 1) {
-		copy_error(connection, NULL, error);
+		ex_db_error_from_result(connection, NULL, error);
 		return -1;
 	}
 	const char *tenant_params[] = { tenant_id };
@@ -86,7 +75,7 @@ static int insert_keys_pipelined(PGconn *connection, const char *tenant_id, cons
 	sent = sent && PQsendQueryParams(connection, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) &&
 	       PQpipelineSync(connection);
 	if (!sent) {
-		copy_error(connection, NULL, error);
+		ex_db_error_from_result(connection, NULL, error);
 		PQexitPipelineMode(connection);
 		return -1;
 	}
@@ -96,12 +85,12 @@ static int insert_keys_pipelined(PGconn *connection, const char *tenant_id, cons
 		failed = read_pipelined(connection, error, failed);
 	PGresult *sync = PQgetResult(connection);
 	if (PQresultStatus(sync) != PGRES_PIPELINE_SYNC && !failed) {
-		copy_error(connection, sync, error);
+		ex_db_error_from_result(connection, sync, error);
 		failed = -1;
 	}
 	PQclear(sync);
 	if (PQexitPipelineMode(connection) != 1 && !failed) {
-		copy_error(connection, NULL, error);
+		ex_db_error_from_result(connection, NULL, error);
 		failed = -1;
 	}
 	return failed;

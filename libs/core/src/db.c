@@ -187,13 +187,18 @@ PGresult *ex_db_exec(PGconn *connection, const char *sql, int param_count,
 	if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
 		return result;
 
+	ex_db_error_from_result(connection, result, error);
+	PQclear(result);
+	return NULL;
+}
+
+void ex_db_error_from_result(PGconn *connection, const PGresult *result, ex_db_error *error)
+{
 	const char *sqlstate = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : NULL;
 	const char *message = result ? PQresultErrorMessage(result) : NULL;
 	if (message == NULL || message[0] == '\0')
 		message = PQerrorMessage(connection);
 	set_error(error, sqlstate, message);
-	PQclear(result);
-	return NULL;
 }
 
 int ex_db_ping(ex_db_pool *pool, ex_db_error *error)

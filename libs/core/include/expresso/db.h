@@ -72,6 +72,13 @@ int ex_db_tenant_transaction(ex_db_pool *pool, const char *tenant_id, ex_db_isol
 PGresult *ex_db_exec(PGconn *connection, const char *sql, int param_count,
 		     const char *const *params, ex_db_error *error);
 
+/*
+ * Fills ERROR from a failed RESULT: its SQLSTATE and message, or the
+ * message of CONNECTION when RESULT is NULL or carries none. For callers
+ * that send statements themselves (pipelines, binary results).
+ */
+void ex_db_error_from_result(PGconn *connection, const PGresult *result, ex_db_error *error);
+
 /* Returns 1 when SQLSTATE names a failure that a retry may cure. */
 int ex_db_error_is_retryable(const ex_db_error *error);
 
