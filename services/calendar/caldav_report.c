@@ -22,6 +22,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "cal_busy.h"
 #include "cal_filter.h"
 #include "expresso/dav_sync.h"
 #include "expresso/router.h"
@@ -263,106 +264,39 @@ static int query_report(report_state *state, PGconn *connection, const char *cal
 	return 0;
 }
 
-/* One busy period of a free-busy-query response. */
-typedef struct {
-	int64_t start;
-	int64_t end;
-	bool tentative;
-} busy_period;
-
-typedef struct {
-	busy_period *periods;
-	size_t count;
-	size_t capacity;
-	int64_t range_start;
-	int64_t range_end;
-	bool tentative;
-} busy_list;
-
-static bool note_busy(void *context, icalcomponent *component, int64_t start, int64_t end)
-{
-	busy_list *list = context;
-	(void)component;
-	if (end <= start)
-		return true;
-	if (list->count == list->capacity) {
-		size_t capacity = list->capacity ? list->capacity * 2 : 64;
-		busy_period *grown = realloc(list->periods, capacity * sizeof(*grown));
-		if (grown == NULL)
-			return false;
-		list->periods = grown;
-		list->capacity = capacity;
-	}
-	list->periods[list->count++] = (busy_period){
-		.start = start < list->range_start ? list->range_start : start,
-		.end = end > list->range_end ? list->range_end : end,
-		.tentative = list->tentative,
-	};
-	return true;
-}
-
-static int compare_periods(const void *left, const void *right)
-{
-	const busy_period *a = left;
-	const busy_period *b = right;
-	if (a->tentative != b->tentative)
-		return a->tentative ? 1 : -1;
-	if (a->start != b->start)
-		return a->start < b->start ? -1 : 1;
-	return 0;
-}
-
-/* Returns true when COMPONENT blocks time: not TRANSPARENT and not CANCELLED. */
-static bool is_busy(icalcomponent *component, bool *tentative)
-{
-	icalproperty *transp = icalcomponent_get_first_property(component, ICAL_TRANSP_PROPERTY);
-	if (transp != NULL && icalproperty_get_transp(transp) == ICAL_TRANSP_TRANSPARENT)
-		return false;
-	icalproperty_status status = icalcomponent_get_status(component);
-	*tentative = status == ICAL_STATUS_TENTATIVE;
-	return status != ICAL_STATUS_CANCELLED;
-}
-
 /* Writes the VFREEBUSY of the merged periods of LIST into STATE->free_busy. */
-static int write_free_busy(report_state *state, busy_list *list)
+static int write_free_busy(report_state *state, ex_cal_busy_list *list)
 {
 	char start[20];
 	char end[20];
 	char stamp[20];
-	size_t size = 512 + list->count * 64;
-	char *out = malloc(size);
+	char *text = NULL;
+	size_t length = 0;
+	FILE *out = open_memstream(&text, &length);
 	if (out == NULL)
 		return -1;
 	ex_ical_format_utc((int64_t)time(NULL), stamp, sizeof(stamp));
 	ex_ical_format_utc(list->range_start, start, sizeof(start));
 	ex_ical_format_utc(list->range_end, end, sizeof(end));
-	size_t used = (size_t)snprintf(out, size,
-				       "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Expresso//expresso-calendar//EN\r\n"
-				       "BEGIN:VFREEBUSY\r\nDTSTAMP:%s\r\nDTSTART:%s\r\nDTEND:%s\r\n",
-				       stamp, start, end);
-	if (list->count > 0)
-		qsort(list->periods, list->count, sizeof(*list->periods), compare_periods);
-	for (size_t i = 0; i < list->count;) {
-		busy_period merged = list->periods[i++];
-		while (i < list->count && list->periods[i].tentative == merged.tentative && list->periods[i].start <= merged.end) {
-			if (list->periods[i].end > merged.end)
-				merged.end = list->periods[i].end;
-			i++;
-		}
-		ex_ical_format_utc(merged.start, start, sizeof(start));
-		ex_ical_format_utc(merged.end, end, sizeof(end));
-		used += (size_t)snprintf(out + used, size - used, "FREEBUSY;FBTYPE=%s:%s/%s\r\n",
-					 merged.tentative ? "BUSY-TENTATIVE" : "BUSY", start, end);
+	fprintf(out,
+		"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Expresso//expresso-calendar//EN\r\n"
+		"BEGIN:VFREEBUSY\r\nDTSTAMP:%s\r\nDTSTART:%s\r\nDTEND:%s\r\n",
+		stamp, start, end);
+	ex_cal_busy_merge(list);
+	ex_cal_busy_write(out, list);
+	fprintf(out, "END:VFREEBUSY\r\nEND:VCALENDAR\r\n");
+	if (fclose(out) != 0) {
+		free(text);
+		return -1;
 	}
-	snprintf(out + used, size - used, "END:VFREEBUSY\r\nEND:VCALENDAR\r\n");
-	state->free_busy = out;
+	state->free_busy = text;
 	return 0;
 }
 
 static int free_busy_report(report_state *state, PGconn *connection, const char *calendar_id, ex_db_error *error)
 {
 	ex_cal_filter filter = { .count = 2 };
-	busy_list list = { .range_start = state->busy_start, .range_end = state->busy_end };
+	ex_cal_busy_list list = { .range_start = state->busy_start, .range_end = state->busy_end };
 
 	snprintf(filter.comps[0].name, sizeof(filter.comps[0].name), "VCALENDAR");
 	filter.comps[0].parent = -1;
@@ -375,17 +309,15 @@ static int free_busy_report(report_state *state, PGconn *connection, const char 
 		return -1;
 	for (int row = 0; row < PQntuples(objects); row++) {
 		icalcomponent *calendar = ex_ical_parse_stored(PQgetvalue(objects, row, 4));
-		icalcomponent *event = calendar ? icalcomponent_get_first_component(calendar, ICAL_VEVENT_COMPONENT) : NULL;
-		/* NOTE: TRANSP and STATUS are read from the first VEVENT and apply to every instance of the object. */
-		if (event != NULL && is_busy(event, &list.tentative))
-			ex_ical_foreach_instance_in(calendar, EX_ICAL_COMPONENT_VEVENT, state->busy_start, state->busy_end,
-						    state->floating_zone, note_busy, &list);
-		if (calendar != NULL)
-			icalcomponent_free(calendar);
+		if (calendar == NULL)
+			continue;
+		ex_ical_foreach_instance_in(calendar, EX_ICAL_COMPONENT_VEVENT, state->busy_start, state->busy_end,
+					    state->floating_zone, ex_cal_busy_note, &list);
+		icalcomponent_free(calendar);
 	}
 	PQclear(objects);
 	int status = write_free_busy(state, &list);
-	free(list.periods);
+	ex_cal_busy_free(&list);
 	return status;
 }
 

@@ -17,28 +17,14 @@
 #include <strings.h>
 #include <time.h>
 
+#include "cal_busy.h"
 #include "calendar_itip.h"
 #include "expresso/log.h"
 #include "ical_object.h"
 
 enum {
 	MAX_BUSY_PERIODS = 10000,  /* periods listed per recipient; later ones are left out */
-	MAX_BUSY_OBJECTS = 10000,  /* events read per recipient, as GET /api/v1/calendars/freebusy reads */
 };
-
-typedef struct {
-	int64_t start;
-	int64_t end;
-	bool tentative;
-} busy_period;
-
-typedef struct {
-	busy_period *periods;
-	size_t count;
-	size_t capacity;
-	int64_t range_start;
-	int64_t range_end;
-} busy_periods;
 
 /* One free-busy request, read from the POST body. */
 typedef struct {
@@ -54,111 +40,8 @@ typedef struct {
 	xmlBufferPtr output;       /* the schedule-response being written */
 } freebusy_request;
 
-/* Records one busy instance of COMPONENT, unless it is transparent or cancelled. */
-static bool note_busy(void *opaque, icalcomponent *component, int64_t start, int64_t end)
-{
-	busy_periods *list = opaque;
-	icalproperty *transp = icalcomponent_get_first_property(component, ICAL_TRANSP_PROPERTY);
-	icalproperty_status status = icalcomponent_get_status(component);
-	if (end <= start || status == ICAL_STATUS_CANCELLED ||
-	    (transp != NULL && icalproperty_get_transp(transp) == ICAL_TRANSP_TRANSPARENT))
-		return true;
-	if (list->count == MAX_BUSY_PERIODS)
-		return false;
-	if (list->count == list->capacity) {
-		size_t capacity = list->capacity ? list->capacity * 2 : 64;
-		busy_period *grown = realloc(list->periods, capacity * sizeof(*grown));
-		if (grown == NULL)
-			return false;
-		list->periods = grown;
-		list->capacity = capacity;
-	}
-	list->periods[list->count++] = (busy_period){
-		.start = start < list->range_start ? list->range_start : start,
-		.end = end > list->range_end ? list->range_end : end,
-		.tentative = status == ICAL_STATUS_TENTATIVE,
-	};
-	return true;
-}
-
-static int compare_periods(const void *left, const void *right)
-{
-	const busy_period *a = left;
-	const busy_period *b = right;
-	if (a->tentative != b->tentative)
-		return a->tentative ? 1 : -1;
-	if (a->start != b->start)
-		return a->start < b->start ? -1 : 1;
-	return (a->end > b->end) - (a->end < b->end);
-}
-
-/* Sorts the periods by type and start and merges those of one type that overlap or touch. */
-static void merge_periods(busy_periods *list)
-{
-	if (list->count == 0)
-		return;
-	qsort(list->periods, list->count, sizeof(*list->periods), compare_periods);
-	size_t last_index = 0;
-	for (size_t i = 1; i < list->count; i++) {
-		busy_period *last = &list->periods[last_index];
-		const busy_period *next = &list->periods[i];
-		if (next->tentative == last->tentative && next->start <= last->end) {
-			if (next->end > last->end)
-				last->end = next->end;
-		} else {
-			list->periods[++last_index] = *next;
-		}
-	}
-	list->count = last_index + 1;
-}
-
-/* Collects the busy periods of the events of USER_ID in the requested range. */
-static int collect_busy(PGconn *connection, const freebusy_request *request, const char *user_id, busy_periods *list,
-			ex_db_error *error)
-{
-	char start[32];
-	char end[32];
-	char limit[16];
-	snprintf(start, sizeof(start), "%lld", (long long)request->start);
-	snprintf(end, sizeof(end), "%lld", (long long)request->end);
-	snprintf(limit, sizeof(limit), "%d", MAX_BUSY_OBJECTS);
-	PGresult *objects = calendar_sql(
-		connection, error,
-		"SELECT o.ical FROM calendar_objects o JOIN calendars c ON c.id = o.calendar_id "
-		"WHERE c.user_id = $1 AND o.component = 'VEVENT' "
-		"AND (o.last_end IS NULL OR o.last_end >= to_timestamp($2::double precision)) "
-		"AND (o.first_start IS NULL OR o.first_start < to_timestamp($3::double precision)) LIMIT $4::int",
-		4, user_id, start, end, limit);
-	if (objects == NULL)
-		return -1;
-	for (int row = 0; row < PQntuples(objects); row++) {
-		icalcomponent *calendar = ex_ical_parse_stored(PQgetvalue(objects, row, 0));
-		if (calendar == NULL)
-			continue;
-		ex_ical_foreach_instance(calendar, EX_ICAL_COMPONENT_VEVENT, request->start, request->end, note_busy, list);
-		icalcomponent_free(calendar);
-	}
-	PQclear(objects);
-	merge_periods(list);
-	return 0;
-}
-
-/* Writes the FREEBUSY lines of one type ("BUSY" or "BUSY-TENTATIVE") of LIST to OUT. */
-static void write_busy_lines(FILE *out, const busy_periods *list, bool tentative)
-{
-	for (size_t i = 0; i < list->count; i++) {
-		char from[20];
-		char to[20];
-		if (list->periods[i].tentative != tentative)
-			continue;
-		ex_ical_format_utc(list->periods[i].start, from, sizeof(from));
-		ex_ical_format_utc(list->periods[i].end, to, sizeof(to));
-		fprintf(out, "FREEBUSY;FBTYPE=%s:%s/%s\r\n", tentative ? "BUSY-TENTATIVE" : "BUSY", from, to);
-	}
-}
-
 /* Returns the VFREEBUSY REPLY for the recipient ADDRESS (malloc'd), or NULL without memory. */
-static char *build_reply(const freebusy_request *request, const char *address, const busy_periods *list)
+static char *build_reply(const freebusy_request *request, const char *address, const ex_cal_busy_list *list)
 {
 	char *text = NULL;
 	size_t length = 0;
@@ -178,8 +61,7 @@ static char *build_reply(const freebusy_request *request, const char *address, c
 		fprintf(out, "UID:%s\r\n", request->uid);
 	fprintf(out, "DTSTAMP:%s\r\nDTSTART:%s\r\nDTEND:%s\r\nORGANIZER:mailto:%s\r\nATTENDEE:mailto:%s\r\n", stamp, start,
 		end, request->organizer, address);
-	write_busy_lines(out, list, false);
-	write_busy_lines(out, list, true);
+	ex_cal_busy_write(out, list);
 	fprintf(out, "END:VFREEBUSY\r\nEND:VCALENDAR\r\n");
 	if (fclose(out) != 0) {
 		free(text);
@@ -217,11 +99,11 @@ static int answer_recipient(PGconn *connection, freebusy_request *request, xmlTe
 		PQclear(user);
 		return write_response(writer, recipient, "3.7;Invalid calendar user", NULL);
 	}
-	busy_periods list = { .range_start = request->start, .range_end = request->end };
-	int status = collect_busy(connection, request, PQgetvalue(user, 0, 0), &list, error);
+	ex_cal_busy_list list = { .max = MAX_BUSY_PERIODS, .range_start = request->start, .range_end = request->end };
+	int status = ex_cal_busy_collect(connection, PQgetvalue(user, 0, 0), &list, error);
 	PQclear(user);
 	char *reply = status == 0 ? build_reply(request, address, &list) : NULL;
-	free(list.periods);
+	ex_cal_busy_free(&list);
 	if (reply == NULL)
 		return -1;
 	status = write_response(writer, recipient, "2.0;Success", reply);

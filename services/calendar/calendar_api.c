@@ -22,6 +22,7 @@
 
 #include "expresso/dav_api.h"
 #include "expresso/log.h"
+#include "cal_busy.h"
 #include "calendar_itip.h"
 #include "ical_object.h"
 
@@ -792,59 +793,25 @@ typedef struct {
 	json_t *users; /* the result: [{email, busy: [{type, start, end}]}] or, for an unknown address, {email, error} */
 } users_freebusy;
 
-typedef struct {
-	json_t *busy;
-	const char *type;
-} busy_list;
-
-static bool add_busy(void *opaque, icalcomponent *component, int64_t start, int64_t end)
-{
-	busy_list *list = opaque;
-	char from[20];
-	char to[20];
-
-	(void)component;
-	ex_ical_format_utc(start, from, sizeof(from));
-	ex_ical_format_utc(end, to, sizeof(to));
-	json_array_append_new(list->busy, json_pack("{s:s, s:s, s:s}", "type", list->type, "start", from, "end", to));
-	return json_array_size(list->busy) < MAX_LISTED_EVENTS;
-}
-
-/*
- * Appends to BUSY the instances in the range of the events of USER_ID that take time (not TRANSPARENT, not CANCELLED).
- * NOTE: TRANSP and STATUS are read from the first component, so an override that cancels one instance still counts as busy.
- */
+/* Appends to BUSY the merged busy periods of USER_ID's events in the range (cal_busy.h). */
 static int collect_busy(PGconn *connection, const users_freebusy *state, const char *user_id, json_t *busy,
 			ex_db_error *error)
 {
-	char start[32];
-	char end[32];
-	snprintf(start, sizeof(start), "%lld", (long long)state->start);
-	snprintf(end, sizeof(end), "%lld", (long long)state->end);
-	PGresult *objects = calendar_sql(
-		connection, error,
-		"SELECT o.ical FROM calendar_objects o JOIN calendars c ON c.id = o.calendar_id "
-		"WHERE c.user_id = $1 AND o.component = 'VEVENT' "
-		"AND (o.last_end IS NULL OR o.last_end >= to_timestamp($2::double precision)) "
-		"AND (o.first_start IS NULL OR o.first_start < to_timestamp($3::double precision)) LIMIT 10000",
-		3, user_id, start, end);
-	if (objects == NULL)
+	ex_cal_busy_list list = { .max = MAX_LISTED_EVENTS, .range_start = state->start, .range_end = state->end };
+	if (ex_cal_busy_collect(connection, user_id, &list, error) != 0) {
+		ex_cal_busy_free(&list);
 		return -1;
-	for (int row = 0; row < PQntuples(objects); row++) {
-		icalcomponent *calendar = ex_ical_parse_stored(PQgetvalue(objects, row, 0));
-		icalcomponent *first = calendar ? icalcomponent_get_first_real_component(calendar) : NULL;
-		if (first != NULL && icalcomponent_get_status(first) != ICAL_STATUS_CANCELLED) {
-			icalproperty *transp = icalcomponent_get_first_property(first, ICAL_TRANSP_PROPERTY);
-			bool transparent = transp != NULL && icalproperty_get_transp(transp) == ICAL_TRANSP_TRANSPARENT;
-			busy_list list = { .busy = busy,
-					   .type = icalcomponent_get_status(first) == ICAL_STATUS_TENTATIVE ? "BUSY-TENTATIVE" : "BUSY" };
-			if (!transparent)
-				ex_ical_foreach_instance(calendar, EX_ICAL_COMPONENT_VEVENT, state->start, state->end, add_busy, &list);
-		}
-		if (calendar != NULL)
-			icalcomponent_free(calendar);
 	}
-	PQclear(objects);
+	for (size_t i = 0; i < list.count; i++) {
+		char from[20];
+		char to[20];
+		ex_ical_format_utc(list.periods[i].start, from, sizeof(from));
+		ex_ical_format_utc(list.periods[i].end, to, sizeof(to));
+		json_array_append_new(busy, json_pack("{s:s, s:s, s:s}", "type",
+						      list.periods[i].tentative ? "BUSY-TENTATIVE" : "BUSY", "start", from,
+						      "end", to));
+	}
+	ex_cal_busy_free(&list);
 	return 0;
 }
 
