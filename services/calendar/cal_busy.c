@@ -1,5 +1,5 @@
 /*
- * Busy periods of free-busy answers (cal_busy.h).
+ * Busy periods of free-busy responses (cal_busy.h).
  */
 #include "cal_busy.h"
 

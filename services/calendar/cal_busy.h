@@ -1,5 +1,5 @@
 /*
- * Busy time for free-busy answers (RFC 4791 section 7.10, RFC 6638
+ * Busy time for free-busy responses (RFC 4791 section 7.10, RFC 6638
  * section 5): the periods in which a user's events block time, clipped
  * to the requested range and merged per type. The free-busy-query REPORT
  * and the free-busy POST to the schedule outbox both build their

@@ -1,5 +1,5 @@
 /*
- * Busy time of free-busy answers: which instances count, clipping to the
+ * Busy time of free-busy responses: which instances count, clipping to the
  * range, merging per type and the bound on periods.
  */
 #include <setjmp.h>
@@ -14,7 +14,7 @@
 #include "cal_busy.h"
 #include "ical_object.h"
 
-/* A daily 10:00-11:00 UTC series from 5 January 2026, its 6th cancelled and its 7th tentative, and an 10:30-12:00 event on the 5th. */
+/* A daily 10:00-11:00 UTC series of 5 instances from 5 January 2026, the 6th cancelled and the 7th tentative. */
 static const char series[] =
 	"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\n"
 	"BEGIN:VEVENT\r\nUID:daily\r\nDTSTAMP:20260101T000000Z\r\n"
@@ -25,6 +25,7 @@ static const char series[] =
 	"DTSTART:20260107T100000Z\r\nDTEND:20260107T110000Z\r\nSTATUS:TENTATIVE\r\nEND:VEVENT\r\n"
 	"END:VCALENDAR\r\n";
 
+/* A 10:30-12:00 UTC event on 5 January, overlapping the first instance. */
 static const char overlapping[] =
 	"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\n"
 	"BEGIN:VEVENT\r\nUID:overlap\r\nDTSTAMP:20260101T000000Z\r\n"
@@ -41,7 +42,7 @@ static const int64_t JAN_5 = 1767571200;  /* 2026-01-05T00:00:00Z */
 static const int64_t DAY = 86400;
 static const int64_t HOUR = 3600;
 
-static void add(ex_cal_busy_list *list, const char *text)
+static void add_instances(ex_cal_busy_list *list, const char *text)
 {
 	icalcomponent *calendar = icalparser_parse_string(text);
 	assert_non_null(calendar);
@@ -50,7 +51,7 @@ static void add(ex_cal_busy_list *list, const char *text)
 	icalcomponent_free(calendar);
 }
 
-static char *written(const ex_cal_busy_list *list)
+static char *write_lines(const ex_cal_busy_list *list)
 {
 	char *text = NULL;
 	size_t length = 0;
@@ -65,11 +66,11 @@ static void test_instances_merged_per_type(void **state)
 {
 	(void)state;
 	ex_cal_busy_list list = { .range_start = JAN_5, .range_end = JAN_5 + 7 * DAY };
-	add(&list, series);
-	add(&list, overlapping);
-	add(&list, transparent);
+	add_instances(&list, series);
+	add_instances(&list, overlapping);
+	add_instances(&list, transparent);
 	ex_cal_busy_merge(&list);
-	char *text = written(&list);
+	char *text = write_lines(&list);
 	assert_string_equal(text, "FREEBUSY;FBTYPE=BUSY:20260105T100000Z/20260105T120000Z\r\n"
 				  "FREEBUSY;FBTYPE=BUSY:20260108T100000Z/20260108T110000Z\r\n"
 				  "FREEBUSY;FBTYPE=BUSY:20260109T100000Z/20260109T110000Z\r\n"
@@ -82,7 +83,7 @@ static void test_periods_clipped_to_range(void **state)
 {
 	(void)state;
 	ex_cal_busy_list list = { .range_start = JAN_5 + 10 * HOUR + HOUR / 2, .range_end = JAN_5 + 11 * HOUR };
-	add(&list, overlapping);
+	add_instances(&list, overlapping);
 	ex_cal_busy_merge(&list);
 	assert_int_equal(list.count, 1);
 	assert_int_equal(list.periods[0].start, list.range_start);
@@ -94,9 +95,9 @@ static void test_bound_at_limit_and_one_past(void **state)
 {
 	(void)state;
 	ex_cal_busy_list list = { .max = 4, .range_start = JAN_5, .range_end = JAN_5 + 7 * DAY };
-	add(&list, series); /* 4 busy instances: the cancelled one is not counted */
+	add_instances(&list, series); /* 4 busy instances, because the cancelled one does not count */
 	assert_int_equal(list.count, 4);
-	add(&list, overlapping);
+	add_instances(&list, overlapping);
 	assert_int_equal(list.count, 4);
 	ex_cal_busy_free(&list);
 	assert_null(list.periods);
