@@ -247,7 +247,7 @@ write_stack_env() {
 			pid_alive "$STATE/run/$name.pid" || continue
 			echo "EXPRESSO_${variable}_URL='http://127.0.0.1:$(port "$default_port")'"
 		done
-		echo "# Mail ports, used by expresso-mail once it is built."
+		echo "# Mail ports of expresso-mail (SMTP, submission, IMAP, ManageSieve)."
 		[ "$(id -u)" -eq 0 ] || echo "# Not root, so these are high ports instead of 25, 587, 465, 143, 993."
 		echo "EXPRESSO_SMTP_PORT=$SMTP_PORT"
 		echo "EXPRESSO_SUBMISSION_PORT=$SUBMISSION_PORT"
