@@ -57,7 +57,7 @@ void calendar_schedule_publish(const calendar_context *context);
 /* Reads the user's email address into CONTEXT->user_email (left "" on failure), for calendar-user-address-set. */
 void calendar_schedule_load_address(calendar_context *context);
 
-/* Answers a POST: a free-busy request to the schedule outbox (caldav_schedule_outbox.c), 405 on any other resource. */
+/* Handles a POST: a free-busy request to the schedule outbox (caldav_schedule_outbox.c), 405 on any other resource. */
 void calendar_schedule_handle_post(calendar_context *context);
 
 /* Serves METHOD on the schedule inbox, its messages and the schedule outbox (PROPFIND, GET, DELETE, POST). */

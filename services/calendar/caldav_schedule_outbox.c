@@ -2,8 +2,8 @@
  * POST to the schedule outbox (RFC 6638 section 5). A free-busy request
  * is a VFREEBUSY with METHOD:REQUEST whose ORGANIZER is the user. The
  * response is a CALDAV:schedule-response that contains, for each
- * ATTENDEE, a request-status and a VFREEBUSY REPLY. Only users of the tenant are
- * answered (2.0), any other address gets 3.7. The reply lists busy
+ * ATTENDEE, a request-status and a VFREEBUSY REPLY. Users of the tenant get
+ * 2.0 and their busy time, and any other address gets 3.7. The reply lists busy
  * periods only, never what the events are, so private events show as
  * busy time and nothing else. Other iTIP messages are not taken here,
  * because the server schedules events itself (caldav_schedule.c).

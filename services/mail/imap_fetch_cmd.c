@@ -708,7 +708,7 @@ static bool uid_requested(const uint32_t *uids, size_t count, uint32_t uid)
 	return low < count && uids[low] == uid;
 }
 
-/* A row of the result to answer, with its message sequence number. */
+/* A row of the result to write in the response, with its message sequence number. */
 typedef struct {
 	uint32_t uid;
 	uint32_t sequence;

@@ -118,7 +118,7 @@ static int read_lookup_result(PGconn *connection, PGresult **kept, ex_db_error *
 /*
  * Maps the recipient's domain to its tenant, binds it and reads the user
  * and quota state, in one round trip (libpq pipeline mode). The pipeline
- * holds BEGIN, the binding of ex_tenant_for_domain()'s tenant, usage_query
+ * contains BEGIN, the binding of ex_tenant_for_domain()'s tenant, usage_query
  * and COMMIT. The binding is '' when no tenant owns the domain, so
  * row-level security then shows no user.
  * Returns 1 when the domain is local, 0 when not, -1 on an error.
