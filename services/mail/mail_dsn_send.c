@@ -1,5 +1,6 @@
 /*
- * Builds a DSN with a random MIME boundary and Message-ID and submits it.
+ * Builds a DSN with a random MIME boundary and the Message-ID asked for,
+ * or a random one, and submits it.
  */
 #include "mail_dsn_send.h"
 
@@ -32,7 +33,10 @@ int ex_mail_dsn_send(ex_mail_service *service, const ex_mail_dsn_request *reques
 	int used = snprintf(boundary, sizeof(boundary), "=_dsn_");
 	for (size_t i = 0; i < sizeof(random); i++)
 		used += snprintf(boundary + used, sizeof(boundary) - (size_t)used, "%02x", random[i]);
-	snprintf(message_id, sizeof(message_id), "dsn.%s@%s", boundary + 6, service->hostname);
+	if (request->message_id != NULL)
+		snprintf(message_id, sizeof(message_id), "%s", request->message_id);
+	else
+		snprintf(message_id, sizeof(message_id), "dsn.%s@%s", boundary + 6, service->hostname);
 
 	const ex_mail_dsn dsn = {
 		.reporting_mta = service->hostname,
@@ -62,6 +66,8 @@ int ex_mail_dsn_send(ex_mail_service *service, const ex_mail_dsn_request *reques
 		.content = report,
 		.length = length,
 		.session_id = request->about_id,
+		.also = request->also,
+		.also_context = request->also_context,
 	};
 	char queue_id[EX_SMTP_UUID_TEXT];
 	ex_mail_queue_status status = ex_mail_queue_submit(service, &submission, queue_id, sizeof(queue_id), NULL);

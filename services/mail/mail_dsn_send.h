@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "expresso/db.h"
 #include "mail_dsn.h"
 #include "mail_service.h"
 
@@ -23,6 +24,9 @@ typedef struct {
 	size_t recipient_count;
 	const char *original;
 	size_t original_length;
+	const char *message_id;         /* Message-ID of the DSN, without angle brackets; NULL: a random one */
+	ex_db_work also;                /* see ex_mail_submission: runs when the DSN is queued for a remote sender */
+	void *also_context;
 } ex_mail_dsn_request;
 
 /*

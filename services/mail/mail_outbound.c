@@ -8,7 +8,8 @@
  *      after an exponential backoff;
  *   4. submit one DSN for the recipients pending one (never for the null
  *      reverse path), then clear their flag, and once per recipient a
- *      "delayed" DSN when it is still queued after outbound_delay_notice;
+ *      "delayed" DSN when it is still queued after outbound_delay_notice
+ *      (see send_notice for how a crash does not send a notice twice);
  *   5. once no recipient is queued or pending a DSN, delete the rows and
  *      then the object.
  * A lease with a token fences the workers: the lease is renewed, and its
@@ -48,6 +49,7 @@ enum {
 	LEASE_REPLIES = 8,
 	NUMBER_TEXT = 24,
 	DATE_TEXT = 64,
+	NOTICE_ID_TEXT = 301, /* mail_queue.failure_notice_id and delay_notice_id hold at most 300 octets */
 };
 
 struct ex_mail_outbound {
@@ -496,6 +498,7 @@ static int record_results(PGconn *connection, void *context, ex_db_error *error)
 	return 0;
 }
 
+/* Records the failure DSN as sent: no recipient waits for one, and its Message-ID is no longer reserved. */
 static int clear_dsn_pending(PGconn *connection, void *context, ex_db_error *error)
 {
 	const queued_message *message = context;
@@ -503,6 +506,10 @@ static int clear_dsn_pending(PGconn *connection, void *context, ex_db_error *err
 	PGresult *result = ex_db_exec(connection,
 				      "UPDATE mail_queue_recipients SET dsn_pending = false WHERE queue_id = $1", 1,
 				      params, error);
+	if (result == NULL)
+		return -1;
+	PQclear(result);
+	result = ex_db_exec(connection, "UPDATE mail_queue SET failure_notice_id = NULL WHERE id = $1", 1, params, error);
 	if (result == NULL)
 		return -1;
 	PQclear(result);
@@ -548,8 +555,8 @@ static void describe_result(const queued_recipient *recipient, char status[16],
  * delay notice when DELAYED, else the failure or success report. Returns
  * 0 when it was accepted or there was no recipient to report.
  */
-static int send_report(const ex_mail_outbound *outbound, const queued_message *message, const bool *selected,
-		       bool delayed, const char *content, size_t length)
+static int send_report(const ex_mail_outbound *outbound, queued_message *message, const bool *selected, bool delayed,
+		       const char *message_id, ex_db_work record, const char *content, size_t length)
 {
 	if (message->count == 0)
 		return 0;
@@ -595,6 +602,9 @@ static int send_report(const ex_mail_outbound *outbound, const queued_message *m
 		.recipient_count = count,
 		.original = content,
 		.original_length = length,
+		.message_id = message_id,
+		.also = record,
+		.also_context = message,
 	};
 	int status = count > 0 ? ex_mail_dsn_send(outbound->service, &request) : 0;
 	free(entries);
@@ -603,20 +613,7 @@ static int send_report(const ex_mail_outbound *outbound, const queued_message *m
 	return status;
 }
 
-/* Submits one DSN for every recipient with a DSN pending. Returns 0 when it was accepted. */
-static int send_dsn(const ex_mail_outbound *outbound, const queued_message *message, const char *content,
-		    size_t length)
-{
-	bool *selected = calloc(message->count > 0 ? message->count : 1, sizeof(*selected));
-	if (selected == NULL)
-		return -1;
-	for (size_t i = 0; i < message->count; i++)
-		selected[i] = message->recipients[i].dsn_pending;
-	int status = send_report(outbound, message, selected, false, content, length);
-	free(selected);
-	return status;
-}
-
+/* Records the delay notice as sent for the recipients marked delay_notified, and frees its Message-ID. */
 static int mark_delay_notified(PGconn *connection, void *context, ex_db_error *error)
 {
 	const queued_message *message = context;
@@ -633,7 +630,113 @@ static int mark_delay_notified(PGconn *connection, void *context, ex_db_error *e
 			return -1;
 		PQclear(result);
 	}
+	const char *params[] = { message->id };
+	PGresult *result = ex_db_exec(connection, "UPDATE mail_queue SET delay_notice_id = NULL WHERE id = $1", 1, params,
+				      error);
+	if (result == NULL)
+		return -1;
+	PQclear(result);
 	return 0;
+}
+
+/* Kind of a notice that a pass sends about a message. */
+typedef enum { NOTICE_FAILURE, NOTICE_DELAY } notice_kind;
+
+/* Per notice kind: keep the Message-ID the notice already has, or set a new one, and return it. */
+static const char *const reserve_queries[] = {
+	[NOTICE_FAILURE] = "UPDATE mail_queue SET failure_notice_id = "
+			   "COALESCE(failure_notice_id, 'dsn.' || gen_random_uuid() || '@' || $2) "
+			   "WHERE id = $1 RETURNING failure_notice_id",
+	[NOTICE_DELAY] = "UPDATE mail_queue SET delay_notice_id = "
+			 "COALESCE(delay_notice_id, 'dsn.' || gen_random_uuid() || '@' || $2) "
+			 "WHERE id = $1 RETURNING delay_notice_id",
+};
+
+typedef struct {
+	const queued_message *message;
+	notice_kind kind;
+	const char *hostname;
+	char id[NOTICE_ID_TEXT];
+	bool delivered;             /* a message with that Message-ID is in the tenant's mailboxes */
+} notice_reservation;
+
+static int reserve_notice(PGconn *connection, void *context, ex_db_error *error)
+{
+	notice_reservation *reservation = context;
+	const char *params[] = { reservation->message->id, reservation->hostname };
+	PGresult *result = ex_db_exec(connection, reserve_queries[reservation->kind], 2, params, error);
+	if (result == NULL)
+		return -1;
+	if (PQntuples(result) != 1) {
+		PQclear(result);
+		snprintf(error->message, sizeof(error->message), "queued message %s is gone", reservation->message->id);
+		return -1;
+	}
+	snprintf(reservation->id, sizeof(reservation->id), "%s", PQgetvalue(result, 0, 0));
+	PQclear(result);
+
+	char field[NOTICE_ID_TEXT + 2];
+	snprintf(field, sizeof(field), "<%s>", reservation->id);
+	const char *find_params[] = { reservation->message->tenant_id, field };
+	result = ex_db_exec(connection,
+			    "SELECT EXISTS (SELECT 1 FROM messages WHERE tenant_id = $1 AND message_id = $2)", 2,
+			    find_params, error);
+	if (result == NULL)
+		return -1;
+	reservation->delivered = strcmp(PQgetvalue(result, 0, 0), "t") == 0;
+	PQclear(result);
+	return 0;
+}
+
+/*
+ * Sends the notice KIND about the recipients for which SELECTED is true
+ * and records it as sent. Returns 0 when it was sent (or not needed) and
+ * recorded. The notice's Message-ID is written to the queue row before it
+ * is submitted and cleared when it is recorded. When a pass finds an id
+ * left by a crash and a message with that id is in the tenant's
+ * mailboxes, the notice reached a local sender already and is only
+ * recorded. A notice to a remote sender is queued in the transaction that
+ * records it, so no crash leaves it both queued and unrecorded.
+ */
+static int send_notice(const ex_mail_outbound *outbound, queued_message *message, notice_kind kind,
+		       const bool *selected, const char *content, size_t length)
+{
+	ex_mail_service *service = outbound->service;
+	ex_db_work record = kind == NOTICE_FAILURE ? clear_dsn_pending : mark_delay_notified;
+	notice_reservation reservation = { .message = message, .kind = kind, .hostname = service->hostname };
+	ex_db_error error = { 0 };
+	if (ex_db_tenant_transaction(service->database, message->tenant_id, EX_DB_READ_COMMITTED, reserve_notice,
+				     &reservation, &error) != 0) {
+		ex_log(EX_LOG_ERROR, "outbound_notice_failed", "{s:s, s:s}", "queue_id", message->id, "error",
+		       error.message);
+		return -1;
+	}
+	if (reservation.delivered)
+		ex_log(EX_LOG_INFO, "outbound_notice_found", "{s:s, s:s}", "queue_id", message->id, "message_id",
+		       reservation.id);
+	else if (send_report(outbound, message, selected, kind == NOTICE_DELAY, reservation.id, record, content,
+			     length) != 0)
+		return -1;
+	if (ex_db_tenant_transaction(service->database, message->tenant_id, EX_DB_READ_COMMITTED, record, message,
+				     &error) != 0) {
+		ex_log(EX_LOG_ERROR, "outbound_record_failed", "{s:s, s:s}", "queue_id", message->id, "error",
+		       error.message);
+		return -1;
+	}
+	return 0;
+}
+
+/* Sends one DSN for every recipient with a DSN pending. Returns 0 when it was sent and recorded. */
+static int send_dsn(const ex_mail_outbound *outbound, queued_message *message, const char *content, size_t length)
+{
+	bool *selected = calloc(message->count > 0 ? message->count : 1, sizeof(*selected));
+	if (selected == NULL)
+		return -1;
+	for (size_t i = 0; i < message->count; i++)
+		selected[i] = message->recipients[i].dsn_pending;
+	int status = send_notice(outbound, message, NOTICE_FAILURE, selected, content, length);
+	free(selected);
+	return status;
 }
 
 /*
@@ -652,26 +755,24 @@ static void send_delay_notice(const ex_mail_outbound *outbound, queued_message *
 		return;
 	size_t count = 0;
 	for (size_t i = 0; i < message->count; i++) {
-		const queued_recipient *recipient = &message->recipients[i];
+		queued_recipient *recipient = &message->recipients[i];
 		selected[i] = recipient->result.code / 100 == 4 && !recipient->delay_notified &&
 			      (recipient->notify == NULL || wants_notice(recipient, "DELAY"));
-		if (selected[i])
+		if (selected[i]) {
+			/* Set before sending: mark_delay_notified records these, possibly while the notice is queued. */
+			recipient->delay_notified = true;
 			count++;
+		}
 	}
-	if (count > 0 && send_report(outbound, message, selected, true, content, length) == 0) {
-		for (size_t i = 0; i < message->count; i++)
-			if (selected[i])
-				message->recipients[i].delay_notified = true;
-		ex_db_error error = { 0 };
-		/* NOTE: a crash between the notice's acceptance and this update sends the notice again, with a new
-		 * Message-ID. Closing the window needs the notice's submission and this update in one transaction. */
-		if (ex_db_tenant_transaction(outbound->service->database, message->tenant_id, EX_DB_READ_COMMITTED,
-					     mark_delay_notified, message, &error) != 0)
-			ex_log(EX_LOG_ERROR, "outbound_record_failed", "{s:s, s:s}", "queue_id", message->id, "error",
-			       error.message);
-		else
+	if (count > 0) {
+		if (send_notice(outbound, message, NOTICE_DELAY, selected, content, length) == 0) {
 			ex_log(EX_LOG_INFO, "outbound_delay_notice", "{s:s, s:I}", "queue_id", message->id, "recipients",
 			       (json_int_t)count);
+		} else {
+			for (size_t i = 0; i < message->count; i++)
+				if (selected[i])
+					message->recipients[i].delay_notified = false;
+		}
 	}
 	free(selected);
 }
@@ -740,14 +841,8 @@ static void process_message(ex_mail_outbound *outbound, const char *tenant_id, c
 		free_message(&message);
 		return;
 	}
-	if (update.dsn_pending > 0 && send_dsn(outbound, &message, content != NULL ? content : "", length) == 0) {
-		/* NOTE: a crash between the DSN's acceptance and this update sends the DSN again on the next pass,
-		 * with a new Message-ID. Closing the window needs the DSN's submission (ex_mail_queue_submit) and
-		 * this update in one transaction. */
-		if (ex_db_tenant_transaction(service->database, tenant_id, EX_DB_READ_COMMITTED, clear_dsn_pending,
-					     &message, &error) == 0)
-			update.dsn_pending = 0;
-	}
+	if (update.dsn_pending > 0 && send_dsn(outbound, &message, content != NULL ? content : "", length) == 0)
+		update.dsn_pending = 0;
 	if (update.remaining > 0)
 		send_delay_notice(outbound, &message, content != NULL ? content : "", length);
 	if (update.remaining == 0 && update.dsn_pending == 0) {

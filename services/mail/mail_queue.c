@@ -88,6 +88,8 @@ static int insert_queue_rows(PGconn *connection, void *context, ex_db_error *err
 			return -1;
 		PQclear(result);
 	}
+	if (entry->also != NULL && entry->also(connection, entry->also_context, error) != 0)
+		return -1;
 	return ex_mail_sweep_forget_key(connection, entry->tenant_id, insert->storage_key, error);
 }
 
@@ -475,6 +477,8 @@ ex_mail_queue_status ex_mail_queue_submit(ex_mail_service *service, const ex_mai
 			.length = submission->length,
 			.session_id = submission->session_id,
 			.held = local_count > 0,
+			.also = submission->also,
+			.also_context = submission->also_context,
 		};
 		if (ex_mail_queue_enqueue(service, &entry, remote_id, sizeof(remote_id)) != 0) {
 			remote_id[0] = '\0';

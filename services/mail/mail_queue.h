@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "expresso/db.h"
 #include "mail_service.h"
 
 typedef struct {
@@ -28,6 +29,10 @@ typedef struct {
 	const char *content;            /* the whole RFC 5322 message with CRLF line ends */
 	size_t length;
 	const char *session_id;         /* SMTP session or HTTP request id, for the logs */
+	/* When not NULL, run with ALSO_CONTEXT inside the transaction that queues the message for its remote
+	 * recipients, so that what it records commits with the queue rows. Local deliveries do not run it. */
+	ex_db_work also;
+	void *also_context;
 } ex_mail_submission;
 
 typedef enum {
@@ -76,6 +81,8 @@ typedef struct {
 	const char *return_content;     /* "FULL", "HDRS" or NULL */
 	const char *session_id;
 	bool held;                      /* no worker takes it for a while: its local copies are being delivered */
+	ex_db_work also;                /* run with ALSO_CONTEXT in the transaction that inserts the queue rows, or NULL */
+	void *also_context;
 } ex_mail_queue_entry;
 
 /*

@@ -1,6 +1,7 @@
 // The outbound queue of expresso-mail: MX routing through the configured
-// DNS server, delay notices (RFC 3464 action "delayed") and a worker
-// killed between the remote's reply to the final dot and its QUIT.
+// DNS server, delay notices (RFC 3464 action "delayed"), a worker killed
+// between the remote's reply to the final dot and its QUIT, and notices
+// that a crash left unrecorded.
 //
 // A private instance of the daemon asks a local DNS server (lib/
 // dns_server.py) for MX, A and AAAA records and sends MX mail to the port
@@ -344,6 +345,72 @@ test('worker killed before QUIT does not send again', { timeout: TEST_TIMEOUT_MS
   await waitFor('the queue row to go', async () => (await recipientRows(queueId)).length === 0);
   const copies = remote.events.filter((event) => event.event === 'message' && event.rcpt_tos.includes(recipient));
   assert.equal(copies.length, 1, 'the remote received the message once');
+});
+
+// Returns the Message-IDs of the notices in Alice's INBOX whose subject is like SUBJECT and that name ADDRESS.
+async function noticeIds(address, subject) {
+  const rows = await tenantQuery(
+    `SELECT m.message_id, m.storage_key FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id
+      WHERE b.user_id = $1 AND b.name = 'INBOX' AND m.subject LIKE $2`, [alice.userId, subject]);
+  return rows.filter((row) => readFileSync(path.join(env.EXPRESSO_STATE_DIR, 'storage', alice.tenantId, row.storage_key))
+    .toString('utf8').includes(`Final-Recipient: rfc822; ${address}\r\n`)).map((row) => row.message_id);
+}
+
+const FAILED = 'Undelivered Mail%';
+
+// Waits for at least ATTEMPTS more passes over QUEUE_ID, then for its recorded notices to be cleared.
+async function noticesRecorded(queueId, attempts) {
+  const [before] = await recipientRows(queueId);
+  await attemptsDone(queueId, before.attempts + attempts);
+  return waitFor('the notices to be recorded', async () => {
+    const rows = await tenantQuery(
+      'SELECT q.failure_notice_id, q.delay_notice_id, bool_or(r.dsn_pending) AS dsn_pending FROM mail_queue q ' +
+      'JOIN mail_queue_recipients r ON r.queue_id = q.id WHERE q.id = $1 GROUP BY q.id', [queueId]);
+    const row = rows[0];
+    return row !== undefined && row.failure_notice_id === null && row.delay_notice_id === null && !row.dsn_pending;
+  });
+}
+
+test('notices delivered before a crash are not sent again', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const rejected = `reject-${crypto.randomUUID()}@remote.test`;
+  const deferred = `defer-${crypto.randomUUID()}@remote.test`;
+  const queueId = await submit('Notice crash test', [{ address: rejected }, { address: deferred }]);
+  const [failure] = await waitFor('a failure DSN', async () => {
+    const ids = await noticeIds(rejected, FAILED);
+    return ids.length > 0 ? ids : null;
+  }, 20_000);
+  const [delay] = await waitFor('a delay notice', async () => {
+    const ids = await noticeIds(deferred, DELAYED);
+    return ids.length > 0 ? ids : null;
+  }, 20_000);
+  assert.match(failure, /^<dsn\.[0-9a-f-]{36}@mx\.test\.invalid>$/);
+
+  // A crash after each notice reached Alice's INBOX and before it was recorded leaves this state.
+  instance.child.kill('SIGKILL');
+  await instance.exited;
+  await tenantQuery("UPDATE mail_queue SET failure_notice_id = $2, delay_notice_id = $3, locked_until = NULL, " +
+    'lease_token = NULL, next_attempt_at = now() WHERE id = $1', [queueId, failure.slice(1, -1), delay.slice(1, -1)]);
+  await tenantQuery("UPDATE mail_queue_recipients SET dsn_pending = (address = $2), delay_notified = false " +
+    'WHERE queue_id = $1', [queueId, rejected]);
+  await startInstance();
+
+  await noticesRecorded(queueId, 2);
+  assert.deepEqual(await noticeIds(rejected, FAILED), [failure], 'one failure DSN');
+  assert.deepEqual(await noticeIds(deferred, DELAYED), [delay], 'one delay notice');
+  const rows = await recipientRows(queueId);
+  assert.deepEqual(rows.map((row) => row.delay_notified), [false, true]);
+
+  // A crash after the Message-ID was written and before the notice was submitted: it is sent with that id.
+  instance.child.kill('SIGKILL');
+  await instance.exited;
+  const reserved = `dsn.${crypto.randomUUID()}@mx.test.invalid`;
+  await tenantQuery('UPDATE mail_queue SET failure_notice_id = $2, locked_until = NULL, lease_token = NULL, ' +
+    'next_attempt_at = now() WHERE id = $1', [queueId, reserved]);
+  await tenantQuery('UPDATE mail_queue_recipients SET dsn_pending = (address = $2) WHERE queue_id = $1',
+    [queueId, rejected]);
+  await startInstance();
+  await noticesRecorded(queueId, 1);
+  assert.deepEqual((await noticeIds(rejected, FAILED)).sort(), [failure, `<${reserved}>`].sort());
 });
 
 test('MX port setting checked at its limits', { timeout: TEST_TIMEOUT_MS }, async () => {
