@@ -15,7 +15,7 @@
 #include "expresso/log.h"
 
 #define DAV_CLASSES "1, 3, access-control, calendar-access, calendar-auto-schedule, extended-mkcol"
-#define DAV_METHODS "OPTIONS, GET, HEAD, PUT, DELETE, PROPFIND, PROPPATCH, MKCOL, MKCALENDAR, REPORT"
+#define DAV_METHODS "OPTIONS, GET, HEAD, POST, PUT, DELETE, PROPFIND, PROPPATCH, MKCOL, MKCALENDAR, REPORT"
 
 typedef void (*method_handler)(calendar_context *context);
 

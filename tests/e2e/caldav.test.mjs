@@ -128,7 +128,8 @@ test('well-known redirect and OPTIONS advertise CalDAV', async () => {
   const options = await fetch(`${BASE}/dav/`, { method: 'OPTIONS' });
   assert.equal(options.status, 200);
   assert.match(options.headers.get('dav'), /\bcalendar-access\b/);
-  for (const method of ['PROPFIND', 'PROPPATCH', 'REPORT', 'MKCALENDAR', 'MKCOL', 'PUT', 'DELETE'])
+  // POST is for the scheduling outbox (RFC 6638 free-busy requests).
+  for (const method of ['PROPFIND', 'PROPPATCH', 'REPORT', 'MKCALENDAR', 'MKCOL', 'PUT', 'DELETE', 'POST'])
     assert.match(options.headers.get('allow'), new RegExp(`\\b${method}\\b`));
   const none = await fetch(`${BASE}/dav/`, { method: 'PROPFIND', headers: { Depth: '0' } });
   assert.equal(none.status, 401);
