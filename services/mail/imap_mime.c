@@ -13,6 +13,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "mail_mime_parse.h"
+
 struct imap_mime {
 	const char *data;
 	size_t length;
@@ -27,11 +29,7 @@ imap_mime *imap_mime_open(const char *data, size_t length)
 		return NULL;
 	mime->data = data;
 	mime->length = length;
-	GMimeStream *stream = g_mime_stream_mem_new_with_buffer(data, length);
-	GMimeParser *parser = g_mime_parser_new_with_stream(stream);
-	mime->message = g_mime_parser_construct_message(parser, NULL);
-	g_object_unref(parser);
-	g_object_unref(stream);
+	mime->message = ex_mail_mime_parse(data, length);
 	mime->format = g_mime_format_options_new();
 	g_mime_format_options_set_newline_format(mime->format, GMIME_NEWLINE_FORMAT_DOS);
 	if (mime->message == NULL) {

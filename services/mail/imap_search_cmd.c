@@ -22,6 +22,7 @@
 #include "expresso/log.h"
 #include "imap_internal.h"
 #include "imap_search_index.h"
+#include "mail_mime_parse.h"
 #include "mail_search_text.h"
 
 enum {
@@ -143,11 +144,7 @@ static void load(candidate *message)
 		ex_log(EX_LOG_ERROR, "imap_object_read_failed", "{s:s, s:s}", "key", key, "error", err);
 		return;
 	}
-	GMimeStream *stream = g_mime_stream_mem_new_with_buffer(message->data, length);
-	GMimeParser *parser = g_mime_parser_new_with_stream(stream);
-	message->message = g_mime_parser_construct_message(parser, NULL);
-	g_object_unref(parser);
-	g_object_unref(stream);
+	message->message = ex_mail_mime_parse(message->data, length);
 	if (message->message == NULL)
 		return;
 	message->text = ex_mail_search_body_text(message->message);

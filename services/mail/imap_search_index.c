@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "expresso/log.h"
+#include "mail_mime_parse.h"
 #include "mail_search_text.h"
 
 enum {
@@ -215,11 +216,7 @@ int imap_search_index_write(PGconn *connection, const char *mailbox_id, uint32_t
 {
 	if (max_text == 0)
 		return 0;
-	GMimeStream *stream = g_mime_stream_mem_new_with_buffer(data, length);
-	GMimeParser *parser = g_mime_parser_new_with_stream(stream);
-	GMimeMessage *message = g_mime_parser_construct_message(parser, NULL);
-	g_object_unref(parser);
-	g_object_unref(stream);
+	GMimeMessage *message = ex_mail_mime_parse(data, length);
 	if (message == NULL)
 		return 0;
 

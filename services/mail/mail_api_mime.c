@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mail_mime_parse.h"
+
 /* Returns a malloc'd copy of TEXT that is valid UTF-8, because jansson rejects anything else. */
 static char *valid_utf8_copy(const char *text)
 {
@@ -72,16 +74,6 @@ json_t *ex_mail_api_addresses_json(const char *raw)
 	}
 	g_object_unref(addresses);
 	return list;
-}
-
-static GMimeMessage *parse_message(const char *content, size_t length)
-{
-	GMimeStream *stream = g_mime_stream_mem_new_with_buffer(content, length);
-	GMimeParser *parser = g_mime_parser_new_with_stream(stream);
-	GMimeMessage *message = g_mime_parser_construct_message(parser, NULL);
-	g_object_unref(parser);
-	g_object_unref(stream);
-	return message;
 }
 
 /* Writes the decoded content of a leaf part, or the whole of an attached message, into a new byte array. */
@@ -219,7 +211,7 @@ static bool collect_body(GMimeObject *object, const char *part_id, void *context
 
 json_t *ex_mail_api_message_body_json(const char *content, size_t length)
 {
-	GMimeMessage *message = parse_message(content, length);
+	GMimeMessage *message = ex_mail_mime_parse(content, length);
 	if (message == NULL)
 		return NULL;
 	json_t *body = json_pack("{s:[]}", "attachments");
@@ -262,7 +254,7 @@ static bool find_visitor(GMimeObject *object, const char *part_id, void *context
 int ex_mail_api_find_part(const char *content, size_t length, const char *part_id, ex_mail_api_part *part)
 {
 	memset(part, 0, sizeof(*part));
-	GMimeMessage *message = parse_message(content, length);
+	GMimeMessage *message = ex_mail_mime_parse(content, length);
 	if (message == NULL)
 		return -1;
 	part_search search = { .part_id = part_id, .part = part };

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mail_mime_parse.h"
+
 static const char *const header_names[EX_MAIL_ENVELOPE_FIELDS] = {
 	"Date", "Subject", "From", "Sender", "Reply-To", "To", "Cc", "Bcc", "In-Reply-To", "Message-ID", "References",
 };
@@ -124,11 +126,7 @@ char *ex_mail_envelope_decode_text(const char *raw, size_t max_bytes)
 
 bool ex_mail_envelope_from_allowed(const char *content, size_t length, const char *const *allowed, size_t count)
 {
-	GMimeStream *stream = g_mime_stream_mem_new_with_buffer(content, length);
-	GMimeParser *parser = g_mime_parser_new_with_stream(stream);
-	GMimeMessage *message = g_mime_parser_construct_message(parser, NULL);
-	g_object_unref(parser);
-	g_object_unref(stream);
+	GMimeMessage *message = ex_mail_mime_parse(content, length);
 	if (message == NULL)
 		return false;
 
@@ -153,11 +151,7 @@ int ex_mail_envelope_parse(const char *content, size_t length, const char *expec
 {
 	*envelope = (ex_mail_envelope){ 0 };
 
-	GMimeStream *stream = g_mime_stream_mem_new_with_buffer(content, length);
-	GMimeParser *parser = g_mime_parser_new_with_stream(stream);
-	GMimeMessage *message = g_mime_parser_construct_message(parser, NULL);
-	g_object_unref(parser);
-	g_object_unref(stream);
+	GMimeMessage *message = ex_mail_mime_parse(content, length);
 	if (message == NULL)
 		return 0;
 
