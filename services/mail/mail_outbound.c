@@ -13,8 +13,9 @@
  *   5. once no recipient is queued or pending a DSN, delete the rows and
  *      then the object.
  * A lease with a token fences the workers: the lease is renewed, and its
- * token checked, before each remote host, so a worker whose lease ran out
- * stops before sending. The results of a transaction are written right
+ * token checked, before each remote host and again before the final dot
+ * of each transaction, so a worker whose lease ran out stops before
+ * sending, or before the remote can take the message. The results of a transaction are written right
  * after the reply to its final dot, before QUIT and before the next
  * domain, so a crash sends a message again only when the remote never
  * answered the final dot or that write did not happen.
@@ -41,8 +42,9 @@
 enum {
 	MAX_WORKERS = 64,
 	ACQUIRE_TIMEOUT_MS = 5000,
-	/* Added to the reply timeouts of one transaction to form a lease. NOTE: a transaction that outlasts
-	 * its lease (a large message sent slowly) lets another worker take the message and send it again. */
+	/* Added to the reply timeouts of one transaction to form a lease. A transaction that outlasts its
+	 * lease (a large message sent slowly) renews it before the final dot, or abandons the transaction when
+	 * another worker has taken the message meanwhile. */
 	LEASE_EXTRA_SECONDS = 600,
 	/* Replies of a transaction besides one per recipient: greeting, EHLO twice, STARTTLS, AUTH, MAIL,
 	 * DATA and the final dot. */
@@ -372,6 +374,13 @@ static void record_final_reply(void *context, const ex_outbound_result *results,
 		       error.message);
 }
 
+/* ex_outbound_message.before_final_dot: renews the lease, so that a worker that lost it never ends the data. */
+static bool lease_still_held(void *context)
+{
+	transaction_results *transaction = context;
+	return keep_lease(transaction->outbound, transaction->message, transaction->count);
+}
+
 /* Sends CONTENT to the recipients of MESSAGE in DOMAIN that are still undecided. */
 static void send_domain(const ex_mail_outbound *outbound, queued_message *message, const char *domain,
 			const char *content, size_t length)
@@ -425,6 +434,7 @@ static void send_domain(const ex_mail_outbound *outbound, queued_message *messag
 		.notify = notify,
 		.original_recipients = original,
 		.on_final_reply = record_final_reply,
+		.before_final_dot = lease_still_held,
 		.context = &transaction,
 	};
 	for (size_t h = 0; h < host_count; h++) {

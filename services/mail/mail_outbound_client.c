@@ -318,7 +318,6 @@ static void send_content(connection *conn, const char *content, size_t length)
 	}
 	if (length > 0 && content[length - 1] != '\n')
 		queue_output(conn, "\r\n", 2);
-	queue_output(conn, ".\r\n", 3);
 	flush_output(conn);
 }
 
@@ -436,6 +435,16 @@ static ex_outbound_outcome transact(connection *conn, const ex_outbound_message 
 	}
 	if (reply->code == 354) {
 		send_content(conn, message->content, message->length);
+		if (!conn->broken && message->before_final_dot != NULL && !message->before_final_dot(message->context)) {
+			/* A remote takes the message only at the final dot, so closing before it abandons the transaction. */
+			free(pending);
+			conn->broken = true;
+			ex_outbound_fail_all(results, message->recipient_count, 451, "4.3.0",
+					     "transaction abandoned before the end of data");
+			return EX_OUTBOUND_DONE;
+		}
+		queue_output(conn, ".\r\n", 3);
+		flush_output(conn);
 		if (conn->broken || read_reply(conn, reply) != 0) {
 			/* RFC 5321 6.1: no reply to the final dot; the message may or may not have arrived. */
 			ex_smtp_reply_init(reply);

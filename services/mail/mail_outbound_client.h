@@ -34,6 +34,9 @@ typedef struct {
 	const char *const *original_recipients; /* per recipient, "rfc822;address" */
 	/* Called with RESULTS right after the reply to the final dot, before QUIT; NULL for none. */
 	void (*on_final_reply)(void *context, const ex_outbound_result *results, size_t count);
+	/* Called after the content and before the final dot; false closes the connection without sending the dot,
+	 * so the remote discards the message. NULL: the dot is always sent. */
+	bool (*before_final_dot)(void *context);
 	void *context;
 } ex_outbound_message;
 

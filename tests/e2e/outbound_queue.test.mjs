@@ -413,6 +413,27 @@ test('notices delivered before a crash are not sent again', { timeout: TEST_TIME
   assert.deepEqual((await noticeIds(rejected, FAILED)).sort(), [failure, `<${reserved}>`].sort());
 });
 
+test('worker whose lease is taken never ends the data', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const recipient = `holdrcpt-${crypto.randomUUID()}@remote.test`;
+  const queueId = await submit('Lease test', [{ address: recipient }]);
+
+  // While the remote holds its reply to RCPT, another worker takes the lease.
+  await helperEvent(remote, (event) => event.event === 'rcpt_held' && event.address === recipient);
+  await tenantQuery('UPDATE mail_queue SET lease_token = gen_random_uuid() WHERE id = $1', [queueId]);
+  await waitFor('the worker to find its lease gone', async () =>
+    instance.lines.some((line) => line.includes('"outbound_lease_lost"') && line.includes(queueId)), 15_000);
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const early = remote.events.filter((event) => event.event === 'message' && event.rcpt_tos.includes(recipient));
+  assert.equal(early.length, 0, 'the remote got no message from the worker that lost its lease');
+
+  // That other worker's lease runs out without a send: the next pass delivers the message once.
+  await tenantQuery('UPDATE mail_queue SET lease_token = NULL, locked_until = NULL, next_attempt_at = now() ' +
+    'WHERE id = $1', [queueId]);
+  await waitFor('the queue row to go', async () => (await recipientRows(queueId)).length === 0, 30_000);
+  const copies = remote.events.filter((event) => event.event === 'message' && event.rcpt_tos.includes(recipient));
+  assert.equal(copies.length, 1, 'the remote received the message once');
+});
+
 test('MX port setting checked at its limits', { timeout: TEST_TIMEOUT_MS }, async () => {
   for (const port of ['0', '65536']) {
     const result = await runToExit(binary, [], { ...instanceEnv, EXPRESSO_HTTP_PORT: String(await freePort()),

@@ -7,6 +7,8 @@ does with a recipient depends on its local part:
   defer-...     451 4.3.0 at every RCPT
   hangquit-...  250, but the QUIT after that message is answered only
                 after 60 s, so a test can stop the client in between
+  holdrcpt-...  250 after 3 s, with an event "rcpt_held" when the wait
+                starts, so a test can change the queue in between
   anything else 250
 Each accepted message is printed to stdout as one JSON line with the
 envelope, whether TLS was on, and the content's SHA-256; the line "ready"
@@ -37,6 +39,9 @@ class Remote:
             return '550 5.1.1 <%s>: no such user here' % address
         if local.startswith('defer-'):
             return '451 4.3.0 <%s>: try again later' % address
+        if local.startswith('holdrcpt-'):
+            print(json.dumps({'event': 'rcpt_held', 'address': address}), flush=True)
+            await asyncio.sleep(3)
         if local.startswith('tempfail-'):
             with self.lock:
                 first = address not in self.seen_tempfail
