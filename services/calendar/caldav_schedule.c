@@ -229,8 +229,8 @@ static int deliver_cancel(schedule_run *run, const char *user_id)
 	return status;
 }
 
-/* Merges the reply of REPLIER (its PARTSTAT) into the organizer USER_ID's copy, with SCHEDULE-STATUS 2.0. */
-static int deliver_reply(schedule_run *run, const char *user_id, const char *replier, const char *partstat)
+/* Merges the reply of REPLIER, as its copy CALENDAR has it, into the organizer USER_ID's copy, with SCHEDULE-STATUS 2.0. */
+static int deliver_reply(schedule_run *run, const char *user_id, const char *replier, icalcomponent *calendar)
 {
 	bool failed;
 	PGresult *row = find_copy(run, user_id, &failed);
@@ -240,7 +240,7 @@ static int deliver_reply(schedule_run *run, const char *user_id, const char *rep
 	int status = 0;
 	if (copy != NULL) {
 		/* RFC 6638 section 3.2.10: merging a reply leaves the organizer's schedule-tag as it was. */
-		if (ex_itip_set_partstat(copy, replier, partstat, "2.0") > 0)
+		if (ex_itip_merge_reply(copy, calendar, replier, "2.0") > 0)
 			status = store_copy(run, user_id, row, copy, true);
 		icalcomponent_free(copy);
 	}
@@ -251,10 +251,10 @@ static int deliver_reply(schedule_run *run, const char *user_id, const char *rep
 /*
  * Sends the iTIP MESSAGE of METHOD to ADDRESS: to the schedule inbox and
  * calendars of a user of the tenant, else to the iMIP outbox. CALENDAR is
- * the object the message came from, PARTSTAT the replier's answer.
+ * the object the message came from.
  */
 static int send_message(schedule_run *run, const char *address, const char *method, const char *message,
-			icalcomponent *calendar, const char *partstat)
+			icalcomponent *calendar)
 {
 	char user_id[64];
 	int found = find_user(run, address, user_id, sizeof(user_id));
@@ -269,7 +269,7 @@ static int send_message(schedule_run *run, const char *address, const char *meth
 		return deliver_request(run, user_id, address, calendar);
 	if (strcmp(method, "CANCEL") == 0)
 		return deliver_cancel(run, user_id);
-	return deliver_reply(run, user_id, run->email, partstat);
+	return deliver_reply(run, user_id, run->email, calendar);
 }
 
 static bool reply_suppressed(const calendar_context *context)
@@ -294,19 +294,19 @@ static int send_to_attendees(schedule_run *run, const ex_itip_roles *roles, cons
 			message = ex_itip_build(calendar, method, NULL);
 		if (message == NULL)
 			return -1;
-		status = send_message(run, attendee->address, icalproperty_method_to_string(method), message, calendar, NULL);
+		status = send_message(run, attendee->address, icalproperty_method_to_string(method), message, calendar);
 	}
 	free(message);
 	return status;
 }
 
-/* Sends the REPLY of the current user, whose answer in CALENDAR is PARTSTAT, to the organizer of ROLES. */
-static int send_reply(schedule_run *run, const ex_itip_roles *roles, icalcomponent *calendar, const char *partstat)
+/* Sends the REPLY of the current user, with the answers their copy CALENDAR holds, to the organizer of ROLES. */
+static int send_reply(schedule_run *run, const ex_itip_roles *roles, icalcomponent *calendar)
 {
 	char *message = ex_itip_build(calendar, ICAL_METHOD_REPLY, run->email);
 	if (message == NULL)
 		return -1;
-	int status = send_message(run, roles->organizer, "REPLY", message, calendar, partstat);
+	int status = send_message(run, roles->organizer, "REPLY", message, calendar);
 	free(message);
 	return status;
 }
@@ -370,11 +370,9 @@ int calendar_schedule_after_put(PGconn *connection, calendar_context *context, i
 		status = schedule_organizer(&run, roles, old_roles, stored, old);
 	} else {
 		const ex_itip_attendee *me = ex_itip_find_attendee(roles, run.email);
-		const ex_itip_attendee *before = old != NULL ? ex_itip_find_attendee(old_roles, run.email) : NULL;
-		const char *previous_partstat = before != NULL ? before->partstat : "NEEDS-ACTION";
 		if (me != NULL && !me->client_agent && !reply_suppressed(context) &&
-		    strcmp(me->partstat, previous_partstat) != 0)
-			status = send_reply(&run, roles, stored, me->partstat);
+		    ex_itip_partstat_changed(old, stored, run.email))
+			status = send_reply(&run, roles, stored);
 	}
 done:
 	free(roles);
@@ -412,7 +410,7 @@ int calendar_schedule_after_delete(PGconn *connection, calendar_context *context
 		/* An attendee who deletes the event declines it (RFC 6638 section 3.2.2.3). */
 		if (me != NULL && !me->client_agent && !reply_suppressed(context) && strcmp(me->partstat, "DECLINED") != 0) {
 			ex_itip_set_partstat(old, run.email, "DECLINED", NULL);
-			status = send_reply(&run, roles, old, "DECLINED");
+			status = send_reply(&run, roles, old);
 		}
 	}
 done:

@@ -8,6 +8,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "ical_object.h"
+#include "ical_zone.h"
+
 static const char *const schedule_parameters[] = { "SCHEDULE-AGENT", "SCHEDULE-STATUS", "SCHEDULE-FORCE-SEND" };
 
 int ex_itip_address(const char *calendar_address, char *out, size_t size)
@@ -180,23 +183,187 @@ char *ex_itip_build(icalcomponent *calendar, icalproperty_method method, const c
 	return text;
 }
 
+/* Sets PARTSTAT (and SCHEDULE-STATUS when not NULL) of the ATTENDEE ADDRESS in COMPONENT. Returns 1 when it is there. */
+static int set_component_partstat(icalcomponent *component, const char *address, const char *partstat,
+				  const char *schedule_status)
+{
+	int changed = 0;
+	for (icalproperty *p = icalcomponent_get_first_property(component, ICAL_ATTENDEE_PROPERTY); p != NULL;
+	     p = icalcomponent_get_next_property(component, ICAL_ATTENDEE_PROPERTY)) {
+		char found[EX_ITIP_MAX_ADDRESS];
+		if (ex_itip_address(icalproperty_get_attendee(p), found, sizeof(found)) != 0 || strcmp(found, address) != 0)
+			continue;
+		icalproperty_set_parameter_from_string(p, "PARTSTAT", partstat);
+		if (schedule_status != NULL)
+			icalproperty_set_parameter_from_string(p, "SCHEDULE-STATUS", schedule_status);
+		changed = 1;
+	}
+	return changed;
+}
+
 int ex_itip_set_partstat(icalcomponent *calendar, const char *address, const char *partstat, const char *schedule_status)
 {
 	int changed = 0;
 	for (icalcomponent *component = next_scheduled(calendar, NULL); component != NULL;
-	     component = next_scheduled(calendar, component)) {
-		for (icalproperty *p = icalcomponent_get_first_property(component, ICAL_ATTENDEE_PROPERTY); p != NULL;
-		     p = icalcomponent_get_next_property(component, ICAL_ATTENDEE_PROPERTY)) {
-			char found[EX_ITIP_MAX_ADDRESS];
-			if (ex_itip_address(icalproperty_get_attendee(p), found, sizeof(found)) != 0 || strcmp(found, address) != 0)
-				continue;
-			icalproperty_set_parameter_from_string(p, "PARTSTAT", partstat);
-			if (schedule_status != NULL)
-				icalproperty_set_parameter_from_string(p, "SCHEDULE-STATUS", schedule_status);
-			changed++;
+	     component = next_scheduled(calendar, component))
+		changed += set_component_partstat(component, address, partstat, schedule_status);
+	return changed;
+}
+
+/* Returns the PARTSTAT of the ATTENDEE ADDRESS in COMPONENT, or NULL when it is absent or not valid. */
+static const char *component_partstat(icalcomponent *component, const char *address)
+{
+	for (icalproperty *p = icalcomponent_get_first_property(component, ICAL_ATTENDEE_PROPERTY); p != NULL;
+	     p = icalcomponent_get_next_property(component, ICAL_ATTENDEE_PROPERTY)) {
+		char found[EX_ITIP_MAX_ADDRESS];
+		if (ex_itip_address(icalproperty_get_attendee(p), found, sizeof(found)) != 0 || strcmp(found, address) != 0)
+			continue;
+		const char *partstat = icalproperty_get_parameter_as_string(p, "PARTSTAT");
+		if (partstat == NULL)
+			partstat = "NEEDS-ACTION"; /* RFC 5545 3.2.12: the default */
+		return ex_itip_partstat_is_valid(partstat) ? partstat : NULL;
+	}
+	return NULL;
+}
+
+/* Returns the moment, in seconds since the epoch, that the RECURRENCE-ID PROPERTY of CALENDAR names. */
+static int64_t recurrence_seconds(icalcomponent *calendar, icalproperty *property)
+{
+	return ex_ical_time_to_utc(icalproperty_get_recurrenceid(property), ex_ical_property_zone(calendar, property),
+				   NULL);
+}
+
+/* Returns the component of CALENDAR of type KIND whose RECURRENCE-ID names the moment SECONDS, or NULL. */
+static icalcomponent *find_instance(icalcomponent *calendar, icalcomponent_kind kind, int64_t seconds)
+{
+	for (icalcomponent *c = icalcomponent_get_first_component(calendar, kind); c != NULL;
+	     c = icalcomponent_get_next_component(calendar, kind)) {
+		icalproperty *recurrence = icalcomponent_get_first_property(c, ICAL_RECURRENCEID_PROPERTY);
+		if (recurrence != NULL && recurrence_seconds(calendar, recurrence) == seconds)
+			return c;
+	}
+	return NULL;
+}
+
+/* Returns the recurring component of CALENDAR of type KIND (RRULE or RDATE, no RECURRENCE-ID), or NULL. */
+static icalcomponent *find_recurring_master(icalcomponent *calendar, icalcomponent_kind kind)
+{
+	for (icalcomponent *c = icalcomponent_get_first_component(calendar, kind); c != NULL;
+	     c = icalcomponent_get_next_component(calendar, kind)) {
+		if (icalcomponent_get_first_property(c, ICAL_RECURRENCEID_PROPERTY) == NULL &&
+		    (icalcomponent_get_first_property(c, ICAL_RRULE_PROPERTY) != NULL ||
+		     icalcomponent_get_first_property(c, ICAL_RDATE_PROPERTY) != NULL))
+			return c;
+	}
+	return NULL;
+}
+
+/* Sets the value of the date-time PROPERTY to TIME, with the TZID parameter of ZONE_SOURCE. */
+static void set_time(icalproperty *property, struct icaltimetype time, icalproperty *zone_source)
+{
+	icalproperty_set_value(property, time.is_date ? icalvalue_new_date(time) : icalvalue_new_datetime(time));
+	icalproperty_remove_parameter_by_kind(property, ICAL_TZID_PARAMETER);
+	icalparameter *zone = icalproperty_get_first_parameter(zone_source, ICAL_TZID_PARAMETER);
+	if (zone != NULL)
+		icalproperty_add_parameter(property, icalparameter_new_clone(zone));
+}
+
+/*
+ * Adds to CALENDAR an override of MASTER for the instance that the
+ * RECURRENCE-ID property RECURRENCE names: a copy of MASTER without its
+ * recurrence rules, starting at that instance and lasting as long.
+ */
+static icalcomponent *add_override(icalcomponent *calendar, icalcomponent *master, icalproperty *recurrence)
+{
+	icalcomponent *override = icalcomponent_new_clone(master);
+	if (override == NULL)
+		return NULL;
+	struct icaldurationtype duration = icalcomponent_get_duration(master);
+	struct icaltimetype start = icalproperty_get_recurrenceid(recurrence);
+	remove_properties(override, ICAL_RRULE_PROPERTY, NULL);
+	remove_properties(override, ICAL_RDATE_PROPERTY, NULL);
+	remove_properties(override, ICAL_EXDATE_PROPERTY, NULL);
+	remove_properties(override, ICAL_EXRULE_PROPERTY, NULL);
+	icalcomponent_add_property(override, icalproperty_new_clone(recurrence));
+
+	icalproperty *dtstart = icalcomponent_get_first_property(override, ICAL_DTSTART_PROPERTY);
+	if (dtstart != NULL)
+		set_time(dtstart, start, recurrence);
+	icalproperty *end = icalcomponent_get_first_property(override, ICAL_DTEND_PROPERTY);
+	if (end == NULL)
+		end = icalcomponent_get_first_property(override, ICAL_DUE_PROPERTY);
+	if (end != NULL)
+		set_time(end, icaltime_add(start, duration), recurrence);
+	icalcomponent_add_component(calendar, override);
+	return override;
+}
+
+/* Applies the components of REPLY that carry a RECURRENCE-ID (INSTANCES) or those that do not. */
+static int merge_components(icalcomponent *calendar, icalcomponent *reply, const char *address,
+			    const char *schedule_status, bool instances)
+{
+	int changed = 0;
+	for (icalcomponent *component = next_scheduled(reply, NULL); component != NULL;
+	     component = next_scheduled(reply, component)) {
+		icalproperty *recurrence = icalcomponent_get_first_property(component, ICAL_RECURRENCEID_PROPERTY);
+		const char *partstat = component_partstat(component, address);
+		if ((recurrence != NULL) != instances || partstat == NULL)
+			continue;
+		if (recurrence == NULL) {
+			changed += ex_itip_set_partstat(calendar, address, partstat, schedule_status);
+			continue;
 		}
+		icalcomponent_kind kind = icalcomponent_isa(component);
+		icalcomponent *target = find_instance(calendar, kind, recurrence_seconds(reply, recurrence));
+		if (target == NULL) {
+			icalcomponent *master = find_recurring_master(calendar, kind);
+			/* NOTE: the instance is not checked against the master's rule, so a RECURRENCE-ID that
+			 * names no occurrence adds an override that clients show as one extra instance. */
+			if (master == NULL || component_partstat(master, address) == NULL)
+				continue;
+			target = add_override(calendar, master, recurrence);
+		}
+		if (target != NULL)
+			changed += set_component_partstat(target, address, partstat, schedule_status);
 	}
 	return changed;
+}
+
+/* Returns the PARTSTAT of ADDRESS for the instance of COMPONENT (from OTHER) in CALENDAR: its override, else the master. */
+static const char *instance_partstat(icalcomponent *calendar, icalcomponent *other, icalcomponent *component,
+			      const char *address)
+{
+	icalproperty *recurrence = icalcomponent_get_first_property(component, ICAL_RECURRENCEID_PROPERTY);
+	icalcomponent_kind kind = icalcomponent_isa(component);
+	icalcomponent *match = recurrence != NULL ? find_instance(calendar, kind, recurrence_seconds(other, recurrence))
+						  : NULL;
+	for (icalcomponent *c = icalcomponent_get_first_component(calendar, kind); c != NULL && match == NULL;
+	     c = icalcomponent_get_next_component(calendar, kind))
+		if (icalcomponent_get_first_property(c, ICAL_RECURRENCEID_PROPERTY) == NULL)
+			match = c;
+	const char *partstat = match != NULL ? component_partstat(match, address) : NULL;
+	return partstat != NULL ? partstat : "NEEDS-ACTION";
+}
+
+bool ex_itip_partstat_changed(icalcomponent *before, icalcomponent *after, const char *address)
+{
+	for (icalcomponent *c = next_scheduled(after, NULL); c != NULL; c = next_scheduled(after, c)) {
+		const char *now = component_partstat(c, address);
+		if (now == NULL)
+			continue;
+		const char *then = before != NULL ? instance_partstat(before, after, c, address) : "NEEDS-ACTION";
+		if (strcasecmp(now, then) != 0)
+			return true;
+	}
+	return false;
+}
+
+int ex_itip_merge_reply(icalcomponent *calendar, icalcomponent *reply, const char *address,
+			const char *schedule_status)
+{
+	/* The PARTSTAT for the whole series first, so that those for single instances then replace it there. */
+	int changed = merge_components(calendar, reply, address, schedule_status, false);
+	return changed + merge_components(calendar, reply, address, schedule_status, true);
 }
 
 char *ex_itip_fingerprint(icalcomponent *calendar)

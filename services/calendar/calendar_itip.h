@@ -57,6 +57,23 @@ char *ex_itip_build(icalcomponent *calendar, icalproperty_method method, const c
 /* Sets PARTSTAT (and SCHEDULE-STATUS when not NULL) of the ATTENDEE ADDRESS in every component. Returns the components changed. */
 int ex_itip_set_partstat(icalcomponent *calendar, const char *address, const char *partstat, const char *schedule_status);
 
+/*
+ * Merges the REPLY of the ATTENDEE ADDRESS into CALENDAR, the organizer's
+ * copy: a component of REPLY without RECURRENCE-ID sets the PARTSTAT (and
+ * SCHEDULE-STATUS when not NULL) in every component, and one with a
+ * RECURRENCE-ID sets it only in that instance, which gets an override
+ * when CALENDAR has none (RFC 5546 3.2.3). Returns the components changed.
+ */
+int ex_itip_merge_reply(icalcomponent *calendar, icalcomponent *reply, const char *address,
+			const char *schedule_status);
+
+/*
+ * Returns true when the PARTSTAT of the ATTENDEE ADDRESS in some component
+ * of AFTER differs from its PARTSTAT for the same instance in BEFORE (the
+ * override, else the master; NEEDS-ACTION when BEFORE is NULL or lacks it).
+ */
+bool ex_itip_partstat_changed(icalcomponent *before, icalcomponent *after, const char *address);
+
 /* Removes the SCHEDULE-AGENT, SCHEDULE-STATUS and SCHEDULE-FORCE-SEND parameters from ORGANIZER and ATTENDEE. */
 void ex_itip_strip_schedule_parameters(icalcomponent *calendar);
 

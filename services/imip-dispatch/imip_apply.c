@@ -207,11 +207,8 @@ static int apply_reply(apply_run *run)
 		   icalcomponent_get_sequence(main_component(stored))) {
 		status = ignore(run, IMIP_IGNORED_OUTDATED, "reply_to_older_sequence");
 	} else {
-		/*
-		 * RFC 6638 section 3.2.10: merging a reply leaves the organizer's schedule-tag as it was.
-		 * NOTE: the PARTSTAT is set in every component, also when the reply names one RECURRENCE-ID.
-		 */
-		ex_itip_set_partstat(edited, replier->address, replier->partstat, "2.0");
+		/* RFC 6638 section 3.2.10: merging a reply leaves the organizer's schedule-tag as it was. */
+		ex_itip_merge_reply(edited, run->itip, replier->address, "2.0");
 		status = store_if_changed(run, row, stored, edited, true);
 	}
 done:

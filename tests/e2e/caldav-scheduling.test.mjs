@@ -290,6 +290,42 @@ test('invitation reaches colleague and external attendee', { timeout: TEST_TIMEO
   await request(users.bob, 'DELETE', bobHref, { headers: { 'Schedule-Reply': 'F' } });
 });
 
+test('colleague declines one instance', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const uid = `instance-${crypto.randomUUID()}`;
+  const home = (await principalOf(users.alice)).replace('/principals/', '/calendars/');
+  const href = `${home}default/${uid}.ics`;
+  const stored = await request(users.alice, 'PUT', href, { body: invitation(uid, [
+    `ATTENDEE;PARTSTAT=NEEDS-ACTION:mailto:${users.bob.email}`, 'RRULE:FREQ=DAILY;COUNT=3']), type: 'text/calendar' });
+  assert.equal(stored.status, 201, stored.text);
+
+  // Bob adds an override of the second day to his copy, declining that day only.
+  const copy = await bobCopy(uid);
+  const bobHref = `${(await principalOf(users.bob)).replace('/principals/', '/calendars/')}default/${copy.name}`;
+  const before = await request(users.bob, 'GET', bobHref);
+  const text = before.text.replace(/\r\n[ \t]/g, '');
+  const master = text.slice(text.indexOf('BEGIN:VEVENT'), text.indexOf('END:VEVENT') + 'END:VEVENT\r\n'.length);
+  const override = master.split('\r\n').filter((line) => !line.startsWith('RRULE')).map((line) => {
+    if (line.startsWith('DTSTART')) return 'DTSTART:20270111T130000Z\r\nRECURRENCE-ID:20270111T130000Z';
+    if (line.startsWith('DTEND')) return 'DTEND:20270111T140000Z';
+    if (line.startsWith('ATTENDEE') && line.toLowerCase().endsWith(`mailto:${users.bob.email}`)) {
+      return line.replace(/PARTSTAT=[A-Z-]+/, 'PARTSTAT=DECLINED');
+    }
+    return line;
+  }).join('\r\n');
+  const put = await request(users.bob, 'PUT', bobHref, { body: text.replace('END:VCALENDAR', `${override}END:VCALENDAR`),
+    type: 'text/calendar', headers: { 'If-Match': before.headers.get('etag') } });
+  assert.equal(put.status, 204, put.text);
+
+  // Alice's copy: the series still waits for Bob, the second day has his answer.
+  const organizerCopy = (await request(users.alice, 'GET', href)).text.replace(/\r\n[ \t]/g, '');
+  const [series, instance] = organizerCopy.split('BEGIN:VEVENT').slice(1);
+  assert.equal(partstatOf(series, users.bob.email), 'NEEDS-ACTION');
+  assert.ok(instance !== undefined, organizerCopy);
+  assert.match(instance, /\r\nRECURRENCE-ID:20270111T130000Z\r\n/);
+  assert.equal(partstatOf(instance, users.bob.email), 'DECLINED');
+  assert.equal((await request(users.alice, 'DELETE', href)).status, 204);
+});
+
 test('rsvp through the JSON API', { timeout: TEST_TIMEOUT_MS }, async () => {
   const uid = `rsvp-${crypto.randomUUID()}`;
   const home = (await principalOf(users.alice)).replace('/principals/', '/calendars/');

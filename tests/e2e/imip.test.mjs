@@ -178,13 +178,13 @@ async function sendAndWait(outcome, message) {
   await waitFor(`imip_${outcome}_total above ${before}`, async () => (await counter(`imip_${outcome}_total`)) > before);
 }
 
-// Stores an event that Alice organizes with the attendee EXTERNAL; returns its UID and href.
-async function aliceOrganizes(external) {
+// Stores an event that Alice organizes with the attendee EXTERNAL, with EXTRA lines (an RRULE); returns its UID and href.
+async function aliceOrganizes(external, extra = []) {
   const uid = `imip-${crypto.randomUUID()}`;
   const href = `${await homeOf(users.alice)}default/${uid}.ics`;
   const body = ['BEGIN:VCALENDAR', 'VERSION:2.0', 'PRODID:-//Expresso e2e//EN', 'BEGIN:VEVENT',
     ...eventLines(uid, users.alice.email, [{ email: users.alice.email, partstat: 'ACCEPTED' }, { email: external, partstat: 'NEEDS-ACTION' }]),
-    'END:VEVENT', 'END:VCALENDAR', ''].join('\r\n');
+    ...extra, 'END:VEVENT', 'END:VCALENDAR', ''].join('\r\n');
   const stored = await request(users.alice, 'PUT', href, { body, type: 'text/calendar' });
   assert.equal(stored.status, 201, stored.text);
   return { uid, href };
@@ -214,6 +214,27 @@ test('external REPLY updates organizer copy', { timeout: TEST_TIMEOUT_MS }, asyn
   });
   assert.match(attendeeLine(updated.text, external), /SCHEDULE-STATUS=2\.0/);
   assert.equal(partstatOf(updated.text, users.alice.email), 'ACCEPTED', 'Alice\'s own PARTSTAT is kept');
+});
+
+test('external REPLY for one instance', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const external = `guest-${crypto.randomUUID()}@remote.test`;
+  const { uid, href } = await aliceOrganizes(external, ['RRULE:FREQ=DAILY;COUNT=3']);
+  const reply = vcalendar('REPLY', [...eventLines(uid, users.alice.email, [{ email: external, partstat: 'DECLINED' }],
+    { dtstamp: '20261202T090000Z' }), 'RECURRENCE-ID:20270111T130000Z']);
+  await sendItip({ from: external, to: users.alice.email, method: 'REPLY', ical: reply });
+
+  // The second day gets an override with the answer; the series keeps waiting for one.
+  const updated = await waitFor('an override in Alice\'s copy', async () => {
+    const copy = await request(users.alice, 'GET', href);
+    return unfold(copy.text).includes('RECURRENCE-ID:20270111T130000Z') ? copy : null;
+  });
+  const [master, override] = unfold(updated.text).split('BEGIN:VEVENT').slice(1);
+  assert.equal(partstatOf(master, external), 'NEEDS-ACTION');
+  assert.match(master, /\r\nRRULE:FREQ=DAILY;COUNT=3\r\n/);
+  assert.equal(partstatOf(override, external), 'DECLINED');
+  assert.match(override, /\r\nDTSTART:20270111T130000Z\r\n/);
+  assert.match(override, /\r\nDTEND:20270111T140000Z\r\n/);
+  assert.ok(!override.includes('RRULE'), 'the override has no rule');
 });
 
 test('forged REPLY changes nothing', { timeout: TEST_TIMEOUT_MS }, async () => {

@@ -1,7 +1,7 @@
 /*
  * iTIP messages and scheduling edits (calendar_itip.c): calendar user
  * addresses, the roles read from an object, REQUEST, CANCEL and REPLY
- * texts, PARTSTAT edits and the fingerprint that decides whether an
+ * texts, PARTSTAT edits, replies merged per instance and the fingerprint that decides whether an
  * organizer's save needs a new REQUEST.
  */
 #include <setjmp.h>
@@ -149,6 +149,136 @@ static void test_set_partstat(void **unused)
 	icalcomponent_free(calendar);
 }
 
+#define WEEKLY_HEAD                                                                                                    \
+	"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\n"                                                           \
+	"BEGIN:VTIMEZONE\r\nTZID:America/Sao_Paulo\r\nBEGIN:STANDARD\r\nDTSTART:19700101T000000\r\n"                       \
+	"TZOFFSETFROM:-0300\r\nTZOFFSETTO:-0300\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n"
+
+/* The organizer's copy of a weekly meeting, with one instance moved. */
+#define WEEKLY                                                                                                         \
+	WEEKLY_HEAD                                                                                                    \
+	"BEGIN:VEVENT\r\nUID:w1\r\nDTSTAMP:20260101T000000Z\r\nSEQUENCE:0\r\n"                                              \
+	"DTSTART;TZID=America/Sao_Paulo:20260105T100000\r\nDTEND;TZID=America/Sao_Paulo:20260105T110000\r\n"               \
+	"RRULE:FREQ=WEEKLY;COUNT=10\r\nORGANIZER:mailto:alice@example.org\r\n"                                            \
+	"ATTENDEE;PARTSTAT=NEEDS-ACTION:mailto:bob@example.org\r\nEND:VEVENT\r\n"                                         \
+	"BEGIN:VEVENT\r\nUID:w1\r\nDTSTAMP:20260101T000000Z\r\n"                                                             \
+	"RECURRENCE-ID;TZID=America/Sao_Paulo:20260112T100000\r\n"                                                          \
+	"DTSTART;TZID=America/Sao_Paulo:20260112T150000\r\nDTEND;TZID=America/Sao_Paulo:20260112T160000\r\n"               \
+	"ORGANIZER:mailto:alice@example.org\r\nATTENDEE;PARTSTAT=NEEDS-ACTION:mailto:bob@example.org\r\n"                   \
+	"END:VEVENT\r\nEND:VCALENDAR\r\n"
+
+/* Returns the PARTSTAT of ADDRESS in the component of CALENDAR whose RECURRENCE-ID is ID ("" for the master). */
+static const char *partstat_of(icalcomponent *calendar, const char *id, const char *address)
+{
+	for (icalcomponent *c = icalcomponent_get_first_component(calendar, ICAL_VEVENT_COMPONENT); c != NULL;
+	     c = icalcomponent_get_next_component(calendar, ICAL_VEVENT_COMPONENT)) {
+		icalproperty *recurrence = icalcomponent_get_first_property(c, ICAL_RECURRENCEID_PROPERTY);
+		const char *text = recurrence != NULL ? icaltime_as_ical_string(icalproperty_get_recurrenceid(recurrence)) : "";
+		if (strcmp(text, id) != 0)
+			continue;
+		for (icalproperty *p = icalcomponent_get_first_property(c, ICAL_ATTENDEE_PROPERTY); p != NULL;
+		     p = icalcomponent_get_next_property(c, ICAL_ATTENDEE_PROPERTY))
+			if (strstr(icalproperty_get_attendee(p), address) != NULL)
+				return icalproperty_get_parameter_as_string(p, "PARTSTAT");
+	}
+	return NULL;
+}
+
+static int count_events(icalcomponent *calendar)
+{
+	return icalcomponent_count_components(calendar, ICAL_VEVENT_COMPONENT);
+}
+
+static void test_merge_reply_series(void **unused)
+{
+	(void)unused;
+	icalcomponent *calendar = parse(WEEKLY);
+	icalcomponent *reply = parse(WEEKLY_HEAD "METHOD:REPLY\r\nBEGIN:VEVENT\r\nUID:w1\r\nDTSTAMP:20260102T000000Z\r\n"
+					       "DTSTART;TZID=America/Sao_Paulo:20260105T100000\r\n"
+					       "ORGANIZER:mailto:alice@example.org\r\n"
+					       "ATTENDEE;PARTSTAT=ACCEPTED:mailto:bob@example.org\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n");
+	assert_int_equal(ex_itip_merge_reply(calendar, reply, "bob@example.org", "2.0"), 2);
+	assert_string_equal(partstat_of(calendar, "", "bob@"), "ACCEPTED");
+	assert_string_equal(partstat_of(calendar, "20260112T100000", "bob@"), "ACCEPTED");
+	assert_int_equal(count_events(calendar), 2);
+	icalcomponent_free(reply);
+	icalcomponent_free(calendar);
+}
+
+static void test_merge_reply_instances(void **unused)
+{
+	(void)unused;
+	icalcomponent *calendar = parse(WEEKLY);
+	/* Accepts the series, declines the moved instance and the one of 19 January (not overridden yet). */
+	icalcomponent *reply = parse(
+		WEEKLY_HEAD "METHOD:REPLY\r\n"
+		"BEGIN:VEVENT\r\nUID:w1\r\nDTSTAMP:20260102T000000Z\r\nORGANIZER:mailto:alice@example.org\r\n"
+		"RECURRENCE-ID;TZID=America/Sao_Paulo:20260119T100000\r\n"
+		"ATTENDEE;PARTSTAT=DECLINED:mailto:bob@example.org\r\nEND:VEVENT\r\n"
+		"BEGIN:VEVENT\r\nUID:w1\r\nDTSTAMP:20260102T000000Z\r\nORGANIZER:mailto:alice@example.org\r\n"
+		"RECURRENCE-ID:20260112T130000Z\r\n"
+		"ATTENDEE;PARTSTAT=TENTATIVE:mailto:bob@example.org\r\nEND:VEVENT\r\n"
+		"BEGIN:VEVENT\r\nUID:w1\r\nDTSTAMP:20260102T000000Z\r\nORGANIZER:mailto:alice@example.org\r\n"
+		"ATTENDEE;PARTSTAT=ACCEPTED:mailto:bob@example.org\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n");
+	assert_int_equal(ex_itip_merge_reply(calendar, reply, "bob@example.org", "2.0"), 4);
+	assert_string_equal(partstat_of(calendar, "", "bob@"), "ACCEPTED");
+	/* 13:00 UTC is 10:00 in Sao Paulo: the same instance as the stored override. */
+	assert_string_equal(partstat_of(calendar, "20260112T100000", "bob@"), "TENTATIVE");
+	assert_string_equal(partstat_of(calendar, "20260119T100000", "bob@"), "DECLINED");
+	assert_int_equal(count_events(calendar), 3);
+
+	char *text = icalcomponent_as_ical_string_r(calendar);
+	assert_non_null(strstr(text, "RECURRENCE-ID;TZID=America/Sao_Paulo:20260119T100000"));
+	assert_non_null(strstr(text, "DTSTART;TZID=America/Sao_Paulo:20260119T100000"));
+	assert_non_null(strstr(text, "DTEND;TZID=America/Sao_Paulo:20260119T110000"));
+	/* Only the master keeps the rule. */
+	const char *rule = strstr(text, "RRULE");
+	assert_non_null(rule);
+	assert_null(strstr(rule + 1, "RRULE"));
+	free(text);
+	icalcomponent_free(reply);
+	icalcomponent_free(calendar);
+}
+
+static void test_merge_reply_ignored(void **unused)
+{
+	(void)unused;
+	icalcomponent *calendar = parse(WEEKLY);
+	/* Another attendee's answer, and an invalid PARTSTAT, change nothing. */
+	icalcomponent *reply = parse(WEEKLY_HEAD "METHOD:REPLY\r\n"
+					       "BEGIN:VEVENT\r\nUID:w1\r\nDTSTAMP:20260102T000000Z\r\n"
+					       "RECURRENCE-ID;TZID=America/Sao_Paulo:20260119T100000\r\n"
+					       "ATTENDEE;PARTSTAT=DECLINED:mailto:carol@example.org\r\nEND:VEVENT\r\n"
+					       "BEGIN:VEVENT\r\nUID:w1\r\nDTSTAMP:20260102T000000Z\r\n"
+					       "ATTENDEE;PARTSTAT=MAYBE:mailto:bob@example.org\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n");
+	assert_int_equal(ex_itip_merge_reply(calendar, reply, "bob@example.org", "2.0"), 0);
+	assert_int_equal(ex_itip_merge_reply(calendar, reply, "carol@example.org", "2.0"), 0);
+	assert_int_equal(count_events(calendar), 2);
+	icalcomponent_free(reply);
+	icalcomponent_free(calendar);
+}
+
+static void test_partstat_changed(void **unused)
+{
+	(void)unused;
+	icalcomponent *before = parse(WEEKLY);
+	icalcomponent *after = parse(WEEKLY);
+	assert_false(ex_itip_partstat_changed(before, after, "bob@example.org"));
+	assert_false(ex_itip_partstat_changed(NULL, after, "bob@example.org"));
+
+	/* Declining the moved instance only is a change. */
+	assert_non_null(icalcomponent_get_first_component(after, ICAL_VEVENT_COMPONENT));
+	icalcomponent *moved = icalcomponent_get_next_component(after, ICAL_VEVENT_COMPONENT);
+	assert_non_null(moved);
+	icalproperty_set_parameter_from_string(icalcomponent_get_first_property(moved, ICAL_ATTENDEE_PROPERTY), "PARTSTAT",
+					       "DECLINED");
+	assert_true(ex_itip_partstat_changed(before, after, "bob@example.org"));
+	assert_true(ex_itip_partstat_changed(NULL, after, "bob@example.org"));
+	assert_false(ex_itip_partstat_changed(before, after, "alice@example.org"));
+	icalcomponent_free(after);
+	icalcomponent_free(before);
+}
+
 static void test_fingerprint(void **unused)
 {
 	(void)unused;
@@ -209,6 +339,10 @@ int main(void)
 		cmocka_unit_test(test_build_request_and_cancel),
 		cmocka_unit_test(test_build_reply),
 		cmocka_unit_test(test_set_partstat),
+		cmocka_unit_test(test_merge_reply_series),
+		cmocka_unit_test(test_merge_reply_instances),
+		cmocka_unit_test(test_merge_reply_ignored),
+		cmocka_unit_test(test_partstat_changed),
 		cmocka_unit_test(test_fingerprint),
 		cmocka_unit_test(test_attendees_per_component),
 		cmocka_unit_test(test_partstat_valid),
