@@ -99,6 +99,9 @@ const ex_setting ex_mail_settings[] = {
 	  "a certificate, because AUTHENTICATE needs STARTTLS.", false },
 	{ "managesieve_max_connections", "EXPRESSO_MANAGESIEVE_MAX_CONNECTIONS", EX_SETTING_INT, "100", "connections",
 	  "ManageSieve connections open at once; one thread each. Further clients get BYE (TRYLATER).", false },
+	{ "managesieve_max_connections_per_address", "EXPRESSO_MANAGESIEVE_MAX_CONNECTIONS_PER_ADDRESS", EX_SETTING_INT,
+	  "10", "connections", "ManageSieve connections open at once from one client address; further ones get BYE "
+	  "(TRYLATER).", false },
 	/* IMAP (imap_service.c). */
 	{ "imap_port", "EXPRESSO_IMAP_PORT", EX_SETTING_INT, "143", "port",
 	  "IMAP port with STARTTLS. 0 disables it.", false },
@@ -355,13 +358,17 @@ int ex_mail_service_open(ex_mail_service *service, ex_daemon *daemon)
 	int64_t managesieve_port = ex_config_int(config, "managesieve_port");
 	if (managesieve_port < 0 || managesieve_port > MAX_PORT)
 		return invalid_setting("EXPRESSO_MANAGESIEVE_PORT", "must be a port between 0 and 65535");
-	if (check_positive(config, "managesieve_max_connections", "EXPRESSO_MANAGESIEVE_MAX_CONNECTIONS", 100000) != 0)
+	if (check_positive(config, "managesieve_max_connections", "EXPRESSO_MANAGESIEVE_MAX_CONNECTIONS", 100000) != 0 ||
+	    check_positive(config, "managesieve_max_connections_per_address",
+			   "EXPRESSO_MANAGESIEVE_MAX_CONNECTIONS_PER_ADDRESS", 100000) != 0)
 		return -1;
 	if (managesieve_port > 0 && service->tls != NULL) {
 		const ex_managesieve_options managesieve = {
 			.bind_address = ex_config_string(config, "smtp_address"),
 			.port = (int)managesieve_port,
 			.max_connections = (unsigned)ex_config_int(config, "managesieve_max_connections"),
+			.max_connections_per_address =
+				(unsigned)ex_config_int(config, "managesieve_max_connections_per_address"),
 			.idle_timeout_ms = ex_config_duration_ms(config, "smtp_idle_timeout"),
 		};
 		service->managesieve = ex_managesieve_start(service, &managesieve, err, sizeof(err));

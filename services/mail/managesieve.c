@@ -644,6 +644,7 @@ ex_managesieve_server *ex_managesieve_start(ex_mail_service *service, const ex_m
 		.ports = &port,
 		.port_count = 1,
 		.max_connections = options->max_connections,
+		.max_connections_per_address = options->max_connections_per_address,
 		.idle_timeout_ms = options->idle_timeout_ms,
 		.reply_too_many = "BYE (TRYLATER) \"too many connections; try again later\"\r\n",
 		.reply_too_many_from_address = "BYE (TRYLATER) \"too many connections; try again later\"\r\n",

@@ -17,6 +17,7 @@ typedef struct {
 	const char *bind_address;
 	int port;
 	unsigned max_connections;
+	unsigned max_connections_per_address;
 	uint64_t idle_timeout_ms;
 } ex_managesieve_options;
 

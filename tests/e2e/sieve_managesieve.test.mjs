@@ -18,7 +18,7 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 
 import { sendMessage } from './lib/smtp_client.mjs';
-import { buildDir, freePort, mailListenersOff, requireEnv, startDaemon, waitForHttp } from './lib/stack.mjs';
+import { buildDir, freePort, mailListenersOff, requireEnv, runToExit, startDaemon, waitForHttp } from './lib/stack.mjs';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
 const host = '127.0.0.1';
@@ -63,9 +63,10 @@ class RawClient {
     socket.on('error', () => {});
   }
 
-  static connect(port = Number(env.EXPRESSO_MANAGESIEVE_PORT)) {
+  // Connects to PORT on the test host, from LOCAL_ADDRESS when given (another loopback address).
+  static connect(port = Number(env.EXPRESSO_MANAGESIEVE_PORT), localAddress = undefined) {
     return new Promise((resolve, reject) => {
-      const socket = net.connect(port, host, () => resolve(new RawClient(socket)));
+      const socket = net.connect({ port, host, localAddress }, () => resolve(new RawClient(socket)));
       socket.once('error', reject);
     });
   }
@@ -349,11 +350,10 @@ test('scripts are isolated between tenants', async () => {
 
 // ---- connection limit and stop ---------------------------------------------------
 
-test('connection limit and stop with sessions open', { timeout: 60_000 }, async () => {
-  // A private instance that takes two sessions at most, with its SMTP and IMAP listeners off.
-  const ports = { http: await freePort(), managesieve: await freePort() };
+// The environment of a private instance with only its ManageSieve listener, on PORTS.
+function privateInstanceEnv(ports, extra) {
   const stateDir = requireEnv('EXPRESSO_STATE_DIR');
-  const daemon = startDaemon(path.join(buildDir, 'services', 'mail', 'expresso-mail'), {
+  return {
     ...mailListenersOff,
     EXPRESSO_HTTP_ADDRESS: host,
     EXPRESSO_HTTP_PORT: String(ports.http),
@@ -361,11 +361,19 @@ test('connection limit and stop with sessions open', { timeout: 60_000 }, async 
     EXPRESSO_SUBMISSION_PORT: '0',
     EXPRESSO_SUBMISSIONS_PORT: '0',
     EXPRESSO_MANAGESIEVE_PORT: String(ports.managesieve),
-    EXPRESSO_MANAGESIEVE_MAX_CONNECTIONS: '2',
     EXPRESSO_STORAGE_DIR: path.join(stateDir, 'storage'),
     EXPRESSO_TLS_CERT: path.join(stateDir, 'tls', 'server.pem'),
     EXPRESSO_TLS_KEY: path.join(stateDir, 'tls', 'server.key'),
-  });
+    ...extra,
+  };
+}
+
+const mailBinary = path.join(buildDir, 'services', 'mail', 'expresso-mail');
+
+test('connection limit and stop with sessions open', { timeout: 60_000 }, async () => {
+  // A private instance that takes two sessions at most, with its SMTP and IMAP listeners off.
+  const ports = { http: await freePort(), managesieve: await freePort() };
+  const daemon = startDaemon(mailBinary, privateInstanceEnv(ports, { EXPRESSO_MANAGESIEVE_MAX_CONNECTIONS: '2' }));
   const clients = [];
   try {
     await waitForHttp(`http://${host}:${ports.http}/ready`, { timeoutMs: 20_000 });
@@ -398,6 +406,40 @@ test('connection limit and stop with sessions open', { timeout: 60_000 }, async 
     await daemon.exited;
     await Promise.all(closed);
     assert.ok(Date.now() - stopped < 15_000, `the daemon took ${Date.now() - stopped} ms to stop`);
+  } finally {
+    for (const client of clients) client.close();
+    daemon.child.kill('SIGKILL');
+    await daemon.exited;
+  }
+});
+
+test('connections per client address at the limit and one past', { timeout: 60_000 }, async () => {
+  for (const value of ['0', '100001']) {
+    const result = await runToExit(mailBinary, [], privateInstanceEnv({ http: await freePort(), managesieve: await freePort() },
+      { EXPRESSO_MANAGESIEVE_MAX_CONNECTIONS_PER_ADDRESS: value }));
+    assert.notEqual(result.code, 0, `${value} is rejected`);
+    assert.match(result.stderr, /EXPRESSO_MANAGESIEVE_MAX_CONNECTIONS_PER_ADDRESS/);
+  }
+
+  const ports = { http: await freePort(), managesieve: await freePort() };
+  const daemon = startDaemon(mailBinary, privateInstanceEnv(ports, { EXPRESSO_MANAGESIEVE_MAX_CONNECTIONS: '10',
+    EXPRESSO_MANAGESIEVE_MAX_CONNECTIONS_PER_ADDRESS: '2' }));
+  const clients = [];
+  try {
+    await waitForHttp(`http://${host}:${ports.http}/ready`, { timeoutMs: 20_000 });
+    for (let i = 0; i < 2; i++) {
+      const client = await RawClient.connect(ports.managesieve);
+      clients.push(client);
+      assert.match((await client.response()).at(-1), /^OK/, 'a session at the limit is greeted');
+    }
+    const extra = await RawClient.connect(ports.managesieve);
+    assert.deepEqual(await extra.response(), ['BYE (TRYLATER) "too many connections; try again later"']);
+    extra.close();
+
+    // Another client address still gets in.
+    const other = await RawClient.connect(ports.managesieve, '127.0.0.2');
+    clients.push(other);
+    assert.match((await other.response()).at(-1), /^OK/, 'another address is greeted');
   } finally {
     for (const client of clients) client.close();
     daemon.child.kill('SIGKILL');
