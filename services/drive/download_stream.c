@@ -4,8 +4,8 @@
  * The object is read once from start to end, so the ranges must be
  * ascending and disjoint. The whole object or one range of a local file
  * goes out with sendfile(2) instead, without passing through this process.
- * NOTE: the storage interface has no ranged read yet, so for S3 objects
- * and multipart responses the bytes before each range are read and dropped.
+ * The bytes before each range are skipped with ex_storage_skip, which
+ * seeks in a local file and starts a ranged GET on S3 for a long jump.
  */
 #include "download_stream.h"
 
@@ -25,7 +25,6 @@ enum {
 	SEGMENTS_MAX = 2 * EX_HTTP_RANGE_MAX + 1,
 	PART_HEADER_MAX = 96 + EX_DRIVE_CONTENT_TYPE_MAX + 64,
 	BOUNDARY_HEX = 24,
-	SKIP_BUFFER = 64 * 1024,
 };
 
 typedef struct {
@@ -73,19 +72,14 @@ static bool add_range(download_stream *stream, uint64_t first, uint64_t last)
 	return true;
 }
 
-/* Reads and drops object bytes up to TARGET. */
+/* Moves the reader forward to the object byte TARGET. */
 static bool skip_to(download_stream *stream, uint64_t target)
 {
-	char buffer[SKIP_BUFFER];
-
-	while (stream->reader_position < target) {
-		uint64_t gap = target - stream->reader_position;
-		size_t requested = gap < sizeof(buffer) ? (size_t)gap : sizeof(buffer);
-		ssize_t got = ex_storage_read(stream->reader, buffer, requested);
-		if (got <= 0)
-			return false;
-		stream->reader_position += (uint64_t)got;
-	}
+	if (stream->reader_position >= target)
+		return true;
+	if (ex_storage_skip(stream->reader, target - stream->reader_position) != 0)
+		return false;
+	stream->reader_position = target;
 	return true;
 }
 

@@ -165,6 +165,41 @@ test('drive suite passes on the S3 backend', { timeout: SUITE_TIMEOUT_MS }, asyn
   assert.doesNotMatch(proxyLog.slice(logStart), /rejected/);
 });
 
+test('ranges far into an S3 object use ranged GETs', { timeout: 120_000 }, async () => {
+  const MiB = 1024 * 1024;
+  const drive = await startS3Drive();
+  try {
+    const token = await devToken(process.env.EXPRESSO_ALICE_EMAIL ?? 'alice@demo.expresso.test');
+    const content = crypto.randomBytes(4 * MiB);
+    const name = `ranges-${crypto.randomUUID()}.bin`;
+    assert.equal(await uploadOnce(drive.base, token, name, content), 204);
+    const headers = { Authorization: `Bearer ${token}` };
+    const list = await fetch(`${drive.base}/api/v1/drive/folders/root?limit=1000`, { headers });
+    const file = (await list.json()).entries.find((entry) => entry.name === name);
+    assert.ok(file, `${name} is listed`);
+    const url = `${drive.base}/api/v1/drive/files/${file.id}/content`;
+
+    const logStart = proxyLog.length;
+    const one = await fetch(url, { headers: { ...headers, Range: `bytes=${3 * MiB}-${3 * MiB + 9}` } });
+    assert.equal(one.status, 206);
+    assert.deepEqual(Buffer.from(await one.arrayBuffer()), content.subarray(3 * MiB, 3 * MiB + 10));
+
+    // Two ranges 3 MiB apart: the first is read in the first GET, the second from a GET that starts there.
+    const two = await fetch(url, { headers: { ...headers, Range: `bytes=0-9, ${3 * MiB + 100}-${3 * MiB + 109}` } });
+    assert.equal(two.status, 206);
+    const boundary = two.headers.get('content-type').match(/boundary=(\w+)$/)[1];
+    const body = Buffer.from(await two.arrayBuffer()).toString('latin1');
+    const parts = body.split(`--${boundary}`).slice(1, -1).map((part) => part.split('\r\n\r\n')[1].slice(0, -2));
+    assert.deepEqual(parts, [content.subarray(0, 10).toString('latin1'),
+      content.subarray(3 * MiB + 100, 3 * MiB + 110).toString('latin1')]);
+
+    const ranges = proxyLog.slice(logStart).split('\n').filter((line) => line.startsWith('range GET '));
+    assert.deepEqual(ranges.map((line) => line.split(' ').pop()), [`bytes=${3 * MiB}-`, `bytes=${3 * MiB + 100}-`]);
+  } finally {
+    await stopDaemon(drive);
+  }
+});
+
 test('S3 requests retry after 503 SlowDown', { timeout: 60_000 }, async () => {
   const drive = await startS3Drive();
   try {

@@ -43,6 +43,7 @@ struct ex_storage_backend {
 	ex_storage_status (*open_read)(ex_storage *storage, const char *tenant_id, const char *key,
 				       ex_storage_reader **out, uint64_t *size, char *err, size_t errlen);
 	ssize_t (*read)(ex_storage_reader *reader, void *buffer, size_t length);
+	int (*skip)(ex_storage_reader *reader, uint64_t count);
 	void (*reader_close)(ex_storage_reader *reader);
 	int (*reader_steal_fd)(ex_storage_reader *reader); /* NULL: the backend has no file descriptor */
 	ex_storage_status (*delete_object)(ex_storage *storage, const char *tenant_id, const char *key, char *err,

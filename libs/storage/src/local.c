@@ -428,6 +428,18 @@ static ssize_t local_read(ex_storage_reader *base, void *buffer, size_t length)
 	}
 }
 
+static int local_skip(ex_storage_reader *base, uint64_t count)
+{
+	const local_reader *reader = (const local_reader *)base;
+	struct stat info;
+	off_t position = lseek(reader->fd, 0, SEEK_CUR);
+
+	if (count > (uint64_t)INT64_MAX || position < 0 || fstat(reader->fd, &info) != 0 ||
+	    count > (uint64_t)(info.st_size - position))
+		return -1;
+	return lseek(reader->fd, (off_t)count, SEEK_CUR) < 0 ? -1 : 0;
+}
+
 static void local_reader_close(ex_storage_reader *base)
 {
 	local_reader *reader = (local_reader *)base;
@@ -534,6 +546,7 @@ static const ex_storage_backend local_backend = {
 	.import_file = local_import_file,
 	.open_read = local_open_read,
 	.read = local_read,
+	.skip = local_skip,
 	.reader_close = local_reader_close,
 	.reader_steal_fd = local_reader_steal_fd,
 	.delete_object = local_delete,

@@ -10,7 +10,9 @@
  * CompleteMultipartUpload succeeds, which S3 acknowledges after storing
  * it durably. A failed write aborts its multipart upload.
  * Reads stream the GET response through a buffer of READ_BUFFER bytes,
- * pausing the transfer while the caller has not taken the bytes.
+ * pausing the transfer while the caller has not taken the bytes. A skip
+ * longer than SKIP_BY_READING ends the transfer and starts a GET with a
+ * Range from the new position.
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -28,6 +30,7 @@ enum {
 	MIN_PART_SIZE = EX_STORAGE_MIN_PART_SIZE,
 	MAX_PARTS = EX_STORAGE_MAX_PARTS,
 	READ_BUFFER = 256 * 1024,
+	SKIP_BY_READING = 1024 * 1024,
 	UPLOAD_ID_MAX = EX_STORAGE_UPLOAD_ID_MAX,
 };
 
@@ -48,6 +51,9 @@ typedef struct {
 
 typedef struct {
 	ex_storage_reader base;
+	const s3_storage *storage;
+	char *url;
+	uint64_t position; /* of buffer[start] in the object */
 	CURLM *multi;
 	CURL *easy;
 	struct curl_slist *headers;
@@ -572,23 +578,37 @@ static int reader_pump(s3_reader *reader)
 	return 0;
 }
 
-static void s3_reader_close(ex_storage_reader *base)
+/* Ends the reader's transfer and empties its buffer. */
+static void reader_stop(s3_reader *reader)
 {
-	s3_reader *reader = (s3_reader *)base;
-
 	if (reader->multi != NULL && reader->easy != NULL)
 		curl_multi_remove_handle(reader->multi, reader->easy);
 	curl_easy_cleanup(reader->easy);
 	curl_multi_cleanup(reader->multi);
 	curl_slist_free_all(reader->headers);
+	reader->easy = NULL;
+	reader->multi = NULL;
+	reader->headers = NULL;
+	reader->start = reader->end = 0;
+	reader->paused = reader->done = false;
+	reader->result = CURLE_OK;
+}
+
+static void s3_reader_close(ex_storage_reader *base)
+{
+	s3_reader *reader = (s3_reader *)base;
+
+	reader_stop(reader);
+	free(reader->url);
 	free(reader);
 }
 
-/* Starts the GET of URL and waits for its first bytes or its end. */
-static ex_storage_status reader_start(const s3_storage *storage, s3_reader *reader, const char *url, char *err,
-				      size_t errlen)
+/* Starts the GET of URL from byte FIRST (a ranged GET unless 0) and waits for its first bytes or its end. */
+static ex_storage_status reader_start(const s3_storage *storage, s3_reader *reader, const char *url, uint64_t first,
+				      char *err, size_t errlen)
 {
 	char hash_header[96] = "x-amz-content-sha256: ";
+	char range[32];
 
 	reader->multi = curl_multi_init();
 	reader->easy = curl_easy_init();
@@ -601,6 +621,10 @@ static ex_storage_status reader_start(const s3_storage *storage, s3_reader *read
 	curl_easy_setopt(reader->easy, CURLOPT_FAILONERROR, 1L);
 	curl_easy_setopt(reader->easy, CURLOPT_WRITEFUNCTION, reader_take);
 	curl_easy_setopt(reader->easy, CURLOPT_WRITEDATA, reader);
+	if (first > 0) {
+		snprintf(range, sizeof(range), "%" PRIu64 "-", first);
+		curl_easy_setopt(reader->easy, CURLOPT_RANGE, range);
+	}
 	curl_multi_add_handle(reader->multi, reader->easy);
 	if (reader_pump(reader) != 0)
 		return ex_storage_fail(err, errlen, "GET %s failed in libcurl", url);
@@ -626,7 +650,7 @@ static ex_storage_status s3_open_read(ex_storage *base, const char *tenant_id, c
 			break;
 		}
 		reader->base.backend = &s3_backend;
-		status = reader_start(storage, reader, url, err, errlen);
+		status = reader_start(storage, reader, url, 0, err, errlen);
 		curl_easy_getinfo(reader->easy, CURLINFO_RESPONSE_CODE, &http_status);
 		if (status == EX_STORAGE_OK && reader->done && reader->result != CURLE_OK) {
 			if (http_status == 404) {
@@ -651,9 +675,12 @@ static ex_storage_status s3_open_read(ex_storage *base, const char *tenant_id, c
 		}
 		nanosleep(&delay, NULL);
 	}
-	free(url);
-	if (status != EX_STORAGE_OK || reader == NULL)
+	if (status != EX_STORAGE_OK || reader == NULL) {
+		free(url);
 		return status != EX_STORAGE_OK ? status : ex_storage_fail(err, errlen, "GET of %s was not attempted", key);
+	}
+	reader->storage = storage;
+	reader->url = url;
 	curl_off_t length = 0;
 	curl_easy_getinfo(reader->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length);
 	if (size != NULL)
@@ -674,7 +701,40 @@ static ssize_t s3_read(ex_storage_reader *base, void *buffer, size_t length)
 	size_t take = length < available ? length : available;
 	memcpy(buffer, reader->buffer + reader->start, take);
 	reader->start += take;
+	reader->position += take;
 	return (ssize_t)take;
+}
+
+static int s3_skip(ex_storage_reader *base, uint64_t count)
+{
+	s3_reader *reader = (s3_reader *)base;
+	char buffer[64 * 1024];
+
+	while (count > 0) {
+		uint64_t buffered = reader->end - reader->start;
+		if (buffered == 0 && count > SKIP_BY_READING) {
+			char err[EX_STORAGE_ERROR_MAX];
+			long http_status = 0;
+			uint64_t target = reader->position + count;
+			reader_stop(reader);
+			if (reader_start(reader->storage, reader, reader->url, target, err, sizeof(err)) != EX_STORAGE_OK)
+				return -1;
+			curl_easy_getinfo(reader->easy, CURLINFO_RESPONSE_CODE, &http_status);
+			/* A server that ignores Range returns 200 with the whole object. */
+			if (http_status != 206)
+				return -1;
+			reader->position = target;
+			return 0;
+		}
+		size_t step = count < sizeof(buffer) ? (size_t)count : sizeof(buffer);
+		if (buffered > 0 && step > buffered)
+			step = (size_t)buffered;
+		ssize_t got = s3_read(base, buffer, step);
+		if (got <= 0)
+			return -1;
+		count -= (uint64_t)got;
+	}
+	return 0;
 }
 
 /* ---- stat, delete, sweep ---- */
@@ -743,6 +803,7 @@ static const ex_storage_backend s3_backend = {
 	.import_file = s3_import_file,
 	.open_read = s3_open_read,
 	.read = s3_read,
+	.skip = s3_skip,
 	.reader_close = s3_reader_close,
 	.delete_object = s3_delete,
 	.stat = s3_stat,

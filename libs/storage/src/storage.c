@@ -235,6 +235,11 @@ ssize_t ex_storage_read(ex_storage_reader *reader, void *buffer, size_t length)
 	return reader->backend->read(reader, buffer, length);
 }
 
+int ex_storage_skip(ex_storage_reader *reader, uint64_t count)
+{
+	return count == 0 ? 0 : reader->backend->skip(reader, count);
+}
+
 int ex_storage_reader_steal_fd(ex_storage_reader *reader)
 {
 	if (reader->backend->reader_steal_fd == NULL)

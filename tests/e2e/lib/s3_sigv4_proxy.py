@@ -9,7 +9,8 @@ answers 403 SignatureDoesNotMatch like S3 or MinIO when anything differs.
 Requests that pass are forwarded to the server unchanged.
 
 POST /__control/fail?count=N makes the next N S3 requests answer 503
-SlowDown, so tests can see the client retry.
+SlowDown, so tests can see the client retry. Each request with a Range
+header is written to stderr as "range METHOD PATH VALUE".
 
 Usage: s3_sigv4_proxy.py LISTEN_PORT UPSTREAM_PORT ACCESS_KEY SECRET_KEY REGION
 It listens on 127.0.0.1 only and prints "listening <port>" when ready.
@@ -110,6 +111,8 @@ class Handler(BaseHTTPRequestHandler):
         if problem:
             sys.stderr.write(f'rejected {self.command} {self.path}: {problem}\n')
             return self.reply(403, 'SignatureDoesNotMatch', problem)
+        if 'Range' in self.headers:
+            sys.stderr.write(f'range {self.command} {self.path} {self.headers["Range"]}\n')
         self.forward(body)
 
     def forward(self, body):

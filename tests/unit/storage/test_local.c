@@ -135,6 +135,28 @@ static void put_and_read_back(void **state)
 	free(data);
 }
 
+static void skip_moves_the_reader(void **state)
+{
+	ex_storage_reader *reader = NULL;
+	uint64_t size = 0;
+	char buffer[8];
+	(void)state;
+
+	assert_int_equal(ex_storage_put(storage, DEMO, "files/skip", "0123456789", 10, err, sizeof(err)), EX_STORAGE_OK);
+	assert_int_equal(ex_storage_open_read(storage, DEMO, "files/skip", &reader, &size, err, sizeof(err)), EX_STORAGE_OK);
+	assert_int_equal(ex_storage_skip(reader, 0), 0);
+	assert_int_equal(ex_storage_read(reader, buffer, 2), 2);
+	assert_memory_equal(buffer, "01", 2);
+	assert_int_equal(ex_storage_skip(reader, 5), 0);
+	assert_int_equal(ex_storage_read(reader, buffer, 2), 2);
+	assert_memory_equal(buffer, "78", 2);
+	/* To the end is allowed, past it is an error. */
+	assert_int_equal(ex_storage_skip(reader, 2), -1);
+	assert_int_equal(ex_storage_skip(reader, 1), 0);
+	assert_int_equal(ex_storage_read(reader, buffer, sizeof(buffer)), 0);
+	ex_storage_reader_close(reader);
+}
+
 static void same_key_other_tenant_is_separate(void **state)
 {
 	char *data = NULL;
@@ -315,6 +337,7 @@ int main(void)
 		cmocka_unit_test(key_validation_table),
 		cmocka_unit_test(tenant_validation),
 		cmocka_unit_test(put_and_read_back),
+		cmocka_unit_test(skip_moves_the_reader),
 		cmocka_unit_test(same_key_other_tenant_is_separate),
 		cmocka_unit_test(streaming_writer_commit_replaces),
 		cmocka_unit_test(aborted_writer_leaves_nothing),

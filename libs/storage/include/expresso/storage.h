@@ -158,6 +158,12 @@ ex_storage_status ex_storage_open_read(ex_storage *storage, const char *tenant_i
 				       ex_storage_reader **out, uint64_t *size, char *err, size_t errlen);
 /* Reads up to LENGTH bytes; returns the count, 0 at the end, -1 on error. */
 ssize_t ex_storage_read(ex_storage_reader *reader, void *buffer, size_t length);
+/*
+ * Moves the reader COUNT bytes forward without returning them: the local
+ * backend seeks, the S3 backend starts a ranged GET for a long jump.
+ * Returns 0, or -1 on error or when the object ends first.
+ */
+int ex_storage_skip(ex_storage_reader *reader, uint64_t count);
 void ex_storage_reader_close(ex_storage_reader *reader);
 
 /*
