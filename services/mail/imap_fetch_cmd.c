@@ -653,10 +653,71 @@ static void write_message(imap_session *session, const ex_imap_fetch_list *list,
 	ex_imap_write_raw(out, ")\r\n", 3);
 }
 
+/* One message to answer from the cache, copied out of it: its flags are FLAGS_LENGTH octets at FLAGS_OFFSET. */
+typedef struct {
+	uint32_t uid;
+	uint32_t sequence;
+	uint64_t modseq;
+	size_t flags_offset;
+	size_t flags_length;
+} cached_answer;
+
+/*
+ * Copies from SNAPSHOT the messages of UIDS that are in the view and changed
+ * after CHANGED_SINCE into *ANSWERS, and their flags into *FLAGS (both freed
+ * by the caller). Returns their number, or -1 when memory ran out.
+ */
+static long copy_from_snapshot(const imap_session *session, const imap_view_snapshot *snapshot, const uint32_t *uids,
+			       size_t count, uint64_t changed_since, cached_answer **answers, char **flags)
+{
+	const imap_view *view = &session->view;
+	size_t capacity = count < snapshot->count ? count : snapshot->count;
+	size_t flags_capacity = 4096;
+	size_t found = 0;
+	size_t flags_used = 0;
+	size_t cached = 0;
+	size_t sequence = 0;
+
+	*answers = malloc((capacity + 1) * sizeof(**answers));
+	*flags = malloc(flags_capacity);
+	if (*answers == NULL || *flags == NULL)
+		return -1;
+	for (size_t i = 0; i < count; i++) {
+		/* UIDS, the view and the snapshot are all in ascending UID order, so one pass walks all three. */
+		while (sequence < view->count && view->uids[sequence] < uids[i])
+			sequence++;
+		while (cached < snapshot->count && snapshot->messages[cached].uid < uids[i])
+			cached++;
+		if (sequence == view->count || cached == snapshot->count)
+			break;
+		const imap_view_cached_message *message = &snapshot->messages[cached];
+		if (view->uids[sequence] != uids[i] || message->uid != uids[i] || message->modseq <= changed_since)
+			continue;
+		if (flags_used + message->flags_length > flags_capacity) {
+			size_t grown = 2 * flags_capacity + message->flags_length;
+			char *bigger = realloc(*flags, grown);
+			if (bigger == NULL)
+				return -1;
+			*flags = bigger;
+			flags_capacity = grown;
+		}
+		memcpy(*flags + flags_used, snapshot->flag_text + message->flags_offset, message->flags_length);
+		(*answers)[found++] = (cached_answer){ .uid = message->uid,
+						       .sequence = (uint32_t)(sequence + 1),
+						       .modseq = message->modseq,
+						       .flags_offset = flags_used,
+						       .flags_length = message->flags_length };
+		flags_used += message->flags_length;
+	}
+	return (long)found;
+}
+
 /*
  * Writes the responses to a FETCH of FLAGS, UID and MODSEQ only from the
- * shared mailbox cache, brought up to date first. Returns false, having written nothing,
- * when the cache cannot serve this mailbox.
+ * shared mailbox cache, brought up to date first. The messages are copied
+ * out while the cache is locked and formatted after it is released, so
+ * other sessions wait for the copy only. Returns false, having written
+ * nothing, when the cache cannot serve this mailbox.
  */
 static bool fetch_from_cache(imap_session *session, const ex_imap_fetch_list *list, const fetch_needs *needs,
 			     const uint32_t *uids, size_t count, uint64_t changed_since)
@@ -664,33 +725,21 @@ static bool fetch_from_cache(imap_session *session, const ex_imap_fetch_list *li
 	imap_view_snapshot snapshot;
 	if (!imap_view_cache_sync(session, session->view.id, 0, &snapshot))
 		return false;
-	/*
-	 * NOTE: the cache has one lock for all mailboxes, held until the loop
-	 * below has written every response, so other sessions' SELECT and
-	 * FETCH FLAGS wait that long.
-	 */
-	const imap_view *view = &session->view;
-	size_t cached = 0;
-	size_t sequence = 0;
-	for (size_t i = 0; i < count; i++) {
-		/* UIDS, the view and the snapshot are all in ascending UID order, so one pass walks all three. */
-		while (sequence < view->count && view->uids[sequence] < uids[i])
-			sequence++;
-		while (cached < snapshot.count && snapshot.messages[cached].uid < uids[i])
-			cached++;
-		if (sequence == view->count || cached == snapshot.count)
-			break;
-		const imap_view_cached_message *message = &snapshot.messages[cached];
-		if (view->uids[sequence] != uids[i] || message->uid != uids[i] || message->modseq <= changed_since)
-			continue;
-		fetch_row row = { .uid = message->uid,
-				  .modseq = message->modseq,
-				  .flags = snapshot.flag_text + message->flags_offset,
-				  .flags_length = message->flags_length };
-		write_message(session, list, needs, (uint32_t)(sequence + 1), &row, NULL, &(structure_values){ 0 });
-	}
+	cached_answer *answers = NULL;
+	char *flags = NULL;
+	long found = copy_from_snapshot(session, &snapshot, uids, count, changed_since, &answers, &flags);
 	imap_view_cache_release(imap_view_cache_shared());
-	return true;
+	for (long i = 0; i < found; i++) {
+		const cached_answer *answer = &answers[i];
+		fetch_row row = { .uid = answer->uid,
+				  .modseq = answer->modseq,
+				  .flags = flags + answer->flags_offset,
+				  .flags_length = answer->flags_length };
+		write_message(session, list, needs, answer->sequence, &row, NULL, &(structure_values){ 0 });
+	}
+	free(answers);
+	free(flags);
+	return found >= 0;
 }
 
 /* Returns true when UID is in the COUNT sorted UIDS. */
