@@ -653,22 +653,22 @@ static void write_message(imap_session *session, const ex_imap_fetch_list *list,
 	ex_imap_write_raw(out, ")\r\n", 3);
 }
 
-/* One message to answer from the cache, copied out of it: its flags are FLAGS_LENGTH octets at FLAGS_OFFSET. */
+/* One message copied out of the cache for a FETCH: its flags are FLAGS_LENGTH octets at FLAGS_OFFSET. */
 typedef struct {
 	uint32_t uid;
 	uint32_t sequence;
 	uint64_t modseq;
 	size_t flags_offset;
 	size_t flags_length;
-} cached_answer;
+} cached_copy;
 
 /*
  * Copies from SNAPSHOT the messages of UIDS that are in the view and changed
- * after CHANGED_SINCE into *ANSWERS, and their flags into *FLAGS (both freed
+ * after CHANGED_SINCE into *COPIES, and their flags into *FLAGS (both freed
  * by the caller). Returns their number, or -1 when memory ran out.
  */
 static long copy_from_snapshot(const imap_session *session, const imap_view_snapshot *snapshot, const uint32_t *uids,
-			       size_t count, uint64_t changed_since, cached_answer **answers, char **flags)
+			       size_t count, uint64_t changed_since, cached_copy **copies, char **flags)
 {
 	const imap_view *view = &session->view;
 	size_t capacity = count < snapshot->count ? count : snapshot->count;
@@ -678,9 +678,9 @@ static long copy_from_snapshot(const imap_session *session, const imap_view_snap
 	size_t cached = 0;
 	size_t sequence = 0;
 
-	*answers = malloc((capacity + 1) * sizeof(**answers));
+	*copies = malloc((capacity + 1) * sizeof(**copies));
 	*flags = malloc(flags_capacity);
-	if (*answers == NULL || *flags == NULL)
+	if (*copies == NULL || *flags == NULL)
 		return -1;
 	for (size_t i = 0; i < count; i++) {
 		/* UIDS, the view and the snapshot are all in ascending UID order, so one pass walks all three. */
@@ -702,7 +702,7 @@ static long copy_from_snapshot(const imap_session *session, const imap_view_snap
 			flags_capacity = grown;
 		}
 		memcpy(*flags + flags_used, snapshot->flag_text + message->flags_offset, message->flags_length);
-		(*answers)[found++] = (cached_answer){ .uid = message->uid,
+		(*copies)[found++] = (cached_copy){ .uid = message->uid,
 						       .sequence = (uint32_t)(sequence + 1),
 						       .modseq = message->modseq,
 						       .flags_offset = flags_used,
@@ -725,19 +725,19 @@ static bool fetch_from_cache(imap_session *session, const ex_imap_fetch_list *li
 	imap_view_snapshot snapshot;
 	if (!imap_view_cache_sync(session, session->view.id, 0, &snapshot))
 		return false;
-	cached_answer *answers = NULL;
+	cached_copy *copies = NULL;
 	char *flags = NULL;
-	long found = copy_from_snapshot(session, &snapshot, uids, count, changed_since, &answers, &flags);
+	long found = copy_from_snapshot(session, &snapshot, uids, count, changed_since, &copies, &flags);
 	imap_view_cache_release(imap_view_cache_shared());
 	for (long i = 0; i < found; i++) {
-		const cached_answer *answer = &answers[i];
-		fetch_row row = { .uid = answer->uid,
-				  .modseq = answer->modseq,
-				  .flags = flags + answer->flags_offset,
-				  .flags_length = answer->flags_length };
-		write_message(session, list, needs, answer->sequence, &row, NULL, &(structure_values){ 0 });
+		const cached_copy *copy = &copies[i];
+		fetch_row row = { .uid = copy->uid,
+				  .modseq = copy->modseq,
+				  .flags = flags + copy->flags_offset,
+				  .flags_length = copy->flags_length };
+		write_message(session, list, needs, copy->sequence, &row, NULL, &(structure_values){ 0 });
 	}
-	free(answers);
+	free(copies);
 	free(flags);
 	return found >= 0;
 }
