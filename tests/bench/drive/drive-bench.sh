@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Benchmark of expresso-drive against dd on the same disk: uploads
 # EXPRESSO_BENCH_SIZE_MIB (default 1024) MiB through tus in 16 MiB PATCHes
-# to the stack's drive (local-disk backend) and downloads it back, then
-# has dd write the same size into the drive's storage directory and read
-# it back. Prints MB/s (10^6 bytes/s) for each, the median of the runs,
-# and the ratios drive/dd.
+# to the stack's drive (local-disk backend) and downloads it back. dd and
+# nginx then read the file the drive stored, and dd writes the same size
+# into the drive's storage directory. Prints MB/s (10^6 bytes/s) for
+# each, the median of the runs, and the ratios drive/peer.
 #
 # How the two sides are made comparable:
 # - Upload against dd conv=fsync (one fsync at the end) is the target.
