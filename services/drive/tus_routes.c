@@ -922,6 +922,26 @@ static void creation_stream_end(ex_http_request *request, void *context, void **
 	}
 	add_tus_resumable(request);
 	release_upload(service, stream);
+	/* The response now carries the URL (or an error sent after a stored chunk), so the release keeps the upload. */
+	stream->created = false;
+}
+
+/*
+ * Removes the upload this creation made when the request ends before its
+ * end handler ran, because no client received its URL. That happens when
+ * the client goes away mid-body or the server rejects the body. Then
+ * releases like a PATCH.
+ */
+static void creation_stream_release(ex_http_request *request, void *context, void **state)
+{
+	patch_stream *stream = *state;
+
+	if (stream != NULL && stream->created) {
+		ex_log(EX_LOG_INFO, "upload_creation_abandoned", "{s:s, s:I}", "upload", stream->upload.id, "received",
+		       (json_int_t)(stream->chunk != NULL ? ex_upload_chunk_size(stream->chunk) : 0));
+		discard_created_upload(context, stream);
+	}
+	patch_stream_release(request, context, state);
 }
 
 static void tus_delete(ex_drive_service *service, ex_http_request *request, const ex_drive_caller *caller)
@@ -1016,16 +1036,11 @@ static const ex_http_stream_handler patch_handler = {
 	.release = patch_stream_release,
 };
 
-/*
- * NOTE: a creation-with-upload whose client goes away mid-body leaves an
- * upload at offset 0 that the client never learnt the URL of. It expires
- * and is purged like any unfinished upload.
- */
 static const ex_http_stream_handler creation_handler = {
 	.begin = creation_stream_begin,
 	.body = patch_stream_body,
 	.end = creation_stream_end,
-	.release = patch_stream_release,
+	.release = creation_stream_release,
 };
 
 static const ex_http_stream_handler override_handler = {

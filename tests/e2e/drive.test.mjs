@@ -1336,6 +1336,69 @@ test('client gone mid-PATCH: chunk discarded, upload unlocked', { timeout: TEST_
   assert.equal(await headOffset(location), content.length);
 });
 
+// Counts the tenant's drive_uploads rows named NAME, as the database owner under the tenant's RLS setting.
+async function uploadRowCount(tenant, name) {
+  const { default: pg } = await import('pg');
+  const client = new pg.Client({ connectionString: requireEnv('EXPRESSO_DATABASE_OWNER_URL') });
+  await client.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query("SELECT set_config('app.tenant_id', $1, true)", [tenant]);
+    const result = await client.query('SELECT count(*)::int AS count FROM drive_uploads WHERE filename = $1', [name]);
+    await client.query('COMMIT');
+    return result.rows[0].count;
+  } finally {
+    await client.end();
+  }
+}
+
+test('client gone mid-creation: upload removed', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const content = crypto.randomBytes(8 * MiB);
+  const name = `creation-gone-${run}.bin`;
+  const tenant = JSON.parse(Buffer.from(alice.split('.')[1], 'base64url')).tenant_id;
+  const uploadsDir = path.join(requireEnv('EXPRESSO_STATE_DIR'), 'storage', '.uploads', tenant);
+  const listUploads = () => (fs.existsSync(uploadsDir) ? fs.readdirSync(uploadsDir) : []);
+  const earlier = new Set(listUploads());
+  const newUploads = () => listUploads().filter((entry) => !earlier.has(entry));
+  const reserved = await reservedBytes();
+
+  // A creation-with-upload sends its headers and half of its body, then the client goes away.
+  const request = await new Promise((resolve) => {
+    const creation = http.request(driveUrl + UPLOADS, {
+      method: 'POST',
+      headers: {
+        'Tus-Resumable': '1.0.0',
+        Authorization: `Bearer ${alice}`,
+        'Content-Type': 'application/offset+octet-stream',
+        'Upload-Length': String(content.length),
+        'Upload-Metadata': metadata({ filename: name }),
+        'Content-Length': String(content.length),
+      },
+    });
+    creation.on('error', () => {}); // destroyed below
+    creation.write(content.subarray(0, content.length / 2), () => resolve(creation));
+  });
+
+  // Bounded wait until the daemon has created the upload the body streams into.
+  let created = [];
+  for (let i = 0; i < 50 && created.length === 0; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    created = newUploads();
+  }
+  assert.equal(created.length, 1, 'the creation made one upload file');
+  assert.equal(await uploadRowCount(tenant, name), 1, 'the creation made one upload row');
+  request.destroy();
+
+  // Bounded wait for the daemon to see the closed connection and remove the upload.
+  for (let i = 0; i < 50 && (newUploads().length > 0 || (await uploadRowCount(tenant, name)) > 0); i++)
+    await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(newUploads(), [], 'the upload file is gone');
+  assert.equal(await uploadRowCount(tenant, name), 0, 'the upload row is gone');
+  assert.equal((await tusRequest('HEAD', `${UPLOADS}/${created[0]}`)).status, 404);
+  assert.equal(await reservedBytes(), reserved, 'no upload keeps bytes reserved');
+  assert.ok(!(await listRoot()).some((entry) => entry.name === name), `${name} was not created`);
+});
+
 test('file inside a trashed folder is hidden', async () => {
   const outer = await makeFolder(`hidden-outer-${run}`);
   const inner = await makeFolder('inner', outer.id);

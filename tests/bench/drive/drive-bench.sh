@@ -1,21 +1,26 @@
 #!/usr/bin/env bash
 # Benchmark of expresso-drive against dd on the same disk: uploads
 # EXPRESSO_BENCH_SIZE_MIB (default 1024) MiB through tus in 16 MiB PATCHes
-# to the stack's drive (local-disk backend) and downloads it back, then
-# has dd write the same size into the drive's storage directory and read
-# it back. Prints MB/s (10^6 bytes/s) for each, the median of the runs,
-# and the ratios drive/dd.
+# to the stack's drive (local-disk backend) and downloads it back. dd and
+# nginx then read the file the drive stored, and dd writes the same size
+# into the drive's storage directory. Prints MB/s (10^6 bytes/s) for
+# each, the median of the runs, and the ratios drive/peer.
 #
 # How the two sides are made comparable:
 # - Upload against dd conv=fsync (one fsync at the end) is the target.
 #   Each tus PATCH is acknowledged only after the daemon has fsynced its
 #   chunk, so the table also shows dd oflag=dsync with bs=16M, which
 #   makes each 16 MiB write durable before the next one, as tus does.
-# - Downloads are measured twice against dd reads of the same size: warm
-#   (both files in the page cache, because both were just written) and
-#   cold (both files' pages dropped first with dd iflag=nocache count=0,
-#   that is posix_fadvise(POSIX_FADV_DONTNEED), which needs no privilege
-#   and drops the clean pages of one file only).
+# - Downloads are measured twice, warm (the file in the page cache,
+#   because it was just written) and cold (its pages dropped first with
+#   dd iflag=nocache count=0, that is posix_fadvise(POSIX_FADV_DONTNEED),
+#   which needs no privilege and drops the clean pages of one file only).
+#   dd reads the very file the drive stored, dropped the same way, so both
+#   read the same blocks of the disk.
+# - dd reading into /dev/null makes one copy and uses no network. To show
+#   what HTTP over loopback allows, nginx (sendfile on) serves the same
+#   stored file to the same curl, warm and cold, on port offset + 1080.
+#   Those rows are for reference; the target is against dd.
 # - curl is the client both ways, because Node's fetch and http clients
 #   measured slower than the daemon (about 100 to 550 MB/s against curl's
 #   1.8 to 2 GB/s for one download on a loaded 2-core machine). All the
@@ -24,6 +29,10 @@
 #   connection per chunk cost 20 to 95 ms per chunk, with the disk idle.
 #
 # Needs a running stack: set -a; . .local/dev/stack.env; set +a
+# The stack's expresso-drive is measured (scripts/run-local.sh builds it
+# RelWithDebInfo), unless EXPRESSO_BENCH_DRIVE_BINARY names another
+# expresso-drive binary: the bench then starts that one on port
+# offset + 1081 with the stack's settings, and stops it at the end.
 # Usage: tests/bench/drive/drive-bench.sh [runs]   (default 3)
 set -euo pipefail
 
@@ -33,9 +42,62 @@ size_mib=${EXPRESSO_BENCH_SIZE_MIB:-1024}
 chunk_mib=16
 : "${EXPRESSO_DRIVE_URL:?source .local/dev/stack.env first}"
 : "${EXPRESSO_STATE_DIR:?source .local/dev/stack.env first}"
+: "${EXPRESSO_PORT_OFFSET:?source .local/dev/stack.env first}"
+command -v nginx >/dev/null || { echo "nginx is missing; install it (scripts/lib/packages.sh lists it)" >&2; exit 2; }
 storage=$EXPRESSO_STATE_DIR/storage
 work=$(mktemp -d "$storage/.bench-XXXXXX")
-trap 'rm -rf "$work"' EXIT
+nginx_port=$((EXPRESSO_PORT_OFFSET + 1080))
+drive_pid=""
+cleanup() {
+	if [ -f "$work/nginx/nginx.pid" ]; then
+		kill "$(cat "$work/nginx/nginx.pid")" 2>/dev/null || true
+	fi
+	if [ -n "$drive_pid" ]; then
+		kill "$drive_pid" 2>/dev/null || true
+		wait "$drive_pid" 2>/dev/null || true
+	fi
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+drive_url=$EXPRESSO_DRIVE_URL
+if [ -n "${EXPRESSO_BENCH_DRIVE_BINARY:-}" ]; then
+	[ -x "$EXPRESSO_BENCH_DRIVE_BINARY" ] || { echo "EXPRESSO_BENCH_DRIVE_BINARY=$EXPRESSO_BENCH_DRIVE_BINARY is not an executable" >&2; exit 2; }
+	drive_port=$((EXPRESSO_PORT_OFFSET + 1081))
+	drive_url=http://127.0.0.1:$drive_port
+	EXPRESSO_HTTP_ADDRESS=127.0.0.1 EXPRESSO_HTTP_PORT=$drive_port EXPRESSO_STORAGE_DIR=$storage \
+		"$EXPRESSO_BENCH_DRIVE_BINARY" </dev/null >"$work/drive.log" 2>&1 &
+	drive_pid=$!
+	for _ in $(seq 1 150); do
+		curl -fsS -o /dev/null "$drive_url/ready" 2>/dev/null && break
+		sleep 0.2
+	done
+	curl -fsS -o /dev/null "$drive_url/ready" || { echo "$EXPRESSO_BENCH_DRIVE_BINARY did not become ready; its log:" >&2; cat "$work/drive.log" >&2; exit 1; }
+	echo "measuring $EXPRESSO_BENCH_DRIVE_BINARY on $drive_url" >&2
+else
+	echo "measuring the stack's expresso-drive on $drive_url" >&2
+fi
+
+# nginx serves the storage directory, as the user running the bench, who can read the stored files.
+mkdir -p "$work/nginx"
+cat >"$work/nginx/nginx.conf" <<EOT
+user $(id -un) $(id -gn);
+worker_processes 1;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log;
+events { worker_connections 16; }
+http {
+	access_log off;
+	sendfile on;
+	client_body_temp_path $work/nginx/body;
+	proxy_temp_path $work/nginx/proxy;
+	fastcgi_temp_path $work/nginx/fastcgi;
+	uwsgi_temp_path $work/nginx/uwsgi;
+	scgi_temp_path $work/nginx/scgi;
+	server { listen 127.0.0.1:$nginx_port; root $storage; }
+}
+EOT
+nginx -c "$work/nginx/nginx.conf" -e "$work/nginx/error.log" || { echo "nginx did not start; see $work/nginx/error.log" >&2; exit 1; }
 
 token=$("$repo/scripts/dev-token.sh" "${EXPRESSO_ALICE_EMAIL:-alice@demo.expresso.test}")
 size=$((size_mib * 1024 * 1024))
@@ -52,14 +114,14 @@ drop_cache() { dd if="$1" iflag=nocache count=0 status=none; }
 # Uploads the chunks of $work/chunks as one tus upload over one connection.
 upload() {
 	local name=$1 headers location offset=0 args=() statuses
-	headers=$(curl -sS -o /dev/null -D - -X POST "$EXPRESSO_DRIVE_URL/api/v1/drive/uploads" \
+	headers=$(curl -sS -o /dev/null -D - -X POST "$drive_url/api/v1/drive/uploads" \
 		-H 'Tus-Resumable: 1.0.0' -H "Authorization: Bearer $token" -H "Upload-Length: $size" \
 		-H "Upload-Metadata: filename $(printf '%s' "$name" | base64 -w0)")
 	location=$(printf '%s' "$headers" | tr -d '\r' | awk -F': ' 'tolower($1) == "location" { print $2 }')
 	[ -n "$location" ] || { echo "POST did not create an upload: $headers" >&2; exit 1; }
 	for part in "$work"/chunks/*; do
 		[ "${#args[@]}" -eq 0 ] || args+=(--next)
-		args+=(-sS -o /dev/null -w '%{http_code}\n' -X PATCH -T "$part" "$EXPRESSO_DRIVE_URL$location"
+		args+=(-sS -o /dev/null -w '%{http_code}\n' -X PATCH -T "$part" "$drive_url$location"
 			-H 'Tus-Resumable: 1.0.0' -H "Authorization: Bearer $token" -H 'Expect:'
 			-H 'Content-Type: application/offset+octet-stream' -H "Upload-Offset: $offset")
 		offset=$((offset + $(stat -c %s "$part")))
@@ -71,16 +133,21 @@ upload() {
 	fi
 }
 
-# Prints the download rate of file ID in MB/s, checking the length received.
-download() {
+# Prints the rate in MB/s of a GET of URL with curl, checking the length received.
+fetch_rate() {
 	local start received end
 	start=$(now)
-	received=$(curl -sS -o /dev/null -w '%{size_download}' -H "Authorization: Bearer $token" \
-		"$EXPRESSO_DRIVE_URL/api/v1/drive/files/$1/content")
+	received=$(curl -sS -o /dev/null -w '%{size_download}' "$@")
 	end=$(now)
-	[ "$received" = "$size" ] || { echo "downloaded $received bytes of $size" >&2; exit 1; }
+	[ "$received" = "$size" ] || { echo "downloaded $received bytes of $size from ${*: -1}" >&2; exit 1; }
 	rate "$size" "$start" "$end"
 }
+
+# Prints the download rate of file ID in MB/s.
+download() { fetch_rate -H "Authorization: Bearer $token" "$drive_url/api/v1/drive/files/$1/content"; }
+
+# Prints the rate of nginx serving the stored file PATH in MB/s.
+nginx_download() { fetch_rate "http://127.0.0.1:$nginx_port/${1#"$storage"/}"; }
 
 # Prints the rate of a dd run from its last line ("... bytes ... copied, S s, R MB/s").
 dd_rate() {
@@ -89,42 +156,53 @@ dd_rate() {
 
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 
-ups=() warm_downs=() cold_downs=() dd_fsyncs=() dd_dsyncs=() dd_warm_reads=() dd_cold_reads=()
+ups=() warm_downs=() cold_downs=() nginx_warms=() nginx_colds=()
+dd_fsyncs=() dd_dsyncs=() dd_warm_reads=() dd_cold_reads=()
 for run in $(seq 1 "$runs"); do
 	name="bench-$(date +%s%N).bin"
 	touch "$work/marker"
 	start=$(now)
 	upload "$name"
 	up=$(rate "$size" "$start" "$(now)")
-	id=$(curl -sS -H "Authorization: Bearer $token" "$EXPRESSO_DRIVE_URL/api/v1/drive/folders/root?limit=1000" |
+	id=$(curl -sS -H "Authorization: Bearer $token" "$drive_url/api/v1/drive/folders/root?limit=1000" |
 		jq -r --arg name "$name" '.entries[] | select(.name == $name) | .id')
 	[ -n "$id" ] || { echo "$name is not listed" >&2; exit 1; }
 	stored=$(find "$storage" -path "$work" -prune -o -type f -size "${size}c" -newer "$work/marker" -print | head -1)
 	[ -n "$stored" ] || { echo "the stored file of $name was not found under $storage" >&2; exit 1; }
+
+	# The three readers take the same file, each once warm and once after the same drop.
 	warm_down=$(download "$id")
+	nginx_warm=$(nginx_download "$stored")
+	dd_warm_read=$(dd_rate if="$stored" of=/dev/null bs=16M)
 	drop_cache "$stored"
 	cold_down=$(download "$id")
-	curl -sS -o /dev/null -X DELETE -H "Authorization: Bearer $token" "$EXPRESSO_DRIVE_URL/api/v1/drive/files/$id"
-	curl -sS -o /dev/null -X DELETE -H "Authorization: Bearer $token" "$EXPRESSO_DRIVE_URL/api/v1/drive/trash/$id"
+	drop_cache "$stored"
+	nginx_cold=$(nginx_download "$stored")
+	drop_cache "$stored"
+	dd_cold_read=$(dd_rate if="$stored" of=/dev/null bs=16M)
+	curl -sS -o /dev/null -X DELETE -H "Authorization: Bearer $token" "$drive_url/api/v1/drive/files/$id"
+	curl -sS -o /dev/null -X DELETE -H "Authorization: Bearer $token" "$drive_url/api/v1/drive/trash/$id"
 
 	dd_fsync=$(dd_rate if="$work/source" of="$work/dd-copy" bs=16M conv=fsync)
 	rm -f "$work/dd-copy"
 	dd_dsync=$(dd_rate if="$work/source" of="$work/dd-copy" bs=16M oflag=dsync)
-	dd_warm_read=$(dd_rate if="$work/dd-copy" of=/dev/null bs=16M)
-	drop_cache "$work/dd-copy"
-	dd_cold_read=$(dd_rate if="$work/dd-copy" of=/dev/null bs=16M)
 	rm -f "$work/dd-copy"
-	printf 'run %d: drive upload %s, download warm %s, cold %s; dd write fsync %s, dsync %s, read warm %s, cold %s MB/s\n' \
-		"$run" "$up" "$warm_down" "$cold_down" "$dd_fsync" "$dd_dsync" "$dd_warm_read" "$dd_cold_read" >&2
-	ups+=("$up") warm_downs+=("$warm_down") cold_downs+=("$cold_down")
+	printf 'run %d: drive upload %s, download warm %s, cold %s; nginx warm %s, cold %s; dd write fsync %s, dsync %s, read warm %s, cold %s MB/s; %s\n' \
+		"$run" "$up" "$warm_down" "$cold_down" "$nginx_warm" "$nginx_cold" "$dd_fsync" "$dd_dsync" "$dd_warm_read" \
+		"$dd_cold_read" "$(uptime | sed 's/.*load/load/')" >&2
+	ups+=("$up") warm_downs+=("$warm_down") cold_downs+=("$cold_down") nginx_warms+=("$nginx_warm") nginx_colds+=("$nginx_cold")
 	dd_fsyncs+=("$dd_fsync") dd_dsyncs+=("$dd_dsync") dd_warm_reads+=("$dd_warm_read") dd_cold_reads+=("$dd_cold_read")
 done
 
 row() { awk -v label="$1" -v d="$2" -v p="$3" 'BEGIN { printf "| %s | %.1f | %.1f | %.2f |\n", label, d, p, d / p }'; }
 up=$(median "${ups[@]}")
-printf '\n%s MiB, tus chunks of %s MiB, median of %d runs\n\n' "$size_mib" "$chunk_mib" "$runs"
-printf '| direction (dd run) | expresso-drive MB/s | dd MB/s | ratio |\n|---|---|---|---|\n'
+warm_down=$(median "${warm_downs[@]}")
+cold_down=$(median "${cold_downs[@]}")
+printf '\n%s MiB, tus chunks of %s MiB, median of %d runs; at the end: %s\n\n' "$size_mib" "$chunk_mib" "$runs" "$(uptime)"
+printf '| direction (peer) | expresso-drive MB/s | peer MB/s | ratio |\n|---|---|---|---|\n'
 row 'upload (dd bs=16M conv=fsync)' "$up" "$(median "${dd_fsyncs[@]}")"
 row 'upload (dd bs=16M oflag=dsync)' "$up" "$(median "${dd_dsyncs[@]}")"
-row 'download, page cache warm (dd read)' "$(median "${warm_downs[@]}")" "$(median "${dd_warm_reads[@]}")"
-row 'download, page cache dropped (dd read)' "$(median "${cold_downs[@]}")" "$(median "${dd_cold_reads[@]}")"
+row 'download, page cache warm (dd read)' "$warm_down" "$(median "${dd_warm_reads[@]}")"
+row 'download, page cache dropped (dd read)' "$cold_down" "$(median "${dd_cold_reads[@]}")"
+row 'download, page cache warm (nginx sendfile, reference)' "$warm_down" "$(median "${nginx_warms[@]}")"
+row 'download, page cache dropped (nginx sendfile, reference)' "$cold_down" "$(median "${nginx_colds[@]}")"
