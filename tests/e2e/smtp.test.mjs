@@ -976,10 +976,12 @@ test('parallel deliveries share commits, over-quota fails alone', { timeout: TES
       [`<group-${run}-%`]);
     assert.equal(refused[0].n, 0);
 
-    // Each delivery hands two requests to the committer: its garbage records, then its rows.
-    const requests = 2 * (SESSIONS + 1);
+    // Each delivery hands the committer its rows, and before them its garbage records unless it took a
+    // key reserved by an earlier delivery's rows.
+    const deliveries = SESSIONS + 1;
     const after = await deliveryBatchCounters(instance);
-    assert.equal(after.requests - before.requests, requests);
+    const requests = after.requests - before.requests;
+    assert.ok(requests >= deliveries && requests <= 2 * deliveries, `${requests} requests for ${deliveries} deliveries`);
     assert.ok(after.batches - before.batches < requests,
       `some requests shared a transaction (${after.batches - before.batches} for ${requests})`);
     assert.ok(after.slow - before.slow >= 1, 'the batch with the over-quota delivery took the savepoint path');
