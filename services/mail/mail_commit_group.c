@@ -50,8 +50,8 @@ ex_mail_commit_group *ex_mail_commit_group_new(ex_db_pool *database, ex_storage 
 		group->batches = ex_metrics_counter(metrics, "delivery_batches_total",
 						    "Transactions of the delivery group commit, committed or not.");
 		group->requests = ex_metrics_counter(metrics, "delivery_batch_requests_total",
-						     "Requests handed to those transactions: each local delivery makes two, its garbage "
-						     "records and then its rows.");
+						     "Requests handed to those transactions: each local delivery makes one for its rows, "
+						     "and one before for its garbage records unless all its keys were reserved.");
 		group->slow_batches = ex_metrics_counter(
 			metrics, "delivery_batches_slow_total",
 			"Batches written again with a savepoint per delivery after a statement failed or wrote nothing.");

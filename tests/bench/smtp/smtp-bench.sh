@@ -14,7 +14,8 @@
 # between the two servers. The script prints every round's messages per
 # second, the median of each server and the ratio of the medians. For
 # expresso-mail it also prints the CPU time that the daemon and the
-# stack's PostgreSQL used per message.
+# stack's PostgreSQL used per message, and from the daemon's /metrics the
+# group commit transactions and the committer requests per message.
 #
 # Usage: tests/bench/smtp/smtp-bench.sh [messages] [runs]   (default 2000 3)
 # EXPRESSO_BENCH_MAIL_BINARY selects the expresso-mail binary to measure
@@ -219,15 +220,25 @@ cpu_ticks() {
 }
 ticks_per_second=$(getconf CLK_TCK)
 
+# A counter of the private expresso-mail's /metrics, such as delivery_batches_total.
+metric() {
+	curl -fs "http://127.0.0.1:$expresso_http_port/metrics" |
+		awk -v name="expresso_$1{" 'index($1, name) == 1 { print $2; found = 1; exit } END { if (!found) print 0 }'
+}
+
 # ---- rounds ---------------------------------------------------------------------------
 # The rounds alternate between the servers, so that a change in the load of
 # the machine during the run reaches both.
 maildir="$work/mail/bench/new"
 expresso_rates=()
 expresso_cpu=()
+expresso_commits=()
+expresso_requests=()
 postfix_rates=()
 for round in $(seq "$runs"); do
 	bench_messages_sent=1
+	batches_before=$(metric delivery_batches_total)
+	requests_before=$(metric delivery_batch_requests_total)
 	ticks_before=$(cpu_ticks)
 	start=$(now)
 	smtp-source -d -s "$sessions" -m "$messages" -l "$size" -f bench@example.org -t "$EXPRESSO_ALICE_EMAIL" \
@@ -237,7 +248,12 @@ for round in $(seq "$runs"); do
 	expresso_rates+=("$(rate "$messages" "$start" "$end")")
 	expresso_cpu+=("$(awk -v t="$((ticks_after - ticks_before))" -v hz="$ticks_per_second" -v n="$messages" \
 		'BEGIN { printf "%.2f", 1000 * t / hz / n }')")
-	echo "expresso-mail round $round: ${expresso_rates[-1]} messages/s, ${expresso_cpu[-1]} ms of CPU per message" >&2
+	expresso_commits+=("$(awk -v d="$(($(metric delivery_batches_total) - batches_before))" -v n="$messages" \
+		'BEGIN { printf "%.3f", d / n }')")
+	expresso_requests+=("$(awk -v d="$(($(metric delivery_batch_requests_total) - requests_before))" -v n="$messages" \
+		'BEGIN { printf "%.3f", d / n }')")
+	echo "expresso-mail round $round: ${expresso_rates[-1]} messages/s, ${expresso_cpu[-1]} ms of CPU per message," \
+		"${expresso_commits[-1]} group commits and ${expresso_requests[-1]} committer requests per message" >&2
 
 	expected=$((round * messages))
 	start=$(now)
@@ -268,3 +284,5 @@ printf '%-34s %-24s %10s\n' "expresso-mail (250 after commit)" "${expresso_rates
 printf '%-34s %-24s %10s\n' "Postfix + LMTP + Dovecot Maildir" "${postfix_rates[*]}" "$postfix_rate"
 awk -v a="$expresso_rate" -v b="$postfix_rate" 'BEGIN { printf "ratio of the medians, expresso / postfix+dovecot: %.2f\n", a / b }'
 echo "expresso-mail and PostgreSQL CPU per message (ms), median: $(median %.2f "${expresso_cpu[@]}")"
+echo "group commit transactions per message, median: $(median %.3f "${expresso_commits[@]}");" \
+	"committer requests per message, median: $(median %.3f "${expresso_requests[@]}")"
