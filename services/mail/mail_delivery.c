@@ -3,15 +3,17 @@
  * decides which mailboxes (with which flags) the copy goes to
  * (mail_sieve.c). The message, with its Return-Path and Received fields
  * in front, is written to object storage under mail/<user id>/<uuid>, its
- * file fsynced and renamed over the key. The group committer
- * (mail_commit_group.c) then fsyncs the directory entries of several
- * sessions' objects at once and inserts their messages rows in one
- * transaction, each delivery in its own savepoint covering all of its
- * tenants. The rows have uid NULL, so the insert trigger takes each
- * mailbox's next UID and modseq under its row lock. Only after the commit
- * does the session reply 250 and Sieve send its redirects and replies. A
- * crash between the two leaves objects that no row names, and readers
- * reach objects only through rows.
+ * file fsynced and renamed over the key. The key is listed in
+ * mail_object_garbage before: either it was reserved by the user's
+ * previous delivery (mail_key_reserve.c), or the group committer lists it
+ * first. The group committer (mail_commit_group.c) then fsyncs the
+ * directory entries of several sessions' objects at once and inserts
+ * their messages rows in one transaction. The rows have uid NULL, so the
+ * insert trigger takes each mailbox's next UID and modseq under its row
+ * lock. Only after the commit does the session reply 250 and Sieve send
+ * its redirects and replies. A crash between the two leaves listed
+ * objects that no row names, which the sweep deletes (mail_sweep.c), and
+ * readers reach objects only through rows.
  *
  * Recipient lookups map the domain to a tenant with the SECURITY DEFINER
  * function ex_tenant_for_domain(), then read the user inside that tenant.
@@ -196,8 +198,8 @@ ex_smtp_lookup_status ex_mail_lookup_recipient(void *context, const ex_smtp_path
 typedef struct {
 	const ex_smtp_recipient *recipient;
 	char storage_key[KEY_SIZE];
-	bool key_reserved;                  /* storage_key came from the key reserve: its garbage record exists */
-	char next_key[KEY_SIZE];            /* reserved by the fast insert for the user's next delivery; "" none */
+	bool key_reserved;                  /* storage_key came from the key reserve, so its garbage record exists */
+	char next_key[KEY_SIZE];            /* key the fast insert reserves for the user's next delivery, or "" */
 	uint64_t size;
 	bool stored;
 	char mailbox_id[EX_SMTP_UUID_TEXT]; /* of the first row, for the event */

@@ -1,8 +1,8 @@
 /*
  * The named statements of local delivery and the database pool hook that
  * prepares them. Each delivery sends them in libpq pipelines with
- * PQsendQueryPrepared, so the server skips parsing and planning them per
- * message.
+ * PQsendQueryPrepared, so the server parses them once per connection,
+ * and plans them once per connection when it settles on a generic plan.
  */
 #include "mail_prepared.h"
 

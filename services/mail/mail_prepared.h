@@ -1,7 +1,7 @@
 /*
  * The named statements of local delivery, prepared once on each database
  * connection of expresso-mail (mail_prepared.c), so that PostgreSQL
- * parses and plans them once per connection instead of once per message.
+ * parses them once per connection instead of once per message.
  */
 #ifndef EXPRESSO_MAIL_PREPARED_H
 #define EXPRESSO_MAIL_PREPARED_H

@@ -1,10 +1,10 @@
 /*
  * The orphan object sweep. The due entries are handled in batches of one
- * tenant, each in one transaction of that tenant: an entry is deleted
- * only when no messages or mail_queue row names its key, and the objects
- * of the deleted entries are deleted before that transaction commits. A
- * crash in between leaves entries whose objects are missing, and the
- * next sweep removes them.
+ * tenant, each batch in one transaction of that tenant. An entry is
+ * deleted only when no messages or mail_queue row names its key, and the
+ * objects of the deleted entries are deleted before that transaction
+ * commits. A crash in between leaves entries whose objects are missing,
+ * and the next sweep removes them.
  */
 #include "mail_sweep.h"
 
@@ -88,7 +88,7 @@ static int insert_keys_pipelined(PGconn *connection, const char *tenant_id, cons
 	int failed = 0;
 	for (size_t i = 0; i < count + 3; i++)
 		failed = read_pipelined(connection, error, failed);
-	/* The sync result ends the pipeline; results before it that the loop above did not expect are dropped. */
+	/* The sync result ends the pipeline. Results before it that the loop above did not expect are dropped. */
 	bool synced = false;
 	for (size_t i = 0; i < count + 8 && !synced && PQstatus(connection) == CONNECTION_OK; i++) {
 		PGresult *result = PQgetResult(connection);
