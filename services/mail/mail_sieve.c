@@ -356,12 +356,15 @@ int ex_mail_sieve_plan_copy(ex_mail_service *service, const ex_smtp_envelope *en
 	script_load load = { .user_id = recipient->user_id };
 	ex_db_error error = { 0 };
 	if (load_active_script(service, recipient->tenant_id, &load, &error) != 0) {
+		free(load.content);
 		ex_log(EX_LOG_ERROR, "sieve_script_load_failed", "{s:s, s:s}", "user", recipient->user_id, "error",
 		       error.message);
 		return -1;
 	}
-	if (!load.found)
+	if (!load.found) {
+		free(load.content); /* NULL: only a found script has content */
 		return add_target(plan, "INBOX", NULL);
+	}
 
 	plan->has_script = true;
 	plan->vacation_paused = load.vacation_paused;

@@ -157,7 +157,7 @@ static void data_decoder_matches_reference(void **state)
 	(void)state;
 	static const char alphabet[] = { 'a', '.', '\r', '\n', '\0', 'b', '\r', '\n' };
 	uint32_t seed = 12345;
-	char input[200];
+	char input[200] = { 0 };
 
 	for (int round = 0; round < 20000; round++) {
 		seed = seed * 1103515245u + 12345u;
