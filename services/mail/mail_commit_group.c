@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "expresso/log.h"
+#include "mail_prepared.h"
 
 enum { ACQUIRE_TIMEOUT_MS = 5000 };
 
@@ -49,8 +50,8 @@ ex_mail_commit_group *ex_mail_commit_group_new(ex_db_pool *database, ex_storage 
 		group->batches = ex_metrics_counter(metrics, "delivery_batches_total",
 						    "Transactions of the delivery group commit, committed or not.");
 		group->requests = ex_metrics_counter(metrics, "delivery_batch_requests_total",
-						     "Requests handed to those transactions: each local delivery makes two, its garbage "
-						     "records and then its rows.");
+						     "Requests handed to those transactions: each local delivery makes one for its rows, "
+						     "and one before for its garbage records unless all its keys were reserved.");
 		group->slow_batches = ex_metrics_counter(
 			metrics, "delivery_batches_slow_total",
 			"Batches written again with a savepoint per delivery after a statement failed or wrote nothing.");
@@ -85,10 +86,7 @@ int ex_mail_commit_bind_tenant(PGconn *connection, const char *tenant_id, ex_db_
 int ex_mail_commit_send_bind_tenant(PGconn *connection, const char *tenant_id)
 {
 	const char *params[] = { tenant_id };
-	return PQsendQueryParams(connection, "SELECT set_config('app.tenant_id', $1, true)", 1, NULL, params, NULL, NULL,
-				 0) == 1
-		       ? 0
-		       : -1;
+	return PQsendQueryPrepared(connection, EX_MAIL_STATEMENT_BIND_TENANT, 1, params, NULL, NULL, 0) == 1 ? 0 : -1;
 }
 
 /* Runs SQL, a constant of this file without parameters (it may hold several statements). */
@@ -241,8 +239,7 @@ static int commit_pipelined(PGconn *connection, ex_mail_commit_request *batch, e
 	for (ex_mail_commit_request *request = batch; request != NULL && sent; request = request->next) {
 		queued++;
 		/* No request's statements run with the tenant of the one before. */
-		sent = PQsendQueryParams(connection, "SELECT set_config('app.tenant_id', '', true)", 0, NULL, NULL, NULL,
-					 NULL, 0) == 1;
+		sent = ex_mail_commit_send_bind_tenant(connection, "") == 0;
 		int request_queued = sent ? request->send_fast(connection, request->context) : -1;
 		sent = request_queued >= 0;
 		queued += 1 + (request_queued > 0 ? (size_t)request_queued : 0);
@@ -312,8 +309,10 @@ static void commit_batch(ex_mail_commit_group *group, ex_mail_commit_request *ba
 	}
 	int failed = commit_pipelined(connection, batch, &error);
 	if (failed == 0) {
-		for (ex_mail_commit_request *request = batch; request != NULL; request = request->next)
+		for (ex_mail_commit_request *request = batch; request != NULL; request = request->next) {
 			request->status = 0;
+			request->fast = true;
+		}
 	} else if (failed > 0) {
 		if (group->slow_batches != NULL)
 			ex_counter_add(group->slow_batches, 1);
@@ -352,6 +351,7 @@ static ex_mail_commit_request *take_batch(ex_mail_commit_group *group, size_t *s
 int ex_mail_commit_group_run(ex_mail_commit_group *group, ex_mail_commit_request *request)
 {
 	request->status = -1;
+	request->fast = false;
 	request->done = false;
 	request->next = NULL;
 	memset(&request->error, 0, sizeof(request->error));

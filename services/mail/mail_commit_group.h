@@ -42,6 +42,7 @@ typedef struct ex_mail_commit_request {
 
 	/* Set by the group. */
 	int status;        /* 0: committed; -1: failed, see error */
+	bool fast;         /* committed by the fast path: what send_fast queued is what committed */
 	ex_db_error error;
 	bool done;
 	struct ex_mail_commit_request *next;
@@ -73,7 +74,10 @@ int ex_mail_commit_bind_tenant(PGconn *connection, const char *tenant_id, ex_db_
  */
 void ex_mail_pipeline_abandon(PGconn *connection, size_t queued);
 
-/* Queues the binding of TENANT_ID on a connection in pipeline mode, for send_fast. Returns 0 or -1. */
+/*
+ * Queues the binding of TENANT_ID on a connection in pipeline mode, for
+ * send_fast, with the prepared statement of mail_prepared.h. Returns 0 or -1.
+ */
 int ex_mail_commit_send_bind_tenant(PGconn *connection, const char *tenant_id);
 
 #endif

@@ -3,15 +3,17 @@
  * decides which mailboxes (with which flags) the copy goes to
  * (mail_sieve.c). The message, with its Return-Path and Received fields
  * in front, is written to object storage under mail/<user id>/<uuid>, its
- * file fsynced and renamed over the key. The group committer
- * (mail_commit_group.c) then fsyncs the directory entries of several
- * sessions' objects at once and inserts their messages rows in one
- * transaction, each delivery in its own savepoint covering all of its
- * tenants. The rows have uid NULL, so the insert trigger takes each
- * mailbox's next UID and modseq under its row lock. Only after the commit
- * does the session reply 250 and Sieve send its redirects and replies. A
- * crash between the two leaves objects that no row names, and readers
- * reach objects only through rows.
+ * file fsynced and renamed over the key. The key is listed in
+ * mail_object_garbage before: either it was reserved by the user's
+ * previous delivery (mail_key_reserve.c), or the group committer lists it
+ * first. The group committer (mail_commit_group.c) then fsyncs the
+ * directory entries of several sessions' objects at once and inserts
+ * their messages rows in one transaction. The rows have uid NULL, so the
+ * insert trigger takes each mailbox's next UID and modseq under its row
+ * lock. Only after the commit does the session reply 250 and Sieve send
+ * its redirects and replies. A crash between the two leaves listed
+ * objects that no row names, which the sweep deletes (mail_sweep.c), and
+ * readers reach objects only through rows.
  *
  * Recipient lookups map the domain to a tenant with the SECURITY DEFINER
  * function ex_tenant_for_domain(), then read the user inside that tenant.
@@ -26,6 +28,8 @@
 #include "imap_structure.h"
 #include "mail_commit_group.h"
 #include "mail_envelope.h"
+#include "mail_key_reserve.h"
+#include "mail_prepared.h"
 #include "mail_service.h"
 #include "mail_sieve.h"
 #include "mail_sweep.h"
@@ -33,21 +37,6 @@
 
 enum { ACQUIRE_TIMEOUT_MS = 5000, KEY_SIZE = 128, NUMBER_TEXT = 24 };
 
-/*
- * The user an address reaches and whether $2 more bytes would take them
- * over quota (NULL quota means none). The address is a user's own, else
- * an alias, else the catch-all '@domain' of mail_aliases, in that order.
- */
-static const char usage_query[] =
-	"SELECT u.id, u.quota_bytes IS NOT NULL AND "
-	"  COALESCE((SELECT sum(s.bytes) FROM mailbox_stats AS s JOIN mailboxes AS m ON m.id = s.mailbox_id "
-	"            WHERE m.user_id = u.id), 0) + $2::bigint > u.quota_bytes "
-	"FROM users AS u JOIN ("
-	"  SELECT id AS user_id, 0 AS rank FROM users WHERE email = lower($1) "
-	"  UNION ALL SELECT user_id, 1 FROM mail_aliases WHERE address = lower($1) "
-	"  UNION ALL SELECT user_id, 2 FROM mail_aliases WHERE address = '@' || split_part(lower($1), '@', 2)"
-	") AS target ON target.user_id = u.id "
-	"WHERE NOT u.disabled ORDER BY target.rank LIMIT 1";
 
 typedef struct {
 	const char *address;
@@ -118,7 +107,7 @@ static int read_lookup_result(PGconn *connection, PGresult **kept, ex_db_error *
 /*
  * Maps the recipient's domain to its tenant, binds it and reads the user
  * and quota state, in one round trip (libpq pipeline mode). The pipeline
- * contains BEGIN, the binding of ex_tenant_for_domain()'s tenant, usage_query
+ * contains BEGIN, the binding of ex_tenant_for_domain()'s tenant, ex_mail_usage_sql
  * and COMMIT. The binding is '' when no tenant owns the domain, so
  * row-level security then shows no user.
  * Returns 1 when the domain is local, 0 when not, -1 on an error.
@@ -133,10 +122,8 @@ static int lookup_pipelined(PGconn *connection, recipient_lookup *lookup, const 
 	const char *usage_params[] = { lookup->address, "0" };
 	bool sent = PQsendQueryParams(connection, "BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY", 0, NULL, NULL, NULL,
 				      NULL, 0) == 1 &&
-		    PQsendQueryParams(connection,
-				      "SELECT set_config('app.tenant_id', COALESCE(ex_tenant_for_domain($1)::text, ''), true)",
-				      1, NULL, bind_params, NULL, NULL, 0) == 1 &&
-		    PQsendQueryParams(connection, usage_query, 2, NULL, usage_params, NULL, NULL, 0) == 1 &&
+		    PQsendQueryPrepared(connection, EX_MAIL_STATEMENT_BIND_DOMAIN, 1, bind_params, NULL, NULL, 0) == 1 &&
+		    PQsendQueryPrepared(connection, EX_MAIL_STATEMENT_USAGE, 2, usage_params, NULL, NULL, 0) == 1 &&
 		    PQsendQueryParams(connection, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) == 1 &&
 		    PQpipelineSync(connection) == 1;
 	if (!sent) {
@@ -211,6 +198,8 @@ ex_smtp_lookup_status ex_mail_lookup_recipient(void *context, const ex_smtp_path
 typedef struct {
 	const ex_smtp_recipient *recipient;
 	char storage_key[KEY_SIZE];
+	bool key_reserved;                  /* storage_key came from the key reserve, so its garbage record exists */
+	char next_key[KEY_SIZE];            /* key the fast insert reserves for the user's next delivery, or "" */
 	uint64_t size;
 	bool stored;
 	char mailbox_id[EX_SMTP_UUID_TEXT]; /* of the first row, for the event */
@@ -323,7 +312,7 @@ static int insert_copy(PGconn *connection, const tenant_insert *insert, delivery
 	snprintf(size_text, sizeof(size_text), "%llu", (unsigned long long)copy->size);
 
 	const char *quota_params[] = { copy->recipient->address, size_text };
-	PGresult *result = ex_db_exec(connection, usage_query, 2, quota_params, error);
+	PGresult *result = ex_db_exec(connection, ex_mail_usage_sql, 2, quota_params, error);
 	if (result == NULL)
 		return -1;
 	bool over = PQntuples(result) == 1 && strcmp(PQgetvalue(result, 0, 1), "t") == 0;
@@ -372,41 +361,17 @@ static int insert_copy(PGconn *connection, const tenant_insert *insert, delivery
 	return 0;
 }
 
+
 /*
- * The common case of one row in one statement: find the target mailbox
- * by name, check the quota (with $20 true, for the first target of a
- * copy), insert the row and then forget the key's garbage record. It
- * returns no row when the mailbox is missing or the copy would cross the
- * quota, and the slow path (insert_copy) then distinguishes the two and
- * creates missing mailboxes. The garbage record goes only when a row was
- * inserted, so a copy that ends up without a row keeps it for the sweep.
+ * Queues the fast statement (ex_mail_fast_insert_sql) of target INDEX of
+ * COPY on a connection in pipeline mode. The first target also reserves
+ * the copy's next key, when it has one.
  */
-static const char fast_insert_query[] =
-	"WITH target AS ("
-	"  SELECT m.id FROM mailboxes AS m JOIN users AS u ON u.id = m.user_id "
-	"  WHERE m.user_id = $19 AND m.name = $2 AND NOT ($20::boolean AND u.quota_bytes IS NOT NULL AND "
-	"    COALESCE((SELECT sum(s.bytes) FROM mailbox_stats AS s JOIN mailboxes AS b ON b.id = s.mailbox_id "
-	"              WHERE b.user_id = u.id), 0) + $3::bigint > u.quota_bytes)"
-	"), inserted AS ("
-	"  INSERT INTO messages (tenant_id, mailbox_id, uid, size, storage_key, flags, date, subject, \"from\", "
-	"  sender, reply_to, \"to\", cc, bcc, in_reply_to, message_id, \"references\", imap_envelope, "
-	"  imap_bodystructure) "
-	"  SELECT $1::uuid, target.id, NULL, $3::bigint, $4::text, $5::text[], $6::timestamptz, $7::text, $8::text, "
-	"  $9::text, $10::text, $11::text, $12::text, $13::text, $14::text, $15::text, $16::text, $17::bytea, "
-	"  $18::bytea FROM target RETURNING mailbox_id, uid"
-	"), forgotten AS ("
-	"  DELETE FROM mail_object_garbage WHERE $20::boolean AND tenant_id = $1::uuid AND storage_key = $4::text "
-	"  AND EXISTS (SELECT 1 FROM inserted)"
-	") SELECT mailbox_id, uid FROM inserted";
-
-enum { FAST_INSERT_PARAMS = 20 };
-
-/* Queues the fast statement of target INDEX of COPY on a connection in pipeline mode. */
 static int send_fast_insert(PGconn *connection, const tenant_insert *insert, const delivery_copy *copy, size_t index,
 			    const char *size_text)
 {
 	const char *const *fields = (const char *const *)insert->fields->values;
-	const char *params[FAST_INSERT_PARAMS] = {
+	const char *params[EX_MAIL_FAST_INSERT_PARAMS] = {
 		insert->tenant_id, copy->sieve.targets[index].mailbox, size_text, copy->storage_key,
 		copy->sieve.targets[index].flags, fields[EX_MAIL_ENVELOPE_DATE], fields[EX_MAIL_ENVELOPE_SUBJECT],
 		fields[EX_MAIL_ENVELOPE_FROM], fields[EX_MAIL_ENVELOPE_SENDER], fields[EX_MAIL_ENVELOPE_REPLY_TO],
@@ -414,8 +379,10 @@ static int send_fast_insert(PGconn *connection, const tenant_insert *insert, con
 		fields[EX_MAIL_ENVELOPE_IN_REPLY_TO], fields[EX_MAIL_ENVELOPE_MESSAGE_ID],
 		fields[EX_MAIL_ENVELOPE_REFERENCES], insert->imap_envelope, insert->imap_bodystructure,
 		copy->recipient->user_id, index == 0 ? "true" : "false",
+		index == 0 && copy->next_key[0] != '\0' ? copy->next_key : NULL,
 	};
-	return PQsendQueryParams(connection, fast_insert_query, FAST_INSERT_PARAMS, NULL, params, NULL, NULL, 0) == 1
+	return PQsendQueryPrepared(connection, EX_MAIL_STATEMENT_FAST_INSERT, EX_MAIL_FAST_INSERT_PARAMS, params, NULL,
+				   NULL, 0) == 1
 		       ? 0
 		       : -1;
 }
@@ -530,6 +497,7 @@ typedef struct {
 	delivery_copy **sent;
 	size_t sent_count;
 	char (*sizes)[NUMBER_TEXT]; /* size text of each copy, alive until the results are read */
+	bool fast;                  /* the fast path committed, next keys included */
 } delivery_rows;
 
 /* Returns true when no copy before INDEX belongs to the tenant of copy INDEX. */
@@ -665,6 +633,17 @@ static int write_delivery_rows(PGconn *connection, void *context, ex_db_error *e
 	return 0;
 }
 
+/* Puts the next keys that the committed fast statements listed in mail_object_garbage into the key reserve. */
+static void reserve_next_keys(ex_mail_service *service, const delivery_copy *copies, size_t count,
+			      uint64_t started_ms)
+{
+	for (size_t i = 0; i < count; i++) {
+		if (copies[i].stored && copies[i].next_key[0] != '\0')
+			ex_mail_key_reserve_put(service->key_reserve, copies[i].recipient->tenant_id,
+						copies[i].recipient->user_id, copies[i].next_key, started_ms);
+	}
+}
+
 /*
  * Hands the delivery to the group committer, which makes the stored
  * objects' directory entries durable and commits the rows of all the
@@ -700,7 +679,12 @@ static ex_smtp_delivery_status commit_delivery(ex_mail_service *service, const e
 	ex_mail_commit_request request = { .work = write_delivery_rows, .send_fast = send_fast_rows,
 					   .read_fast = read_fast_rows, .context = rows, .objects = objects,
 					   .object_count = object_count };
+	/* Taken before the transaction begins, so a next key's age is never underestimated. */
+	uint64_t started_ms = ex_mail_key_reserve_now();
 	int committed = ex_mail_commit_group_run(service->commit_group, &request);
+	rows->fast = committed == 0 && request.fast;
+	if (rows->fast)
+		reserve_next_keys(service, copies, count, started_ms);
 	free(rows->sent);
 	free(rows->sizes);
 	free(objects);
@@ -770,10 +754,10 @@ static int send_garbage_records(PGconn *connection, void *context)
 			return -1;
 		records->sent_count++;
 		for (size_t j = i; j < records->count; j++) {
-			if (strcmp(records->copies[j].recipient->tenant_id, tenant_id) != 0)
+			if (records->copies[j].key_reserved || strcmp(records->copies[j].recipient->tenant_id, tenant_id) != 0)
 				continue;
 			const char *params[] = { tenant_id, records->copies[j].storage_key };
-			if (PQsendQueryParams(connection, garbage_insert_query, 2, NULL, params, NULL, NULL, 0) != 1)
+			if (PQsendQueryPrepared(connection, EX_MAIL_STATEMENT_GARBAGE_INSERT, 2, params, NULL, NULL, 0) != 1)
 				return -1;
 			records->sent_count++;
 		}
@@ -803,7 +787,7 @@ static int write_garbage_records(PGconn *connection, void *context, ex_db_error 
 		if (ex_mail_commit_bind_tenant(connection, tenant_id, error) != 0)
 			return -1;
 		for (size_t j = i; j < records->count; j++) {
-			if (strcmp(records->copies[j].recipient->tenant_id, tenant_id) != 0)
+			if (records->copies[j].key_reserved || strcmp(records->copies[j].recipient->tenant_id, tenant_id) != 0)
 				continue;
 			const char *params[] = { tenant_id, records->copies[j].storage_key };
 			PGresult *result = ex_db_exec(connection, garbage_insert_query, 2, params, error);
@@ -815,24 +799,45 @@ static int write_garbage_records(PGconn *connection, void *context, ex_db_error 
 	return 0;
 }
 
+/* Writes "mail/<user id>/<random UUID>" into KEY. Returns 0 or -1. */
+static int new_storage_key(const delivery_copy *copy, char key[KEY_SIZE])
+{
+	char object_id[EX_SMTP_UUID_TEXT];
+	if (random_uuid(object_id) != 0)
+		return -1;
+	snprintf(key, KEY_SIZE, "mail/%s/%s", copy->recipient->user_id, object_id);
+	return 0;
+}
+
 /*
- * Gives every copy its storage key and records the keys in
- * mail_object_garbage before any object is written, so an object left by
- * a crash before its row commits is found by the sweep (mail_sweep.c).
- * The records commit through the group committer, so the deliveries that
- * start together share that commit too.
+ * Gives every copy its storage key, listed in mail_object_garbage before
+ * any object is written, so an object left by a crash before its row
+ * commits is found by the sweep (mail_sweep.c). A key taken from the key
+ * reserve is listed already. The other keys are recorded through the
+ * group committer, so the deliveries that start together share that
+ * commit. Each copy also gets the next key that its rows' transaction
+ * reserves for the user's next delivery.
  */
 static ex_smtp_delivery_status assign_keys(ex_mail_service *service, const ex_smtp_envelope *envelope,
 					   delivery_copy *copies)
 {
+	size_t unrecorded = 0;
+	bool reserving = ex_mail_key_reserve_enabled(service->key_reserve);
 	for (size_t i = 0; i < envelope->recipient_count; i++) {
-		char object_id[EX_SMTP_UUID_TEXT];
-		copies[i].recipient = &envelope->recipients[i];
-		if (random_uuid(object_id) != 0)
+		delivery_copy *copy = &copies[i];
+		copy->recipient = &envelope->recipients[i];
+		copy->key_reserved = ex_mail_key_reserve_take(service->key_reserve, copy->recipient->tenant_id,
+							      copy->recipient->user_id, copy->storage_key);
+		if (!copy->key_reserved) {
+			if (new_storage_key(copy, copy->storage_key) != 0)
+				return EX_SMTP_DELIVERY_TEMPORARY_FAILURE;
+			unrecorded++;
+		}
+		if (reserving && new_storage_key(copy, copy->next_key) != 0)
 			return EX_SMTP_DELIVERY_TEMPORARY_FAILURE;
-		snprintf(copies[i].storage_key, sizeof(copies[i].storage_key), "mail/%s/%s",
-			 copies[i].recipient->user_id, object_id);
 	}
+	if (unrecorded == 0)
+		return EX_SMTP_DELIVERY_STORED;
 
 	garbage_records records = { .copies = copies, .count = envelope->recipient_count };
 	ex_mail_commit_request request = { .work = write_garbage_records, .send_fast = send_garbage_records,

@@ -23,6 +23,8 @@
 #include "mail_sieve_routes.h"
 #include "mail_sweep.h"
 #include "mail_commit_group.h"
+#include "mail_key_reserve.h"
+#include "mail_prepared.h"
 #include "mail_itip_consumer.h"
 #include "managesieve.h"
 #include "smtp_server.h"
@@ -310,6 +312,18 @@ int ex_mail_service_open(ex_mail_service *service, ex_daemon *daemon)
 							 service->metrics);
 	if (service->commit_group == NULL)
 		return -1;
+	uint64_t reserve_age = ex_config_duration_ms(config, "delivery_key_reserve_age");
+	uint64_t sweep_grace = ex_config_duration_ms(config, "mail_sweep_grace");
+	if (reserve_age > sweep_grace / 2) {
+		char problem[128];
+		snprintf(problem, sizeof(problem), "must be at most half of EXPRESSO_MAIL_SWEEP_GRACE (%llu ms), got %llu ms",
+			 (unsigned long long)sweep_grace, (unsigned long long)reserve_age);
+		return invalid_setting("EXPRESSO_DELIVERY_KEY_RESERVE_AGE", problem);
+	}
+	service->key_reserve = ex_mail_key_reserve_new(reserve_age);
+	if (service->key_reserve == NULL)
+		return -1;
+	ex_db_pool_set_prepare_hook(service->database, ex_mail_prepare_statements, NULL);
 	service->backend = (ex_smtp_backend){
 		.lookup_recipient = ex_mail_lookup_recipient,
 		.authenticate = ex_mail_authenticate,
@@ -405,6 +419,8 @@ void ex_mail_service_close(ex_mail_service *service)
 	 * script. The zygote and the workers exit when this process ends and their sockets close. */
 	ex_mail_commit_group_free(service->commit_group);
 	service->commit_group = NULL;
+	ex_mail_key_reserve_free(service->key_reserve);
+	service->key_reserve = NULL;
 	ex_storage_free(service->storage);
 	service->storage = NULL;
 	ex_auth_limiter_free(service->auth_limiter);

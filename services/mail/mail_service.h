@@ -46,6 +46,7 @@ typedef struct {
 	struct ex_mail_sweeper *sweeper; /* orphan object sweep thread (mail_sweep.c); NULL when off */
 	uint64_t test_commit_delay_ms;   /* tests only: pause between objects and rows of a delivery */
 	struct ex_mail_commit_group *commit_group; /* group commit of local deliveries (mail_commit_group.c) */
+	struct ex_mail_key_reserve *key_reserve;   /* storage keys listed for users' next deliveries (mail_key_reserve.c) */
 } ex_mail_service;
 
 extern const ex_setting ex_mail_settings[];

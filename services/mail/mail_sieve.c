@@ -20,6 +20,8 @@
 #include <strings.h>
 
 #include "expresso/log.h"
+#include "mail_commit_group.h"
+#include "mail_prepared.h"
 #include "mail_queue.h"
 #include "mail_sieve_headers.h"
 #include "mail_sieve_routes.h"
@@ -38,34 +40,94 @@ typedef struct {
 	bool vacation_paused; /* the managed vacation script outside its start and end dates */
 } script_load;
 
-static int load_active_script(PGconn *connection, void *context, ex_db_error *error)
+/* Reads every result of one pipelined statement into *KEPT (the last with rows). Returns 0, or -1 on an error. */
+static int read_load_result(PGconn *connection, PGresult **kept, ex_db_error *error)
 {
-	script_load *load = context;
-	const char *params[] = { load->user_id };
-	PGresult *result = ex_db_exec(
-		connection,
-		"SELECT s.id, s.content, s.name = '" EX_MAIL_VACATION_SCRIPT "' AND v.user_id IS NOT NULL AND "
-		"  ((now() AT TIME ZONE 'UTC')::date < v.start_date OR (now() AT TIME ZONE 'UTC')::date > v.end_date) "
-		"FROM sieve_scripts AS s LEFT JOIN sieve_vacation_settings AS v ON v.user_id = s.user_id "
-		"WHERE s.user_id = $1 AND s.active",
-		1, params, error);
-	if (result == NULL)
-		return -1;
-	load->found = PQntuples(result) == 1;
-	if (load->found) {
-		snprintf(load->script_id, sizeof(load->script_id), "%s", PQgetvalue(result, 0, 0));
-		load->vacation_paused = strcmp(PQgetvalue(result, 0, 2), "t") == 0;
-		load->length = (size_t)PQgetlength(result, 0, 1);
-		load->content = malloc(load->length + 1);
-		if (load->content == NULL) {
-			PQclear(result);
-			snprintf(error->message, sizeof(error->message), "out of memory loading a Sieve script");
-			return -1;
+	int outcome = 0;
+	PGresult *result;
+	while ((result = PQgetResult(connection)) != NULL) {
+		ExecStatusType status = PQresultStatus(result);
+		if (status == PGRES_TUPLES_OK && kept != NULL) {
+			PQclear(*kept);
+			*kept = result;
+			continue;
 		}
-		memcpy(load->content, PQgetvalue(result, 0, 1), load->length + 1);
+		if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK && outcome == 0) {
+			ex_db_error_from_result(connection, result, error);
+			outcome = -1;
+		}
+		PQclear(result);
 	}
-	PQclear(result);
+	return outcome;
+}
+
+/* Copies the script row of RESULT, if any, into LOAD. Returns 0, or -1 when out of memory. */
+static int keep_script(const PGresult *result, script_load *load, ex_db_error *error)
+{
+	load->found = result != NULL && PQntuples(result) == 1;
+	if (!load->found)
+		return 0;
+	snprintf(load->script_id, sizeof(load->script_id), "%s", PQgetvalue(result, 0, 0));
+	load->vacation_paused = strcmp(PQgetvalue(result, 0, 2), "t") == 0;
+	load->length = (size_t)PQgetlength(result, 0, 1);
+	load->content = malloc(load->length + 1);
+	if (load->content == NULL) {
+		snprintf(error->message, sizeof(error->message), "out of memory loading a Sieve script");
+		return -1;
+	}
+	memcpy(load->content, PQgetvalue(result, 0, 1), load->length + 1);
 	return 0;
+}
+
+/*
+ * Reads the user's active script in one round trip: BEGIN, the tenant
+ * binding, the prepared ex_mail_sieve_load_sql and COMMIT go in one libpq
+ * pipeline. Returns 0, or -1 with ERROR filled in.
+ */
+static int load_active_script(ex_mail_service *service, const char *tenant_id, script_load *load,
+			      ex_db_error *error)
+{
+	PGconn *connection = ex_db_acquire(service->database, ACQUIRE_TIMEOUT_MS, error);
+	if (connection == NULL)
+		return -1;
+	if (PQenterPipelineMode(connection) != 1) {
+		ex_db_error_from_result(connection, NULL, error);
+		ex_db_release(service->database, connection);
+		return -1;
+	}
+	const char *tenant_params[] = { tenant_id };
+	const char *load_params[] = { load->user_id };
+	bool sent = PQsendQueryParams(connection, "BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY", 0, NULL, NULL, NULL,
+				      NULL, 0) == 1 &&
+		    PQsendQueryPrepared(connection, EX_MAIL_STATEMENT_BIND_TENANT, 1, tenant_params, NULL, NULL, 0) == 1 &&
+		    PQsendQueryPrepared(connection, EX_MAIL_STATEMENT_SIEVE_LOAD, 1, load_params, NULL, NULL, 0) == 1 &&
+		    PQsendQueryParams(connection, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) == 1 &&
+		    PQpipelineSync(connection) == 1;
+	if (!sent) {
+		ex_db_error_from_result(connection, NULL, error);
+		ex_mail_pipeline_abandon(connection, 4);
+		ex_db_release(service->database, connection);
+		return -1;
+	}
+
+	PGresult *script = NULL;
+	int failed = read_load_result(connection, NULL, error);
+	failed |= read_load_result(connection, NULL, error);
+	failed |= read_load_result(connection, &script, error);
+	failed |= read_load_result(connection, NULL, error);
+	PGresult *sync = PQgetResult(connection);
+	if (PQresultStatus(sync) != PGRES_PIPELINE_SYNC || PQexitPipelineMode(connection) != 1) {
+		if (failed == 0)
+			ex_db_error_from_result(connection, NULL, error);
+		failed = -1;
+	}
+	PQclear(sync);
+	/* After a failure the connection may be inside the aborted transaction: release rolls it back. */
+	ex_db_release(service->database, connection);
+	if (failed == 0)
+		failed = keep_script(script, load, error);
+	PQclear(script);
+	return failed;
 }
 
 /* The message's header fields as the script sees them, and the array the last lookup returned. */
@@ -293,14 +355,16 @@ int ex_mail_sieve_plan_copy(ex_mail_service *service, const ex_smtp_envelope *en
 
 	script_load load = { .user_id = recipient->user_id };
 	ex_db_error error = { 0 };
-	if (ex_db_tenant_transaction(service->database, recipient->tenant_id, EX_DB_READ_COMMITTED, load_active_script,
-				     &load, &error) != 0) {
+	if (load_active_script(service, recipient->tenant_id, &load, &error) != 0) {
+		free(load.content);
 		ex_log(EX_LOG_ERROR, "sieve_script_load_failed", "{s:s, s:s}", "user", recipient->user_id, "error",
 		       error.message);
 		return -1;
 	}
-	if (!load.found)
+	if (!load.found) {
+		free(load.content); /* NULL: only a found script has content */
 		return add_target(plan, "INBOX", NULL);
+	}
 
 	plan->has_script = true;
 	plan->vacation_paused = load.vacation_paused;

@@ -1,9 +1,10 @@
 /*
- * The orphan object sweep. Each due entry is handled in a transaction of
- * its tenant: the entry is locked and deleted only when no messages or
- * mail_queue row names its key, and the object is deleted before that
- * transaction commits. A crash in between leaves the entry, whose object
- * is then missing, and the next sweep removes it.
+ * The orphan object sweep. The due entries are handled in batches of one
+ * tenant, each batch in one transaction of that tenant. An entry is
+ * deleted only when no messages or mail_queue row names its key, and the
+ * objects of the deleted entries are deleted before that transaction
+ * commits. A crash in between leaves entries whose objects are missing,
+ * and the next sweep removes them.
  */
 #include "mail_sweep.h"
 
@@ -15,11 +16,14 @@
 #include <time.h>
 
 #include "expresso/log.h"
+#include "mail_commit_group.h"
 
 enum {
 	ACQUIRE_TIMEOUT_MS = 5000,
 	/* Entries handled per sweep; the rest wait for the next run. */
 	MAX_ENTRIES_PER_RUN = 10000,
+	/* Entries of one tenant looked at in one transaction. */
+	MAX_ENTRIES_PER_TRANSACTION = 500,
 	NUMBER_TEXT = 32,
 };
 
@@ -76,19 +80,27 @@ static int insert_keys_pipelined(PGconn *connection, const char *tenant_id, cons
 	       PQpipelineSync(connection);
 	if (!sent) {
 		ex_db_error_from_result(connection, NULL, error);
-		PQexitPipelineMode(connection);
+		/* Syncs and drains what was queued, so the connection leaves pipeline mode before it goes back to the pool. */
+		ex_mail_pipeline_abandon(connection, count + 3);
 		return -1;
 	}
 
 	int failed = 0;
 	for (size_t i = 0; i < count + 3; i++)
 		failed = read_pipelined(connection, error, failed);
-	PGresult *sync = PQgetResult(connection);
-	if (PQresultStatus(sync) != PGRES_PIPELINE_SYNC && !failed) {
-		ex_db_error_from_result(connection, sync, error);
-		failed = -1;
+	/* The sync result ends the pipeline. Results before it that the loop above did not expect are dropped. */
+	bool synced = false;
+	for (size_t i = 0; i < count + 8 && !synced && PQstatus(connection) == CONNECTION_OK; i++) {
+		PGresult *result = PQgetResult(connection);
+		if (result == NULL)
+			continue;
+		synced = PQresultStatus(result) == PGRES_PIPELINE_SYNC;
+		if (!synced && !failed) {
+			ex_db_error_from_result(connection, result, error);
+			failed = -1;
+		}
+		PQclear(result);
 	}
-	PQclear(sync);
 	if (PQexitPipelineMode(connection) != 1 && !failed) {
 		ex_db_error_from_result(connection, NULL, error);
 		failed = -1;
@@ -130,43 +142,105 @@ void ex_mail_sweep_test_delay(uint64_t milliseconds)
 		;
 }
 
+/*
+ * Appends KEY, quoted, to the PostgreSQL text[] literal of USED bytes in
+ * BUFFER, which starts with '{'. Returns 0, or -1 when BUFFER is full.
+ */
+static int append_array_element(char *buffer, size_t size, size_t *used, const char *key)
+{
+	size_t at = *used;
+	if (at > 1)
+		buffer[at++] = ',';
+	buffer[at++] = '"';
+	for (const char *c = key; *c != '\0'; c++) {
+		if (at + 3 >= size)
+			return -1;
+		if (*c == '"' || *c == '\\')
+			buffer[at++] = '\\';
+		buffer[at++] = *c;
+	}
+	buffer[at++] = '"';
+	*used = at;
+	return 0;
+}
+
 typedef struct {
 	ex_mail_service *service;
 	const char *tenant_id;
-	const char *key;
+	const char *keys;  /* text[] literal of the entries to look at */
 	const char *grace;
-	bool deleted;
-} sweep_entry;
+	int deleted;       /* objects deleted */
+} sweep_batch;
 
-static int sweep_one(PGconn *connection, void *context, ex_db_error *error)
+/*
+ * Deletes, in one statement, the entries of the batch that are due and
+ * that no row names, and then their objects, before the transaction
+ * commits. A crash in between leaves entries whose objects are gone,
+ * which the next sweep deletes.
+ */
+static int sweep_keys(PGconn *connection, void *context, ex_db_error *error)
 {
-	sweep_entry *entry = context;
-	const char *params[] = { entry->tenant_id, entry->key, entry->grace };
-	entry->deleted = false;
+	sweep_batch *batch = context;
+	const char *params[] = { batch->tenant_id, batch->keys, batch->grace };
+	batch->deleted = 0;
 	PGresult *result = ex_db_exec(
 		connection,
-		"DELETE FROM mail_object_garbage AS g WHERE g.tenant_id = $1 AND g.storage_key = $2 "
+		"DELETE FROM mail_object_garbage AS g WHERE g.tenant_id = $1 AND g.storage_key = ANY ($2::text[]) "
 		"AND g.queued_at <= now() - $3::interval "
-		"AND NOT EXISTS (SELECT 1 FROM messages AS m WHERE m.tenant_id = $1 AND m.storage_key = $2) "
-		"AND NOT EXISTS (SELECT 1 FROM mail_queue AS q WHERE q.tenant_id = $1 AND q.storage_key = $2) "
-		"RETURNING 1",
+		"AND NOT EXISTS (SELECT 1 FROM messages AS m WHERE m.tenant_id = $1 AND m.storage_key = g.storage_key) "
+		"AND NOT EXISTS (SELECT 1 FROM mail_queue AS q WHERE q.tenant_id = $1 AND q.storage_key = g.storage_key) "
+		"RETURNING g.storage_key",
 		3, params, error);
 	if (result == NULL)
 		return -1;
-	bool due = PQntuples(result) == 1;
-	PQclear(result);
-	if (!due)
-		return 0;
 
-	char err[EX_STORAGE_ERROR_MAX] = "";
-	ex_storage_status status = ex_storage_delete(entry->service->storage, entry->tenant_id, entry->key, err,
-						     sizeof(err));
-	if (status != EX_STORAGE_OK && status != EX_STORAGE_NOT_FOUND) {
-		snprintf(error->message, sizeof(error->message), "deleting object %.120s failed: %.100s", entry->key, err);
-		return -1;
+	int failed = 0;
+	for (int i = 0; i < PQntuples(result) && failed == 0; i++) {
+		const char *key = PQgetvalue(result, i, 0);
+		char err[EX_STORAGE_ERROR_MAX] = "";
+		ex_storage_status status = ex_storage_delete(batch->service->storage, batch->tenant_id, key, err,
+							     sizeof(err));
+		if (status != EX_STORAGE_OK && status != EX_STORAGE_NOT_FOUND) {
+			snprintf(error->message, sizeof(error->message), "deleting object %.120s failed: %.100s", key, err);
+			failed = -1;
+		} else if (status == EX_STORAGE_OK) {
+			ex_log(EX_LOG_INFO, "sweep_object_deleted", "{s:s, s:s}", "tenant", batch->tenant_id, "key", key);
+			batch->deleted++;
+		}
 	}
-	entry->deleted = status == EX_STORAGE_OK;
-	return 0;
+	PQclear(result);
+	return failed;
+}
+
+/* Sweeps the due entries of rows FIRST to END-1 of DUE, which all belong to one tenant, in one transaction. */
+static int sweep_tenant_rows(ex_mail_service *service, const PGresult *due, int first, int end, const char *grace)
+{
+	const char *tenant_id = PQgetvalue(due, first, 0);
+	size_t size = 3;
+	for (int i = first; i < end; i++)
+		size += 2 * (size_t)PQgetlength(due, i, 1) + 4;
+	char *keys = malloc(size);
+	if (keys == NULL) {
+		ex_log(EX_LOG_ERROR, "sweep_failed", "{s:s}", "error", "out of memory for a batch of keys");
+		return 0;
+	}
+	size_t used = 1;
+	keys[0] = '{';
+	for (int i = first; i < end; i++)
+		(void)append_array_element(keys, size - 1, &used, PQgetvalue(due, i, 1));
+	keys[used++] = '}';
+	keys[used] = '\0';
+
+	sweep_batch batch = { .service = service, .tenant_id = tenant_id, .keys = keys, .grace = grace };
+	ex_db_error error = { 0 };
+	int deleted = 0;
+	if (ex_db_tenant_transaction(service->database, tenant_id, EX_DB_READ_COMMITTED, sweep_keys, &batch, &error) != 0)
+		ex_log(EX_LOG_WARN, "sweep_batch_failed", "{s:s, s:i, s:s}", "tenant", tenant_id, "entries", end - first,
+		       "error", error.message);
+	else
+		deleted = batch.deleted;
+	free(keys);
+	return deleted;
 }
 
 int ex_mail_sweep_run(ex_mail_service *service, uint64_t grace_ms)
@@ -183,8 +257,10 @@ int ex_mail_sweep_run(ex_mail_service *service, uint64_t grace_ms)
 		return -1;
 	}
 	const char *params[] = { grace, limit };
+	/* Sorted by tenant, so each tenant's entries go in batches of one transaction. */
 	PGresult *due = ex_db_exec(connection,
-				   "SELECT tenant_id, storage_key FROM ex_mail_object_garbage_due($1::interval, $2::integer)",
+				   "SELECT tenant_id, storage_key FROM ex_mail_object_garbage_due($1::interval, $2::integer) "
+				   "ORDER BY tenant_id",
 				   2, params, &error);
 	ex_db_release(service->database, connection);
 	if (due == NULL) {
@@ -194,19 +270,13 @@ int ex_mail_sweep_run(ex_mail_service *service, uint64_t grace_ms)
 
 	int deleted = 0;
 	int rows = PQntuples(due);
-	for (int i = 0; i < rows; i++) {
-		sweep_entry entry = { .service = service, .tenant_id = PQgetvalue(due, i, 0), .key = PQgetvalue(due, i, 1),
-				      .grace = grace };
-		if (ex_db_tenant_transaction(service->database, entry.tenant_id, EX_DB_READ_COMMITTED, sweep_one, &entry,
-					     &error) != 0) {
-			ex_log(EX_LOG_WARN, "sweep_entry_failed", "{s:s, s:s, s:s}", "tenant", entry.tenant_id, "key",
-			       entry.key, "error", error.message);
-			continue;
-		}
-		if (entry.deleted) {
-			ex_log(EX_LOG_INFO, "sweep_object_deleted", "{s:s, s:s}", "tenant", entry.tenant_id, "key", entry.key);
-			deleted++;
-		}
+	for (int first = 0; first < rows;) {
+		int end = first + 1;
+		while (end < rows && end - first < MAX_ENTRIES_PER_TRANSACTION &&
+		       strcmp(PQgetvalue(due, end, 0), PQgetvalue(due, first, 0)) == 0)
+			end++;
+		deleted += sweep_tenant_rows(service, due, first, end, grace);
+		first = end;
 	}
 	PQclear(due);
 	if (rows > 0)

@@ -21,6 +21,11 @@
 	{ "mail_sweep_grace", "EXPRESSO_MAIL_SWEEP_GRACE", EX_SETTING_DURATION, "1h", "duration",                      \
 	  "Age a garbage entry must reach before the sweep deletes its object; longer than any delivery takes.",        \
 	  false },                                                                                                      \
+	{ "delivery_key_reserve_age", "EXPRESSO_DELIVERY_KEY_RESERVE_AGE", EX_SETTING_DURATION, "15m", "duration",     \
+	  "How long a storage key, listed for the sweep by one delivery's transaction, may serve the user's next "     \
+	  "delivery, which then waits for one commit instead of two. 0 turns the reservation off. At most half of "   \
+	  "EXPRESSO_MAIL_SWEEP_GRACE.",                                                                                 \
+	  false },                                                                                                      \
 	{ "mail_test_commit_delay", "EXPRESSO_MAIL_TEST_COMMIT_DELAY", EX_SETTING_DURATION, "0", "duration",           \
 	  "Tests only: wait this long between writing a delivery's objects and committing its rows.", false }
 

@@ -64,10 +64,48 @@ static void emit(ex_smtp_data_decoder *decoder, char byte)
 	decoder->content[decoder->length++] = byte;
 }
 
+/*
+ * Emits LENGTH bytes at once, with the same result as emit() on each: the
+ * bytes past max_length are counted but not stored.
+ */
+static void emit_run(ex_smtp_data_decoder *decoder, const char *run, size_t length)
+{
+	if (length == 0)
+		return;
+	if (memchr(run, '\0', length) != NULL)
+		decoder->saw_nul = true;
+	uint64_t before = decoder->total_length;
+	decoder->total_length += length;
+	size_t stored = length;
+	if (decoder->total_length > decoder->max_length) {
+		decoder->too_large = true;
+		stored = before >= decoder->max_length ? 0 : (size_t)(decoder->max_length - before);
+	}
+	if (stored == 0)
+		return;
+
+	/* Every stored byte counts toward max_length, so the content never needs more than max_length bytes. */
+	if (decoder->length + stored > decoder->capacity) {
+		size_t capacity = decoder->capacity == 0 ? INITIAL_CAPACITY : decoder->capacity;
+		while (capacity < decoder->length + stored && capacity < decoder->max_length)
+			capacity *= 2;
+		if (capacity > decoder->max_length)
+			capacity = (size_t)decoder->max_length;
+		char *grown = realloc(decoder->content, capacity);
+		if (grown == NULL) {
+			decoder->allocation_failed = true;
+			return;
+		}
+		decoder->content = grown;
+		decoder->capacity = capacity;
+	}
+	memcpy(decoder->content + decoder->length, run, stored);
+	decoder->length += stored;
+}
+
 void ex_smtp_data_append(ex_smtp_data_decoder *decoder, const char *data, size_t length)
 {
-	for (size_t i = 0; i < length; i++)
-		emit(decoder, data[i]);
+	emit_run(decoder, data, length);
 }
 
 /* Handles a byte in the middle of a line. */
@@ -120,9 +158,15 @@ ex_smtp_data_status ex_smtp_data_feed(ex_smtp_data_decoder *decoder, const char 
 			emit(decoder, '\r');
 			in_line(decoder, byte);
 			break;
-		default:
-			in_line(decoder, byte);
+		default: {
+			/* Inside a line only CR changes the state, so the bytes up to the next CR go in one copy. */
+			const char *cr = memchr(data + i, '\r', length - i);
+			size_t end = cr != NULL ? (size_t)(cr - data) : length;
+			emit_run(decoder, data + i, end - i);
+			decoder->state = end < length ? AFTER_CR : IN_LINE;
+			i = end; /* the loop steps over the CR */
 			break;
+		}
 		}
 	}
 	*consumed = length;

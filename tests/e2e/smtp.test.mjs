@@ -976,10 +976,13 @@ test('parallel deliveries share commits, over-quota fails alone', { timeout: TES
       [`<group-${run}-%`]);
     assert.equal(refused[0].n, 0);
 
-    // Each delivery hands two requests to the committer: its garbage records, then its rows.
-    const requests = 2 * (SESSIONS + 1);
+    // Each delivery hands the committer its rows, and before them its garbage records unless it took a
+    // key reserved by an earlier delivery's rows.
+    const deliveries = SESSIONS + 1;
     const after = await deliveryBatchCounters(instance);
-    assert.equal(after.requests - before.requests, requests);
+    const requests = after.requests - before.requests;
+    assert.ok(requests >= deliveries, `${requests} requests for ${deliveries} deliveries: one for each delivery's rows`);
+    assert.ok(requests <= 2 * deliveries, `${requests} requests for ${deliveries} deliveries: at most two each`);
     assert.ok(after.batches - before.batches < requests,
       `some requests shared a transaction (${after.batches - before.batches} for ${requests})`);
     assert.ok(after.slow - before.slow >= 1, 'the batch with the over-quota delivery took the savepoint path');
@@ -988,6 +991,99 @@ test('parallel deliveries share commits, over-quota fails alone', { timeout: TES
     await tenantQuery(carol.tenantId, 'UPDATE users SET quota_bytes = NULL WHERE id = $1', [carol.userId]);
     await stopInstance(instance);
   }
+});
+
+// Delivers one message to Alice through INSTANCE and returns its Message-ID.
+async function deliverToAlice(instance, subject) {
+  const client = await SmtpClient.connect(instance.ports.smtp);
+  try {
+    await ehlo(client);
+    await client.command('MAIL FROM:<reserve@example.org>');
+    assert.match((await client.command(`RCPT TO:<${alice.email}>`)).text, /^250 /);
+    const message = testMessage(subject, 'reserved key\r\n');
+    assert.match((await client.data(message.content)).text, /^250 /);
+    return message.id;
+  } finally {
+    client.close();
+  }
+}
+
+// Alice's keys listed in mail_object_garbage since SINCE that no row names: the keys reserved since then.
+async function reservedKeys(since) {
+  const rows = await tenantQuery(alice.tenantId,
+    'SELECT g.storage_key FROM mail_object_garbage g WHERE g.storage_key LIKE $1 AND g.queued_at >= $2 ' +
+    'AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.tenant_id = g.tenant_id AND m.storage_key = g.storage_key)',
+    [`mail/${alice.userId}/%`, since]);
+  return rows.map((row) => row.storage_key);
+}
+
+test('reserved key spares the next delivery a commit', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const instance = await startInstance({ EXPRESSO_SMTP_GREETING_DELAY: '0' });
+  try {
+    const [{ now: since }] = await tenantQuery(alice.tenantId, 'SELECT now()');
+    let before = await deliveryBatchCounters(instance);
+    await deliverToAlice(instance, 'first');
+    let after = await deliveryBatchCounters(instance);
+    assert.equal(after.requests - before.requests, 2, 'the first delivery records its key, then commits its rows');
+    const reserved = await reservedKeys(since);
+    assert.equal(reserved.length, 1, 'the rows\' transaction reserved one key for Alice');
+
+    before = after;
+    const second = await deliverToAlice(instance, 'second');
+    after = await deliveryBatchCounters(instance);
+    assert.equal(after.requests - before.requests, 1, 'the second delivery commits only its rows');
+    const rows = await tenantQuery(alice.tenantId, 'SELECT storage_key FROM messages WHERE message_id = $1', [second]);
+    assert.deepEqual(rows.map((row) => row.storage_key), reserved, 'the second message is stored under the reserved key');
+    const left = await reservedKeys(since);
+    assert.equal(left.length, 1, 'the second delivery reserved the next key');
+    assert.notEqual(left[0], reserved[0]);
+  } finally {
+    await stopInstance(instance);
+  }
+
+  // With reservations off, every delivery records its key first.
+  const off = await startInstance({ EXPRESSO_SMTP_GREETING_DELAY: '0', EXPRESSO_DELIVERY_KEY_RESERVE_AGE: '0' });
+  try {
+    const [{ now: since }] = await tenantQuery(alice.tenantId, 'SELECT now()');
+    const before = await deliveryBatchCounters(off);
+    await deliverToAlice(off, 'off first');
+    await deliverToAlice(off, 'off second');
+    const after = await deliveryBatchCounters(off);
+    assert.equal(after.requests - before.requests, 4);
+    assert.deepEqual(await reservedKeys(since), [], 'nothing was reserved');
+  } finally {
+    await stopInstance(off);
+  }
+});
+
+test('key reserve age at the limit and one past', { timeout: TEST_TIMEOUT_MS }, async () => {
+  // Half of the sweep's grace is accepted.
+  const instance = await startInstance({ EXPRESSO_SMTP_GREETING_DELAY: '0', EXPRESSO_MAIL_SWEEP_GRACE: '1s',
+    EXPRESSO_MAIL_SWEEP_INTERVAL: '0', EXPRESSO_DELIVERY_KEY_RESERVE_AGE: '500ms' });
+  try {
+    await deliverToAlice(instance, 'reserve age at the limit');
+  } finally {
+    await stopInstance(instance);
+  }
+
+  // One millisecond more stops the daemon at start with the setting named.
+  const daemon = startDaemon(binary, {
+    ...mailListenersOff,
+    EXPRESSO_HTTP_ADDRESS: host,
+    EXPRESSO_HTTP_PORT: String(await freePort()),
+    EXPRESSO_SMTP_PORT: String(await freePort()),
+    EXPRESSO_SUBMISSION_PORT: '0',
+    EXPRESSO_SUBMISSIONS_PORT: '0',
+    EXPRESSO_STORAGE_DIR: path.join(env.EXPRESSO_STATE_DIR, 'storage'),
+    EXPRESSO_MAIL_SWEEP_GRACE: '1s',
+    EXPRESSO_DELIVERY_KEY_RESERVE_AGE: '501ms',
+  });
+  const { code } = await daemon.exited;
+  assert.notEqual(code, 0, 'a reserve age past half the grace is rejected');
+  const invalid = daemon.lines.find((line) => line.includes('"setting_invalid"'));
+  assert.ok(invalid, `a setting_invalid line: ${daemon.lines.slice(-5).join('\n')}`);
+  assert.match(invalid, /EXPRESSO_DELIVERY_KEY_RESERVE_AGE/);
+  assert.match(invalid, /must be at most half of EXPRESSO_MAIL_SWEEP_GRACE \(1000 ms\), got 501 ms/);
 });
 
 test('delivery batch size at the limit and one past', { timeout: TEST_TIMEOUT_MS }, async () => {
@@ -1024,7 +1120,9 @@ test('delivery batch size at the limit and one past', { timeout: TEST_TIMEOUT_MS
   }
 
   // A batch of 1 commits every request alone.
-  instance = await startInstance({ EXPRESSO_SMTP_GREETING_DELAY: '0', EXPRESSO_DELIVERY_MAX_BATCH: '1' });
+  // Without key reservations, so every delivery makes two requests however the sessions interleave.
+  instance = await startInstance({ EXPRESSO_SMTP_GREETING_DELAY: '0', EXPRESSO_DELIVERY_MAX_BATCH: '1',
+    EXPRESSO_DELIVERY_KEY_RESERVE_AGE: '0' });
   try {
     const before = await deliveryBatchCounters(instance);
     for (const reply of await deliverInParallel(instance)) assert.equal(reply.code, 250, reply.text);

@@ -3,7 +3,9 @@
 // row is killed with SIGKILL inside that pause. The object is on disk and
 // listed in mail_object_garbage, but no row names it. A second instance
 // with a short sweep interval and grace period then deletes the object
-// and its entry.
+// and its entry. The second test kills a delivery whose key was reserved
+// by the delivery before it, so its garbage entry comes from that
+// delivery's transaction.
 //
 // Needs: the stack up (scripts/run-local.sh) and the variables of stack.env.
 import { test, before, after } from 'node:test';
@@ -17,7 +19,8 @@ import { SmtpClient, dotStuff } from './lib/smtp_client.mjs';
 import { buildDir, freePort, mailListenersOff, requireEnv, startDaemon, waitForHttp } from './lib/stack.mjs';
 
 const TEST_TIMEOUT_MS = 240_000;
-const SWEEP_WAIT_MS = 180_000;
+// The sweep handles up to 500 entries of a tenant per transaction, so a backlog of earlier tests' entries takes seconds.
+const SWEEP_WAIT_MS = 30_000;
 const host = '127.0.0.1';
 const binary = path.join(buildDir, 'services', 'mail', 'expresso-mail');
 
@@ -122,9 +125,10 @@ test('SIGKILL between object and row leaves an orphan the sweep removes', { time
   assert.deepEqual(await tenantQuery(alice.tenantId, 'SELECT uid FROM messages WHERE storage_key = $1', [key]), [],
     'no row names the object');
 
-  const sweeping = await startInstance({ EXPRESSO_MAIL_SWEEP_INTERVAL: '300ms', EXPRESSO_MAIL_SWEEP_GRACE: '1s' });
+  const sweeping = await startInstance({ EXPRESSO_MAIL_SWEEP_INTERVAL: '300ms', EXPRESSO_MAIL_SWEEP_GRACE: '1s',
+    EXPRESSO_DELIVERY_KEY_RESERVE_AGE: '500ms' });
   // With a grace of 1 s this instance also sweeps every entry that earlier tests left (each deleted
-  // message lists its object), oldest first, so in a full run the orphan may wait behind many of them.
+  // message lists its object), so in a full run the orphan waits behind them.
   await waitFor('the sweep to delete the object', async () => !existsSync(objectPath(key)), SWEEP_WAIT_MS);
   // The sweep deletes the object before its transaction deletes the entry and commits.
   await waitFor('the sweep to delete the garbage entry', async () => {
@@ -148,4 +152,52 @@ test('SIGKILL between object and row leaves an orphan the sweep removes', { time
   const left = await tenantQuery(alice.tenantId,
     'SELECT g.storage_key FROM mail_object_garbage g JOIN messages m ON m.tenant_id = g.tenant_id AND m.storage_key = g.storage_key');
   assert.deepEqual(left, [], 'no committed message is still listed as garbage');
+  // Its grace of 1 s must not reach the keys that the next test's instance reserves for 15 minutes.
+  sweeping.child.kill('SIGTERM');
+  await sweeping.exited;
+});
+
+test('SIGKILL on a reserved key leaves an orphan the sweep removes', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const [{ now: since }] = await tenantQuery(alice.tenantId, 'SELECT now()');
+  const crashing = await startInstance({ EXPRESSO_MAIL_TEST_COMMIT_DELAY: '1s', EXPRESSO_MAIL_SWEEP_INTERVAL: '0' });
+  const send = async (subject) => {
+    const client = await SmtpClient.connect(crashing.ports.smtp);
+    await client.ehlo();
+    assert.match((await client.command('MAIL FROM:<someone@example.org>')).text, /^250 /);
+    assert.match((await client.command(`RCPT TO:<${alice.email}>`)).text, /^250 /);
+    assert.equal((await client.command('DATA')).code, 354);
+    const reply = client.reply(60_000);
+    await client.write(dotStuff(Buffer.from(`Subject: ${subject} ${crypto.randomUUID()}\r\n\r\nbody\r\n`)));
+    return { client, reply };
+  };
+
+  // The first delivery commits and reserves Alice's next key in its rows' transaction.
+  const first = await send('committed');
+  assert.match((await first.reply).text, /^250 /);
+  first.client.close();
+  const reserved = await tenantQuery(alice.tenantId,
+    'SELECT g.storage_key FROM mail_object_garbage g WHERE g.storage_key LIKE $1 AND g.queued_at >= $2 ' +
+    'AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.tenant_id = g.tenant_id AND m.storage_key = g.storage_key)',
+    [`mail/${alice.userId}/%`, since]);
+  assert.equal(reserved.length, 1, 'one key is reserved');
+  const key = reserved[0].storage_key;
+  assert.ok(!existsSync(objectPath(key)), 'no object is written under the reserved key yet');
+
+  // The second delivery writes its object under that key and is killed before its rows commit.
+  const second = await send('lost');
+  await waitFor('the object under the reserved key', async () => existsSync(objectPath(key)));
+  crashing.child.kill('SIGKILL');
+  await crashing.exited;
+  assert.equal((await second.reply).code, 0, 'the client got no 250 for the message');
+  second.client.close();
+  assert.deepEqual(await tenantQuery(alice.tenantId, 'SELECT uid FROM messages WHERE storage_key = $1', [key]), [],
+    'no row names the object');
+
+  await startInstance({ EXPRESSO_MAIL_SWEEP_INTERVAL: '300ms', EXPRESSO_MAIL_SWEEP_GRACE: '1s',
+    EXPRESSO_DELIVERY_KEY_RESERVE_AGE: '500ms' });
+  await waitFor('the sweep to delete the object', async () => !existsSync(objectPath(key)), SWEEP_WAIT_MS);
+  await waitFor('the sweep to delete the garbage entry', async () => {
+    const entries = await tenantQuery(alice.tenantId, 'SELECT 1 FROM mail_object_garbage WHERE storage_key = $1', [key]);
+    return entries.length === 0;
+  });
 });

@@ -18,6 +18,7 @@
 typedef struct {
 	PGconn *connection;
 	int in_use;
+	unsigned prepared_generation; /* hook generation whose statements the connection has; 0: none */
 } pool_slot;
 
 struct ex_db_pool {
@@ -26,6 +27,9 @@ struct ex_db_pool {
 	pool_slot *slots;
 	pthread_mutex_t mutex;
 	pthread_cond_t released;
+	ex_db_prepare_hook prepare;
+	void *prepare_context;
+	unsigned prepare_generation; /* counts ex_db_pool_set_prepare_hook calls, from 1 */
 };
 
 static void set_error(ex_db_error *error, const char *sqlstate, const char *message)
@@ -74,6 +78,15 @@ void ex_db_pool_free(ex_db_pool *pool)
 	free(pool);
 }
 
+void ex_db_pool_set_prepare_hook(ex_db_pool *pool, ex_db_prepare_hook hook, void *context)
+{
+	pthread_mutex_lock(&pool->mutex);
+	pool->prepare = hook;
+	pool->prepare_context = context;
+	pool->prepare_generation++;
+	pthread_mutex_unlock(&pool->mutex);
+}
+
 /* Opens or repairs the connection of SLOT; called without the pool lock. */
 static int connect_slot(ex_db_pool *pool, pool_slot *slot, ex_db_error *error)
 {
@@ -82,6 +95,7 @@ static int connect_slot(ex_db_pool *pool, pool_slot *slot, ex_db_error *error)
 
 	if (slot->connection != NULL) {
 		PQreset(slot->connection);
+		slot->prepared_generation = 0; /* a new server session has no prepared statements */
 		if (PQstatus(slot->connection) == CONNECTION_OK) {
 			ex_log(EX_LOG_INFO, "database_reconnected", NULL);
 			return 0;
@@ -89,6 +103,7 @@ static int connect_slot(ex_db_pool *pool, pool_slot *slot, ex_db_error *error)
 		PQfinish(slot->connection);
 	}
 	slot->connection = PQconnectdb(pool->conninfo);
+	slot->prepared_generation = 0;
 	if (PQstatus(slot->connection) == CONNECTION_OK)
 		return 0;
 
@@ -131,6 +146,35 @@ static pool_slot *take_free_slot(ex_db_pool *pool)
 	return unconnected;
 }
 
+/*
+ * Runs the prepare hook on SLOT's connection unless it ran there for the
+ * current hook already. A failure closes the connection, so the next
+ * acquire of the slot opens a new one. Called without the pool lock.
+ */
+static int prepare_slot(ex_db_pool *pool, pool_slot *slot, ex_db_error *error)
+{
+	pthread_mutex_lock(&pool->mutex);
+	ex_db_prepare_hook hook = pool->prepare;
+	void *context = pool->prepare_context;
+	unsigned generation = pool->prepare_generation;
+	pthread_mutex_unlock(&pool->mutex);
+	if (hook == NULL || slot->prepared_generation == generation)
+		return 0;
+
+	ex_db_error local = { 0 };
+	if (error == NULL)
+		error = &local;
+	if (hook(slot->connection, context, error) != 0) {
+		ex_log(EX_LOG_ERROR, "database_prepare_failed", "{s:s}", "error", error->message);
+		PQfinish(slot->connection);
+		slot->connection = NULL;
+		slot->prepared_generation = 0;
+		return -1;
+	}
+	slot->prepared_generation = generation;
+	return 0;
+}
+
 PGconn *ex_db_acquire(ex_db_pool *pool, unsigned timeout_ms, ex_db_error *error)
 {
 	struct timespec deadline;
@@ -147,7 +191,7 @@ PGconn *ex_db_acquire(ex_db_pool *pool, unsigned timeout_ms, ex_db_error *error)
 	}
 	pthread_mutex_unlock(&pool->mutex);
 
-	if (connect_slot(pool, slot, error) != 0) {
+	if (connect_slot(pool, slot, error) != 0 || prepare_slot(pool, slot, error) != 0) {
 		pthread_mutex_lock(&pool->mutex);
 		slot->in_use = 0;
 		pthread_cond_signal(&pool->released);

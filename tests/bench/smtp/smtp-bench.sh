@@ -14,7 +14,8 @@
 # between the two servers. The script prints every round's messages per
 # second, the median of each server and the ratio of the medians. For
 # expresso-mail it also prints the CPU time that the daemon and the
-# stack's PostgreSQL used per message.
+# stack's PostgreSQL used per message, and from the daemon's /metrics the
+# group commit transactions and the committer requests per message.
 #
 # Usage: tests/bench/smtp/smtp-bench.sh [messages] [runs]   (default 2000 3)
 # EXPRESSO_BENCH_MAIL_BINARY selects the expresso-mail binary to measure
@@ -206,18 +207,27 @@ for _ in $(seq 100); do
 done
 [ "$listening" -eq 1 ] || { echo "Postfix is not listening on 127.0.0.1:$postfix_port" >&2; exit 1; }
 
-# CPU ticks used so far by the private expresso-mail and by every process of the stack's PostgreSQL
-# (backends, WAL writer, checkpointer). The backends of the other daemons of the stack are idle.
+# CPU ticks used so far by the processes given: the private expresso-mail, or every process of the
+# stack's PostgreSQL (backends, WAL writer, checkpointer). The PostgreSQL figure also contains the
+# work of the stack's other daemons, such as expresso-notifications, on the mail.delivered events.
 postmaster=$(head -1 "$EXPRESSO_STATE_DIR/pg/postmaster.pid")
 cpu_ticks() {
 	local total=0 ticks process
-	for process in "$expresso_pid" $(pgrep -P "$postmaster"); do
+	for process in "$@"; do
 		ticks=$(awk '{ print $14 + $15 }' "/proc/$process/stat" 2>/dev/null || echo 0)
 		total=$((total + ticks))
 	done
 	echo "$total"
 }
+# Milliseconds of CPU per message from a difference of ticks.
+cpu_ms() { awk -v t="$1" -v hz="$ticks_per_second" -v n="$messages" 'BEGIN { printf "%.2f", 1000 * t / hz / n }'; }
 ticks_per_second=$(getconf CLK_TCK)
+
+# A counter of the private expresso-mail's /metrics, such as delivery_batches_total.
+metric() {
+	curl -fs "http://127.0.0.1:$expresso_http_port/metrics" |
+		awk -v name="expresso_$1{" 'index($1, name) == 1 { print $2; found = 1; exit } END { if (!found) print 0 }'
+}
 
 # ---- rounds ---------------------------------------------------------------------------
 # The rounds alternate between the servers, so that a change in the load of
@@ -225,19 +235,34 @@ ticks_per_second=$(getconf CLK_TCK)
 maildir="$work/mail/bench/new"
 expresso_rates=()
 expresso_cpu=()
+expresso_daemon_cpu=()
+postgres_cpu=()
+expresso_commits=()
+expresso_requests=()
 postfix_rates=()
 for round in $(seq "$runs"); do
 	bench_messages_sent=1
-	ticks_before=$(cpu_ticks)
+	batches_before=$(metric delivery_batches_total)
+	requests_before=$(metric delivery_batch_requests_total)
+	daemon_before=$(cpu_ticks "$expresso_pid")
+	postgres_before=$(cpu_ticks $(pgrep -P "$postmaster"))
 	start=$(now)
 	smtp-source -d -s "$sessions" -m "$messages" -l "$size" -f bench@example.org -t "$EXPRESSO_ALICE_EMAIL" \
 		"127.0.0.1:$expresso_smtp_port"
 	end=$(now)
-	ticks_after=$(cpu_ticks)
+	daemon_ticks=$(($(cpu_ticks "$expresso_pid") - daemon_before))
+	postgres_ticks=$(($(cpu_ticks $(pgrep -P "$postmaster")) - postgres_before))
 	expresso_rates+=("$(rate "$messages" "$start" "$end")")
-	expresso_cpu+=("$(awk -v t="$((ticks_after - ticks_before))" -v hz="$ticks_per_second" -v n="$messages" \
-		'BEGIN { printf "%.2f", 1000 * t / hz / n }')")
-	echo "expresso-mail round $round: ${expresso_rates[-1]} messages/s, ${expresso_cpu[-1]} ms of CPU per message" >&2
+	expresso_cpu+=("$(cpu_ms $((daemon_ticks + postgres_ticks)))")
+	expresso_daemon_cpu+=("$(cpu_ms "$daemon_ticks")")
+	postgres_cpu+=("$(cpu_ms "$postgres_ticks")")
+	expresso_commits+=("$(awk -v d="$(($(metric delivery_batches_total) - batches_before))" -v n="$messages" \
+		'BEGIN { printf "%.3f", d / n }')")
+	expresso_requests+=("$(awk -v d="$(($(metric delivery_batch_requests_total) - requests_before))" -v n="$messages" \
+		'BEGIN { printf "%.3f", d / n }')")
+	echo "expresso-mail round $round: ${expresso_rates[-1]} messages/s, ${expresso_cpu[-1]} ms of CPU per message" \
+		"(daemon ${expresso_daemon_cpu[-1]}, PostgreSQL ${postgres_cpu[-1]})," \
+		"${expresso_commits[-1]} group commits and ${expresso_requests[-1]} committer requests per message" >&2
 
 	expected=$((round * messages))
 	start=$(now)
@@ -267,4 +292,7 @@ printf '%-34s %-24s %10s\n' "receiver ($messages x 10 KB, $sessions sessions)" "
 printf '%-34s %-24s %10s\n' "expresso-mail (250 after commit)" "${expresso_rates[*]}" "$expresso_rate"
 printf '%-34s %-24s %10s\n' "Postfix + LMTP + Dovecot Maildir" "${postfix_rates[*]}" "$postfix_rate"
 awk -v a="$expresso_rate" -v b="$postfix_rate" 'BEGIN { printf "ratio of the medians, expresso / postfix+dovecot: %.2f\n", a / b }'
-echo "expresso-mail and PostgreSQL CPU per message (ms), median: $(median %.2f "${expresso_cpu[@]}")"
+echo "expresso-mail and PostgreSQL CPU per message (ms), median: $(median %.2f "${expresso_cpu[@]}")" \
+	"(daemon $(median %.2f "${expresso_daemon_cpu[@]}"), PostgreSQL $(median %.2f "${postgres_cpu[@]}"))"
+echo "group commit transactions per message, median: $(median %.3f "${expresso_commits[@]}");" \
+	"committer requests per message, median: $(median %.3f "${expresso_requests[@]}")"

@@ -1,7 +1,9 @@
 /*
  * Table-driven tests of the DATA decoder: dot-unstuffing, the end-of-data
  * line, bare LF handling and the size limit, each fed whole and split at
- * every offset.
+ * every offset. A second test compares the decoder, which copies the
+ * bytes inside a line in runs, with a byte-at-a-time reference on
+ * pseudo-random inputs and splits.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -94,11 +96,112 @@ static void data_decoder_reset_reuses(void **state)
 	ex_smtp_data_free(&decoder);
 }
 
+/* The decoder's output, computed one byte at a time: the reference for the decoder's runs. */
+typedef struct {
+	char content[256];
+	size_t length;
+	uint64_t total;
+	bool saw_nul;
+	bool done;
+	size_t consumed;
+} reference_output;
+
+static void reference_emit(reference_output *out, uint64_t max_length, char byte)
+{
+	out->total++;
+	if (byte == '\0')
+		out->saw_nul = true;
+	if (out->total <= max_length)
+		out->content[out->length++] = byte;
+}
+
+static void reference_decode(const char *input, size_t length, uint64_t max_length, reference_output *out)
+{
+	enum { LINE_START, IN_LINE, CR, DOT, DOT_CR } state = LINE_START;
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; i < length; i++) {
+		char byte = input[i];
+		if (state == DOT_CR && byte == '\n') {
+			out->done = true;
+			out->consumed = i + 1;
+			return;
+		}
+		if (state == CR && byte == '\n') {
+			reference_emit(out, max_length, '\r');
+			reference_emit(out, max_length, '\n');
+			state = LINE_START;
+			continue;
+		}
+		if (state == CR || state == DOT_CR)
+			reference_emit(out, max_length, '\r');
+		if (state == LINE_START && byte == '.') {
+			state = DOT;
+			continue;
+		}
+		if (state == DOT && byte == '\r') {
+			state = DOT_CR;
+			continue;
+		}
+		if (byte == '\r') {
+			state = CR;
+			continue;
+		}
+		reference_emit(out, max_length, byte);
+		state = IN_LINE;
+	}
+	out->consumed = length;
+}
+
+static void data_decoder_matches_reference(void **state)
+{
+	(void)state;
+	static const char alphabet[] = { 'a', '.', '\r', '\n', '\0', 'b', '\r', '\n' };
+	uint32_t seed = 12345;
+	char input[200] = { 0 };
+
+	for (int round = 0; round < 20000; round++) {
+		seed = seed * 1103515245u + 12345u;
+		size_t length = (seed >> 16) % sizeof(input);
+		for (size_t i = 0; i < length; i++) {
+			seed = seed * 1103515245u + 12345u;
+			input[i] = alphabet[(seed >> 16) % sizeof(alphabet)];
+		}
+		seed = seed * 1103515245u + 12345u;
+		uint64_t max_length = (seed >> 16) % 64;
+		seed = seed * 1103515245u + 12345u;
+		size_t split = length == 0 ? 0 : (seed >> 16) % length;
+
+		reference_output expected;
+		reference_decode(input, length, max_length, &expected);
+
+		ex_smtp_data_decoder decoder;
+		ex_smtp_data_init(&decoder, max_length);
+		size_t offset = 0;
+		bool done = false;
+		while (offset < length && !done) {
+			size_t end = offset < split ? split : length;
+			size_t consumed = 0;
+			done = ex_smtp_data_feed(&decoder, input + offset, end - offset, &consumed) == EX_SMTP_DATA_DONE;
+			offset += consumed;
+		}
+		assert_int_equal(done, expected.done);
+		assert_int_equal(offset, expected.consumed);
+		assert_int_equal(decoder.total_length, expected.total);
+		assert_int_equal(decoder.too_large, expected.total > max_length);
+		assert_int_equal(decoder.saw_nul, expected.saw_nul);
+		assert_int_equal(decoder.length, expected.length);
+		if (expected.length > 0)
+			assert_memory_equal(decoder.content, expected.content, expected.length);
+		ex_smtp_data_free(&decoder);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(data_decoder_cases),
 		cmocka_unit_test(data_decoder_reset_reuses),
+		cmocka_unit_test(data_decoder_matches_reference),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -45,6 +45,20 @@ void ex_db_pool_free(ex_db_pool *pool);
 PGconn *ex_db_acquire(ex_db_pool *pool, unsigned timeout_ms, ex_db_error *error);
 void ex_db_release(ex_db_pool *pool, PGconn *connection);
 
+/*
+ * Prepares a daemon's named statements (PQprepare) on one connection.
+ * Returns 0, or -1 with ERROR filled in.
+ */
+typedef int (*ex_db_prepare_hook)(PGconn *connection, void *context, ex_db_error *error);
+
+/*
+ * Sets the hook that ex_db_acquire runs once on each connection of POOL
+ * before lending it: on a connection opened or reset after this call, and
+ * on one already open. A connection whose hook fails is closed and
+ * ex_db_acquire returns NULL. HOOK NULL removes the hook.
+ */
+void ex_db_pool_set_prepare_hook(ex_db_pool *pool, ex_db_prepare_hook hook, void *context);
+
 /* Runs SELECT 1 and returns 0 when it succeeds. */
 int ex_db_ping(ex_db_pool *pool, ex_db_error *error);
 
