@@ -23,6 +23,8 @@ const ex_dav_store calendar_dav_store = {
 	.tombstone_table = "calendar_tombstones",
 	.collection_column = "calendar_id",
 	.resource_noun = "calendar object",
+	.protocol = "caldav",
+	.service_noun = "calendar",
 };
 
 bool calendar_name_is_valid(const char *name)
@@ -103,45 +105,10 @@ int calendar_property_path(char *out, size_t size, const char *user_id, const ca
 
 void calendar_reply_reset(calendar_reply *reply)
 {
-	free(reply->body);
 	calendar_schedule_changes_free(reply->schedule_changes);
-	memset(reply, 0, sizeof(*reply));
-}
-
-void calendar_reply_error(calendar_reply *reply, unsigned status, const char *ns, const char *condition,
-			  const char *format, ...)
-{
-	va_list arguments;
-
-	free(reply->body);
-	reply->body = NULL;
-	reply->status = status;
-	reply->condition_ns = ns;
-	reply->condition = condition;
-	reply->changed = false;
-	va_start(arguments, format);
-	vsnprintf(reply->message, sizeof(reply->message), format, arguments);
-	va_end(arguments);
-}
-
-void calendar_reply_multistatus(calendar_reply *reply, ex_dav_multistatus *ms)
-{
-	size_t length = 0;
-	const char *body = ms ? ex_dav_ms_finish(ms, &length) : NULL;
-
-	free(reply->body);
-	reply->body = body ? malloc(length + 1) : NULL;
-	if (reply->body == NULL) {
-		ex_dav_multistatus_free(ms);
-		calendar_reply_error(reply, 500, NULL, NULL, "the multistatus response could not be written");
-		return;
-	}
-	memcpy(reply->body, body, length);
-	reply->body[length] = '\0';
-	reply->length = length;
-	reply->status = 207;
-	reply->content_type = "application/xml; charset=utf-8";
-	ex_dav_multistatus_free(ms);
+	ex_dav_reply_reset(&reply->dav);
+	reply->itip_queued = false;
+	reply->schedule_changes = NULL;
 }
 
 void calendar_compute_etag(const char *data, size_t length, char *out)
@@ -208,23 +175,8 @@ PGresult *calendar_load_dead_properties(PGconn *connection, const calendar_conte
 
 void calendar_run(calendar_context *context, ex_db_isolation isolation, ex_db_work work, void *argument)
 {
-	ex_db_error error;
-
-	memset(&error, 0, sizeof(error));
-	if (ex_db_tenant_transaction(context->service->database, context->principal.tenant_id, isolation, work,
-				     argument, &error) == 0)
-		return;
-	/* foreign_key_violation: the user row the calendars hang on does not exist yet. */
-	if (strcmp(error.sqlstate, "23503") == 0) {
-		ex_log(EX_LOG_WARN, "caldav_user_not_provisioned", "{s:s}", "user", context->principal.user_id);
-		calendar_reply_error(&context->reply, 403, NULL, NULL,
-				     "your account has no user record yet; log in once through expresso-auth, then retry");
-		return;
-	}
-	ex_log(EX_LOG_ERROR, "caldav_database_failed", "{s:s, s:s, s:s}", "user", context->principal.user_id,
-	       "sqlstate", error.sqlstate, "error", error.message);
-	calendar_reply_error(&context->reply, 503, NULL, NULL,
-			     "the calendar database is unavailable or failed; retry the request later");
+	ex_dav_run(context->service->database, &context->principal, &calendar_dav_store, &context->reply.dav, isolation,
+		   work, argument);
 }
 
 void calendar_publish_change(const calendar_context *context)
@@ -233,11 +185,11 @@ void calendar_publish_change(const calendar_context *context)
 	ex_bus *bus = context->service->bus;
 	char err[256];
 
-	if (!reply->changed || bus == NULL)
+	if (!reply->dav.changed || bus == NULL)
 		return;
 	json_t *event = json_pack("{s:s, s:s, s:s, s:s}", "user", context->principal.user_id, "calendar",
-				  reply->changed_calendar, "resource", reply->changed_object, "change",
-				  reply->change_kind ? reply->change_kind : "updated");
+				  reply->dav.changed_collection, "resource", reply->dav.changed_resource, "change",
+				  reply->dav.change_kind ? reply->dav.change_kind : "updated");
 	if (event == NULL)
 		return;
 	if (ex_bus_publish(bus, context->principal.tenant_id, "calendar", "changed", event, err, sizeof(err)) != 0)

@@ -210,7 +210,7 @@ void calendar_handle_propfind(calendar_context *context)
 	}
 
 	calendar_run(context, EX_DB_REPEATABLE_READ, propfind_work, &state);
-	if (context->reply.status == 0)
+	if (context->reply.dav.status == 0)
 		calendar_reply_multistatus(&context->reply, state.ms);
 	else
 		ex_dav_multistatus_free(state.ms);

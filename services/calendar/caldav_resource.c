@@ -31,14 +31,14 @@ typedef struct {
 /* Applies If-Match and If-None-Match to a resource whose ETag is CURRENT (NULL: absent). Returns true when it may go on. */
 static bool conditions_pass(calendar_context *context, const char *current, bool read_only)
 {
-	char message[sizeof(context->reply.message)];
+	char message[sizeof(context->reply.dav.message)];
 	const char *if_match = context->if_match ? context->if_match : ex_http_header(context->request, "If-Match");
 	unsigned status = ex_dav_check_conditions(if_match, ex_http_header(context->request, "If-None-Match"), current,
 						  read_only, calendar_dav_store.resource_noun, message, sizeof(message));
 	if (status == 304) {
-		context->reply.status = 304;
+		context->reply.dav.status = 304;
 		if (current != NULL)
-			snprintf(context->reply.etag, sizeof(context->reply.etag), "%s", current);
+			snprintf(context->reply.dav.etag, sizeof(context->reply.dav.etag), "%s", current);
 		return false;
 	}
 	if (status != 0) {
@@ -71,17 +71,17 @@ static int get_work(PGconn *connection, void *opaque, ex_db_error *error)
 		calendar_reply_error(&context->reply, 404, NULL, NULL, "the calendar object %s does not exist", context->target.object);
 	} else if (conditions_pass(context, PQgetvalue(object, 0, 1), true)) {
 		size_t length = (size_t)PQgetlength(object, 0, 4);
-		context->reply.body = malloc(length + 1);
-		if (context->reply.body == NULL) {
+		context->reply.dav.body = malloc(length + 1);
+		if (context->reply.dav.body == NULL) {
 			PQclear(object);
 			return -1;
 		}
-		memcpy(context->reply.body, PQgetvalue(object, 0, 4), length);
-		context->reply.length = length;
-		context->reply.status = 200;
-		context->reply.content_type = "text/calendar; charset=utf-8";
-		snprintf(context->reply.etag, sizeof(context->reply.etag), "%s", PQgetvalue(object, 0, 1));
-		snprintf(context->reply.schedule_tag, sizeof(context->reply.schedule_tag), "%s", PQgetvalue(object, 0, 5));
+		memcpy(context->reply.dav.body, PQgetvalue(object, 0, 4), length);
+		context->reply.dav.length = length;
+		context->reply.dav.status = 200;
+		context->reply.dav.content_type = "text/calendar; charset=utf-8";
+		snprintf(context->reply.dav.etag, sizeof(context->reply.dav.etag), "%s", PQgetvalue(object, 0, 1));
+		snprintf(context->reply.dav.schedule_tag, sizeof(context->reply.dav.schedule_tag), "%s", PQgetvalue(object, 0, 5));
 	}
 	PQclear(object);
 	return 0;
@@ -92,7 +92,7 @@ void calendar_handle_get(calendar_context *context)
 	if (context->target.kind != TARGET_OBJECT) {
 		calendar_reply_error(&context->reply, 405, NULL, NULL,
 				     "GET is served on calendar objects only; use PROPFIND or REPORT on collections");
-		snprintf(context->reply.allow, sizeof(context->reply.allow), "OPTIONS, PROPFIND, PROPPATCH, REPORT, MKCOL, DELETE");
+		snprintf(context->reply.dav.allow, sizeof(context->reply.dav.allow), "OPTIONS, PROPFIND, PROPPATCH, REPORT, MKCOL, DELETE");
 		return;
 	}
 	calendar_run(context, EX_DB_REPEATABLE_READ, get_work, context);
@@ -282,9 +282,9 @@ static int put_work(PGconn *connection, void *opaque, ex_db_error *error)
 	    component_supported(context, calendar, state) &&
 	    (status = uid_conflict(context, connection, calendar_id, state->uid, error)) == 0 &&
 	    (status = quota_exceeded(context, connection, calendar_id, existing, error)) == 0) {
-		snprintf(context->reply.etag, sizeof(context->reply.etag), "%s", state->etag);
-		snprintf(context->reply.schedule_tag, sizeof(context->reply.schedule_tag), "%s", state->etag);
-		context->reply.status = current ? 204 : 201;
+		snprintf(context->reply.dav.etag, sizeof(context->reply.dav.etag), "%s", state->etag);
+		snprintf(context->reply.dav.schedule_tag, sizeof(context->reply.dav.schedule_tag), "%s", state->etag);
+		context->reply.dav.status = current ? 204 : 201;
 		/* Storing the same bytes again changes nothing, so neither the ETag nor the sync-token moves. */
 		if (current == NULL || strcmp(current, state->etag) != 0) {
 			PGresult *stored = NULL;
@@ -314,8 +314,8 @@ static int put_work(PGconn *connection, void *opaque, ex_db_error *error)
 								     current ? PQgetvalue(existing, 0, 1) : NULL, error);
 			PQclear(stored);
 			PQclear(cleared);
-			context->reply.changed = true;
-			context->reply.change_kind = current ? "updated" : "created";
+			context->reply.dav.changed = true;
+			context->reply.dav.change_kind = current ? "updated" : "created";
 		}
 	}
 	if (status > 0)
@@ -331,14 +331,14 @@ void calendar_handle_put(calendar_context *context)
 
 	if (context->target.kind != TARGET_OBJECT) {
 		calendar_reply_error(&context->reply, 405, NULL, NULL, "PUT is served on calendar object resources inside a calendar");
-		snprintf(context->reply.allow, sizeof(context->reply.allow), "OPTIONS, PROPFIND, PROPPATCH, REPORT, MKCOL, DELETE");
+		snprintf(context->reply.dav.allow, sizeof(context->reply.dav.allow), "OPTIONS, PROPFIND, PROPPATCH, REPORT, MKCOL, DELETE");
 		return;
 	}
 	if (check_put_body(context, &state)) {
 		/* The UID points into the parsed object, which lives until the transaction ends. */
 		calendar_run(context, EX_DB_READ_COMMITTED, put_work, &state);
-		snprintf(context->reply.changed_calendar, sizeof(context->reply.changed_calendar), "%s", context->target.calendar);
-		snprintf(context->reply.changed_object, sizeof(context->reply.changed_object), "%s", context->target.object);
+		snprintf(context->reply.dav.changed_collection, sizeof(context->reply.dav.changed_collection), "%s", context->target.calendar);
+		snprintf(context->reply.dav.changed_resource, sizeof(context->reply.dav.changed_resource), "%s", context->target.object);
 	}
 	ex_ical_object_free(&state.object);
 }
@@ -378,9 +378,9 @@ static int delete_object_work(PGconn *connection, void *opaque, ex_db_error *err
 							       context->service->tombstone_days, error);
 		if (status == 0)
 			status = calendar_schedule_after_delete(connection, context, PQgetvalue(existing, 0, 1), error);
-		context->reply.status = 204;
-		context->reply.changed = true;
-		context->reply.change_kind = "deleted";
+		context->reply.dav.status = 204;
+		context->reply.dav.changed = true;
+		context->reply.dav.change_kind = "deleted";
 	}
 	PQclear(existing);
 	PQclear(calendar);
@@ -400,9 +400,9 @@ static int delete_calendar_work(PGconn *connection, void *opaque, ex_db_error *e
 		calendar_reply_error(&context->reply, 404, NULL, NULL, "the calendar %s does not exist", context->target.calendar);
 		return 0;
 	}
-	context->reply.status = 204;
-	context->reply.changed = true;
-	context->reply.change_kind = "deleted";
+	context->reply.dav.status = 204;
+	context->reply.dav.changed = true;
+	context->reply.dav.change_kind = "deleted";
 	return 0;
 }
 
@@ -420,6 +420,6 @@ void calendar_handle_delete(calendar_context *context)
 		calendar_reply_error(&context->reply, 403, NULL, NULL, "only calendars and calendar objects can be deleted");
 		return;
 	}
-	snprintf(context->reply.changed_calendar, sizeof(context->reply.changed_calendar), "%s", context->target.calendar);
-	snprintf(context->reply.changed_object, sizeof(context->reply.changed_object), "%s", context->target.object);
+	snprintf(context->reply.dav.changed_collection, sizeof(context->reply.dav.changed_collection), "%s", context->target.calendar);
+	snprintf(context->reply.dav.changed_resource, sizeof(context->reply.dav.changed_resource), "%s", context->target.object);
 }

@@ -35,45 +35,11 @@ static const struct {
 	{ "POST", calendar_schedule_handle_post, false },
 };
 
-static void send_reply(calendar_context *context)
-{
-	calendar_reply *reply = &context->reply;
-	ex_http_request *request = context->request;
-
-	if (reply->status == 0)
-		calendar_reply_error(reply, 500, NULL, NULL, "the request was not answered; this is a server bug");
-	if (reply->status >= 400) {
-		ex_dav_respond_condition(request, reply->status, reply->condition_ns ? reply->condition_ns : EX_DAV_NS,
-					 reply->condition, reply->message);
-		if (reply->status >= 500)
-			ex_log(EX_LOG_WARN, "caldav_request_failed", "{s:s, s:i, s:s}", "user", context->principal.user_id,
-			       "status", (int)reply->status, "error", reply->message);
-	} else {
-		ex_http_respond_bytes(request, reply->status, reply->content_type, reply->body ? reply->body : "",
-				      reply->length);
-	}
-	if (reply->etag[0] != '\0')
-		ex_http_add_header(request, "ETag", reply->etag);
-	if (reply->schedule_tag[0] != '\0')
-		ex_http_add_header(request, "Schedule-Tag", reply->schedule_tag);
-	if (reply->allow[0] != '\0')
-		ex_http_add_header(request, "Allow", reply->allow);
-	if (reply->status < 300)
-		ex_http_add_header(request, "DAV", DAV_CLASSES);
-}
-
 /* Parses the XML body of CONTEXT; on failure sets a 400 or 413 reply. */
 static bool parse_body(calendar_context *context)
 {
-	char err[256];
-	if (context->body_length == 0)
-		return true;
-	ex_dav_xml_status status = ex_dav_xml_parse(context->body, context->body_length, &context->service->xml_limits,
-						    &context->document, err, sizeof(err));
-	if (status == EX_DAV_XML_OK)
-		return true;
-	calendar_reply_error(&context->reply, ex_dav_xml_http_status(status), NULL, NULL, "%s", err);
-	return false;
+	return ex_dav_reply_parse_xml(&context->reply.dav, context->body, context->body_length, &context->service->xml_limits,
+				      &context->document);
 }
 
 /* Returns true when a MKCOL or MKCALENDAR body is absent or declared as XML (RFC 4918 section 9.3: else 415). */
@@ -135,16 +101,16 @@ static void handle_dav(ex_http_request *request, void *opaque)
 		handler(&context);
 	}
 
-	send_reply(&context);
-	if (context.reply.status < 300 && context.reply.changed && service->changes != NULL)
+	ex_dav_reply_send(request, &context.reply.dav, &calendar_dav_store, DAV_CLASSES, context.principal.user_id);
+	if (context.reply.dav.status < 300 && context.reply.dav.changed && service->changes != NULL)
 		ex_counter_add(service->changes, 1);
-	bool rejected_body = context.reply.status == 400 || context.reply.status == 413 ||
-			     (context.reply.status == 403 && context.reply.condition != NULL &&
-			      (strcmp(context.reply.condition, "valid-calendar-data") == 0 ||
-			       strcmp(context.reply.condition, "valid-calendar-object-resource") == 0));
+	bool rejected_body = context.reply.dav.status == 400 || context.reply.dav.status == 413 ||
+			     (context.reply.dav.status == 403 && context.reply.dav.condition != NULL &&
+			      (strcmp(context.reply.dav.condition, "valid-calendar-data") == 0 ||
+			       strcmp(context.reply.dav.condition, "valid-calendar-object-resource") == 0));
 	if (rejected_body && service->rejected_bodies != NULL)
 		ex_counter_add(service->rejected_bodies, 1);
-	if (context.reply.status < 300) {
+	if (context.reply.dav.status < 300) {
 		calendar_publish_change(&context);
 		calendar_schedule_publish(&context);
 	}
@@ -155,9 +121,7 @@ static void handle_dav(ex_http_request *request, void *opaque)
 static void handle_options(ex_http_request *request, void *opaque)
 {
 	(void)opaque;
-	ex_http_respond_bytes(request, 200, NULL, "", 0);
-	ex_http_add_header(request, "DAV", DAV_CLASSES);
-	ex_http_add_header(request, "Allow", DAV_METHODS);
+	ex_dav_respond_options(request, DAV_CLASSES, DAV_METHODS);
 }
 
 static void handle_well_known(ex_http_request *request, void *opaque)

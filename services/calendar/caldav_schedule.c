@@ -459,7 +459,7 @@ void calendar_schedule_publish(const calendar_context *context)
 	ex_bus *bus = context->service->bus;
 	char err[256];
 
-	if (context->reply.status >= 300 || bus == NULL)
+	if (context->reply.dav.status >= 300 || bus == NULL)
 		return;
 	publish_changes(context);
 	if (!context->reply.itip_queued)

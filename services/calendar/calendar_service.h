@@ -23,6 +23,7 @@
 #include "expresso/daemon.h"
 #include "expresso/dav_auth.h"
 #include "expresso/dav_multistatus.h"
+#include "expresso/dav_reply.h"
 #include "expresso/dav_request.h"
 #include "expresso/dav_store.h"
 #include "expresso/dav_sync.h"
@@ -112,20 +113,7 @@ bool calendar_name_is_valid(const char *name);
 
 /* What a handler's transaction decided; sent after the commit. */
 typedef struct {
-	unsigned status;
-	char *body; /* malloc'd */
-	size_t length;
-	const char *content_type;
-	char etag[80];
-	char schedule_tag[80];    /* Schedule-Tag header (RFC 6638 section 8.3), "" for none */
-	char allow[160];
-	const char *condition_ns; /* with condition: a DAV:error body */
-	const char *condition;
-	char message[512];
-	bool changed;             /* publish calendar.changed */
-	char changed_calendar[CALENDAR_MAX_CALENDAR_NAME + 1];
-	char changed_object[CALENDAR_MAX_OBJECT_NAME + 1];
-	const char *change_kind;  /* "created", "updated", "deleted" */
+	ex_dav_reply dav;         /* status, body, headers and the calendar.changed event */
 	bool itip_queued;         /* outbox rows were written: publish calendar.itip */
 	struct calendar_schedule_changes *schedule_changes; /* copies scheduling wrote for other users (caldav_schedule.c) */
 } calendar_reply;
@@ -151,12 +139,11 @@ typedef struct {
 /* Resets the reply at the start of a transaction attempt. */
 void calendar_reply_reset(calendar_reply *reply);
 
-/* Sets an error reply: STATUS with a DAV:error body naming NS:CONDITION (NULL for none). */
-void calendar_reply_error(calendar_reply *reply, unsigned status, const char *ns, const char *condition,
-			  const char *format, ...) __attribute__((format(printf, 5, 6)));
+/* Sets an error reply (ex_dav_reply_error). */
+#define calendar_reply_error(reply, ...) ex_dav_reply_error(&(reply)->dav, __VA_ARGS__)
 
-/* Takes the finished multistatus MS into a 207 reply (or a 500 when writing failed) and frees it. */
-void calendar_reply_multistatus(calendar_reply *reply, ex_dav_multistatus *ms);
+/* Takes the finished multistatus MS into a 207 reply (ex_dav_reply_multistatus). */
+#define calendar_reply_multistatus(reply, ms) ex_dav_reply_multistatus(&(reply)->dav, (ms))
 
 /* Href helpers; each writes into OUT (CALENDAR_MAX_HREF bytes) and returns 0, or -1 when it does not fit. */
 int calendar_href_principal(char *out, const char *user_id);

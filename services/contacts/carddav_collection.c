@@ -279,7 +279,7 @@ void contacts_handle_mkcol(contacts_context *context)
 	/* NOTE: a plain MKCOL also creates an address book, because the home contains nothing else. */
 	if (context->document == NULL || read_extended_mkcol(context, &state, texts)) {
 		contacts_run(context, EX_DB_READ_COMMITTED, mkcol_work, &state);
-		snprintf(context->reply.changed_book, sizeof(context->reply.changed_book), "%s", context->target.book);
+		snprintf(context->reply.changed_collection, sizeof(context->reply.changed_collection), "%s", context->target.book);
 	}
 	xmlFree(texts[0]);
 	xmlFree(texts[1]);

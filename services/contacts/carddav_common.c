@@ -22,6 +22,8 @@ const ex_dav_store contacts_dav_store = {
 	.tombstone_table = "contact_tombstones",
 	.collection_column = "addressbook_id",
 	.resource_noun = "vCard",
+	.protocol = "carddav",
+	.service_noun = "contacts",
 };
 
 bool contacts_book_name_is_valid(const char *name)
@@ -91,48 +93,6 @@ int contacts_property_path(char *out, size_t size, const char *user_id, const co
 	return ex_dav_property_path(out, size, CONTACTS_HOME, user_id, &shared);
 }
 
-void contacts_reply_reset(contacts_reply *reply)
-{
-	free(reply->body);
-	memset(reply, 0, sizeof(*reply));
-}
-
-void contacts_reply_error(contacts_reply *reply, unsigned status, const char *ns, const char *condition,
-			  const char *format, ...)
-{
-	va_list arguments;
-
-	free(reply->body);
-	reply->body = NULL;
-	reply->status = status;
-	reply->condition_ns = ns;
-	reply->condition = condition;
-	reply->changed = false;
-	va_start(arguments, format);
-	vsnprintf(reply->message, sizeof(reply->message), format, arguments);
-	va_end(arguments);
-}
-
-void contacts_reply_multistatus(contacts_reply *reply, ex_dav_multistatus *ms)
-{
-	size_t length = 0;
-	const char *body = ms ? ex_dav_ms_finish(ms, &length) : NULL;
-
-	free(reply->body);
-	reply->body = body ? malloc(length + 1) : NULL;
-	if (reply->body == NULL) {
-		ex_dav_multistatus_free(ms);
-		contacts_reply_error(reply, 500, NULL, NULL, "the multistatus response could not be written");
-		return;
-	}
-	memcpy(reply->body, body, length);
-	reply->body[length] = '\0';
-	reply->length = length;
-	reply->status = 207;
-	reply->content_type = "application/xml; charset=utf-8";
-	ex_dav_multistatus_free(ms);
-}
-
 void contacts_compute_etag(const char *data, size_t length, char *out)
 {
 	ex_dav_compute_etag(data, length, out);
@@ -200,23 +160,8 @@ PGresult *contacts_load_dead_properties(PGconn *connection, const contacts_conte
 
 void contacts_run(contacts_context *context, ex_db_isolation isolation, ex_db_work work, void *argument)
 {
-	ex_db_error error;
-
-	memset(&error, 0, sizeof(error));
-	if (ex_db_tenant_transaction(context->service->database, context->principal.tenant_id, isolation, work,
-				     argument, &error) == 0)
-		return;
-	/* foreign_key_violation: the user row the address books hang on does not exist yet. */
-	if (strcmp(error.sqlstate, "23503") == 0) {
-		ex_log(EX_LOG_WARN, "carddav_user_not_provisioned", "{s:s}", "user", context->principal.user_id);
-		contacts_reply_error(&context->reply, 403, NULL, NULL,
-				     "your account has no user record yet; log in once through expresso-auth, then retry");
-		return;
-	}
-	ex_log(EX_LOG_ERROR, "carddav_database_failed", "{s:s, s:s, s:s}", "user", context->principal.user_id,
-	       "sqlstate", error.sqlstate, "error", error.message);
-	contacts_reply_error(&context->reply, 503, NULL, NULL,
-			     "the contacts database is unavailable or failed; retry the request later");
+	ex_dav_run(context->service->database, &context->principal, &contacts_dav_store, &context->reply, isolation,
+		   work, argument);
 }
 
 void contacts_publish_change(const contacts_context *context)
@@ -228,7 +173,7 @@ void contacts_publish_change(const contacts_context *context)
 	if (!reply->changed || bus == NULL)
 		return;
 	json_t *event = json_pack("{s:s, s:s, s:s, s:s}", "user", context->principal.user_id, "addressbook",
-				  reply->changed_book, "resource", reply->changed_card, "change",
+				  reply->changed_collection, "resource", reply->changed_resource, "change",
 				  reply->change_kind ? reply->change_kind : "updated");
 	if (event == NULL)
 		return;

@@ -294,8 +294,8 @@ void contacts_handle_put(contacts_context *context)
 	if (!contacts_reject_gal_write(context) && check_put_body(context, &state, &parsed)) {
 		/* The UID points into the parsed vCard, which lives until the transaction ends. */
 		contacts_run(context, EX_DB_READ_COMMITTED, put_work, &state);
-		snprintf(context->reply.changed_book, sizeof(context->reply.changed_book), "%s", context->target.book);
-		snprintf(context->reply.changed_card, sizeof(context->reply.changed_card), "%s", context->target.card);
+		snprintf(context->reply.changed_collection, sizeof(context->reply.changed_collection), "%s", context->target.book);
+		snprintf(context->reply.changed_resource, sizeof(context->reply.changed_resource), "%s", context->target.card);
 	}
 	ex_vcard_list_free(parsed);
 }
@@ -375,6 +375,6 @@ void contacts_handle_delete(contacts_context *context)
 		contacts_reply_error(&context->reply, 403, NULL, NULL, "only address books and vCards can be deleted");
 		return;
 	}
-	snprintf(context->reply.changed_book, sizeof(context->reply.changed_book), "%s", context->target.book);
-	snprintf(context->reply.changed_card, sizeof(context->reply.changed_card), "%s", context->target.card);
+	snprintf(context->reply.changed_collection, sizeof(context->reply.changed_collection), "%s", context->target.book);
+	snprintf(context->reply.changed_resource, sizeof(context->reply.changed_resource), "%s", context->target.card);
 }

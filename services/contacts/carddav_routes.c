@@ -31,43 +31,11 @@ static const struct {
 	{ "DELETE", contacts_handle_delete, false },
 };
 
-static void send_reply(contacts_context *context)
-{
-	contacts_reply *reply = &context->reply;
-	ex_http_request *request = context->request;
-
-	if (reply->status == 0)
-		contacts_reply_error(reply, 500, NULL, NULL, "the request was not answered; this is a server bug");
-	if (reply->status >= 400) {
-		ex_dav_respond_condition(request, reply->status, reply->condition_ns ? reply->condition_ns : EX_DAV_NS,
-					 reply->condition, reply->message);
-		if (reply->status >= 500)
-			ex_log(EX_LOG_WARN, "carddav_request_failed", "{s:s, s:i, s:s}", "user", context->principal.user_id,
-			       "status", (int)reply->status, "error", reply->message);
-	} else {
-		ex_http_respond_bytes(request, reply->status, reply->content_type, reply->body ? reply->body : "",
-				      reply->length);
-	}
-	if (reply->etag[0] != '\0')
-		ex_http_add_header(request, "ETag", reply->etag);
-	if (reply->allow[0] != '\0')
-		ex_http_add_header(request, "Allow", reply->allow);
-	if (reply->status < 300)
-		ex_http_add_header(request, "DAV", DAV_CLASSES);
-}
-
 /* Parses the XML body of CONTEXT; on failure sets a 400 or 413 reply. */
 static bool parse_body(contacts_context *context)
 {
-	char err[256];
-	if (context->body_length == 0)
-		return true;
-	ex_dav_xml_status status = ex_dav_xml_parse(context->body, context->body_length, &context->service->xml_limits,
-						    &context->document, err, sizeof(err));
-	if (status == EX_DAV_XML_OK)
-		return true;
-	contacts_reply_error(&context->reply, ex_dav_xml_http_status(status), NULL, NULL, "%s", err);
-	return false;
+	return ex_dav_reply_parse_xml(&context->reply, context->body, context->body_length, &context->service->xml_limits,
+				      &context->document);
 }
 
 static void handle_dav(ex_http_request *request, void *opaque)
@@ -109,7 +77,7 @@ static void handle_dav(ex_http_request *request, void *opaque)
 	else if (!xml_body || parse_body(&context))
 		handler(&context);
 
-	send_reply(&context);
+	ex_dav_reply_send(request, &context.reply, &contacts_dav_store, DAV_CLASSES, context.principal.user_id);
 	if (context.reply.status < 300 && context.reply.changed && service->changes != NULL)
 		ex_counter_add(service->changes, 1);
 	bool rejected_body = context.reply.status == 400 || context.reply.status == 413 ||
@@ -126,9 +94,7 @@ static void handle_dav(ex_http_request *request, void *opaque)
 static void handle_options(ex_http_request *request, void *opaque)
 {
 	(void)opaque;
-	ex_http_respond_bytes(request, 200, NULL, "", 0);
-	ex_http_add_header(request, "DAV", DAV_CLASSES);
-	ex_http_add_header(request, "Allow", DAV_METHODS);
+	ex_dav_respond_options(request, DAV_CLASSES, DAV_METHODS);
 }
 
 static void handle_well_known(ex_http_request *request, void *opaque)

@@ -97,8 +97,8 @@ static int create_book_work(PGconn *connection, void *opaque, ex_db_error *error
 /* Publishes contacts.changed for a change of the address book BOOK itself. */
 static void publish_book_change(contacts_context *context, const char *book, const char *kind)
 {
-	snprintf(context->reply.changed_book, sizeof(context->reply.changed_book), "%s", book);
-	context->reply.changed_card[0] = '\0';
+	snprintf(context->reply.changed_collection, sizeof(context->reply.changed_collection), "%s", book);
+	context->reply.changed_resource[0] = '\0';
 	context->reply.changed = true;
 	context->reply.change_kind = kind;
 	if (context->service->changes != NULL)

@@ -22,6 +22,8 @@ typedef struct {
 	const char *tombstone_table;   /* "calendar_tombstones": <collection_column>, name, modseq, deleted_at */
 	const char *collection_column; /* column naming the collection in the resource and tombstone tables */
 	const char *resource_noun;     /* "calendar object": used in error messages */
+	const char *protocol;          /* "caldav": prefix of the log events of the requests */
+	const char *service_noun;      /* "calendar": names the daemon's database in error messages */
 } ex_dav_store;
 
 enum {

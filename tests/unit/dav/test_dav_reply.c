@@ -1,0 +1,144 @@
+/* The DAV reply of libexpresso-dav: error replies, multistatus bodies, XML bodies at their size limit, reset. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include "expresso/dav_reply.h"
+
+static void test_error_replaces_body(void **state)
+{
+	(void)state;
+	ex_dav_reply reply = { 0 };
+
+	reply.body = strdup("<partial/>");
+	reply.status = 207;
+	reply.changed = true;
+	ex_dav_reply_error(&reply, 403, EX_DAV_NS, "need-privileges", "the %s is read-only", "address book");
+
+	assert_int_equal(reply.status, 403);
+	assert_null(reply.body);
+	assert_false(reply.changed);
+	assert_string_equal(reply.condition_ns, EX_DAV_NS);
+	assert_string_equal(reply.condition, "need-privileges");
+	assert_string_equal(reply.message, "the address book is read-only");
+	ex_dav_reply_reset(&reply);
+}
+
+static void test_error_truncates_message(void **state)
+{
+	(void)state;
+	ex_dav_reply reply = { 0 };
+	char long_name[1024];
+
+	memset(long_name, 'x', sizeof(long_name) - 1);
+	long_name[sizeof(long_name) - 1] = '\0';
+	ex_dav_reply_error(&reply, 400, NULL, NULL, "invalid name %s", long_name);
+
+	assert_int_equal(strlen(reply.message), sizeof(reply.message) - 1);
+	assert_null(reply.condition_ns);
+	assert_null(reply.condition);
+}
+
+static void test_multistatus_becomes_body(void **state)
+{
+	(void)state;
+	ex_dav_reply reply = { 0 };
+	ex_dav_multistatus *ms = ex_dav_multistatus_new();
+
+	assert_non_null(ms);
+	ex_dav_ms_begin_response(ms, "/dav/calendars/u/default/");
+	ex_dav_ms_status(ms, 404);
+	ex_dav_ms_end_response(ms);
+	ex_dav_reply_multistatus(&reply, ms);
+
+	assert_int_equal(reply.status, 207);
+	assert_string_equal(reply.content_type, "application/xml; charset=utf-8");
+	assert_non_null(reply.body);
+	assert_int_equal(strlen(reply.body), reply.length);
+	assert_non_null(strstr(reply.body, "/dav/calendars/u/default/"));
+	assert_non_null(strstr(reply.body, "404"));
+	ex_dav_reply_reset(&reply);
+}
+
+static void test_multistatus_missing_is_500(void **state)
+{
+	(void)state;
+	ex_dav_reply reply = { 0 };
+
+	ex_dav_reply_multistatus(&reply, NULL);
+
+	assert_int_equal(reply.status, 500);
+	assert_null(reply.body);
+	assert_string_equal(reply.message, "the multistatus response could not be written");
+}
+
+static void test_parse_xml_limits(void **state)
+{
+	(void)state;
+	static const char body[] = "<?xml version=\"1.0\"?><d:propfind xmlns:d=\"DAV:\"><d:allprop/></d:propfind>";
+	const size_t length = sizeof(body) - 1;
+	ex_dav_xml_limits limits = { .max_bytes = length, .max_depth = 0 };
+	ex_dav_reply reply = { 0 };
+	xmlDoc *document = NULL;
+
+	/* An empty body is no document and no error. */
+	assert_true(ex_dav_reply_parse_xml(&reply, "", 0, &limits, &document));
+	assert_null(document);
+	assert_int_equal(reply.status, 0);
+
+	/* A body at the limit parses. */
+	assert_true(ex_dav_reply_parse_xml(&reply, body, length, &limits, &document));
+	assert_non_null(document);
+	assert_int_equal(reply.status, 0);
+	xmlFreeDoc(document);
+	document = NULL;
+
+	/* One byte past the limit is a 413. */
+	limits.max_bytes = length - 1;
+	assert_false(ex_dav_reply_parse_xml(&reply, body, length, &limits, &document));
+	assert_null(document);
+	assert_int_equal(reply.status, 413);
+
+	/* A body that is not well-formed is a 400. */
+	ex_dav_reply_reset(&reply);
+	limits.max_bytes = 0;
+	assert_false(ex_dav_reply_parse_xml(&reply, "<d:propfind", 11, &limits, &document));
+	assert_null(document);
+	assert_int_equal(reply.status, 400);
+	assert_true(reply.message[0] != '\0');
+}
+
+static void test_reset_clears_reply(void **state)
+{
+	(void)state;
+	ex_dav_reply reply = { 0 };
+
+	reply.body = strdup("BEGIN:VCARD");
+	reply.status = 200;
+	strcpy(reply.etag, "\"abc\"");
+	strcpy(reply.schedule_tag, "\"def\"");
+	strcpy(reply.changed_collection, "default");
+	ex_dav_reply_reset(&reply);
+
+	assert_null(reply.body);
+	assert_int_equal(reply.status, 0);
+	assert_string_equal(reply.etag, "");
+	assert_string_equal(reply.schedule_tag, "");
+	assert_string_equal(reply.changed_collection, "");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_error_replaces_body),
+		cmocka_unit_test(test_error_truncates_message),
+		cmocka_unit_test(test_multistatus_becomes_body),
+		cmocka_unit_test(test_multistatus_missing_is_500),
+		cmocka_unit_test(test_parse_xml_limits),
+		cmocka_unit_test(test_reset_clears_reply),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
