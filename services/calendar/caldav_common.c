@@ -12,6 +12,7 @@
 
 #include "expresso/dav_http.h"
 #include "expresso/dav_properties.h"
+#include "expresso/dav_route.h"
 #include "expresso/dav_sync.h"
 #include "expresso/dav_target.h"
 #include "expresso/log.h"
@@ -25,6 +26,8 @@ const ex_dav_store calendar_dav_store = {
 	.resource_noun = "calendar object",
 	.protocol = "caldav",
 	.service_noun = "calendar",
+	.event_domain = "calendar",
+	.event_collection = "calendar",
 };
 
 bool calendar_name_is_valid(const char *name)
@@ -181,21 +184,7 @@ void calendar_run(calendar_context *context, ex_db_isolation isolation, ex_db_wo
 
 void calendar_publish_change(const calendar_context *context)
 {
-	const calendar_reply *reply = &context->reply;
-	ex_bus *bus = context->service->bus;
-	char err[256];
-
-	if (!reply->dav.changed || bus == NULL)
-		return;
-	json_t *event = json_pack("{s:s, s:s, s:s, s:s}", "user", context->principal.user_id, "calendar",
-				  reply->dav.changed_collection, "resource", reply->dav.changed_resource, "change",
-				  reply->dav.change_kind ? reply->dav.change_kind : "updated");
-	if (event == NULL)
-		return;
-	if (ex_bus_publish(bus, context->principal.tenant_id, "calendar", "changed", event, err, sizeof(err)) != 0)
-		ex_log(EX_LOG_WARN, "calendar_event_publish_failed", "{s:s, s:s}", "user", context->principal.user_id,
-		       "error", err);
-	json_decref(event);
+	ex_dav_publish_change(context->service->bus, &context->principal, &calendar_dav_store, &context->reply.dav);
 }
 
 PGresult *calendar_select_objects(PGconn *connection, const char *calendar_id, const char *name, ex_db_error *error)

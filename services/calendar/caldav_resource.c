@@ -31,21 +31,10 @@ typedef struct {
 /* Applies If-Match and If-None-Match to a resource whose ETag is CURRENT (NULL: absent). Returns true when it may go on. */
 static bool conditions_pass(calendar_context *context, const char *current, bool read_only)
 {
-	char message[sizeof(context->reply.dav.message)];
 	const char *if_match = context->if_match ? context->if_match : ex_http_header(context->request, "If-Match");
-	unsigned status = ex_dav_check_conditions(if_match, ex_http_header(context->request, "If-None-Match"), current,
-						  read_only, calendar_dav_store.resource_noun, message, sizeof(message));
-	if (status == 304) {
-		context->reply.dav.status = 304;
-		if (current != NULL)
-			snprintf(context->reply.dav.etag, sizeof(context->reply.dav.etag), "%s", current);
-		return false;
-	}
-	if (status != 0) {
-		calendar_reply_error(&context->reply, status, NULL, NULL, "%s", message);
-		return false;
-	}
-	return true;
+
+	return ex_dav_reply_check_conditions(&context->reply.dav, if_match, ex_http_header(context->request, "If-None-Match"),
+					     current, read_only, calendar_dav_store.resource_noun);
 }
 
 static int get_work(PGconn *connection, void *opaque, ex_db_error *error)

@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "expresso/dav_http.h"
+#include "expresso/dav_route.h"
 #include "expresso/log.h"
 
 #define DAV_CLASSES "1, 3, access-control, calendar-access, calendar-auto-schedule, extended-mkcol"
@@ -65,13 +66,8 @@ static void handle_dav(ex_http_request *request, void *opaque)
 			xml_body = methods[i].xml_body;
 		}
 	}
-	ex_dav_auth_status auth = ex_dav_authenticate(service->authenticator, request, &context.principal);
-	if (auth != EX_DAV_AUTH_OK) {
-		if (auth != EX_DAV_AUTH_UNAVAILABLE && service->auth_failures != NULL)
-			ex_counter_add(service->auth_failures, 1);
-		ex_dav_respond_unauthorized(request, auth);
+	if (!ex_dav_authenticate_request(service->authenticator, request, &context.principal, service->auth_failures))
 		return;
-	}
 	ex_http_set_log_tenant(request, context.principal.tenant_id);
 
 	const char *path = ex_http_param(request, "path");
@@ -127,8 +123,7 @@ static void handle_options(ex_http_request *request, void *opaque)
 static void handle_well_known(ex_http_request *request, void *opaque)
 {
 	(void)opaque;
-	ex_http_respond_bytes(request, 301, NULL, "", 0);
-	ex_http_add_header(request, "Location", CALENDAR_DAV_ROOT);
+	ex_dav_respond_well_known(request);
 }
 
 int calendar_add_routes(calendar_service *service, ex_http_server *http)

@@ -11,6 +11,7 @@
 
 #include "expresso/dav_http.h"
 #include "expresso/dav_properties.h"
+#include "expresso/dav_route.h"
 #include "expresso/dav_sync.h"
 #include "expresso/dav_target.h"
 #include "expresso/log.h"
@@ -24,6 +25,8 @@ const ex_dav_store contacts_dav_store = {
 	.resource_noun = "vCard",
 	.protocol = "carddav",
 	.service_noun = "contacts",
+	.event_domain = "contacts",
+	.event_collection = "addressbook",
 };
 
 bool contacts_book_name_is_valid(const char *name)
@@ -166,19 +169,5 @@ void contacts_run(contacts_context *context, ex_db_isolation isolation, ex_db_wo
 
 void contacts_publish_change(const contacts_context *context)
 {
-	const contacts_reply *reply = &context->reply;
-	ex_bus *bus = context->service->bus;
-	char err[256];
-
-	if (!reply->changed || bus == NULL)
-		return;
-	json_t *event = json_pack("{s:s, s:s, s:s, s:s}", "user", context->principal.user_id, "addressbook",
-				  reply->changed_collection, "resource", reply->changed_resource, "change",
-				  reply->change_kind ? reply->change_kind : "updated");
-	if (event == NULL)
-		return;
-	if (ex_bus_publish(bus, context->principal.tenant_id, "contacts", "changed", event, err, sizeof(err)) != 0)
-		ex_log(EX_LOG_WARN, "contacts_event_publish_failed", "{s:s, s:s}", "user", context->principal.user_id,
-		       "error", err);
-	json_decref(event);
+	ex_dav_publish_change(context->service->bus, &context->principal, &contacts_dav_store, &context->reply);
 }

@@ -25,26 +25,13 @@ typedef struct {
 /* Applies If-Match and If-None-Match to a resource whose ETag is CURRENT (NULL: absent). Returns true when it may go on. */
 static bool conditions_pass(contacts_context *context, const char *current, bool read_only)
 {
-	char message[sizeof(context->reply.message)];
-
 	if (context->create_only && current != NULL) {
 		contacts_reply_error(&context->reply, 412, NULL, NULL, "a vCard named %s exists already", context->target.card);
 		return false;
 	}
-	unsigned status = ex_dav_check_conditions(ex_http_header(context->request, "If-Match"),
-						  ex_http_header(context->request, "If-None-Match"), current, read_only,
-						  contacts_dav_store.resource_noun, message, sizeof(message));
-	if (status == 304) {
-		context->reply.status = 304;
-		if (current != NULL)
-			snprintf(context->reply.etag, sizeof(context->reply.etag), "%s", current);
-		return false;
-	}
-	if (status != 0) {
-		contacts_reply_error(&context->reply, status, NULL, NULL, "%s", message);
-		return false;
-	}
-	return true;
+	return ex_dav_reply_check_conditions(&context->reply, ex_http_header(context->request, "If-Match"),
+					     ex_http_header(context->request, "If-None-Match"), current, read_only,
+					     contacts_dav_store.resource_noun);
 }
 
 static int get_work(PGconn *connection, void *opaque, ex_db_error *error)

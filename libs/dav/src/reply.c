@@ -1,7 +1,7 @@
 /*
  * The reply of a DAV request, which the handler sets inside its transaction
- * and the route sends once the transaction ended. Change events are
- * published by each daemon, not here.
+ * and the route sends once the transaction ended. The change event a
+ * reply describes is published by ex_dav_publish_change (route.c).
  */
 #include "expresso/dav_reply.h"
 
@@ -128,9 +128,52 @@ void ex_dav_run(ex_db_pool *database, const ex_dav_principal *principal, const e
 			   store->service_noun);
 }
 
-void ex_dav_respond_options(ex_http_request *request, const char *dav_classes, const char *methods)
+
+void ex_dav_reply_take_multistatus(ex_dav_reply *reply, ex_dav_multistatus *ms)
 {
-	ex_http_respond_bytes(request, 200, NULL, "", 0);
-	ex_http_add_header(request, "DAV", dav_classes);
-	ex_http_add_header(request, "Allow", methods);
+	if (reply->status == 0)
+		ex_dav_reply_multistatus(reply, ms);
+	else
+		ex_dav_multistatus_free(ms);
+}
+
+bool ex_dav_reply_check_conditions(ex_dav_reply *reply, const char *if_match, const char *if_none_match,
+				   const char *current, bool read_only, const char *noun)
+{
+	char message[sizeof(reply->message)];
+	unsigned status = ex_dav_check_conditions(if_match, if_none_match, current, read_only, noun, message,
+						  sizeof(message));
+
+	if (status == 304) {
+		reply->status = 304;
+		if (current != NULL)
+			snprintf(reply->etag, sizeof(reply->etag), "%s", current);
+		return false;
+	}
+	if (status != 0) {
+		ex_dav_reply_error(reply, status, NULL, NULL, "%s", message);
+		return false;
+	}
+	return true;
+}
+
+bool ex_dav_reply_parse_propfind(ex_dav_reply *reply, ex_dav_depth depth, const xmlDoc *document,
+				 ex_dav_propfind *request)
+{
+	char err[256];
+
+	if (depth == EX_DAV_DEPTH_INFINITY) {
+		ex_dav_reply_error(reply, 403, EX_DAV_NS, "propfind-finite-depth",
+				   "PROPFIND with Depth: infinity (or no Depth header) is not served; send Depth: 0 or 1");
+		return false;
+	}
+	if (depth == EX_DAV_DEPTH_INVALID) {
+		ex_dav_reply_error(reply, 400, NULL, NULL, "the Depth header must be 0, 1 or infinity");
+		return false;
+	}
+	if (ex_dav_parse_propfind(document, request, err, sizeof(err)) != 0) {
+		ex_dav_reply_error(reply, 400, NULL, NULL, "%s", err);
+		return false;
+	}
+	return true;
 }

@@ -1,4 +1,4 @@
-/* The DAV reply of libexpresso-dav: error replies, multistatus bodies, XML bodies at their size limit, reset. */
+/* The DAV reply of libexpresso-dav: errors, multistatus bodies, conditions, PROPFIND depth, XML body limits, reset. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -111,6 +111,67 @@ static void test_parse_xml_limits(void **state)
 	assert_true(reply.message[0] != '\0');
 }
 
+static void test_take_multistatus_keeps_error(void **state)
+{
+	(void)state;
+	ex_dav_reply reply = { 0 };
+
+	ex_dav_reply_error(&reply, 404, NULL, NULL, "the calendar work does not exist");
+	ex_dav_reply_take_multistatus(&reply, ex_dav_multistatus_new());
+	assert_int_equal(reply.status, 404);
+	assert_null(reply.body);
+
+	ex_dav_reply_reset(&reply);
+	ex_dav_reply_take_multistatus(&reply, ex_dav_multistatus_new());
+	assert_int_equal(reply.status, 207);
+	assert_non_null(reply.body);
+	ex_dav_reply_reset(&reply);
+}
+
+static void test_conditions_set_reply(void **state)
+{
+	(void)state;
+	static const char etag[] = "\"0123\"";
+	ex_dav_reply reply = { 0 };
+
+	/* A matching If-Match and no condition at all let the request go on. */
+	assert_true(ex_dav_reply_check_conditions(&reply, etag, NULL, etag, false, "vCard"));
+	assert_true(ex_dav_reply_check_conditions(&reply, NULL, NULL, NULL, false, "vCard"));
+	assert_int_equal(reply.status, 0);
+
+	/* If-None-Match on a GET of the current ETag is a 304 with that ETag. */
+	assert_false(ex_dav_reply_check_conditions(&reply, NULL, etag, etag, true, "vCard"));
+	assert_int_equal(reply.status, 304);
+	assert_string_equal(reply.etag, etag);
+
+	/* A stale If-Match is a 412 whose message names the resource. */
+	ex_dav_reply_reset(&reply);
+	assert_false(ex_dav_reply_check_conditions(&reply, "\"stale\"", NULL, etag, false, "vCard"));
+	assert_int_equal(reply.status, 412);
+	assert_non_null(strstr(reply.message, "vCard"));
+	assert_string_equal(reply.etag, "");
+}
+
+static void test_propfind_depth_checked(void **state)
+{
+	(void)state;
+	ex_dav_reply reply = { 0 };
+	ex_dav_propfind request;
+
+	assert_true(ex_dav_reply_parse_propfind(&reply, EX_DAV_DEPTH_1, NULL, &request));
+	assert_int_equal(request.kind, EX_DAV_PROPFIND_ALLPROP);
+	assert_int_equal(reply.status, 0);
+
+	assert_false(ex_dav_reply_parse_propfind(&reply, EX_DAV_DEPTH_INFINITY, NULL, &request));
+	assert_int_equal(reply.status, 403);
+	assert_string_equal(reply.condition, "propfind-finite-depth");
+
+	ex_dav_reply_reset(&reply);
+	assert_false(ex_dav_reply_parse_propfind(&reply, EX_DAV_DEPTH_INVALID, NULL, &request));
+	assert_int_equal(reply.status, 400);
+	assert_null(reply.condition);
+}
+
 static void test_reset_clears_reply(void **state)
 {
 	(void)state;
@@ -138,6 +199,9 @@ int main(void)
 		cmocka_unit_test(test_multistatus_becomes_body),
 		cmocka_unit_test(test_multistatus_missing_is_500),
 		cmocka_unit_test(test_parse_xml_limits),
+		cmocka_unit_test(test_take_multistatus_keeps_error),
+		cmocka_unit_test(test_conditions_set_reply),
+		cmocka_unit_test(test_propfind_depth_checked),
 		cmocka_unit_test(test_reset_clears_reply),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,7 +1,7 @@
 /*
  * The reply of one DAV request, which a handler fills inside its tenant
- * transaction and which is sent after the commit, so that nothing is
- * answered before it is durable. Both DAV daemons embed it in their
+ * transaction and which is sent after the commit, so that no client
+ * sees a success before the change is durable. Both DAV daemons embed it in their
  * per-request context and send it with ex_dav_reply_send.
  */
 #ifndef EXPRESSO_DAV_REPLY_H
@@ -46,6 +46,26 @@ void ex_dav_reply_error(ex_dav_reply *reply, unsigned status, const char *ns, co
 /* Takes the finished multistatus MS into a 207 reply (or a 500 when writing failed) and frees it. */
 void ex_dav_reply_multistatus(ex_dav_reply *reply, ex_dav_multistatus *ms);
 
+/* When REPLY has no status yet, takes MS into a 207 reply (ex_dav_reply_multistatus); else frees MS. */
+void ex_dav_reply_take_multistatus(ex_dav_reply *reply, ex_dav_multistatus *ms);
+
+/*
+ * Evaluates IF_MATCH and IF_NONE_MATCH (ex_dav_check_conditions) for the
+ * resource with the ETag CURRENT (NULL when it does not exist). Returns
+ * true when the request may go on, else false with a 304 reply carrying
+ * CURRENT as its ETag or a 412 reply naming NOUN.
+ */
+bool ex_dav_reply_check_conditions(ex_dav_reply *reply, const char *if_match, const char *if_none_match,
+				   const char *current, bool read_only, const char *noun);
+
+/*
+ * Checks the Depth of a PROPFIND (0 or 1) and parses its DOCUMENT (NULL
+ * for allprop) into REQUEST. Returns true, or false with a 403
+ * DAV:propfind-finite-depth reply for Depth infinity or a 400 reply.
+ */
+bool ex_dav_reply_parse_propfind(ex_dav_reply *reply, ex_dav_depth depth, const xmlDoc *document,
+				 ex_dav_propfind *request);
+
 /*
  * Parses the XML request BODY (LENGTH 0 leaves *DOCUMENT NULL) within LIMITS.
  * Returns true, or false with a 400 or 413 reply set.
@@ -70,8 +90,5 @@ void ex_dav_reply_send(ex_http_request *request, ex_dav_reply *reply, const ex_d
  */
 void ex_dav_run(ex_db_pool *database, const ex_dav_principal *principal, const ex_dav_store *store,
 		ex_dav_reply *reply, ex_db_isolation isolation, ex_db_work work, void *argument);
-
-/* Sends the 200 reply to OPTIONS with the DAV and Allow headers. */
-void ex_dav_respond_options(ex_http_request *request, const char *dav_classes, const char *methods);
 
 #endif

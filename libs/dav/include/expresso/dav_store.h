@@ -24,6 +24,8 @@ typedef struct {
 	const char *resource_noun;     /* "calendar object": used in error messages */
 	const char *protocol;          /* "caldav": prefix of the log events of the requests */
 	const char *service_noun;      /* "calendar": names the daemon's database in error messages */
+	const char *event_domain;      /* "calendar": bus domain of the change events */
+	const char *event_collection;  /* "calendar": key of the collection name in a change event */
 } ex_dav_store;
 
 enum {
