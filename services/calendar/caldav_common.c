@@ -178,13 +178,13 @@ PGresult *calendar_load_dead_properties(PGconn *connection, const calendar_conte
 
 void calendar_run(calendar_context *context, ex_db_isolation isolation, ex_db_work work, void *argument)
 {
-	ex_dav_run(context->service->database, &context->principal, &calendar_dav_store, &context->reply.dav, isolation,
+	ex_dav_run(context->service->dav.database, &context->principal, &calendar_dav_store, &context->reply.dav, isolation,
 		   work, argument);
 }
 
 void calendar_publish_change(const calendar_context *context)
 {
-	ex_dav_publish_change(context->service->bus, &context->principal, &calendar_dav_store, &context->reply.dav);
+	ex_dav_publish_change(context->service->dav.bus, &context->principal, &calendar_dav_store, &context->reply.dav);
 }
 
 PGresult *calendar_select_objects(PGconn *connection, const char *calendar_id, const char *name, ex_db_error *error)

@@ -39,7 +39,7 @@ static const struct {
 /* Parses the XML body of CONTEXT; on failure sets a 400 or 413 reply. */
 static bool parse_body(calendar_context *context)
 {
-	return ex_dav_reply_parse_xml(&context->reply.dav, context->body, context->body_length, &context->service->xml_limits,
+	return ex_dav_reply_parse_xml(&context->reply.dav, context->body, context->body_length, &context->service->dav.xml_limits,
 				      &context->document);
 }
 
@@ -66,7 +66,7 @@ static void handle_dav(ex_http_request *request, void *opaque)
 			xml_body = methods[i].xml_body;
 		}
 	}
-	if (!ex_dav_authenticate_request(service->authenticator, request, &context.principal, service->auth_failures))
+	if (!ex_dav_authenticate_request(service->dav.authenticator, request, &context.principal, service->dav.auth_failures))
 		return;
 	ex_http_set_log_tenant(request, context.principal.tenant_id);
 
@@ -98,14 +98,14 @@ static void handle_dav(ex_http_request *request, void *opaque)
 	}
 
 	ex_dav_reply_send(request, &context.reply.dav, &calendar_dav_store, DAV_CLASSES, context.principal.user_id);
-	if (context.reply.dav.status < 300 && context.reply.dav.changed && service->changes != NULL)
-		ex_counter_add(service->changes, 1);
+	if (context.reply.dav.status < 300 && context.reply.dav.changed && service->dav.changes != NULL)
+		ex_counter_add(service->dav.changes, 1);
 	bool rejected_body = context.reply.dav.status == 400 || context.reply.dav.status == 413 ||
 			     (context.reply.dav.status == 403 && context.reply.dav.condition != NULL &&
 			      (strcmp(context.reply.dav.condition, "valid-calendar-data") == 0 ||
 			       strcmp(context.reply.dav.condition, "valid-calendar-object-resource") == 0));
-	if (rejected_body && service->rejected_bodies != NULL)
-		ex_counter_add(service->rejected_bodies, 1);
+	if (rejected_body && service->dav.rejected_bodies != NULL)
+		ex_counter_add(service->dav.rejected_bodies, 1);
 	if (context.reply.dav.status < 300) {
 		calendar_publish_change(&context);
 		calendar_schedule_publish(&context);
@@ -128,7 +128,7 @@ static void handle_well_known(ex_http_request *request, void *opaque)
 
 int calendar_add_routes(calendar_service *service, ex_http_server *http)
 {
-	size_t xml_limit = service->xml_limits.max_bytes * 2;
+	size_t xml_limit = service->dav.xml_limits.max_bytes * 2;
 	size_t put_limit = service->max_resource_size * 2;
 	int status = 0;
 

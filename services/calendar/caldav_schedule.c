@@ -447,7 +447,7 @@ static void publish_changes(const calendar_context *context)
 					  change->written.change);
 		if (event == NULL)
 			return;
-		if (ex_bus_publish(context->service->bus, context->principal.tenant_id, "calendar", "changed", event, err,
+		if (ex_bus_publish(context->service->dav.bus, context->principal.tenant_id, "calendar", "changed", event, err,
 				   sizeof(err)) != 0)
 			ex_log(EX_LOG_WARN, "calendar_event_publish_failed", "{s:s, s:s}", "user", change->user_id, "error", err);
 		json_decref(event);
@@ -456,7 +456,7 @@ static void publish_changes(const calendar_context *context)
 
 void calendar_schedule_publish(const calendar_context *context)
 {
-	ex_bus *bus = context->service->bus;
+	ex_bus *bus = context->service->dav.bus;
 	char err[256];
 
 	if (context->reply.dav.status >= 300 || bus == NULL)

@@ -200,7 +200,7 @@ void calendar_schedule_load_address(calendar_context *context)
 
 	memset(&error, 0, sizeof(error));
 	context->user_email[0] = '\0';
-	if (ex_db_tenant_transaction(context->service->database, context->principal.tenant_id, EX_DB_READ_COMMITTED,
+	if (ex_db_tenant_transaction(context->service->dav.database, context->principal.tenant_id, EX_DB_READ_COMMITTED,
 				     address_work, context, &error) != 0)
 		ex_log(EX_LOG_WARN, "caldav_address_unavailable", "{s:s, s:s}", "user", context->principal.user_id, "error",
 		       error.message);

@@ -58,13 +58,13 @@ static void reset(api_state *state)
 /* Authenticates REQUEST into CONTEXT; on failure sends the JSON 401 or 503 and returns false. */
 static bool authenticate(calendar_service *service, ex_http_request *request, calendar_context *context)
 {
-	return ex_dav_api_authenticate(service->authenticator, service->auth_failures, request, &context->principal);
+	return ex_dav_api_authenticate(service->dav.authenticator, service->dav.auth_failures, request, &context->principal);
 }
 
 /* Runs WORK(ARGUMENT) for STATE and sends a 503 when the database failed; returns true when the work committed. */
 static bool run(api_state *state, ex_http_request *request, ex_db_isolation isolation, ex_db_work work, void *argument)
 {
-	return ex_dav_api_run(state->context->service->database, &state->context->principal, request, "calendar", isolation,
+	return ex_dav_api_run(state->context->service->dav.database, &state->context->principal, request, "calendar", isolation,
 			      work, argument);
 }
 
@@ -106,8 +106,8 @@ static void send_dav_reply(calendar_context *context, ex_http_request *request)
 	};
 
 	ex_dav_api_send_reply(request, &sent, NULL);
-	if (reply->dav.status < 300 && reply->dav.changed && context->service->changes != NULL)
-		ex_counter_add(context->service->changes, 1);
+	if (reply->dav.status < 300 && reply->dav.changed && context->service->dav.changes != NULL)
+		ex_counter_add(context->service->dav.changes, 1);
 	if (reply->dav.status < 300) {
 		calendar_publish_change(context);
 		calendar_schedule_publish(context);
@@ -663,8 +663,8 @@ static void import_group(calendar_context *base, icalcomponent *source, const co
 							 "message", context.reply.dav.message));
 	else
 		(*stored)++;
-	if (context.reply.dav.status < 300 && context.reply.dav.changed && context.service->changes != NULL)
-		ex_counter_add(context.service->changes, 1);
+	if (context.reply.dav.status < 300 && context.reply.dav.changed && context.service->dav.changes != NULL)
+		ex_counter_add(context.service->dav.changes, 1);
 	if (context.reply.dav.status < 300)
 		calendar_publish_change(&context);
 	calendar_reply_reset(&context.reply);
@@ -1002,8 +1002,8 @@ static void handle_rsvp(ex_http_request *request, void *opaque)
 	if (context.reply.dav.status < 300) {
 		calendar_reply *reply = &context.reply;
 		ex_http_respond_json(request, 200, json_pack("{s:s, s:s}", "partstat", state.partstat, "etag", reply->dav.etag));
-		if (reply->dav.changed && context.service->changes != NULL)
-			ex_counter_add(context.service->changes, 1);
+		if (reply->dav.changed && context.service->dav.changes != NULL)
+			ex_counter_add(context.service->dav.changes, 1);
 		calendar_publish_change(&context);
 		calendar_schedule_publish(&context);
 	} else {

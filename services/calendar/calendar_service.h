@@ -25,6 +25,7 @@
 #include "expresso/dav_multistatus.h"
 #include "expresso/dav_reply.h"
 #include "expresso/dav_request.h"
+#include "expresso/dav_service.h"
 #include "expresso/dav_store.h"
 #include "expresso/dav_sync.h"
 #include "expresso/dav_target.h"
@@ -57,10 +58,7 @@ enum {
 extern const ex_setting calendar_settings[];
 
 typedef struct {
-	ex_db_pool *database;
-	ex_bus *bus;
-	ex_auth_verifier *verifier;
-	ex_dav_authenticator *authenticator;
+	ex_dav_service dav; /* verifier, authenticator, database, bus, XML limits, counters */
 	size_t max_resource_size; /* bytes of one calendar object (CALDAV:max-resource-size) */
 	long long quota_bytes;    /* bytes of calendar objects one user may store (RFC 4331) */
 	size_t max_import_size;   /* bytes of one .ics file sent to the import API */
@@ -69,11 +67,6 @@ typedef struct {
 	int itip_retention_days;  /* days a queued calendar_itip_outbox row is kept */
 	size_t max_attendees;     /* ATTENDEE properties per component (CALDAV:max-attendees-per-instance) */
 	size_t max_freebusy_users; /* addresses in one GET /api/v1/calendars/freebusy */
-	ex_dav_xml_limits xml_limits;
-	char *issuer;
-	ex_counter *changes;        /* calendar objects and calendars created, updated or deleted */
-	ex_counter *auth_failures;  /* requests answered 401 */
-	ex_counter *rejected_bodies; /* bodies answered 400, 403 or 413 for their content */
 } calendar_service;
 
 int calendar_service_open(calendar_service *service, ex_daemon *daemon);

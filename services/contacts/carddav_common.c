@@ -163,11 +163,11 @@ PGresult *contacts_load_dead_properties(PGconn *connection, const contacts_conte
 
 void contacts_run(contacts_context *context, ex_db_isolation isolation, ex_db_work work, void *argument)
 {
-	ex_dav_run(context->service->database, &context->principal, &contacts_dav_store, &context->reply, isolation,
+	ex_dav_run(context->service->dav.database, &context->principal, &contacts_dav_store, &context->reply, isolation,
 		   work, argument);
 }
 
 void contacts_publish_change(const contacts_context *context)
 {
-	ex_dav_publish_change(context->service->bus, &context->principal, &contacts_dav_store, &context->reply);
+	ex_dav_publish_change(context->service->dav.bus, &context->principal, &contacts_dav_store, &context->reply);
 }

@@ -35,7 +35,7 @@ static const struct {
 /* Parses the XML body of CONTEXT; on failure sets a 400 or 413 reply. */
 static bool parse_body(contacts_context *context)
 {
-	return ex_dav_reply_parse_xml(&context->reply, context->body, context->body_length, &context->service->xml_limits,
+	return ex_dav_reply_parse_xml(&context->reply, context->body, context->body_length, &context->service->dav.xml_limits,
 				      &context->document);
 }
 
@@ -53,7 +53,7 @@ static void handle_dav(ex_http_request *request, void *opaque)
 			xml_body = methods[i].xml_body;
 		}
 	}
-	if (!ex_dav_authenticate_request(service->authenticator, request, &context.principal, service->auth_failures))
+	if (!ex_dav_authenticate_request(service->dav.authenticator, request, &context.principal, service->dav.auth_failures))
 		return;
 	ex_http_set_log_tenant(request, context.principal.tenant_id);
 
@@ -74,13 +74,13 @@ static void handle_dav(ex_http_request *request, void *opaque)
 		handler(&context);
 
 	ex_dav_reply_send(request, &context.reply, &contacts_dav_store, DAV_CLASSES, context.principal.user_id);
-	if (context.reply.status < 300 && context.reply.changed && service->changes != NULL)
-		ex_counter_add(service->changes, 1);
+	if (context.reply.status < 300 && context.reply.changed && service->dav.changes != NULL)
+		ex_counter_add(service->dav.changes, 1);
 	bool rejected_body = context.reply.status == 400 || context.reply.status == 413 ||
 			     (context.reply.status == 403 && context.reply.condition != NULL &&
 			      strcmp(context.reply.condition, "valid-address-data") == 0);
-	if (rejected_body && service->rejected_bodies != NULL)
-		ex_counter_add(service->rejected_bodies, 1);
+	if (rejected_body && service->dav.rejected_bodies != NULL)
+		ex_counter_add(service->dav.rejected_bodies, 1);
 	if (context.reply.status < 300)
 		contacts_publish_change(&context);
 	xmlFreeDoc(context.document);
@@ -101,7 +101,7 @@ static void handle_well_known(ex_http_request *request, void *opaque)
 
 int contacts_add_routes(contacts_service *service, ex_http_server *http)
 {
-	size_t xml_limit = service->xml_limits.max_bytes * 2;
+	size_t xml_limit = service->dav.xml_limits.max_bytes * 2;
 	size_t put_limit = service->max_resource_size * 2;
 	int status = 0;
 

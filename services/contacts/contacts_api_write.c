@@ -101,8 +101,8 @@ static void publish_book_change(contacts_context *context, const char *book, con
 	context->reply.changed_resource[0] = '\0';
 	context->reply.changed = true;
 	context->reply.change_kind = kind;
-	if (context->service->changes != NULL)
-		ex_counter_add(context->service->changes, 1);
+	if (context->service->dav.changes != NULL)
+		ex_counter_add(context->service->dav.changes, 1);
 	contacts_publish_change(context);
 }
 
@@ -267,8 +267,8 @@ static void handle_create_contact(ex_http_request *request, void *opaque)
 		snprintf(location, sizeof(location), "/api/v1/addressbooks/%s/contacts/%s", context.target.book,
 			 context.target.card);
 		ex_http_add_header(request, "Location", location);
-		if (context.reply.changed && context.service->changes != NULL)
-			ex_counter_add(context.service->changes, 1);
+		if (context.reply.changed && context.service->dav.changes != NULL)
+			ex_counter_add(context.service->dav.changes, 1);
 		contacts_publish_change(&context);
 	} else {
 		contacts_api_send_dav_reply(&context);

@@ -24,6 +24,7 @@
 #include "expresso/dav_multistatus.h"
 #include "expresso/dav_reply.h"
 #include "expresso/dav_request.h"
+#include "expresso/dav_service.h"
 #include "expresso/dav_store.h"
 #include "expresso/dav_sync.h"
 #include "expresso/dav_target.h"
@@ -55,19 +56,11 @@ enum {
 extern const ex_setting contacts_settings[];
 
 typedef struct {
-	ex_db_pool *database;
-	ex_bus *bus;
-	ex_auth_verifier *verifier;
-	ex_dav_authenticator *authenticator;
+	ex_dav_service dav; /* verifier, authenticator, database, bus, XML limits, counters */
 	size_t max_resource_size; /* bytes of one vCard (CARDDAV:max-resource-size) */
 	long long quota_bytes;    /* bytes of vCards one user may store (RFC 4331) */
 	size_t max_import_size;   /* bytes of one .vcf file sent to the import API */
 	int tombstone_days;       /* days a deletion stays reported to sync-collection */
-	ex_dav_xml_limits xml_limits;
-	char *issuer;
-	ex_counter *changes;        /* vCards and address books created, updated or deleted */
-	ex_counter *auth_failures;  /* requests answered 401 */
-	ex_counter *rejected_bodies; /* bodies answered 400, 403 or 413 for their content */
 } contacts_service;
 
 int contacts_service_open(contacts_service *service, ex_daemon *daemon);

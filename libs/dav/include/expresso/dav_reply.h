@@ -1,8 +1,8 @@
 /*
  * The reply of one DAV request, which a handler fills inside its tenant
  * transaction and which is sent after the commit, so that no client
- * sees a success before the change is durable. Both DAV daemons embed it in their
- * per-request context and send it with ex_dav_reply_send.
+ * sees a success before the change is durable. Both DAV daemons embed
+ * it in their per-request context and send it with ex_dav_reply_send.
  */
 #ifndef EXPRESSO_DAV_REPLY_H
 #define EXPRESSO_DAV_REPLY_H
