@@ -20,6 +20,11 @@
 
 typedef void (*method_handler)(calendar_context *context);
 
+static ex_dav_options options = { .dav_classes = DAV_CLASSES, .methods = DAV_METHODS };
+
+/* The 403 conditions that count a request body as rejected for its content. */
+static const char *const body_conditions[] = { "valid-calendar-data", "valid-calendar-object-resource", NULL };
+
 static const struct {
 	const char *method;
 	method_handler handler;
@@ -98,32 +103,13 @@ static void handle_dav(ex_http_request *request, void *opaque)
 	}
 
 	ex_dav_reply_send(request, &context.reply.dav, &calendar_dav_store, DAV_CLASSES, context.principal.user_id);
-	if (context.reply.dav.status < 300 && context.reply.dav.changed && service->dav.changes != NULL)
-		ex_counter_add(service->dav.changes, 1);
-	bool rejected_body = context.reply.dav.status == 400 || context.reply.dav.status == 413 ||
-			     (context.reply.dav.status == 403 && context.reply.dav.condition != NULL &&
-			      (strcmp(context.reply.dav.condition, "valid-calendar-data") == 0 ||
-			       strcmp(context.reply.dav.condition, "valid-calendar-object-resource") == 0));
-	if (rejected_body && service->dav.rejected_bodies != NULL)
-		ex_counter_add(service->dav.rejected_bodies, 1);
+	ex_dav_service_count_reply(&service->dav, &context.reply.dav, body_conditions);
 	if (context.reply.dav.status < 300) {
 		calendar_publish_change(&context);
 		calendar_schedule_publish(&context);
 	}
 	xmlFreeDoc(context.document);
 	calendar_reply_reset(&context.reply);
-}
-
-static void handle_options(ex_http_request *request, void *opaque)
-{
-	(void)opaque;
-	ex_dav_respond_options(request, DAV_CLASSES, DAV_METHODS);
-}
-
-static void handle_well_known(ex_http_request *request, void *opaque)
-{
-	(void)opaque;
-	ex_dav_respond_well_known(request);
 }
 
 int calendar_add_routes(calendar_service *service, ex_http_server *http)
@@ -136,14 +122,6 @@ int calendar_add_routes(calendar_service *service, ex_http_server *http)
 		size_t limit = strcmp(methods[i].method, "PUT") == 0 ? put_limit : xml_limit;
 		status |= ex_http_route_limited(http, methods[i].method, "/dav/{path...}", handle_dav, service, limit);
 	}
-	status |= ex_http_route(http, "OPTIONS", "/dav/{path...}", handle_options, service);
-	status |= ex_http_route_limited(http, "PROPFIND", "/", handle_dav, service, xml_limit);
-	status |= ex_http_route(http, "OPTIONS", "/", handle_options, service);
-	status |= ex_http_route(http, "GET", "/.well-known/caldav", handle_well_known, service);
-	status |= ex_http_route(http, "PROPFIND", "/.well-known/caldav", handle_well_known, service);
-	status |= ex_http_route(http, "OPTIONS", "/.well-known/caldav", handle_options, service);
-	/* Clients configured with ".../dav" without the slash reach the DAV root the same way. */
-	status |= ex_http_route(http, "GET", "/dav", handle_well_known, service);
-	status |= ex_http_route(http, "PROPFIND", "/dav", handle_well_known, service);
+	status |= ex_dav_add_common_routes(http, handle_dav, service, xml_limit, "/.well-known/caldav", &options);
 	return status == 0 ? 0 : -1;
 }

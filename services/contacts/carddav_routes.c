@@ -18,6 +18,11 @@
 
 typedef void (*method_handler)(contacts_context *context);
 
+static ex_dav_options options = { .dav_classes = DAV_CLASSES, .methods = DAV_METHODS };
+
+/* The 403 conditions that count a request body as rejected for its content. */
+static const char *const body_conditions[] = { "valid-address-data", NULL };
+
 static const struct {
 	const char *method;
 	method_handler handler;
@@ -74,29 +79,11 @@ static void handle_dav(ex_http_request *request, void *opaque)
 		handler(&context);
 
 	ex_dav_reply_send(request, &context.reply, &contacts_dav_store, DAV_CLASSES, context.principal.user_id);
-	if (context.reply.status < 300 && context.reply.changed && service->dav.changes != NULL)
-		ex_counter_add(service->dav.changes, 1);
-	bool rejected_body = context.reply.status == 400 || context.reply.status == 413 ||
-			     (context.reply.status == 403 && context.reply.condition != NULL &&
-			      strcmp(context.reply.condition, "valid-address-data") == 0);
-	if (rejected_body && service->dav.rejected_bodies != NULL)
-		ex_counter_add(service->dav.rejected_bodies, 1);
+	ex_dav_service_count_reply(&service->dav, &context.reply, body_conditions);
 	if (context.reply.status < 300)
 		contacts_publish_change(&context);
 	xmlFreeDoc(context.document);
 	contacts_reply_reset(&context.reply);
-}
-
-static void handle_options(ex_http_request *request, void *opaque)
-{
-	(void)opaque;
-	ex_dav_respond_options(request, DAV_CLASSES, DAV_METHODS);
-}
-
-static void handle_well_known(ex_http_request *request, void *opaque)
-{
-	(void)opaque;
-	ex_dav_respond_well_known(request);
 }
 
 int contacts_add_routes(contacts_service *service, ex_http_server *http)
@@ -109,14 +96,6 @@ int contacts_add_routes(contacts_service *service, ex_http_server *http)
 		size_t limit = strcmp(methods[i].method, "PUT") == 0 ? put_limit : xml_limit;
 		status |= ex_http_route_limited(http, methods[i].method, "/dav/{path...}", handle_dav, service, limit);
 	}
-	status |= ex_http_route(http, "OPTIONS", "/dav/{path...}", handle_options, service);
-	status |= ex_http_route_limited(http, "PROPFIND", "/", handle_dav, service, xml_limit);
-	status |= ex_http_route(http, "OPTIONS", "/", handle_options, service);
-	status |= ex_http_route(http, "GET", "/.well-known/carddav", handle_well_known, service);
-	status |= ex_http_route(http, "PROPFIND", "/.well-known/carddav", handle_well_known, service);
-	status |= ex_http_route(http, "OPTIONS", "/.well-known/carddav", handle_options, service);
-	/* Clients configured with ".../dav" without the slash reach the DAV root the same way. */
-	status |= ex_http_route(http, "GET", "/dav", handle_well_known, service);
-	status |= ex_http_route(http, "PROPFIND", "/dav", handle_well_known, service);
+	status |= ex_dav_add_common_routes(http, handle_dav, service, xml_limit, "/.well-known/carddav", &options);
 	return status == 0 ? 0 : -1;
 }

@@ -1,7 +1,7 @@
 /*
  * The HTTP route pieces both DAV daemons share: authentication of a
- * request, OPTIONS, the /.well-known redirect and the change event
- * published after a committed change.
+ * request, the routes besides the DAV methods (OPTIONS, the /.well-known
+ * redirect) and the change event published after a committed change.
  */
 #include "expresso/dav_route.h"
 
@@ -42,15 +42,37 @@ void ex_dav_publish_change(ex_bus *bus, const ex_dav_principal *principal, const
 	json_decref(event);
 }
 
-void ex_dav_respond_well_known(ex_http_request *request)
+/* Sends the 200 reply to OPTIONS with the DAV and Allow headers of OPAQUE, an ex_dav_options. */
+static void handle_options(ex_http_request *request, void *opaque)
 {
+	const ex_dav_options *options = opaque;
+
+	ex_http_respond_bytes(request, 200, NULL, "", 0);
+	ex_http_add_header(request, "DAV", options->dav_classes);
+	ex_http_add_header(request, "Allow", options->methods);
+}
+
+/* Sends the 301 of /.well-known/caldav, /.well-known/carddav (RFC 6764) and /dav to the DAV root. */
+static void handle_well_known(ex_http_request *request, void *opaque)
+{
+	(void)opaque;
 	ex_http_respond_bytes(request, 301, NULL, "", 0);
 	ex_http_add_header(request, "Location", EX_DAV_ROOT);
 }
 
-void ex_dav_respond_options(ex_http_request *request, const char *dav_classes, const char *methods)
+int ex_dav_add_common_routes(ex_http_server *http, ex_http_handler handle_dav, void *opaque, size_t xml_limit,
+			     const char *well_known, ex_dav_options *options)
 {
-	ex_http_respond_bytes(request, 200, NULL, "", 0);
-	ex_http_add_header(request, "DAV", dav_classes);
-	ex_http_add_header(request, "Allow", methods);
+	int status = 0;
+
+	status |= ex_http_route(http, "OPTIONS", "/dav/{path...}", handle_options, options);
+	status |= ex_http_route_limited(http, "PROPFIND", "/", handle_dav, opaque, xml_limit);
+	status |= ex_http_route(http, "OPTIONS", "/", handle_options, options);
+	status |= ex_http_route(http, "GET", well_known, handle_well_known, NULL);
+	status |= ex_http_route(http, "PROPFIND", well_known, handle_well_known, NULL);
+	status |= ex_http_route(http, "OPTIONS", well_known, handle_options, options);
+	/* Clients configured with ".../dav" without the slash reach the DAV root the same way. */
+	status |= ex_http_route(http, "GET", "/dav", handle_well_known, NULL);
+	status |= ex_http_route(http, "PROPFIND", "/dav", handle_well_known, NULL);
+	return status == 0 ? 0 : -1;
 }

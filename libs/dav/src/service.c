@@ -1,11 +1,14 @@
 /*
- * Opens and closes the resources both DAV daemons share (dav_service.h).
+ * Opens and closes the resources both DAV daemons share (dav_service.h)
+ * and counts their replies.
  * The daemons' own settings are read by each daemon before this runs.
  */
 #include "expresso/dav_service.h"
 
 #include <curl/curl.h>
 #include <libxml/parser.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -81,6 +84,28 @@ int ex_dav_service_open(ex_dav_service *service, ex_daemon *daemon, const ex_dav
 	       (json_int_t)spec->max_resource_size, "max_xml_bytes", (json_int_t)service->xml_limits.max_bytes,
 	       "max_xml_depth", (int)service->xml_limits.max_depth);
 	return 0;
+}
+
+/* Returns true when REPLY is a 403 naming one of the NULL-terminated CONDITIONS. */
+static bool names_body_condition(const ex_dav_reply *reply, const char *const *conditions)
+{
+	if (reply->status != 403 || reply->condition == NULL)
+		return false;
+	for (size_t i = 0; conditions[i] != NULL; i++) {
+		if (strcmp(reply->condition, conditions[i]) == 0)
+			return true;
+	}
+	return false;
+}
+
+void ex_dav_service_count_reply(const ex_dav_service *service, const ex_dav_reply *reply,
+				const char *const *body_conditions)
+{
+	if (reply->status < 300 && reply->changed && service->changes != NULL)
+		ex_counter_add(service->changes, 1);
+	bool rejected_body = reply->status == 400 || reply->status == 413 || names_body_condition(reply, body_conditions);
+	if (rejected_body && service->rejected_bodies != NULL)
+		ex_counter_add(service->rejected_bodies, 1);
 }
 
 void ex_dav_service_close(ex_dav_service *service)

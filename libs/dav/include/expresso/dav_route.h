@@ -32,10 +32,21 @@ bool ex_dav_authenticate_request(ex_dav_authenticator *authenticator, ex_http_re
 void ex_dav_publish_change(ex_bus *bus, const ex_dav_principal *principal, const ex_dav_store *store,
 			   const ex_dav_reply *reply);
 
-/* Sends the 301 of /.well-known/caldav and /.well-known/carddav (RFC 6764) to the DAV root. */
-void ex_dav_respond_well_known(ex_http_request *request);
+/* The DAV header and the Allow header a daemon sends in reply to OPTIONS. */
+typedef struct {
+	const char *dav_classes; /* "1, 3, access-control, addressbook, extended-mkcol" */
+	const char *methods;     /* "OPTIONS, GET, HEAD, PUT, ..." */
+} ex_dav_options;
 
-/* Sends the 200 reply to OPTIONS with the DAV and Allow headers. */
-void ex_dav_respond_options(ex_http_request *request, const char *dav_classes, const char *methods);
+/*
+ * Adds the routes every DAV daemon serves besides its methods on
+ * /dav/{path...}: PROPFIND on "/" to HANDLE_DAV with OPAQUE (bodies up to
+ * XML_LIMIT bytes); OPTIONS on /dav/{path...}, "/" and WELL_KNOWN
+ * ("/.well-known/caldav"), whose replies carry OPTIONS; and GET and PROPFIND on
+ * WELL_KNOWN and "/dav", redirected to the DAV root. Returns 0, or -1
+ * when a route could not be added.
+ */
+int ex_dav_add_common_routes(ex_http_server *http, ex_http_handler handle_dav, void *opaque, size_t xml_limit,
+			     const char *well_known, ex_dav_options *options);
 
 #endif

@@ -14,6 +14,7 @@
 #include "expresso/bus.h"
 #include "expresso/daemon.h"
 #include "expresso/dav_auth.h"
+#include "expresso/dav_reply.h"
 #include "expresso/dav_xml.h"
 #include "expresso/db.h"
 #include "expresso/metrics.h"
@@ -52,6 +53,14 @@ typedef struct {
  * the counters. Returns 0, or -1 after logging what failed.
  */
 int ex_dav_service_open(ex_dav_service *service, ex_daemon *daemon, const ex_dav_service_spec *spec);
+
+/*
+ * Counts the sent REPLY in the counters of SERVICE: a success that
+ * changed something in changes, and a 400, a 413 or a 403 naming one of
+ * BODY_CONDITIONS (NULL-terminated) in rejected_bodies.
+ */
+void ex_dav_service_count_reply(const ex_dav_service *service, const ex_dav_reply *reply,
+				const char *const *body_conditions);
 
 /* Frees what ex_dav_service_open opened and cleans up libxml2 and libcurl. */
 void ex_dav_service_close(ex_dav_service *service);
