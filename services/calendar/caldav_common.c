@@ -13,6 +13,7 @@
 #include "expresso/dav_http.h"
 #include "expresso/dav_properties.h"
 #include "expresso/dav_route.h"
+#include "expresso/dav_store_checks.h"
 #include "expresso/dav_sync.h"
 #include "expresso/dav_target.h"
 #include "expresso/log.h"
@@ -24,6 +25,9 @@ const ex_dav_store calendar_dav_store = {
 	.tombstone_table = "calendar_tombstones",
 	.collection_column = "calendar_id",
 	.resource_noun = "calendar object",
+	.collection_noun = "calendar",
+	.data_column = "ical",
+	.protocol_ns = EX_CALDAV_NS,
 	.protocol = "caldav",
 	.service_noun = "calendar",
 	.event_domain = "calendar",
@@ -155,15 +159,7 @@ PGresult *calendar_find(PGconn *connection, const calendar_context *context, con
 
 long long calendar_quota_used(PGconn *connection, const calendar_context *context, ex_db_error *error)
 {
-	/* Each calendar counts the bytes of its objects in octets, so this reads one row per calendar. */
-	PGresult *result = calendar_sql(connection, error,
-					"SELECT coalesce(sum(octets), 0)::text FROM calendars WHERE user_id = $1",
-					1, context->principal.user_id);
-	if (result == NULL)
-		return -1;
-	long long used = strtoll(PQgetvalue(result, 0, 0), NULL, 10);
-	PQclear(result);
-	return used;
+	return ex_dav_store_quota_used(connection, &calendar_dav_store, context->principal.user_id, error);
 }
 
 void calendar_sync_token(char *out, size_t size, const char *calendar_id, const char *sequence)

@@ -16,6 +16,7 @@
 
 #include "expresso/dav_http.h"
 #include "expresso/dav_store.h"
+#include "expresso/dav_store_checks.h"
 #include "calendar_itip.h"
 #include "ical_object.h"
 
@@ -197,50 +198,21 @@ static int count_octets(PGconn *connection, const char *calendar_id, const char 
 	return 0;
 }
 
-/* Checks no-uid-conflict; returns 1 when another object of the calendar has the UID, 0 when not, -1 on error. */
+/* Checks no-uid-conflict: returns 1 with the reply set when another resource has UID, 0 when not, -1 on error. */
 static int uid_conflict(calendar_context *context, PGconn *connection, const char *calendar_id, const char *uid,
 			ex_db_error *error)
 {
-	PGresult *other = calendar_sql(connection, error,
-				       "SELECT name FROM calendar_objects WHERE calendar_id = $1 AND uid = $2 AND name <> $3",
-				       3, calendar_id, uid, context->target.object);
-	if (other == NULL)
-		return -1;
-	int conflict = PQntuples(other) > 0;
-	if (conflict) {
-		char href[CALENDAR_MAX_HREF] = "";
-		calendar_href_object(href, context->principal.user_id, context->target.calendar, PQgetvalue(other, 0, 0));
-		calendar_reply_error(&context->reply, 403, EX_CALDAV_NS, "no-uid-conflict",
-				     "another calendar object of this calendar has the same UID: %s", href);
-	}
-	PQclear(other);
-	return conflict;
+	return ex_dav_store_uid_conflict(connection, &calendar_dav_store, &context->reply.dav, context->principal.user_id,
+					 context->target.calendar, calendar_id, context->target.object, uid, error);
 }
 
-/* Checks the user's quota for the new body; returns 1 when it would be exceeded, 0 when not, -1 on error. */
+/* Checks the user's quota for the new body: returns 1 with the reply set when it is exceeded, 0 when not, -1 on error. */
 static int quota_exceeded(calendar_context *context, PGconn *connection, const char *calendar_id, PGresult *existing,
 			  ex_db_error *error)
 {
-	long long used = calendar_quota_used(connection, context, error);
-	if (used < 0)
-		return -1;
-	long long replaced = 0;
-	if (PQntuples(existing) == 1) {
-		PGresult *size = calendar_sql(connection, error,
-					      "SELECT octet_length(ical)::text FROM calendar_objects WHERE calendar_id = $1 AND name = $2",
-					      2, calendar_id, context->target.object);
-		if (size == NULL)
-			return -1;
-		replaced = strtoll(PQgetvalue(size, 0, 0), NULL, 10);
-		PQclear(size);
-	}
-	long long after = used - replaced + (long long)context->body_length;
-	if (after <= context->service->quota_bytes)
-		return 0;
-	calendar_reply_error(&context->reply, 507, EX_DAV_NS, "quota-not-exceeded",
-			     "storing this calendar object would use %lld bytes, more than your calendar quota of %lld bytes; "
-			     "delete some calendar objects first", after, context->service->quota_bytes);
-	return 1;
+	return ex_dav_store_quota_exceeded(connection, &calendar_dav_store, &context->reply.dav, context->principal.user_id,
+					   calendar_id, context->target.object, PQntuples(existing) == 1, context->body_length,
+					   context->service->quota_bytes, error);
 }
 
 static int put_work(PGconn *connection, void *opaque, ex_db_error *error)

@@ -12,6 +12,7 @@
 #include "expresso/dav_http.h"
 #include "expresso/dav_properties.h"
 #include "expresso/dav_route.h"
+#include "expresso/dav_store_checks.h"
 #include "expresso/dav_sync.h"
 #include "expresso/dav_target.h"
 #include "expresso/log.h"
@@ -23,6 +24,9 @@ const ex_dav_store contacts_dav_store = {
 	.tombstone_table = "contact_tombstones",
 	.collection_column = "addressbook_id",
 	.resource_noun = "vCard",
+	.collection_noun = "address book",
+	.data_column = "vcard",
+	.protocol_ns = EX_CARDDAV_NS,
 	.protocol = "carddav",
 	.service_noun = "contacts",
 	.event_domain = "contacts",
@@ -140,15 +144,7 @@ PGresult *contacts_find_book(PGconn *connection, const contacts_context *context
 
 long long contacts_quota_used(PGconn *connection, const contacts_context *context, ex_db_error *error)
 {
-	/* addressbooks.octets is kept by a trigger on contact_cards, so this reads one row per address book. */
-	PGresult *result = contacts_sql(connection, error,
-					"SELECT coalesce(sum(octets), 0)::text FROM addressbooks WHERE user_id = $1", 1,
-					context->principal.user_id);
-	if (result == NULL)
-		return -1;
-	long long used = strtoll(PQgetvalue(result, 0, 0), NULL, 10);
-	PQclear(result);
-	return used;
+	return ex_dav_store_quota_used(connection, &contacts_dav_store, context->principal.user_id, error);
 }
 
 void contacts_sync_token(char *out, size_t size, const char *book_id, const char *sequence)
