@@ -163,17 +163,6 @@ static int proppatch_work(PGconn *connection, void *opaque, ex_db_error *error)
 	return 0;
 }
 
-/* Writes the 207 response of a PROPPATCH: one propstat per instruction status. */
-static void write_proppatch_result(proppatch_state *state, const char *href)
-{
-	ex_dav_multistatus *ms = ex_dav_proppatch_result(&state->patch, state->statuses, href);
-	if (ms == NULL) {
-		calendar_reply_error(&state->context->reply, 500, NULL, NULL, "out of memory");
-		return;
-	}
-	calendar_reply_multistatus(&state->context->reply, ms);
-}
-
 static void target_href(const calendar_context *context, char *href)
 {
 	const char *user = context->principal.user_id;
@@ -205,7 +194,7 @@ void calendar_handle_proppatch(calendar_context *context)
 		calendar_run(context, EX_DB_READ_COMMITTED, proppatch_work, state);
 		if (context->reply.dav.status == 0) {
 			target_href(context, href);
-			write_proppatch_result(state, href);
+			ex_dav_reply_proppatch(&context->reply.dav, &state->patch, state->statuses, href);
 		}
 	}
 	free(state);

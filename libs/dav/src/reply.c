@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "expresso/dav_http.h"
+#include "expresso/dav_properties.h"
 #include "expresso/log.h"
 
 void ex_dav_reply_reset(ex_dav_reply *reply)
@@ -128,6 +129,18 @@ void ex_dav_run(ex_db_pool *database, const ex_dav_principal *principal, const e
 			   store->service_noun);
 }
 
+
+void ex_dav_reply_proppatch(ex_dav_reply *reply, const ex_dav_proppatch *patch, const unsigned *statuses,
+			    const char *href)
+{
+	ex_dav_multistatus *ms = ex_dav_proppatch_result(patch, statuses, href);
+
+	if (ms == NULL) {
+		ex_dav_reply_error(reply, 500, NULL, NULL, "out of memory");
+		return;
+	}
+	ex_dav_reply_multistatus(reply, ms);
+}
 
 void ex_dav_reply_take_multistatus(ex_dav_reply *reply, ex_dav_multistatus *ms)
 {

@@ -1,4 +1,4 @@
-/* The DAV reply of libexpresso-dav: errors, multistatus bodies, conditions, PROPFIND depth, XML body limits, reset. */
+/* The DAV reply of libexpresso-dav: errors, multistatus bodies, conditions, PROPFIND depth, PROPPATCH, XML body limits. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -172,6 +172,32 @@ static void test_propfind_depth_checked(void **state)
 	assert_null(reply.condition);
 }
 
+static void test_proppatch_reply_lists_properties(void **state)
+{
+	(void)state;
+	static const char body[] = "<?xml version=\"1.0\"?><d:propertyupdate xmlns:d=\"DAV:\"><d:set><d:prop>"
+				   "<d:displayname>Work</d:displayname></d:prop></d:set></d:propertyupdate>";
+	ex_dav_xml_limits limits = { 0 };
+	ex_dav_reply reply = { 0 };
+	ex_dav_proppatch patch;
+	xmlDoc *document = NULL;
+	char err[256];
+	unsigned statuses[EX_DAV_MAX_PROPERTIES] = { 200 };
+
+	assert_true(ex_dav_reply_parse_xml(&reply, body, sizeof(body) - 1, &limits, &document));
+	assert_int_equal(ex_dav_parse_proppatch(document, &patch, err, sizeof(err)), 0);
+	assert_int_equal(patch.count, 1);
+	ex_dav_reply_proppatch(&reply, &patch, statuses, "/dav/addressbooks/u/work/");
+
+	assert_int_equal(reply.status, 207);
+	assert_non_null(reply.body);
+	assert_non_null(strstr(reply.body, "/dav/addressbooks/u/work/"));
+	assert_non_null(strstr(reply.body, "displayname"));
+	assert_non_null(strstr(reply.body, "HTTP/1.1 200 OK"));
+	ex_dav_reply_reset(&reply);
+	xmlFreeDoc(document);
+}
+
 static void test_reset_clears_reply(void **state)
 {
 	(void)state;
@@ -202,6 +228,7 @@ int main(void)
 		cmocka_unit_test(test_take_multistatus_keeps_error),
 		cmocka_unit_test(test_conditions_set_reply),
 		cmocka_unit_test(test_propfind_depth_checked),
+		cmocka_unit_test(test_proppatch_reply_lists_properties),
 		cmocka_unit_test(test_reset_clears_reply),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -13,6 +13,7 @@
 
 #include "expresso/dav_auth.h"
 #include "expresso/dav_multistatus.h"
+#include "expresso/dav_request.h"
 #include "expresso/dav_store.h"
 #include "expresso/dav_target.h"
 #include "expresso/dav_xml.h"
@@ -45,6 +46,10 @@ void ex_dav_reply_error(ex_dav_reply *reply, unsigned status, const char *ns, co
 
 /* Takes the finished multistatus MS into a 207 reply (or a 500 when writing failed) and frees it. */
 void ex_dav_reply_multistatus(ex_dav_reply *reply, ex_dav_multistatus *ms);
+
+/* Sets the 207 reply of a PROPPATCH on HREF: one propstat for each instruction of PATCH with its STATUSES. */
+void ex_dav_reply_proppatch(ex_dav_reply *reply, const ex_dav_proppatch *patch, const unsigned *statuses,
+			    const char *href);
 
 /* When REPLY has no status yet, takes MS into a 207 reply (ex_dav_reply_multistatus); else frees MS. */
 void ex_dav_reply_take_multistatus(ex_dav_reply *reply, ex_dav_multistatus *ms);
