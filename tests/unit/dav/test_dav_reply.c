@@ -203,11 +203,11 @@ static void test_reset_clears_reply(void **state)
 	(void)state;
 	ex_dav_reply reply = { 0 };
 
-	reply.body = strdup("BEGIN:VCARD");
-	reply.status = 200;
 	strcpy(reply.etag, "\"abc\"");
 	strcpy(reply.schedule_tag, "\"def\"");
 	strcpy(reply.changed_collection, "default");
+	reply.status = 200;
+	reply.body = strdup("BEGIN:VCARD");
 	ex_dav_reply_reset(&reply);
 
 	assert_null(reply.body);
