@@ -163,17 +163,6 @@ static int proppatch_work(PGconn *connection, void *opaque, ex_db_error *error)
 	return 0;
 }
 
-/* Writes the 207 response of a PROPPATCH: one propstat per instruction status. */
-static void write_proppatch_result(proppatch_state *state, const char *href)
-{
-	ex_dav_multistatus *ms = ex_dav_proppatch_result(&state->patch, state->statuses, href);
-	if (ms == NULL) {
-		calendar_reply_error(&state->context->reply, 500, NULL, NULL, "out of memory");
-		return;
-	}
-	calendar_reply_multistatus(&state->context->reply, ms);
-}
-
 static void target_href(const calendar_context *context, char *href)
 {
 	const char *user = context->principal.user_id;
@@ -203,9 +192,9 @@ void calendar_handle_proppatch(calendar_context *context)
 		calendar_reply_error(&context->reply, 400, NULL, NULL, "%s", err);
 	} else {
 		calendar_run(context, EX_DB_READ_COMMITTED, proppatch_work, state);
-		if (context->reply.status == 0) {
+		if (context->reply.dav.status == 0) {
 			target_href(context, href);
-			write_proppatch_result(state, href);
+			ex_dav_reply_proppatch(&context->reply.dav, &state->patch, state->statuses, href);
 		}
 	}
 	free(state);
@@ -256,9 +245,9 @@ static int mkcol_work(PGconn *connection, void *opaque, ex_db_error *error)
 		if (apply_instruction(connection, context, &op, path, error) != 0)
 			return -1;
 	}
-	context->reply.status = 201;
-	context->reply.changed = true;
-	context->reply.change_kind = "created";
+	context->reply.dav.status = 201;
+	context->reply.dav.changed = true;
+	context->reply.dav.change_kind = "created";
 	return 0;
 }
 
@@ -351,7 +340,7 @@ void calendar_handle_mkcol(calendar_context *context)
 	/* NOTE: a plain MKCOL also creates a calendar, because the home contains nothing else. */
 	if (context->document == NULL || read_mkcol_body(context, &state, texts)) {
 		calendar_run(context, EX_DB_READ_COMMITTED, mkcol_work, &state);
-		snprintf(context->reply.changed_calendar, sizeof(context->reply.changed_calendar), "%s", context->target.calendar);
+		snprintf(context->reply.dav.changed_collection, sizeof(context->reply.dav.changed_collection), "%s", context->target.calendar);
 	}
 	for (size_t i = 0; i < 4; i++)
 		xmlFree(texts[i]);

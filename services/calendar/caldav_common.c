@@ -12,6 +12,8 @@
 
 #include "expresso/dav_http.h"
 #include "expresso/dav_properties.h"
+#include "expresso/dav_route.h"
+#include "expresso/dav_store_checks.h"
 #include "expresso/dav_sync.h"
 #include "expresso/dav_target.h"
 #include "expresso/log.h"
@@ -23,6 +25,13 @@ const ex_dav_store calendar_dav_store = {
 	.tombstone_table = "calendar_tombstones",
 	.collection_column = "calendar_id",
 	.resource_noun = "calendar object",
+	.collection_noun = "calendar",
+	.data_column = "ical",
+	.protocol_ns = EX_CALDAV_NS,
+	.protocol = "caldav",
+	.service_noun = "calendar",
+	.event_domain = "calendar",
+	.event_collection = "calendar",
 };
 
 bool calendar_name_is_valid(const char *name)
@@ -103,45 +112,10 @@ int calendar_property_path(char *out, size_t size, const char *user_id, const ca
 
 void calendar_reply_reset(calendar_reply *reply)
 {
-	free(reply->body);
 	calendar_schedule_changes_free(reply->schedule_changes);
-	memset(reply, 0, sizeof(*reply));
-}
-
-void calendar_reply_error(calendar_reply *reply, unsigned status, const char *ns, const char *condition,
-			  const char *format, ...)
-{
-	va_list arguments;
-
-	free(reply->body);
-	reply->body = NULL;
-	reply->status = status;
-	reply->condition_ns = ns;
-	reply->condition = condition;
-	reply->changed = false;
-	va_start(arguments, format);
-	vsnprintf(reply->message, sizeof(reply->message), format, arguments);
-	va_end(arguments);
-}
-
-void calendar_reply_multistatus(calendar_reply *reply, ex_dav_multistatus *ms)
-{
-	size_t length = 0;
-	const char *body = ms ? ex_dav_ms_finish(ms, &length) : NULL;
-
-	free(reply->body);
-	reply->body = body ? malloc(length + 1) : NULL;
-	if (reply->body == NULL) {
-		ex_dav_multistatus_free(ms);
-		calendar_reply_error(reply, 500, NULL, NULL, "the multistatus response could not be written");
-		return;
-	}
-	memcpy(reply->body, body, length);
-	reply->body[length] = '\0';
-	reply->length = length;
-	reply->status = 207;
-	reply->content_type = "application/xml; charset=utf-8";
-	ex_dav_multistatus_free(ms);
+	ex_dav_reply_reset(&reply->dav);
+	reply->itip_queued = false;
+	reply->schedule_changes = NULL;
 }
 
 void calendar_compute_etag(const char *data, size_t length, char *out)
@@ -185,15 +159,7 @@ PGresult *calendar_find(PGconn *connection, const calendar_context *context, con
 
 long long calendar_quota_used(PGconn *connection, const calendar_context *context, ex_db_error *error)
 {
-	/* Each calendar counts the bytes of its objects in octets, so this reads one row per calendar. */
-	PGresult *result = calendar_sql(connection, error,
-					"SELECT coalesce(sum(octets), 0)::text FROM calendars WHERE user_id = $1",
-					1, context->principal.user_id);
-	if (result == NULL)
-		return -1;
-	long long used = strtoll(PQgetvalue(result, 0, 0), NULL, 10);
-	PQclear(result);
-	return used;
+	return ex_dav_store_quota_used(connection, &calendar_dav_store, context->principal.user_id, error);
 }
 
 void calendar_sync_token(char *out, size_t size, const char *calendar_id, const char *sequence)
@@ -208,42 +174,13 @@ PGresult *calendar_load_dead_properties(PGconn *connection, const calendar_conte
 
 void calendar_run(calendar_context *context, ex_db_isolation isolation, ex_db_work work, void *argument)
 {
-	ex_db_error error;
-
-	memset(&error, 0, sizeof(error));
-	if (ex_db_tenant_transaction(context->service->database, context->principal.tenant_id, isolation, work,
-				     argument, &error) == 0)
-		return;
-	/* foreign_key_violation: the user row the calendars hang on does not exist yet. */
-	if (strcmp(error.sqlstate, "23503") == 0) {
-		ex_log(EX_LOG_WARN, "caldav_user_not_provisioned", "{s:s}", "user", context->principal.user_id);
-		calendar_reply_error(&context->reply, 403, NULL, NULL,
-				     "your account has no user record yet; log in once through expresso-auth, then retry");
-		return;
-	}
-	ex_log(EX_LOG_ERROR, "caldav_database_failed", "{s:s, s:s, s:s}", "user", context->principal.user_id,
-	       "sqlstate", error.sqlstate, "error", error.message);
-	calendar_reply_error(&context->reply, 503, NULL, NULL,
-			     "the calendar database is unavailable or failed; retry the request later");
+	ex_dav_run(context->service->dav.database, &context->principal, &calendar_dav_store, &context->reply.dav, isolation,
+		   work, argument);
 }
 
 void calendar_publish_change(const calendar_context *context)
 {
-	const calendar_reply *reply = &context->reply;
-	ex_bus *bus = context->service->bus;
-	char err[256];
-
-	if (!reply->changed || bus == NULL)
-		return;
-	json_t *event = json_pack("{s:s, s:s, s:s, s:s}", "user", context->principal.user_id, "calendar",
-				  reply->changed_calendar, "resource", reply->changed_object, "change",
-				  reply->change_kind ? reply->change_kind : "updated");
-	if (event == NULL)
-		return;
-	if (ex_bus_publish(bus, context->principal.tenant_id, "calendar", "changed", event, err, sizeof(err)) != 0)
-		ex_log(EX_LOG_WARN, "calendar_event_publish_failed", "{s:s, s:s}", "user", context->principal.user_id,
-		       "error", err);
-	json_decref(event);
+	ex_dav_publish_change(context->service->dav.bus, &context->principal, &calendar_dav_store, &context->reply.dav);
 }
 
 PGresult *calendar_select_objects(PGconn *connection, const char *calendar_id, const char *name, ex_db_error *error)

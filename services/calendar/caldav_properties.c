@@ -63,24 +63,13 @@ static void write_privileges(ex_dav_multistatus *ms, target_kind kind, bool read
 
 static void write_supported_reports(ex_dav_multistatus *ms)
 {
-	static const struct {
-		const char *ns;
-		const char *name;
-	} reports[] = {
+	static const ex_dav_property_name reports[] = {
 		{ EX_DAV_NS, "sync-collection" },
 		{ EX_CALDAV_NS, "calendar-query" },
 		{ EX_CALDAV_NS, "calendar-multiget" },
 		{ EX_CALDAV_NS, "free-busy-query" },
 	};
-	ex_dav_ms_begin_property(ms, EX_DAV_NS, "supported-report-set");
-	for (size_t i = 0; i < sizeof(reports) / sizeof(reports[0]); i++) {
-		ex_dav_ms_begin_property(ms, EX_DAV_NS, "supported-report");
-		ex_dav_ms_begin_property(ms, EX_DAV_NS, "report");
-		ex_dav_ms_empty_element(ms, reports[i].ns, reports[i].name);
-		ex_dav_ms_end_property(ms);
-		ex_dav_ms_end_property(ms);
-	}
-	ex_dav_ms_end_property(ms);
+	ex_dav_write_supported_reports(ms, reports, sizeof(reports) / sizeof(reports[0]));
 }
 
 static void write_calendar_data_types(ex_dav_multistatus *ms)
@@ -185,14 +174,8 @@ static bool resolve_dav(const calendar_resource *resource, ex_dav_multistatus *m
 	}
 	if (kind != TARGET_OBJECT)
 		return false;
-	const char *value = strcmp(name, "getetag") == 0	    ? resource->object_etag
-			    : strcmp(name, "getcontenttype") == 0   ? "text/calendar; charset=utf-8"
-			    : strcmp(name, "getcontentlength") == 0 ? resource->object_length
-			    : strcmp(name, "getlastmodified") == 0  ? resource->object_lastmod
-								    : NULL;
-	if (value != NULL && ms)
-		ex_dav_ms_text_property(ms, EX_DAV_NS, name, value);
-	return value != NULL;
+	return ex_dav_write_content_property(ms, name, resource->object_etag, "text/calendar; charset=utf-8", resource->object_length,
+					     resource->object_lastmod);
 }
 
 /* Resolves the scheduling properties of a principal (RFC 6638 section 2.4); returns true when NAME is one. */

@@ -193,26 +193,11 @@ static int propfind_work(PGconn *connection, void *opaque, ex_db_error *error)
 void calendar_handle_propfind(calendar_context *context)
 {
 	propfind_state state = { .context = context };
-	char err[256];
 
-	if (context->depth == EX_DAV_DEPTH_INFINITY) {
-		calendar_reply_error(&context->reply, 403, EX_DAV_NS, "propfind-finite-depth",
-				     "PROPFIND with Depth: infinity (or no Depth header) is not served; send Depth: 0 or 1");
+	if (!ex_dav_reply_parse_propfind(&context->reply.dav, context->depth, context->document, &state.request))
 		return;
-	}
-	if (context->depth == EX_DAV_DEPTH_INVALID) {
-		calendar_reply_error(&context->reply, 400, NULL, NULL, "the Depth header must be 0, 1 or infinity");
-		return;
-	}
-	if (ex_dav_parse_propfind(context->document, &state.request, err, sizeof(err)) != 0) {
-		calendar_reply_error(&context->reply, 400, NULL, NULL, "%s", err);
-		return;
-	}
 
 	calendar_run(context, EX_DB_REPEATABLE_READ, propfind_work, &state);
-	if (context->reply.status == 0)
-		calendar_reply_multistatus(&context->reply, state.ms);
-	else
-		ex_dav_multistatus_free(state.ms);
+	ex_dav_reply_take_multistatus(&context->reply.dav, state.ms);
 	PQclear(state.dead_properties);
 }

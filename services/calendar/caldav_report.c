@@ -81,7 +81,7 @@ static char *shape_calendar_data(report_state *state, const char *object_name, c
 					     object_name, max);
 	}
 	icalcomponent_free(calendar);
-	if (text == NULL && reply->status == 0)
+	if (text == NULL && reply->dav.status == 0)
 		calendar_reply_error(reply, 500, NULL, NULL, "out of memory");
 	return text;
 }
@@ -637,17 +637,17 @@ void calendar_handle_report(calendar_context *context)
 				     "or free-busy-query");
 	}
 
-	if (context->reply.status == 0)
+	if (context->reply.dav.status == 0)
 		read_calendar_data_type(state, state->kind == REPORT_SYNC ? &state->sync.properties : &state->properties);
-	if (context->reply.status == 0) {
+	if (context->reply.dav.status == 0) {
 		calendar_run(context, EX_DB_REPEATABLE_READ, report_work, state);
-		if (context->reply.status == 0 && state->kind == REPORT_FREE_BUSY && state->free_busy != NULL) {
-			context->reply.status = 200;
-			context->reply.content_type = "text/calendar; charset=utf-8";
-			context->reply.body = state->free_busy;
-			context->reply.length = strlen(state->free_busy);
+		if (context->reply.dav.status == 0 && state->kind == REPORT_FREE_BUSY && state->free_busy != NULL) {
+			context->reply.dav.status = 200;
+			context->reply.dav.content_type = "text/calendar; charset=utf-8";
+			context->reply.dav.body = state->free_busy;
+			context->reply.dav.length = strlen(state->free_busy);
 			state->free_busy = NULL;
-		} else if (context->reply.status == 0) {
+		} else if (context->reply.dav.status == 0) {
 			calendar_reply_multistatus(&context->reply, state->ms);
 			state->ms = NULL;
 		}

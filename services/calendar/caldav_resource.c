@@ -16,6 +16,7 @@
 
 #include "expresso/dav_http.h"
 #include "expresso/dav_store.h"
+#include "expresso/dav_store_checks.h"
 #include "calendar_itip.h"
 #include "ical_object.h"
 
@@ -31,21 +32,10 @@ typedef struct {
 /* Applies If-Match and If-None-Match to a resource whose ETag is CURRENT (NULL: absent). Returns true when it may go on. */
 static bool conditions_pass(calendar_context *context, const char *current, bool read_only)
 {
-	char message[sizeof(context->reply.message)];
 	const char *if_match = context->if_match ? context->if_match : ex_http_header(context->request, "If-Match");
-	unsigned status = ex_dav_check_conditions(if_match, ex_http_header(context->request, "If-None-Match"), current,
-						  read_only, calendar_dav_store.resource_noun, message, sizeof(message));
-	if (status == 304) {
-		context->reply.status = 304;
-		if (current != NULL)
-			snprintf(context->reply.etag, sizeof(context->reply.etag), "%s", current);
-		return false;
-	}
-	if (status != 0) {
-		calendar_reply_error(&context->reply, status, NULL, NULL, "%s", message);
-		return false;
-	}
-	return true;
+
+	return ex_dav_reply_check_conditions(&context->reply.dav, if_match, ex_http_header(context->request, "If-None-Match"),
+					     current, read_only, calendar_dav_store.resource_noun);
 }
 
 static int get_work(PGconn *connection, void *opaque, ex_db_error *error)
@@ -71,17 +61,17 @@ static int get_work(PGconn *connection, void *opaque, ex_db_error *error)
 		calendar_reply_error(&context->reply, 404, NULL, NULL, "the calendar object %s does not exist", context->target.object);
 	} else if (conditions_pass(context, PQgetvalue(object, 0, 1), true)) {
 		size_t length = (size_t)PQgetlength(object, 0, 4);
-		context->reply.body = malloc(length + 1);
-		if (context->reply.body == NULL) {
+		context->reply.dav.body = malloc(length + 1);
+		if (context->reply.dav.body == NULL) {
 			PQclear(object);
 			return -1;
 		}
-		memcpy(context->reply.body, PQgetvalue(object, 0, 4), length);
-		context->reply.length = length;
-		context->reply.status = 200;
-		context->reply.content_type = "text/calendar; charset=utf-8";
-		snprintf(context->reply.etag, sizeof(context->reply.etag), "%s", PQgetvalue(object, 0, 1));
-		snprintf(context->reply.schedule_tag, sizeof(context->reply.schedule_tag), "%s", PQgetvalue(object, 0, 5));
+		memcpy(context->reply.dav.body, PQgetvalue(object, 0, 4), length);
+		context->reply.dav.length = length;
+		context->reply.dav.status = 200;
+		context->reply.dav.content_type = "text/calendar; charset=utf-8";
+		snprintf(context->reply.dav.etag, sizeof(context->reply.dav.etag), "%s", PQgetvalue(object, 0, 1));
+		snprintf(context->reply.dav.schedule_tag, sizeof(context->reply.dav.schedule_tag), "%s", PQgetvalue(object, 0, 5));
 	}
 	PQclear(object);
 	return 0;
@@ -92,7 +82,7 @@ void calendar_handle_get(calendar_context *context)
 	if (context->target.kind != TARGET_OBJECT) {
 		calendar_reply_error(&context->reply, 405, NULL, NULL,
 				     "GET is served on calendar objects only; use PROPFIND or REPORT on collections");
-		snprintf(context->reply.allow, sizeof(context->reply.allow), "OPTIONS, PROPFIND, PROPPATCH, REPORT, MKCOL, DELETE");
+		snprintf(context->reply.dav.allow, sizeof(context->reply.dav.allow), "OPTIONS, PROPFIND, PROPPATCH, REPORT, MKCOL, DELETE");
 		return;
 	}
 	calendar_run(context, EX_DB_REPEATABLE_READ, get_work, context);
@@ -208,50 +198,21 @@ static int count_octets(PGconn *connection, const char *calendar_id, const char 
 	return 0;
 }
 
-/* Checks no-uid-conflict; returns 1 when another object of the calendar has the UID, 0 when not, -1 on error. */
+/* Checks no-uid-conflict: returns 1 with the reply set when another resource has UID, 0 when not, -1 on error. */
 static int uid_conflict(calendar_context *context, PGconn *connection, const char *calendar_id, const char *uid,
 			ex_db_error *error)
 {
-	PGresult *other = calendar_sql(connection, error,
-				       "SELECT name FROM calendar_objects WHERE calendar_id = $1 AND uid = $2 AND name <> $3",
-				       3, calendar_id, uid, context->target.object);
-	if (other == NULL)
-		return -1;
-	int conflict = PQntuples(other) > 0;
-	if (conflict) {
-		char href[CALENDAR_MAX_HREF] = "";
-		calendar_href_object(href, context->principal.user_id, context->target.calendar, PQgetvalue(other, 0, 0));
-		calendar_reply_error(&context->reply, 403, EX_CALDAV_NS, "no-uid-conflict",
-				     "another calendar object of this calendar has the same UID: %s", href);
-	}
-	PQclear(other);
-	return conflict;
+	return ex_dav_store_uid_conflict(connection, &calendar_dav_store, &context->reply.dav, context->principal.user_id,
+					 context->target.calendar, calendar_id, context->target.object, uid, error);
 }
 
-/* Checks the user's quota for the new body; returns 1 when it would be exceeded, 0 when not, -1 on error. */
+/* Checks the user's quota for the new body: returns 1 with the reply set when it is exceeded, 0 when not, -1 on error. */
 static int quota_exceeded(calendar_context *context, PGconn *connection, const char *calendar_id, PGresult *existing,
 			  ex_db_error *error)
 {
-	long long used = calendar_quota_used(connection, context, error);
-	if (used < 0)
-		return -1;
-	long long replaced = 0;
-	if (PQntuples(existing) == 1) {
-		PGresult *size = calendar_sql(connection, error,
-					      "SELECT octet_length(ical)::text FROM calendar_objects WHERE calendar_id = $1 AND name = $2",
-					      2, calendar_id, context->target.object);
-		if (size == NULL)
-			return -1;
-		replaced = strtoll(PQgetvalue(size, 0, 0), NULL, 10);
-		PQclear(size);
-	}
-	long long after = used - replaced + (long long)context->body_length;
-	if (after <= context->service->quota_bytes)
-		return 0;
-	calendar_reply_error(&context->reply, 507, EX_DAV_NS, "quota-not-exceeded",
-			     "storing this calendar object would use %lld bytes, more than your calendar quota of %lld bytes; "
-			     "delete some calendar objects first", after, context->service->quota_bytes);
-	return 1;
+	return ex_dav_store_quota_exceeded(connection, &calendar_dav_store, &context->reply.dav, context->principal.user_id,
+					   calendar_id, context->target.object, PQntuples(existing) == 1, context->body_length,
+					   context->service->quota_bytes, error);
 }
 
 static int put_work(PGconn *connection, void *opaque, ex_db_error *error)
@@ -282,9 +243,9 @@ static int put_work(PGconn *connection, void *opaque, ex_db_error *error)
 	    component_supported(context, calendar, state) &&
 	    (status = uid_conflict(context, connection, calendar_id, state->uid, error)) == 0 &&
 	    (status = quota_exceeded(context, connection, calendar_id, existing, error)) == 0) {
-		snprintf(context->reply.etag, sizeof(context->reply.etag), "%s", state->etag);
-		snprintf(context->reply.schedule_tag, sizeof(context->reply.schedule_tag), "%s", state->etag);
-		context->reply.status = current ? 204 : 201;
+		snprintf(context->reply.dav.etag, sizeof(context->reply.dav.etag), "%s", state->etag);
+		snprintf(context->reply.dav.schedule_tag, sizeof(context->reply.dav.schedule_tag), "%s", state->etag);
+		context->reply.dav.status = current ? 204 : 201;
 		/* Storing the same bytes again changes nothing, so neither the ETag nor the sync-token moves. */
 		if (current == NULL || strcmp(current, state->etag) != 0) {
 			PGresult *stored = NULL;
@@ -314,8 +275,8 @@ static int put_work(PGconn *connection, void *opaque, ex_db_error *error)
 								     current ? PQgetvalue(existing, 0, 1) : NULL, error);
 			PQclear(stored);
 			PQclear(cleared);
-			context->reply.changed = true;
-			context->reply.change_kind = current ? "updated" : "created";
+			context->reply.dav.changed = true;
+			context->reply.dav.change_kind = current ? "updated" : "created";
 		}
 	}
 	if (status > 0)
@@ -331,14 +292,14 @@ void calendar_handle_put(calendar_context *context)
 
 	if (context->target.kind != TARGET_OBJECT) {
 		calendar_reply_error(&context->reply, 405, NULL, NULL, "PUT is served on calendar object resources inside a calendar");
-		snprintf(context->reply.allow, sizeof(context->reply.allow), "OPTIONS, PROPFIND, PROPPATCH, REPORT, MKCOL, DELETE");
+		snprintf(context->reply.dav.allow, sizeof(context->reply.dav.allow), "OPTIONS, PROPFIND, PROPPATCH, REPORT, MKCOL, DELETE");
 		return;
 	}
 	if (check_put_body(context, &state)) {
 		/* The UID points into the parsed object, which lives until the transaction ends. */
 		calendar_run(context, EX_DB_READ_COMMITTED, put_work, &state);
-		snprintf(context->reply.changed_calendar, sizeof(context->reply.changed_calendar), "%s", context->target.calendar);
-		snprintf(context->reply.changed_object, sizeof(context->reply.changed_object), "%s", context->target.object);
+		snprintf(context->reply.dav.changed_collection, sizeof(context->reply.dav.changed_collection), "%s", context->target.calendar);
+		snprintf(context->reply.dav.changed_resource, sizeof(context->reply.dav.changed_resource), "%s", context->target.object);
 	}
 	ex_ical_object_free(&state.object);
 }
@@ -378,9 +339,9 @@ static int delete_object_work(PGconn *connection, void *opaque, ex_db_error *err
 							       context->service->tombstone_days, error);
 		if (status == 0)
 			status = calendar_schedule_after_delete(connection, context, PQgetvalue(existing, 0, 1), error);
-		context->reply.status = 204;
-		context->reply.changed = true;
-		context->reply.change_kind = "deleted";
+		context->reply.dav.status = 204;
+		context->reply.dav.changed = true;
+		context->reply.dav.change_kind = "deleted";
 	}
 	PQclear(existing);
 	PQclear(calendar);
@@ -400,9 +361,9 @@ static int delete_calendar_work(PGconn *connection, void *opaque, ex_db_error *e
 		calendar_reply_error(&context->reply, 404, NULL, NULL, "the calendar %s does not exist", context->target.calendar);
 		return 0;
 	}
-	context->reply.status = 204;
-	context->reply.changed = true;
-	context->reply.change_kind = "deleted";
+	context->reply.dav.status = 204;
+	context->reply.dav.changed = true;
+	context->reply.dav.change_kind = "deleted";
 	return 0;
 }
 
@@ -420,6 +381,6 @@ void calendar_handle_delete(calendar_context *context)
 		calendar_reply_error(&context->reply, 403, NULL, NULL, "only calendars and calendar objects can be deleted");
 		return;
 	}
-	snprintf(context->reply.changed_calendar, sizeof(context->reply.changed_calendar), "%s", context->target.calendar);
-	snprintf(context->reply.changed_object, sizeof(context->reply.changed_object), "%s", context->target.object);
+	snprintf(context->reply.dav.changed_collection, sizeof(context->reply.dav.changed_collection), "%s", context->target.calendar);
+	snprintf(context->reply.dav.changed_resource, sizeof(context->reply.dav.changed_resource), "%s", context->target.object);
 }

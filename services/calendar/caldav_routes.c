@@ -12,12 +12,18 @@
 #include <strings.h>
 
 #include "expresso/dav_http.h"
+#include "expresso/dav_route.h"
 #include "expresso/log.h"
 
 #define DAV_CLASSES "1, 3, access-control, calendar-access, calendar-auto-schedule, extended-mkcol"
 #define DAV_METHODS "OPTIONS, GET, HEAD, POST, PUT, DELETE, PROPFIND, PROPPATCH, MKCOL, MKCALENDAR, REPORT"
 
 typedef void (*method_handler)(calendar_context *context);
+
+static ex_dav_options options = { .dav_classes = DAV_CLASSES, .methods = DAV_METHODS };
+
+/* The 403 conditions that count a request body as rejected for its content. */
+static const char *const body_conditions[] = { "valid-calendar-data", "valid-calendar-object-resource", NULL };
 
 static const struct {
 	const char *method;
@@ -35,45 +41,11 @@ static const struct {
 	{ "POST", calendar_schedule_handle_post, false },
 };
 
-static void send_reply(calendar_context *context)
-{
-	calendar_reply *reply = &context->reply;
-	ex_http_request *request = context->request;
-
-	if (reply->status == 0)
-		calendar_reply_error(reply, 500, NULL, NULL, "the request was not answered; this is a server bug");
-	if (reply->status >= 400) {
-		ex_dav_respond_condition(request, reply->status, reply->condition_ns ? reply->condition_ns : EX_DAV_NS,
-					 reply->condition, reply->message);
-		if (reply->status >= 500)
-			ex_log(EX_LOG_WARN, "caldav_request_failed", "{s:s, s:i, s:s}", "user", context->principal.user_id,
-			       "status", (int)reply->status, "error", reply->message);
-	} else {
-		ex_http_respond_bytes(request, reply->status, reply->content_type, reply->body ? reply->body : "",
-				      reply->length);
-	}
-	if (reply->etag[0] != '\0')
-		ex_http_add_header(request, "ETag", reply->etag);
-	if (reply->schedule_tag[0] != '\0')
-		ex_http_add_header(request, "Schedule-Tag", reply->schedule_tag);
-	if (reply->allow[0] != '\0')
-		ex_http_add_header(request, "Allow", reply->allow);
-	if (reply->status < 300)
-		ex_http_add_header(request, "DAV", DAV_CLASSES);
-}
-
 /* Parses the XML body of CONTEXT; on failure sets a 400 or 413 reply. */
 static bool parse_body(calendar_context *context)
 {
-	char err[256];
-	if (context->body_length == 0)
-		return true;
-	ex_dav_xml_status status = ex_dav_xml_parse(context->body, context->body_length, &context->service->xml_limits,
-						    &context->document, err, sizeof(err));
-	if (status == EX_DAV_XML_OK)
-		return true;
-	calendar_reply_error(&context->reply, ex_dav_xml_http_status(status), NULL, NULL, "%s", err);
-	return false;
+	return ex_dav_reply_parse_xml(&context->reply.dav, context->body, context->body_length, &context->service->dav.xml_limits,
+				      &context->document);
 }
 
 /* Returns true when a MKCOL or MKCALENDAR body is absent or declared as XML (RFC 4918 section 9.3: else 415). */
@@ -99,13 +71,8 @@ static void handle_dav(ex_http_request *request, void *opaque)
 			xml_body = methods[i].xml_body;
 		}
 	}
-	ex_dav_auth_status auth = ex_dav_authenticate(service->authenticator, request, &context.principal);
-	if (auth != EX_DAV_AUTH_OK) {
-		if (auth != EX_DAV_AUTH_UNAVAILABLE && service->auth_failures != NULL)
-			ex_counter_add(service->auth_failures, 1);
-		ex_dav_respond_unauthorized(request, auth);
+	if (!ex_dav_authenticate_request(service->dav.authenticator, request, &context.principal, service->dav.auth_failures))
 		return;
-	}
 	ex_http_set_log_tenant(request, context.principal.tenant_id);
 
 	const char *path = ex_http_param(request, "path");
@@ -135,16 +102,9 @@ static void handle_dav(ex_http_request *request, void *opaque)
 		handler(&context);
 	}
 
-	send_reply(&context);
-	if (context.reply.status < 300 && context.reply.changed && service->changes != NULL)
-		ex_counter_add(service->changes, 1);
-	bool rejected_body = context.reply.status == 400 || context.reply.status == 413 ||
-			     (context.reply.status == 403 && context.reply.condition != NULL &&
-			      (strcmp(context.reply.condition, "valid-calendar-data") == 0 ||
-			       strcmp(context.reply.condition, "valid-calendar-object-resource") == 0));
-	if (rejected_body && service->rejected_bodies != NULL)
-		ex_counter_add(service->rejected_bodies, 1);
-	if (context.reply.status < 300) {
+	ex_dav_reply_send(request, &context.reply.dav, &calendar_dav_store, DAV_CLASSES, context.principal.user_id);
+	ex_dav_service_count_reply(&service->dav, &context.reply.dav, body_conditions);
+	if (context.reply.dav.status < 300) {
 		calendar_publish_change(&context);
 		calendar_schedule_publish(&context);
 	}
@@ -152,24 +112,9 @@ static void handle_dav(ex_http_request *request, void *opaque)
 	calendar_reply_reset(&context.reply);
 }
 
-static void handle_options(ex_http_request *request, void *opaque)
-{
-	(void)opaque;
-	ex_http_respond_bytes(request, 200, NULL, "", 0);
-	ex_http_add_header(request, "DAV", DAV_CLASSES);
-	ex_http_add_header(request, "Allow", DAV_METHODS);
-}
-
-static void handle_well_known(ex_http_request *request, void *opaque)
-{
-	(void)opaque;
-	ex_http_respond_bytes(request, 301, NULL, "", 0);
-	ex_http_add_header(request, "Location", CALENDAR_DAV_ROOT);
-}
-
 int calendar_add_routes(calendar_service *service, ex_http_server *http)
 {
-	size_t xml_limit = service->xml_limits.max_bytes * 2;
+	size_t xml_limit = service->dav.xml_limits.max_bytes * 2;
 	size_t put_limit = service->max_resource_size * 2;
 	int status = 0;
 
@@ -177,14 +122,6 @@ int calendar_add_routes(calendar_service *service, ex_http_server *http)
 		size_t limit = strcmp(methods[i].method, "PUT") == 0 ? put_limit : xml_limit;
 		status |= ex_http_route_limited(http, methods[i].method, "/dav/{path...}", handle_dav, service, limit);
 	}
-	status |= ex_http_route(http, "OPTIONS", "/dav/{path...}", handle_options, service);
-	status |= ex_http_route_limited(http, "PROPFIND", "/", handle_dav, service, xml_limit);
-	status |= ex_http_route(http, "OPTIONS", "/", handle_options, service);
-	status |= ex_http_route(http, "GET", "/.well-known/caldav", handle_well_known, service);
-	status |= ex_http_route(http, "PROPFIND", "/.well-known/caldav", handle_well_known, service);
-	status |= ex_http_route(http, "OPTIONS", "/.well-known/caldav", handle_options, service);
-	/* Clients configured with ".../dav" without the slash reach the DAV root the same way. */
-	status |= ex_http_route(http, "GET", "/dav", handle_well_known, service);
-	status |= ex_http_route(http, "PROPFIND", "/dav", handle_well_known, service);
+	status |= ex_dav_add_common_routes(http, handle_dav, service, xml_limit, "/.well-known/caldav", &options);
 	return status == 0 ? 0 : -1;
 }

@@ -445,7 +445,7 @@ static void publish_changes(const calendar_context *context)
 					  change->written.change);
 		if (event == NULL)
 			return;
-		if (ex_bus_publish(context->service->bus, context->principal.tenant_id, "calendar", "changed", event, err,
+		if (ex_bus_publish(context->service->dav.bus, context->principal.tenant_id, "calendar", "changed", event, err,
 				   sizeof(err)) != 0)
 			ex_log(EX_LOG_WARN, "calendar_event_publish_failed", "{s:s, s:s}", "user", change->user_id, "error", err);
 		json_decref(event);
@@ -454,10 +454,10 @@ static void publish_changes(const calendar_context *context)
 
 void calendar_schedule_publish(const calendar_context *context)
 {
-	ex_bus *bus = context->service->bus;
+	ex_bus *bus = context->service->dav.bus;
 	char err[256];
 
-	if (context->reply.status >= 300 || bus == NULL)
+	if (context->reply.dav.status >= 300 || bus == NULL)
 		return;
 	publish_changes(context);
 	if (!context->reply.itip_queued)

@@ -95,7 +95,7 @@ static void handle_propfind(calendar_context *context)
 		return;
 	}
 	calendar_run(context, EX_DB_REPEATABLE_READ, propfind_work, &state);
-	if (context->reply.status == 0)
+	if (context->reply.dav.status == 0)
 		calendar_reply_multistatus(&context->reply, state.ms);
 	else
 		ex_dav_multistatus_free(state.ms);
@@ -116,16 +116,16 @@ static int get_work(PGconn *connection, void *opaque, ex_db_error *error)
 				     context->target.object);
 	} else {
 		size_t length = (size_t)PQgetlength(message, 0, 1);
-		context->reply.body = malloc(length + 1);
-		if (context->reply.body == NULL) {
+		context->reply.dav.body = malloc(length + 1);
+		if (context->reply.dav.body == NULL) {
 			PQclear(message);
 			return -1;
 		}
-		memcpy(context->reply.body, PQgetvalue(message, 0, 1), length);
-		context->reply.length = length;
-		context->reply.status = 200;
-		context->reply.content_type = "text/calendar; charset=utf-8";
-		snprintf(context->reply.etag, sizeof(context->reply.etag), "%s", PQgetvalue(message, 0, 0));
+		memcpy(context->reply.dav.body, PQgetvalue(message, 0, 1), length);
+		context->reply.dav.length = length;
+		context->reply.dav.status = 200;
+		context->reply.dav.content_type = "text/calendar; charset=utf-8";
+		snprintf(context->reply.dav.etag, sizeof(context->reply.dav.etag), "%s", PQgetvalue(message, 0, 0));
 	}
 	PQclear(message);
 	return 0;
@@ -145,7 +145,7 @@ static int delete_work(PGconn *connection, void *opaque, ex_db_error *error)
 		calendar_reply_error(&context->reply, 404, NULL, NULL, "the scheduling message %s does not exist",
 				     context->target.object);
 	else
-		context->reply.status = 204;
+		context->reply.dav.status = 204;
 	PQclear(deleted);
 	return 0;
 }
@@ -177,7 +177,7 @@ void calendar_schedule_handle_dav(calendar_context *context, const char *method)
 		calendar_reply_error(&context->reply, 405, NULL, NULL,
 				     "the schedule %s takes %s; the server delivers scheduling messages itself", collection,
 				     accepted);
-		snprintf(context->reply.allow, sizeof(context->reply.allow), "%s", allow);
+		snprintf(context->reply.dav.allow, sizeof(context->reply.dav.allow), "%s", allow);
 	}
 }
 
@@ -200,7 +200,7 @@ void calendar_schedule_load_address(calendar_context *context)
 
 	memset(&error, 0, sizeof(error));
 	context->user_email[0] = '\0';
-	if (ex_db_tenant_transaction(context->service->database, context->principal.tenant_id, EX_DB_READ_COMMITTED,
+	if (ex_db_tenant_transaction(context->service->dav.database, context->principal.tenant_id, EX_DB_READ_COMMITTED,
 				     address_work, context, &error) != 0)
 		ex_log(EX_LOG_WARN, "caldav_address_unavailable", "{s:s, s:s}", "user", context->principal.user_id, "error",
 		       error.message);

@@ -243,16 +243,16 @@ void calendar_schedule_handle_post(calendar_context *context)
 		request.output = xmlBufferCreate();
 		if (request.output != NULL)
 			calendar_run(context, EX_DB_REPEATABLE_READ, freebusy_work, &request);
-		if (request.output != NULL && context->reply.status == 0) {
-			context->reply.status = 200;
-			context->reply.length = (size_t)xmlBufferLength(request.output);
-			context->reply.body = malloc(context->reply.length + 1);
-			if (context->reply.body != NULL)
-				memcpy(context->reply.body, xmlBufferContent(request.output), context->reply.length + 1);
-			context->reply.content_type = "application/xml; charset=utf-8";
+		if (request.output != NULL && context->reply.dav.status == 0) {
+			context->reply.dav.status = 200;
+			context->reply.dav.length = (size_t)xmlBufferLength(request.output);
+			context->reply.dav.body = malloc(context->reply.dav.length + 1);
+			if (context->reply.dav.body != NULL)
+				memcpy(context->reply.dav.body, xmlBufferContent(request.output), context->reply.dav.length + 1);
+			context->reply.dav.content_type = "application/xml; charset=utf-8";
 		}
 	}
-	if (context->reply.status == 0 || (context->reply.status == 200 && context->reply.body == NULL))
+	if (context->reply.dav.status == 0 || (context->reply.dav.status == 200 && context->reply.dav.body == NULL))
 		calendar_reply_error(&context->reply, 500, NULL, NULL, "the free-busy request could not be answered");
 	xmlBufferFree(request.output);
 	free((void *)request.recipients);

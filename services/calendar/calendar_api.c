@@ -58,13 +58,13 @@ static void reset(api_state *state)
 /* Authenticates REQUEST into CONTEXT; on failure sends the JSON 401 or 503 and returns false. */
 static bool authenticate(calendar_service *service, ex_http_request *request, calendar_context *context)
 {
-	return ex_dav_api_authenticate(service->authenticator, service->auth_failures, request, &context->principal);
+	return ex_dav_api_authenticate(service->dav.authenticator, service->dav.auth_failures, request, &context->principal);
 }
 
 /* Runs WORK(ARGUMENT) for STATE and sends a 503 when the database failed; returns true when the work committed. */
 static bool run(api_state *state, ex_http_request *request, ex_db_isolation isolation, ex_db_work work, void *argument)
 {
-	return ex_dav_api_run(state->context->service->database, &state->context->principal, request, "calendar", isolation,
+	return ex_dav_api_run(state->context->service->dav.database, &state->context->principal, request, "calendar", isolation,
 			      work, argument);
 }
 
@@ -96,19 +96,19 @@ static void send_dav_reply(calendar_context *context, ex_http_request *request)
 {
 	calendar_reply *reply = &context->reply;
 	ex_dav_api_reply sent = {
-		.status = reply->status,
-		.condition = reply->condition,
-		.message = reply->message,
-		.body = reply->body,
-		.length = reply->length,
-		.content_type = reply->content_type,
-		.etag = reply->etag,
+		.status = reply->dav.status,
+		.condition = reply->dav.condition,
+		.message = reply->dav.message,
+		.body = reply->dav.body,
+		.length = reply->dav.length,
+		.content_type = reply->dav.content_type,
+		.etag = reply->dav.etag,
 	};
 
 	ex_dav_api_send_reply(request, &sent, NULL);
-	if (reply->status < 300 && reply->changed && context->service->changes != NULL)
-		ex_counter_add(context->service->changes, 1);
-	if (reply->status < 300) {
+	if (reply->dav.status < 300 && reply->dav.changed && context->service->dav.changes != NULL)
+		ex_counter_add(context->service->dav.changes, 1);
+	if (reply->dav.status < 300) {
 		calendar_publish_change(context);
 		calendar_schedule_publish(context);
 	}
@@ -284,9 +284,9 @@ static void handle_create_calendar(ex_http_request *request, void *opaque)
 			ex_http_respond_error(request, 409, "calendar_exists", "the calendar %s already exists", write.name);
 		} else {
 			ex_http_respond_json(request, 201, json_pack("{s:s}", "name", write.name));
-			snprintf(context.reply.changed_calendar, sizeof(context.reply.changed_calendar), "%s", write.name);
-			context.reply.changed = true;
-			context.reply.change_kind = "created";
+			snprintf(context.reply.dav.changed_collection, sizeof(context.reply.dav.changed_collection), "%s", write.name);
+			context.reply.dav.changed = true;
+			context.reply.dav.change_kind = "created";
 			calendar_publish_change(&context);
 		}
 	}
@@ -657,15 +657,15 @@ static void import_group(calendar_context *base, icalcomponent *source, const co
 	context.no_scheduling = true;
 	import_name(uid, text, context.target.object, sizeof(context.target.object));
 	calendar_handle_put(&context);
-	if (context.reply.status >= 400)
+	if (context.reply.dav.status >= 400)
 		json_array_append_new(failed, json_pack("{s:s?, s:s, s:s}", "uid", uid, "error",
-							 context.reply.condition ? context.reply.condition : "rejected",
-							 "message", context.reply.message));
+							 context.reply.dav.condition ? context.reply.dav.condition : "rejected",
+							 "message", context.reply.dav.message));
 	else
 		(*stored)++;
-	if (context.reply.status < 300 && context.reply.changed && context.service->changes != NULL)
-		ex_counter_add(context.service->changes, 1);
-	if (context.reply.status < 300)
+	if (context.reply.dav.status < 300 && context.reply.dav.changed && context.service->dav.changes != NULL)
+		ex_counter_add(context.service->dav.changes, 1);
+	if (context.reply.dav.status < 300)
 		calendar_publish_change(&context);
 	calendar_reply_reset(&context.reply);
 	free(text);
@@ -764,14 +764,14 @@ static void handle_free_busy(ex_http_request *request, void *opaque)
 	}
 	calendar_handle_report(&context);
 	xmlFreeDoc(context.document);
-	if (context.reply.status != 200) {
+	if (context.reply.dav.status != 200) {
 		send_dav_reply(&context, request);
 		calendar_reply_reset(&context.reply);
 		return;
 	}
 	/* The VFREEBUSY lines written by caldav_report.c: FREEBUSY;FBTYPE=<type>:<start>/<end>. */
 	json_t *busy = json_array();
-	for (const char *line = strstr(context.reply.body, "FREEBUSY;FBTYPE="); line != NULL;
+	for (const char *line = strstr(context.reply.dav.body, "FREEBUSY;FBTYPE="); line != NULL;
 	     line = strstr(line + 1, "FREEBUSY;FBTYPE=")) {
 		char type[32];
 		char from[20];
@@ -999,11 +999,11 @@ static void handle_rsvp(ex_http_request *request, void *opaque)
 	context.body_type = "text/calendar";
 	context.if_match = state.etag;
 	calendar_handle_put(&context);
-	if (context.reply.status < 300) {
+	if (context.reply.dav.status < 300) {
 		calendar_reply *reply = &context.reply;
-		ex_http_respond_json(request, 200, json_pack("{s:s, s:s}", "partstat", state.partstat, "etag", reply->etag));
-		if (reply->changed && context.service->changes != NULL)
-			ex_counter_add(context.service->changes, 1);
+		ex_http_respond_json(request, 200, json_pack("{s:s, s:s}", "partstat", state.partstat, "etag", reply->dav.etag));
+		if (reply->dav.changed && context.service->dav.changes != NULL)
+			ex_counter_add(context.service->dav.changes, 1);
 		calendar_publish_change(&context);
 		calendar_schedule_publish(&context);
 	} else {

@@ -23,7 +23,9 @@
 #include "expresso/daemon.h"
 #include "expresso/dav_auth.h"
 #include "expresso/dav_multistatus.h"
+#include "expresso/dav_reply.h"
 #include "expresso/dav_request.h"
+#include "expresso/dav_service.h"
 #include "expresso/dav_store.h"
 #include "expresso/dav_sync.h"
 #include "expresso/dav_target.h"
@@ -56,10 +58,7 @@ enum {
 extern const ex_setting calendar_settings[];
 
 typedef struct {
-	ex_db_pool *database;
-	ex_bus *bus;
-	ex_auth_verifier *verifier;
-	ex_dav_authenticator *authenticator;
+	ex_dav_service dav; /* verifier, authenticator, database, bus, XML limits, counters */
 	size_t max_resource_size; /* bytes of one calendar object (CALDAV:max-resource-size) */
 	long long quota_bytes;    /* bytes of calendar objects one user may store (RFC 4331) */
 	size_t max_import_size;   /* bytes of one .ics file sent to the import API */
@@ -68,11 +67,6 @@ typedef struct {
 	int itip_retention_days;  /* days a queued calendar_itip_outbox row is kept */
 	size_t max_attendees;     /* ATTENDEE properties per component (CALDAV:max-attendees-per-instance) */
 	size_t max_freebusy_users; /* addresses in one GET /api/v1/calendars/freebusy */
-	ex_dav_xml_limits xml_limits;
-	char *issuer;
-	ex_counter *changes;        /* calendar objects and calendars created, updated or deleted */
-	ex_counter *auth_failures;  /* requests answered 401 */
-	ex_counter *rejected_bodies; /* bodies answered 400, 403 or 413 for their content */
 } calendar_service;
 
 int calendar_service_open(calendar_service *service, ex_daemon *daemon);
@@ -112,20 +106,7 @@ bool calendar_name_is_valid(const char *name);
 
 /* What a handler's transaction decided; sent after the commit. */
 typedef struct {
-	unsigned status;
-	char *body; /* malloc'd */
-	size_t length;
-	const char *content_type;
-	char etag[80];
-	char schedule_tag[80];    /* Schedule-Tag header (RFC 6638 section 8.3), "" for none */
-	char allow[160];
-	const char *condition_ns; /* with condition: a DAV:error body */
-	const char *condition;
-	char message[512];
-	bool changed;             /* publish calendar.changed */
-	char changed_calendar[CALENDAR_MAX_CALENDAR_NAME + 1];
-	char changed_object[CALENDAR_MAX_OBJECT_NAME + 1];
-	const char *change_kind;  /* "created", "updated", "deleted" */
+	ex_dav_reply dav;         /* status, body, headers and the calendar.changed event */
 	bool itip_queued;         /* outbox rows were written: publish calendar.itip */
 	struct calendar_schedule_changes *schedule_changes; /* copies scheduling wrote for other users (caldav_schedule.c) */
 } calendar_reply;
@@ -151,12 +132,11 @@ typedef struct {
 /* Resets the reply at the start of a transaction attempt. */
 void calendar_reply_reset(calendar_reply *reply);
 
-/* Sets an error reply: STATUS with a DAV:error body naming NS:CONDITION (NULL for none). */
-void calendar_reply_error(calendar_reply *reply, unsigned status, const char *ns, const char *condition,
-			  const char *format, ...) __attribute__((format(printf, 5, 6)));
+/* Sets an error reply (ex_dav_reply_error). */
+#define calendar_reply_error(reply, ...) ex_dav_reply_error(&(reply)->dav, __VA_ARGS__)
 
-/* Takes the finished multistatus MS into a 207 reply (or a 500 when writing failed) and frees it. */
-void calendar_reply_multistatus(calendar_reply *reply, ex_dav_multistatus *ms);
+/* Takes the finished multistatus MS into a 207 reply (ex_dav_reply_multistatus). */
+#define calendar_reply_multistatus(reply, ms) ex_dav_reply_multistatus(&(reply)->dav, (ms))
 
 /* Href helpers; each writes into OUT (CALENDAR_MAX_HREF bytes) and returns 0, or -1 when it does not fit. */
 int calendar_href_principal(char *out, const char *user_id);

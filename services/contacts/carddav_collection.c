@@ -144,17 +144,6 @@ static int proppatch_work(PGconn *connection, void *opaque, ex_db_error *error)
 	return 0;
 }
 
-/* Writes the 207 response of a PROPPATCH: one propstat per instruction status. */
-static void write_proppatch_result(proppatch_state *state, const char *href)
-{
-	ex_dav_multistatus *ms = ex_dav_proppatch_result(&state->patch, state->statuses, href);
-	if (ms == NULL) {
-		contacts_reply_error(&state->context->reply, 500, NULL, NULL, "out of memory");
-		return;
-	}
-	contacts_reply_multistatus(&state->context->reply, ms);
-}
-
 static void target_href(const contacts_context *context, char *href)
 {
 	const char *user = context->principal.user_id;
@@ -188,7 +177,7 @@ void contacts_handle_proppatch(contacts_context *context)
 		contacts_run(context, EX_DB_READ_COMMITTED, proppatch_work, state);
 		if (context->reply.status == 0) {
 			target_href(context, href);
-			write_proppatch_result(state, href);
+			ex_dav_reply_proppatch(&context->reply, &state->patch, state->statuses, href);
 		}
 	}
 	free(state);
@@ -279,7 +268,7 @@ void contacts_handle_mkcol(contacts_context *context)
 	/* NOTE: a plain MKCOL also creates an address book, because the home contains nothing else. */
 	if (context->document == NULL || read_extended_mkcol(context, &state, texts)) {
 		contacts_run(context, EX_DB_READ_COMMITTED, mkcol_work, &state);
-		snprintf(context->reply.changed_book, sizeof(context->reply.changed_book), "%s", context->target.book);
+		snprintf(context->reply.changed_collection, sizeof(context->reply.changed_collection), "%s", context->target.book);
 	}
 	xmlFree(texts[0]);
 	xmlFree(texts[1]);

@@ -11,6 +11,8 @@
 
 #include "expresso/dav_http.h"
 #include "expresso/dav_properties.h"
+#include "expresso/dav_route.h"
+#include "expresso/dav_store_checks.h"
 #include "expresso/dav_sync.h"
 #include "expresso/dav_target.h"
 #include "expresso/log.h"
@@ -22,6 +24,13 @@ const ex_dav_store contacts_dav_store = {
 	.tombstone_table = "contact_tombstones",
 	.collection_column = "addressbook_id",
 	.resource_noun = "vCard",
+	.collection_noun = "address book",
+	.data_column = "vcard",
+	.protocol_ns = EX_CARDDAV_NS,
+	.protocol = "carddav",
+	.service_noun = "contacts",
+	.event_domain = "contacts",
+	.event_collection = "addressbook",
 };
 
 bool contacts_book_name_is_valid(const char *name)
@@ -91,48 +100,6 @@ int contacts_property_path(char *out, size_t size, const char *user_id, const co
 	return ex_dav_property_path(out, size, CONTACTS_HOME, user_id, &shared);
 }
 
-void contacts_reply_reset(contacts_reply *reply)
-{
-	free(reply->body);
-	memset(reply, 0, sizeof(*reply));
-}
-
-void contacts_reply_error(contacts_reply *reply, unsigned status, const char *ns, const char *condition,
-			  const char *format, ...)
-{
-	va_list arguments;
-
-	free(reply->body);
-	reply->body = NULL;
-	reply->status = status;
-	reply->condition_ns = ns;
-	reply->condition = condition;
-	reply->changed = false;
-	va_start(arguments, format);
-	vsnprintf(reply->message, sizeof(reply->message), format, arguments);
-	va_end(arguments);
-}
-
-void contacts_reply_multistatus(contacts_reply *reply, ex_dav_multistatus *ms)
-{
-	size_t length = 0;
-	const char *body = ms ? ex_dav_ms_finish(ms, &length) : NULL;
-
-	free(reply->body);
-	reply->body = body ? malloc(length + 1) : NULL;
-	if (reply->body == NULL) {
-		ex_dav_multistatus_free(ms);
-		contacts_reply_error(reply, 500, NULL, NULL, "the multistatus response could not be written");
-		return;
-	}
-	memcpy(reply->body, body, length);
-	reply->body[length] = '\0';
-	reply->length = length;
-	reply->status = 207;
-	reply->content_type = "application/xml; charset=utf-8";
-	ex_dav_multistatus_free(ms);
-}
-
 void contacts_compute_etag(const char *data, size_t length, char *out)
 {
 	ex_dav_compute_etag(data, length, out);
@@ -177,15 +144,7 @@ PGresult *contacts_find_book(PGconn *connection, const contacts_context *context
 
 long long contacts_quota_used(PGconn *connection, const contacts_context *context, ex_db_error *error)
 {
-	/* addressbooks.octets is kept by a trigger on contact_cards, so this reads one row per address book. */
-	PGresult *result = contacts_sql(connection, error,
-					"SELECT coalesce(sum(octets), 0)::text FROM addressbooks WHERE user_id = $1", 1,
-					context->principal.user_id);
-	if (result == NULL)
-		return -1;
-	long long used = strtoll(PQgetvalue(result, 0, 0), NULL, 10);
-	PQclear(result);
-	return used;
+	return ex_dav_store_quota_used(connection, &contacts_dav_store, context->principal.user_id, error);
 }
 
 void contacts_sync_token(char *out, size_t size, const char *book_id, const char *sequence)
@@ -200,40 +159,11 @@ PGresult *contacts_load_dead_properties(PGconn *connection, const contacts_conte
 
 void contacts_run(contacts_context *context, ex_db_isolation isolation, ex_db_work work, void *argument)
 {
-	ex_db_error error;
-
-	memset(&error, 0, sizeof(error));
-	if (ex_db_tenant_transaction(context->service->database, context->principal.tenant_id, isolation, work,
-				     argument, &error) == 0)
-		return;
-	/* foreign_key_violation: the user row the address books hang on does not exist yet. */
-	if (strcmp(error.sqlstate, "23503") == 0) {
-		ex_log(EX_LOG_WARN, "carddav_user_not_provisioned", "{s:s}", "user", context->principal.user_id);
-		contacts_reply_error(&context->reply, 403, NULL, NULL,
-				     "your account has no user record yet; log in once through expresso-auth, then retry");
-		return;
-	}
-	ex_log(EX_LOG_ERROR, "carddav_database_failed", "{s:s, s:s, s:s}", "user", context->principal.user_id,
-	       "sqlstate", error.sqlstate, "error", error.message);
-	contacts_reply_error(&context->reply, 503, NULL, NULL,
-			     "the contacts database is unavailable or failed; retry the request later");
+	ex_dav_run(context->service->dav.database, &context->principal, &contacts_dav_store, &context->reply, isolation,
+		   work, argument);
 }
 
 void contacts_publish_change(const contacts_context *context)
 {
-	const contacts_reply *reply = &context->reply;
-	ex_bus *bus = context->service->bus;
-	char err[256];
-
-	if (!reply->changed || bus == NULL)
-		return;
-	json_t *event = json_pack("{s:s, s:s, s:s, s:s}", "user", context->principal.user_id, "addressbook",
-				  reply->changed_book, "resource", reply->changed_card, "change",
-				  reply->change_kind ? reply->change_kind : "updated");
-	if (event == NULL)
-		return;
-	if (ex_bus_publish(bus, context->principal.tenant_id, "contacts", "changed", event, err, sizeof(err)) != 0)
-		ex_log(EX_LOG_WARN, "contacts_event_publish_failed", "{s:s, s:s}", "user", context->principal.user_id,
-		       "error", err);
-	json_decref(event);
+	ex_dav_publish_change(context->service->dav.bus, &context->principal, &contacts_dav_store, &context->reply);
 }

@@ -14,6 +14,7 @@
 
 #include "expresso/dav_http.h"
 #include "expresso/dav_store.h"
+#include "expresso/dav_store_checks.h"
 #include "vcard.h"
 
 typedef struct {
@@ -25,26 +26,13 @@ typedef struct {
 /* Applies If-Match and If-None-Match to a resource whose ETag is CURRENT (NULL: absent). Returns true when it may go on. */
 static bool conditions_pass(contacts_context *context, const char *current, bool read_only)
 {
-	char message[sizeof(context->reply.message)];
-
 	if (context->create_only && current != NULL) {
 		contacts_reply_error(&context->reply, 412, NULL, NULL, "a vCard named %s exists already", context->target.card);
 		return false;
 	}
-	unsigned status = ex_dav_check_conditions(ex_http_header(context->request, "If-Match"),
-						  ex_http_header(context->request, "If-None-Match"), current, read_only,
-						  contacts_dav_store.resource_noun, message, sizeof(message));
-	if (status == 304) {
-		context->reply.status = 304;
-		if (current != NULL)
-			snprintf(context->reply.etag, sizeof(context->reply.etag), "%s", current);
-		return false;
-	}
-	if (status != 0) {
-		contacts_reply_error(&context->reply, status, NULL, NULL, "%s", message);
-		return false;
-	}
-	return true;
+	return ex_dav_reply_check_conditions(&context->reply, ex_http_header(context->request, "If-Match"),
+					     ex_http_header(context->request, "If-None-Match"), current, read_only,
+					     contacts_dav_store.resource_noun);
 }
 
 static int get_work(PGconn *connection, void *opaque, ex_db_error *error)
@@ -175,50 +163,21 @@ static bool check_put_body(contacts_context *context, put_state *state, ex_vcard
 	return true;
 }
 
-/* Checks no-uid-conflict; returns 1 when another vCard of the book has the UID, 0 when not, -1 on error. */
+/* Checks no-uid-conflict: returns 1 with the reply set when another resource has UID, 0 when not, -1 on error. */
 static int uid_conflict(contacts_context *context, PGconn *connection, const char *book_id, const char *uid,
 			ex_db_error *error)
 {
-	PGresult *other = contacts_sql(connection, error,
-				       "SELECT name FROM contact_cards WHERE addressbook_id = $1 AND uid = $2 AND name <> $3",
-				       3, book_id, uid, context->target.card);
-	if (other == NULL)
-		return -1;
-	int conflict = PQntuples(other) > 0;
-	if (conflict) {
-		char href[CONTACTS_MAX_HREF] = "";
-		contacts_href_card(href, context->principal.user_id, context->target.book, PQgetvalue(other, 0, 0));
-		contacts_reply_error(&context->reply, 403, EX_CARDDAV_NS, "no-uid-conflict",
-				     "another vCard of this address book has the same UID: %s", href);
-	}
-	PQclear(other);
-	return conflict;
+	return ex_dav_store_uid_conflict(connection, &contacts_dav_store, &context->reply, context->principal.user_id,
+					 context->target.book, book_id, context->target.card, uid, error);
 }
 
-/* Checks the user's quota for the new body; returns 1 when it would be exceeded, 0 when not, -1 on error. */
+/* Checks the user's quota for the new body: returns 1 with the reply set when it is exceeded, 0 when not, -1 on error. */
 static int quota_exceeded(contacts_context *context, PGconn *connection, const char *book_id, PGresult *existing,
 			  ex_db_error *error)
 {
-	long long used = contacts_quota_used(connection, context, error);
-	if (used < 0)
-		return -1;
-	long long replaced = 0;
-	if (PQntuples(existing) == 1) {
-		PGresult *size = contacts_sql(connection, error,
-					      "SELECT octet_length(vcard)::text FROM contact_cards WHERE addressbook_id = $1 AND name = $2",
-					      2, book_id, context->target.card);
-		if (size == NULL)
-			return -1;
-		replaced = strtoll(PQgetvalue(size, 0, 0), NULL, 10);
-		PQclear(size);
-	}
-	long long after = used - replaced + (long long)context->body_length;
-	if (after <= context->service->quota_bytes)
-		return 0;
-	contacts_reply_error(&context->reply, 507, EX_DAV_NS, "quota-not-exceeded",
-			     "storing this vCard would use %lld bytes, more than your contacts quota of %lld bytes; "
-			     "delete some vCards first", after, context->service->quota_bytes);
-	return 1;
+	return ex_dav_store_quota_exceeded(connection, &contacts_dav_store, &context->reply, context->principal.user_id,
+					   book_id, context->target.card, PQntuples(existing) == 1, context->body_length,
+					   context->service->quota_bytes, error);
 }
 
 static int put_work(PGconn *connection, void *opaque, ex_db_error *error)
@@ -294,8 +253,8 @@ void contacts_handle_put(contacts_context *context)
 	if (!contacts_reject_gal_write(context) && check_put_body(context, &state, &parsed)) {
 		/* The UID points into the parsed vCard, which lives until the transaction ends. */
 		contacts_run(context, EX_DB_READ_COMMITTED, put_work, &state);
-		snprintf(context->reply.changed_book, sizeof(context->reply.changed_book), "%s", context->target.book);
-		snprintf(context->reply.changed_card, sizeof(context->reply.changed_card), "%s", context->target.card);
+		snprintf(context->reply.changed_collection, sizeof(context->reply.changed_collection), "%s", context->target.book);
+		snprintf(context->reply.changed_resource, sizeof(context->reply.changed_resource), "%s", context->target.card);
 	}
 	ex_vcard_list_free(parsed);
 }
@@ -375,6 +334,6 @@ void contacts_handle_delete(contacts_context *context)
 		contacts_reply_error(&context->reply, 403, NULL, NULL, "only address books and vCards can be deleted");
 		return;
 	}
-	snprintf(context->reply.changed_book, sizeof(context->reply.changed_book), "%s", context->target.book);
-	snprintf(context->reply.changed_card, sizeof(context->reply.changed_card), "%s", context->target.card);
+	snprintf(context->reply.changed_collection, sizeof(context->reply.changed_collection), "%s", context->target.book);
+	snprintf(context->reply.changed_resource, sizeof(context->reply.changed_resource), "%s", context->target.card);
 }

@@ -11,7 +11,7 @@
 
 bool contacts_api_authenticate(contacts_service *service, ex_http_request *request, contacts_context *context)
 {
-	return ex_dav_api_authenticate(service->authenticator, service->auth_failures, request, &context->principal);
+	return ex_dav_api_authenticate(service->dav.authenticator, service->dav.auth_failures, request, &context->principal);
 }
 
 bool contacts_api_read_target(ex_http_request *request, contacts_context *context, bool card)
@@ -36,7 +36,7 @@ bool contacts_api_read_target(ex_http_request *request, contacts_context *contex
 
 bool contacts_api_run(contacts_context *context, ex_db_isolation isolation, ex_db_work work, void *argument)
 {
-	return ex_dav_api_run(context->service->database, &context->principal, context->request, "contacts", isolation, work,
+	return ex_dav_api_run(context->service->dav.database, &context->principal, context->request, "contacts", isolation, work,
 			      argument);
 }
 
@@ -56,8 +56,8 @@ void contacts_api_send_dav_reply(contacts_context *context)
 		.etag = reply->etag,
 	};
 	ex_dav_api_send_reply(context->request, &sent, "addressbook_not_found");
-	if (reply->status < 300 && reply->changed && context->service->changes != NULL)
-		ex_counter_add(context->service->changes, 1);
+	if (reply->status < 300 && reply->changed && context->service->dav.changes != NULL)
+		ex_counter_add(context->service->dav.changes, 1);
 	if (reply->status < 300)
 		contacts_publish_change(context);
 }

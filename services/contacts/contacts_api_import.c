@@ -141,8 +141,8 @@ static json_t *import_card(const contacts_context *base, const existing_cards *e
 						: context.reply.status == 201 ? "created"
 									      : "updated"));
 		json_object_set_new(entry, "etag", json_string(context.reply.etag));
-		if (context.reply.changed && context.service->changes != NULL)
-			ex_counter_add(context.service->changes, 1);
+		if (context.reply.changed && context.service->dav.changes != NULL)
+			ex_counter_add(context.service->dav.changes, 1);
 		contacts_publish_change(&context);
 	}
 	ex_vcard_list_free(parsed);

@@ -97,12 +97,12 @@ static int create_book_work(PGconn *connection, void *opaque, ex_db_error *error
 /* Publishes contacts.changed for a change of the address book BOOK itself. */
 static void publish_book_change(contacts_context *context, const char *book, const char *kind)
 {
-	snprintf(context->reply.changed_book, sizeof(context->reply.changed_book), "%s", book);
-	context->reply.changed_card[0] = '\0';
+	snprintf(context->reply.changed_collection, sizeof(context->reply.changed_collection), "%s", book);
+	context->reply.changed_resource[0] = '\0';
 	context->reply.changed = true;
 	context->reply.change_kind = kind;
-	if (context->service->changes != NULL)
-		ex_counter_add(context->service->changes, 1);
+	if (context->service->dav.changes != NULL)
+		ex_counter_add(context->service->dav.changes, 1);
 	contacts_publish_change(context);
 }
 
@@ -267,8 +267,8 @@ static void handle_create_contact(ex_http_request *request, void *opaque)
 		snprintf(location, sizeof(location), "/api/v1/addressbooks/%s/contacts/%s", context.target.book,
 			 context.target.card);
 		ex_http_add_header(request, "Location", location);
-		if (context.reply.changed && context.service->changes != NULL)
-			ex_counter_add(context.service->changes, 1);
+		if (context.reply.changed && context.service->dav.changes != NULL)
+			ex_counter_add(context.service->dav.changes, 1);
 		contacts_publish_change(&context);
 	} else {
 		contacts_api_send_dav_reply(&context);

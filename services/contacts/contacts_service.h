@@ -22,7 +22,9 @@
 #include "expresso/daemon.h"
 #include "expresso/dav_auth.h"
 #include "expresso/dav_multistatus.h"
+#include "expresso/dav_reply.h"
 #include "expresso/dav_request.h"
+#include "expresso/dav_service.h"
 #include "expresso/dav_store.h"
 #include "expresso/dav_sync.h"
 #include "expresso/dav_target.h"
@@ -54,19 +56,11 @@ enum {
 extern const ex_setting contacts_settings[];
 
 typedef struct {
-	ex_db_pool *database;
-	ex_bus *bus;
-	ex_auth_verifier *verifier;
-	ex_dav_authenticator *authenticator;
+	ex_dav_service dav; /* verifier, authenticator, database, bus, XML limits, counters */
 	size_t max_resource_size; /* bytes of one vCard (CARDDAV:max-resource-size) */
 	long long quota_bytes;    /* bytes of vCards one user may store (RFC 4331) */
 	size_t max_import_size;   /* bytes of one .vcf file sent to the import API */
 	int tombstone_days;       /* days a deletion stays reported to sync-collection */
-	ex_dav_xml_limits xml_limits;
-	char *issuer;
-	ex_counter *changes;        /* vCards and address books created, updated or deleted */
-	ex_counter *auth_failures;  /* requests answered 401 */
-	ex_counter *rejected_bodies; /* bodies answered 400, 403 or 413 for their content */
 } contacts_service;
 
 int contacts_service_open(contacts_service *service, ex_daemon *daemon);
@@ -100,21 +94,7 @@ void contacts_parse_target(const char *path, const char *user_id, contacts_targe
 bool contacts_book_name_is_valid(const char *name);
 
 /* What a handler's transaction decided; sent after the commit. */
-typedef struct {
-	unsigned status;
-	char *body; /* malloc'd */
-	size_t length;
-	const char *content_type;
-	char etag[80];
-	char allow[160];
-	const char *condition_ns; /* with condition: a DAV:error body */
-	const char *condition;
-	char message[512];
-	bool changed;             /* publish contacts.changed */
-	char changed_book[CONTACTS_MAX_BOOK_NAME + 1];
-	char changed_card[CONTACTS_MAX_CARD_NAME + 1];
-	const char *change_kind;  /* "created", "updated", "deleted" */
-} contacts_reply;
+typedef ex_dav_reply contacts_reply;
 
 /* The state of one DAV request, shared by the handlers and their transactions. */
 typedef struct {
@@ -131,15 +111,10 @@ typedef struct {
 	contacts_reply reply;
 } contacts_context;
 
-/* Resets the reply at the start of a transaction attempt. */
-void contacts_reply_reset(contacts_reply *reply);
-
-/* Sets an error reply: STATUS with a DAV:error body naming NS:CONDITION (NULL for none). */
-void contacts_reply_error(contacts_reply *reply, unsigned status, const char *ns, const char *condition,
-			  const char *format, ...) __attribute__((format(printf, 5, 6)));
-
-/* Takes the finished multistatus MS into a 207 reply (or a 500 when writing failed) and frees it. */
-void contacts_reply_multistatus(contacts_reply *reply, ex_dav_multistatus *ms);
+/* The reply functions are the shared ones of libexpresso-dav. */
+#define contacts_reply_reset ex_dav_reply_reset
+#define contacts_reply_error ex_dav_reply_error
+#define contacts_reply_multistatus ex_dav_reply_multistatus
 
 /* Href helpers; each writes into OUT (CONTACTS_MAX_HREF bytes) and returns 0, or -1 when it does not fit. */
 int contacts_href_principal(char *out, const char *user_id);

@@ -180,3 +180,30 @@ int ex_dav_store_dead_property(PGconn *connection, const char *tenant_id, const 
 	PQclear(result);
 	return 0;
 }
+
+void ex_dav_write_supported_reports(ex_dav_multistatus *ms, const ex_dav_property_name *reports, size_t count)
+{
+	ex_dav_ms_begin_property(ms, EX_DAV_NS, "supported-report-set");
+	for (size_t i = 0; i < count; i++) {
+		ex_dav_ms_begin_property(ms, EX_DAV_NS, "supported-report");
+		ex_dav_ms_begin_property(ms, EX_DAV_NS, "report");
+		ex_dav_ms_empty_element(ms, reports[i].ns, reports[i].name);
+		ex_dav_ms_end_property(ms);
+		ex_dav_ms_end_property(ms);
+	}
+	ex_dav_ms_end_property(ms);
+}
+
+bool ex_dav_write_content_property(ex_dav_multistatus *ms, const char *name, const char *etag,
+				   const char *content_type, const char *length, const char *last_modified)
+{
+	const char *value = strcmp(name, "getetag") == 0	    ? etag
+			    : strcmp(name, "getcontenttype") == 0   ? content_type
+			    : strcmp(name, "getcontentlength") == 0 ? length
+			    : strcmp(name, "getlastmodified") == 0  ? last_modified
+								    : NULL;
+
+	if (value != NULL && ms)
+		ex_dav_ms_text_property(ms, EX_DAV_NS, name, value);
+	return value != NULL;
+}

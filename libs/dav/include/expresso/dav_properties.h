@@ -43,6 +43,18 @@ void ex_dav_write_resource_properties(ex_dav_multistatus *ms, const ex_dav_propf
  */
 void ex_dav_write_privileges(ex_dav_multistatus *ms, bool owner);
 
+/* Writes DAV:supported-report-set with one DAV:supported-report for each of the COUNT REPORTS. */
+void ex_dav_write_supported_reports(ex_dav_multistatus *ms, const ex_dav_property_name *reports, size_t count);
+
+/*
+ * Resolves the DAV:getetag, getcontenttype, getcontentlength and
+ * getlastmodified properties of a resource with those values, and writes
+ * the one named NAME into MS (MS NULL only checks NAME). Returns true when NAME is
+ * one of them.
+ */
+bool ex_dav_write_content_property(ex_dav_multistatus *ms, const char *name, const char *etag,
+				   const char *content_type, const char *length, const char *last_modified);
+
 /* Returns true when NS:NAME is one of the COUNT entries of NAMES. */
 bool ex_dav_property_is_listed(const ex_dav_property_name *names, size_t count, const char *ns, const char *name);
 

@@ -21,7 +21,14 @@ typedef struct {
 	const char *resource_table;    /* "calendar_objects": <collection_column>, name, etag, data */
 	const char *tombstone_table;   /* "calendar_tombstones": <collection_column>, name, modseq, deleted_at */
 	const char *collection_column; /* column naming the collection in the resource and tombstone tables */
-	const char *resource_noun;     /* "calendar object": used in error messages */
+	const char *resource_noun;     /* "calendar object": used in error messages, with "s" for the plural */
+	const char *collection_noun;   /* "calendar": used in error messages */
+	const char *data_column;       /* "ical": the column of the resource's body in resource_table */
+	const char *protocol_ns;       /* namespace of the protocol's preconditions such as no-uid-conflict */
+	const char *protocol;          /* "caldav": prefix of the log events of the requests */
+	const char *service_noun;      /* "calendar": names the daemon's database in error messages */
+	const char *event_domain;      /* "calendar": bus domain of the change events */
+	const char *event_collection;  /* "calendar": key of the collection name in a change event */
 } ex_dav_store;
 
 enum {
