@@ -323,30 +323,6 @@ test('NOTIFY without DELAY gets no delay notice', { timeout: TEST_TIMEOUT_MS }, 
   assert.deepEqual(await findDsns(never, DELAYED), []);
 });
 
-test('worker killed before QUIT does not send again', { timeout: TEST_TIMEOUT_MS }, async () => {
-  const recipient = `hangquit-${crypto.randomUUID()}@remote.test`;
-  const queueId = await submit('Kill test', [{ address: recipient }]);
-
-  // The remote has answered 250 to the final dot and holds back its reply to QUIT.
-  await helperEvent(remote, (event) => event.event === 'message' && event.rcpt_tos.includes(recipient));
-  await helperEvent(remote, (event) => event.event === 'quit_held');
-  const [recorded] = await waitFor('the result to be recorded', async () => {
-    const rows = await recipientRows(queueId);
-    return rows[0]?.status === 'delivered' ? rows : null;
-  }, 5_000);
-  assert.equal(recorded.status_code, '2.0.0');
-
-  instance.child.kill('SIGKILL');
-  await instance.exited;
-  // The killed worker's lease would hold the message for minutes; end it as if that time had passed.
-  await tenantQuery("UPDATE mail_queue SET locked_until = now() - interval '1 second' WHERE id = $1", [queueId]);
-  await startInstance();
-
-  await waitFor('the queue row to go', async () => (await recipientRows(queueId)).length === 0);
-  const copies = remote.events.filter((event) => event.event === 'message' && event.rcpt_tos.includes(recipient));
-  assert.equal(copies.length, 1, 'the remote received the message once');
-});
-
 // Returns the Message-IDs of the notices in Alice's INBOX whose subject is like SUBJECT and that name ADDRESS.
 async function noticeIds(address, subject) {
   const rows = await tenantQuery(
@@ -419,6 +395,30 @@ test('notices delivered before a crash are not sent again', { timeout: TEST_TIME
   await startInstance();
   await noticesRecorded(queueId, 1);
   assert.deepEqual((await noticeIds(rejected, FAILED)).sort(), [failure, `<${reserved}>`].sort());
+});
+
+test('worker killed before QUIT does not send again', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const recipient = `hangquit-${crypto.randomUUID()}@remote.test`;
+  const queueId = await submit('Kill test', [{ address: recipient }]);
+
+  // The remote has answered 250 to the final dot and holds back its reply to QUIT.
+  await helperEvent(remote, (event) => event.event === 'message' && event.rcpt_tos.includes(recipient));
+  await helperEvent(remote, (event) => event.event === 'quit_held');
+  const [recorded] = await waitFor('the result to be recorded', async () => {
+    const rows = await recipientRows(queueId);
+    return rows[0]?.status === 'delivered' ? rows : null;
+  }, 5_000);
+  assert.equal(recorded.status_code, '2.0.0');
+
+  instance.child.kill('SIGKILL');
+  await instance.exited;
+  // The killed worker's lease would hold the message for minutes; end it as if that time had passed.
+  await tenantQuery("UPDATE mail_queue SET locked_until = now() - interval '1 second' WHERE id = $1", [queueId]);
+  await startInstance();
+
+  await waitFor('the queue row to go', async () => (await recipientRows(queueId)).length === 0);
+  const copies = remote.events.filter((event) => event.event === 'message' && event.rcpt_tos.includes(recipient));
+  assert.equal(copies.length, 1, 'the remote received the message once');
 });
 
 test('worker whose lease is taken never ends the data', { timeout: TEST_TIMEOUT_MS }, async () => {
