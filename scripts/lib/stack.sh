@@ -173,15 +173,27 @@ start_oidc() {
 	[ -f "$EXPRESSO_ROOT/tools/dev-oidc/server.mjs" ] || die "tools/dev-oidc/server.mjs is missing"
 	say "starting the development OIDC provider at $EXPRESSO_OIDC_ISSUER"
 	mkdir -p "$STATE/oidc"
-	DEV_OIDC_PORT=$OIDC_PORT DEV_OIDC_HOST=127.0.0.1 DEV_OIDC_ISSUER=$EXPRESSO_OIDC_ISSUER \
-		DEV_OIDC_ACCOUNTS=$STATE/accounts.json DEV_OIDC_STATE_DIR=$STATE/oidc \
-		EXPRESSO_OIDC_CLIENT_SECRET=$OIDC_CLIENT_SECRET \
-		DEV_OIDC_AUTH_REDIRECT_URI="http://127.0.0.1:$(port 8100)/auth/callback" \
-		DEV_OIDC_POST_LOGOUT_REDIRECT_URI="http://127.0.0.1:$(port 8100)/" \
-		nohup node "$EXPRESSO_ROOT/tools/dev-oidc/server.mjs" </dev/null >>"$STATE/logs/oidc.log" 2>&1 9>&- &
-	echo $! >"$STATE/run/oidc.pid"
-	wait_http_ok "http://127.0.0.1:$OIDC_PORT/health" 30 \
-		|| die "the OIDC provider did not start; see $STATE/logs/oidc.log"
+	# On a busy machine the provider has been seen to hang on its first start before it wrote its
+	# signing key, and to start at once the next time, so a provider that does not answer is
+	# stopped and started again.
+	local attempt pid
+	for attempt in 1 2 3; do
+		DEV_OIDC_PORT=$OIDC_PORT DEV_OIDC_HOST=127.0.0.1 DEV_OIDC_ISSUER=$EXPRESSO_OIDC_ISSUER \
+			DEV_OIDC_ACCOUNTS=$STATE/accounts.json DEV_OIDC_STATE_DIR=$STATE/oidc \
+			EXPRESSO_OIDC_CLIENT_SECRET=$OIDC_CLIENT_SECRET \
+			DEV_OIDC_AUTH_REDIRECT_URI="http://127.0.0.1:$(port 8100)/auth/callback" \
+			DEV_OIDC_POST_LOGOUT_REDIRECT_URI="http://127.0.0.1:$(port 8100)/" \
+			nohup node "$EXPRESSO_ROOT/tools/dev-oidc/server.mjs" </dev/null >>"$STATE/logs/oidc.log" 2>&1 9>&- &
+		pid=$!
+		echo "$pid" >"$STATE/run/oidc.pid"
+		wait_http_ok "http://127.0.0.1:$OIDC_PORT/health" 30 && return 0
+		warn "the OIDC provider did not answer within 30 s (attempt $attempt of 3)"
+		kill "$pid" 2>/dev/null
+		sleep 1
+		kill -9 "$pid" 2>/dev/null
+	done
+	rm -f "$STATE/run/oidc.pid"
+	die "the OIDC provider did not start; see $STATE/logs/oidc.log, and run the same command with --stop to stop what was started"
 }
 
 # Starts every HTTP daemon whose binary exists.
