@@ -174,8 +174,8 @@ start_oidc() {
 	say "starting the development OIDC provider at $EXPRESSO_OIDC_ISSUER"
 	mkdir -p "$STATE/oidc"
 	# On a busy machine the provider has been seen to hang on its first start before it wrote its
-	# signing key, and to start at once the next time, so a provider that does not answer is
-	# stopped and started again.
+	# signing key, and to start at once the next time. So a provider that does not respond to
+	# /health is stopped and started again.
 	local attempt pid
 	for attempt in 1 2 3; do
 		DEV_OIDC_PORT=$OIDC_PORT DEV_OIDC_HOST=127.0.0.1 DEV_OIDC_ISSUER=$EXPRESSO_OIDC_ISSUER \

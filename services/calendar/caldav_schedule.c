@@ -300,7 +300,7 @@ static int send_to_attendees(schedule_run *run, const ex_itip_roles *roles, cons
 	return status;
 }
 
-/* Sends the REPLY of the current user, with the answers their copy CALENDAR holds, to the organizer of ROLES. */
+/* Sends the REPLY of the current user, with the PARTSTATs in their copy CALENDAR, to the organizer of ROLES. */
 static int send_reply(schedule_run *run, const ex_itip_roles *roles, icalcomponent *calendar)
 {
 	char *message = ex_itip_build(calendar, ICAL_METHOD_REPLY, run->email);

@@ -316,7 +316,7 @@ test('colleague declines one instance', { timeout: TEST_TIMEOUT_MS }, async () =
     type: 'text/calendar', headers: { 'If-Match': before.headers.get('etag') } });
   assert.equal(put.status, 204, put.text);
 
-  // Alice's copy: the series still waits for Bob, the second day has his answer.
+  // Alice's copy: the series is still NEEDS-ACTION for Bob, and the second day has his DECLINED.
   const organizerCopy = (await request(users.alice, 'GET', href)).text.replace(/\r\n[ \t]/g, '');
   const [series, instance] = organizerCopy.split('BEGIN:VEVENT').slice(1);
   assert.equal(partstatOf(series, users.bob.email), 'NEEDS-ACTION');

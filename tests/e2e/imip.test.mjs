@@ -223,7 +223,7 @@ test('external REPLY for one instance', { timeout: TEST_TIMEOUT_MS }, async () =
     { dtstamp: '20261202T090000Z' }), 'RECURRENCE-ID:20270111T130000Z']);
   await sendItip({ from: external, to: users.alice.email, method: 'REPLY', ical: reply });
 
-  // The second day gets an override with the answer; the series keeps waiting for one.
+  // The second day gets an override with the reply's PARTSTAT. The series stays NEEDS-ACTION.
   const updated = await waitFor('an override in Alice\'s copy', async () => {
     const copy = await request(users.alice, 'GET', href);
     return unfold(copy.text).includes('RECURRENCE-ID:20270111T130000Z') ? copy : null;

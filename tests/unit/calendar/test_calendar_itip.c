@@ -244,7 +244,7 @@ static void test_merge_reply_ignored(void **unused)
 {
 	(void)unused;
 	icalcomponent *calendar = parse(WEEKLY);
-	/* Another attendee's answer, and an invalid PARTSTAT, change nothing. */
+	/* A reply from another attendee, and an invalid PARTSTAT, change nothing. */
 	icalcomponent *reply = parse(WEEKLY_HEAD "METHOD:REPLY\r\n"
 					       "BEGIN:VEVENT\r\nUID:w1\r\nDTSTAMP:20260102T000000Z\r\n"
 					       "RECURRENCE-ID;TZID=America/Sao_Paulo:20260119T100000\r\n"
