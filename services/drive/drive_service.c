@@ -278,31 +278,8 @@ void ex_drive_http_date(char *out, size_t size, int64_t seconds)
 	strftime(out, size, "%a, %d %b %Y %H:%M:%S GMT", &utc);
 }
 
-typedef struct {
-	const char *sql;
-	int param_count;
-	const char *const *params;
-	PGresult *result;
-} statement_work;
-
-static int run_statement(PGconn *connection, void *context, ex_db_error *error)
-{
-	statement_work *work = context;
-
-	PQclear(work->result);
-	work->result = ex_db_exec(connection, work->sql, work->param_count, work->params, error);
-	return work->result != NULL ? 0 : -1;
-}
-
 PGresult *ex_drive_query(ex_drive_service *service, const char *tenant_id, const char *sql, int param_count,
 			 const char *const *params, ex_db_error *error)
 {
-	statement_work work = { .sql = sql, .param_count = param_count, .params = params };
-
-	if (ex_db_tenant_transaction(service->database, tenant_id, EX_DB_READ_COMMITTED, run_statement, &work,
-				     error) != 0) {
-		PQclear(work.result);
-		return NULL;
-	}
-	return work.result;
+	return ex_db_tenant_statement(service->database, tenant_id, sql, param_count, params, error);
 }

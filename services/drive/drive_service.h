@@ -74,8 +74,8 @@ void ex_drive_respond_database_error(ex_http_request *request, const char *opera
 
 /*
  * Runs one statement with bound text parameters in a transaction bound to
- * TENANT_ID. Returns the result (the caller clears it) or NULL with ERROR
- * filled in.
+ * TENANT_ID, in one round trip (ex_db_tenant_statement). Returns the
+ * result (the caller clears it) or NULL with ERROR filled in.
  */
 PGresult *ex_drive_query(ex_drive_service *service, const char *tenant_id, const char *sql, int param_count,
 			 const char *const *params, ex_db_error *error);

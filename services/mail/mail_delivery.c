@@ -81,29 +81,6 @@ int ex_mail_tenant_for_domain(ex_db_pool *pool, const char *domain, char out[EX_
 	return found;
 }
 
-/* Reads every result of one pipelined statement into *KEPT (the last with rows). Returns 0, or -1 on an error. */
-static int read_lookup_result(PGconn *connection, PGresult **kept, ex_db_error *error)
-{
-	int outcome = 0;
-	PGresult *result;
-	while ((result = PQgetResult(connection)) != NULL) {
-		ExecStatusType status = PQresultStatus(result);
-		if (status == PGRES_TUPLES_OK && kept != NULL) {
-			PQclear(*kept);
-			*kept = result;
-			continue;
-		}
-		if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK && outcome == 0) {
-			const char *message = PQresultErrorMessage(result);
-			snprintf(error->message, sizeof(error->message), "%s",
-				 message != NULL && message[0] != '\0' ? message : PQerrorMessage(connection));
-			outcome = -1;
-		}
-		PQclear(result);
-	}
-	return outcome;
-}
-
 /*
  * Maps the recipient's domain to its tenant, binds it and reads the user
  * and quota state, in one round trip (libpq pipeline mode). The pipeline
@@ -134,10 +111,10 @@ static int lookup_pipelined(PGconn *connection, recipient_lookup *lookup, const 
 
 	PGresult *tenant = NULL;
 	PGresult *user = NULL;
-	int failed = read_lookup_result(connection, NULL, error);
-	failed |= read_lookup_result(connection, &tenant, error);
-	failed |= read_lookup_result(connection, &user, error);
-	failed |= read_lookup_result(connection, NULL, error);
+	int failed = ex_db_pipeline_read(connection, NULL, error);
+	failed |= ex_db_pipeline_read(connection, &tenant, error);
+	failed |= ex_db_pipeline_read(connection, &user, error);
+	failed |= ex_db_pipeline_read(connection, NULL, error);
 	PGresult *sync = PQgetResult(connection);
 	if (PQresultStatus(sync) != PGRES_PIPELINE_SYNC || PQexitPipelineMode(connection) != 1) {
 		if (failed == 0)

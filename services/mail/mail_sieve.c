@@ -40,27 +40,6 @@ typedef struct {
 	bool vacation_paused; /* the managed vacation script outside its start and end dates */
 } script_load;
 
-/* Reads every result of one pipelined statement into *KEPT (the last with rows). Returns 0, or -1 on an error. */
-static int read_load_result(PGconn *connection, PGresult **kept, ex_db_error *error)
-{
-	int outcome = 0;
-	PGresult *result;
-	while ((result = PQgetResult(connection)) != NULL) {
-		ExecStatusType status = PQresultStatus(result);
-		if (status == PGRES_TUPLES_OK && kept != NULL) {
-			PQclear(*kept);
-			*kept = result;
-			continue;
-		}
-		if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK && outcome == 0) {
-			ex_db_error_from_result(connection, result, error);
-			outcome = -1;
-		}
-		PQclear(result);
-	}
-	return outcome;
-}
-
 /* Copies the script row of RESULT, if any, into LOAD. Returns 0, or -1 when out of memory. */
 static int keep_script(const PGresult *result, script_load *load, ex_db_error *error)
 {
@@ -111,10 +90,10 @@ static int load_active_script(ex_mail_service *service, const char *tenant_id, s
 	}
 
 	PGresult *script = NULL;
-	int failed = read_load_result(connection, NULL, error);
-	failed |= read_load_result(connection, NULL, error);
-	failed |= read_load_result(connection, &script, error);
-	failed |= read_load_result(connection, NULL, error);
+	int failed = ex_db_pipeline_read(connection, NULL, error);
+	failed |= ex_db_pipeline_read(connection, NULL, error);
+	failed |= ex_db_pipeline_read(connection, &script, error);
+	failed |= ex_db_pipeline_read(connection, NULL, error);
 	PGresult *sync = PQgetResult(connection);
 	if (PQresultStatus(sync) != PGRES_PIPELINE_SYNC || PQexitPipelineMode(connection) != 1) {
 		if (failed == 0)

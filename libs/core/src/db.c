@@ -6,6 +6,7 @@
 #include "expresso/db.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -282,6 +283,8 @@ static const char *begin_statement(ex_db_isolation isolation)
 	return "BEGIN ISOLATION LEVEL READ COMMITTED";
 }
 
+static const char bind_tenant_sql[] = "SELECT set_config('app.tenant_id', $1, true)";
+
 /* One attempt: returns 0 on commit, -1 on failure (the transaction is rolled back). */
 static int attempt_transaction(PGconn *connection, const char *tenant_id, ex_db_isolation isolation,
 			       ex_db_work work, void *context, ex_db_error *error)
@@ -290,7 +293,7 @@ static int attempt_transaction(PGconn *connection, const char *tenant_id, ex_db_
 		return -1;
 
 	const char *params[] = { tenant_id };
-	PGresult *bound = ex_db_exec(connection, "SELECT set_config('app.tenant_id', $1, true)", 1, params, error);
+	PGresult *bound = ex_db_exec(connection, bind_tenant_sql, 1, params, error);
 	if (bound == NULL)
 		goto rollback;
 	PQclear(bound);
@@ -319,8 +322,12 @@ static void backoff_before_retry(int attempt)
 	nanosleep(&pause, NULL);
 }
 
-int ex_db_tenant_transaction(ex_db_pool *pool, const char *tenant_id, ex_db_isolation isolation,
-			     ex_db_work work, void *context, ex_db_error *error)
+/* A unit of work that one attempt runs on CONNECTION: returns 0 on commit, -1 on failure. */
+typedef int (*attempt_fn)(PGconn *connection, const char *tenant_id, void *context, ex_db_error *error);
+
+/* Runs ATTEMPT on a pooled connection, again after a retryable failure, at most EX_DB_MAX_ATTEMPTS times. */
+static int with_retries(ex_db_pool *pool, const char *tenant_id, attempt_fn attempt, void *context,
+			ex_db_error *error)
 {
 	ex_db_error local;
 	if (error == NULL)
@@ -332,19 +339,138 @@ int ex_db_tenant_transaction(ex_db_pool *pool, const char *tenant_id, ex_db_isol
 		return -1;
 	}
 
-	for (int attempt = 0; attempt < EX_DB_MAX_ATTEMPTS; attempt++) {
+	for (int attempt_number = 0; attempt_number < EX_DB_MAX_ATTEMPTS; attempt_number++) {
 		PGconn *connection = ex_db_acquire(pool, EX_DB_DEFAULT_ACQUIRE_TIMEOUT_MS, error);
 		if (connection == NULL)
 			return -1;
-		int rc = attempt_transaction(connection, tenant_id, isolation, work, context, error);
+		memset(error, 0, sizeof(*error));
+		int outcome = attempt(connection, tenant_id, context, error);
 		ex_db_release(pool, connection);
-		if (rc == 0)
+		if (outcome == 0)
 			return 0;
 		if (!ex_db_error_is_retryable(error))
 			return -1;
-		ex_log(EX_LOG_INFO, "database_transaction_retry", "{s:i, s:s}", "attempt", attempt + 1,
+		ex_log(EX_LOG_INFO, "database_transaction_retry", "{s:i, s:s}", "attempt", attempt_number + 1,
 		       "sqlstate", error->sqlstate);
-		backoff_before_retry(attempt);
+		backoff_before_retry(attempt_number);
 	}
 	return -1;
+}
+
+typedef struct {
+	ex_db_isolation isolation;
+	ex_db_work work;
+	void *context;
+} transaction_attempt;
+
+static int attempt_work(PGconn *connection, const char *tenant_id, void *context, ex_db_error *error)
+{
+	const transaction_attempt *transaction = context;
+	return attempt_transaction(connection, tenant_id, transaction->isolation, transaction->work,
+				   transaction->context, error);
+}
+
+int ex_db_tenant_transaction(ex_db_pool *pool, const char *tenant_id, ex_db_isolation isolation,
+			     ex_db_work work, void *context, ex_db_error *error)
+{
+	transaction_attempt transaction = { .isolation = isolation, .work = work, .context = context };
+	return with_retries(pool, tenant_id, attempt_work, &transaction, error);
+}
+
+int ex_db_pipeline_read(PGconn *connection, PGresult **kept, ex_db_error *error)
+{
+	int outcome = 0;
+	PGresult *result;
+	while ((result = PQgetResult(connection)) != NULL) {
+		ExecStatusType status = PQresultStatus(result);
+		if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK) {
+			if (kept != NULL) {
+				PQclear(*kept);
+				*kept = result;
+				continue;
+			}
+		} else {
+			if (error->message[0] == '\0')
+				ex_db_error_from_result(connection, result, error);
+			outcome = -1;
+		}
+		PQclear(result);
+	}
+	return outcome;
+}
+
+/* Leaves pipeline mode after a failed send, reading the server's results up to the sync. */
+static void abandon_pipeline(PGconn *connection)
+{
+	if (PQpipelineSync(connection) == 1) {
+		/* Each statement ends with a NULL result, so 16 reads cover four statements and the sync. */
+		for (int i = 0; i < 16 && PQstatus(connection) == CONNECTION_OK; i++) {
+			PGresult *result = PQgetResult(connection);
+			bool synced = result != NULL && PQresultStatus(result) == PGRES_PIPELINE_SYNC;
+			PQclear(result);
+			if (synced)
+				break;
+		}
+	}
+	PQexitPipelineMode(connection);
+}
+
+typedef struct {
+	const char *sql;
+	int param_count;
+	const char *const *params;
+	PGresult *result;
+} statement_attempt;
+
+static int attempt_statement(PGconn *connection, const char *tenant_id, void *context, ex_db_error *error)
+{
+	statement_attempt *statement = context;
+	const char *bind_params[] = { tenant_id };
+
+	PQclear(statement->result);
+	statement->result = NULL;
+	if (PQenterPipelineMode(connection) != 1) {
+		ex_db_error_from_result(connection, NULL, error);
+		return -1;
+	}
+	bool sent = PQsendQueryParams(connection, begin_statement(EX_DB_READ_COMMITTED), 0, NULL, NULL, NULL, NULL,
+				      0) == 1 &&
+		    PQsendQueryParams(connection, bind_tenant_sql, 1, NULL, bind_params, NULL, NULL, 0) == 1 &&
+		    PQsendQueryParams(connection, statement->sql, statement->param_count, NULL, statement->params, NULL,
+				      NULL, 0) == 1 &&
+		    PQsendQueryParams(connection, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) == 1 &&
+		    PQpipelineSync(connection) == 1;
+	if (!sent) {
+		ex_db_error_from_result(connection, NULL, error);
+		abandon_pipeline(connection);
+		return -1;
+	}
+
+	int failed = ex_db_pipeline_read(connection, NULL, error);
+	failed |= ex_db_pipeline_read(connection, NULL, error);
+	failed |= ex_db_pipeline_read(connection, &statement->result, error);
+	failed |= ex_db_pipeline_read(connection, NULL, error);
+	PGresult *sync = PQgetResult(connection);
+	if (PQresultStatus(sync) != PGRES_PIPELINE_SYNC || PQexitPipelineMode(connection) != 1) {
+		if (error->message[0] == '\0')
+			ex_db_error_from_result(connection, NULL, error);
+		failed = -1;
+	}
+	PQclear(sync);
+	if (failed != 0) {
+		/* A failed statement leaves the transaction aborted; ex_db_release rolls it back. */
+		PQclear(statement->result);
+		statement->result = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+PGresult *ex_db_tenant_statement(ex_db_pool *pool, const char *tenant_id, const char *sql, int param_count,
+				 const char *const *params, ex_db_error *error)
+{
+	statement_attempt statement = { .sql = sql, .param_count = param_count, .params = params };
+	if (with_retries(pool, tenant_id, attempt_statement, &statement, error) != 0)
+		return NULL;
+	return statement.result;
 }

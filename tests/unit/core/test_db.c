@@ -194,6 +194,85 @@ static void audit_detail_with_secret_is_refused(void **state)
 	json_decref(detail);
 }
 
+static void statement_runs_bound_to_tenant(void **state)
+{
+	ex_db_error error;
+	(void)state;
+	REQUIRE_DATABASE();
+
+	PGresult *result = ex_db_tenant_statement(pool, ACME_TENANT, "SELECT current_setting('app.tenant_id', true)", 0,
+						  NULL, &error);
+	assert_non_null(result);
+	assert_string_equal(PQgetvalue(result, 0, 0), ACME_TENANT);
+	PQclear(result);
+
+	/* The binding ended with the statement's transaction, and the connection left pipeline mode. */
+	PGconn *connection = ex_db_acquire(pool, 1000, &error);
+	assert_non_null(connection);
+	assert_int_equal(PQpipelineStatus(connection), PQ_PIPELINE_OFF);
+	result = ex_db_exec(connection, "SELECT coalesce(current_setting('app.tenant_id', true), '')", 0, NULL, &error);
+	assert_non_null(result);
+	assert_string_equal(PQgetvalue(result, 0, 0), "");
+	PQclear(result);
+	ex_db_release(pool, connection);
+}
+
+static void statement_without_rows_returns_its_result(void **state)
+{
+	ex_db_error error;
+	(void)state;
+	REQUIRE_DATABASE();
+
+	PGresult *result = ex_db_tenant_statement(pool, DEMO_TENANT, "DO $$ BEGIN PERFORM 1; END $$", 0, NULL, &error);
+	assert_non_null(result);
+	assert_int_equal(PQresultStatus(result), PGRES_COMMAND_OK);
+	PQclear(result);
+}
+
+static void failed_statement_reports_and_rolls_back(void **state)
+{
+	ex_db_error error;
+	const char *params[] = { "7" };
+	(void)state;
+	REQUIRE_DATABASE();
+
+	assert_null(ex_db_tenant_statement(pool, DEMO_TENANT, "SELEC $1", 1, params, &error));
+	assert_string_equal(error.sqlstate, "42601");
+	assert_non_null(strstr(error.message, "SELEC"));
+	assert_null(ex_db_tenant_statement(pool, DEMO_TENANT, "SELECT 1 / ($1::int - 7)", 1, params, &error));
+	assert_string_equal(error.sqlstate, "22012");
+
+	/* The pool's one connection is usable again, outside any transaction. */
+	PGresult *result = ex_db_tenant_statement(pool, DEMO_TENANT, "SELECT $1::int + 1", 1, params, &error);
+	assert_non_null(result);
+	assert_string_equal(PQgetvalue(result, 0, 0), "8");
+	PQclear(result);
+	assert_null(ex_db_tenant_statement(pool, "", "SELECT 1", 0, NULL, &error));
+}
+
+static void statement_sees_only_its_tenant_rows(void **state)
+{
+	ex_db_error error;
+	char request_id[64];
+	(void)state;
+	REQUIRE_DATABASE();
+
+	snprintf(request_id, sizeof(request_id), "test-statement-%ld-%ld", (long)getpid(), (long)time(NULL));
+	ex_audit_entry entry = { .tenant_id = ACME_TENANT, .action = "auth.login_failed", .request_id = request_id };
+	assert_int_equal(ex_audit_record(pool, &entry, &error), 0);
+
+	const char *params[] = { request_id };
+	static const char count_sql[] = "SELECT count(*) FROM audit_log WHERE request_id = $1";
+	PGresult *result = ex_db_tenant_statement(pool, ACME_TENANT, count_sql, 1, params, &error);
+	assert_non_null(result);
+	assert_string_equal(PQgetvalue(result, 0, 0), "1");
+	PQclear(result);
+	result = ex_db_tenant_statement(pool, DEMO_TENANT, count_sql, 1, params, &error);
+	assert_non_null(result);
+	assert_string_equal(PQgetvalue(result, 0, 0), "0");
+	PQclear(result);
+}
+
 static void unreachable_database_fails_cleanly(void **state)
 {
 	ex_db_error error;
@@ -215,6 +294,10 @@ int main(void)
 		cmocka_unit_test(missing_tenant_is_refused),
 		cmocka_unit_test(audit_rows_are_tenant_scoped),
 		cmocka_unit_test(audit_detail_with_secret_is_refused),
+		cmocka_unit_test(statement_runs_bound_to_tenant),
+		cmocka_unit_test(statement_without_rows_returns_its_result),
+		cmocka_unit_test(failed_statement_reports_and_rolls_back),
+		cmocka_unit_test(statement_sees_only_its_tenant_rows),
 		cmocka_unit_test(unreachable_database_fails_cleanly),
 	};
 	return cmocka_run_group_tests(tests, open_pool, close_pool);

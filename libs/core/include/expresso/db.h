@@ -3,7 +3,9 @@
  *
  * Every unit of work a request does runs inside ex_db_tenant_transaction():
  * BEGIN, set_config('app.tenant_id', $1, true), the work, COMMIT, all on
- * one pooled connection. Any failure rolls back the whole unit.
+ * one pooled connection. Any failure rolls back the whole unit. A unit of
+ * one statement can use ex_db_tenant_statement(), which sends all four in
+ * one round trip.
  * Serialization failures and deadlocks (SQLSTATE 40001, 40P01) are retried
  * with a short randomised backoff. SQL is only ever sent with bound
  * parameters (PQexecParams); there is no helper that formats SQL text.
@@ -77,6 +79,26 @@ typedef int (*ex_db_work)(PGconn *connection, void *context, ex_db_error *error)
  */
 int ex_db_tenant_transaction(ex_db_pool *pool, const char *tenant_id, ex_db_isolation isolation,
 			     ex_db_work work, void *context, ex_db_error *error);
+
+/*
+ * Runs the one statement SQL in its own READ COMMITTED transaction bound
+ * to TENANT_ID, in one round trip: BEGIN, the tenant binding, SQL and
+ * COMMIT go out together in libpq pipeline mode. Retried like
+ * ex_db_tenant_transaction. Returns the statement's result (the caller
+ * clears it), or NULL with ERROR filled in.
+ */
+PGresult *ex_db_tenant_statement(ex_db_pool *pool, const char *tenant_id, const char *sql, int param_count,
+				 const char *const *params, ex_db_error *error);
+
+/*
+ * Reads the results of one statement sent in pipeline mode, up to the
+ * NULL that ends them. With KEPT, the last successful result is kept in
+ * *KEPT (clearing the one it held); the others are cleared. Returns 0, or
+ * -1 when the statement failed or was skipped after an earlier failure in
+ * the pipeline. ERROR is filled in only while its message is empty, so a
+ * caller that clears it first keeps the first failure of the pipeline.
+ */
+int ex_db_pipeline_read(PGconn *connection, PGresult **kept, ex_db_error *error);
 
 /*
  * Executes SQL with bound text parameters. Returns the result when its
