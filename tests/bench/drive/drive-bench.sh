@@ -4,7 +4,10 @@
 # to the stack's drive (local-disk backend) and downloads it back. dd and
 # nginx then read the file the drive stored, and dd writes the same size
 # into the drive's storage directory. Prints MB/s (10^6 bytes/s) for
-# each, the median of the runs, and the ratios drive/peer.
+# each, the median of the runs, and the median of the runs' ratios
+# drive/peer. Every timed write starts after a sync, and the readers and
+# the dd writes change places from run to run, because the disk of a
+# shared machine changes speed within seconds.
 #
 # How the two sides are made comparable:
 # - Upload against dd conv=fsync (one fsync at the end) is the target.
@@ -33,11 +36,11 @@
 # RelWithDebInfo), unless EXPRESSO_BENCH_DRIVE_BINARY names another
 # expresso-drive binary: the bench then starts that one on port
 # offset + 1081 with the stack's settings, and stops it at the end.
-# Usage: tests/bench/drive/drive-bench.sh [runs]   (default 3)
+# Usage: tests/bench/drive/drive-bench.sh [runs]   (default 5)
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/../../.." && pwd)
-runs=${1:-3}
+runs=${1:-5}
 size_mib=${EXPRESSO_BENCH_SIZE_MIB:-1024}
 chunk_mib=16
 : "${EXPRESSO_DRIVE_URL:?source .local/dev/stack.env first}"
@@ -154,13 +157,35 @@ dd_rate() {
 	dd "$@" 2>&1 | awk '/copied/ { for (i = 1; i <= NF; i++) if ($i == "bytes") b = $1; split($0, p, ", "); s = p[3]; sub(/ s$/, "", s); printf "%.1f\n", b / s / 1e6 }'
 }
 
+# Prints the readers drive, nginx and dd, one a line, starting with the one whose turn run $1 is.
+readers_in_turn() { printf 'drive\nnginx\ndd\ndrive\nnginx\n' | tail -n +$((($1 - 1) % 3 + 1)) | head -n 3; }
+
+# Prints $1 / $2 with two decimals.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f\n", a / b }'; }
+
+# Sets dd_fsync and dd_dsync: the rates of dd writing the source into the storage directory.
+dd_writes() {
+	sync
+	dd_fsync=$(dd_rate if="$work/source" of="$work/dd-copy" bs=16M conv=fsync)
+	rm -f "$work/dd-copy"
+	dd_dsync=$(dd_rate if="$work/source" of="$work/dd-copy" bs=16M oflag=dsync)
+	rm -f "$work/dd-copy"
+}
+
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 
 ups=() warm_downs=() cold_downs=() nginx_warms=() nginx_colds=()
 dd_fsyncs=() dd_dsyncs=() dd_warm_reads=() dd_cold_reads=()
+# The ratio of each row is the median of the runs' own ratios, so that a drift of the disk's speed
+# between runs weighs on both sides of a ratio alike.
+fsync_ratios=() dsync_ratios=() warm_ratios=() cold_ratios=() nginx_warm_ratios=() nginx_cold_ratios=()
 for run in $(seq 1 "$runs"); do
+	# dd writes before the upload in even runs and after the reads in odd ones.
+	[ $((run % 2)) -ne 0 ] || dd_writes
 	name="bench-$(date +%s%N).bin"
 	touch "$work/marker"
+	# Dirty pages left by the source, the last run or another program would be written during the upload.
+	sync
 	start=$(now)
 	upload "$name"
 	up=$(rate "$size" "$start" "$(now)")
@@ -170,39 +195,46 @@ for run in $(seq 1 "$runs"); do
 	stored=$(find "$storage" -path "$work" -prune -o -type f -size "${size}c" -newer "$work/marker" -print | head -1)
 	[ -n "$stored" ] || { echo "the stored file of $name was not found under $storage" >&2; exit 1; }
 
-	# The three readers take the same file, each once warm and once after the same drop.
-	warm_down=$(download "$id")
-	nginx_warm=$(nginx_download "$stored")
-	dd_warm_read=$(dd_rate if="$stored" of=/dev/null bs=16M)
-	drop_cache "$stored"
-	cold_down=$(download "$id")
-	drop_cache "$stored"
-	nginx_cold=$(nginx_download "$stored")
-	drop_cache "$stored"
-	dd_cold_read=$(dd_rate if="$stored" of=/dev/null bs=16M)
+	# The three readers take the same file, each once warm and once after the same drop. The
+	# order turns by one reader each run, so that none always reads first after the upload.
+	for reader in $(readers_in_turn "$run"); do
+		case $reader in
+		drive) warm_down=$(download "$id") ;;
+		nginx) nginx_warm=$(nginx_download "$stored") ;;
+		dd) dd_warm_read=$(dd_rate if="$stored" of=/dev/null bs=16M) ;;
+		esac
+	done
+	for reader in $(readers_in_turn "$run"); do
+		drop_cache "$stored"
+		case $reader in
+		drive) cold_down=$(download "$id") ;;
+		nginx) nginx_cold=$(nginx_download "$stored") ;;
+		dd) dd_cold_read=$(dd_rate if="$stored" of=/dev/null bs=16M) ;;
+		esac
+	done
 	curl -sS -o /dev/null -X DELETE -H "Authorization: Bearer $token" "$drive_url/api/v1/drive/files/$id"
 	curl -sS -o /dev/null -X DELETE -H "Authorization: Bearer $token" "$drive_url/api/v1/drive/trash/$id"
 
-	dd_fsync=$(dd_rate if="$work/source" of="$work/dd-copy" bs=16M conv=fsync)
-	rm -f "$work/dd-copy"
-	dd_dsync=$(dd_rate if="$work/source" of="$work/dd-copy" bs=16M oflag=dsync)
-	rm -f "$work/dd-copy"
+	[ $((run % 2)) -eq 0 ] || dd_writes
 	printf 'run %d: drive upload %s, download warm %s, cold %s; nginx warm %s, cold %s; dd write fsync %s, dsync %s, read warm %s, cold %s MB/s; %s\n' \
 		"$run" "$up" "$warm_down" "$cold_down" "$nginx_warm" "$nginx_cold" "$dd_fsync" "$dd_dsync" "$dd_warm_read" \
 		"$dd_cold_read" "$(uptime | sed 's/.*load/load/')" >&2
 	ups+=("$up") warm_downs+=("$warm_down") cold_downs+=("$cold_down") nginx_warms+=("$nginx_warm") nginx_colds+=("$nginx_cold")
 	dd_fsyncs+=("$dd_fsync") dd_dsyncs+=("$dd_dsync") dd_warm_reads+=("$dd_warm_read") dd_cold_reads+=("$dd_cold_read")
+	fsync_ratios+=("$(ratio "$up" "$dd_fsync")") dsync_ratios+=("$(ratio "$up" "$dd_dsync")")
+	warm_ratios+=("$(ratio "$warm_down" "$dd_warm_read")") cold_ratios+=("$(ratio "$cold_down" "$dd_cold_read")")
+	nginx_warm_ratios+=("$(ratio "$warm_down" "$nginx_warm")") nginx_cold_ratios+=("$(ratio "$cold_down" "$nginx_cold")")
 done
 
-row() { awk -v label="$1" -v d="$2" -v p="$3" 'BEGIN { printf "| %s | %.1f | %.1f | %.2f |\n", label, d, p, d / p }'; }
+row() { awk -v label="$1" -v d="$2" -v p="$3" -v r="$4" 'BEGIN { printf "| %s | %.1f | %.1f | %.2f |\n", label, d, p, r }'; }
 up=$(median "${ups[@]}")
 warm_down=$(median "${warm_downs[@]}")
 cold_down=$(median "${cold_downs[@]}")
 printf '\n%s MiB, tus chunks of %s MiB, median of %d runs; at the end: %s\n\n' "$size_mib" "$chunk_mib" "$runs" "$(uptime)"
-printf '| direction (peer) | expresso-drive MB/s | peer MB/s | ratio |\n|---|---|---|---|\n'
-row 'upload (dd bs=16M conv=fsync)' "$up" "$(median "${dd_fsyncs[@]}")"
-row 'upload (dd bs=16M oflag=dsync)' "$up" "$(median "${dd_dsyncs[@]}")"
-row 'download, page cache warm (dd read)' "$warm_down" "$(median "${dd_warm_reads[@]}")"
-row 'download, page cache dropped (dd read)' "$cold_down" "$(median "${dd_cold_reads[@]}")"
-row 'download, page cache warm (nginx sendfile, reference)' "$warm_down" "$(median "${nginx_warms[@]}")"
-row 'download, page cache dropped (nginx sendfile, reference)' "$cold_down" "$(median "${nginx_colds[@]}")"
+printf '| direction (peer) | expresso-drive MB/s | peer MB/s | median of the runs'"'"' ratios |\n|---|---|---|---|\n'
+row 'upload (dd bs=16M conv=fsync)' "$up" "$(median "${dd_fsyncs[@]}")" "$(median "${fsync_ratios[@]}")"
+row 'upload (dd bs=16M oflag=dsync)' "$up" "$(median "${dd_dsyncs[@]}")" "$(median "${dsync_ratios[@]}")"
+row 'download, page cache dropped (dd read)' "$cold_down" "$(median "${dd_cold_reads[@]}")" "$(median "${cold_ratios[@]}")"
+row 'download, page cache warm (dd read)' "$warm_down" "$(median "${dd_warm_reads[@]}")" "$(median "${warm_ratios[@]}")"
+row 'download, page cache dropped (nginx sendfile, reference)' "$cold_down" "$(median "${nginx_colds[@]}")" "$(median "${nginx_cold_ratios[@]}")"
+row 'download, page cache warm (nginx sendfile, reference)' "$warm_down" "$(median "${nginx_warms[@]}")" "$(median "${nginx_warm_ratios[@]}")"
