@@ -160,6 +160,15 @@ dd_rate() {
 # Prints the readers drive, nginx and dd, one a line, starting with the one whose turn run $1 is.
 readers_in_turn() { printf 'drive\nnginx\ndd\ndrive\nnginx\n' | tail -n +$((($1 - 1) % 3 + 1)) | head -n 3; }
 
+# Prints the rate of reader $1 (drive, nginx or dd) reading the stored file $stored of file $id.
+read_stored() {
+	case $1 in
+	drive) download "$id" ;;
+	nginx) nginx_download "$stored" ;;
+	dd) dd_rate if="$stored" of=/dev/null bs=16M ;;
+	esac
+}
+
 # Prints $1 / $2 with two decimals.
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f\n", a / b }'; }
 
@@ -198,32 +207,26 @@ for run in $(seq 1 "$runs"); do
 	# The three readers take the same file, each once warm and once after the same drop. The
 	# order turns by one reader each run, so that none always reads first after the upload.
 	for reader in $(readers_in_turn "$run"); do
-		case $reader in
-		drive) warm_down=$(download "$id") ;;
-		nginx) nginx_warm=$(nginx_download "$stored") ;;
-		dd) dd_warm_read=$(dd_rate if="$stored" of=/dev/null bs=16M) ;;
-		esac
+		rate_read=$(read_stored "$reader")
+		printf -v "${reader}_warm" '%s' "$rate_read"
 	done
 	for reader in $(readers_in_turn "$run"); do
 		drop_cache "$stored"
-		case $reader in
-		drive) cold_down=$(download "$id") ;;
-		nginx) nginx_cold=$(nginx_download "$stored") ;;
-		dd) dd_cold_read=$(dd_rate if="$stored" of=/dev/null bs=16M) ;;
-		esac
+		rate_read=$(read_stored "$reader")
+		printf -v "${reader}_cold" '%s' "$rate_read"
 	done
 	curl -sS -o /dev/null -X DELETE -H "Authorization: Bearer $token" "$drive_url/api/v1/drive/files/$id"
 	curl -sS -o /dev/null -X DELETE -H "Authorization: Bearer $token" "$drive_url/api/v1/drive/trash/$id"
 
 	[ $((run % 2)) -eq 0 ] || dd_writes
 	printf 'run %d: drive upload %s, download warm %s, cold %s; nginx warm %s, cold %s; dd write fsync %s, dsync %s, read warm %s, cold %s MB/s; %s\n' \
-		"$run" "$up" "$warm_down" "$cold_down" "$nginx_warm" "$nginx_cold" "$dd_fsync" "$dd_dsync" "$dd_warm_read" \
-		"$dd_cold_read" "$(uptime | sed 's/.*load/load/')" >&2
-	ups+=("$up") warm_downs+=("$warm_down") cold_downs+=("$cold_down") nginx_warms+=("$nginx_warm") nginx_colds+=("$nginx_cold")
-	dd_fsyncs+=("$dd_fsync") dd_dsyncs+=("$dd_dsync") dd_warm_reads+=("$dd_warm_read") dd_cold_reads+=("$dd_cold_read")
+		"$run" "$up" "$drive_warm" "$drive_cold" "$nginx_warm" "$nginx_cold" "$dd_fsync" "$dd_dsync" "$dd_warm" \
+		"$dd_cold" "$(uptime | sed 's/.*load/load/')" >&2
+	ups+=("$up") warm_downs+=("$drive_warm") cold_downs+=("$drive_cold") nginx_warms+=("$nginx_warm") nginx_colds+=("$nginx_cold")
+	dd_fsyncs+=("$dd_fsync") dd_dsyncs+=("$dd_dsync") dd_warm_reads+=("$dd_warm") dd_cold_reads+=("$dd_cold")
 	fsync_ratios+=("$(ratio "$up" "$dd_fsync")") dsync_ratios+=("$(ratio "$up" "$dd_dsync")")
-	warm_ratios+=("$(ratio "$warm_down" "$dd_warm_read")") cold_ratios+=("$(ratio "$cold_down" "$dd_cold_read")")
-	nginx_warm_ratios+=("$(ratio "$warm_down" "$nginx_warm")") nginx_cold_ratios+=("$(ratio "$cold_down" "$nginx_cold")")
+	warm_ratios+=("$(ratio "$drive_warm" "$dd_warm")") cold_ratios+=("$(ratio "$drive_cold" "$dd_cold")")
+	nginx_warm_ratios+=("$(ratio "$drive_warm" "$nginx_warm")") nginx_cold_ratios+=("$(ratio "$drive_cold" "$nginx_cold")")
 done
 
 row() { awk -v label="$1" -v d="$2" -v p="$3" -v r="$4" 'BEGIN { printf "| %s | %.1f | %.1f | %.2f |\n", label, d, p, r }'; }
