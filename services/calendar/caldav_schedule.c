@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "calendar_addresses.h"
 #include "calendar_itip.h"
 #include "expresso/log.h"
 #include "ical_object.h"
@@ -69,37 +70,16 @@ typedef struct {
 	PGconn *connection;
 	calendar_context *context;
 	ex_db_error *error;
-	char email[EX_ITIP_MAX_ADDRESS];
+	char email[EX_ITIP_MAX_ADDRESS]; /* the address by which the user takes part: the email or an alias */
 	const char *uid;
 	const char *summary;
 	bool outbox_pruned; /* prune_outbox ran in this transaction */
 } schedule_run;
 
-/* Reads the email address of USER_ID into OUT; returns 0, 1 when the user has none, -1 on a database error. */
-static int read_email(PGconn *connection, const char *user_id, char *out, size_t size, ex_db_error *error)
-{
-	PGresult *result = calendar_sql(connection, error, "SELECT email FROM users WHERE id = $1", 1, user_id);
-	if (result == NULL)
-		return -1;
-	int found = PQntuples(result) == 1;
-	if (found)
-		snprintf(out, size, "%s", PQgetvalue(result, 0, 0));
-	PQclear(result);
-	return found ? 0 : 1;
-}
-
-/* Finds the enabled user of the tenant whose address is ADDRESS; writes the id into OUT. Returns 1 found, 0 not, -1 error. */
+/* Finds the enabled user of the tenant whose email or alias is ADDRESS; writes the id into OUT. Returns 1 found, 0 not, -1 error. */
 static int find_user(schedule_run *run, const char *address, char *out, size_t size)
 {
-	PGresult *result = calendar_sql(run->connection, run->error,
-					"SELECT id::text FROM users WHERE email = $1 AND NOT disabled", 1, address);
-	if (result == NULL)
-		return -1;
-	int found = PQntuples(result) == 1;
-	if (found)
-		snprintf(out, size, "%s", PQgetvalue(result, 0, 0));
-	PQclear(result);
-	return found;
+	return calendar_user_for_address(run->connection, address, true, out, size, run->error);
 }
 
 static PGresult *find_copy(schedule_run *run, const char *user_id, bool *failed)
@@ -356,7 +336,7 @@ int calendar_schedule_after_put(PGconn *connection, calendar_context *context, i
 		ex_itip_read_roles(old, old_roles);
 	if (roles->organizer[0] == '\0' || roles->organizer_client_agent || roles->attendee_count == 0)
 		goto done;
-	status = read_email(connection, context->principal.user_id, run.email, sizeof(run.email), error);
+	status = calendar_own_address(connection, context->principal.user_id, roles, run.email, sizeof(run.email), error);
 	if (status != 0) {
 		status = status < 0 ? -1 : 0;
 		goto done;
@@ -395,7 +375,7 @@ int calendar_schedule_after_delete(PGconn *connection, calendar_context *context
 	ex_itip_read_roles(old, roles);
 	if (roles->organizer[0] == '\0' || roles->organizer_client_agent || roles->attendee_count == 0)
 		goto done;
-	status = read_email(connection, context->principal.user_id, run.email, sizeof(run.email), error);
+	status = calendar_own_address(connection, context->principal.user_id, roles, run.email, sizeof(run.email), error);
 	run.uid = icalcomponent_get_uid(icalcomponent_get_first_real_component(old));
 	run.summary = roles->summary;
 	if (status != 0 || run.uid == NULL) {

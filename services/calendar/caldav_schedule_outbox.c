@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "cal_busy.h"
+#include "calendar_addresses.h"
 #include "calendar_itip.h"
 #include "expresso/log.h"
 #include "ical_object.h"
@@ -91,17 +92,14 @@ static int answer_recipient(PGconn *connection, freebusy_request *request, xmlTe
 	char address[EX_ITIP_MAX_ADDRESS];
 	if (ex_itip_address(recipient, address, sizeof(address)) != 0)
 		return write_response(writer, recipient, "3.7;Invalid calendar user", NULL);
-	PGresult *user = calendar_sql(connection, error,
-				      "SELECT id::text FROM users WHERE lower(email) = $1 AND NOT disabled", 1, address);
-	if (user == NULL)
+	char user_id[EX_DAV_UUID_TEXT];
+	int found = calendar_user_for_address(connection, address, true, user_id, sizeof(user_id), error);
+	if (found < 0)
 		return -1;
-	if (PQntuples(user) == 0) {
-		PQclear(user);
+	if (found == 0)
 		return write_response(writer, recipient, "3.7;Invalid calendar user", NULL);
-	}
 	ex_cal_busy_list list = { .max = MAX_BUSY_PERIODS, .range_start = request->start, .range_end = request->end };
-	int status = ex_cal_busy_collect(connection, PQgetvalue(user, 0, 0), &list, error);
-	PQclear(user);
+	int status = ex_cal_busy_collect(connection, user_id, &list, error);
 	char *reply = status == 0 ? build_reply(request, address, &list) : NULL;
 	ex_cal_busy_free(&list);
 	if (reply == NULL)

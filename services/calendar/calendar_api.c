@@ -23,6 +23,7 @@
 #include "expresso/dav_api.h"
 #include "expresso/log.h"
 #include "cal_busy.h"
+#include "calendar_addresses.h"
 #include "calendar_itip.h"
 #include "ical_object.h"
 
@@ -822,18 +823,16 @@ static int users_freebusy_work(PGconn *connection, void *opaque, ex_db_error *er
 	json_decref(state->users);
 	state->users = json_array();
 	for (size_t i = 0; i < state->count; i++) {
-		PGresult *user = calendar_sql(connection, error, "SELECT id::text FROM users WHERE email = $1 AND NOT disabled",
-					      1, state->addresses[i]);
-		if (user == NULL)
+		char user_id[EX_DAV_UUID_TEXT];
+		int found = calendar_user_for_address(connection, state->addresses[i], true, user_id, sizeof(user_id), error);
+		if (found < 0)
 			return -1;
-		if (PQntuples(user) == 0) {
+		if (found == 0) {
 			json_array_append_new(state->users, json_pack("{s:s, s:s}", "email", state->addresses[i], "error", "unknown_user"));
-			PQclear(user);
 			continue;
 		}
 		json_t *busy = json_array();
-		int status = collect_busy(connection, state, PQgetvalue(user, 0, 0), busy, error);
-		PQclear(user);
+		int status = collect_busy(connection, state, user_id, busy, error);
 		if (status != 0) {
 			json_decref(busy);
 			return -1;
@@ -921,13 +920,6 @@ static int rsvp_work(PGconn *connection, void *opaque, ex_db_error *error)
 	free(state->text);
 	state->text = NULL;
 	state->problem = NULL;
-	PGresult *user = calendar_sql(connection, error, "SELECT email FROM users WHERE id = $1", 1,
-				      context->principal.user_id);
-	if (user == NULL)
-		return -1;
-	if (PQntuples(user) == 1)
-		snprintf(state->email, sizeof(state->email), "%s", PQgetvalue(user, 0, 0));
-	PQclear(user);
 	PGresult *calendar = calendar_find(connection, context, context->target.calendar, false, error, &failed);
 	if (calendar == NULL) {
 		state->problem = "event_not_found";
@@ -945,7 +937,21 @@ static int rsvp_work(PGconn *connection, void *opaque, ex_db_error *error)
 		state->problem = "event_not_found";
 		return 0;
 	}
-	if (ex_itip_set_partstat(parsed, state->email, state->partstat, NULL) == 0)
+	ex_itip_roles *roles = malloc(sizeof(*roles));
+	int own = -1;
+	if (roles == NULL) {
+		snprintf(error->message, sizeof(error->message), "out of memory reading the event's attendees");
+	} else {
+		ex_itip_read_roles(parsed, roles);
+		own = calendar_own_address(connection, context->principal.user_id, roles, state->email, sizeof(state->email),
+					   error);
+		free(roles);
+	}
+	if (own < 0) {
+		icalcomponent_free(parsed);
+		return -1;
+	}
+	if (own == 1 || ex_itip_set_partstat(parsed, state->email, state->partstat, NULL) == 0)
 		state->problem = "not_an_attendee";
 	else
 		state->text = icalcomponent_as_ical_string_r(parsed);

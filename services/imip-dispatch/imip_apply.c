@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "calendar_addresses.h"
 #include "calendar_itip.h"
 #include "expresso/log.h"
 #include "ical_object.h"
@@ -62,30 +63,23 @@ static bool sent_by(const apply_run *run, const char *address)
 	       (strcmp(run->message->from, address) == 0 || strcmp(run->message->envelope_sender, address) == 0);
 }
 
-/* Returns 1 when ADDRESS is the address of a user of the tenant, 0 when not, -1 on error. */
+/* Returns 1 when ADDRESS is the email or an alias of a user of the tenant, 0 when not, -1 on error. */
 static int is_local_user(apply_run *run, const char *address)
 {
-	const char *params[] = { address };
-	PGresult *result = ex_db_exec(run->connection, "SELECT 1 FROM users WHERE lower(email) = $1", 1, params, run->error);
-	if (result == NULL)
-		return -1;
-	int found = PQntuples(result) > 0;
-	PQclear(result);
-	return found;
+	char user_id[EX_DAV_UUID_TEXT];
+	return calendar_user_for_address(run->connection, address, false, user_id, sizeof(user_id), run->error);
 }
 
-/* Reads the recipient's address into RUN->recipient. Returns 1 found, 0 when the user has none or is disabled, -1 error. */
+/*
+ * Reads into RUN->recipient the address by which the recipient takes part
+ * in the message: its email or the alias the message names. Returns 1
+ * found, 0 when the user is disabled or gone, -1 on error.
+ */
 static int read_recipient(apply_run *run)
 {
-	const char *params[] = { run->message->user_id };
-	PGresult *result = ex_db_exec(run->connection, "SELECT email FROM users WHERE id = $1 AND NOT disabled", 1, params,
-				      run->error);
-	if (result == NULL)
-		return -1;
-	int found = PQntuples(result) == 1 &&
-		    imip_address_lower(PQgetvalue(result, 0, 0), run->recipient, sizeof(run->recipient)) == 0;
-	PQclear(result);
-	return found;
+	int status = calendar_own_address(run->connection, run->message->user_id, run->roles, run->recipient,
+					  sizeof(run->recipient), run->error);
+	return status == 0 ? 1 : status == 1 ? 0 : -1;
 }
 
 /* Returns the component of CALENDAR without RECURRENCE-ID (the master), else its first component. */

@@ -18,6 +18,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 
+import { addAlias, removeAlias } from './lib/aliases.mjs';
 import { buildDir, freePort, mailListenersOff, repoRoot, requireEnv, startDaemon, waitForHttp } from './lib/stack.mjs';
 
 const calendarBinary = path.join(buildDir, 'services', 'calendar', 'expresso-calendar');
@@ -371,6 +372,39 @@ test('rsvp through the JSON API', { timeout: TEST_TIMEOUT_MS }, async () => {
   assert.equal(partstatOf((await request(users.alice, 'GET', href)).text, users.bob.email), 'DECLINED');
   await request(users.alice, 'DELETE', `${home}default/${solo}.ics`);
   await request(users.alice, 'DELETE', href);
+});
+
+test('invitation to an alias reaches its user, who replies as the alias', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const alias = `bob-alias-${crypto.randomUUID().slice(0, 8)}@${users.bob.email.split('@')[1]}`;
+  await addAlias(users.bob.email, alias);
+  const uid = `alias-${crypto.randomUUID()}`;
+  const home = (await principalOf(users.alice)).replace('/principals/', '/calendars/');
+  const href = `${home}default/${uid}.ics`;
+  try {
+    const stored = await request(users.alice, 'PUT', href, {
+      body: invitation(uid, [`ATTENDEE;PARTSTAT=NEEDS-ACTION:mailto:${alias.toUpperCase()}`]), type: 'text/calendar' });
+    assert.equal(stored.status, 201, stored.text);
+
+    // The copy lands in Bob's calendar, and Bob's answer names the alias he was invited as.
+    const copy = await bobCopy(uid);
+    assert.ok(copy !== undefined, 'Bob has a copy of the invitation sent to his alias');
+    const rsvpUrl = `/api/v1/calendars/default/events/${encodeURIComponent(copy.name)}/rsvp`;
+    const accepted = await request(users.bob, 'POST', rsvpUrl, { body: '{"partstat":"accepted"}', type: 'application/json' });
+    assert.equal(accepted.status, 200, accepted.text);
+    const organizerCopy = (await request(users.alice, 'GET', href)).text;
+    assert.equal(partstatOf(organizerCopy, alias), 'ACCEPTED');
+    assert.equal(partstatOf(organizerCopy, users.bob.email), null);
+
+    // Free/busy asked by the alias finds Bob.
+    const freebusy = await request(users.alice, 'GET',
+      `/api/v1/calendars/freebusy?start=20270110T000000Z&end=20270111T000000Z&users=${encodeURIComponent(alias)}`);
+    assert.equal(freebusy.status, 200, freebusy.text);
+    assert.deepEqual(JSON.parse(freebusy.text).users[0].busy.map((b) => `${b.start}/${b.end}`),
+      ['20270110T130000Z/20270110T140000Z']);
+  } finally {
+    await request(users.alice, 'DELETE', href);
+    await removeAlias(users.bob.email, alias);
+  }
 });
 
 test('SCHEDULE-AGENT=CLIENT skips server scheduling', async () => {

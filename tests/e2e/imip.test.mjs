@@ -12,6 +12,7 @@ import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
 import { promisify } from 'node:util';
 
+import { addAlias, removeAlias } from './lib/aliases.mjs';
 import { requireEnv } from './lib/stack.mjs';
 
 const TEST_TIMEOUT_MS = 120_000;
@@ -291,6 +292,28 @@ test('external REQUEST lands in attendee calendar', { timeout: TEST_TIMEOUT_MS }
   const cancelled = await copiesOf(users.bob, uid);
   assert.equal(cancelled.length, 1);
   assert.match(unfold(cancelled[0].ical), /\r\nSTATUS:CANCELLED\r\n/);
+});
+
+test('external REQUEST to an alias lands in its user calendar', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const alias = `bob-imip-${crypto.randomUUID().slice(0, 8)}@${users.bob.email.split('@')[1]}`;
+  await addAlias(users.bob.email, alias);
+  try {
+    const organizer = `boss-${crypto.randomUUID()}@remote.test`;
+    const uid = `imip-${crypto.randomUUID()}`;
+    const attendees = [{ email: organizer, partstat: 'ACCEPTED' }, { email: alias, partstat: 'NEEDS-ACTION' }];
+    const invitation = vcalendar('REQUEST', eventLines(uid, organizer, attendees));
+    await sendAndWait('applied', { from: organizer, to: alias, method: 'REQUEST', ical: invitation });
+    const copies = await copiesOf(users.bob, uid);
+    assert.equal(copies.length, 1, 'one copy in Bob\'s calendars');
+    assert.equal(partstatOf(copies[0].ical, alias), 'NEEDS-ACTION');
+
+    // The CANCEL to the alias reaches the same copy.
+    const cancel = vcalendar('CANCEL', [...eventLines(uid, organizer, attendees, { sequence: 1 }), 'STATUS:CANCELLED']);
+    await sendAndWait('applied', { from: organizer, to: alias, method: 'CANCEL', ical: cancel });
+    assert.match(unfold((await copiesOf(users.bob, uid))[0].ical), /\r\nSTATUS:CANCELLED\r\n/);
+  } finally {
+    await removeAlias(users.bob.email, alias);
+  }
 });
 
 test('CANCEL of one recurrence instance', { timeout: TEST_TIMEOUT_MS }, async () => {
