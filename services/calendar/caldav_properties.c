@@ -192,6 +192,13 @@ static bool resolve_scheduling_principal(const calendar_resource *resource, ex_d
 		ex_dav_ms_begin_property(ms, EX_CALDAV_NS, name);
 		if (email[0] != '\0' && snprintf(href, sizeof(href), "mailto:%s", email) < (int)sizeof(href))
 			ex_dav_ms_text_property(ms, EX_DAV_NS, "href", href);
+		for (const char *alias = resource->context->user_aliases; *alias != '\0';) {
+			int alias_length = (int)strcspn(alias, " ");
+			if (snprintf(href, sizeof(href), "mailto:%.*s", alias_length, alias) < (int)sizeof(href))
+				ex_dav_ms_text_property(ms, EX_DAV_NS, "href", href);
+			alias += alias_length;
+			alias += strspn(alias, " ");
+		}
 		if (calendar_href_principal(href, user) == 0)
 			ex_dav_ms_text_property(ms, EX_DAV_NS, "href", href);
 		ex_dav_ms_end_property(ms);

@@ -54,8 +54,15 @@ void calendar_schedule_changes_free(calendar_schedule_changes *changes);
  */
 void calendar_schedule_publish(const calendar_context *context);
 
-/* Reads the user's email address into CONTEXT->user_email (left "" on failure), for calendar-user-address-set. */
+/*
+ * Reads the user's email address into CONTEXT->user_email and the user's
+ * aliases into CONTEXT->user_aliases (both left "" on failure), for
+ * calendar-user-address-set and the free-busy ORGANIZER check.
+ */
 void calendar_schedule_load_address(calendar_context *context);
+
+/* Returns true when ADDRESS (a bare address) is, ignoring case, the email or an alias loaded into CONTEXT. */
+bool calendar_schedule_is_own_address(const calendar_context *context, const char *address);
 
 /* Handles a POST: a free-busy request to the schedule outbox (caldav_schedule_outbox.c), 405 on any other resource. */
 void calendar_schedule_handle_post(calendar_context *context);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "expresso/log.h"
 
@@ -181,15 +182,39 @@ void calendar_schedule_handle_dav(calendar_context *context, const char *method)
 	}
 }
 
+/*
+ * Copies the space-separated ALIASES into OUT, whole addresses only.
+ * NOTE: aliases past the size of OUT (2 KiB, some 60 addresses of 30
+ * bytes) are left out of calendar-user-address-set and of the free-busy
+ * ORGANIZER check. Scheduling itself reads every alias from the database.
+ */
+static void copy_whole_aliases(char *out, size_t size, const char *aliases)
+{
+	size_t length = strlen(aliases);
+
+	if (length >= size) {
+		length = size - 1;
+		while (length > 0 && aliases[length] != ' ')
+			length--;
+	}
+	memcpy(out, aliases, length);
+	out[length] = '\0';
+}
+
 static int address_work(PGconn *connection, void *opaque, ex_db_error *error)
 {
 	calendar_context *context = opaque;
-	PGresult *result = calendar_sql(connection, error, "SELECT email FROM users WHERE id = $1", 1,
-					context->principal.user_id);
+	PGresult *result = calendar_sql(connection, error,
+					"SELECT email, coalesce((SELECT string_agg(address, ' ' ORDER BY address) "
+					"  FROM mail_aliases WHERE user_id = $1 AND left(address, 1) <> '@'), '') "
+					"FROM users WHERE id = $1",
+					1, context->principal.user_id);
 	if (result == NULL)
 		return -1;
-	if (PQntuples(result) == 1)
+	if (PQntuples(result) == 1) {
 		snprintf(context->user_email, sizeof(context->user_email), "%s", PQgetvalue(result, 0, 0));
+		copy_whole_aliases(context->user_aliases, sizeof(context->user_aliases), PQgetvalue(result, 0, 1));
+	}
 	PQclear(result);
 	return 0;
 }
@@ -200,8 +225,27 @@ void calendar_schedule_load_address(calendar_context *context)
 
 	memset(&error, 0, sizeof(error));
 	context->user_email[0] = '\0';
+	context->user_aliases[0] = '\0';
 	if (ex_db_tenant_transaction(context->service->dav.database, context->principal.tenant_id, EX_DB_READ_COMMITTED,
 				     address_work, context, &error) != 0)
 		ex_log(EX_LOG_WARN, "caldav_address_unavailable", "{s:s, s:s}", "user", context->principal.user_id, "error",
 		       error.message);
+}
+
+bool calendar_schedule_is_own_address(const calendar_context *context, const char *address)
+{
+	size_t length = strlen(address);
+
+	if (length == 0)
+		return false;
+	if (strcasecmp(address, context->user_email) == 0)
+		return true;
+	for (const char *alias = context->user_aliases; *alias != '\0';) {
+		size_t alias_length = strcspn(alias, " ");
+		if (alias_length == length && strncasecmp(alias, address, length) == 0)
+			return true;
+		alias += alias_length;
+		alias += strspn(alias, " ");
+	}
+	return false;
 }

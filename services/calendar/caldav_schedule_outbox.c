@@ -162,9 +162,10 @@ static bool read_request(freebusy_request *request)
 	icalproperty *organizer = icalcomponent_get_first_property(request->request, ICAL_ORGANIZER_PROPERTY);
 	if (organizer == NULL ||
 	    ex_itip_address(icalproperty_get_organizer(organizer), request->organizer, sizeof(request->organizer)) != 0 ||
-	    strcasecmp(request->organizer, context->user_email) != 0) {
+	    !calendar_schedule_is_own_address(context, request->organizer)) {
 		calendar_reply_error(reply, 403, EX_CALDAV_NS, "organizer-allowed",
-				     "the ORGANIZER of a free-busy request must be your address, mailto:%s", context->user_email);
+				     "the ORGANIZER of a free-busy request must be your address, mailto:%s, or one of your aliases",
+				     context->user_email);
 		return false;
 	}
 	request->uid = icalcomponent_get_uid(request->request);

@@ -123,6 +123,7 @@ typedef struct {
 	ex_dav_depth depth;
 	long long quota_used; /* bytes of the user's calendar objects, -1 until a handler reads it */
 	char user_email[256]; /* users.email, read for the scheduling properties; "" until then */
+	char user_aliases[2048]; /* the user's aliases (catch-alls aside), space-separated, read with user_email */
 	const char *body_type; /* media type of BODY when it is not the request's (an RSVP's iCalendar), else NULL */
 	bool no_scheduling;    /* store without implicit scheduling (imports of existing events) */
 	const char *if_match;  /* If-Match of a PUT the server makes itself (an RSVP), else NULL for the request's */

@@ -395,6 +395,21 @@ test('invitation to an alias reaches its user, who replies as the alias', { time
     assert.equal(partstatOf(organizerCopy, alias), 'ACCEPTED');
     assert.equal(partstatOf(organizerCopy, users.bob.email), null);
 
+    // Bob's principal lists the alias after his email, and he may organize a free-busy request as the alias.
+    const bobPrincipal = await principalOf(users.bob);
+    const addresses = await propfind(users.bob, bobPrincipal, '<c:calendar-user-address-set/>');
+    assert.match(addresses.text, new RegExp(`<d:href>mailto:${users.bob.email}</d:href><d:href>mailto:${alias}</d:href>`));
+    const outbox = `${bobPrincipal.replace('/principals/', '/calendars/')}outbox/`;
+    const freebusyRequest = ['BEGIN:VCALENDAR', 'VERSION:2.0', 'PRODID:-//Expresso e2e//EN', 'METHOD:REQUEST', 'BEGIN:VFREEBUSY',
+      'DTSTAMP:20261205T100000Z', `ORGANIZER:mailto:${alias}`, 'DTSTART:20270110T000000Z', 'DTEND:20270111T000000Z',
+      `UID:${crypto.randomUUID()}`, `ATTENDEE:mailto:${users.alice.email}`, 'END:VFREEBUSY', 'END:VCALENDAR', ''].join('\r\n');
+    const asAlias = await request(users.bob, 'POST', outbox, { body: freebusyRequest, type: 'text/calendar' });
+    assert.equal(asAlias.status, 200, asAlias.text);
+    assert.match(asAlias.text, /2\.0;Success/);
+    const asOther = await request(users.bob, 'POST', outbox,
+      { body: freebusyRequest.replace(`mailto:${alias}`, `mailto:${users.alice.email}`), type: 'text/calendar' });
+    assert.equal(asOther.status, 403, asOther.text);
+
     // Free/busy asked by the alias finds Bob.
     const freebusy = await request(users.alice, 'GET',
       `/api/v1/calendars/freebusy?start=20270110T000000Z&end=20270111T000000Z&users=${encodeURIComponent(alias)}`);
