@@ -43,9 +43,11 @@ void ex_smtp_data_free(ex_smtp_data_decoder *decoder)
 /*
  * Grows the content buffer to at least NEEDED bytes, doubling from
  * INITIAL_CAPACITY but never past max_length. Returns false, with
- * allocation_failed set, when realloc fails.
+ * allocation_failed set, when realloc fails. Marked cold so that the
+ * compiler keeps it out of line and emit(), which runs for every CR, LF
+ * and line-start byte, stays small.
  */
-static bool grow_content(ex_smtp_data_decoder *decoder, size_t needed)
+__attribute__((cold)) static bool grow_content(ex_smtp_data_decoder *decoder, size_t needed)
 {
 	size_t capacity = decoder->capacity == 0 ? INITIAL_CAPACITY : decoder->capacity;
 	while (capacity < needed && capacity < decoder->max_length)
