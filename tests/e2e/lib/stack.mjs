@@ -1,6 +1,6 @@
 // Helpers shared by the end-to-end tests: the stack's endpoints (from the
-// environment that scripts/test.sh fills from stack.env) and small process
-// and HTTP utilities.
+// environment that scripts/test.sh fills from stack.env), small process,
+// HTTP and polling utilities, and the environment of a private expresso-mail.
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -17,7 +17,7 @@ export function requireEnv(name) {
   return value;
 }
 
-// Returns an object with the value of each variable in NAMES; throws at the first one that is not set.
+// Returns an object with the value of each variable in NAMES. Throws at the first one that is not set.
 export function requireEnvs(names) {
   return Object.fromEntries(names.map((name) => [name, requireEnv(name)]));
 }
