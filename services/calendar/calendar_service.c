@@ -86,7 +86,7 @@ int calendar_service_open(calendar_service *service, ex_daemon *daemon)
 	const ex_dav_service_spec spec = {
 		.name = "calendar",
 		.changes_help = "Calendar objects and calendars created, updated or deleted.",
-		.auth_failures_help = "CalDAV requests answered 401 for missing or wrong credentials.",
+		.auth_failures_help = "CalDAV requests rejected with 401 Unauthorized for missing or invalid credentials.",
 		.rejected_bodies_help = "Request bodies rejected for their content: invalid XML or iCalendar, or over a limit.",
 		.max_resource_size = service->max_resource_size,
 	};

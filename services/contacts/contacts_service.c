@@ -59,7 +59,7 @@ int contacts_service_open(contacts_service *service, ex_daemon *daemon)
 	const ex_dav_service_spec spec = {
 		.name = "contacts",
 		.changes_help = "vCards and address books created, updated or deleted.",
-		.auth_failures_help = "CardDAV and API requests answered 401 for missing or wrong credentials.",
+		.auth_failures_help = "CardDAV and API requests rejected with 401 Unauthorized for missing or invalid credentials.",
 		.rejected_bodies_help = "Request bodies rejected for their content: invalid XML or vCard, or over a limit.",
 		.max_resource_size = service->max_resource_size,
 	};

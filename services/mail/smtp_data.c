@@ -40,6 +40,30 @@ void ex_smtp_data_free(ex_smtp_data_decoder *decoder)
 	ex_smtp_data_reset(decoder);
 }
 
+/*
+ * Grows the content buffer to at least NEEDED bytes, doubling from
+ * INITIAL_CAPACITY but never past max_length. Returns false, with
+ * allocation_failed set, when realloc fails. Marked cold so that the
+ * compiler keeps it out of line and emit(), which runs for every CR, LF
+ * and line-start byte, stays small.
+ */
+__attribute__((cold)) static bool grow_content(ex_smtp_data_decoder *decoder, size_t needed)
+{
+	size_t capacity = decoder->capacity == 0 ? INITIAL_CAPACITY : decoder->capacity;
+	while (capacity < needed && capacity < decoder->max_length)
+		capacity *= 2;
+	if (capacity > decoder->max_length)
+		capacity = (size_t)decoder->max_length;
+	char *grown = realloc(decoder->content, capacity);
+	if (grown == NULL) {
+		decoder->allocation_failed = true;
+		return false;
+	}
+	decoder->content = grown;
+	decoder->capacity = capacity;
+	return true;
+}
+
 static void emit(ex_smtp_data_decoder *decoder, char byte)
 {
 	decoder->total_length++;
@@ -49,18 +73,8 @@ static void emit(ex_smtp_data_decoder *decoder, char byte)
 		decoder->too_large = true;
 		return;
 	}
-	if (decoder->length == decoder->capacity) {
-		size_t capacity = decoder->capacity == 0 ? INITIAL_CAPACITY : decoder->capacity * 2;
-		if (capacity > decoder->max_length)
-			capacity = (size_t)decoder->max_length;
-		char *grown = realloc(decoder->content, capacity);
-		if (grown == NULL) {
-			decoder->allocation_failed = true;
-			return;
-		}
-		decoder->content = grown;
-		decoder->capacity = capacity;
-	}
+	if (decoder->length == decoder->capacity && !grow_content(decoder, decoder->length + 1))
+		return;
 	decoder->content[decoder->length++] = byte;
 }
 
@@ -85,20 +99,8 @@ static void emit_run(ex_smtp_data_decoder *decoder, const char *run, size_t leng
 		return;
 
 	/* Every stored byte counts toward max_length, so the content never needs more than max_length bytes. */
-	if (decoder->length + stored > decoder->capacity) {
-		size_t capacity = decoder->capacity == 0 ? INITIAL_CAPACITY : decoder->capacity;
-		while (capacity < decoder->length + stored && capacity < decoder->max_length)
-			capacity *= 2;
-		if (capacity > decoder->max_length)
-			capacity = (size_t)decoder->max_length;
-		char *grown = realloc(decoder->content, capacity);
-		if (grown == NULL) {
-			decoder->allocation_failed = true;
-			return;
-		}
-		decoder->content = grown;
-		decoder->capacity = capacity;
-	}
+	if (decoder->length + stored > decoder->capacity && !grow_content(decoder, decoder->length + stored))
+		return;
 	memcpy(decoder->content + decoder->length, run, stored);
 	decoder->length += stored;
 }

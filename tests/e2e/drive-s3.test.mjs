@@ -20,11 +20,9 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import S3rver from 's3rver';
 
-import { freePort, requireEnv, startDaemon, waitForHttp } from './lib/stack.mjs';
+import { s3StorageEnv, startDrive, stopDrive } from './lib/drive.mjs';
+import { devToken, freePort, requireEnv } from './lib/stack.mjs';
 
-const repoRoot = path.resolve(import.meta.dirname, '../..');
-const buildDir = process.env.EXPRESSO_BUILD_DIR || path.join(repoRoot, 'build');
-const driveBinary = path.join(buildDir, 'services', 'drive', 'expresso-drive');
 const BUCKET = 'expresso';
 // s3rver accepts only its built-in account, S3RVER with secret S3RVER.
 const ACCESS_KEY = 'S3RVER';
@@ -41,33 +39,14 @@ let endpoint;
 
 function s3Env(overrides = {}) {
   return {
-    EXPRESSO_STORAGE_BACKEND: 's3',
-    EXPRESSO_S3_ENDPOINT: endpoint,
-    EXPRESSO_S3_BUCKET: BUCKET,
-    EXPRESSO_S3_REGION: REGION,
-    EXPRESSO_S3_ACCESS_KEY: ACCESS_KEY,
-    EXPRESSO_S3_SECRET_KEY: SECRET_KEY,
+    ...s3StorageEnv({ endpoint, bucket: BUCKET, region: REGION, accessKey: ACCESS_KEY, secretKey: SECRET_KEY }),
     EXPRESSO_S3_RETRY_DELAY: '50ms',
     ...overrides,
   };
 }
 
-async function startS3Drive(overrides = {}) {
-  const port = await freePort();
-  const daemon = startDaemon(driveBinary, {
-    EXPRESSO_HTTP_ADDRESS: '127.0.0.1',
-    EXPRESSO_HTTP_PORT: String(port),
-    EXPRESSO_STORAGE_DIR: path.join(requireEnv('EXPRESSO_STATE_DIR'), 'storage'),
-    ...s3Env(overrides),
-  });
-  const base = `http://127.0.0.1:${port}`;
-  await waitForHttp(`${base}/ready`, { timeoutMs: 30_000 });
-  return { ...daemon, base };
-}
-
-async function stopDaemon(daemon) {
-  daemon.child.kill('SIGTERM');
-  await daemon.exited;
+function startS3Drive(overrides = {}) {
+  return startDrive(s3Env(overrides));
 }
 
 // Uploads CONTENT in one PATCH through the tus API of BASE; returns the PATCH status.
@@ -85,11 +64,6 @@ async function uploadOnce(base, token, name, content) {
   });
   await response.arrayBuffer();
   return response.status;
-}
-
-async function devToken(email) {
-  const { stdout } = await promisify(execFile)(path.join(repoRoot, 'scripts', 'dev-token.sh'), [email], { timeout: 30_000 });
-  return stdout.trim();
 }
 
 // Runs curl's own SigV4 signer against the front with SECRET.
@@ -157,7 +131,7 @@ test('drive suite passes on the S3 backend', { timeout: SUITE_TIMEOUT_MS }, asyn
     assert.equal(code, 0, `drive.test.mjs on S3 failed:\n${failures.join('\n')}\n${output.slice(-4000)}`);
     assert.match(output, /^# pass [1-9]/m);
   } finally {
-    await stopDaemon(drive);
+    await stopDrive(drive);
   }
   // The files went to the bucket under the tenant's prefix, and no request was rejected.
   const tenants = fs.readdirSync(path.join(s3Directory, BUCKET));
@@ -196,7 +170,7 @@ test('ranges far into an S3 object use ranged GETs', { timeout: 120_000 }, async
     const ranges = proxyLog.slice(logStart).split('\n').filter((line) => line.startsWith('range GET '));
     assert.deepEqual(ranges.map((line) => line.split(' ').pop()), [`bytes=${3 * MiB}-`, `bytes=${3 * MiB + 100}-`]);
   } finally {
-    await stopDaemon(drive);
+    await stopDrive(drive);
   }
 });
 
@@ -210,7 +184,7 @@ test('S3 requests retry after 503 SlowDown', { timeout: 60_000 }, async () => {
     const retries = drive.lines.filter((line) => line.includes('"s3_request_retry"'));
     assert.equal(retries.length, 2);
   } finally {
-    await stopDaemon(drive);
+    await stopDrive(drive);
   }
 });
 
@@ -221,7 +195,7 @@ test('wrong S3 secret is never acknowledged', { timeout: 60_000 }, async () => {
     assert.equal(await uploadOnce(drive.base, token, `unsigned-${crypto.randomUUID()}.txt`, Buffer.from('nope')), 500);
     assert.match(proxyLog, /rejected PUT/);
   } finally {
-    await stopDaemon(drive);
+    await stopDrive(drive);
   }
 });
 
@@ -291,7 +265,7 @@ test('each chunk of 5 MiB or more is one S3 part', { timeout: 120_000 }, async (
     const bytes = Buffer.from(await download.arrayBuffer());
     assert.equal(crypto.createHash('sha256').update(bytes).digest('hex'), crypto.createHash('sha256').update(content).digest('hex'));
   } finally {
-    await stopDaemon(drive);
+    await stopDrive(drive);
     await owner.end();
   }
 });

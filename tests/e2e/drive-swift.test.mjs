@@ -19,11 +19,9 @@ import path from 'node:path';
 import { spawn, execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 
-import { freePort, requireEnv, startDaemon, waitForHttp } from './lib/stack.mjs';
+import { s3StorageEnv, startDrive, stopDrive } from './lib/drive.mjs';
+import { devToken, freePort, requireEnv } from './lib/stack.mjs';
 
-const repoRoot = path.resolve(import.meta.dirname, '../..');
-const buildDir = process.env.EXPRESSO_BUILD_DIR || path.join(repoRoot, 'build');
-const driveBinary = path.join(buildDir, 'services', 'drive', 'expresso-drive');
 const BUCKET = 'expresso';
 // tempauth's "account:user" is the S3 access key.
 const ACCESS_KEY = 'expresso:drive';
@@ -46,33 +44,11 @@ async function s3(command, ...args) {
   return JSON.parse(stdout);
 }
 
-async function devToken(email) {
-  const { stdout } = await promisify(execFile)(path.join(repoRoot, 'scripts', 'dev-token.sh'), [email], { timeout: 30_000 });
-  return stdout.trim();
-}
-
-async function startSwiftDrive(overrides = {}) {
-  const port = await freePort();
-  const daemon = startDaemon(driveBinary, {
-    EXPRESSO_HTTP_ADDRESS: '127.0.0.1',
-    EXPRESSO_HTTP_PORT: String(port),
-    EXPRESSO_STORAGE_DIR: path.join(requireEnv('EXPRESSO_STATE_DIR'), 'storage'),
-    EXPRESSO_STORAGE_BACKEND: 's3',
-    EXPRESSO_S3_ENDPOINT: endpoint,
-    EXPRESSO_S3_BUCKET: BUCKET,
-    EXPRESSO_S3_REGION: REGION,
-    EXPRESSO_S3_ACCESS_KEY: ACCESS_KEY,
-    EXPRESSO_S3_SECRET_KEY: SECRET_KEY,
+function startSwiftDrive(overrides = {}) {
+  return startDrive({
+    ...s3StorageEnv({ endpoint, bucket: BUCKET, region: REGION, accessKey: ACCESS_KEY, secretKey: SECRET_KEY }),
     ...overrides,
   });
-  const base = `http://127.0.0.1:${port}`;
-  await waitForHttp(`${base}/ready`, { timeoutMs: 30_000 });
-  return { ...daemon, base };
-}
-
-async function stopDaemon(daemon) {
-  daemon.child.kill('SIGTERM');
-  await daemon.exited;
 }
 
 async function tusRequest(base, method, url, { headers = {}, body } = {}) {
@@ -165,7 +141,7 @@ test('termination aborts the S3 multipart upload', { timeout: TEST_TIMEOUT_MS },
     const failures = drive.lines.filter((line) => line.includes('"upload_parts_failed"'));
     assert.deepEqual(failures, [], 'no storage call failed');
   } finally {
-    await stopDaemon(drive);
+    await stopDrive(drive);
   }
 });
 
@@ -179,7 +155,7 @@ test('expiry aborts the S3 multipart upload', { timeout: TEST_TIMEOUT_MS }, asyn
     assert.equal((await tusRequest(drive.base, 'HEAD', upload.location)).status, 404);
     await assertAborted(upload);
   } finally {
-    await stopDaemon(drive);
+    await stopDrive(drive);
   }
 });
 
@@ -203,6 +179,6 @@ test('completion joins the parts and removes the upload file', { timeout: TEST_T
     const bytes = Buffer.from(await download.arrayBuffer());
     assert.equal(crypto.createHash('sha256').update(bytes).digest('hex'), crypto.createHash('sha256').update(upload.content).digest('hex'));
   } finally {
-    await stopDaemon(drive);
+    await stopDrive(drive);
   }
 });

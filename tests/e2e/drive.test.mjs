@@ -13,17 +13,13 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import { execFile } from 'node:child_process';
 import http from 'node:http';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { connect as connectNats } from 'nats';
 import * as tus from 'tus-js-client';
 
-import { freePort, requireEnv, startDaemon, waitForHttp } from './lib/stack.mjs';
-
-const repoRoot = path.resolve(import.meta.dirname, '../..');
-const buildDir = process.env.EXPRESSO_BUILD_DIR || path.join(repoRoot, 'build');
+import { startDrive, stopDrive } from './lib/drive.mjs';
+import { devToken, freePort, requireEnv } from './lib/stack.mjs';
 
 const MiB = 1024 * 1024;
 const CHUNK = 16 * MiB; // EXPRESSO_DRIVE_MAX_CHUNK_SIZE default
@@ -32,7 +28,6 @@ const TEST_TIMEOUT_MS = 180_000;
 const UPLOADS = '/api/v1/drive/uploads';
 
 const driveUrl = requireEnv('EXPRESSO_DRIVE_URL');
-const driveBinary = path.join(buildDir, 'services', 'drive', 'expresso-drive');
 const aliceEmail = process.env.EXPRESSO_ALICE_EMAIL ?? 'alice@demo.expresso.test';
 const bobEmail = process.env.EXPRESSO_BOB_EMAIL ?? 'bob@demo.expresso.test';
 const carolEmail = process.env.EXPRESSO_CAROL_EMAIL ?? 'carol@acme.expresso.test';
@@ -42,12 +37,6 @@ let bob;
 let carol;
 // A per-run suffix keeps file names of this run apart from earlier runs.
 const run = crypto.randomBytes(4).toString('hex');
-
-async function devToken(email) {
-  const script = path.join(repoRoot, 'scripts', 'dev-token.sh');
-  const { stdout } = await promisify(execFile)(script, [email], { timeout: 30_000 });
-  return stdout.trim();
-}
 
 const b64 = (text) => Buffer.from(text, 'utf8').toString('base64');
 const sha256 = (buffer) => crypto.createHash('sha256').update(buffer).digest('hex');
@@ -882,7 +871,7 @@ test('versions: list, download, restore', async () => {
 });
 
 test('versions beyond the maximum are deleted', { timeout: TEST_TIMEOUT_MS }, async () => {
-  const daemon = await startOwnDrive({ EXPRESSO_DRIVE_MAX_VERSIONS: '2' });
+  const daemon = await startDrive({ EXPRESSO_DRIVE_MAX_VERSIONS: '2' });
   try {
     const name = `kept-${run}.txt`;
     const before = await usedBytes();
@@ -892,7 +881,7 @@ test('versions beyond the maximum are deleted', { timeout: TEST_TIMEOUT_MS }, as
     assert.deepEqual(listed.json().versions.map((v) => v.version), [3, 2]);
     assert.equal(await usedBytes(), before + 2 + 3);
   } finally {
-    await stopOwnDrive(daemon);
+    await stopDrive(daemon);
   }
 });
 
@@ -1046,25 +1035,6 @@ test('completed upload publishes drive.uploaded', async () => {
   }
 });
 
-// Starts a private expresso-drive on a free port with the stack's dependencies.
-async function startOwnDrive(extraEnv = {}, port = undefined) {
-  port ??= await freePort();
-  const daemon = startDaemon(driveBinary, {
-    EXPRESSO_HTTP_ADDRESS: '127.0.0.1',
-    EXPRESSO_HTTP_PORT: String(port),
-    EXPRESSO_STORAGE_DIR: path.join(requireEnv('EXPRESSO_STATE_DIR'), 'storage'),
-    ...extraEnv,
-  });
-  const base = `http://127.0.0.1:${port}`;
-  await waitForHttp(`${base}/ready`, { timeoutMs: 30_000 });
-  return { ...daemon, base, port };
-}
-
-async function stopOwnDrive(daemon) {
-  if (daemon.child.exitCode === null && daemon.child.signalCode === null) daemon.child.kill('SIGTERM');
-  await daemon.exited;
-}
-
 // Runs the quota requests against DAEMON, whose quota leaves exactly 1000 bytes free.
 async function tryQuota(daemon) {
   const postUpload = (length) =>
@@ -1094,12 +1064,12 @@ test('quota is checked up front with 413 naming it', { timeout: TEST_TIMEOUT_MS 
     const usage = (await api('/api/v1/drive/quota')).json();
     assert.equal(typeof usage.used_bytes, 'number');
     const quota = usage.used_bytes + usage.reserved_bytes + 1000;
-    const daemon = await startOwnDrive({ EXPRESSO_DRIVE_QUOTA: String(quota) });
+    const daemon = await startDrive({ EXPRESSO_DRIVE_QUOTA: String(quota) });
     let outcome;
     try {
       outcome = await tryQuota(daemon);
     } finally {
-      await stopOwnDrive(daemon);
+      await stopDrive(daemon);
     }
     const later = (await api('/api/v1/drive/quota')).json();
     const stable = later.used_bytes === usage.used_bytes && later.reserved_bytes === usage.reserved_bytes;
@@ -1118,7 +1088,7 @@ test('quota is checked up front with 413 naming it', { timeout: TEST_TIMEOUT_MS 
 });
 
 test('concurrent PATCHes through two daemons', { timeout: TEST_TIMEOUT_MS }, async () => {
-  const daemon = await startOwnDrive();
+  const daemon = await startDrive();
   try {
     for (let round = 0; round < 3; round++) {
       const location = await createUpload(2 * 4 * MiB);
@@ -1140,37 +1110,47 @@ test('concurrent PATCHes through two daemons', { timeout: TEST_TIMEOUT_MS }, asy
       assert.equal(sha256(download.buffer), sha256(Buffer.concat([winner, winner])));
     }
   } finally {
-    await stopOwnDrive(daemon);
+    await stopDrive(daemon);
   }
 });
 
+// Uploads CONTENT as NAME to the daemon at BASE with tus-js-client, resuming UPLOAD_URL when it is given.
+// The retries take about 15 s in all, enough for a killed daemon to start again. ON_CHUNK(upload, accepted,
+// resolve) runs after each chunk. Resolves with the upload's URL at the end, or when ON_CHUNK calls resolve.
+function restartableUpload(base, content, name, { chunkSize, uploadUrl, onChunk }) {
+  return new Promise((resolve, reject) => {
+    const upload = new tus.Upload(content, {
+      endpoint: base + UPLOADS,
+      uploadUrl,
+      chunkSize,
+      retryDelays: [200, 500, 1000, 2000, 4000, 8000],
+      headers: { Authorization: `Bearer ${alice}` },
+      metadata: { filename: name },
+      storeFingerprintForResuming: false,
+      onError: reject,
+      onSuccess: () => resolve(upload.url),
+      onChunkComplete: (chunk, accepted) => onChunk(upload, accepted, resolve),
+    });
+    upload.start();
+  });
+}
+
 test('tus-js-client survives a daemon restart', { timeout: TEST_TIMEOUT_MS }, async () => {
   const port = await freePort();
-  let daemon = await startOwnDrive({}, port);
+  let daemon = await startDrive({}, port);
   const content = crypto.randomBytes(24 * MiB);
   const name = `restarted-${run}.bin`;
   let restarted = null;
   try {
-    await new Promise((resolve, reject) => {
-      const upload = new tus.Upload(content, {
-        endpoint: daemon.base + UPLOADS,
-        chunkSize: 8 * MiB,
-        // About 15 s in all, enough for the daemon to start again.
-        retryDelays: [200, 500, 1000, 2000, 4000, 8000],
-        headers: { Authorization: `Bearer ${alice}` },
-        metadata: { filename: name },
-        storeFingerprintForResuming: false,
-        onError: reject,
-        onSuccess: resolve,
-        onChunkComplete: (chunk, accepted) => {
-          if (accepted !== 8 * MiB || restarted) return;
-          daemon.child.kill('SIGKILL');
-          restarted = daemon.exited.then(() => startOwnDrive({}, port)).then((next) => {
-            daemon = next;
-          });
-        },
-      });
-      upload.start();
+    await restartableUpload(daemon.base, content, name, {
+      chunkSize: 8 * MiB,
+      onChunk: (upload, accepted) => {
+        if (accepted !== 8 * MiB || restarted) return;
+        daemon.child.kill('SIGKILL');
+        restarted = daemon.exited.then(() => startDrive({}, port)).then((next) => {
+          daemon = next;
+        });
+      },
     });
     assert.ok(restarted, 'the daemon was restarted during the upload');
     await restarted;
@@ -1179,32 +1159,17 @@ test('tus-js-client survives a daemon restart', { timeout: TEST_TIMEOUT_MS }, as
     assert.equal(sha256(download.buffer), sha256(content));
   } finally {
     await restarted?.catch(() => {});
-    await stopOwnDrive(daemon);
+    await stopDrive(daemon);
   }
 });
 
 test('tus-js-client 100 MiB: pause, resume, restart', { timeout: TEST_TIMEOUT_MS }, async () => {
   const port = await freePort();
-  let daemon = await startOwnDrive({}, port);
+  let daemon = await startDrive({}, port);
   const content = crypto.randomBytes(100 * MiB);
   const name = `hundred-${run}.bin`;
   let restarted = null;
-  const start = (uploadUrl, onChunk) =>
-    new Promise((resolve, reject) => {
-      const upload = new tus.Upload(content, {
-        endpoint: daemon.base + UPLOADS,
-        uploadUrl,
-        chunkSize: CHUNK,
-        retryDelays: [200, 500, 1000, 2000, 4000, 8000],
-        headers: { Authorization: `Bearer ${alice}` },
-        metadata: { filename: name },
-        storeFingerprintForResuming: false,
-        onError: reject,
-        onSuccess: () => resolve(upload.url),
-        onChunkComplete: (chunk, accepted) => onChunk(upload, accepted, resolve),
-      });
-      upload.start();
-    });
+  const start = (uploadUrl, onChunk) => restartableUpload(daemon.base, content, name, { chunkSize: CHUNK, uploadUrl, onChunk });
   try {
     // Pause after the first 16 MiB chunk.
     const url = await start(undefined, (upload, accepted, resolve) => {
@@ -1216,7 +1181,7 @@ test('tus-js-client 100 MiB: pause, resume, restart', { timeout: TEST_TIMEOUT_MS
     await start(url, (upload, accepted) => {
       if (accepted !== 2 * CHUNK || restarted) return;
       daemon.child.kill('SIGKILL');
-      restarted = daemon.exited.then(() => startOwnDrive({}, port)).then((next) => {
+      restarted = daemon.exited.then(() => startDrive({}, port)).then((next) => {
         daemon = next;
       });
     });
@@ -1228,12 +1193,12 @@ test('tus-js-client 100 MiB: pause, resume, restart', { timeout: TEST_TIMEOUT_MS
     assert.equal(sha256(download.buffer), sha256(content));
   } finally {
     await restarted?.catch(() => {});
-    await stopOwnDrive(daemon);
+    await stopDrive(daemon);
   }
 });
 
 test('expired upload is gone after the purge', { timeout: TEST_TIMEOUT_MS }, async () => {
-  const daemon = await startOwnDrive({ EXPRESSO_DRIVE_UPLOAD_EXPIRY: '2s', EXPRESSO_DRIVE_PURGE_INTERVAL: '1s' });
+  const daemon = await startDrive({ EXPRESSO_DRIVE_UPLOAD_EXPIRY: '2s', EXPRESSO_DRIVE_PURGE_INTERVAL: '1s' });
   try {
     const location = await createUpload(10, undefined, { base: daemon.base });
     const response = await patch(daemon.base + location, 0, 'abc');
@@ -1252,7 +1217,7 @@ test('expired upload is gone after the purge', { timeout: TEST_TIMEOUT_MS }, asy
     assert.equal((await tusRequest('HEAD', daemon.base + location)).status, 404);
     assert.equal((await patch(daemon.base + location, 3, 'def')).status, 404);
   } finally {
-    await stopOwnDrive(daemon);
+    await stopDrive(daemon);
   }
 });
 
@@ -1278,7 +1243,7 @@ test('SIGKILL during PATCH, restart, HEAD, resume', { timeout: TEST_TIMEOUT_MS }
   const content = crypto.randomBytes(24 * MiB);
   const part = 8 * MiB;
   const name = `killed-${run}.bin`;
-  let daemon = await startOwnDrive();
+  let daemon = await startDrive();
   try {
     const location = await createUpload(content.length, { filename: name }, { base: daemon.base });
     assert.equal((await patch(daemon.base + location, 0, content.subarray(0, part))).status, 204);
@@ -1289,7 +1254,7 @@ test('SIGKILL during PATCH, restart, HEAD, resume', { timeout: TEST_TIMEOUT_MS }
     assert.equal((await daemon.exited).signal, 'SIGKILL');
     request.destroy();
 
-    daemon = await startOwnDrive({});
+    daemon = await startDrive({});
     const offset = await headOffset(daemon.base + location);
     assert.equal(offset, part);
 
@@ -1297,7 +1262,7 @@ test('SIGKILL during PATCH, restart, HEAD, resume', { timeout: TEST_TIMEOUT_MS }
     assert.equal((await patch(daemon.base + location, part, content.subarray(part, 2 * part))).status, 204);
     daemon.child.kill('SIGKILL');
     await daemon.exited;
-    daemon = await startOwnDrive({});
+    daemon = await startDrive({});
     assert.equal(await headOffset(daemon.base + location), 2 * part);
     assert.equal((await patch(daemon.base + location, 2 * part, content.subarray(2 * part))).status, 204);
 
@@ -1306,7 +1271,7 @@ test('SIGKILL during PATCH, restart, HEAD, resume', { timeout: TEST_TIMEOUT_MS }
     assert.equal(download.buffer.length, content.length);
     assert.equal(sha256(download.buffer), sha256(content));
   } finally {
-    await stopOwnDrive(daemon);
+    await stopDrive(daemon);
   }
 });
 

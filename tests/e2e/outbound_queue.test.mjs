@@ -14,14 +14,17 @@
 // python3-dnslib).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
-import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 
-import { SmtpClient } from './lib/smtp_client.mjs';
-import { buildDir, freePort, mailListenersOff, requireEnv, runToExit, startDaemon, waitForHttp } from './lib/stack.mjs';
+import { openSubmission } from './lib/smtp_client.mjs';
+import {
+  buildDir, freeMailPorts, freePort, helperEvent, mailInstanceEnv, requireBuilt, requireEnvs, runToExit, startDaemon,
+  startPythonHelper, waitFor, waitForDaemon,
+} from './lib/stack.mjs';
+import { findAccount, tenantQuery } from './lib/tenant_db.mjs';
 
 const TEST_TIMEOUT_MS = 120_000;
 const host = '127.0.0.1';
@@ -50,44 +53,6 @@ let instanceEnv;
 
 // ---- helper processes -------------------------------------------------------------
 
-// Starts a Python helper that prints "ready" and then one JSON event per line.
-function startHelper(script, args) {
-  const child = spawn('/usr/bin/python3', [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const helper = { child, events: [], stderr: '', listeners: [] };
-  let partial = '';
-  child.stdout.on('data', (chunk) => {
-    partial += chunk.toString();
-    const lines = partial.split('\n');
-    partial = lines.pop();
-    for (const line of lines) {
-      helper.events.push(line === 'ready' ? { event: 'ready' } : JSON.parse(line));
-      for (const listener of helper.listeners) listener();
-    }
-  });
-  child.stderr.on('data', (chunk) => { helper.stderr += chunk.toString(); });
-  helper.exited = new Promise((resolve) => child.on('exit', resolve));
-  return helper;
-}
-
-// Waits until HELPER has logged an event matching PREDICATE.
-function helperEvent(helper, predicate, timeoutMs = 30_000) {
-  return new Promise((resolve, reject) => {
-    const check = () => {
-      const found = helper.events.find(predicate);
-      if (found === undefined) return false;
-      clearTimeout(timer);
-      helper.listeners = helper.listeners.filter((listener) => listener !== check);
-      resolve(found);
-      return true;
-    };
-    const timer = setTimeout(() => {
-      helper.listeners = helper.listeners.filter((listener) => listener !== check);
-      reject(new Error(`no matching event within ${timeoutMs} ms; stderr: ${helper.stderr}`));
-    }, timeoutMs);
-    if (!check()) helper.listeners.push(check);
-  });
-}
-
 async function stopProcess(child, exited) {
   if (child.exitCode === null && child.signalCode === null) {
     child.kill('SIGTERM');
@@ -105,45 +70,14 @@ function saveInstanceLog() {
 async function startInstance() {
   saveInstanceLog();
   instance = startDaemon(binary, instanceEnv);
-  try {
-    await waitForHttp(`http://${host}:${instanceEnv.EXPRESSO_HTTP_PORT}/ready`, { timeoutMs: 20_000 });
-  } catch (error) {
-    instance.child.kill('SIGKILL');
-    throw new Error(`${error.message}; daemon output:\n${instance.lines.slice(-10).join('\n')}`);
-  }
+  await waitForDaemon(instance, `http://${host}:${instanceEnv.EXPRESSO_HTTP_PORT}/ready`);
 }
 
 // ---- the store ------------------------------------------------------------------
 
-async function tenantQuery(sql, params = []) {
-  const client = await owner.connect();
-  try {
-    await client.query('BEGIN');
-    await client.query("SELECT set_config('app.tenant_id', $1, true)", [alice.tenantId]);
-    const result = await client.query(sql, params);
-    await client.query('COMMIT');
-    return result.rows;
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw error;
-  } finally {
-    client.release();
-  }
-}
-
-async function waitFor(description, probe, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${description}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
-
 // Returns the stored DSNs in Alice's INBOX whose subject is like SUBJECT and that name ADDRESS.
 async function findDsns(address, subject) {
-  const rows = await tenantQuery(
+  const rows = await tenantQuery(owner, alice.tenantId,
     `SELECT m.storage_key FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id
       WHERE b.user_id = $1 AND b.name = 'INBOX' AND m.subject LIKE $2`, [alice.userId, subject]);
   return rows.map((row) => readFileSync(path.join(env.EXPRESSO_STATE_DIR, 'storage', alice.tenantId, row.storage_key)).toString('utf8'))
@@ -153,7 +87,7 @@ async function findDsns(address, subject) {
 const DELAYED = 'Delayed Mail%';
 
 async function recipientRows(queueId) {
-  return tenantQuery(
+  return tenantQuery(owner, alice.tenantId,
     'SELECT q.attempts, q.locked_until, r.address, r.status, r.status_code, r.delay_notified FROM mail_queue q ' +
     'JOIN mail_queue_recipients r ON r.queue_id = q.id WHERE q.id = $1 ORDER BY r.position', [queueId]);
 }
@@ -174,12 +108,8 @@ async function submit(subject, recipients) {
   const to = recipients.map((recipient) => recipient.address).join(', ');
   const content = Buffer.from(`From: Alice <${alice.email}>\r\nTo: ${to}\r\nSubject: ${subject}\r\n` +
     `Message-ID: <${crypto.randomUUID()}@e2e.expresso.test>\r\n\r\nHello from the queue test.\r\n`);
-  const client = await SmtpClient.connect(Number(instanceEnv.EXPRESSO_SUBMISSION_PORT));
-  await client.ehlo();
-  await client.startTls(ca);
-  await client.ehlo();
-  const plain = Buffer.from(`\0${alice.email}\0${env.EXPRESSO_ALICE_APP_PASSWORD}`).toString('base64');
-  assert.equal((await client.command(`AUTH PLAIN ${plain}`)).code, 235);
+  const client = await openSubmission(instanceEnv.EXPRESSO_SUBMISSION_PORT,
+    { ca, user: alice.email, password: env.EXPRESSO_ALICE_APP_PASSWORD });
   assert.match((await client.command(`MAIL FROM:<${alice.email}>`)).text, /^250 /);
   for (const recipient of recipients) {
     assert.match((await client.command(`RCPT TO:<${recipient.address}>${recipient.parameters ?? ''}`)).text, /^250 /);
@@ -188,7 +118,7 @@ async function submit(subject, recipients) {
   await client.command('QUIT');
   client.close();
   return waitFor('a queue row', async () => {
-    const rows = await tenantQuery(
+    const rows = await tenantQuery(owner, alice.tenantId,
       'SELECT q.id FROM mail_queue q JOIN mail_queue_recipients r ON r.queue_id = q.id ' +
       'WHERE q.user_id = $1 AND q.created_at >= $2 AND r.address = $3', [alice.userId, since, recipients[0].address]);
     return rows[0]?.id;
@@ -198,34 +128,23 @@ async function submit(subject, recipients) {
 // ---- setup ------------------------------------------------------------------------
 
 before(async () => {
-  for (const name of ['EXPRESSO_DATABASE_OWNER_URL', 'EXPRESSO_TLS_CA', 'EXPRESSO_STATE_DIR', 'EXPRESSO_ALICE_EMAIL',
-    'EXPRESSO_ALICE_APP_PASSWORD']) env[name] = requireEnv(name);
-  assert.ok(existsSync(binary), `${binary} is missing: build the tree or set EXPRESSO_BUILD_DIR`);
+  Object.assign(env, requireEnvs(['EXPRESSO_DATABASE_OWNER_URL', 'EXPRESSO_TLS_CA', 'EXPRESSO_STATE_DIR', 'EXPRESSO_ALICE_EMAIL',
+    'EXPRESSO_ALICE_APP_PASSWORD']));
+  requireBuilt(binary);
   ca = readFileSync(env.EXPRESSO_TLS_CA);
   owner = new pg.Pool({ connectionString: env.EXPRESSO_DATABASE_OWNER_URL, max: 4 });
-  const { rows } = await owner.query('SELECT tenant_id, user_id FROM ex_tenant_for_login($1)', [env.EXPRESSO_ALICE_EMAIL]);
-  assert.equal(rows.length, 1, 'Alice is in the users table');
-  alice = { email: env.EXPRESSO_ALICE_EMAIL, tenantId: rows[0].tenant_id, userId: rows[0].user_id };
+  alice = await findAccount(owner, env.EXPRESSO_ALICE_EMAIL);
 
   const remotePort = await freePort();
-  remote = startHelper(path.join(import.meta.dirname, 'smtp_remote.py'), [String(remotePort),
+  remote = startPythonHelper(path.join(import.meta.dirname, 'smtp_remote.py'), [String(remotePort),
     path.join(env.EXPRESSO_STATE_DIR, 'tls', 'server.pem'), path.join(env.EXPRESSO_STATE_DIR, 'tls', 'server.key')]);
   await helperEvent(remote, (event) => event.event === 'ready', 15_000);
   const dnsPort = await freePort();
-  dns = startHelper(path.join(import.meta.dirname, 'lib', 'dns_server.py'), [String(dnsPort), JSON.stringify(ZONE)]);
+  dns = startPythonHelper(path.join(import.meta.dirname, 'lib', 'dns_server.py'), [String(dnsPort), JSON.stringify(ZONE)]);
   await helperEvent(dns, (event) => event.event === 'ready', 15_000);
 
   instanceEnv = {
-    ...mailListenersOff,
-    EXPRESSO_HTTP_ADDRESS: host,
-    EXPRESSO_HTTP_PORT: String(await freePort()),
-    EXPRESSO_SMTP_PORT: String(await freePort()),
-    EXPRESSO_SUBMISSION_PORT: String(await freePort()),
-    EXPRESSO_SUBMISSIONS_PORT: String(await freePort()),
-    EXPRESSO_TLS_CERT: path.join(env.EXPRESSO_STATE_DIR, 'tls', 'server.pem'),
-    EXPRESSO_TLS_KEY: path.join(env.EXPRESSO_STATE_DIR, 'tls', 'server.key'),
-    EXPRESSO_STORAGE_DIR: path.join(env.EXPRESSO_STATE_DIR, 'storage'),
-    EXPRESSO_SMTP_HOSTNAME: 'mx.test.invalid',
+    ...mailInstanceEnv(env.EXPRESSO_STATE_DIR, await freeMailPorts()),
     EXPRESSO_OUTBOUND_WORKERS: '2',
     EXPRESSO_OUTBOUND_TRANSPORTS: `remote.test=127.0.0.1:${remotePort}`,
     EXPRESSO_OUTBOUND_RESOLVER: `127.0.0.1:${dnsPort}`,
@@ -247,7 +166,7 @@ after(async () => {
   if (dns !== undefined) await stopProcess(dns.child, dns.exited);
   // Deferred messages of these tests would otherwise wait for the next instance with workers.
   if (alice !== undefined) {
-    await tenantQuery('DELETE FROM mail_queue WHERE user_id = $1 AND created_at >= $2', [alice.userId, startedAt]);
+    await tenantQuery(owner, alice.tenantId, 'DELETE FROM mail_queue WHERE user_id = $1 AND created_at >= $2', [alice.userId, startedAt]);
   }
   await owner?.end();
 });
@@ -325,7 +244,7 @@ test('NOTIFY without DELAY gets no delay notice', { timeout: TEST_TIMEOUT_MS }, 
 
 // Returns the Message-IDs of the notices in Alice's INBOX whose subject is like SUBJECT and that name ADDRESS.
 async function noticeIds(address, subject) {
-  const rows = await tenantQuery(
+  const rows = await tenantQuery(owner, alice.tenantId,
     `SELECT m.message_id, m.storage_key FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id
       WHERE b.user_id = $1 AND b.name = 'INBOX' AND m.subject LIKE $2`, [alice.userId, subject]);
   return rows.filter((row) => readFileSync(path.join(env.EXPRESSO_STATE_DIR, 'storage', alice.tenantId, row.storage_key))
@@ -339,7 +258,7 @@ async function noticesRecorded(queueId) {
   let row;
   try {
     await waitFor('the notices to be recorded', async () => {
-      [row] = await tenantQuery(
+      [row] = await tenantQuery(owner, alice.tenantId,
         'SELECT q.attempts, q.next_attempt_at, q.locked_until, q.failure_notice_id, q.delay_notice_id, ' +
         'bool_or(r.dsn_pending) AS dsn_pending FROM mail_queue q JOIN mail_queue_recipients r ON r.queue_id = q.id ' +
         'WHERE q.id = $1 GROUP BY q.id', [queueId]);
@@ -367,9 +286,9 @@ test('notices delivered before a crash are not sent again', { timeout: TEST_TIME
   // A crash after each notice reached Alice's INBOX and before it was recorded leaves this state. The
   // daemon is stopped cleanly while the state is written, so that no pass or lease of its own is left.
   await stopProcess(instance.child, instance.exited);
-  await tenantQuery("UPDATE mail_queue SET failure_notice_id = $2, delay_notice_id = $3, locked_until = NULL, " +
+  await tenantQuery(owner, alice.tenantId, "UPDATE mail_queue SET failure_notice_id = $2, delay_notice_id = $3, locked_until = NULL, " +
     'lease_token = NULL, next_attempt_at = now() WHERE id = $1', [queueId, failure.slice(1, -1), delay.slice(1, -1)]);
-  await tenantQuery("UPDATE mail_queue_recipients SET dsn_pending = (address = $2), delay_notified = false " +
+  await tenantQuery(owner, alice.tenantId, "UPDATE mail_queue_recipients SET dsn_pending = (address = $2), delay_notified = false " +
     'WHERE queue_id = $1', [queueId, rejected]);
   await startInstance();
 
@@ -382,9 +301,9 @@ test('notices delivered before a crash are not sent again', { timeout: TEST_TIME
   // A crash after the Message-ID was written and before the notice was submitted: it is sent with that id.
   await stopProcess(instance.child, instance.exited);
   const reserved = `dsn.${crypto.randomUUID()}@mx.test.invalid`;
-  await tenantQuery('UPDATE mail_queue SET failure_notice_id = $2, locked_until = NULL, lease_token = NULL, ' +
+  await tenantQuery(owner, alice.tenantId, 'UPDATE mail_queue SET failure_notice_id = $2, locked_until = NULL, lease_token = NULL, ' +
     'next_attempt_at = now() WHERE id = $1', [queueId, reserved]);
-  await tenantQuery('UPDATE mail_queue_recipients SET dsn_pending = (address = $2) WHERE queue_id = $1',
+  await tenantQuery(owner, alice.tenantId, 'UPDATE mail_queue_recipients SET dsn_pending = (address = $2) WHERE queue_id = $1',
     [queueId, rejected]);
   await startInstance();
   await noticesRecorded(queueId);
@@ -407,7 +326,7 @@ test('worker killed before QUIT does not send again', { timeout: TEST_TIMEOUT_MS
   instance.child.kill('SIGKILL');
   await instance.exited;
   // The killed worker's lease would hold the message for minutes; end it as if that time had passed.
-  await tenantQuery("UPDATE mail_queue SET locked_until = now() - interval '1 second' WHERE id = $1", [queueId]);
+  await tenantQuery(owner, alice.tenantId, "UPDATE mail_queue SET locked_until = now() - interval '1 second' WHERE id = $1", [queueId]);
   await startInstance();
 
   await waitFor('the queue row to go', async () => (await recipientRows(queueId)).length === 0);
@@ -421,7 +340,7 @@ test('worker whose lease is taken never ends the data', { timeout: TEST_TIMEOUT_
 
   // While the remote holds its reply to RCPT, another worker takes the lease.
   await helperEvent(remote, (event) => event.event === 'rcpt_held' && event.address === recipient);
-  await tenantQuery('UPDATE mail_queue SET lease_token = gen_random_uuid() WHERE id = $1', [queueId]);
+  await tenantQuery(owner, alice.tenantId, 'UPDATE mail_queue SET lease_token = gen_random_uuid() WHERE id = $1', [queueId]);
   await waitFor('the worker to find its lease gone', async () =>
     instance.lines.some((line) => line.includes('"outbound_lease_lost"') && line.includes(queueId)), 15_000);
   await new Promise((resolve) => setTimeout(resolve, 500));
@@ -429,7 +348,7 @@ test('worker whose lease is taken never ends the data', { timeout: TEST_TIMEOUT_
   assert.equal(early.length, 0, 'the remote got no message from the worker that lost its lease');
 
   // That other worker's lease runs out without a send: the next pass delivers the message once.
-  await tenantQuery('UPDATE mail_queue SET lease_token = NULL, locked_until = NULL, next_attempt_at = now() ' +
+  await tenantQuery(owner, alice.tenantId, 'UPDATE mail_queue SET lease_token = NULL, locked_until = NULL, next_attempt_at = now() ' +
     'WHERE id = $1', [queueId]);
   await waitFor('the queue row to go', async () => (await recipientRows(queueId)).length === 0, 30_000);
   const copies = remote.events.filter((event) => event.event === 'message' && event.rcpt_tos.includes(recipient));

@@ -19,6 +19,7 @@ import pg from 'pg';
 
 import { sendMessage } from './lib/smtp_client.mjs';
 import { buildDir, freePort, mailListenersOff, requireEnv, runToExit, startDaemon, waitForHttp } from './lib/stack.mjs';
+import { findAccount, tenantQuery } from './lib/tenant_db.mjs';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
 const host = '127.0.0.1';
@@ -139,20 +140,6 @@ async function loggedIn(email = env.EXPRESSO_ALICE_EMAIL, password = env.EXPRESS
   return client;
 }
 
-// Runs SQL as the owner role bound to alice's tenant.
-async function aliceQuery(sql, params) {
-  const client = await owner.connect();
-  try {
-    await client.query('BEGIN');
-    await client.query("SELECT set_config('app.tenant_id', $1, true)", [alice.tenantId]);
-    const result = await client.query(sql, params);
-    await client.query('COMMIT');
-    return result;
-  } finally {
-    client.release();
-  }
-}
-
 // Delivers one message to TO over the MX port and returns the reply line to the end of DATA.
 async function deliver(to, subject) {
   const content = `From: <someone@example.org>\r\nTo: <${to}>\r\nSubject: ${subject}\r\n\r\nHello.\r\n`;
@@ -172,10 +159,10 @@ before(async () => {
   assert.ok(existsSync(SIEVE_CONNECT), `${SIEVE_CONNECT} is missing: apt-get install sieve-connect`);
   owner = new pg.Pool({ connectionString: env.EXPRESSO_DATABASE_OWNER_URL, max: 2 });
   workDir = mkdtempSync(path.join(os.tmpdir(), 'expresso-managesieve-'));
-  const { rows } = await owner.query('SELECT tenant_id, user_id FROM ex_tenant_for_login($1)', [env.EXPRESSO_ALICE_EMAIL]);
-  alice = { tenantId: rows[0].tenant_id, userId: rows[0].user_id };
+  alice = await findAccount(owner, env.EXPRESSO_ALICE_EMAIL);
   // The folder the uploaded rule files into; delivery creates the standard mailboxes.
-  await aliceQuery("INSERT INTO mailboxes (tenant_id, user_id, name) VALUES ($1, $2, 'Projects') ON CONFLICT DO NOTHING",
+  await tenantQuery(owner, alice.tenantId,
+    "INSERT INTO mailboxes (tenant_id, user_id, name) VALUES ($1, $2, 'Projects') ON CONFLICT DO NOTHING",
     [alice.tenantId, alice.userId]);
 });
 
@@ -221,7 +208,7 @@ test('sieve-connect uploads, checks, activates and lists', async () => {
   const subject = `[mc] uploaded rule ${run}`;
   const reply = await deliver(env.EXPRESSO_ALICE_EMAIL, subject);
   assert.match(reply, /^250 /);
-  const { rows } = await aliceQuery(
+  const rows = await tenantQuery(owner, alice.tenantId,
     `SELECT b.name FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id WHERE b.user_id = $1 AND m.subject = $2`,
     [alice.userId, subject]);
   assert.deepEqual(rows.map((row) => row.name), ['Projects']);
@@ -291,17 +278,9 @@ test('delivery error shown by GETSCRIPT', async () => {
   const client = await loggedIn();
   try {
     await client.command(`PUTSCRIPT "raw-${run}" "keep;"`);
-    const { rows } = await owner.query('SELECT tenant_id, user_id FROM ex_tenant_for_login($1)', [env.EXPRESSO_ALICE_EMAIL]);
-    const db = await owner.connect();
-    try {
-      await db.query('BEGIN');
-      await db.query("SELECT set_config('app.tenant_id', $1, true)", [rows[0].tenant_id]);
-      await db.query("UPDATE sieve_scripts SET last_error = 'fileinto: mailbox \"X\" does not exist' WHERE user_id = $1 AND name = $2",
-        [rows[0].user_id, `raw-${run}`]);
-      await db.query('COMMIT');
-    } finally {
-      db.release();
-    }
+    await tenantQuery(owner, alice.tenantId,
+      "UPDATE sieve_scripts SET last_error = 'fileinto: mailbox \"X\" does not exist' WHERE user_id = $1 AND name = $2",
+      [alice.userId, `raw-${run}`]);
     const got = await client.command(`GETSCRIPT "raw-${run}"`);
     assert.match(got.at(-1), /^OK \(WARNINGS\) "last delivery error: fileinto: mailbox \\"X\\" does not exist"$/);
   } finally {
@@ -370,6 +349,19 @@ function privateInstanceEnv(ports, extra) {
 
 const mailBinary = path.join(buildDir, 'services', 'mail', 'expresso-mail');
 
+// Opens two sessions on PORT, which must be greeted, and pushes them to CLIENTS.
+// A third session must then get BYE (TRYLATER), so the limit under test is 2.
+async function fillToLimit(port, clients) {
+  for (let i = 0; i < 2; i++) {
+    const client = await RawClient.connect(port);
+    clients.push(client);
+    assert.match((await client.response()).at(-1), /^OK/, 'a session at the limit is greeted');
+  }
+  const extra = await RawClient.connect(port);
+  assert.deepEqual(await extra.response(), ['BYE (TRYLATER) "too many connections; try again later"']);
+  extra.close();
+}
+
 test('connection limit and stop with sessions open', { timeout: 60_000 }, async () => {
   // A private instance that takes two sessions at most, with its SMTP and IMAP listeners off.
   const ports = { http: await freePort(), managesieve: await freePort() };
@@ -377,14 +369,7 @@ test('connection limit and stop with sessions open', { timeout: 60_000 }, async 
   const clients = [];
   try {
     await waitForHttp(`http://${host}:${ports.http}/ready`, { timeoutMs: 20_000 });
-    for (let i = 0; i < 2; i++) {
-      const client = await RawClient.connect(ports.managesieve);
-      clients.push(client);
-      assert.match((await client.response()).at(-1), /^OK/, 'a session at the limit is greeted');
-    }
-    const extra = await RawClient.connect(ports.managesieve);
-    assert.deepEqual(await extra.response(), ['BYE (TRYLATER) "too many connections; try again later"']);
-    extra.close();
+    await fillToLimit(ports.managesieve, clients);
 
     // A closed session makes room for the next one.
     clients.shift().close();
@@ -427,14 +412,7 @@ test('connections per client address at the limit and one past', { timeout: 60_0
   const clients = [];
   try {
     await waitForHttp(`http://${host}:${ports.http}/ready`, { timeoutMs: 20_000 });
-    for (let i = 0; i < 2; i++) {
-      const client = await RawClient.connect(ports.managesieve);
-      clients.push(client);
-      assert.match((await client.response()).at(-1), /^OK/, 'a session at the limit is greeted');
-    }
-    const extra = await RawClient.connect(ports.managesieve);
-    assert.deepEqual(await extra.response(), ['BYE (TRYLATER) "too many connections; try again later"']);
-    extra.close();
+    await fillToLimit(ports.managesieve, clients);
 
     // Another client address still gets in.
     const other = await RawClient.connect(ports.managesieve, '127.0.0.2');

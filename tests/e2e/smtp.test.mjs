@@ -14,19 +14,21 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
+import { readFileSync, readdirSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import tls from 'node:tls';
 import pg from 'pg';
 
-import { buildDir, freePort, mailListenersOff, requireEnv, startDaemon, waitForHttp } from './lib/stack.mjs';
+import { SmtpClient } from './lib/smtp_client.mjs';
+import {
+  buildDir, freeMailPorts, freePort, mailInstanceEnv, mailListenersOff, requireBuilt, requireEnv, requireEnvs,
+  startDaemon, waitForDaemon,
+} from './lib/stack.mjs';
+import { findAccount, tenantQuery } from './lib/tenant_db.mjs';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
 
 const TEST_TIMEOUT_MS = 180_000;
-const REPLY_TIMEOUT_MS = 15_000;
 const host = '127.0.0.1';
 
 const env = {};
@@ -47,112 +49,7 @@ const LIMIT_IDLE_MS = 2000;
 const LIMIT_GREETING_DELAY_MS = 400;
 const LIMIT_COMMANDS_PER_MINUTE = 20;
 
-// ---- a small SMTP client --------------------------------------------------------
-
-class SmtpClient {
-  constructor(socket) {
-    this.socket = socket;
-    this.buffer = Buffer.alloc(0);
-    this.waiters = [];
-    this.closed = false;
-    this.attach(socket);
-  }
-
-  attach(socket) {
-    socket.on('data', (chunk) => {
-      this.buffer = Buffer.concat([this.buffer, chunk]);
-      this.pump();
-    });
-    socket.on('close', () => {
-      this.closed = true;
-      this.pump();
-    });
-    socket.on('error', () => {});
-  }
-
-  static connect(port, { banner = true } = {}) {
-    return new Promise((resolve, reject) => {
-      const socket = net.connect(port, host, async () => {
-        const client = new SmtpClient(socket);
-        if (banner) client.banner = await client.reply();
-        resolve(client);
-      });
-      socket.once('error', reject);
-    });
-  }
-
-  // Resolves waiters with complete replies; a closed connection gives code 0.
-  pump() {
-    while (this.waiters.length > 0) {
-      const text = this.buffer.toString('latin1');
-      const lines = [];
-      let offset = 0;
-      let complete = false;
-      for (;;) {
-        const end = text.indexOf('\r\n', offset);
-        if (end < 0) break;
-        const line = text.slice(offset, end);
-        lines.push(line);
-        offset = end + 2;
-        if (line.length < 4 || line[3] === ' ') {
-          complete = true;
-          break;
-        }
-      }
-      if (complete) {
-        this.buffer = this.buffer.subarray(Buffer.byteLength(text.slice(0, offset), 'latin1'));
-        const last = lines[lines.length - 1];
-        this.waiters.shift().resolve({ code: Number(last.slice(0, 3)), text: lines.join('\n'), lines });
-      } else if (this.closed) {
-        this.waiters.shift().resolve({ code: 0, text: '(connection closed)', lines: [] });
-      } else {
-        break;
-      }
-    }
-  }
-
-  reply(timeoutMs = REPLY_TIMEOUT_MS) {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no SMTP reply within ${timeoutMs} ms`)), timeoutMs);
-      this.waiters.push({ resolve: (value) => { clearTimeout(timer); resolve(value); } });
-      this.pump();
-    });
-  }
-
-  write(data) {
-    return new Promise((resolve) => this.socket.write(data, () => resolve()));
-  }
-
-  async command(line) {
-    await this.write(Buffer.concat([Buffer.isBuffer(line) ? line : Buffer.from(line, 'utf8'), Buffer.from('\r\n')]));
-    return this.reply();
-  }
-
-  async startTls() {
-    const reply = await this.command('STARTTLS');
-    assert.equal(reply.code, 220, reply.text);
-    const secure = await new Promise((resolve, reject) => {
-      const socket = tls.connect({ socket: this.socket, ca, checkServerIdentity: () => undefined }, () => resolve(socket));
-      socket.once('error', reject);
-    });
-    this.socket.removeAllListeners('data');
-    this.socket = secure;
-    this.buffer = Buffer.alloc(0);
-    this.attach(secure);
-  }
-
-  // Sends the content of one message after a 354 and returns the final reply.
-  async data(content) {
-    const reply = await this.command('DATA');
-    if (reply.code !== 354) return reply;
-    await this.write(dotStuff(content));
-    return this.reply(60_000);
-  }
-
-  close() {
-    this.socket.destroy();
-  }
-}
+// ---- the wire form --------------------------------------------------------------
 
 // Turns a message into its SMTP form: bare LF becomes CRLF, a final CRLF
 // is added when missing. This is also what the server must store.
@@ -166,53 +63,10 @@ function wireForm(content) {
   return Buffer.from(bytes);
 }
 
-// RFC 5321 4.5.2 transparency plus the end-of-data line; CONTENT is in wire form.
-function dotStuff(content) {
-  const parts = [];
-  let start = 0;
-  while (start < content.length) {
-    let end = content.indexOf('\r\n', start);
-    end = end < 0 ? content.length : end + 2;
-    if (content[start] === 0x2e) parts.push(Buffer.from('.'));
-    parts.push(content.subarray(start, end));
-    start = end;
-  }
-  parts.push(Buffer.from('.\r\n'));
-  return Buffer.concat(parts);
-}
-
-async function ehlo(client, name = 'client.example.org') {
-  const reply = await client.command(`EHLO ${name}`);
-  assert.equal(reply.code, 250, reply.text);
-  return reply.lines.map((line) => line.slice(4));
-}
-
 // ---- the store ------------------------------------------------------------------
 
-async function tenantQuery(tenantId, sql, params = []) {
-  const client = await owner.connect();
-  try {
-    await client.query('BEGIN');
-    await client.query("SELECT set_config('app.tenant_id', $1, true)", [tenantId]);
-    const result = await client.query(sql, params);
-    await client.query('COMMIT');
-    return result.rows;
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw error;
-  } finally {
-    client.release();
-  }
-}
-
-async function account(email) {
-  const { rows } = await owner.query('SELECT tenant_id, user_id FROM ex_tenant_for_login($1)', [email]);
-  assert.equal(rows.length, 1, `${email} is not in the users table`);
-  return { email, tenantId: rows[0].tenant_id, userId: rows[0].user_id };
-}
-
 async function inboxUidnext(user) {
-  const rows = await tenantQuery(user.tenantId, "SELECT uidnext FROM mailboxes WHERE user_id = $1 AND name = 'INBOX'",
+  const rows = await tenantQuery(owner, user.tenantId, "SELECT uidnext FROM mailboxes WHERE user_id = $1 AND name = 'INBOX'",
     [user.userId]);
   return rows.length === 0 ? 1 : Number(rows[0].uidnext);
 }
@@ -225,7 +79,7 @@ function readObject(tenantId, key) {
 async function storedMessage(user, fromUid, reply) {
   const match = /stored as ([0-9a-f]+)/.exec(reply.text);
   assert.ok(match, `no queue id in ${reply.text}`);
-  const rows = await tenantQuery(user.tenantId,
+  const rows = await tenantQuery(owner, user.tenantId,
     `SELECT m.*, m."from" AS from_field, m."to" AS to_field, m."references" AS references_field
        FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id
       WHERE b.user_id = $1 AND b.name = 'INBOX' AND m.uid >= $2 ORDER BY m.uid`, [user.userId, fromUid]);
@@ -253,27 +107,28 @@ function splitTrace(object) {
 const binary = path.join(buildDir, 'services', 'mail', 'expresso-mail');
 
 async function startInstance(extraEnv) {
-  const ports = { http: await freePort(), smtp: await freePort(), submission: await freePort(), submissions: await freePort() };
+  const ports = await freeMailPorts();
   const daemon = startDaemon(binary, {
-    ...mailListenersOff,
-    EXPRESSO_HTTP_ADDRESS: host,
-    EXPRESSO_HTTP_PORT: String(ports.http),
-    EXPRESSO_SMTP_PORT: String(ports.smtp),
-    EXPRESSO_SUBMISSION_PORT: String(ports.submission),
-    EXPRESSO_SUBMISSIONS_PORT: String(ports.submissions),
-    EXPRESSO_TLS_CERT: path.join(env.EXPRESSO_STATE_DIR, 'tls', 'server.pem'),
-    EXPRESSO_TLS_KEY: path.join(env.EXPRESSO_STATE_DIR, 'tls', 'server.key'),
-    EXPRESSO_STORAGE_DIR: path.join(env.EXPRESSO_STATE_DIR, 'storage'),
-    EXPRESSO_SMTP_HOSTNAME: 'mx.test.invalid',
+    ...mailInstanceEnv(env.EXPRESSO_STATE_DIR, ports),
     ...extraEnv,
   });
-  try {
-    await waitForHttp(`http://${host}:${ports.http}/ready`, { timeoutMs: 20_000 });
-  } catch (error) {
-    daemon.child.kill('SIGKILL');
-    throw new Error(`${error.message}; daemon output:\n${daemon.lines.slice(-10).join('\n')}`);
-  }
+  await waitForDaemon(daemon, `http://${host}:${ports.http}/ready`);
   return { ...daemon, ports, extraEnv };
+}
+
+// Starts a private instance with only its HTTP and SMTP listeners and no TLS, without waiting for
+// it to be ready, for the tests of settings that must stop the daemon at start.
+async function startWithoutTls(extraEnv) {
+  return startDaemon(binary, {
+    ...mailListenersOff,
+    EXPRESSO_HTTP_ADDRESS: host,
+    EXPRESSO_HTTP_PORT: String(await freePort()),
+    EXPRESSO_SMTP_PORT: String(await freePort()),
+    EXPRESSO_SUBMISSION_PORT: '0',
+    EXPRESSO_SUBMISSIONS_PORT: '0',
+    EXPRESSO_STORAGE_DIR: path.join(env.EXPRESSO_STATE_DIR, 'storage'),
+    ...extraEnv,
+  });
 }
 
 async function stopInstance(instance, signal = 'SIGTERM') {
@@ -308,15 +163,15 @@ function testMessage(subject, body, from = 'Someone <someone@example.org>') {
 // ---- setup ----------------------------------------------------------------------
 
 before(async () => {
-  for (const name of ['EXPRESSO_SMTP_PORT', 'EXPRESSO_SUBMISSION_PORT', 'EXPRESSO_DATABASE_OWNER_URL', 'EXPRESSO_TLS_CA',
+  Object.assign(env, requireEnvs(['EXPRESSO_SMTP_PORT', 'EXPRESSO_SUBMISSION_PORT', 'EXPRESSO_DATABASE_OWNER_URL', 'EXPRESSO_TLS_CA',
     'EXPRESSO_STATE_DIR', 'EXPRESSO_ALICE_EMAIL', 'EXPRESSO_ALICE_APP_PASSWORD', 'EXPRESSO_BOB_EMAIL',
-    'EXPRESSO_CAROL_EMAIL']) env[name] = requireEnv(name);
-  assert.ok(existsSync(binary), `${binary} is missing: build the tree or set EXPRESSO_BUILD_DIR`);
+    'EXPRESSO_CAROL_EMAIL']));
+  requireBuilt(binary);
   ca = readFileSync(env.EXPRESSO_TLS_CA);
   owner = new pg.Pool({ connectionString: env.EXPRESSO_DATABASE_OWNER_URL, max: 4 });
-  alice = await account(env.EXPRESSO_ALICE_EMAIL);
-  bob = await account(env.EXPRESSO_BOB_EMAIL);
-  carol = await account(env.EXPRESSO_CAROL_EMAIL);
+  alice = await findAccount(owner, env.EXPRESSO_ALICE_EMAIL);
+  bob = await findAccount(owner, env.EXPRESSO_BOB_EMAIL);
+  carol = await findAccount(owner, env.EXPRESSO_CAROL_EMAIL);
   workDir = mkdtempSync(path.join(os.tmpdir(), 'expresso-smtp-'));
   limited = await startInstance({
     EXPRESSO_SMTP_MAX_MESSAGE_SIZE: String(LIMIT_MESSAGE_BYTES),
@@ -331,7 +186,7 @@ before(async () => {
 
 after(async () => {
   await stopInstance(limited);
-  if (carol) await tenantQuery(carol.tenantId, 'UPDATE users SET quota_bytes = NULL WHERE id = $1', [carol.userId]);
+  if (carol) await tenantQuery(owner, carol.tenantId, 'UPDATE users SET quota_bytes = NULL WHERE id = $1', [carol.userId]);
   await owner?.end();
   if (workDir) rmSync(workDir, { recursive: true, force: true });
 });
@@ -341,24 +196,24 @@ after(async () => {
 test('EHLO extensions on MX and submission', { timeout: TEST_TIMEOUT_MS }, async () => {
   const mx = await SmtpClient.connect(env.EXPRESSO_SMTP_PORT);
   assert.match(mx.banner.text, /^220 \S+ ESMTP/);
-  const mxExtensions = await ehlo(mx);
+  const mxExtensions = await mx.ehlo();
   for (const extension of ['PIPELINING', '8BITMIME', 'SMTPUTF8', 'ENHANCEDSTATUSCODES', 'STARTTLS', 'CHUNKING', 'BINARYMIME']) {
     assert.ok(mxExtensions.includes(extension), `MX offers ${extension}: ${mxExtensions}`);
   }
   assert.ok(mxExtensions.some((line) => /^SIZE \d+$/.test(line)), 'MX announces SIZE with the limit');
   assert.ok(!mxExtensions.some((line) => line.startsWith('AUTH')), 'MX never offers AUTH');
-  await mx.startTls();
-  const mxTls = await ehlo(mx);
+  await mx.startTls(ca);
+  const mxTls = await mx.ehlo();
   assert.ok(!mxTls.some((line) => line.startsWith('AUTH')), 'MX never offers AUTH, even over TLS');
   assert.ok(!mxTls.includes('STARTTLS'), 'STARTTLS is not offered twice');
   mx.close();
 
   const submission = await SmtpClient.connect(env.EXPRESSO_SUBMISSION_PORT);
-  const before = await ehlo(submission);
+  const before = await submission.ehlo();
   assert.ok(before.includes('STARTTLS'));
   assert.ok(!before.some((line) => line.startsWith('AUTH')), 'no AUTH before STARTTLS');
-  await submission.startTls();
-  const afterTls = await ehlo(submission);
+  await submission.startTls(ca);
+  const afterTls = await submission.ehlo();
   assert.ok(afterTls.includes('AUTH PLAIN LOGIN OAUTHBEARER XOAUTH2'), `AUTH offered after STARTTLS: ${afterTls}`);
   submission.close();
 });
@@ -366,7 +221,7 @@ test('EHLO extensions on MX and submission', { timeout: TEST_TIMEOUT_MS }, async
 test('other commands reply with enhanced codes', { timeout: TEST_TIMEOUT_MS }, async () => {
   const client = await SmtpClient.connect(env.EXPRESSO_SMTP_PORT);
   assert.match((await client.command('MAIL FROM:<a@example.org>')).text, /^503 5\.5\.1 /);
-  await ehlo(client);
+  await client.ehlo();
   assert.match((await client.command('NOOP')).text, /^250 2\.0\.0 /);
   assert.match((await client.command(`VRFY ${alice.email}`)).text, /^252 2\.5\.0 /);
   assert.match((await client.command('HELP')).text, /^214-2\.0\.0 [\s\S]*\n214 2\.0\.0 /);
@@ -383,7 +238,7 @@ test('delivery on port 25 is stored byte for byte', { timeout: TEST_TIMEOUT_MS }
   const fromUid = await inboxUidnext(alice);
 
   const client = await SmtpClient.connect(env.EXPRESSO_SMTP_PORT);
-  await ehlo(client, 'sender.example.org');
+  await client.ehlo('sender.example.org');
   assert.match((await client.command('MAIL FROM:<someone@example.org> BODY=8BITMIME')).text, /^250 2\.1\.0 /);
   assert.match((await client.command(`RCPT TO:<${alice.email}>`)).text, /^250 2\.1\.5 /);
   const reply = await client.data(message.content);
@@ -404,7 +259,7 @@ test('delivery on port 25 is stored byte for byte', { timeout: TEST_TIMEOUT_MS }
   assert.equal(new Date(row.date).toISOString(), '2026-12-04T10:00:00.000Z');
   assert.deepEqual(row.flags, []);
 
-  const mailbox = await tenantQuery(alice.tenantId,
+  const mailbox = await tenantQuery(owner, alice.tenantId,
     'SELECT b.uidnext, b.highestmodseq, s.messages FROM mailboxes b JOIN mailbox_stats s ON s.mailbox_id = b.id WHERE b.id = $1',
     [row.mailbox_id]);
   assert.equal(Number(mailbox[0].uidnext), Number(row.uid) + 1, 'uidnext moved past the new uid');
@@ -413,7 +268,7 @@ test('delivery on port 25 is stored byte for byte', { timeout: TEST_TIMEOUT_MS }
 
 test('open relay attempt on port 25 refused', { timeout: TEST_TIMEOUT_MS }, async () => {
   const client = await SmtpClient.connect(env.EXPRESSO_SMTP_PORT);
-  await ehlo(client);
+  await client.ehlo();
   await client.command('MAIL FROM:<spammer@example.org>');
   assert.match((await client.command('RCPT TO:<victim@example.net>')).text, /^554 5\.7\.1 /);
   assert.match((await client.command(`RCPT TO:<nobody@${alice.email.split('@')[1]}>`)).text, /^550 5\.1\.1 /);
@@ -424,7 +279,7 @@ test('open relay attempt on port 25 refused', { timeout: TEST_TIMEOUT_MS }, asyn
 test('SMTPUTF8 addresses need the SMTPUTF8 parameter', { timeout: TEST_TIMEOUT_MS }, async () => {
   const domain = alice.email.split('@')[1];
   const client = await SmtpClient.connect(env.EXPRESSO_SMTP_PORT);
-  await ehlo(client);
+  await client.ehlo();
   assert.match((await client.command('MAIL FROM:<jo\u00e3o@example.org>')).text, /^553 5\.6\.7 /);
   assert.match((await client.command('MAIL FROM:<jo\u00e3o@example.org> SMTPUTF8')).text, /^250 /);
   assert.match((await client.command(`RCPT TO:<jo\u00e3o@${domain}>`)).text, /^550 5\.1\.1 /);
@@ -435,15 +290,15 @@ test('SMTPUTF8 addresses need the SMTPUTF8 parameter', { timeout: TEST_TIMEOUT_M
 test('AUTH before STARTTLS on 587 refused', { timeout: TEST_TIMEOUT_MS }, async () => {
   const plain = Buffer.from(`\0${alice.email}\0${env.EXPRESSO_ALICE_APP_PASSWORD}`).toString('base64');
   const client = await SmtpClient.connect(env.EXPRESSO_SUBMISSION_PORT);
-  await ehlo(client);
+  await client.ehlo();
   assert.match((await client.command(`AUTH PLAIN ${plain}`)).text, /^538 5\.7\.11 /);
   assert.match((await client.command(`MAIL FROM:<${alice.email}>`)).text, /^530 5\.7\.0 .*STARTTLS/);
   client.close();
 
   const mx = await SmtpClient.connect(env.EXPRESSO_SMTP_PORT);
-  await ehlo(mx);
-  await mx.startTls();
-  await ehlo(mx);
+  await mx.ehlo();
+  await mx.startTls(ca);
+  await mx.ehlo();
   assert.match((await mx.command(`AUTH PLAIN ${plain}`)).text, /^503 5\.5\.1 /, 'never AUTH on port 25');
   mx.close();
 });
@@ -458,7 +313,7 @@ test('submission with smtplib STARTTLS and AUTH PLAIN', { timeout: TEST_TIMEOUT_
     env.EXPRESSO_ALICE_APP_PASSWORD, alice.email, bob.email, file]);
   assert.equal(result.stage, 'done', JSON.stringify(result));
 
-  const rows = await tenantQuery(bob.tenantId,
+  const rows = await tenantQuery(owner, bob.tenantId,
     `SELECT m.storage_key FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id
       WHERE b.user_id = $1 AND b.name = 'INBOX' AND m.uid >= $2 AND m.message_id = $3`, [bob.userId, fromUid, message.id]);
   assert.equal(rows.length, 1, 'the message is in bob\'s INBOX once');
@@ -483,7 +338,7 @@ test('submission refuses wrong sender and wrong password', { timeout: TEST_TIMEO
   assert.equal(wrong.stage, 'auth', JSON.stringify(wrong));
   assert.equal(wrong.code, 535);
 
-  const audit = await tenantQuery(alice.tenantId,
+  const audit = await tenantQuery(owner, alice.tenantId,
     "SELECT count(*)::int AS n FROM audit_log WHERE action = 'smtp.auth_failed' AND actor = $1 AND occurred_at > now() - interval '5 minutes'",
     [alice.userId]);
   assert.ok(audit[0].n >= 1, 'the failed AUTH is audited');
@@ -491,9 +346,9 @@ test('submission refuses wrong sender and wrong password', { timeout: TEST_TIMEO
 
 test('AUTH LOGIN and remote recipients on submission', { timeout: TEST_TIMEOUT_MS }, async () => {
   const client = await SmtpClient.connect(env.EXPRESSO_SUBMISSION_PORT);
-  await ehlo(client);
-  await client.startTls();
-  await ehlo(client);
+  await client.ehlo();
+  await client.startTls(ca);
+  await client.ehlo();
   assert.equal((await client.command('AUTH LOGIN')).code, 334);
   assert.equal((await client.command(Buffer.from(alice.email).toString('base64'))).code, 334);
   assert.match((await client.command(Buffer.from(env.EXPRESSO_ALICE_APP_PASSWORD).toString('base64'))).text, /^235 2\.7\.0 /);
@@ -505,10 +360,10 @@ test('AUTH LOGIN and remote recipients on submission', { timeout: TEST_TIMEOUT_M
 });
 
 test('quota: 452 4.2.2 on MX, 552 5.2.2 on submission', { timeout: TEST_TIMEOUT_MS }, async () => {
-  await tenantQuery(carol.tenantId, 'UPDATE users SET quota_bytes = 1 WHERE id = $1', [carol.userId]);
+  await tenantQuery(owner, carol.tenantId, 'UPDATE users SET quota_bytes = 1 WHERE id = $1', [carol.userId]);
   try {
     const mx = await SmtpClient.connect(env.EXPRESSO_SMTP_PORT);
-    await ehlo(mx);
+    await mx.ehlo();
     await mx.command('MAIL FROM:<someone@example.org>');
     const rcpt = await mx.command(`RCPT TO:<${carol.email}>`);
     if (rcpt.code === 250) {
@@ -526,7 +381,7 @@ test('quota: 452 4.2.2 on MX, 552 5.2.2 on submission', { timeout: TEST_TIMEOUT_
     assert.equal(submitted.code, 552, JSON.stringify(submitted));
     assert.match(submitted.message, /^5\.2\.2 /);
   } finally {
-    await tenantQuery(carol.tenantId, 'UPDATE users SET quota_bytes = NULL WHERE id = $1', [carol.userId]);
+    await tenantQuery(owner, carol.tenantId, 'UPDATE users SET quota_bytes = NULL WHERE id = $1', [carol.userId]);
   }
 });
 
@@ -538,7 +393,7 @@ test('submission with implicit TLS on 465', { timeout: TEST_TIMEOUT_MS }, async 
   const result = await runPython([host, port, env.EXPRESSO_TLS_CA, alice.email, env.EXPRESSO_ALICE_APP_PASSWORD,
     alice.email, bob.email, file, 'implicit']);
   assert.equal(result.stage, 'done', JSON.stringify(result));
-  const rows = await tenantQuery(bob.tenantId, 'SELECT count(*)::int AS n FROM messages WHERE message_id = $1', [message.id]);
+  const rows = await tenantQuery(owner, bob.tenantId, 'SELECT count(*)::int AS n FROM messages WHERE message_id = $1', [message.id]);
   assert.equal(rows[0].n, 1);
 });
 
@@ -557,7 +412,7 @@ test('BDAT chunks stored byte for byte', { timeout: TEST_TIMEOUT_MS }, async () 
   const message = testMessage('Chunked', '.a line that starts with a dot stays as it is\r\nbinary-ish: \u00e9\r\n');
   const fromUid = await inboxUidnext(alice);
   const client = await SmtpClient.connect(env.EXPRESSO_SMTP_PORT);
-  const extensions = await ehlo(client);
+  const extensions = await client.ehlo();
   assert.ok(extensions.includes('CHUNKING'), `CHUNKING offered: ${extensions}`);
   assert.ok(extensions.includes('BINARYMIME'));
   await client.command('MAIL FROM:<chunks@example.org> BODY=BINARYMIME');
@@ -580,22 +435,22 @@ test('BDAT chunks stored byte for byte', { timeout: TEST_TIMEOUT_MS }, async () 
 test('first delivery creates the standard mailboxes', { timeout: TEST_TIMEOUT_MS }, async () => {
   const id = crypto.randomUUID();
   const email = `first-use-${id.slice(0, 8)}@${alice.email.split('@')[1]}`;
-  await tenantQuery(alice.tenantId, 'INSERT INTO users (id, tenant_id, email, username) VALUES ($1, $2, $3, $3)',
+  await tenantQuery(owner, alice.tenantId, 'INSERT INTO users (id, tenant_id, email, username) VALUES ($1, $2, $3, $3)',
     [id, alice.tenantId, email]);
   try {
     const client = await SmtpClient.connect(env.EXPRESSO_SMTP_PORT);
-    await ehlo(client);
+    await client.ehlo();
     await client.command('MAIL FROM:<someone@example.org>');
     assert.match((await client.command(`RCPT TO:<${email}>`)).text, /^250 /);
     assert.match((await client.data(testMessage('first', 'hello\r\n').content)).text, /^250 /);
     client.close();
-    const rows = await tenantQuery(alice.tenantId,
+    const rows = await tenantQuery(owner, alice.tenantId,
       'SELECT name, special_use, uidnext FROM mailboxes WHERE user_id = $1 ORDER BY name', [id]);
     assert.deepEqual(rows.map((row) => [row.name, row.special_use]), [['Archive', '\\Archive'], ['Drafts', '\\Drafts'],
       ['INBOX', null], ['Junk', '\\Junk'], ['Sent', '\\Sent'], ['Trash', '\\Trash']]);
     assert.equal(Number(rows.find((row) => row.name === 'INBOX').uidnext), 2);
   } finally {
-    await tenantQuery(alice.tenantId, 'DELETE FROM users WHERE id = $1', [id]);
+    await tenantQuery(owner, alice.tenantId, 'DELETE FROM users WHERE id = $1', [id]);
   }
 });
 
@@ -604,9 +459,9 @@ test('failed AUTH attempts are rate-limited', { timeout: TEST_TIMEOUT_MS }, asyn
   try {
     const plain = (password) => `AUTH PLAIN ${Buffer.from(`\0${alice.email}\0${password}`).toString('base64')}`;
     const client = await SmtpClient.connect(instance.ports.submission);
-    await ehlo(client);
-    await client.startTls();
-    await ehlo(client);
+    await client.ehlo();
+    await client.startTls(ca);
+    await client.ehlo();
     assert.match((await client.command(plain('wrong-1'))).text, /^535 5\.7\.8 /);
     assert.match((await client.command(plain('wrong-2'))).text, /^535 5\.7\.8 /);
     assert.match((await client.command(plain(env.EXPRESSO_ALICE_APP_PASSWORD))).text, /^454 4\.7\.0 /,
@@ -628,9 +483,9 @@ function devToken(email) {
 
 async function submissionOverTls() {
   const client = await SmtpClient.connect(env.EXPRESSO_SUBMISSION_PORT);
-  await ehlo(client);
-  await client.startTls();
-  return { client, extensions: await ehlo(client) };
+  await client.ehlo();
+  await client.startTls(ca);
+  return { client, extensions: await client.ehlo() };
 }
 
 test('AUTH OAUTHBEARER and XOAUTH2 with an access token', { timeout: TEST_TIMEOUT_MS }, async () => {
@@ -665,13 +520,13 @@ test('AUTH OAUTHBEARER and XOAUTH2 with an access token', { timeout: TEST_TIMEOU
 // ---- limits (private instance) ------------------------------------------------------
 
 async function limitedClient({ banner = true } = {}) {
-  const client = await SmtpClient.connect(limited.ports.smtp, { banner });
+  const client = await SmtpClient.connect(limited.ports.smtp, host, { banner });
   return client;
 }
 
 test('message size at the limit and one past', { timeout: TEST_TIMEOUT_MS }, async () => {
   const client = await limitedClient();
-  await ehlo(client);
+  await client.ehlo();
   assert.match((await client.command(`MAIL FROM:<a@example.org> SIZE=${LIMIT_MESSAGE_BYTES + 1}`)).text, /^552 5\.3\.4 /);
   assert.match((await client.command(`MAIL FROM:<a@example.org> SIZE=${LIMIT_MESSAGE_BYTES}`)).text, /^250 /);
   await client.command(`RCPT TO:<${alice.email}>`);
@@ -690,7 +545,7 @@ test('message size at the limit and one past', { timeout: TEST_TIMEOUT_MS }, asy
 
 test('recipients at the limit and one past', { timeout: TEST_TIMEOUT_MS }, async () => {
   const client = await limitedClient();
-  await ehlo(client);
+  await client.ehlo();
   await client.command('MAIL FROM:<a@example.org>');
   // Distinct users, because a user named twice counts once.
   const recipients = [alice.email, bob.email, requireEnv('EXPRESSO_ADMIN_EMAIL'), carol.email];
@@ -708,7 +563,7 @@ test('recipients at the limit and one past', { timeout: TEST_TIMEOUT_MS }, async
 
 test('command line length at the limit and one past', { timeout: TEST_TIMEOUT_MS }, async () => {
   const client = await limitedClient();
-  await ehlo(client);
+  await client.ehlo();
   assert.match((await client.command(`NOOP ${'x'.repeat(510 - 5)}`)).text, /^250 /);
   assert.match((await client.command(`NOOP ${'x'.repeat(511 - 5)}`)).text, /^500 5\.5\.2 /);
   assert.match((await client.command('NOOP\0')).text, /^500 5\.5\.2 .*NUL/);
@@ -719,9 +574,9 @@ test('command line length at the limit and one past', { timeout: TEST_TIMEOUT_MS
 
 test('AUTH line of 12288 octets accepted, one more refused', { timeout: TEST_TIMEOUT_MS }, async () => {
   const client = await SmtpClient.connect(limited.ports.submission);
-  await ehlo(client);
-  await client.startTls();
-  await ehlo(client);
+  await client.ehlo();
+  await client.startTls(ca);
+  await client.ehlo();
   // Base64 comes in groups of 4 and "AUTH PLAIN " has 11 octets, so a valid
   // response fills the line to 12287 octets at most; 12288 octets are then
   // checked as base64 (501) and 12289 are too long (500).
@@ -747,7 +602,7 @@ test('errors before disconnect', { timeout: TEST_TIMEOUT_MS }, async () => {
 
 test('command rate at the limit and one past', { timeout: TEST_TIMEOUT_MS }, async () => {
   const client = await limitedClient();
-  await ehlo(client);
+  await client.ehlo();
   for (let i = 1; i < LIMIT_COMMANDS_PER_MINUTE; i++) assert.match((await client.command('NOOP')).text, /^250 /);
   assert.match((await client.command('NOOP')).text, /^421 4\.7\.0 Too many commands/);
   assert.equal((await client.reply()).code, 0, 'the server closed the connection');
@@ -769,7 +624,7 @@ test('connections per client address', { timeout: TEST_TIMEOUT_MS }, async () =>
 
 test('idle timeout and early talker', { timeout: TEST_TIMEOUT_MS }, async () => {
   const idle = await limitedClient();
-  await ehlo(idle);
+  await idle.ehlo();
   const started = Date.now();
   const reply = await idle.reply(LIMIT_IDLE_MS + 5000);
   assert.match(reply.text, /^421 4\.4\.2 /);
@@ -805,7 +660,7 @@ test('corpus messages stored byte for byte', { timeout: TEST_TIMEOUT_MS }, async
   const files = readdirSync(directory).filter((name) => name.endsWith('.eml')).sort();
   assert.ok(files.length >= 20, `corpus found in ${directory}`);
   const client = await SmtpClient.connect(env.EXPRESSO_SMTP_PORT);
-  await ehlo(client);
+  await client.ehlo();
   for (const name of files) {
     const content = wireForm(readFileSync(path.join(directory, name)));
     const utf8 = name.includes('smtputf8') ? ' SMTPUTF8' : '';
@@ -851,7 +706,7 @@ test('SIGKILL during DATA loses no acknowledged message', { timeout: TEST_TIMEOU
     let client;
     try {
       client = await SmtpClient.connect(instance.ports.smtp);
-      await ehlo(client);
+      await client.ehlo();
       for (let m = 0; m < MESSAGES_PER_SESSION; m++) {
         const id = `<kill-${run}-${s}-${m}@e2e.expresso.test>`;
         await client.command('MAIL FROM:<kill@example.org>');
@@ -889,7 +744,7 @@ test('SIGKILL during DATA loses no acknowledged message', { timeout: TEST_TIMEOU
 
   instance = await startInstance({ ...instanceEnv });
   try {
-    const rows = await tenantQuery(alice.tenantId,
+    const rows = await tenantQuery(owner, alice.tenantId,
       'SELECT message_id, count(*)::int AS n, min(storage_key) AS key FROM messages WHERE message_id LIKE $1 GROUP BY message_id',
       [`<kill-${run}-%`]);
     const stored = new Map(rows.map((row) => [row.message_id, row]));
@@ -905,7 +760,7 @@ test('SIGKILL during DATA loses no acknowledged message', { timeout: TEST_TIMEOU
 
     // The restarted daemon delivers again.
     const client = await SmtpClient.connect(instance.ports.smtp);
-    await ehlo(client);
+    await client.ehlo();
     await client.command('MAIL FROM:<kill@example.org>');
     await client.command(`RCPT TO:<${alice.email}>`);
     assert.match((await client.data(testMessage('after restart', 'ok\r\n').content)).text, /^250 /);
@@ -935,10 +790,10 @@ test('parallel deliveries share commits, over-quota fails alone', { timeout: TES
   const run = crypto.randomUUID();
   const instance = await startInstance({ EXPRESSO_SMTP_GREETING_DELAY: '0' });
   // Carol may store 1000 bytes more than now: RCPT passes, and the 4 KB message crosses the quota at DATA.
-  const usage = await tenantQuery(carol.tenantId,
+  const usage = await tenantQuery(owner, carol.tenantId,
     'SELECT COALESCE(sum(s.bytes), 0)::bigint AS bytes FROM mailbox_stats s JOIN mailboxes m ON m.id = s.mailbox_id WHERE m.user_id = $1',
     [carol.userId]);
-  await tenantQuery(carol.tenantId, 'UPDATE users SET quota_bytes = $2 WHERE id = $1',
+  await tenantQuery(owner, carol.tenantId, 'UPDATE users SET quota_bytes = $2 WHERE id = $1',
     [carol.userId, Number(usage[0].bytes) + 1000]);
   const clients = [];
   try {
@@ -947,7 +802,7 @@ test('parallel deliveries share commits, over-quota fails alone', { timeout: TES
     for (let s = 0; s <= SESSIONS; s++) {
       const client = await SmtpClient.connect(instance.ports.smtp);
       clients.push(client);
-      await ehlo(client);
+      await client.ehlo();
       await client.command('MAIL FROM:<group@example.org>');
       const recipient = s < SESSIONS ? alice.email : carol.email;
       assert.equal((await client.command(`RCPT TO:<${recipient}>`)).code, 250);
@@ -965,14 +820,14 @@ test('parallel deliveries share commits, over-quota fails alone', { timeout: TES
       assert.equal(replies[s].code, 250, `session ${s}: ${replies[s].text}`);
     }
     assert.match(replies[SESSIONS].text, /^452 4\.2\.2 /);
-    const stored = await tenantQuery(alice.tenantId,
+    const stored = await tenantQuery(owner, alice.tenantId,
       'SELECT message_id, count(*)::int AS n FROM messages WHERE message_id LIKE $1 GROUP BY message_id',
       [`<group-${run}-%`]);
     assert.equal(stored.length, SESSIONS);
     for (const row of stored) {
       assert.equal(row.n, 1, `${row.message_id} is stored once`);
     }
-    const refused = await tenantQuery(carol.tenantId, 'SELECT count(*)::int AS n FROM messages WHERE message_id LIKE $1',
+    const refused = await tenantQuery(owner, carol.tenantId, 'SELECT count(*)::int AS n FROM messages WHERE message_id LIKE $1',
       [`<group-${run}-%`]);
     assert.equal(refused[0].n, 0);
 
@@ -988,7 +843,7 @@ test('parallel deliveries share commits, over-quota fails alone', { timeout: TES
     assert.ok(after.slow - before.slow >= 1, 'the batch with the over-quota delivery took the savepoint path');
   } finally {
     for (const client of clients) client.close();
-    await tenantQuery(carol.tenantId, 'UPDATE users SET quota_bytes = NULL WHERE id = $1', [carol.userId]);
+    await tenantQuery(owner, carol.tenantId, 'UPDATE users SET quota_bytes = NULL WHERE id = $1', [carol.userId]);
     await stopInstance(instance);
   }
 });
@@ -997,7 +852,7 @@ test('parallel deliveries share commits, over-quota fails alone', { timeout: TES
 async function deliverToAlice(instance, subject) {
   const client = await SmtpClient.connect(instance.ports.smtp);
   try {
-    await ehlo(client);
+    await client.ehlo();
     await client.command('MAIL FROM:<reserve@example.org>');
     assert.match((await client.command(`RCPT TO:<${alice.email}>`)).text, /^250 /);
     const message = testMessage(subject, 'reserved key\r\n');
@@ -1010,7 +865,7 @@ async function deliverToAlice(instance, subject) {
 
 // Alice's keys listed in mail_object_garbage since SINCE that no row names: the keys reserved since then.
 async function reservedKeys(since) {
-  const rows = await tenantQuery(alice.tenantId,
+  const rows = await tenantQuery(owner, alice.tenantId,
     'SELECT g.storage_key FROM mail_object_garbage g WHERE g.storage_key LIKE $1 AND g.queued_at >= $2 ' +
     'AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.tenant_id = g.tenant_id AND m.storage_key = g.storage_key)',
     [`mail/${alice.userId}/%`, since]);
@@ -1020,7 +875,7 @@ async function reservedKeys(since) {
 test('reserved key spares the next delivery a commit', { timeout: TEST_TIMEOUT_MS }, async () => {
   const instance = await startInstance({ EXPRESSO_SMTP_GREETING_DELAY: '0' });
   try {
-    const [{ now: since }] = await tenantQuery(alice.tenantId, 'SELECT now()');
+    const [{ now: since }] = await tenantQuery(owner, alice.tenantId, 'SELECT now()');
     let before = await deliveryBatchCounters(instance);
     await deliverToAlice(instance, 'first');
     let after = await deliveryBatchCounters(instance);
@@ -1032,7 +887,7 @@ test('reserved key spares the next delivery a commit', { timeout: TEST_TIMEOUT_M
     const second = await deliverToAlice(instance, 'second');
     after = await deliveryBatchCounters(instance);
     assert.equal(after.requests - before.requests, 1, 'the second delivery commits only its rows');
-    const rows = await tenantQuery(alice.tenantId, 'SELECT storage_key FROM messages WHERE message_id = $1', [second]);
+    const rows = await tenantQuery(owner, alice.tenantId, 'SELECT storage_key FROM messages WHERE message_id = $1', [second]);
     assert.deepEqual(rows.map((row) => row.storage_key), reserved, 'the second message is stored under the reserved key');
     const left = await reservedKeys(since);
     assert.equal(left.length, 1, 'the second delivery reserved the next key');
@@ -1044,7 +899,7 @@ test('reserved key spares the next delivery a commit', { timeout: TEST_TIMEOUT_M
   // With reservations off, every delivery records its key first.
   const off = await startInstance({ EXPRESSO_SMTP_GREETING_DELAY: '0', EXPRESSO_DELIVERY_KEY_RESERVE_AGE: '0' });
   try {
-    const [{ now: since }] = await tenantQuery(alice.tenantId, 'SELECT now()');
+    const [{ now: since }] = await tenantQuery(owner, alice.tenantId, 'SELECT now()');
     const before = await deliveryBatchCounters(off);
     await deliverToAlice(off, 'off first');
     await deliverToAlice(off, 'off second');
@@ -1067,17 +922,7 @@ test('key reserve age at the limit and one past', { timeout: TEST_TIMEOUT_MS }, 
   }
 
   // One millisecond more stops the daemon at start with the setting named.
-  const daemon = startDaemon(binary, {
-    ...mailListenersOff,
-    EXPRESSO_HTTP_ADDRESS: host,
-    EXPRESSO_HTTP_PORT: String(await freePort()),
-    EXPRESSO_SMTP_PORT: String(await freePort()),
-    EXPRESSO_SUBMISSION_PORT: '0',
-    EXPRESSO_SUBMISSIONS_PORT: '0',
-    EXPRESSO_STORAGE_DIR: path.join(env.EXPRESSO_STATE_DIR, 'storage'),
-    EXPRESSO_MAIL_SWEEP_GRACE: '1s',
-    EXPRESSO_DELIVERY_KEY_RESERVE_AGE: '501ms',
-  });
+  const daemon = await startWithoutTls({ EXPRESSO_MAIL_SWEEP_GRACE: '1s', EXPRESSO_DELIVERY_KEY_RESERVE_AGE: '501ms' });
   const { code } = await daemon.exited;
   assert.notEqual(code, 0, 'a reserve age past half the grace is rejected');
   const invalid = daemon.lines.find((line) => line.includes('"setting_invalid"'));
@@ -1096,7 +941,7 @@ test('delivery batch size at the limit and one past', { timeout: TEST_TIMEOUT_MS
       for (let s = 0; s < SESSIONS; s++) {
         const client = await SmtpClient.connect(instance.ports.smtp);
         clients.push(client);
-        await ehlo(client);
+        await client.ehlo();
         await client.command('MAIL FROM:<batch@example.org>');
         assert.equal((await client.command(`RCPT TO:<${alice.email}>`)).code, 250);
         assert.equal((await client.command('DATA')).code, 354);
@@ -1135,16 +980,7 @@ test('delivery batch size at the limit and one past', { timeout: TEST_TIMEOUT_MS
 
   // One past the maximum, and 0, stop the daemon at start with the setting named.
   for (const value of [String(MAX_BATCH + 1), '0']) {
-    const daemon = startDaemon(binary, {
-      ...mailListenersOff,
-      EXPRESSO_HTTP_ADDRESS: host,
-      EXPRESSO_HTTP_PORT: String(await freePort()),
-      EXPRESSO_SMTP_PORT: String(await freePort()),
-      EXPRESSO_SUBMISSION_PORT: '0',
-      EXPRESSO_SUBMISSIONS_PORT: '0',
-      EXPRESSO_STORAGE_DIR: path.join(env.EXPRESSO_STATE_DIR, 'storage'),
-      EXPRESSO_DELIVERY_MAX_BATCH: value,
-    });
+    const daemon = await startWithoutTls({ EXPRESSO_DELIVERY_MAX_BATCH: value });
     const { code } = await daemon.exited;
     assert.notEqual(code, 0, `EXPRESSO_DELIVERY_MAX_BATCH=${value} is rejected`);
     const invalid = daemon.lines.find((line) => line.includes('"setting_invalid"'));
@@ -1152,7 +988,7 @@ test('delivery batch size at the limit and one past', { timeout: TEST_TIMEOUT_MS
     assert.match(invalid, /EXPRESSO_DELIVERY_MAX_BATCH/);
     assert.match(invalid, new RegExp(`must be between 1 and ${MAX_BATCH}, got ${value}`));
   }
-  const stored = await tenantQuery(alice.tenantId, 'SELECT count(*)::int AS n FROM messages WHERE message_id LIKE $1',
+  const stored = await tenantQuery(owner, alice.tenantId, 'SELECT count(*)::int AS n FROM messages WHERE message_id LIKE $1',
     [`<batch-${run}-%`]);
   assert.equal(stored[0].n, 2 * SESSIONS);
 });
@@ -1160,7 +996,7 @@ test('delivery batch size at the limit and one past', { timeout: TEST_TIMEOUT_MS
 test('SIGTERM lets a transaction in progress finish', { timeout: TEST_TIMEOUT_MS }, async () => {
   const instance = await startInstance({ EXPRESSO_SMTP_GREETING_DELAY: '0' });
   const client = await SmtpClient.connect(instance.ports.smtp);
-  await ehlo(client);
+  await client.ehlo();
   await client.command('MAIL FROM:<term@example.org>');
   await client.command(`RCPT TO:<${alice.email}>`);
   assert.equal((await client.command('DATA')).code, 354);

@@ -10,15 +10,19 @@
 // /usr/bin/python3 with aiosmtpd (Debian python3-aiosmtpd), and swaks.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { connect as connectNats } from 'nats';
 import pg from 'pg';
 
-import { SmtpClient } from './lib/smtp_client.mjs';
-import { buildDir, freePort, mailListenersOff, requireEnv, startDaemon, waitForHttp } from './lib/stack.mjs';
+import { SmtpClient, openSubmission } from './lib/smtp_client.mjs';
+import {
+  buildDir, freeMailPorts, freePort, helperEvent, mailInstanceEnv, requireBuilt, requireEnv, requireEnvs, startDaemon,
+  startPythonHelper, waitFor, waitForDaemon,
+} from './lib/stack.mjs';
+import { findAccount, tenantQuery } from './lib/tenant_db.mjs';
 
 const TEST_TIMEOUT_MS = 120_000;
 const host = '127.0.0.1';
@@ -39,62 +43,16 @@ let instance;
 // ---- the remote SMTP server ------------------------------------------------------
 
 function startRemote(port) {
-  const child = spawn('/usr/bin/python3', [path.join(import.meta.dirname, 'smtp_remote.py'), String(port),
-    path.join(env.EXPRESSO_STATE_DIR, 'tls', 'server.pem'), path.join(env.EXPRESSO_STATE_DIR, 'tls', 'server.key')],
-  { stdio: ['ignore', 'pipe', 'pipe'] });
-  const server = { child, events: [], stderr: '', listeners: [] };
-  let partial = '';
-  child.stdout.on('data', (chunk) => {
-    partial += chunk.toString();
-    const lines = partial.split('\n');
-    partial = lines.pop();
-    for (const line of lines) {
-      const event = line === 'ready' ? { event: 'ready' } : JSON.parse(line);
-      server.events.push(event);
-      for (const listener of server.listeners) listener();
-    }
-  });
-  child.stderr.on('data', (chunk) => { server.stderr += chunk.toString(); });
-  server.exited = new Promise((resolve) => child.on('exit', resolve));
-  return server;
+  return startPythonHelper(path.join(import.meta.dirname, 'smtp_remote.py'), [String(port),
+    path.join(env.EXPRESSO_STATE_DIR, 'tls', 'server.pem'), path.join(env.EXPRESSO_STATE_DIR, 'tls', 'server.key')]);
 }
 
 // Waits until the remote has logged an event matching PREDICATE.
-function remoteEvent(predicate, timeoutMs = 30_000) {
-  return new Promise((resolve, reject) => {
-    const check = () => {
-      const found = remote.events.find(predicate);
-      if (found === undefined) return false;
-      clearTimeout(timer);
-      remote.listeners = remote.listeners.filter((listener) => listener !== check);
-      resolve(found);
-      return true;
-    };
-    const timer = setTimeout(() => {
-      remote.listeners = remote.listeners.filter((listener) => listener !== check);
-      reject(new Error(`the remote logged no matching event within ${timeoutMs} ms; stderr: ${remote.stderr}`));
-    }, timeoutMs);
-    if (!check()) remote.listeners.push(check);
-  });
+function remoteEvent(predicate, timeoutMs) {
+  return helperEvent(remote, predicate, timeoutMs);
 }
 
 // ---- the store ------------------------------------------------------------------
-
-async function tenantQuery(tenantId, sql, params = []) {
-  const client = await owner.connect();
-  try {
-    await client.query('BEGIN');
-    await client.query("SELECT set_config('app.tenant_id', $1, true)", [tenantId]);
-    const result = await client.query(sql, params);
-    await client.query('COMMIT');
-    return result.rows;
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw error;
-  } finally {
-    client.release();
-  }
-}
 
 function readObject(tenantId, key) {
   return readFileSync(path.join(env.EXPRESSO_STATE_DIR, 'storage', tenantId, key));
@@ -104,19 +62,9 @@ function objectExists(tenantId, key) {
   return existsSync(path.join(env.EXPRESSO_STATE_DIR, 'storage', tenantId, key));
 }
 
-async function waitFor(description, probe, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${description}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
-
 // Returns the stored DSNs in Alice's INBOX whose subject is like SUBJECT and that name ADDRESS.
 async function findDsns(address, subject = 'Undelivered Mail%') {
-  const rows = await tenantQuery(alice.tenantId,
+  const rows = await tenantQuery(owner, alice.tenantId,
     `SELECT m.storage_key FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id
       WHERE b.user_id = $1 AND b.name = 'INBOX' AND m.subject LIKE $2`, [alice.userId, subject]);
   return rows.map((row) => readObject(alice.tenantId, row.storage_key).toString('utf8'))
@@ -129,7 +77,7 @@ async function dsnFor(address, timeoutMs = 30_000, subject = 'Undelivered Mail%'
 }
 
 async function queueRows(queueId) {
-  return tenantQuery(alice.tenantId,
+  return tenantQuery(owner, alice.tenantId,
     'SELECT q.attempts, q.storage_key, r.address, r.status, r.status_code FROM mail_queue q ' +
     'JOIN mail_queue_recipients r ON r.queue_id = q.id WHERE q.id = $1 ORDER BY r.position', [queueId]);
 }
@@ -145,12 +93,8 @@ function message(subject, to) {
 
 // Submits CONTENT as Alice to RECIPIENTS on the private instance; returns the RCPT replies and the final reply.
 async function submit(recipients, content, { mailParameters = '', rcptParameters = '' } = {}) {
-  const client = await SmtpClient.connect(instance.ports.submission);
-  await client.ehlo();
-  await client.startTls(ca);
-  await client.ehlo();
-  const plain = Buffer.from(`\0${alice.email}\0${env.EXPRESSO_ALICE_APP_PASSWORD}`).toString('base64');
-  assert.equal((await client.command(`AUTH PLAIN ${plain}`)).code, 235);
+  const client = await openSubmission(instance.ports.submission,
+    { ca, user: alice.email, password: env.EXPRESSO_ALICE_APP_PASSWORD });
   assert.match((await client.command(`MAIL FROM:<${alice.email}>${mailParameters}`)).text, /^250 /);
   const rcpt = [];
   for (const recipient of recipients) rcpt.push(await client.command(`RCPT TO:<${recipient}>${rcptParameters}`));
@@ -163,7 +107,7 @@ async function submit(recipients, content, { mailParameters = '', rcptParameters
 // The queue id of the newest queue row of Alice, created after SINCE.
 async function newestQueueId(since) {
   return waitFor('a queue row', async () => {
-    const rows = await tenantQuery(alice.tenantId,
+    const rows = await tenantQuery(owner, alice.tenantId,
       'SELECT id FROM mail_queue WHERE user_id = $1 AND created_at >= $2 ORDER BY created_at DESC LIMIT 1',
       [alice.userId, since]);
     return rows[0]?.id;
@@ -173,32 +117,21 @@ async function newestQueueId(since) {
 // ---- setup ------------------------------------------------------------------------
 
 before(async () => {
-  for (const name of ['EXPRESSO_DATABASE_OWNER_URL', 'EXPRESSO_TLS_CA', 'EXPRESSO_STATE_DIR', 'EXPRESSO_ALICE_EMAIL',
-    'EXPRESSO_ALICE_APP_PASSWORD']) env[name] = requireEnv(name);
-  assert.ok(existsSync(binary), `${binary} is missing: build the tree or set EXPRESSO_BUILD_DIR`);
+  Object.assign(env, requireEnvs(['EXPRESSO_DATABASE_OWNER_URL', 'EXPRESSO_TLS_CA', 'EXPRESSO_STATE_DIR', 'EXPRESSO_ALICE_EMAIL',
+    'EXPRESSO_ALICE_APP_PASSWORD']));
+  requireBuilt(binary);
   ca = readFileSync(env.EXPRESSO_TLS_CA);
   owner = new pg.Pool({ connectionString: env.EXPRESSO_DATABASE_OWNER_URL, max: 4 });
-  const { rows } = await owner.query('SELECT tenant_id, user_id FROM ex_tenant_for_login($1)', [env.EXPRESSO_ALICE_EMAIL]);
-  assert.equal(rows.length, 1, 'Alice is in the users table');
-  alice = { email: env.EXPRESSO_ALICE_EMAIL, tenantId: rows[0].tenant_id, userId: rows[0].user_id };
+  alice = await findAccount(owner, env.EXPRESSO_ALICE_EMAIL);
 
   const remotePort = await freePort();
   const downPort = await freePort();
   remote = startRemote(remotePort);
   await remoteEvent((event) => event.event === 'ready', 15_000);
 
-  const ports = { http: await freePort(), smtp: await freePort(), submission: await freePort(), submissions: await freePort() };
+  const ports = await freeMailPorts();
   instance = startDaemon(binary, {
-    ...mailListenersOff,
-    EXPRESSO_HTTP_ADDRESS: host,
-    EXPRESSO_HTTP_PORT: String(ports.http),
-    EXPRESSO_SMTP_PORT: String(ports.smtp),
-    EXPRESSO_SUBMISSION_PORT: String(ports.submission),
-    EXPRESSO_SUBMISSIONS_PORT: String(ports.submissions),
-    EXPRESSO_TLS_CERT: path.join(env.EXPRESSO_STATE_DIR, 'tls', 'server.pem'),
-    EXPRESSO_TLS_KEY: path.join(env.EXPRESSO_STATE_DIR, 'tls', 'server.key'),
-    EXPRESSO_STORAGE_DIR: path.join(env.EXPRESSO_STATE_DIR, 'storage'),
-    EXPRESSO_SMTP_HOSTNAME: 'mx.test.invalid',
+    ...mailInstanceEnv(env.EXPRESSO_STATE_DIR, ports),
     EXPRESSO_OUTBOUND_WORKERS: '2',
     EXPRESSO_OUTBOUND_TRANSPORTS: `remote.test=127.0.0.1:${remotePort}, down.test=127.0.0.1:${downPort}`,
     EXPRESSO_OUTBOUND_RETRY_MIN: RETRY_MIN,
@@ -208,12 +141,7 @@ before(async () => {
     EXPRESSO_OUTBOUND_TIMEOUT: '10s',
   });
   instance.ports = ports;
-  try {
-    await waitForHttp(`http://${host}:${ports.http}/ready`, { timeoutMs: 20_000 });
-  } catch (error) {
-    instance.child.kill('SIGKILL');
-    throw new Error(`${error.message}; daemon output:\n${instance.lines.slice(-10).join('\n')}`);
-  }
+  await waitForDaemon(instance, `http://${host}:${ports.http}/ready`);
 }, { timeout: TEST_TIMEOUT_MS });
 
 after(async () => {
@@ -394,7 +322,7 @@ test('aliases receive mail and may be used as sender', { timeout: TEST_TIMEOUT_M
   const domain = alice.email.split('@')[1];
   const alias = `alias-${crypto.randomUUID().slice(0, 8)}@${domain}`;
   const catchAll = `@${domain}`;
-  await tenantQuery(alice.tenantId, 'INSERT INTO mail_aliases (tenant_id, address, user_id) VALUES ($1, $2, $3)',
+  await tenantQuery(owner, alice.tenantId, 'INSERT INTO mail_aliases (tenant_id, address, user_id) VALUES ($1, $2, $3)',
     [alice.tenantId, alias, alice.userId]);
   try {
     // RCPT to the alias reaches Alice; an unknown address of the domain does not (no catch-all yet).
@@ -407,12 +335,8 @@ test('aliases receive mail and may be used as sender', { timeout: TEST_TIMEOUT_M
 
     // The alias as MAIL FROM and From on submission.
     const recipient = `ok-${crypto.randomUUID()}@remote.test`;
-    const client = await SmtpClient.connect(instance.ports.submission);
-    await client.ehlo();
-    await client.startTls(ca);
-    await client.ehlo();
-    const plain = Buffer.from(`\0${alice.email}\0${env.EXPRESSO_ALICE_APP_PASSWORD}`).toString('base64');
-    assert.equal((await client.command(`AUTH PLAIN ${plain}`)).code, 235);
+    const client = await openSubmission(instance.ports.submission,
+      { ca, user: alice.email, password: env.EXPRESSO_ALICE_APP_PASSWORD });
     assert.match((await client.command('MAIL FROM:<bob@demo.expresso.test>')).text, /^553 5\.7\.1 .*aliases/);
     assert.match((await client.command(`MAIL FROM:<${alias}>`)).text, /^250 /);
     assert.match((await client.command(`RCPT TO:<${recipient}>`)).text, /^250 /);
@@ -423,22 +347,19 @@ test('aliases receive mail and may be used as sender', { timeout: TEST_TIMEOUT_M
     assert.equal(received.mail_from, alias);
 
     // A catch-all receives unknown addresses of the domain but does not allow sending as them.
-    await tenantQuery(alice.tenantId, 'INSERT INTO mail_aliases (tenant_id, address, user_id) VALUES ($1, $2, $3)',
+    await tenantQuery(owner, alice.tenantId, 'INSERT INTO mail_aliases (tenant_id, address, user_id) VALUES ($1, $2, $3)',
       [alice.tenantId, catchAll, alice.userId]);
     const mx2 = await SmtpClient.connect(instance.ports.smtp);
     await mx2.ehlo();
     await mx2.command('MAIL FROM:<someone@example.org>');
     assert.match((await mx2.command(`RCPT TO:<nobody-${crypto.randomUUID()}@${domain}>`)).text, /^250 /);
     mx2.close();
-    const sender = await SmtpClient.connect(instance.ports.submission);
-    await sender.ehlo();
-    await sender.startTls(ca);
-    await sender.ehlo();
-    assert.equal((await sender.command(`AUTH PLAIN ${plain}`)).code, 235);
+    const sender = await openSubmission(instance.ports.submission,
+      { ca, user: alice.email, password: env.EXPRESSO_ALICE_APP_PASSWORD });
     assert.match((await sender.command(`MAIL FROM:<anything@${domain}>`)).text, /^553 5\.7\.1 /);
     sender.close();
   } finally {
-    await tenantQuery(alice.tenantId, 'DELETE FROM mail_aliases WHERE address = ANY($1)', [[alias, catchAll]]);
+    await tenantQuery(owner, alice.tenantId, 'DELETE FROM mail_aliases WHERE address = ANY($1)', [[alias, catchAll]]);
   }
 });
 
@@ -505,7 +426,7 @@ test('swaks MX delivery lands in the INBOX', { timeout: TEST_TIMEOUT_MS }, async
   const result = await swaks(['--server', `${host}:${instance.ports.smtp}`, '--from', 'someone@example.org',
     '--to', alice.email, '--header', `Subject: ${subject}`]);
   assert.equal(result.code, 0, result.output);
-  const rows = await tenantQuery(alice.tenantId,
+  const rows = await tenantQuery(owner, alice.tenantId,
     `SELECT m.uid FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id
       WHERE b.user_id = $1 AND b.name = 'INBOX' AND m.subject = $2`, [alice.userId, subject]);
   assert.equal(rows.length, 1);

@@ -16,11 +16,15 @@ import path from 'node:path';
 import pg from 'pg';
 
 import { SmtpClient, dotStuff } from './lib/smtp_client.mjs';
-import { buildDir, freePort, mailListenersOff, requireEnv, startDaemon, waitForHttp } from './lib/stack.mjs';
+import {
+  buildDir, freePort, mailListenersOff, requireBuilt, requireEnv, startDaemon, waitFor, waitForHttp,
+} from './lib/stack.mjs';
+import { findAccount, tenantQuery } from './lib/tenant_db.mjs';
 
 const TEST_TIMEOUT_MS = 240_000;
 // The sweep handles up to 500 entries of a tenant per transaction, so a backlog of earlier tests' entries takes seconds.
 const SWEEP_WAIT_MS = 30_000;
+const POLL_INTERVAL_MS = 100;
 const host = '127.0.0.1';
 const binary = path.join(buildDir, 'services', 'mail', 'expresso-mail');
 
@@ -29,34 +33,18 @@ let alice;
 let stateDir;
 const instances = [];
 
-async function tenantQuery(tenantId, sql, params = []) {
-  const client = await owner.connect();
-  try {
-    await client.query('BEGIN');
-    await client.query("SELECT set_config('app.tenant_id', $1, true)", [tenantId]);
-    const result = await client.query(sql, params);
-    await client.query('COMMIT');
-    return result.rows;
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw error;
-  } finally {
-    client.release();
-  }
-}
-
-async function waitFor(description, probe, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${description}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
 function objectPath(key) {
   return path.join(stateDir, 'storage', alice.tenantId, key);
+}
+
+// Waits until a sweep has deleted the object under KEY and then its mail_object_garbage entry.
+// The sweep deletes the object before its transaction deletes the entry and commits.
+async function waitForSweep(key) {
+  await waitFor('the sweep to delete the object', async () => !existsSync(objectPath(key)), SWEEP_WAIT_MS, POLL_INTERVAL_MS);
+  await waitFor('the sweep to delete the garbage entry', async () => {
+    const entries = await tenantQuery(owner, alice.tenantId, 'SELECT 1 FROM mail_object_garbage WHERE storage_key = $1', [key]);
+    return entries.length === 0;
+  }, 30_000, POLL_INTERVAL_MS);
 }
 
 async function startInstance(extraEnv) {
@@ -80,10 +68,9 @@ async function startInstance(extraEnv) {
 
 before(async () => {
   stateDir = requireEnv('EXPRESSO_STATE_DIR');
-  assert.ok(existsSync(binary), `${binary} is missing: build the tree or set EXPRESSO_BUILD_DIR`);
+  requireBuilt(binary);
   owner = new pg.Pool({ connectionString: requireEnv('EXPRESSO_DATABASE_OWNER_URL'), max: 2 });
-  const { rows } = await owner.query('SELECT tenant_id, user_id FROM ex_tenant_for_login($1)', [requireEnv('EXPRESSO_ALICE_EMAIL')]);
-  alice = { email: requireEnv('EXPRESSO_ALICE_EMAIL'), tenantId: rows[0].tenant_id, userId: rows[0].user_id };
+  alice = await findAccount(owner, requireEnv('EXPRESSO_ALICE_EMAIL'));
 });
 
 after(async () => {
@@ -110,35 +97,30 @@ test('SIGKILL between object and row leaves an orphan the sweep removes', { time
 
   // The key is listed before the object is written; wait until the object is durable too.
   const key = await waitFor('the garbage entry and its object', async () => {
-    const rows = await tenantQuery(alice.tenantId,
+    const rows = await tenantQuery(owner, alice.tenantId,
       'SELECT storage_key FROM mail_object_garbage WHERE storage_key LIKE $1 AND queued_at >= $2',
       [`mail/${alice.userId}/%`, since]);
     const found = rows.find((row) => existsSync(objectPath(row.storage_key)));
     return found?.storage_key;
-  });
+  }, 30_000, POLL_INTERVAL_MS);
   crashing.child.kill('SIGKILL');
   await crashing.exited;
   assert.equal((await finalReply).code, 0, 'the client got no 250 for the message');
   client.close();
 
   assert.ok(existsSync(objectPath(key)), 'the object survived the crash');
-  assert.deepEqual(await tenantQuery(alice.tenantId, 'SELECT uid FROM messages WHERE storage_key = $1', [key]), [],
+  assert.deepEqual(await tenantQuery(owner, alice.tenantId, 'SELECT uid FROM messages WHERE storage_key = $1', [key]), [],
     'no row names the object');
 
   const sweeping = await startInstance({ EXPRESSO_MAIL_SWEEP_INTERVAL: '300ms', EXPRESSO_MAIL_SWEEP_GRACE: '1s',
     EXPRESSO_DELIVERY_KEY_RESERVE_AGE: '500ms' });
   // With a grace of 1 s this instance also sweeps every entry that earlier tests left (each deleted
   // message lists its object), so in a full run the orphan waits behind them.
-  await waitFor('the sweep to delete the object', async () => !existsSync(objectPath(key)), SWEEP_WAIT_MS);
-  // The sweep deletes the object before its transaction deletes the entry and commits.
-  await waitFor('the sweep to delete the garbage entry', async () => {
-    const entries = await tenantQuery(alice.tenantId, 'SELECT 1 FROM mail_object_garbage WHERE storage_key = $1', [key]);
-    return entries.length === 0;
-  });
+  await waitForSweep(key);
   assert.ok(!existsSync(objectPath(key)), 'the object stays deleted with its entry');
 
   // Every row of Alice's still names an object on disk.
-  const rows = await tenantQuery(alice.tenantId,
+  const rows = await tenantQuery(owner, alice.tenantId,
     'SELECT m.storage_key FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id WHERE b.user_id = $1', [alice.userId]);
   for (const row of rows) assert.ok(existsSync(objectPath(row.storage_key)), `object of ${row.storage_key} exists`);
 
@@ -149,7 +131,7 @@ test('SIGKILL between object and row leaves an orphan the sweep removes', { time
   await ok.command(`RCPT TO:<${alice.email}>`);
   assert.match((await ok.data(Buffer.from('Subject: kept\r\n\r\nkept\r\n'))).text, /^250 /);
   ok.close();
-  const left = await tenantQuery(alice.tenantId,
+  const left = await tenantQuery(owner, alice.tenantId,
     'SELECT g.storage_key FROM mail_object_garbage g JOIN messages m ON m.tenant_id = g.tenant_id AND m.storage_key = g.storage_key');
   assert.deepEqual(left, [], 'no committed message is still listed as garbage');
   // Its grace of 1 s must not reach the keys that the next test's instance reserves for 15 minutes.
@@ -158,7 +140,7 @@ test('SIGKILL between object and row leaves an orphan the sweep removes', { time
 });
 
 test('SIGKILL on a reserved key leaves an orphan the sweep removes', { timeout: TEST_TIMEOUT_MS }, async () => {
-  const [{ now: since }] = await tenantQuery(alice.tenantId, 'SELECT now()');
+  const [{ now: since }] = await tenantQuery(owner, alice.tenantId, 'SELECT now()');
   const crashing = await startInstance({ EXPRESSO_MAIL_TEST_COMMIT_DELAY: '1s', EXPRESSO_MAIL_SWEEP_INTERVAL: '0' });
   const send = async (subject) => {
     const client = await SmtpClient.connect(crashing.ports.smtp);
@@ -175,7 +157,7 @@ test('SIGKILL on a reserved key leaves an orphan the sweep removes', { timeout: 
   const first = await send('committed');
   assert.match((await first.reply).text, /^250 /);
   first.client.close();
-  const reserved = await tenantQuery(alice.tenantId,
+  const reserved = await tenantQuery(owner, alice.tenantId,
     'SELECT g.storage_key FROM mail_object_garbage g WHERE g.storage_key LIKE $1 AND g.queued_at >= $2 ' +
     'AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.tenant_id = g.tenant_id AND m.storage_key = g.storage_key)',
     [`mail/${alice.userId}/%`, since]);
@@ -185,19 +167,15 @@ test('SIGKILL on a reserved key leaves an orphan the sweep removes', { timeout: 
 
   // The second delivery writes its object under that key and is killed before its rows commit.
   const second = await send('lost');
-  await waitFor('the object under the reserved key', async () => existsSync(objectPath(key)));
+  await waitFor('the object under the reserved key', async () => existsSync(objectPath(key)), 30_000, POLL_INTERVAL_MS);
   crashing.child.kill('SIGKILL');
   await crashing.exited;
   assert.equal((await second.reply).code, 0, 'the client got no 250 for the message');
   second.client.close();
-  assert.deepEqual(await tenantQuery(alice.tenantId, 'SELECT uid FROM messages WHERE storage_key = $1', [key]), [],
+  assert.deepEqual(await tenantQuery(owner, alice.tenantId, 'SELECT uid FROM messages WHERE storage_key = $1', [key]), [],
     'no row names the object');
 
   await startInstance({ EXPRESSO_MAIL_SWEEP_INTERVAL: '300ms', EXPRESSO_MAIL_SWEEP_GRACE: '1s',
     EXPRESSO_DELIVERY_KEY_RESERVE_AGE: '500ms' });
-  await waitFor('the sweep to delete the object', async () => !existsSync(objectPath(key)), SWEEP_WAIT_MS);
-  await waitFor('the sweep to delete the garbage entry', async () => {
-    const entries = await tenantQuery(alice.tenantId, 'SELECT 1 FROM mail_object_garbage WHERE storage_key = $1', [key]);
-    return entries.length === 0;
-  });
+  await waitForSweep(key);
 });

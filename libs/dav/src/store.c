@@ -11,6 +11,8 @@
 
 #include "expresso/dav_target.h"
 
+#include "dav_internal.h"
+
 enum { SQL_TEXT_SIZE = 768 };
 
 PGresult *ex_dav_sql(PGconn *connection, ex_db_error *error, const char *sql, int count, ...)
@@ -30,19 +32,16 @@ PGresult *ex_dav_sql(PGconn *connection, ex_db_error *error, const char *sql, in
 	return ex_db_exec(connection, sql, count, params, error);
 }
 
-/* Writes the statement FORMAT, whose %s are all table or column names, into OUT. Returns 0, or -1 when it does not fit. */
-static int write_sql(char *out, ex_db_error *error, const char *format, ...) __attribute__((format(printf, 3, 4)));
-
-static int write_sql(char *out, ex_db_error *error, const char *format, ...)
+int ex_dav_write_sql(char *out, size_t size, ex_db_error *error, const char *format, ...)
 {
 	va_list arguments;
 
 	va_start(arguments, format);
-	int written = vsnprintf(out, SQL_TEXT_SIZE, format, arguments);
+	int written = vsnprintf(out, size, format, arguments);
 	va_end(arguments);
-	if (written > 0 && written < SQL_TEXT_SIZE)
+	if (written > 0 && (size_t)written < size)
 		return 0;
-	snprintf(error->message, sizeof(error->message), "an SQL statement is longer than %d bytes", SQL_TEXT_SIZE);
+	snprintf(error->message, sizeof(error->message), "an SQL statement is longer than %zu bytes", size);
 	return -1;
 }
 
@@ -62,8 +61,9 @@ int ex_dav_store_next_sequence(PGconn *connection, const ex_dav_store *store, co
 {
 	char sql[SQL_TEXT_SIZE];
 
-	if (write_sql(sql, error, "UPDATE %s SET sync_seq = sync_seq + 1 WHERE id = $1 RETURNING sync_seq::text",
-		      store->collection_table) != 0)
+	if (ex_dav_write_sql(sql, sizeof(sql), error,
+			     "UPDATE %s SET sync_seq = sync_seq + 1 WHERE id = $1 RETURNING sync_seq::text",
+			     store->collection_table) != 0)
 		return -1;
 	PGresult *result = ex_dav_sql(connection, error, sql, 1, collection_id);
 	if (result == NULL)
@@ -78,9 +78,9 @@ PGresult *ex_dav_store_lock_resource(PGconn *connection, const ex_dav_store *sto
 {
 	char sql[SQL_TEXT_SIZE];
 
-	if (write_sql(sql, error, "SELECT etag%s%s FROM %s WHERE %s = $1 AND name = $2 FOR UPDATE",
-		      columns != NULL ? ", " : "", columns != NULL ? columns : "", store->resource_table,
-		      store->collection_column) != 0)
+	if (ex_dav_write_sql(sql, sizeof(sql), error, "SELECT etag%s%s FROM %s WHERE %s = $1 AND name = $2 FOR UPDATE",
+			     columns != NULL ? ", " : "", columns != NULL ? columns : "", store->resource_table,
+			     store->collection_column) != 0)
 		return NULL;
 	return ex_dav_sql(connection, error, sql, 2, collection_id, name);
 }
@@ -91,14 +91,15 @@ int ex_dav_store_remove_resource(PGconn *connection, const ex_dav_store *store, 
 {
 	char sql[SQL_TEXT_SIZE];
 
-	if (write_sql(sql, error, "DELETE FROM %s WHERE %s = $1 AND name = $2", store->resource_table,
-		      store->collection_column) != 0 ||
+	if (ex_dav_write_sql(sql, sizeof(sql), error,
+			     "DELETE FROM %s WHERE %s = $1 AND name = $2", store->resource_table,
+			     store->collection_column) != 0 ||
 	    run_sql(connection, error, sql, 2, collection_id, name, NULL, NULL) != 0)
 		return -1;
-	if (write_sql(sql, error,
-		      "INSERT INTO %s (tenant_id, %s, name, modseq) VALUES ($1, $2, $3, $4) "
-		      "ON CONFLICT (%s, name) DO UPDATE SET modseq = excluded.modseq, deleted_at = now()",
-		      store->tombstone_table, store->collection_column, store->collection_column) != 0 ||
+	if (ex_dav_write_sql(sql, sizeof(sql), error,
+			     "INSERT INTO %s (tenant_id, %s, name, modseq) VALUES ($1, $2, $3, $4) "
+			     "ON CONFLICT (%s, name) DO UPDATE SET modseq = excluded.modseq, deleted_at = now()",
+			     store->tombstone_table, store->collection_column, store->collection_column) != 0 ||
 	    run_sql(connection, error, sql, 4, tenant_id, collection_id, name, sequence) != 0)
 		return -1;
 	return run_sql(connection, error, "DELETE FROM dav_properties WHERE user_id = $1 AND path = $2", 2, user_id,
@@ -112,12 +113,12 @@ int ex_dav_store_prune_tombstones(PGconn *connection, const ex_dav_store *store,
 	char days_text[16];
 
 	snprintf(days_text, sizeof(days_text), "%d", days);
-	if (write_sql(sql, error,
-		      "WITH pruned AS (DELETE FROM %s WHERE %s = $1 "
-		      "AND deleted_at < now() - make_interval(days => $2::int) RETURNING modseq) "
-		      "UPDATE %s SET tombstones_pruned_seq = greatest(tombstones_pruned_seq, "
-		      "(SELECT max(modseq) FROM pruned)) WHERE id = $1 AND EXISTS (SELECT 1 FROM pruned)",
-		      store->tombstone_table, store->collection_column, store->collection_table) != 0)
+	if (ex_dav_write_sql(sql, sizeof(sql), error,
+			     "WITH pruned AS (DELETE FROM %s WHERE %s = $1 "
+			     "AND deleted_at < now() - make_interval(days => $2::int) RETURNING modseq) "
+			     "UPDATE %s SET tombstones_pruned_seq = greatest(tombstones_pruned_seq, "
+			     "(SELECT max(modseq) FROM pruned)) WHERE id = $1 AND EXISTS (SELECT 1 FROM pruned)",
+			     store->tombstone_table, store->collection_column, store->collection_table) != 0)
 		return -1;
 	return run_sql(connection, error, sql, 2, collection_id, days_text, NULL, NULL);
 }
@@ -128,8 +129,8 @@ int ex_dav_store_remove_collection(PGconn *connection, const ex_dav_store *store
 	char sql[SQL_TEXT_SIZE];
 	char prefix[EX_DAV_MAX_HREF];
 
-	if (write_sql(sql, error, "DELETE FROM %s WHERE user_id = $1 AND name = $2 RETURNING id",
-		      store->collection_table) != 0)
+	if (ex_dav_write_sql(sql, sizeof(sql), error, "DELETE FROM %s WHERE user_id = $1 AND name = $2 RETURNING id",
+			     store->collection_table) != 0)
 		return -1;
 	PGresult *deleted = ex_dav_sql(connection, error, sql, 2, user_id, name);
 	if (deleted == NULL)

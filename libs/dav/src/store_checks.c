@@ -5,30 +5,15 @@
  */
 #include "expresso/dav_store_checks.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "expresso/dav_target.h"
 #include "expresso/dav_xml.h"
 
+#include "dav_internal.h"
+
 enum { SQL_TEXT_SIZE = 512 };
-
-/* Writes the statement FORMAT, whose %s are all table or column names, into OUT. Returns 0, or -1 when it does not fit. */
-static int write_sql(char *out, ex_db_error *error, const char *format, ...) __attribute__((format(printf, 3, 4)));
-
-static int write_sql(char *out, ex_db_error *error, const char *format, ...)
-{
-	va_list arguments;
-
-	va_start(arguments, format);
-	int written = vsnprintf(out, SQL_TEXT_SIZE, format, arguments);
-	va_end(arguments);
-	if (written > 0 && written < SQL_TEXT_SIZE)
-		return 0;
-	snprintf(error->message, sizeof(error->message), "an SQL statement is longer than %d bytes", SQL_TEXT_SIZE);
-	return -1;
-}
 
 long long ex_dav_store_quota_used(PGconn *connection, const ex_dav_store *store, const char *user_id,
 				  ex_db_error *error)
@@ -36,8 +21,9 @@ long long ex_dav_store_quota_used(PGconn *connection, const ex_dav_store *store,
 	char sql[SQL_TEXT_SIZE];
 
 	/* Each collection counts the bytes of its resources in octets, so this reads one row per collection. */
-	if (write_sql(sql, error, "SELECT coalesce(sum(octets), 0)::text FROM %s WHERE user_id = $1",
-		      store->collection_table) != 0)
+	if (ex_dav_write_sql(sql, sizeof(sql), error,
+			     "SELECT coalesce(sum(octets), 0)::text FROM %s WHERE user_id = $1",
+			     store->collection_table) != 0)
 		return -1;
 	PGresult *result = ex_dav_sql(connection, error, sql, 1, user_id);
 	if (result == NULL)
@@ -53,8 +39,9 @@ int ex_dav_store_uid_conflict(PGconn *connection, const ex_dav_store *store, ex_
 {
 	char sql[SQL_TEXT_SIZE];
 
-	if (write_sql(sql, error, "SELECT name FROM %s WHERE %s = $1 AND uid = $2 AND name <> $3", store->resource_table,
-		      store->collection_column) != 0)
+	if (ex_dav_write_sql(sql, sizeof(sql), error,
+			     "SELECT name FROM %s WHERE %s = $1 AND uid = $2 AND name <> $3", store->resource_table,
+			     store->collection_column) != 0)
 		return -1;
 	PGresult *other = ex_dav_sql(connection, error, sql, 3, collection_id, uid, name);
 	if (other == NULL)
@@ -82,8 +69,9 @@ int ex_dav_store_quota_exceeded(PGconn *connection, const ex_dav_store *store, e
 		return -1;
 	long long replaced = 0;
 	if (replaces) {
-		if (write_sql(sql, error, "SELECT octet_length(%s)::text FROM %s WHERE %s = $1 AND name = $2",
-			      store->data_column, store->resource_table, store->collection_column) != 0)
+		if (ex_dav_write_sql(sql, sizeof(sql), error,
+				     "SELECT octet_length(%s)::text FROM %s WHERE %s = $1 AND name = $2",
+				     store->data_column, store->resource_table, store->collection_column) != 0)
 			return -1;
 		PGresult *size = ex_dav_sql(connection, error, sql, 2, collection_id, name);
 		if (size == NULL)

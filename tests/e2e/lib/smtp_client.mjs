@@ -28,11 +28,12 @@ export class SmtpClient {
     socket.on('error', () => {});
   }
 
-  static connect(port, host = '127.0.0.1') {
+  // Connects to HOST:PORT and, unless BANNER is false, reads the greeting into client.banner.
+  static connect(port, host = '127.0.0.1', { banner = true } = {}) {
     return new Promise((resolve, reject) => {
       const socket = net.connect(port, host, async () => {
         const client = new SmtpClient(socket);
-        client.banner = await client.reply();
+        if (banner) client.banner = await client.reply();
         resolve(client);
       });
       socket.once('error', reject);
@@ -81,8 +82,9 @@ export class SmtpClient {
     return new Promise((resolve) => this.socket.write(data, () => resolve()));
   }
 
+  // Sends LINE (a string, or a Buffer for bytes that are not UTF-8) with CRLF and returns the reply.
   async command(line) {
-    await this.write(`${line}\r\n`);
+    await this.write(Buffer.concat([Buffer.isBuffer(line) ? line : Buffer.from(line, 'utf8'), Buffer.from('\r\n')]));
     return this.reply();
   }
 
@@ -116,6 +118,18 @@ export class SmtpClient {
   close() {
     this.socket.destroy();
   }
+}
+
+// Opens a submission session on PORT as USER: EHLO, STARTTLS (trusting CA), EHLO
+// again and AUTH PLAIN with PASSWORD, each of which must succeed. Returns the client.
+export async function openSubmission(port, { ca, user, password, host = '127.0.0.1' }) {
+  const client = await SmtpClient.connect(Number(port), host);
+  await client.ehlo();
+  await client.startTls(ca);
+  await client.ehlo();
+  const plain = Buffer.from(`\0${user}\0${password}`).toString('base64');
+  assert.equal((await client.command(`AUTH PLAIN ${plain}`)).code, 235);
+  return client;
 }
 
 // RFC 5321 4.5.2 transparency plus the end-of-data line.
