@@ -7,8 +7,9 @@
  * rows as it goes, so the next search finds them indexed. APPEND writes
  * the row of each new message in its own transaction. SMTP and LMTP
  * delivery writes the rows of a delivered message in the background after
- * the 250 reply (mail_delivery_index.c); a message it skipped, because its
- * queue was full or the daemon stopped, gets its row from a search.
+ * the 250 reply (mail_delivery_index.c). A message that delivery skipped,
+ * because its queue was full or the daemon stopped, gets its row from a
+ * search. COPY copies the row of its source.
  */
 #ifndef EXPRESSO_MAIL_IMAP_SEARCH_INDEX_H
 #define EXPRESSO_MAIL_IMAP_SEARCH_INDEX_H

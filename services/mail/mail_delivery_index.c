@@ -1,7 +1,7 @@
 /*
  * The SEARCH index rows of delivered messages (mail_delivery_index.h).
  * The worker of a mail_index_queue reads the stored object, trace fields
- * included, so its row holds what the search would read from storage.
+ * included, so its row contains what the search would read from storage.
  * It then writes the rows with imap_search_index_write_object() in a
  * tenant transaction. A message expunged in the meantime, or an object
  * already deleted, is skipped and not counted as a failure.

@@ -2,8 +2,9 @@
  * The bounded queue of SEARCH index work after delivery
  * (mail_index_queue.h): a ring buffer of fixed-size items under one
  * mutex, and one worker thread that takes an item, releases the mutex and
- * calls the write function. Pushing never blocks on the worker, because a
- * full queue rejects the item at once.
+ * calls the write function. A push never waits for a write, because the
+ * worker does not hold the mutex while it writes and a full queue rejects
+ * the item at once.
  */
 #include "mail_index_queue.h"
 

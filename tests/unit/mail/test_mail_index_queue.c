@@ -1,6 +1,6 @@
 /*
- * Tests of the bounded queue of delivery index work: a queue of N takes
- * N items while its worker is busy and rejects the next one, the worker
+ * Tests of the bounded queue of delivery index work. A queue of N takes
+ * N items while its worker is busy and rejects the next one. The worker
  * writes the items in order, and a stop drops what is still waiting.
  */
 #include <pthread.h>
@@ -128,7 +128,7 @@ static void queue_stop_drops_waiting_items(void **test_state)
 	assert_true(ex_mail_index_queue_push(queue, tenant, "mail/u/waiting-1"));
 	assert_true(ex_mail_index_queue_push(queue, tenant, "mail/u/waiting-2"));
 
-	/* The held item is finished once released; the two waiting are dropped. */
+	/* Released, the worker finishes the held item and may take waiting ones before it sees the stop, which drops the rest. */
 	release(&state);
 	size_t dropped = ex_mail_index_queue_stop(queue);
 	assert_true(dropped <= 2);
