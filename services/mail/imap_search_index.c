@@ -274,7 +274,7 @@ int imap_search_index_write_object(PGconn *connection, const char *tenant_id, co
 				      4, params, error);
 	if (result == NULL)
 		return -1;
-	int rows = atoi(PQcmdTuples(result));
+	int rows = (int)strtol(PQcmdTuples(result), NULL, 10);
 	PQclear(result);
 	return rows;
 }
