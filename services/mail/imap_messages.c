@@ -253,12 +253,19 @@ typedef struct {
 	bool over_quota;
 } copy_work;
 
+/* The copy also takes the SEARCH index row of its source, when the source has one. */
 static const char copy_sql[] =
-	"INSERT INTO messages (tenant_id, mailbox_id, flags, internal_date, size, storage_key, date, subject, \"from\", "
-	"sender, reply_to, \"to\", cc, bcc, in_reply_to, message_id, \"references\", imap_envelope, imap_bodystructure) "
+	"WITH source AS (SELECT * FROM messages WHERE mailbox_id = $1 AND uid = $2), "
+	"copied AS (INSERT INTO messages (tenant_id, mailbox_id, flags, internal_date, size, storage_key, date, subject, "
+	"\"from\", sender, reply_to, \"to\", cc, bcc, in_reply_to, message_id, \"references\", imap_envelope, "
+	"imap_bodystructure) "
 	"SELECT tenant_id, $3, flags, internal_date, size, storage_key, date, subject, \"from\", sender, reply_to, \"to\", "
-	"cc, bcc, in_reply_to, message_id, \"references\", imap_envelope, imap_bodystructure FROM messages "
-	"WHERE mailbox_id = $1 AND uid = $2 RETURNING uid";
+	"cc, bcc, in_reply_to, message_id, \"references\", imap_envelope, imap_bodystructure FROM source "
+	"RETURNING id, tenant_id, uid), "
+	"indexed AS (INSERT INTO message_search_text (message_id, tenant_id, headers, body) "
+	"SELECT copied.id, copied.tenant_id, t.headers, t.body FROM copied, source "
+	"JOIN message_search_text AS t ON t.message_id = source.id) "
+	"SELECT uid FROM copied";
 
 static int copy_messages(PGconn *connection, void *context, ex_db_error *error)
 {

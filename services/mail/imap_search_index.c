@@ -211,31 +211,70 @@ void imap_search_index_finish(imap_session *session, imap_search_index *index)
 	*index = (imap_search_index){ 0 };
 }
 
-int imap_search_index_write(PGconn *connection, const char *mailbox_id, uint32_t uid, const char *data, size_t length,
-			    uint64_t max_text, ex_db_error *error)
+bool imap_search_index_text_build(const char *data, size_t length, uint64_t max_text, imap_search_index_text *text)
 {
+	*text = (imap_search_index_text){ 0 };
 	if (max_text == 0)
-		return 0;
+		return false;
 	GMimeMessage *message = ex_mail_mime_parse(data, length);
 	if (message == NULL)
-		return 0;
+		return false;
 
 	char *headers = ex_mail_search_header_text(message);
 	char *body = ex_mail_search_body_text(message);
 	g_object_unref(message);
-	bool fits = ex_mail_search_text_fits(strlen(headers), strlen(body), (size_t)max_text);
+	if (ex_mail_search_text_fits(strlen(headers), strlen(body), (size_t)max_text)) {
+		text->headers = headers;
+		text->body = body;
+	} else {
+		g_free(headers);
+		g_free(body);
+	}
+	return true;
+}
+
+void imap_search_index_text_clear(imap_search_index_text *text)
+{
+	g_free(text->headers);
+	g_free(text->body);
+	*text = (imap_search_index_text){ 0 };
+}
+
+int imap_search_index_write(PGconn *connection, const char *mailbox_id, uint32_t uid, const char *data, size_t length,
+			    uint64_t max_text, ex_db_error *error)
+{
+	imap_search_index_text text;
+	if (!imap_search_index_text_build(data, length, max_text, &text))
+		return 0;
+
 	char uid_text[IMAP_NUMBER_TEXT];
 	snprintf(uid_text, sizeof(uid_text), "%u", (unsigned)uid);
-	const char *params[] = { mailbox_id, uid_text, fits ? headers : NULL, fits ? body : NULL };
+	const char *params[] = { mailbox_id, uid_text, text.headers, text.body };
 	PGresult *result = ex_db_exec(connection,
 				      "INSERT INTO message_search_text (message_id, tenant_id, headers, body) "
 				      "SELECT id, tenant_id, $3, $4 FROM messages WHERE mailbox_id = $1 AND uid = $2 "
 				      "ON CONFLICT (message_id) DO NOTHING",
 				      4, params, error);
-	g_free(headers);
-	g_free(body);
+	imap_search_index_text_clear(&text);
 	if (result == NULL)
 		return -1;
 	PQclear(result);
 	return 0;
+}
+
+int imap_search_index_write_object(PGconn *connection, const char *tenant_id, const char *storage_key,
+				   const imap_search_index_text *text, ex_db_error *error)
+{
+	const char *params[] = { tenant_id, storage_key, text->headers, text->body };
+	/* messages_storage_key_idx covers (tenant_id, storage_key). */
+	PGresult *result = ex_db_exec(connection,
+				      "INSERT INTO message_search_text (message_id, tenant_id, headers, body) "
+				      "SELECT id, tenant_id, $3, $4 FROM messages WHERE tenant_id = $1 AND storage_key = $2 "
+				      "ON CONFLICT (message_id) DO NOTHING",
+				      4, params, error);
+	if (result == NULL)
+		return -1;
+	int rows = (int)strtol(PQcmdTuples(result), NULL, 10);
+	PQclear(result);
+	return rows;
 }

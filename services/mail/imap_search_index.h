@@ -5,7 +5,11 @@
  * per BODY or TEXT key for the matching UIDs among the messages that have
  * a row, reads the stored object only for the others, and writes their
  * rows as it goes, so the next search finds them indexed. APPEND writes
- * the row of each new message in its own transaction.
+ * the row of each new message in its own transaction. SMTP and LMTP
+ * delivery writes the rows of a delivered message in the background after
+ * the 250 reply (mail_delivery_index.c). A message that delivery skipped,
+ * because its queue was full or the daemon stopped, gets its row from a
+ * search. COPY copies the row of its source.
  */
 #ifndef EXPRESSO_MAIL_IMAP_SEARCH_INDEX_H
 #define EXPRESSO_MAIL_IMAP_SEARCH_INDEX_H
@@ -74,15 +78,40 @@ void imap_search_index_add(imap_session *session, imap_search_index *index, cons
 /* Writes the queued rows and frees the index's state. */
 void imap_search_index_finish(imap_session *session, imap_search_index *index);
 
+/* The folded text of one message's index row. */
+typedef struct {
+	char *headers; /* NULL, with body NULL, for a message over the size cap */
+	char *body;
+} imap_search_index_text;
+
+/*
+ * Parses the raw octets DATA and folds their header values and text
+ * parts into TEXT, which is left without text when it is over MAX_TEXT.
+ * Returns false, with TEXT empty, when MAX_TEXT is 0 (the index is off) or
+ * GMime cannot parse DATA, because the search then reads the stored
+ * message. The caller clears TEXT with imap_search_index_text_clear().
+ */
+bool imap_search_index_text_build(const char *data, size_t length, uint64_t max_text, imap_search_index_text *text);
+void imap_search_index_text_clear(imap_search_index_text *text);
+
 /*
  * Writes the index row of message UID of MAILBOX_ID from its raw octets
  * DATA, in the caller's transaction. Writes nothing when MAX_TEXT is 0 or
- * GMime cannot parse DATA, because the search then reads the stored
- * message. Returns 0, or -1 with ERROR set.
- * TODO: SMTP delivery (insert_copy() in mail_delivery.c) does not call
- * this yet, so delivered messages get their row from the first search.
+ * GMime cannot parse DATA. Returns 0, or -1 with ERROR set.
  */
 int imap_search_index_write(PGconn *connection, const char *mailbox_id, uint32_t uid, const char *data, size_t length,
 			    uint64_t max_text, ex_db_error *error);
+
+/*
+ * Writes TEXT as the index row of every message of TENANT_ID stored
+ * under STORAGE_KEY that has none yet, in the caller's transaction (one
+ * SMTP delivery stores one object for all the mailboxes its Sieve script
+ * files it into). A message expunged before the statement's snapshot gets
+ * no row. One expunged while it runs fails the foreign key with SQLSTATE
+ * 23503, which the caller may ignore. Returns the rows written, or -1
+ * with ERROR set.
+ */
+int imap_search_index_write_object(PGconn *connection, const char *tenant_id, const char *storage_key,
+				   const imap_search_index_text *text, ex_db_error *error);
 
 #endif

@@ -23,6 +23,7 @@
 #include "imap_structure.h"
 #include "mail_api.h"
 #include "mail_api_cursor.h"
+#include "mail_delivery_index.h"
 #include "mail_drive_client.h"
 #include "mail_envelope.h"
 #include "mail_queue.h"
@@ -236,8 +237,10 @@ static copy_status insert_row(ex_mail_api *api, copy_work *work)
 	int status = ex_db_tenant_transaction(api->service->database, work->caller->tenant_id, EX_DB_READ_COMMITTED,
 					      insert_work, work, &error);
 	ex_mail_envelope_clear(&work->envelope);
-	if (status == 0)
+	if (status == 0) {
+		ex_mail_delivery_index_push(api->service, work->caller->tenant_id, work->storage_key);
 		return COPY_STORED;
+	}
 	if (!work->replaced_missing)
 		ex_log(EX_LOG_ERROR, "mail_api_copy_failed", "{s:s, s:s, s:s}", "step", "insert", "sqlstate",
 		       error.sqlstate, "error", error.message);

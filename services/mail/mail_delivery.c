@@ -27,6 +27,7 @@
 #include "expresso/log.h"
 #include "imap_structure.h"
 #include "mail_commit_group.h"
+#include "mail_delivery_index.h"
 #include "mail_envelope.h"
 #include "mail_key_reserve.h"
 #include "mail_prepared.h"
@@ -702,6 +703,7 @@ static ex_smtp_delivery_status commit_rows(ex_mail_service *service, const ex_sm
 		if (copies[i].stored) {
 			copies[i].stored = false; /* committed: no longer ours to remove */
 			publish_delivered(service, envelope, &copies[i], subject);
+			ex_mail_delivery_index_push(service, copies[i].recipient->tenant_id, copies[i].storage_key);
 		}
 	}
 	free(subject);

@@ -23,6 +23,7 @@
 #include "mail_sieve_routes.h"
 #include "mail_sweep.h"
 #include "mail_commit_group.h"
+#include "mail_delivery_index.h"
 #include "mail_key_reserve.h"
 #include "mail_prepared.h"
 #include "mail_itip_consumer.h"
@@ -138,6 +139,7 @@ const ex_setting ex_mail_settings[] = {
 	  "Requests of local deliveries (a delivery's garbage records, or its rows after one fsync per directory of "
 	  "its objects) committed in one transaction at most; more wait for the next transaction. 1 commits every "
 	  "request alone. At most 10000.", false },
+	EX_MAIL_DELIVERY_INDEX_SETTINGS
 	{ "smtp_max_commands_per_minute", "EXPRESSO_SMTP_MAX_COMMANDS_PER_MINUTE", EX_SETTING_INT, "1000", "commands",
 	  "Command lines one SMTP session may send in any one-minute window; more close it with 421 4.7.0. 0 turns "
 	  "the limit off.", false },
@@ -324,6 +326,8 @@ int ex_mail_service_open(ex_mail_service *service, ex_daemon *daemon)
 	if (service->key_reserve == NULL)
 		return -1;
 	ex_db_pool_set_prepare_hook(service->database, ex_mail_prepare_statements, NULL);
+	if (ex_mail_delivery_index_start(service, config) != 0)
+		return -1;
 	service->backend = (ex_smtp_backend){
 		.lookup_recipient = ex_mail_lookup_recipient,
 		.authenticate = ex_mail_authenticate,
@@ -415,6 +419,7 @@ void ex_mail_service_close(ex_mail_service *service)
 	ex_mail_outbound_stop(service->outbound);
 	service->outbound = NULL;
 	ex_mail_sweep_stop(service);
+	ex_mail_delivery_index_stop(service);
 	/* NOTE: the Sieve pool stays up, because a request that the HTTP shutdown abandoned may still validate a
 	 * script. The zygote and the workers exit when this process ends and their sockets close. */
 	ex_mail_commit_group_free(service->commit_group);

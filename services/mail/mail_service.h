@@ -47,6 +47,7 @@ typedef struct {
 	uint64_t test_commit_delay_ms;   /* tests only: pause between objects and rows of a delivery */
 	struct ex_mail_commit_group *commit_group; /* group commit of local deliveries (mail_commit_group.c) */
 	struct ex_mail_key_reserve *key_reserve;   /* storage keys listed for users' next deliveries (mail_key_reserve.c) */
+	struct ex_mail_delivery_index *delivery_index; /* index rows of delivered messages (mail_delivery_index.c); NULL when off */
 } ex_mail_service;
 
 extern const ex_setting ex_mail_settings[];

@@ -12,20 +12,33 @@
 // pool of one database connection and takes 16 LOGINs with an app
 // password at once.
 //
+// Messages delivered over SMTP get their rows from a background thread
+// after the 250 reply. The test waits for the rows without searching, then
+// compares the two instances again, with one message expunged right after
+// its delivery. COPY and the JSON API's copy in Sent get rows as well.
+// Further instances check EXPRESSO_DELIVERY_INDEX_QUEUE at 0,
+// which leaves delivered messages to the first search, and one past its
+// maximum, which the daemon rejects at start.
+//
 // Needs: the stack up (scripts/run-local.sh), the variables of stack.env,
-// pg (package.json).
+// pg (package.json), and scripts/dev-token.sh for the JSON API's token.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
 import path from 'node:path';
 import pg from 'pg';
 
 import { RawImapClient } from './lib/imap_raw.mjs';
-import { buildDir, freePort, requireEnv, startDaemon, waitForHttp } from './lib/stack.mjs';
+import { sendMessage } from './lib/smtp_client.mjs';
+import { buildDir, freePort, repoRoot, requireEnv, startDaemon, waitForHttp } from './lib/stack.mjs';
 
 const TEST_TIMEOUT_MS = 300_000;
 const INDEX_MAX_TEXT = 8192;
 const CONCURRENT_LOGINS = 16;
+const MAX_INDEX_QUEUE = 1_000_000;
+const ROW_WAIT_ATTEMPTS = 300;
+const ROW_WAIT_INTERVAL_MS = 100;
 const runId = crypto.randomBytes(4).toString('hex');
 const mailbox = `Busca-${runId}`;
 const env = {};
@@ -55,6 +68,7 @@ async function startMail(settings) {
     throw new Error(`${error.message}; daemon output:\n${instance.lines.slice(-10).join('\n')}`);
   }
   instance.imapPort = ports.imap;
+  instance.httpPort = ports.http;
   return instance;
 }
 
@@ -137,8 +151,8 @@ const SEARCHES = [
   'UNSEEN TEXT relatorio', 'TEXT "linha dois"', 'BODY numero', 'TEXT ana@example.org',
 ];
 
-// Returns uid and whether the row has text, for each index row of the test mailbox.
-async function indexRows(database, tenantId) {
+// Returns uid and whether the row has text, for each index row of alice's mailbox NAME.
+async function indexRows(database, tenantId, name = mailbox) {
   await database.query('BEGIN');
   try {
     await database.query("SELECT set_config('app.tenant_id', $1, true)", [tenantId]);
@@ -146,17 +160,67 @@ async function indexRows(database, tenantId) {
       'SELECT m.uid::int AS uid, t.body IS NOT NULL AS indexed FROM messages AS m '
       + 'JOIN mailboxes AS b ON b.id = m.mailbox_id JOIN message_search_text AS t ON t.message_id = m.id '
       + 'WHERE b.name = $1 AND b.user_id = (SELECT user_id FROM ex_tenant_for_login($2)) ORDER BY m.uid',
-      [mailbox, env.EXPRESSO_ALICE_EMAIL]);
+      [name, env.EXPRESSO_ALICE_EMAIL]);
     return rows;
   } finally {
     await database.query('COMMIT');
   }
 }
 
-async function assertSameResults(scanClient, indexClient, label) {
+// Returns uid and whether the row has text, for each INBOX message of alice from FIRST_UID on that has an index row.
+async function inboxRows(database, tenantId, firstUid) {
+  await database.query('BEGIN');
+  try {
+    await database.query("SELECT set_config('app.tenant_id', $1, true)", [tenantId]);
+    const { rows } = await database.query(
+      'SELECT m.uid::int AS uid, t.body IS NOT NULL AS indexed FROM messages AS m '
+      + 'JOIN mailboxes AS b ON b.id = m.mailbox_id JOIN message_search_text AS t ON t.message_id = m.id '
+      + "WHERE b.name = 'INBOX' AND m.uid >= $1 AND b.user_id = (SELECT user_id FROM ex_tenant_for_login($2)) "
+      + 'ORDER BY m.uid',
+      [firstUid, env.EXPRESSO_ALICE_EMAIL]);
+    return rows;
+  } finally {
+    await database.query('COMMIT');
+  }
+}
+
+// Polls inboxRows until it returns COUNT rows, at most ROW_WAIT_ATTEMPTS times.
+async function waitForInboxRows(database, tenantId, firstUid, count) {
+  let rows = [];
+  for (let attempt = 0; attempt < ROW_WAIT_ATTEMPTS; attempt++) {
+    rows = await inboxRows(database, tenantId, firstUid);
+    if (rows.length >= count) return rows;
+    await new Promise((resolve) => setTimeout(resolve, ROW_WAIT_INTERVAL_MS));
+  }
+  return rows;
+}
+
+// Returns the UIDNEXT of alice's INBOX.
+async function inboxUidNext(client) {
+  const untagged = await client.command('STATUS INBOX (UIDNEXT)');
+  const line = untagged.map((response) => response.toString('utf8')).find((text) => text.startsWith('* STATUS'));
+  assert.ok(line, 'no STATUS response');
+  return Number(/UIDNEXT (\d+)/.exec(line)[1]);
+}
+
+function devToken(email) {
+  return new Promise((resolve, reject) => {
+    execFile(path.join(repoRoot, 'scripts', 'dev-token.sh'), [email], { timeout: 30_000 }, (error, stdout, stderr) => {
+      if (error) reject(new Error(`dev-token.sh ${email} failed: ${stderr}`));
+      else resolve(stdout.trim());
+    });
+  });
+}
+
+function deliver(port, content) {
+  return sendMessage(port, { from: 'ana@example.org', to: env.EXPRESSO_ALICE_EMAIL, content });
+}
+
+async function assertSameResults(scanClient, indexClient, label, prefix = '') {
   for (const search of SEARCHES) {
-    const expected = await uidSearch(scanClient, search);
-    assert.deepEqual(await uidSearch(indexClient, search), expected, `${search} (${label})`);
+    const command = Buffer.concat([Buffer.from(prefix), Buffer.from(search)]);
+    const expected = await uidSearch(scanClient, command);
+    assert.deepEqual(await uidSearch(indexClient, command), expected, `${prefix}${search} (${label})`);
   }
 }
 
@@ -243,6 +307,153 @@ test('SEARCH BODY and TEXT return the same UIDs from index and scan', { timeout:
     await database.end();
     scanClient.close();
     indexClient.close();
+  }
+});
+
+test('SMTP delivery writes index rows after 250', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const scan = await startMail({ EXPRESSO_IMAP_SEARCH_INDEX_MAX_TEXT: '0' });
+  const smtpPort = await freePort();
+  const delivering = await startMail({
+    EXPRESSO_IMAP_SEARCH_INDEX_MAX_TEXT: String(INDEX_MAX_TEXT),
+    EXPRESSO_SMTP_PORT: String(smtpPort),
+    EXPRESSO_SMTP_GREETING_DELAY: '0',
+  });
+  const scanClient = await login(scan.imapPort);
+  const indexClient = await login(delivering.imapPort);
+  const database = new pg.Client({ connectionString: env.EXPRESSO_DATABASE_URL });
+  await database.connect();
+  try {
+    const { rows: [account] } = await database.query('SELECT tenant_id FROM ex_tenant_for_login($1)',
+      [env.EXPRESSO_ALICE_EMAIL]);
+    const firstUid = await inboxUidNext(scanClient);
+    await scanClient.command('SELECT INBOX');
+
+    // A message expunged right after its 250 must not fail the worker.
+    const expungedSubject = `Apagada-${runId}`;
+    const reply = await deliver(smtpPort, message({ subject: expungedSubject, body: 'xilofone apagado' }));
+    assert.equal(reply.code, 250, reply.text);
+    await scanClient.command('NOOP');
+    const [expungedUid] = await uidSearch(scanClient, `SUBJECT ${expungedSubject}`);
+    assert.ok(expungedUid >= firstUid, 'the expunged message was delivered to INBOX');
+    await scanClient.command(`UID STORE ${expungedUid} +FLAGS.SILENT (\\Deleted)`);
+    await scanClient.command(`UID EXPUNGE ${expungedUid}`);
+
+    const messages = corpus();
+    for (const octets of messages) {
+      const delivered = await deliver(smtpPort, octets);
+      assert.equal(delivered.code, 250, delivered.text);
+    }
+
+    // No search has run on these messages, so only the background thread can have written their rows.
+    const rows = await waitForInboxRows(database, account.tenant_id, firstUid, messages.length);
+    assert.equal(rows.length, messages.length, 'every delivered message that was not expunged got a row');
+    assert.ok(!rows.some((row) => row.uid === expungedUid), 'the expunged message has no row');
+    assert.equal(rows.filter((row) => !row.indexed).length, 1, 'only the message above the cap has no text');
+    const failures = delivering.lines.filter((line) => /delivery_index_(read|write)_failed/.test(line));
+    assert.deepEqual(failures, [], 'the index worker logged no failure');
+
+    // COPY copies the row of its source in the same transaction.
+    const copyMailbox = `Copia-${runId}`;
+    await indexClient.command('SELECT INBOX');
+    await indexClient.command(`CREATE "${copyMailbox}"`);
+    await indexClient.command(`UID COPY ${firstUid}:* "${copyMailbox}"`);
+    const copied = await indexRows(database, account.tenant_id, copyMailbox);
+    assert.equal(copied.length, messages.length, 'every copy has its row');
+    assert.equal(copied.filter((row) => !row.indexed).length, 1, 'the large message is copied without text');
+    await indexClient.command(`DELETE "${copyMailbox}"`);
+
+    await scanClient.command('NOOP');
+    const range = `UID ${firstUid}:* `;
+    await assertSameResults(scanClient, indexClient, 'after SMTP delivery', range);
+    assert.deepEqual(await uidSearch(indexClient, `${range}BODY apagado`), []);
+    assert.deepEqual(await uidSearch(scanClient, `${range}BODY apagado`), []);
+    assert.equal((await inboxRows(database, account.tenant_id, firstUid)).length, messages.length,
+      'the searches found every row written already');
+  } finally {
+    await database.end();
+    scanClient.close();
+    indexClient.close();
+  }
+});
+
+test('JSON API Sent copy gets its row', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const instance = await startMail({ EXPRESSO_IMAP_SEARCH_INDEX_MAX_TEXT: String(INDEX_MAX_TEXT) });
+  const token = await devToken(env.EXPRESSO_ALICE_EMAIL);
+  const subject = `Enviada-${runId}`;
+  const response = await fetch(`http://127.0.0.1:${instance.httpPort}/api/v1/mail/send`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ to: [env.EXPRESSO_ALICE_EMAIL], subject, text: 'Xilofone enviado pela API.\n' }),
+  });
+  const sent = await response.json();
+  assert.equal(response.status, 201, JSON.stringify(sent));
+  assert.ok(sent.sent?.id, 'the copy in Sent has an id');
+
+  const database = new pg.Client({ connectionString: env.EXPRESSO_DATABASE_URL });
+  await database.connect();
+  try {
+    const { rows: [account] } = await database.query('SELECT tenant_id FROM ex_tenant_for_login($1)',
+      [env.EXPRESSO_ALICE_EMAIL]);
+    let rows = [];
+    for (let attempt = 0; attempt < ROW_WAIT_ATTEMPTS && rows.length === 0; attempt++) {
+      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, ROW_WAIT_INTERVAL_MS));
+      await database.query('BEGIN');
+      await database.query("SELECT set_config('app.tenant_id', $1, true)", [account.tenant_id]);
+      ({ rows } = await database.query('SELECT headers, body FROM message_search_text WHERE message_id = $1',
+        [sent.sent.id]));
+      await database.query('COMMIT');
+    }
+    assert.equal(rows.length, 1, 'the Sent copy got its row');
+    assert.match(rows[0].body, /xilofone enviado pela api/);
+    assert.match(rows[0].headers, new RegExp(subject.toLowerCase()));
+  } finally {
+    await database.end();
+  }
+});
+
+test('delivery index queue setting limits', { timeout: TEST_TIMEOUT_MS }, async () => {
+  // One past the maximum: the daemon rejects the setting and exits.
+  const rejected = startMail({ EXPRESSO_DELIVERY_INDEX_QUEUE: String(MAX_INDEX_QUEUE + 1) });
+  await assert.rejects(rejected, /did not answer/);
+  const rejectedInstance = instances[instances.length - 1];
+  await rejectedInstance.exited;
+  assert.ok(rejectedInstance.lines.some((line) => line.includes('EXPRESSO_DELIVERY_INDEX_QUEUE')
+    && line.includes('must be between 0 and 1000000')), 'the error names the setting and its range');
+
+  // The maximum starts.
+  const largest = await startMail({ EXPRESSO_DELIVERY_INDEX_QUEUE: String(MAX_INDEX_QUEUE) });
+  assert.ok(largest.lines.some((line) => line.includes('delivery_index_started')
+    && line.includes(`"queue":${MAX_INDEX_QUEUE}`)), 'the largest queue starts');
+
+  // 0: a delivered message waits for the first search.
+  const offPort = await freePort();
+  const off = await startMail({ EXPRESSO_DELIVERY_INDEX_QUEUE: '0', EXPRESSO_SMTP_PORT: String(offPort),
+    EXPRESSO_SMTP_GREETING_DELAY: '0' });
+  assert.ok(off.lines.some((line) => line.includes('delivery_index_off')), 'queue 0 turns the worker off');
+  const onPort = await freePort();
+  await startMail({ EXPRESSO_SMTP_PORT: String(onPort), EXPRESSO_SMTP_GREETING_DELAY: '0' });
+  const client = await login(off.imapPort);
+  const database = new pg.Client({ connectionString: env.EXPRESSO_DATABASE_URL });
+  await database.connect();
+  try {
+    const { rows: [account] } = await database.query('SELECT tenant_id FROM ex_tenant_for_login($1)',
+      [env.EXPRESSO_ALICE_EMAIL]);
+    const firstUid = await inboxUidNext(client);
+    let reply = await deliver(offPort, message({ subject: `Sem-indice-${runId}`, body: 'fila desligada' }));
+    assert.equal(reply.code, 250, reply.text);
+    reply = await deliver(onPort, message({ subject: `Com-indice-${runId}`, body: 'fila ligada' }));
+    assert.equal(reply.code, 250, reply.text);
+    const rows = await waitForInboxRows(database, account.tenant_id, firstUid, 1);
+    assert.deepEqual(rows.map((row) => row.uid), [firstUid + 1], 'only the message of the instance with a queue has a row');
+
+    // The first search writes the missing row, as for messages stored before the index existed.
+    await client.command('SELECT INBOX');
+    assert.deepEqual(await uidSearch(client, `UID ${firstUid}:* BODY desligada`), [firstUid]);
+    assert.deepEqual((await inboxRows(database, account.tenant_id, firstUid)).map((row) => row.uid),
+      [firstUid, firstUid + 1]);
+  } finally {
+    await database.end();
+    client.close();
   }
 });
 

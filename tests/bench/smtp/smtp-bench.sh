@@ -224,9 +224,10 @@ cpu_ms() { awk -v t="$1" -v hz="$ticks_per_second" -v n="$messages" 'BEGIN { pri
 ticks_per_second=$(getconf CLK_TCK)
 
 # A counter of the private expresso-mail's /metrics, such as delivery_batches_total.
+# awk reads the whole page: exiting at the match could end curl with SIGPIPE, which pipefail and set -e turn into an exit.
 metric() {
 	curl -fs "http://127.0.0.1:$expresso_http_port/metrics" |
-		awk -v name="expresso_$1{" 'index($1, name) == 1 { print $2; found = 1; exit } END { if (!found) print 0 }'
+		awk -v name="expresso_$1{" '!found && index($1, name) == 1 { print $2; found = 1 } END { if (!found) print 0 }'
 }
 
 # ---- rounds ---------------------------------------------------------------------------
