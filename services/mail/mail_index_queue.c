@@ -130,10 +130,19 @@ size_t ex_mail_index_queue_stop(ex_mail_index_queue *queue)
 	pthread_mutex_unlock(&queue->mutex);
 	pthread_join(queue->worker, NULL);
 
+	pthread_mutex_lock(&queue->mutex);
 	size_t dropped = queue->length;
+	queue->length = 0;
+	pthread_mutex_unlock(&queue->mutex);
+	return dropped;
+}
+
+void ex_mail_index_queue_free(ex_mail_index_queue *queue)
+{
+	if (queue == NULL)
+		return;
 	pthread_cond_destroy(&queue->ready);
 	pthread_mutex_destroy(&queue->mutex);
 	free(queue->items);
 	free(queue);
-	return dropped;
 }

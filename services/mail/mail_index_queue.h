@@ -50,11 +50,14 @@ bool ex_mail_index_queue_push(ex_mail_index_queue *queue, const char *tenant_id,
 size_t ex_mail_index_queue_length(ex_mail_index_queue *queue);
 
 /*
- * Stops the worker and frees QUEUE (NULL is ignored). The item being
- * written is finished; the items still waiting are dropped, so their rows
- * come from the lazy path. Returns the number dropped. No push may run
- * during or after the call.
+ * Stops the worker of QUEUE (NULL is ignored). The item being written is
+ * finished; the items still waiting are dropped, so their rows come from
+ * the lazy path. Returns the number dropped. A push during or after the
+ * call is rejected, so QUEUE stays valid for threads that still hold it.
  */
 size_t ex_mail_index_queue_stop(ex_mail_index_queue *queue);
+
+/* Frees QUEUE after ex_mail_index_queue_stop (NULL is ignored). No push may run during or after the call. */
+void ex_mail_index_queue_free(ex_mail_index_queue *queue);
 
 #endif

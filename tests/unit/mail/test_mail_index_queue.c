@@ -113,6 +113,7 @@ static void queue_takes_capacity_and_rejects_one_more(void **test_state)
 	assert_string_equal(state.keys[CAPACITY + 1], "mail/u/after");
 
 	assert_int_equal(ex_mail_index_queue_stop(queue), 0);
+	ex_mail_index_queue_free(queue);
 	writer_destroy(&state);
 }
 
@@ -131,6 +132,8 @@ static void queue_stop_drops_waiting_items(void **test_state)
 	/* Released, the worker finishes the held item and may take waiting ones before it sees the stop, which drops the rest. */
 	release(&state);
 	size_t dropped = ex_mail_index_queue_stop(queue);
+	assert_false(ex_mail_index_queue_push(queue, tenant, "after-stop"));
+	ex_mail_index_queue_free(queue);
 	assert_true(dropped <= 2);
 	assert_int_equal(state.written + dropped, 3);
 	assert_string_equal(state.keys[0], "mail/u/held");
@@ -148,6 +151,7 @@ static void queue_rejects_invalid_input(void **test_state)
 	assert_null(ex_mail_index_queue_start(1, NULL, &state));
 	assert_false(ex_mail_index_queue_push(NULL, tenant, "mail/u/1"));
 	assert_int_equal(ex_mail_index_queue_stop(NULL), 0);
+	ex_mail_index_queue_free(NULL);
 
 	ex_mail_index_queue *queue = ex_mail_index_queue_start(1, write_held, &state);
 	assert_non_null(queue);
@@ -160,6 +164,7 @@ static void queue_rejects_invalid_input(void **test_state)
 	wait_written(&state, 1);
 	assert_string_equal(state.keys[0], long_key);
 	assert_int_equal(ex_mail_index_queue_stop(queue), 0);
+	ex_mail_index_queue_free(queue);
 	writer_destroy(&state);
 }
 
