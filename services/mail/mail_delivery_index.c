@@ -175,5 +175,5 @@ void ex_mail_delivery_index_stop(ex_mail_service *service)
 	size_t dropped = ex_mail_index_queue_stop(index->queue);
 	ex_log(EX_LOG_INFO, "delivery_index_stopped", "{s:I}", "dropped", (json_int_t)dropped);
 	/* NOTE: the queue and INDEX stay allocated until the process ends, because a JSON API send that the HTTP
-	 * shutdown abandoned may still push to them; the stopped queue rejects that push. */
+	 * shutdown abandoned may still push to them. The stopped queue rejects that push. */
 }
