@@ -19,7 +19,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 
 import { addAlias, removeAlias } from './lib/aliases.mjs';
-import { buildDir, freePort, mailListenersOff, repoRoot, requireEnv, startDaemon, waitForHttp } from './lib/stack.mjs';
+import { buildDir, freePort, mailListenersOff, repoRoot, requireEnv, startDaemon, waitFor, waitForHttp } from './lib/stack.mjs';
 
 const calendarBinary = path.join(buildDir, 'services', 'calendar', 'expresso-calendar');
 
@@ -56,17 +56,6 @@ const propfind = (user, url, props, depth = '0') => request(user, 'PROPFIND', ur
 async function principalOf(user) {
   const root = await propfind(user, '/', '<d:current-user-principal/>');
   return root.text.match(/<d:current-user-principal><d:href>([^<]*)</)[1];
-}
-
-// Waits until PROBE returns a truthy value.
-async function waitFor(description, probe, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${description}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
 }
 
 // ---- iCalendar ----------------------------------------------------------------------

@@ -4,17 +4,14 @@
 import pg from 'pg';
 
 import { requireEnv } from './stack.mjs';
+import { findAccount, tenantQuery } from './tenant_db.mjs';
 
 // Runs SQL as the database owner in the tenant of the user EMAIL, with $1 the tenant id, $2 the user id, then PARAMS.
 async function asUser(email, sql, params) {
-  const owner = new pg.Client({ connectionString: requireEnv('EXPRESSO_DATABASE_OWNER_URL') });
-  await owner.connect();
+  const owner = new pg.Pool({ connectionString: requireEnv('EXPRESSO_DATABASE_OWNER_URL'), max: 1 });
   try {
-    const { rows } = await owner.query('SELECT tenant_id, user_id FROM ex_tenant_for_login($1)', [email]);
-    await owner.query('BEGIN');
-    await owner.query("SELECT set_config('app.tenant_id', $1, true)", [rows[0].tenant_id]);
-    await owner.query(sql, [rows[0].tenant_id, rows[0].user_id, ...params]);
-    await owner.query('COMMIT');
+    const account = await findAccount(owner, email);
+    await tenantQuery(owner, account.tenantId, sql, [account.tenantId, account.userId, ...params]);
   } finally {
     await owner.end();
   }
