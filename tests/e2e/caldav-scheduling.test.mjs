@@ -19,7 +19,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 
 import { addAlias, removeAlias } from './lib/aliases.mjs';
-import { buildDir, freePort, mailListenersOff, repoRoot, requireEnv, startDaemon, waitFor, waitForHttp } from './lib/stack.mjs';
+import { buildDir, freeMailPorts, freePort, mailInstanceEnv, repoRoot, requireEnv, startDaemon, waitFor, waitForDaemon, waitForHttp } from './lib/stack.mjs';
 
 const calendarBinary = path.join(buildDir, 'services', 'calendar', 'expresso-calendar');
 
@@ -135,29 +135,15 @@ before(async () => {
   remote = startRemote(remotePort, stateDir);
   await waitFor('the remote SMTP server', () => remote.events.some((event) => event.event === 'ready'), 15_000);
 
-  const ports = { http: await freePort(), smtp: await freePort(), submission: await freePort(), submissions: await freePort() };
+  const ports = await freeMailPorts();
   instance = startDaemon(mailBinary, {
-    ...mailListenersOff,
-    EXPRESSO_HTTP_ADDRESS: host,
-    EXPRESSO_HTTP_PORT: String(ports.http),
-    EXPRESSO_SMTP_PORT: String(ports.smtp),
-    EXPRESSO_SUBMISSION_PORT: String(ports.submission),
-    EXPRESSO_SUBMISSIONS_PORT: String(ports.submissions),
-    EXPRESSO_TLS_CERT: path.join(stateDir, 'tls', 'server.pem'),
-    EXPRESSO_TLS_KEY: path.join(stateDir, 'tls', 'server.key'),
-    EXPRESSO_STORAGE_DIR: path.join(stateDir, 'storage'),
-    EXPRESSO_SMTP_HOSTNAME: 'mx.test.invalid',
+    ...mailInstanceEnv(stateDir, ports),
     EXPRESSO_OUTBOUND_WORKERS: '1',
     EXPRESSO_OUTBOUND_TRANSPORTS: `remote.test=127.0.0.1:${remotePort}`,
     EXPRESSO_OUTBOUND_POLL_INTERVAL: '200ms',
     EXPRESSO_OUTBOUND_TIMEOUT: '10s',
   });
-  try {
-    await waitForHttp(`http://${host}:${ports.http}/ready`, { timeoutMs: 20_000 });
-  } catch (error) {
-    instance.child.kill('SIGKILL');
-    throw new Error(`${error.message}; daemon output:\n${instance.lines.slice(-10).join('\n')}`);
-  }
+  await waitForDaemon(instance, `http://${host}:${ports.http}/ready`);
 }, { timeout: TEST_TIMEOUT_MS });
 
 after(async () => {
@@ -374,7 +360,7 @@ test('invitation to an alias reaches its user, who replies as the alias', { time
       body: invitation(uid, [`ATTENDEE;PARTSTAT=NEEDS-ACTION:mailto:${alias.toUpperCase()}`]), type: 'text/calendar' });
     assert.equal(stored.status, 201, stored.text);
 
-    // The copy lands in Bob's calendar, and Bob's answer names the alias he was invited as.
+    // The copy lands in Bob's calendar, and Bob's reply names the alias he was invited as.
     const copy = await bobCopy(uid);
     assert.ok(copy !== undefined, 'Bob has a copy of the invitation sent to his alias');
     const rsvpUrl = `/api/v1/calendars/default/events/${encodeURIComponent(copy.name)}/rsvp`;

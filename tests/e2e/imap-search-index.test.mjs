@@ -151,16 +151,16 @@ const SEARCHES = [
   'UNSEEN TEXT relatorio', 'TEXT "linha dois"', 'BODY numero', 'TEXT ana@example.org',
 ];
 
-// Returns uid and whether the row has text, for each index row of alice's mailbox NAME.
-async function indexRows(database, tenantId, name = mailbox) {
+// Returns uid and whether the row has text, for each message of alice's mailbox NAME from FIRST_UID on that has an index row.
+async function indexRows(database, tenantId, name = mailbox, firstUid = 0) {
   await database.query('BEGIN');
   try {
     await database.query("SELECT set_config('app.tenant_id', $1, true)", [tenantId]);
     const { rows } = await database.query(
       'SELECT m.uid::int AS uid, t.body IS NOT NULL AS indexed FROM messages AS m '
       + 'JOIN mailboxes AS b ON b.id = m.mailbox_id JOIN message_search_text AS t ON t.message_id = m.id '
-      + 'WHERE b.name = $1 AND b.user_id = (SELECT user_id FROM ex_tenant_for_login($2)) ORDER BY m.uid',
-      [name, env.EXPRESSO_ALICE_EMAIL]);
+      + 'WHERE b.name = $1 AND m.uid >= $3 AND b.user_id = (SELECT user_id FROM ex_tenant_for_login($2)) ORDER BY m.uid',
+      [name, env.EXPRESSO_ALICE_EMAIL, firstUid]);
     return rows;
   } finally {
     await database.query('COMMIT');
@@ -168,20 +168,8 @@ async function indexRows(database, tenantId, name = mailbox) {
 }
 
 // Returns uid and whether the row has text, for each INBOX message of alice from FIRST_UID on that has an index row.
-async function inboxRows(database, tenantId, firstUid) {
-  await database.query('BEGIN');
-  try {
-    await database.query("SELECT set_config('app.tenant_id', $1, true)", [tenantId]);
-    const { rows } = await database.query(
-      'SELECT m.uid::int AS uid, t.body IS NOT NULL AS indexed FROM messages AS m '
-      + 'JOIN mailboxes AS b ON b.id = m.mailbox_id JOIN message_search_text AS t ON t.message_id = m.id '
-      + "WHERE b.name = 'INBOX' AND m.uid >= $1 AND b.user_id = (SELECT user_id FROM ex_tenant_for_login($2)) "
-      + 'ORDER BY m.uid',
-      [firstUid, env.EXPRESSO_ALICE_EMAIL]);
-    return rows;
-  } finally {
-    await database.query('COMMIT');
-  }
+function inboxRows(database, tenantId, firstUid) {
+  return indexRows(database, tenantId, 'INBOX', firstUid);
 }
 
 // Polls inboxRows until it returns COUNT rows, at most ROW_WAIT_ATTEMPTS times.

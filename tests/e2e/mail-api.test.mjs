@@ -22,6 +22,7 @@ import pg from 'pg';
 
 import { sendMessage } from './lib/smtp_client.mjs';
 import { buildDir, freePort, mailListenersOff, repoRoot, requireEnv, startDaemon, waitForHttp } from './lib/stack.mjs';
+import { findAccount, tenantQuery as sharedTenantQuery } from './lib/tenant_db.mjs';
 
 const host = '127.0.0.1';
 const TEST_TIMEOUT_MS = 120_000;
@@ -91,20 +92,9 @@ function plainMessage({ subject, from = 'Sender <sender@example.org>', date = ne
   ].filter((line, index) => index !== 5 || line !== '').join('\r\n');
 }
 
-async function tenantQuery(user, sql, params = []) {
-  const client = await owner.connect();
-  try {
-    await client.query('BEGIN');
-    await client.query("SELECT set_config('app.tenant_id', $1, true)", [user.tenantId]);
-    const result = await client.query(sql, params);
-    await client.query('COMMIT');
-    return result.rows;
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw error;
-  } finally {
-    client.release();
-  }
+// Runs SQL in one transaction bound to USER's tenant, as the database owner.
+function tenantQuery(user, sql, params = []) {
+  return sharedTenantQuery(owner, user.tenantId, sql, params);
 }
 
 async function folders(user) {
@@ -162,9 +152,7 @@ before(async () => {
   owner = new pg.Pool({ connectionString: env.EXPRESSO_DATABASE_OWNER_URL, max: 4 });
   for (const [name, email] of [['alice', env.EXPRESSO_ALICE_EMAIL], ['bob', env.EXPRESSO_BOB_EMAIL],
     ['carol', env.EXPRESSO_CAROL_EMAIL]]) {
-    const { rows } = await owner.query('SELECT tenant_id, user_id FROM ex_tenant_for_login($1)', [email]);
-    assert.equal(rows.length, 1, `${email} is not in the users table`);
-    users[name] = { email, tenantId: rows[0].tenant_id, userId: rows[0].user_id, token: await devToken(email) };
+    users[name] = { ...(await findAccount(owner, email)), token: await devToken(email) };
   }
 
   const ports = { http: await freePort(), smtp: await freePort(), submission: await freePort(), submissions: await freePort() };

@@ -16,6 +16,7 @@ import pg from 'pg';
 
 import { sendMessage } from './lib/smtp_client.mjs';
 import { buildDir, freePort, mailListenersOff, requireEnv, startDaemon, waitForHttp } from './lib/stack.mjs';
+import { findAccount, tenantQuery as sharedTenantQuery } from './lib/tenant_db.mjs';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
 const host = '127.0.0.1';
@@ -58,26 +59,13 @@ async function deactivate(user) {
   assert.equal(status, 200);
 }
 
-async function tenantQuery(tenantId, sql, params = []) {
-  const client = await owner.connect();
-  try {
-    await client.query('BEGIN');
-    await client.query("SELECT set_config('app.tenant_id', $1, true)", [tenantId]);
-    const result = await client.query(sql, params);
-    await client.query('COMMIT');
-    return result.rows;
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw error;
-  } finally {
-    client.release();
-  }
+// Runs SQL in one transaction bound to TENANT_ID, as the database owner.
+function tenantQuery(tenantId, sql, params = []) {
+  return sharedTenantQuery(owner, tenantId, sql, params);
 }
 
 async function account(email) {
-  const { rows } = await owner.query('SELECT tenant_id, user_id FROM ex_tenant_for_login($1)', [email]);
-  assert.equal(rows.length, 1, `${email} is not in the users table`);
-  return { email, tenantId: rows[0].tenant_id, userId: rows[0].user_id, token: await devToken(email) };
+  return { ...(await findAccount(owner, email)), token: await devToken(email) };
 }
 
 // Rows of USER whose Subject is SUBJECT, with their mailbox name and flags.
