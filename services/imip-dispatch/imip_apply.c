@@ -79,7 +79,9 @@ static int read_recipient(apply_run *run)
 {
 	int status = calendar_own_address(run->connection, run->message->user_id, run->roles, run->recipient,
 					  sizeof(run->recipient), run->error);
-	return status == 0 ? 1 : status == 1 ? 0 : -1;
+	if (status < 0)
+		return -1;
+	return status == 0;
 }
 
 /* Returns the component of CALENDAR without RECURRENCE-ID (the master), else its first component. */

@@ -3,7 +3,7 @@
  * are still to be written, drained by one worker thread
  * (mail_index_queue.c). SMTP and LMTP delivery pushes a copy's tenant and
  * storage key after its rows have committed, so that indexing never delays
- * the 250 reply. The queue knows nothing of the index itself: the worker
+ * the 250 reply. The queue does not build index rows itself: the worker
  * calls the write function it was started with for each item. A full
  * queue rejects the item, whose row then comes from the first IMAP SEARCH
  * BODY or TEXT that reads the message.

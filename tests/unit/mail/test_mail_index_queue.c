@@ -129,7 +129,7 @@ static void queue_stop_drops_waiting_items(void **test_state)
 	assert_true(ex_mail_index_queue_push(queue, tenant, "mail/u/waiting-1"));
 	assert_true(ex_mail_index_queue_push(queue, tenant, "mail/u/waiting-2"));
 
-	/* Released, the worker finishes the held item and may take waiting ones before it sees the stop, which drops the rest. */
+	/* Released, the worker finishes the held item and may take waiting ones before it reads the stop flag, which drops the rest. */
 	release(&state);
 	size_t dropped = ex_mail_index_queue_stop(queue);
 	assert_false(ex_mail_index_queue_push(queue, tenant, "after-stop"));
