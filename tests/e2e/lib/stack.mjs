@@ -3,7 +3,7 @@
 // HTTP and polling utilities, and the environment of a private expresso-mail.
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -35,15 +35,39 @@ export function daemonUrls() {
     .map(([key, url]) => ({ name: key.slice('EXPRESSO_'.length, -'_URL'.length).toLowerCase(), url }));
 }
 
-export async function freePort() {
-  return new Promise((resolve, reject) => {
+// The lowest port the kernel hands to outgoing connections; freePort stays below it.
+function ephemeralLow() {
+  try {
+    return Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || 32768;
+  } catch {
+    return 32768;
+  }
+}
+
+const portSpan = 10000;
+const portsGiven = new Set();
+
+function portFree(port) {
+  return new Promise((resolve) => {
     const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
+}
+
+// A free loopback port for a daemon a test starts, below the ephemeral range. A port
+// the kernel picked could become the local end of an outgoing connection before the
+// daemon binds it, which made a test fail with EADDRINUSE.
+export async function freePort() {
+  const top = ephemeralLow();
+  const bottom = Math.max(1024, top - portSpan);
+  for (let attempt = 0; attempt < 200; attempt += 1) {
+    const port = bottom + Math.floor(Math.random() * (top - bottom));
+    if (portsGiven.has(port) || !(await portFree(port))) continue;
+    portsGiven.add(port);
+    return port;
+  }
+  throw new Error(`no free loopback port between ${bottom} and ${top - 1}`);
 }
 
 // Listeners that a private expresso-mail instance started by a test must

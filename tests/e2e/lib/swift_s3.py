@@ -17,6 +17,7 @@ Version 4 for REGION.
 Usage: /usr/bin/python3 swift_s3.py DIRECTORY PORT ACCOUNT:USER SECRET REGION
 """
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -28,10 +29,27 @@ from swift.common.ring import RingBuilder
 START_TIMEOUT_S = 60
 
 
+GIVEN_PORTS = set()
+
+
 def free_port():
-    with socket.socket() as probe:
-        probe.bind(('127.0.0.1', 0))
-        return probe.getsockname()[1]
+    """A loopback port below the ephemeral range, which outgoing connections cannot take
+    between this probe and the server's bind."""
+    with open('/proc/sys/net/ipv4/ip_local_port_range', encoding='ascii') as ports:
+        top = int(ports.read().split()[0])
+    bottom = max(1024, top - 10000)
+    for _ in range(200):
+        port = random.randrange(bottom, top)
+        if port in GIVEN_PORTS:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(('127.0.0.1', port))
+            except OSError:
+                continue
+        GIVEN_PORTS.add(port)
+        return port
+    raise RuntimeError(f'no free loopback port between {bottom} and {top - 1}')
 
 
 def write(path, text):
