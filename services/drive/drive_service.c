@@ -143,6 +143,7 @@ int ex_drive_service_open(ex_drive_service *service, ex_daemon *daemon)
 
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	pthread_mutex_init(&service->locks.mutex, NULL);
+	pthread_mutex_init(&service->buffers.mutex, NULL);
 	pthread_mutex_init(&service->purge_mutex, NULL);
 	pthread_cond_init(&service->purge_wake, NULL);
 	if (read_settings(service, config) != 0)
@@ -184,6 +185,8 @@ void ex_drive_service_close(ex_drive_service *service)
 	free(service->issuer);
 	free(service->upload_dir);
 	pthread_mutex_destroy(&service->locks.mutex);
+	ex_upload_buffers_free(&service->buffers);
+	pthread_mutex_destroy(&service->buffers.mutex);
 	pthread_mutex_destroy(&service->purge_mutex);
 	pthread_cond_destroy(&service->purge_wake);
 	memset(service, 0, sizeof(*service));

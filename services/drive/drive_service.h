@@ -13,6 +13,7 @@
 #include "expresso/authclient.h"
 #include "expresso/daemon.h"
 #include "expresso/storage.h"
+#include "upload_buffers.h"
 #include "upload_locks.h"
 
 enum {
@@ -36,6 +37,7 @@ typedef struct {
 	uint64_t trash_retention_s; /* a trashed item is purged this long after it was trashed */
 	uint64_t purge_interval_ms;
 	ex_drive_upload_locks locks;
+	ex_upload_buffers buffers;
 	pthread_t purge_thread;
 	bool purge_running;
 	pthread_mutex_t purge_mutex;

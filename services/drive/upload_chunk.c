@@ -29,8 +29,11 @@ struct ex_upload_chunk {
 	bool committed;
 	ex_tus_checksum checksum;
 	EVP_MD_CTX *digest;     /* NULL without a checksum */
+	unsigned char *buffer;  /* large (lent by the pool) or own */
+	size_t capacity;
 	size_t buffered;
-	unsigned char buffer[EX_UPLOAD_CHUNK_BUFFER];
+	unsigned char *large;   /* the pool's buffer, NULL when none was free */
+	unsigned char own[EX_UPLOAD_CHUNK_BUFFER];
 };
 
 static void log_file_error(const char *operation, const char *path, int code)
@@ -83,6 +86,9 @@ ex_upload_result ex_upload_chunk_begin(ex_drive_service *service, const char *te
 	chunk->tenant_id = tenant_id;
 	chunk->upload = upload;
 	chunk->fd = -1;
+	chunk->large = ex_upload_buffers_take(&service->buffers);
+	chunk->buffer = chunk->large != NULL ? chunk->large : chunk->own;
+	chunk->capacity = chunk->large != NULL ? EX_UPLOAD_BUFFER_LARGE : sizeof(chunk->own);
 	if (ex_drive_upload_path(service, tenant_id, upload->id, chunk->path, sizeof(chunk->path)) != 0) {
 		ex_upload_chunk_free(chunk);
 		return EX_UPLOAD_FAILED;
@@ -156,17 +162,20 @@ int ex_upload_chunk_write(ex_upload_chunk *chunk, const void *data, size_t lengt
 	if (chunk->digest != NULL && EVP_DigestUpdate(chunk->digest, data, length) != 1)
 		return -1;
 	chunk->received += length;
-	/* A large piece goes straight to the file, saving a copy; small ones are gathered first. */
-	if (chunk->buffered == 0 && length >= EX_UPLOAD_CHUNK_DIRECT_WRITE)
+	/*
+	 * Without a large buffer, a large piece goes straight to the file, saving a copy.
+	 * With one, every piece is gathered, because a copy costs less than small writes.
+	 */
+	if (chunk->large == NULL && chunk->buffered == 0 && length >= EX_UPLOAD_CHUNK_DIRECT_WRITE)
 		return write_at_end(chunk, bytes, length);
 	while (length > 0) {
-		size_t room = sizeof(chunk->buffer) - chunk->buffered;
+		size_t room = chunk->capacity - chunk->buffered;
 		size_t take = length < room ? length : room;
 		memcpy(chunk->buffer + chunk->buffered, bytes, take);
 		chunk->buffered += take;
 		bytes += take;
 		length -= take;
-		if (chunk->buffered == sizeof(chunk->buffer) && flush_buffer(chunk) != 0)
+		if (chunk->buffered == chunk->capacity && flush_buffer(chunk) != 0)
 			return -1;
 	}
 	return 0;
@@ -220,6 +229,7 @@ void ex_upload_chunk_free(ex_upload_chunk *chunk)
 		log_file_error("truncate", chunk->path, errno);
 	if (chunk->fd >= 0)
 		close(chunk->fd);
+	ex_upload_buffers_give(&chunk->service->buffers, chunk->large);
 	EVP_MD_CTX_free(chunk->digest);
 	free(chunk);
 }

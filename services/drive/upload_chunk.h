@@ -3,10 +3,11 @@
  * file open under an exclusive flock() from the offset check until it is
  * committed or discarded, so requests in other threads or other daemons
  * sharing the directory never write the same upload at once. Bytes go
- * into the file at the upload offset (small pieces through a bounded
- * buffer), and the checksum is computed on the way. Nothing counts until commit has fsynced
- * the bytes and advanced the row's offset. A discarded chunk truncates the
- * file back to the offset.
+ * into the file at the upload offset, gathered into writes of 4 MiB in a
+ * buffer of the pool (upload_buffers.h). When none is free, small pieces
+ * go through the chunk's own buffer. The checksum is computed on the way.
+ * Nothing counts until commit has fsynced the bytes and advanced the row's
+ * offset. A discarded chunk truncates the file back to the offset.
  */
 #ifndef EXPRESSO_DRIVE_UPLOAD_CHUNK_H
 #define EXPRESSO_DRIVE_UPLOAD_CHUNK_H
@@ -14,9 +15,9 @@
 #include "upload_store.h"
 
 enum {
-	EX_UPLOAD_CHUNK_BUFFER = 256 * 1024,      /* bytes of small body pieces gathered before a write */
-	EX_UPLOAD_CHUNK_DIRECT_WRITE = 16 * 1024, /* a piece this large is written without gathering */
-	EX_UPLOAD_CHUNK_WRITEBACK = 1024 * 1024,  /* bytes written between two starts of writeback */
+	EX_UPLOAD_CHUNK_BUFFER = 256 * 1024,          /* bytes of the chunk's own buffer */
+	EX_UPLOAD_CHUNK_DIRECT_WRITE = 16 * 1024,     /* with its own buffer, a piece this large is written at once */
+	EX_UPLOAD_CHUNK_WRITEBACK = 4 * 1024 * 1024, /* bytes written between two starts of writeback */
 };
 
 typedef struct ex_upload_chunk ex_upload_chunk;

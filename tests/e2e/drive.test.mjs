@@ -1275,6 +1275,34 @@ test('SIGKILL during PATCH, restart, HEAD, resume', { timeout: TEST_TIMEOUT_MS }
   }
 });
 
+// More chunks at once than the daemon has large buffers (8): the others go through their own
+// small buffers, and every file comes out whole.
+test('ten uploads receiving chunks at once are stored whole', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const uploads = await Promise.all(Array.from({ length: 10 }, async (unused, index) => {
+    const content = crypto.randomBytes(6 * MiB);
+    const name = `concurrent-${index}-${run}.bin`;
+    return { content, name, location: await createUpload(content.length, { filename: name }) };
+  }));
+  // Every first chunk is half sent before any is finished, so all ten are open at once.
+  const requests = await Promise.all(uploads.map(({ content, location }) =>
+    startPartialPatch(driveUrl, location, 0, content.subarray(0, 4 * MiB))));
+  const statuses = await Promise.all(requests.map((request, index) => new Promise((resolve, reject) => {
+    request.on('response', (response) => {
+      response.resume();
+      resolve(response.statusCode);
+    });
+    request.on('error', reject);
+    request.end(uploads[index].content.subarray(2 * MiB, 4 * MiB));
+  })));
+  assert.deepEqual(statuses, Array(10).fill(204));
+  for (const { content, name, location } of uploads) {
+    assert.equal((await patch(location, 4 * MiB, content.subarray(4 * MiB))).status, 204);
+    const file = await findFile(name);
+    const download = await api(`/api/v1/drive/files/${file.id}/content`);
+    assert.equal(sha256(download.buffer), sha256(content), `${name} is stored whole`);
+  }
+});
+
 test('client gone mid-PATCH: chunk discarded, upload unlocked', { timeout: TEST_TIMEOUT_MS }, async () => {
   const content = crypto.randomBytes(8 * MiB);
   const location = await createUpload(content.length);
