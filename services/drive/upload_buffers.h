@@ -2,8 +2,8 @@
  * A few large buffers that chunks borrow to gather their bytes into writes
  * of EX_UPLOAD_BUFFER_LARGE, which make the file faster to read later. On
  * the virtual disk of the test machine, a file written 128 KiB at a time
- * read back at 0.7 to 1 GB/s, and one written 4 MiB at a time at 3 to 3.7
- * GB/s, with the same read requests. The pool bounds the memory the
+ * read back at 0.73 to 1.1 GB/s, and one written 4 MiB at a time at 2.9 to
+ * 3.5 GB/s, with the same read requests. The pool bounds the memory the
  * buffers take. A chunk that finds none free uses its own small buffer.
  */
 #ifndef EXPRESSO_DRIVE_UPLOAD_BUFFERS_H
