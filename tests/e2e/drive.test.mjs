@@ -1135,41 +1135,52 @@ function restartableUpload(base, content, name, { chunkSize, uploadUrl, onChunk 
   });
 }
 
-test('tus-js-client survives a daemon restart', { timeout: TEST_TIMEOUT_MS }, async () => {
+// Starts a private drive that killOnce() kills with SIGKILL and starts again on the same port,
+// once. daemon is the one running, and restarted the promise of the restart (null before).
+async function restartableDrive() {
   const port = await freePort();
-  let daemon = await startDrive({}, port);
+  const drive = { daemon: await startDrive({}, port), restarted: null };
+  drive.killOnce = () => {
+    if (drive.restarted) return;
+    drive.daemon.child.kill('SIGKILL');
+    drive.restarted = drive.daemon.exited.then(() => startDrive({}, port)).then((next) => {
+      drive.daemon = next;
+    });
+  };
+  drive.stop = async () => {
+    await drive.restarted?.catch(() => {});
+    await stopDrive(drive.daemon);
+  };
+  return drive;
+}
+
+test('tus-js-client survives a daemon restart', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const drive = await restartableDrive();
   const content = crypto.randomBytes(24 * MiB);
   const name = `restarted-${run}.bin`;
-  let restarted = null;
   try {
-    await restartableUpload(daemon.base, content, name, {
+    await restartableUpload(drive.daemon.base, content, name, {
       chunkSize: 8 * MiB,
       onChunk: (upload, accepted) => {
-        if (accepted !== 8 * MiB || restarted) return;
-        daemon.child.kill('SIGKILL');
-        restarted = daemon.exited.then(() => startDrive({}, port)).then((next) => {
-          daemon = next;
-        });
+        if (accepted === 8 * MiB) drive.killOnce();
       },
     });
-    assert.ok(restarted, 'the daemon was restarted during the upload');
-    await restarted;
+    assert.ok(drive.restarted, 'the daemon was restarted during the upload');
+    await drive.restarted;
     const file = await findFile(name);
-    const download = await api(`/api/v1/drive/files/${file.id}/content`, { base: daemon.base });
+    const download = await api(`/api/v1/drive/files/${file.id}/content`, { base: drive.daemon.base });
     assert.equal(sha256(download.buffer), sha256(content));
   } finally {
-    await restarted?.catch(() => {});
-    await stopDrive(daemon);
+    await drive.stop();
   }
 });
 
 test('tus-js-client 100 MiB: pause, resume, restart', { timeout: TEST_TIMEOUT_MS }, async () => {
-  const port = await freePort();
-  let daemon = await startDrive({}, port);
+  const drive = await restartableDrive();
   const content = crypto.randomBytes(100 * MiB);
   const name = `hundred-${run}.bin`;
-  let restarted = null;
-  const start = (uploadUrl, onChunk) => restartableUpload(daemon.base, content, name, { chunkSize: CHUNK, uploadUrl, onChunk });
+  const start = (uploadUrl, onChunk) =>
+    restartableUpload(drive.daemon.base, content, name, { chunkSize: CHUNK, uploadUrl, onChunk });
   try {
     // Pause after the first 16 MiB chunk.
     const url = await start(undefined, (upload, accepted, resolve) => {
@@ -1179,21 +1190,16 @@ test('tus-js-client 100 MiB: pause, resume, restart', { timeout: TEST_TIMEOUT_MS
 
     // Resume, and kill the daemon with SIGKILL after the next chunk; the client retries until it is back.
     await start(url, (upload, accepted) => {
-      if (accepted !== 2 * CHUNK || restarted) return;
-      daemon.child.kill('SIGKILL');
-      restarted = daemon.exited.then(() => startDrive({}, port)).then((next) => {
-        daemon = next;
-      });
+      if (accepted === 2 * CHUNK) drive.killOnce();
     });
-    assert.ok(restarted, 'the daemon was restarted during the upload');
-    await restarted;
+    assert.ok(drive.restarted, 'the daemon was restarted during the upload');
+    await drive.restarted;
     const file = await findFile(name);
     assert.equal(file.size, 100 * MiB);
-    const download = await api(`/api/v1/drive/files/${file.id}/content`, { base: daemon.base });
+    const download = await api(`/api/v1/drive/files/${file.id}/content`, { base: drive.daemon.base });
     assert.equal(sha256(download.buffer), sha256(content));
   } finally {
-    await restarted?.catch(() => {});
-    await stopDrive(daemon);
+    await drive.stop();
   }
 });
 

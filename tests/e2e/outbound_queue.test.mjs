@@ -17,14 +17,14 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { appendFileSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import pg from 'pg';
 
 import { openSubmission } from './lib/smtp_client.mjs';
 import {
-  buildDir, freeMailPorts, freePort, helperEvent, mailInstanceEnv, requireBuilt, requireEnvs, runToExit, startDaemon,
+  buildDir, freeMailPorts, freePort, helperEvent, mailInstanceEnv, runToExit, startDaemon,
   startPythonHelper, waitFor, waitForDaemon,
 } from './lib/stack.mjs';
-import { findAccount, tenantQuery } from './lib/tenant_db.mjs';
+import { openOutboundContext, startSmtpRemote } from './lib/outbound.mjs';
+import { tenantQuery } from './lib/tenant_db.mjs';
 
 const TEST_TIMEOUT_MS = 120_000;
 const host = '127.0.0.1';
@@ -128,16 +128,12 @@ async function submit(subject, recipients) {
 // ---- setup ------------------------------------------------------------------------
 
 before(async () => {
-  Object.assign(env, requireEnvs(['EXPRESSO_DATABASE_OWNER_URL', 'EXPRESSO_TLS_CA', 'EXPRESSO_STATE_DIR', 'EXPRESSO_ALICE_EMAIL',
-    'EXPRESSO_ALICE_APP_PASSWORD']));
-  requireBuilt(binary);
-  ca = readFileSync(env.EXPRESSO_TLS_CA);
-  owner = new pg.Pool({ connectionString: env.EXPRESSO_DATABASE_OWNER_URL, max: 4 });
-  alice = await findAccount(owner, env.EXPRESSO_ALICE_EMAIL);
+  const context = await openOutboundContext(binary);
+  Object.assign(env, context.env);
+  ({ ca, owner, alice } = context);
 
   const remotePort = await freePort();
-  remote = startPythonHelper(path.join(import.meta.dirname, 'smtp_remote.py'), [String(remotePort),
-    path.join(env.EXPRESSO_STATE_DIR, 'tls', 'server.pem'), path.join(env.EXPRESSO_STATE_DIR, 'tls', 'server.key')]);
+  remote = startSmtpRemote(remotePort, env.EXPRESSO_STATE_DIR);
   await helperEvent(remote, (event) => event.event === 'ready', 15_000);
   const dnsPort = await freePort();
   dns = startPythonHelper(path.join(import.meta.dirname, 'lib', 'dns_server.py'), [String(dnsPort), JSON.stringify(ZONE)]);

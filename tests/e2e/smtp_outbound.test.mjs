@@ -15,14 +15,14 @@ import crypto from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { connect as connectNats } from 'nats';
-import pg from 'pg';
 
 import { SmtpClient, openSubmission } from './lib/smtp_client.mjs';
 import {
-  buildDir, freeMailPorts, freePort, helperEvent, mailInstanceEnv, requireBuilt, requireEnv, requireEnvs, startDaemon,
-  startPythonHelper, waitFor, waitForDaemon,
+  buildDir, freeMailPorts, freePort, helperEvent, mailInstanceEnv, requireEnv, startDaemon,
+  waitFor, waitForDaemon,
 } from './lib/stack.mjs';
-import { findAccount, tenantQuery } from './lib/tenant_db.mjs';
+import { openOutboundContext, startSmtpRemote } from './lib/outbound.mjs';
+import { tenantQuery } from './lib/tenant_db.mjs';
 
 const TEST_TIMEOUT_MS = 120_000;
 const host = '127.0.0.1';
@@ -43,8 +43,7 @@ let instance;
 // ---- the remote SMTP server ------------------------------------------------------
 
 function startRemote(port) {
-  return startPythonHelper(path.join(import.meta.dirname, 'smtp_remote.py'), [String(port),
-    path.join(env.EXPRESSO_STATE_DIR, 'tls', 'server.pem'), path.join(env.EXPRESSO_STATE_DIR, 'tls', 'server.key')]);
+  return startSmtpRemote(port, env.EXPRESSO_STATE_DIR);
 }
 
 // Waits until the remote has logged an event matching PREDICATE.
@@ -117,12 +116,9 @@ async function newestQueueId(since) {
 // ---- setup ------------------------------------------------------------------------
 
 before(async () => {
-  Object.assign(env, requireEnvs(['EXPRESSO_DATABASE_OWNER_URL', 'EXPRESSO_TLS_CA', 'EXPRESSO_STATE_DIR', 'EXPRESSO_ALICE_EMAIL',
-    'EXPRESSO_ALICE_APP_PASSWORD']));
-  requireBuilt(binary);
-  ca = readFileSync(env.EXPRESSO_TLS_CA);
-  owner = new pg.Pool({ connectionString: env.EXPRESSO_DATABASE_OWNER_URL, max: 4 });
-  alice = await findAccount(owner, env.EXPRESSO_ALICE_EMAIL);
+  const context = await openOutboundContext(binary);
+  Object.assign(env, context.env);
+  ({ ca, owner, alice } = context);
 
   const remotePort = await freePort();
   const downPort = await freePort();
