@@ -164,7 +164,7 @@ int ex_upload_chunk_write(ex_upload_chunk *chunk, const void *data, size_t lengt
 	chunk->received += length;
 	/*
 	 * Without a large buffer, a large piece goes straight to the file, saving a copy.
-	 * With one, every piece is gathered, because a copy costs less than small writes.
+	 * With one, every piece is gathered, so that the file is written 4 MiB at a time.
 	 */
 	if (chunk->large == NULL && chunk->buffered == 0 && length >= EX_UPLOAD_CHUNK_DIRECT_WRITE)
 		return write_at_end(chunk, bytes, length);

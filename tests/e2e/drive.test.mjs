@@ -1283,7 +1283,7 @@ test('SIGKILL during PATCH, restart, HEAD, resume', { timeout: TEST_TIMEOUT_MS }
 
 // More chunks at once than the daemon has large buffers (8): the others go through their own
 // small buffers, and every file comes out whole.
-test('ten uploads receiving chunks at once are stored whole', { timeout: TEST_TIMEOUT_MS }, async () => {
+test('ten concurrent chunks stored whole', { timeout: TEST_TIMEOUT_MS }, async () => {
   const uploads = await Promise.all(Array.from({ length: 10 }, async (unused, index) => {
     const content = crypto.randomBytes(6 * MiB);
     const name = `concurrent-${index}-${run}.bin`;

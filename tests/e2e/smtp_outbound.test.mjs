@@ -42,10 +42,6 @@ let instance;
 
 // ---- the remote SMTP server ------------------------------------------------------
 
-function startRemote(port) {
-  return startSmtpRemote(port, env.EXPRESSO_STATE_DIR);
-}
-
 // Waits until the remote has logged an event matching PREDICATE.
 function remoteEvent(predicate, timeoutMs) {
   return helperEvent(remote, predicate, timeoutMs);
@@ -122,7 +118,7 @@ before(async () => {
 
   const remotePort = await freePort();
   const downPort = await freePort();
-  remote = startRemote(remotePort);
+  remote = startSmtpRemote(remotePort, env.EXPRESSO_STATE_DIR);
   await remoteEvent((event) => event.event === 'ready', 15_000);
 
   const ports = await freeMailPorts();

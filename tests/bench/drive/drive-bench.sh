@@ -16,9 +16,9 @@
 #   makes each 16 MiB write durable before the next one, as tus does.
 # - Downloads are measured cold, reading the disk, and warm, from the page
 #   cache. Cold is the target: each reader reads its own file once, just
-#   written and fsynced, after its pages were dropped with dd
-#   iflag=nocache count=0, that is posix_fadvise(POSIX_FADV_DONTNEED),
-#   which needs no privilege and drops the clean pages of one file only.
+#   written and fsynced. Its pages are dropped first with dd iflag=nocache
+#   count=0, that is posix_fadvise(POSIX_FADV_DONTNEED), which needs no
+#   privilege and drops the clean pages of one file only.
 #   The drive reads the file it stored, dd and nginx copies of the same
 #   bytes. Reading one file in turn favoured the later readers: the host
 #   of this virtual machine caches its disk, so the second and third reads

@@ -35,7 +35,7 @@ export function daemonUrls() {
     .map(([key, url]) => ({ name: key.slice('EXPRESSO_'.length, -'_URL'.length).toLowerCase(), url }));
 }
 
-// The lowest port the kernel hands to outgoing connections; freePort stays below it.
+// Returns the lowest port the kernel gives to outgoing connections. freePort stays below it.
 function ephemeralLow() {
   try {
     return Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || 32768;
@@ -55,7 +55,7 @@ function portFree(port) {
   });
 }
 
-// A free loopback port for a daemon a test starts, below the ephemeral range. A port
+// Returns a free loopback port for a daemon a test starts, below the ephemeral range. A port
 // the kernel picked could become the local end of an outgoing connection before the
 // daemon binds it, which made a test fail with EADDRINUSE.
 export async function freePort() {

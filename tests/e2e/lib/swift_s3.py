@@ -33,8 +33,8 @@ GIVEN_PORTS = set()
 
 
 def free_port():
-    """A loopback port below the ephemeral range, which outgoing connections cannot take
-    between this probe and the server's bind."""
+    """Return a loopback port below the ephemeral range, which outgoing connections cannot
+    take between this probe and the server's bind."""
     with open('/proc/sys/net/ipv4/ip_local_port_range', encoding='ascii') as ports:
         top = int(ports.read().split()[0])
     bottom = max(1024, top - 10000)
