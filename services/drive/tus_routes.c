@@ -20,8 +20,8 @@
  * discarded, and so is an upload whose creation-with-upload chunk fails.
  *
  * Every response carries Tus-Resumable, including the 412 for a wrong
- * version. NOTE: the 413 that the HTTP server sends by itself, when
- * Content-Length is over the route limit, carries no Tus-Resumable.
+ * version and the 413 that the HTTP server sends by itself for a body
+ * over the route limit.
  */
 #include <inttypes.h>
 #include <microhttpd.h>
@@ -53,6 +53,13 @@ enum {
 static void add_tus_resumable(ex_http_request *request)
 {
 	ex_http_add_header(request, "Tus-Resumable", TUS_VERSION);
+}
+
+/* Adds Tus-Resumable to the responses the HTTP server makes by itself on the streaming routes. */
+static void decorate_server_response(ex_http_request *request, void *context)
+{
+	(void)context;
+	add_tus_resumable(request);
 }
 
 static void add_expires(ex_http_request *request, int64_t expires_at)
@@ -1034,6 +1041,7 @@ static const ex_http_stream_handler patch_handler = {
 	.body = patch_stream_body,
 	.end = patch_stream_end,
 	.release = patch_stream_release,
+	.decorate = decorate_server_response,
 };
 
 static const ex_http_stream_handler creation_handler = {
@@ -1041,6 +1049,7 @@ static const ex_http_stream_handler creation_handler = {
 	.body = patch_stream_body,
 	.end = creation_stream_end,
 	.release = creation_stream_release,
+	.decorate = decorate_server_response,
 };
 
 static const ex_http_stream_handler override_handler = {
@@ -1048,6 +1057,7 @@ static const ex_http_stream_handler override_handler = {
 	.body = patch_stream_body,
 	.end = patch_stream_end,
 	.release = patch_stream_release,
+	.decorate = decorate_server_response,
 };
 
 int ex_drive_add_tus_routes(ex_drive_service *service, ex_http_server *http)

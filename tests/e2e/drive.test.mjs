@@ -71,9 +71,9 @@ function patch(location, offset, body, { headers = {}, ...options } = {}) {
   });
 }
 
-// Sends a PATCH with "Expect: 100-continue" and returns the final status: the
-// body goes out only after 100 Continue, so a 413 decided from Content-Length
-// alone arrives before any body byte is sent.
+// Sends a PATCH with "Expect: 100-continue" and returns the final status and
+// headers: the body goes out only after 100 Continue, so a 413 decided from
+// Content-Length alone arrives before any body byte is sent.
 function rawPatch(location, offset, body) {
   return new Promise((resolve, reject) => {
     const request = http.request(driveUrl + location, {
@@ -90,7 +90,7 @@ function rawPatch(location, offset, body) {
     request.on('continue', () => request.end(body));
     request.on('response', (response) => {
       response.resume();
-      resolve(response.statusCode);
+      resolve({ status: response.statusCode, headers: response.headers });
     });
     request.on('error', reject);
     request.flushHeaders();
@@ -465,7 +465,27 @@ test('PATCH rules: type, offset, size, checksum', { timeout: TEST_TIMEOUT_MS }, 
   assert.equal(noOffset.status, 400);
 
   const tooBig = await rawPatch(location, 0, Buffer.alloc(CHUNK + 1, 1));
-  assert.equal(tooBig, 413);
+  assert.equal(tooBig.status, 413);
+  assert.equal(tooBig.headers['tus-resumable'], '1.0.0', 'the server\'s own 413 carries Tus-Resumable');
+  assert.equal(await headOffset(location), 0);
+  // Without Content-Length, the server finds the body too large only once its bytes pass the limit.
+  let unsent = CHUNK + 1;
+  const tooBigChunked = await fetch(driveUrl + location, {
+    method: 'PATCH',
+    duplex: 'half',
+    headers: { 'Tus-Resumable': '1.0.0', Authorization: `Bearer ${alice}`, 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': '0' },
+    body: new ReadableStream({
+      pull(controller) {
+        const piece = Math.min(unsent, 1024 * 1024);
+        unsent -= piece;
+        if (piece > 0) controller.enqueue(Buffer.alloc(piece, 2));
+        else controller.close();
+      },
+    }),
+  });
+  await tooBigChunked.arrayBuffer();
+  assert.equal(tooBigChunked.status, 413);
+  assert.equal(tooBigChunked.headers.get('tus-resumable'), '1.0.0');
   assert.equal(await headOffset(location), 0);
 
   const chunk = Buffer.alloc(CHUNK, 7);
@@ -661,6 +681,7 @@ test('creation-with-upload failures leave no upload', { timeout: TEST_TIMEOUT_MS
   });
   await tooLong.arrayBuffer();
   assert.equal(tooLong.status, 413);
+  assert.equal(tooLong.headers.get('tus-resumable'), '1.0.0');
   assert.equal(await reservedBytes(), reserved, 'no upload keeps bytes reserved after a 413');
   assert.ok(!(await listRoot()).some((entry) => entry.name === name), `${name} was not created`);
 

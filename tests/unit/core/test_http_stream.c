@@ -7,6 +7,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <cmocka.h>
 #include <arpa/inet.h>
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -131,8 +133,19 @@ static void stream_release(ex_http_request *request, void *context, void **state
 	pthread_mutex_unlock(&events_lock);
 }
 
+/* Marks the responses the server makes by itself on the route. */
+static void stream_decorate(ex_http_request *request, void *context)
+{
+	(void)context;
+	ex_http_add_header(request, "X-Stream-Decorated", "yes");
+}
+
 static const ex_http_stream_handler stream_handler = {
-	.begin = stream_begin, .body = stream_body, .end = stream_end, .release = stream_release,
+	.begin = stream_begin,
+	.body = stream_body,
+	.end = stream_end,
+	.release = stream_release,
+	.decorate = stream_decorate,
 };
 
 static void handle_plain(ex_http_request *request, void *context)
@@ -171,7 +184,18 @@ typedef struct {
 	long status;
 	char body[4096];
 	size_t body_length;
+	bool decorated; /* the response carried the header that stream_decorate adds */
 } response;
+
+static size_t collect_header(char *line, size_t size, size_t count, void *target)
+{
+	response *r = target;
+	size_t length = size * count;
+	static const char name[] = "X-Stream-Decorated:";
+	if (length >= sizeof(name) - 1 && strncasecmp(line, name, sizeof(name) - 1) == 0)
+		r->decorated = true;
+	return length;
+}
 
 static size_t collect(char *data, size_t size, size_t count, void *target)
 {
@@ -201,6 +225,8 @@ static void put_with_headers(const char *path, const unsigned char *body, size_t
 	curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)length);
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, out);
+	curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, collect_header);
+	curl_easy_setopt(curl, CURLOPT_HEADERDATA, out);
 	curl_easy_setopt(curl, CURLOPT_TIMEOUT, 20L);
 	if (header != NULL)
 		headers = curl_slist_append(headers, header);
@@ -294,6 +320,7 @@ static void declared_length_past_limit_is_413(void **state)
 	free(body);
 	assert_int_equal(r.status, 413);
 	assert_non_null(strstr(r.body, "payload_too_large"));
+	assert_true(r.decorated);
 	/* Rejected from Content-Length: the handler never began. */
 	stream_events seen = read_events();
 	assert_int_equal(seen.begins, 0);
@@ -311,6 +338,7 @@ static void chunked_body_past_limit_is_413(void **state)
 	put("/stream", body, STREAM_LIMIT + 1, "Transfer-Encoding: chunked", &r);
 	free(body);
 	assert_int_equal(r.status, 413);
+	assert_true(r.decorated);
 	stream_events seen = wait_for_release(1);
 	assert_int_equal(seen.begins, 1);
 	assert_int_equal(seen.ends, 0);
@@ -345,6 +373,8 @@ static void begin_rejects_before_body(void **state)
 	put("/stream", body, 256 * 1024, "X-Reject: 1", &r);
 	free(body);
 	assert_int_equal(r.status, 409);
+	/* The handler's own responses are not decorated by the server. */
+	assert_false(r.decorated);
 	stream_events seen = wait_for_release(1);
 	assert_int_equal(seen.begins, 1);
 	assert_int_equal(seen.pieces, 0);

@@ -90,6 +90,12 @@ typedef struct {
 	 * It frees *STATE. May be NULL.
 	 */
 	void (*release)(ex_http_request *request, void *context, void **state);
+	/*
+	 * Runs when the server itself responds to a request of this route, with
+	 * the 413 for a body over the limit, so that the handler can add the
+	 * headers its protocol puts on every response. May be NULL.
+	 */
+	void (*decorate)(ex_http_request *request, void *context);
 } ex_http_stream_handler;
 
 /* Adds a streaming route with the body limit MAX_BODY in bytes. HANDLER is copied. */
