@@ -51,6 +51,10 @@ const ex_setting ex_drive_settings[] = {
 	  false },
 	{ "drive_upload_expiry", "EXPRESSO_DRIVE_UPLOAD_EXPIRY", EX_SETTING_DURATION, "24h", "duration",
 	  "Time an unfinished upload is kept after its creation or its last chunk.", false },
+	{ "drive_s3_multipart_max_age", "EXPRESSO_DRIVE_S3_MULTIPART_MAX_AGE", EX_SETTING_DURATION, "23h", "duration",
+	  "On the S3 backend, the longest an upload may last after its first part was sent; keep it below the time "
+	  "the object store keeps unfinished multipart uploads (24h in MinIO).",
+	  false },
 	{ "drive_quota", "EXPRESSO_DRIVE_QUOTA", EX_SETTING_SIZE, "0", "bytes",
 	  "Drive quota of users whose users.quota_bytes is NULL; 0 means no quota.", false },
 	{ "drive_max_versions", "EXPRESSO_DRIVE_MAX_VERSIONS", EX_SETTING_INT, "10", NULL,
@@ -84,6 +88,7 @@ static int read_settings(ex_drive_service *service, const ex_config *config)
 	service->max_upload_size = ex_config_size(config, "drive_max_upload_size");
 	service->max_chunk_size = ex_config_size(config, "drive_max_chunk_size");
 	service->upload_expiry_s = ex_config_duration_ms(config, "drive_upload_expiry") / 1000;
+	service->multipart_max_age_s = ex_config_duration_ms(config, "drive_s3_multipart_max_age") / 1000;
 	service->default_quota = ex_config_size(config, "drive_quota");
 	int64_t max_versions = ex_config_int(config, "drive_max_versions");
 	if (max_versions < 1 || max_versions > 1000)
@@ -97,6 +102,8 @@ static int read_settings(ex_drive_service *service, const ex_config *config)
 		return invalid_setting("EXPRESSO_DRIVE_MAX_CHUNK_SIZE", "expected 64K to 256M");
 	if (service->upload_expiry_s < 1)
 		return invalid_setting("EXPRESSO_DRIVE_UPLOAD_EXPIRY", "expected at least 1s");
+	if (service->multipart_max_age_s < 1)
+		return invalid_setting("EXPRESSO_DRIVE_S3_MULTIPART_MAX_AGE", "expected at least 1s");
 	if (service->purge_interval_ms < MIN_PURGE_INTERVAL_MS)
 		return invalid_setting("EXPRESSO_DRIVE_PURGE_INTERVAL", "expected at least 1s");
 

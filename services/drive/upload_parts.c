@@ -55,11 +55,22 @@ static int read_last_part(ex_drive_service *service, const char *tenant_id, cons
 	return 0;
 }
 
-/* Starts the upload's multipart object and records its id in the row. */
+/*
+ * Starts the upload's multipart object and records its id in the row,
+ * with the deadline until which the store keeps its parts. The upload
+ * then expires by that deadline at the latest.
+ */
 static int begin_object(ex_drive_service *service, const char *tenant_id, ex_drive_upload *upload)
 {
+	static const char sql[] =
+		"UPDATE drive_uploads SET storage_upload_id = $2, "
+		"       storage_upload_deadline = now() + make_interval(secs => $3::double precision), "
+		"       expires_at = LEAST(expires_at, now() + make_interval(secs => $3::double precision)) "
+		" WHERE id = $1 "
+		"RETURNING extract(epoch FROM expires_at)::bigint";
 	char key[EX_STORAGE_MAX_KEY];
 	char err[EX_STORAGE_ERROR_MAX];
+	char max_age[24];
 	ex_db_error error;
 
 	object_key(upload, key);
@@ -69,16 +80,19 @@ static int begin_object(ex_drive_service *service, const char *tenant_id, ex_dri
 		upload->storage_upload_id[0] = '\0';
 		return -1;
 	}
-	const char *params[] = { upload->id, upload->storage_upload_id };
-	PGresult *result = ex_drive_query(service, tenant_id,
-					  "UPDATE drive_uploads SET storage_upload_id = $2 WHERE id = $1", 2, params,
-					  &error);
-	if (result == NULL) {
+	snprintf(max_age, sizeof(max_age), "%" PRIu64, service->multipart_max_age_s);
+	const char *params[] = { upload->id, upload->storage_upload_id, max_age };
+	PGresult *result = ex_drive_query(service, tenant_id, sql, 3, params, &error);
+	if (result == NULL)
 		log_database_error("record multipart upload", upload->id, &error);
+	if (result == NULL || PQntuples(result) != 1) {
+		/* No row: the upload was removed meanwhile, so its multipart upload has no use either. */
+		PQclear(result);
 		ex_storage_parts_abort(service->storage, tenant_id, key, upload->storage_upload_id, err, sizeof(err));
 		upload->storage_upload_id[0] = '\0';
 		return -1;
 	}
+	upload->expires_at = strtoll(PQgetvalue(result, 0, 0), NULL, 10);
 	PQclear(result);
 	return 0;
 }

@@ -244,7 +244,8 @@ ex_upload_result ex_drive_upload_advance_offset(ex_drive_service *service, const
 	static const char sql[] =
 		"UPDATE drive_uploads SET upload_offset = $3::bigint, "
 		"       upload_length = COALESCE(upload_length, NULLIF($4, '')::bigint), "
-		"       expires_at = now() + make_interval(secs => $5::double precision) "
+		"       expires_at = LEAST(now() + make_interval(secs => $5::double precision), "
+		"                          COALESCE(storage_upload_deadline, 'infinity')) "
 		" WHERE id = $1 AND upload_offset = $2::bigint AND state = 'uploading' "
 		"RETURNING extract(epoch FROM expires_at)::bigint";
 	char old_offset[24];

@@ -2,7 +2,8 @@
 // (lib/swift_s3.py), a real object store that implements
 // AbortMultipartUpload, which the s3rver of drive-s3.test.mjs rejects with
 // 405. An upload whose first chunk became an S3 part is terminated
-// (DELETE), left to expire, or completed. After each, the multipart upload
+// (DELETE), left to expire (also by the maximum age of its multipart
+// upload), or completed. After each, the multipart upload
 // is gone from Swift (ListParts returns NoSuchUpload, and its data files
 // are deleted from Swift's disk), and the local upload file is gone. While
 // the upload is open, the bytes sent as a part no longer take local disk.
@@ -71,7 +72,7 @@ function swiftDataFiles() {
 }
 
 // Creates a 12 MiB upload on BASE and sends its first 6 MiB, which become part 1.
-// Returns the upload's URL, id, content and multipart upload.
+// Returns the upload's URL, id, content, multipart upload and first PATCH response.
 async function startUpload(base) {
   const content = crypto.randomBytes(12 * MiB);
   const name = `swift-${crypto.randomUUID()}.bin`;
@@ -97,7 +98,7 @@ async function startUpload(base) {
   const local = fs.statSync(uploadFile(id));
   assert.equal(local.size, 6 * MiB, 'the local upload file keeps its size');
   assert.ok(local.blocks * 512 < MiB, `the local upload file holds ${local.blocks * 512} bytes on disk after its part was sent`);
-  return { name, location, id, content, multipart, dataFilesBefore };
+  return { name, location, id, content, multipart, dataFilesBefore, first };
 }
 
 async function assertAborted(upload) {
@@ -153,6 +154,39 @@ test('expiry aborts the S3 multipart upload', { timeout: TEST_TIMEOUT_MS }, asyn
     const deadline = Date.now() + 20_000;
     while (fs.existsSync(uploadFile(upload.id)) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 250));
     assert.equal((await tusRequest(drive.base, 'HEAD', upload.location)).status, 404);
+    await assertAborted(upload);
+  } finally {
+    await stopDrive(drive);
+  }
+});
+
+test('an upload expires by its multipart upload\'s maximum age', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const MAX_AGE_MS = 15_000;
+  const drive = await startSwiftDrive({ EXPRESSO_DRIVE_S3_MULTIPART_MAX_AGE: `${MAX_AGE_MS / 1000}s`, EXPRESSO_DRIVE_PURGE_INTERVAL: '1s' });
+  try {
+    const started = Date.now();
+    const upload = await startUpload(drive.base);
+    // Upload-Expires is an HTTP date, in whole seconds.
+    const expires = Date.parse(upload.first.headers.get('upload-expires'));
+    assert.ok(expires >= started - 1000, `Upload-Expires ${upload.first.headers.get('upload-expires')} is not in the past`);
+    assert.ok(expires <= Date.now() + MAX_AGE_MS,
+      `Upload-Expires ${upload.first.headers.get('upload-expires')} is at most ${MAX_AGE_MS} ms after the first part, not a day`);
+    // A later chunk does not move the expiry past the multipart upload's deadline.
+    const second = await tusRequest(drive.base, 'PATCH', upload.location, {
+      headers: { 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': String(6 * MiB) },
+      body: upload.content.subarray(6 * MiB, 7 * MiB),
+    });
+    assert.equal(second.status, 204);
+    assert.equal(Date.parse(second.headers.get('upload-expires')), expires);
+
+    // Bounded wait: the deadline plus two purge intervals (1 s each) plus slack.
+    const deadline = expires + 10_000;
+    while (fs.existsSync(uploadFile(upload.id)) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 250));
+    const late = await tusRequest(drive.base, 'PATCH', upload.location, {
+      headers: { 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': String(7 * MiB) },
+      body: upload.content.subarray(7 * MiB),
+    });
+    assert.equal(late.status, 404, 'the expired upload was purged');
     await assertAborted(upload);
   } finally {
     await stopDrive(drive);
