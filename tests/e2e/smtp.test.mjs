@@ -12,18 +12,20 @@
 // /usr/bin/python3 for the smtplib client (smtp_submit.py).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
-import { readFileSync, readdirSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { connect as connectNats } from 'nats';
 
 import { SmtpClient } from './lib/smtp_client.mjs';
 import {
   buildDir, freeMailPorts, freePort, mailInstanceEnv, mailListenersOff, requireBuilt, requireEnv, requireEnvs,
-  startDaemon, waitForDaemon,
+  startDaemon, waitFor, waitForDaemon,
 } from './lib/stack.mjs';
+import { sendMessage } from './lib/smtp_client.mjs';
 import { findAccount, tenantQuery } from './lib/tenant_db.mjs';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
@@ -1010,4 +1012,71 @@ test('SIGTERM lets a transaction in progress finish', { timeout: TEST_TIMEOUT_MS
   client.close();
   const { code } = await instance.exited;
   assert.equal(code, 0);
+});
+
+// Starts a nats-server with JetStream of the test's own on PORT, its store in DIRECTORY.
+async function startNats(port, directory) {
+  // Debian installs it in /usr/sbin, which a user's PATH may lack.
+  const program = existsSync('/usr/sbin/nats-server') ? '/usr/sbin/nats-server' : 'nats-server';
+  const server = spawn(program, ['-a', host, '-p', String(port), '-js', '-sd', directory], { stdio: 'ignore' });
+  const exited = new Promise((resolve) => server.on('exit', resolve));
+  await waitFor(`nats-server on port ${port}`, async () => {
+    try {
+      const probe = await connectNats({ servers: `${host}:${port}`, reconnect: false });
+      await probe.close();
+      return true;
+    } catch {
+      return false;
+    }
+  }, 15_000);
+  return { server, exited };
+}
+
+test('delivery does not wait for NATS, and its events follow', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const natsPort = await freePort();
+  const natsDirectory = mkdtempSync(path.join(workDir, 'nats-'));
+  let nats = await startNats(natsPort, natsDirectory);
+  const instance = await startInstance({ EXPRESSO_NATS_URL: `nats://${host}:${natsPort}`, EXPRESSO_SMTP_GREETING_DELAY: '0' });
+  try {
+    nats.server.kill('SIGTERM');
+    await nats.exited;
+    const subject = `NATS outage ${crypto.randomUUID()}`;
+    const started = Date.now();
+    const reply = await sendMessage(instance.ports.smtp, {
+      from: 'outage@example.org',
+      to: [alice.email, bob.email],
+      content: testMessage(subject, 'Delivered while NATS was down.\r\n').content,
+    });
+    assert.match(reply.text, /^250 2\.0\.0 /);
+    // Each recipient's event waited up to 5 s for NATS before the 250 when publishing was synchronous.
+    assert.ok(reply.at - started < 4000, `the 250 came ${reply.at - started} ms after the connection`);
+
+    nats = await startNats(natsPort, natsDirectory);
+    const client = await connectNats({ servers: `${host}:${natsPort}` });
+    try {
+      const manager = await client.jetstreamManager();
+      // The daemon reconnects within 2 to 3 s and then sends the queued events.
+      await waitFor('the two mail.delivered events in the stream', async () => {
+        try {
+          return (await manager.streams.info('EXPRESSO')).state.messages >= 2;
+        } catch {
+          return false;
+        }
+      }, 30_000);
+      const events = [];
+      for (const seq of [1, 2]) {
+        const message = await manager.streams.getMessage('EXPRESSO', { seq });
+        events.push(JSON.parse(new TextDecoder().decode(message.data)));
+      }
+      assert.deepEqual(events.map((event) => event.type), ['mail.delivered', 'mail.delivered']);
+      assert.deepEqual(events.map((event) => event.user_id).sort(), [alice.userId, bob.userId].sort());
+      assert.ok(events.every((event) => event.subject === subject), 'each event names the message');
+    } finally {
+      await client.close();
+    }
+  } finally {
+    await stopInstance(instance);
+    nats.server.kill('SIGTERM');
+    await nats.exited;
+  }
 });

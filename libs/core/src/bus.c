@@ -1,6 +1,13 @@
 /*
  * JetStream publish and durable pull consumption with nats.c.
  *
+ * Published events go into a bounded queue (bus_queue.c), and one thread
+ * per bus sends them in order with js_Publish, each after the stream
+ * acknowledged the one before. While NATS is unreachable the thread keeps
+ * the event at the head and tries again with a growing delay. So a
+ * publisher does not wait for NATS, and the events published during an
+ * outage reach the stream after it, as long as the queue holds them.
+ *
  * Consumers are created explicitly with js_AddConsumer and subscriptions
  * are released with natsSubscription_Destroy, because
  * natsSubscription_Unsubscribe deletes a durable consumer the library
@@ -8,18 +15,35 @@
  */
 #include "expresso/bus.h"
 
+#include <errno.h>
 #include <nats/nats.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
 
+#include "bus_queue.h"
 #include "expresso/log.h"
+
+enum {
+	PUBLISH_WAIT_MS = 2000,  /* wait for the stream's acknowledgement of one event */
+	RETRY_FIRST_MS = 100,    /* delay before sending an event again after a failure, doubled each time */
+	RETRY_MAX_MS = 2000,
+};
 
 struct ex_bus {
 	natsConnection *connection;
 	jsCtx *jetstream;
+	pthread_mutex_t lock; /* guards queue and stopping */
+	pthread_cond_t wake;  /* an event was queued, or the bus is stopping */
+	bus_queue queue;
+	bool stopping;
+	bool publisher_started;
+	pthread_t publisher;
+	struct timespec drain_deadline; /* set with stopping */
 };
 
 struct ex_bus_consumer {
@@ -49,6 +73,8 @@ static void on_reconnected(natsConnection *connection, void *context)
 	ex_log(EX_LOG_INFO, "nats_reconnected", NULL);
 }
 
+static void *run_publisher(void *opaque);
+
 ex_bus *ex_bus_connect(const char *url, const char *client_name, char *err, size_t errlen)
 {
 	natsOptions *options = NULL;
@@ -57,6 +83,12 @@ ex_bus *ex_bus_connect(const char *url, const char *client_name, char *err, size
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
+	pthread_mutex_init(&bus->lock, NULL);
+	pthread_condattr_t wake_clock;
+	pthread_condattr_init(&wake_clock);
+	pthread_condattr_setclock(&wake_clock, CLOCK_MONOTONIC);
+	pthread_cond_init(&bus->wake, &wake_clock);
+	pthread_condattr_destroy(&wake_clock);
 
 	natsStatus status = natsOptions_Create(&options);
 	if (status == NATS_OK)
@@ -92,18 +124,69 @@ ex_bus *ex_bus_connect(const char *url, const char *client_name, char *err, size
 		ex_bus_free(bus);
 		return NULL;
 	}
+	int code = pthread_create(&bus->publisher, NULL, run_publisher, bus);
+	if (code != 0) {
+		snprintf(err, errlen, "cannot start the publishing thread: %s", strerror(code));
+		ex_bus_free(bus);
+		return NULL;
+	}
+	bus->publisher_started = true;
 	return bus;
+}
+
+/* Returns the CLOCK_MONOTONIC time MS milliseconds from now. */
+static struct timespec after_ms(unsigned ms)
+{
+	struct timespec time;
+	clock_gettime(CLOCK_MONOTONIC, &time);
+	time.tv_sec += ms / 1000;
+	time.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (time.tv_nsec >= 1000000000L) {
+		time.tv_sec++;
+		time.tv_nsec -= 1000000000L;
+	}
+	return time;
+}
+
+static bool earlier(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+static bool past(const struct timespec *deadline)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return !earlier(&now, deadline);
+}
+
+/* Lets the publisher send what it can until the drain deadline, then waits for it to end. */
+static void stop_publisher(ex_bus *bus)
+{
+	pthread_mutex_lock(&bus->lock);
+	bus->stopping = true;
+	bus->drain_deadline = after_ms(EX_BUS_DRAIN_MS);
+	pthread_cond_broadcast(&bus->wake);
+	pthread_mutex_unlock(&bus->lock);
+	pthread_join(bus->publisher, NULL);
 }
 
 void ex_bus_free(ex_bus *bus)
 {
 	if (bus == NULL)
 		return;
+	if (bus->publisher_started)
+		stop_publisher(bus);
+	size_t dropped = bus_queue_clear(&bus->queue);
+	if (dropped > 0)
+		ex_log(EX_LOG_WARN, "nats_events_dropped", "{s:I}", "events", (json_int_t)dropped);
 	jsCtx_Destroy(bus->jetstream);
 	if (bus->connection != NULL) {
 		natsConnection_Close(bus->connection);
 		natsConnection_Destroy(bus->connection);
 	}
+	pthread_cond_destroy(&bus->wake);
+	pthread_mutex_destroy(&bus->lock);
 	free(bus);
 }
 
@@ -219,6 +302,105 @@ static void fill_event_envelope(json_t *event, const char *tenant_id, const char
 	}
 }
 
+typedef enum {
+	SEND_DONE,    /* the stream has the event */
+	SEND_RETRY,   /* NATS is unreachable or slow: send the event again later */
+	SEND_REFUSED, /* the stream refused the event: sending it again would not help */
+} send_outcome;
+
+/* Sends EVENT to the stream and waits for its acknowledgement, creating the stream when it is missing. */
+static send_outcome send_event(ex_bus *bus, const bus_event *event, char *err, size_t errlen)
+{
+	if (natsConnection_Status(bus->connection) != NATS_CONN_STATUS_CONNECTED) {
+		snprintf(err, errlen, "not connected to NATS");
+		return SEND_RETRY;
+	}
+
+	jsPubOptions options;
+	jsPubAck *ack = NULL;
+	jsErrCode code = 0;
+	jsPubOptions_Init(&options);
+	options.MsgId = event->id;
+	options.ExpectStream = EX_BUS_STREAM;
+	options.MaxWait = PUBLISH_WAIT_MS;
+
+	natsStatus status = js_Publish(&ack, bus->jetstream, event->subject, event->data, (int)event->length, &options,
+				       &code);
+	if (status == NATS_NO_RESPONDERS || code == JSStreamNotFoundErr) {
+		/* The stream is missing (first start, or deleted): create it and try once more. */
+		jsPubAck_Destroy(ack);
+		ack = NULL;
+		code = 0;
+		if (ex_bus_ensure_stream(bus, err, errlen) != 0)
+			return SEND_RETRY;
+		status = js_Publish(&ack, bus->jetstream, event->subject, event->data, (int)event->length, &options,
+				    &code);
+	}
+	jsPubAck_Destroy(ack);
+	if (status == NATS_OK)
+		return SEND_DONE;
+	nats_error(err, errlen, "publish to the EXPRESSO stream failed", status, code);
+	return status == NATS_ERR && code != 0 ? SEND_REFUSED : SEND_RETRY;
+}
+
+/* Waits DELAY_MS, or until the drain deadline when the bus stops sooner; the caller holds the lock. */
+static void wait_before_retry(ex_bus *bus, unsigned delay_ms)
+{
+	struct timespec until = after_ms(delay_ms);
+
+	for (;;) {
+		const struct timespec *limit = &until;
+		if (bus->stopping && earlier(&bus->drain_deadline, &until))
+			limit = &bus->drain_deadline;
+		if (past(limit) || pthread_cond_timedwait(&bus->wake, &bus->lock, limit) == ETIMEDOUT)
+			return;
+	}
+}
+
+/*
+ * The publishing thread: sends the oldest queued event until the stream
+ * has it, then the next. A failure is logged once per outage, with the
+ * number of events waiting, and so is the recovery.
+ */
+static void *run_publisher(void *opaque)
+{
+	ex_bus *bus = opaque;
+	unsigned delay_ms = 0;
+	char err[512];
+
+	pthread_mutex_lock(&bus->lock);
+	for (;;) {
+		while (bus->queue.head == NULL && !bus->stopping)
+			pthread_cond_wait(&bus->wake, &bus->lock);
+		if (bus->queue.head == NULL || (bus->stopping && past(&bus->drain_deadline)))
+			break;
+		const bus_event *event = bus->queue.head;
+		pthread_mutex_unlock(&bus->lock);
+		send_outcome outcome = send_event(bus, event, err, sizeof(err));
+		pthread_mutex_lock(&bus->lock);
+
+		if (outcome == SEND_RETRY) {
+			if (delay_ms == 0)
+				ex_log(EX_LOG_WARN, "nats_publish_delayed", "{s:s, s:s, s:I}", "subject", event->subject,
+				       "error", err, "queued", (json_int_t)bus->queue.count);
+			delay_ms = delay_ms == 0 ? RETRY_FIRST_MS : delay_ms * 2;
+			if (delay_ms > RETRY_MAX_MS)
+				delay_ms = RETRY_MAX_MS;
+			wait_before_retry(bus, delay_ms);
+			continue;
+		}
+		if (delay_ms != 0)
+			ex_log(EX_LOG_INFO, "nats_publish_resumed", "{s:I}", "queued", (json_int_t)bus->queue.count);
+		delay_ms = 0;
+		if (outcome == SEND_REFUSED)
+			ex_log(EX_LOG_WARN, "nats_event_refused", "{s:s, s:s, s:s}", "subject", event->subject, "id",
+			       event->id, "error", err);
+		bus_queue_drop_first(&bus->queue);
+	}
+	pthread_mutex_unlock(&bus->lock);
+	return NULL;
+}
+
 int ex_bus_publish(ex_bus *bus, const char *tenant_id, const char *domain, const char *event_name,
 		   json_t *event, char *err, size_t errlen)
 {
@@ -234,6 +416,11 @@ int ex_bus_publish(ex_bus *bus, const char *tenant_id, const char *domain, const
 	}
 
 	fill_event_envelope(event, tenant_id, domain, event_name);
+	const char *id = json_string_value(json_object_get(event, "id"));
+	if (id == NULL || strlen(id) > EX_BUS_MAX_EVENT_ID) {
+		snprintf(err, errlen, "an event id must be a string of at most %d bytes", EX_BUS_MAX_EVENT_ID);
+		return -1;
+	}
 	char *data = json_dumps(event, JSON_COMPACT);
 	if (data == NULL) {
 		snprintf(err, errlen, "event could not be encoded as JSON");
@@ -245,28 +432,34 @@ int ex_bus_publish(ex_bus *bus, const char *tenant_id, const char *domain, const
 		free(data);
 		return -1;
 	}
-
-	jsPubOptions options;
-	jsPubAck *ack = NULL;
-	jsErrCode code = 0;
-	jsPubOptions_Init(&options);
-	options.MsgId = json_string_value(json_object_get(event, "id"));
-	options.ExpectStream = EX_BUS_STREAM;
-	options.MaxWait = 5000;
-
-	natsStatus status = js_Publish(&ack, bus->jetstream, subject, data, (int)length, &options, &code);
-	if (status == NATS_NO_RESPONDERS || code == JSStreamNotFoundErr) {
-		/* The stream is missing (first start, or deleted): create it and try once more. */
-		if (ex_bus_ensure_stream(bus, err, errlen) == 0)
-			status = js_Publish(&ack, bus->jetstream, subject, data, (int)length, &options, &code);
-	}
+	bus_event *queued = bus_event_new(subject, id, data, length);
 	free(data);
-	jsPubAck_Destroy(ack);
-	if (status != NATS_OK) {
-		nats_error(err, errlen, "publish to the EXPRESSO stream failed", status, code);
+	if (queued == NULL) {
+		snprintf(err, errlen, "out of memory queueing the event");
+		return -1;
+	}
+
+	pthread_mutex_lock(&bus->lock);
+	int pushed = bus->stopping ? -1 : bus_queue_push(&bus->queue, queued);
+	size_t waiting = bus->queue.count;
+	if (pushed == 0)
+		pthread_cond_signal(&bus->wake);
+	pthread_mutex_unlock(&bus->lock);
+	if (pushed != 0) {
+		free(queued);
+		snprintf(err, errlen, "the event queue is full: %zu events wait for NATS (at most %d events or %d bytes)",
+			 waiting, EX_BUS_QUEUE_MAX_EVENTS, EX_BUS_QUEUE_MAX_BYTES);
 		return -1;
 	}
 	return 0;
+}
+
+size_t ex_bus_queued_events(ex_bus *bus)
+{
+	pthread_mutex_lock(&bus->lock);
+	size_t count = bus->queue.count;
+	pthread_mutex_unlock(&bus->lock);
+	return count;
 }
 
 ex_bus_consumer *ex_bus_consumer_new(ex_bus *bus, const char *durable, const char *filter_subject,
