@@ -1356,6 +1356,36 @@ test('client gone mid-PATCH: chunk discarded, upload unlocked', { timeout: TEST_
   assert.equal(await headOffset(location), content.length);
 });
 
+// fetch sends the second PATCH on the first one's connection, and the abort closes it while
+// the daemon is still reading the body. The daemon once missed such a close for the
+// connection timeout (60 s), and the next PATCH got 423 all that time.
+test('PATCH aborted as it starts: upload unlocked at once', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const chunk = Buffer.alloc(CHUNK, 3);
+  for (let round = 0; round < 5; round++) {
+    const location = await createUpload(2 * CHUNK);
+    assert.equal((await patch(location, 0, chunk)).status, 204);
+    const controller = new AbortController();
+    const aborted = fetch(driveUrl + location, {
+      method: 'PATCH',
+      headers: { 'Tus-Resumable': '1.0.0', Authorization: `Bearer ${alice}`, 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': String(CHUNK) },
+      body: chunk,
+      signal: controller.signal,
+    }).then((response) => response.status, (error) => error.name);
+    setTimeout(() => controller.abort(), 0);
+    assert.equal(await aborted, 'AbortError');
+
+    // Bounded wait of 2 s, far below the connection timeout.
+    let status = 0;
+    for (let i = 0; i < 20 && status !== 204; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      status = (await patch(location, CHUNK, 'z')).status;
+      assert.ok(status === 204 || status === 423, `round ${round}: PATCH after the abort answered ${status}`);
+    }
+    assert.equal(status, 204, `round ${round}: the upload is still locked 2 s after the abort`);
+    assert.equal((await tusRequest('DELETE', location)).status, 204);
+  }
+});
+
 // Counts the tenant's drive_uploads rows named NAME, as the database owner under the tenant's RLS setting.
 async function uploadRowCount(tenant, name) {
   const { default: pg } = await import('pg');

@@ -12,6 +12,7 @@
 #include <limits.h>
 #include <microhttpd.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -634,6 +635,14 @@ static socklen_t parse_bind_address(const ex_http_server *server, struct sockadd
 	return 0;
 }
 
+static bool has_streaming_route(const ex_http_server *server)
+{
+	for (size_t i = 0; i < server->target_count; i++)
+		if (server->targets[i].handler == NULL)
+			return true;
+	return false;
+}
+
 int ex_http_server_start(ex_http_server *server, char *err, size_t errlen)
 {
 	struct sockaddr_storage address;
@@ -645,8 +654,18 @@ int ex_http_server_start(ex_http_server *server, char *err, size_t errlen)
 		return -1;
 	}
 
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
-			 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+	/*
+	 * A server with streaming routes polls with poll(2). epoll mode is
+	 * edge-triggered, and there libmicrohttpd 0.9.75 misses a client's
+	 * close that arrives while it is still reading the body. Its last read
+	 * returns the rest of the bytes, it takes the socket for drained, and
+	 * no new event comes. The request, and the upload lock its handler
+	 * holds, then wait for the connection timeout. poll(2) reports the
+	 * close on the next round. epoll stays for the other servers, where a
+	 * request holds nothing while its body arrives.
+	 */
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | (has_streaming_route(server) ? MHD_USE_POLL : MHD_USE_EPOLL) |
+			 MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 	if (is_ipv6)
 		flags |= MHD_USE_IPv6;
 
