@@ -6,13 +6,12 @@
  * Every query is bound to the tenant of the caller's token and limited to
  * the caller's own folders and files.
  */
-#include <inttypes.h>
 #include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "download_stream.h"
+#include "download_send.h"
 #include "drive_parse.h"
 #include "drive_service.h"
 #include "expresso/log.h"
@@ -22,7 +21,6 @@ enum {
 	LIST_DEFAULT_LIMIT = 100,
 	LIST_MAX_LIMIT = 1000,
 	LIST_MAX_OFFSET = 1000000,
-	DISPOSITION_MAX = 2048, /* a 255-byte name takes at most 255 bytes in filename= and 765 in filename* */
 	MKDIR_MAX_BODY = 4096,
 };
 
@@ -264,97 +262,22 @@ static void file_metadata(ex_drive_service *service, ex_http_request *request, c
 	ex_http_add_header(request, MHD_HTTP_HEADER_ETAG, etag);
 }
 
-/* Returns true when If-None-Match lists ETAG or is "*" (RFC 9110 section 13.1.2, weak comparison). */
-static bool if_none_match_hits(const char *header, const char *etag)
-{
-	if (header == NULL)
-		return false;
-	const char *cursor = header;
-	while (*cursor) {
-		while (*cursor == ' ' || *cursor == '\t' || *cursor == ',')
-			cursor++;
-		if (*cursor == '\0')
-			break;
-		if (*cursor == '*')
-			return true;
-		if (strncmp(cursor, "W/", 2) == 0)
-			cursor += 2;
-		size_t length = strcspn(cursor, ", \t");
-		if (length == strlen(etag) && strncmp(cursor, etag, length) == 0)
-			return true;
-		cursor += length;
-	}
-	return false;
-}
-
 static void download_file(ex_drive_service *service, ex_http_request *request, const ex_drive_caller *caller)
 {
-	char etag[64];
-	char disposition[DISPOSITION_MAX];
-	char content_range[96];
-	char err[EX_STORAGE_ERROR_MAX];
-	ex_http_range_set ranges;
-	uint64_t stored_size = 0;
-	ex_storage_reader *reader = NULL;
 	PGresult *result = load_file(service, request, caller);
 
 	if (result == NULL)
 		return;
-	uint64_t size = strtoull(PQgetvalue(result, 0, 4), NULL, 10);
-	version_etag(etag, sizeof(etag), PQgetvalue(result, 0, 9));
-	if (ex_drive_content_disposition(disposition, sizeof(disposition), "attachment", PQgetvalue(result, 0, 1)) < 0)
-		snprintf(disposition, sizeof(disposition), "attachment");
-
-	if (if_none_match_hits(ex_http_header(request, MHD_HTTP_HEADER_IF_NONE_MATCH), etag)) {
-		ex_http_respond_bytes(request, 304, NULL, "", 0);
-		ex_http_add_header(request, MHD_HTTP_HEADER_ETAG, etag);
-		goto done;
-	}
-
-	/* Range applies only when If-Range is absent or names the current ETag. */
-	const char *if_range = ex_http_header(request, MHD_HTTP_HEADER_IF_RANGE);
-	ex_http_range_status range_status = EX_HTTP_RANGE_IGNORED;
-	if (if_range == NULL || strcmp(if_range, etag) == 0)
-		range_status = ex_http_range_parse(ex_http_header(request, MHD_HTTP_HEADER_RANGE), size, &ranges);
-	if (range_status == EX_HTTP_RANGE_UNSATISFIABLE) {
-		snprintf(content_range, sizeof(content_range), "bytes */%" PRIu64, size);
-		ex_http_respond_error(request, 416, "range_not_satisfiable",
-				      "no requested range overlaps the file's %" PRIu64 " bytes", size);
-		ex_http_add_header(request, MHD_HTTP_HEADER_CONTENT_RANGE, content_range);
-		goto done;
-	}
-	/* NOTE: ranges that overlap or are out of order get the whole file (200), which RFC 9110 allows. */
-	bool partial = range_status == EX_HTTP_RANGE_SATISFIABLE &&
-		       (ranges.count == 1 || ex_http_ranges_are_sequential(&ranges));
-
-	if (ex_storage_open_read(service->storage, caller->tenant_id, PQgetvalue(result, 0, 8), &reader, &stored_size,
-				 err, sizeof(err)) != EX_STORAGE_OK ||
-	    stored_size != size) {
-		ex_log(EX_LOG_ERROR, "download_open_failed", "{s:s, s:s, s:I, s:I}", "key", PQgetvalue(result, 0, 8),
-		       "error", reader ? "stored size differs from the version's size" : err, "stored_size",
-		       (json_int_t)stored_size, "size", (json_int_t)size);
-		ex_storage_reader_close(reader);
-		ex_http_respond_error(request, 500, "storage_error", "the file's content could not be read");
-		goto done;
-	}
-	struct MHD_Response *response =
-		ex_drive_download_response(reader, size, partial ? &ranges : NULL, PQgetvalue(result, 0, 5));
-	if (response == NULL) {
-		ex_http_respond_error(request, 500, "internal_error", "the download could not be prepared");
-		goto done;
-	}
-	ex_http_respond_mhd(request, partial ? 206 : 200, response);
-	if (partial && ranges.count == 1) {
-		snprintf(content_range, sizeof(content_range), "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64,
-			 ranges.ranges[0].first, ranges.ranges[0].last, size);
-		ex_http_add_header(request, MHD_HTTP_HEADER_CONTENT_RANGE, content_range);
-	}
-	ex_http_add_header(request, MHD_HTTP_HEADER_ETAG, etag);
-	ex_http_add_header(request, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
-	ex_http_add_header(request, MHD_HTTP_HEADER_CONTENT_DISPOSITION, disposition);
-	ex_http_add_header(request, "X-Content-Type-Options", "nosniff");
-	ex_http_add_header(request, MHD_HTTP_HEADER_CACHE_CONTROL, "private, no-cache");
-done:
+	const ex_drive_download download = {
+		.tenant_id = caller->tenant_id,
+		.storage_key = PQgetvalue(result, 0, 8),
+		.size = strtoull(PQgetvalue(result, 0, 4), NULL, 10),
+		.content_type = PQgetvalue(result, 0, 5),
+		.filename = PQgetvalue(result, 0, 1),
+		.version_id = PQgetvalue(result, 0, 9),
+		.cache_control = "private, no-cache",
+	};
+	ex_drive_send_download(service, request, &download);
 	PQclear(result);
 }
 

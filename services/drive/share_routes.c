@@ -15,7 +15,6 @@
  * publishes drive.shared.
  */
 #include <argon2.h>
-#include <inttypes.h>
 #include <microhttpd.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -25,7 +24,7 @@
 #include <strings.h>
 
 #include "../auth/accept_language.h"
-#include "download_stream.h"
+#include "download_send.h"
 #include "drive_parse.h"
 #include "drive_service.h"
 #include "expresso/audit.h"
@@ -364,11 +363,6 @@ static void send_shared_file(ex_drive_service *service, ex_http_request *request
 		" WHERE f.id = $1 AND f.owner_id = $2 AND f.trashed_at IS NULL AND NOT drive_folder_in_trash(f.folder_id) "
 		"   AND ($3 = '' OR f.folder_id = NULLIF($3, '')::uuid)";
 	const char *params[] = { file_id, share->owner_id, folder_id ? folder_id : "" };
-	char disposition[1024];
-	char etag[64];
-	char err[EX_STORAGE_ERROR_MAX];
-	ex_storage_reader *reader = NULL;
-	uint64_t stored_size = 0;
 	ex_db_error error;
 
 	PGresult *result = ex_drive_query(service, share->tenant_id, sql, 3, params, &error);
@@ -381,27 +375,16 @@ static void send_shared_file(ex_drive_service *service, ex_http_request *request
 		ex_http_respond_error(request, 404, "file_not_found", "this share has no such file");
 		return;
 	}
-	uint64_t size = strtoull(PQgetvalue(result, 0, 1), NULL, 10);
-	if (ex_storage_open_read(service->storage, share->tenant_id, PQgetvalue(result, 0, 3), &reader, &stored_size,
-				 err, sizeof(err)) != EX_STORAGE_OK) {
-		ex_log(EX_LOG_ERROR, "download_open_failed", "{s:s, s:s}", "key", PQgetvalue(result, 0, 3), "error", err);
-		PQclear(result);
-		ex_http_respond_error(request, 500, "storage_error", "the file's content could not be read");
-		return;
-	}
-	struct MHD_Response *response = ex_drive_download_response(reader, size, NULL, PQgetvalue(result, 0, 2));
-	if (response == NULL) {
-		PQclear(result);
-		ex_http_respond_error(request, 500, "internal_error", "the download could not be prepared");
-		return;
-	}
-	ex_http_respond_mhd(request, 200, response);
-	if (ex_drive_content_disposition(disposition, sizeof(disposition), "attachment", PQgetvalue(result, 0, 0)) >= 0)
-		ex_http_add_header(request, MHD_HTTP_HEADER_CONTENT_DISPOSITION, disposition);
-	snprintf(etag, sizeof(etag), "\"%s\"", PQgetvalue(result, 0, 4));
-	ex_http_add_header(request, MHD_HTTP_HEADER_ETAG, etag);
-	ex_http_add_header(request, "X-Content-Type-Options", "nosniff");
-	ex_http_add_header(request, MHD_HTTP_HEADER_CACHE_CONTROL, "private, no-store");
+	const ex_drive_download download = {
+		.tenant_id = share->tenant_id,
+		.storage_key = PQgetvalue(result, 0, 3),
+		.size = strtoull(PQgetvalue(result, 0, 1), NULL, 10),
+		.content_type = PQgetvalue(result, 0, 2),
+		.filename = PQgetvalue(result, 0, 0),
+		.version_id = PQgetvalue(result, 0, 4),
+		.cache_control = "private, no-store",
+	};
+	ex_drive_send_download(service, request, &download);
 	PQclear(result);
 }
 

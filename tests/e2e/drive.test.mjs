@@ -926,6 +926,15 @@ test('share a file by public link', async () => {
   assert.equal(opened.response.status, 200);
   assert.equal(opened.buffer.toString(), 'shared bytes');
   assert.match(opened.response.headers.get('content-disposition'), /filename\*=UTF-8''shared-/);
+  // A download through the link resumes with Range and revalidates with the ETag, as the owner's does.
+  assert.equal(opened.response.headers.get('accept-ranges'), 'bytes');
+  const rest = await openShare(share.url, { headers: { Range: 'bytes=7-' } });
+  assert.equal(rest.response.status, 206);
+  assert.equal(rest.response.headers.get('content-range'), 'bytes 7-11/12');
+  assert.equal(rest.buffer.toString(), 'bytes');
+  const etag = opened.response.headers.get('etag');
+  assert.equal((await openShare(share.url, { headers: { 'If-None-Match': etag } })).response.status, 304);
+  assert.equal((await openShare(share.url, { headers: { Range: 'bytes=12-' } })).response.status, 416);
 
   // Bob and Carol cannot share Alice's file; a bad token is not found.
   assert.equal((await api('/api/v1/drive/shares', { method: 'POST', body: { file_id: file.id }, token: carol })).response.status, 404);
