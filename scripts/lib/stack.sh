@@ -196,9 +196,17 @@ start_oidc() {
 	die "the OIDC provider did not start; see $STATE/logs/oidc.log, and run the same command with --stop to stop what was started"
 }
 
+# Stops the start when something already listens on 127.0.0.1:$1, which daemon $2 needs, such as
+# the stack of another checkout. The daemon would fail to bind, while the other process answered for it.
+require_free_port() {
+	if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+		die "127.0.0.1:$1, a port of $2, is taken by another process (see: ss -ltnp 'sport = :$1'); stop it, or give this stack other ports with EXPRESSO_PORT_OFFSET=N and its own EXPRESSO_STATE_DIR; run the same command with --stop to stop what was started"
+	fi
+}
+
 # Starts every HTTP daemon whose binary exists.
 start_daemons() {
-	local entry name binary default_port variable needs path
+	local entry name binary default_port variable needs path mail_port
 	for entry in "${EXPRESSO_DAEMONS[@]}"; do
 		read -r name binary default_port variable needs <<<"$entry"
 		path=$(find "$EXPRESSO_BUILD_DIR/services" -maxdepth 2 -type f -name "$binary" 2>/dev/null | head -1)
@@ -206,6 +214,12 @@ start_daemons() {
 		pid_alive "$STATE/run/$name.pid" && continue
 		local http_port
 		http_port=$(port "$default_port")
+		require_free_port "$http_port" "$binary"
+		if [ "$name" = mail ]; then
+			for mail_port in "$SMTP_PORT" "$SUBMISSION_PORT" "$SUBMISSIONS_PORT" "$IMAP_PORT" "$IMAPS_PORT" "$MANAGESIEVE_PORT"; do
+				require_free_port "$mail_port" "$binary"
+			done
+		fi
 		say "starting $binary on 127.0.0.1:$http_port"
 		(
 			export EXPRESSO_HTTP_ADDRESS=127.0.0.1 EXPRESSO_HTTP_PORT=$http_port
@@ -234,14 +248,18 @@ start_daemons() {
 	done
 }
 
-# Waits until every started daemon's /ready returns 200.
+# Waits until every started daemon's /ready returns 200, and stops the start when one has exited.
 wait_daemons_ready() {
 	local entry name binary default_port variable needs
 	for entry in "${EXPRESSO_DAEMONS[@]}"; do
 		read -r name binary default_port variable needs <<<"$entry"
-		pid_alive "$STATE/run/$name.pid" || continue
+		[ -f "$STATE/run/$name.pid" ] || continue
+		pid_alive "$STATE/run/$name.pid" \
+			|| die "$binary exited at start; see $STATE/logs/$name.log, and run the same command with --stop to stop what was started"
 		wait_http_ok "http://127.0.0.1:$(port "$default_port")/ready" 60 \
 			|| die "$binary is not ready; see $STATE/logs/$name.log"
+		pid_alive "$STATE/run/$name.pid" \
+			|| die "$binary exited at start; see $STATE/logs/$name.log, and run the same command with --stop to stop what was started"
 	done
 }
 
