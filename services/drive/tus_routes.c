@@ -62,6 +62,13 @@ static void decorate_server_response(ex_http_request *request, void *context)
 	add_tus_resumable(request);
 }
 
+/* On a finished upload, adds Drive-File-Id: the id of the file it created or gave a new version. */
+static void add_file_id(ex_http_request *request, const ex_drive_upload *upload)
+{
+	if (upload->completed && upload->file_id[0] != '\0')
+		ex_http_add_header(request, "Drive-File-Id", upload->file_id);
+}
+
 static void add_expires(ex_http_request *request, int64_t expires_at)
 {
 	char date[64];
@@ -421,6 +428,7 @@ static void respond_created(ex_http_request *request, const ex_drive_upload *upl
 	ex_http_add_header(request, MHD_HTTP_HEADER_LOCATION, location);
 	if (!upload->completed)
 		add_expires(request, upload->expires_at);
+	add_file_id(request, upload);
 }
 
 /* Check: Upload-Concat, when present, is "partial" or "final;<upload URLs>". */
@@ -518,6 +526,7 @@ static void tus_head(ex_drive_service *service, ex_http_request *request, const 
 		ex_http_add_header(request, "Upload-Concat", upload->concat_header);
 	if (!upload->completed)
 		add_expires(request, upload->expires_at);
+	add_file_id(request, upload);
 	ex_http_add_header(request, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 done:
 	free(upload);
@@ -600,7 +609,8 @@ static void discard_created_upload(ex_drive_service *service, patch_stream *stre
 
 /*
  * Adds the headers every PATCH response carries (Tus-Resumable, and
- * Upload-Expires for an unfinished upload), then releases the upload
+ * Upload-Expires for an unfinished upload or Drive-File-Id for a finished
+ * one), then releases the upload
  * before the response goes out, so that a client's next PATCH never finds
  * it still locked by this one.
  */
@@ -608,6 +618,8 @@ static void finish_patch_response(ex_drive_service *service, ex_http_request *re
 {
 	if (stream->loaded && !stream->upload.completed)
 		add_expires(request, stream->upload.expires_at);
+	if (stream->loaded)
+		add_file_id(request, &stream->upload);
 	add_tus_resumable(request);
 	release_upload(service, stream);
 }

@@ -293,10 +293,19 @@ test('paused upload resumes from HEAD offset', { timeout: TEST_TIMEOUT_MS }, asy
 test('same name in a folder becomes a new version', async () => {
   const name = `versioned-${run}.txt`;
   const first = await createUpload(5, { filename: name, filetype: 'text/plain' });
-  assert.equal((await patch(first, 0, 'one!!')).status, 204);
+  const half = await patch(first, 0, 'one');
+  assert.equal(half.status, 204);
+  assert.equal(half.headers.get('drive-file-id'), null, 'an unfinished upload names no file');
+  const finished = await patch(first, 3, '!!');
+  assert.equal(finished.status, 204);
   const before = await findFile(name);
+  // The completing PATCH and the HEAD of the finished upload name the file it created.
+  assert.equal(finished.headers.get('drive-file-id'), before.id);
+  assert.equal((await tusRequest('HEAD', first)).headers.get('drive-file-id'), before.id);
   const second = await createUpload(6, { filename: name, filetype: 'text/plain' });
-  assert.equal((await patch(second, 0, 'two!!!')).status, 204);
+  const again = await patch(second, 0, 'two!!!');
+  assert.equal(again.status, 204);
+  assert.equal(again.headers.get('drive-file-id'), before.id, 'a new version names the same file');
   const after = await findFile(name);
   assert.equal(after.id, before.id);
   assert.equal(after.version, 2);
