@@ -662,7 +662,7 @@ int ex_http_server_start(ex_http_server *server, char *err, size_t errlen)
 	 * no new event comes. The request, and the upload lock its handler
 	 * holds, then wait for the connection timeout. poll(2) reports the
 	 * close on the next round. epoll stays for the other servers, where a
-	 * request holds nothing while its body arrives.
+	 * request locks nothing while its body arrives.
 	 */
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | (has_streaming_route(server) ? MHD_USE_POLL : MHD_USE_EPOLL) |
 			 MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
