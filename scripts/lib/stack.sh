@@ -197,7 +197,7 @@ start_oidc() {
 }
 
 # Stops the start when something already listens on 127.0.0.1:$1, which daemon $2 needs, such as
-# the stack of another checkout. The daemon would fail to bind, while the other process answered for it.
+# the stack of another checkout. The daemon would fail to bind, and the other process would pass its /ready check.
 require_free_port() {
 	if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
 		die "127.0.0.1:$1, a port of $2, is taken by another process (see: ss -ltnp 'sport = :$1'); stop it, or give this stack other ports with EXPRESSO_PORT_OFFSET=N and its own EXPRESSO_STATE_DIR; run the same command with --stop to stop what was started"
@@ -248,18 +248,22 @@ start_daemons() {
 	done
 }
 
+# Stops the start when daemon $1, started as binary $2, has exited.
+require_daemon_alive() {
+	pid_alive "$STATE/run/$1.pid" \
+		|| die "$2 exited at start; see $STATE/logs/$1.log, and run the same command with --stop to stop what was started"
+}
+
 # Waits until every started daemon's /ready returns 200, and stops the start when one has exited.
 wait_daemons_ready() {
 	local entry name binary default_port variable needs
 	for entry in "${EXPRESSO_DAEMONS[@]}"; do
 		read -r name binary default_port variable needs <<<"$entry"
 		[ -f "$STATE/run/$name.pid" ] || continue
-		pid_alive "$STATE/run/$name.pid" \
-			|| die "$binary exited at start; see $STATE/logs/$name.log, and run the same command with --stop to stop what was started"
+		require_daemon_alive "$name" "$binary"
 		wait_http_ok "http://127.0.0.1:$(port "$default_port")/ready" 60 \
 			|| die "$binary is not ready; see $STATE/logs/$name.log"
-		pid_alive "$STATE/run/$name.pid" \
-			|| die "$binary exited at start; see $STATE/logs/$name.log, and run the same command with --stop to stop what was started"
+		require_daemon_alive "$name" "$binary"
 	done
 }
 

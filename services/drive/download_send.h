@@ -1,6 +1,6 @@
 /*
  * The response to a GET of a stored file's content, shared by the owner's
- * download and a share link. It answers If-None-Match (304) and Range
+ * download and a share link. It handles If-None-Match (304) and Range
  * with If-Range (206, or 416 when no range fits). It carries a strong ETag
  * from the version id and Content-Disposition with the RFC 6266 filename*.
  */

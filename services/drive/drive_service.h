@@ -32,7 +32,7 @@ typedef struct {
 	uint64_t max_upload_size; /* Tus-Max-Size, bytes */
 	uint64_t max_chunk_size;  /* body limit of PATCH and POST, bytes */
 	uint64_t upload_expiry_s; /* an upload expires this long after its last chunk */
-	uint64_t multipart_max_age_s; /* and at the latest this long after its first S3 part */
+	uint64_t multipart_max_age_s; /* on S3, an upload expires at the latest this long after its first part */
 	uint64_t default_quota;   /* bytes for users without quota_bytes; 0: no quota */
 	unsigned max_versions;    /* versions kept per file, the current one included */
 	uint64_t trash_retention_s; /* a trashed item is purged this long after it was trashed */

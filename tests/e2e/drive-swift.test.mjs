@@ -160,7 +160,7 @@ test('expiry aborts the S3 multipart upload', { timeout: TEST_TIMEOUT_MS }, asyn
   }
 });
 
-test('an upload expires by its multipart upload\'s maximum age', { timeout: TEST_TIMEOUT_MS }, async () => {
+test('multipart age caps upload expiry', { timeout: TEST_TIMEOUT_MS }, async () => {
   const MAX_AGE_MS = 15_000;
   const drive = await startSwiftDrive({ EXPRESSO_DRIVE_S3_MULTIPART_MAX_AGE: `${MAX_AGE_MS / 1000}s`, EXPRESSO_DRIVE_PURGE_INTERVAL: '1s' });
   try {

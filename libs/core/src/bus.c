@@ -6,7 +6,7 @@
  * acknowledged the one before. While NATS is unreachable the thread keeps
  * the event at the head and tries again with a growing delay. So a
  * publisher does not wait for NATS, and the events published during an
- * outage reach the stream after it, as long as the queue holds them.
+ * outage reach the stream after it, as long as the queue has room for them.
  *
  * Consumers are created explicitly with js_AddConsumer and subscriptions
  * are released with natsSubscription_Destroy, because
@@ -305,7 +305,7 @@ static void fill_event_envelope(json_t *event, const char *tenant_id, const char
 typedef enum {
 	SEND_DONE,    /* the stream has the event */
 	SEND_RETRY,   /* NATS is unreachable or slow: send the event again later */
-	SEND_REFUSED, /* the stream refused the event: sending it again would not help */
+	SEND_REJECTED, /* the stream rejected the event: sending it again would not help */
 } send_outcome;
 
 /* Sends EVENT to the stream and waits for its acknowledgement, creating the stream when it is missing. */
@@ -340,7 +340,7 @@ static send_outcome send_event(ex_bus *bus, const bus_event *event, char *err, s
 	if (status == NATS_OK)
 		return SEND_DONE;
 	nats_error(err, errlen, "publish to the EXPRESSO stream failed", status, code);
-	return status == NATS_ERR && code != 0 ? SEND_REFUSED : SEND_RETRY;
+	return status == NATS_ERR && code != 0 ? SEND_REJECTED : SEND_RETRY;
 }
 
 /* Waits DELAY_MS, or until the drain deadline when the bus stops sooner; the caller holds the lock. */
@@ -392,8 +392,8 @@ static void *run_publisher(void *opaque)
 		if (delay_ms != 0)
 			ex_log(EX_LOG_INFO, "nats_publish_resumed", "{s:I}", "queued", (json_int_t)bus->queue.count);
 		delay_ms = 0;
-		if (outcome == SEND_REFUSED)
-			ex_log(EX_LOG_WARN, "nats_event_refused", "{s:s, s:s, s:s}", "subject", event->subject, "id",
+		if (outcome == SEND_REJECTED)
+			ex_log(EX_LOG_WARN, "nats_event_rejected", "{s:s, s:s, s:s}", "subject", event->subject, "id",
 			       event->id, "error", err);
 		bus_queue_drop_first(&bus->queue);
 	}
@@ -440,18 +440,22 @@ int ex_bus_publish(ex_bus *bus, const char *tenant_id, const char *domain, const
 	}
 
 	pthread_mutex_lock(&bus->lock);
-	int pushed = bus->stopping ? -1 : bus_queue_push(&bus->queue, queued);
+	bool stopping = bus->stopping;
+	int pushed = stopping ? -1 : bus_queue_push(&bus->queue, queued);
 	size_t waiting = bus->queue.count;
 	if (pushed == 0)
 		pthread_cond_signal(&bus->wake);
 	pthread_mutex_unlock(&bus->lock);
-	if (pushed != 0) {
-		free(queued);
+	if (pushed == 0)
+		return 0;
+
+	free(queued);
+	if (stopping)
+		snprintf(err, errlen, "the bus is closing and takes no more events");
+	else
 		snprintf(err, errlen, "the event queue is full: %zu events wait for NATS (at most %d events or %d bytes)",
 			 waiting, EX_BUS_QUEUE_MAX_EVENTS, EX_BUS_QUEUE_MAX_BYTES);
-		return -1;
-	}
-	return 0;
+	return -1;
 }
 
 size_t ex_bus_queued_events(ex_bus *bus)

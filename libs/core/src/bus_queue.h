@@ -1,8 +1,8 @@
 /*
  * The events a bus has accepted and not yet sent, oldest first. The queue
- * counts its events and their bytes so that the bus can refuse new ones
- * past EX_BUS_QUEUE_MAX_EVENTS or EX_BUS_QUEUE_MAX_BYTES: an outage of
- * NATS then costs bounded memory. It does no locking; the bus holds its
+ * counts its events and their bytes so that the bus can reject new ones
+ * past EX_BUS_QUEUE_MAX_EVENTS or EX_BUS_QUEUE_MAX_BYTES, and an outage of
+ * NATS costs bounded memory. It does no locking, because the bus takes its
  * lock around every call.
  */
 #ifndef EXPRESSO_BUS_QUEUE_H

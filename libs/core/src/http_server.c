@@ -9,7 +9,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <limits.h>
 #include <microhttpd.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -306,13 +305,13 @@ int64_t ex_http_declared_body_length(const ex_http_request *request)
 	return (int64_t)declared;
 }
 
-/* Responds 413 for a body over the route's limit; DECLARED is its Content-Length, or -1 when chunked. */
-static void respond_too_large(ex_http_request *request, long long declared)
+/* Responds 413 for a body over the route's limit; DECLARED is its Content-Length, or NULL when chunked. */
+static void respond_too_large(ex_http_request *request, const unsigned long long *declared)
 {
-	if (declared >= 0)
+	if (declared != NULL)
 		ex_http_respond_error(request, 413, "payload_too_large",
-				      "request body of %lld bytes exceeds the limit of %zu bytes for this endpoint",
-				      declared, request->target->max_body);
+				      "request body of %llu bytes exceeds the limit of %zu bytes for this endpoint",
+				      *declared, request->target->max_body);
 	else
 		ex_http_respond_error(request, 413, "payload_too_large",
 				      "request body exceeds the limit of %zu bytes for this endpoint",
@@ -333,7 +332,7 @@ static int declared_body_too_large(ex_http_request *request)
 	if (*end != '\0' || declared <= request->target->max_body)
 		return 0;
 
-	respond_too_large(request, declared > LLONG_MAX ? LLONG_MAX : (long long)declared);
+	respond_too_large(request, &declared);
 	return 1;
 }
 
@@ -479,7 +478,7 @@ static enum MHD_Result handle_access(void *server_context, struct MHD_Connection
 	if (request->response != NULL) {
 		/* A streaming handler responded mid-body; the rest of the body was dropped. */
 	} else if (request->body_state == BODY_TOO_LARGE) {
-		respond_too_large(request, -1);
+		respond_too_large(request, NULL);
 	} else if (request->target->handler == NULL) {
 		request->target->stream.end(request, request->target->context, &request->stream_state);
 	} else {
